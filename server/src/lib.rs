@@ -1,0 +1,15 @@
+//! coder-lsp: semantic code search over a workspace.
+//!
+//! The engine is plain Rust data in, plain Rust data out: `workspace` walks the files, `symbols`
+//! turns source into symbols, `chunk` turns symbols into the text that is embedded, `embed` owns
+//! the model on its own thread, `index` keeps the SQLite store and the vector index in step, and
+//! `search` answers queries. The CLI (`cli`) drives the engine; the LSP layer will too.
+
+pub mod chunk;
+pub mod cli;
+pub mod embed;
+pub mod index;
+pub mod model;
+pub mod search;
+pub mod symbols;
+pub mod workspace;

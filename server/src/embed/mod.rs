@@ -9,8 +9,6 @@ pub mod bert;
 pub mod tokenizer;
 pub mod worker;
 
-pub use tokenizer::ModelTokenizer;
-pub use worker::{EmbedHandle, EmbedWorker};
 
 /// Whether a text is a search query or a document (code) to be found.
 /// Models with instructions (CodeR) prefix queries; BERT-style models treat both alike.

@@ -4,7 +4,7 @@
 //! what counts as a symbol. Other text files (Markdown, TOML, YAML, shell, …) are split into
 //! windows so they stay searchable.
 
-use std::path::Path;
+mod language;
 
 /// A language (or text format) that coder-lsp knows how to split into symbols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,0 +1,366 @@
+//! Which files are indexed, and as what.
+//!
+//! Detection is by file name and extension only: it runs on every path of the workspace walk,
+//! so it must be cheap and must not read the file. Generated files that are pure noise for
+//! search (lock files, minified bundles) are rejected here.
+
+use std::fmt;
+use std::path::Path;
+
+use super::{Language, SymbolKind};
+
+/// Lock files and other machine-written manifests: large, unsearchable, and churned by tools.
+const IGNORED_FILE_NAMES: &[&str] = &[
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "bun.lock",
+    "bun.lockb",
+    "cargo.lock",
+    "poetry.lock",
+    "pipfile.lock",
+    "uv.lock",
+    "pdm.lock",
+    "composer.lock",
+    "gemfile.lock",
+    "podfile.lock",
+    "flake.lock",
+    "go.sum",
+    "mix.lock",
+    "pubspec.lock",
+    "packages.lock.json",
+    "deno.lock",
+];
+
+/// Files without a telling extension that are still worth indexing as text.
+const TEXT_FILE_NAMES: &[&str] = &[
+    "makefile",
+    "gnumakefile",
+    "dockerfile",
+    "containerfile",
+    "cmakelists.txt",
+    "jenkinsfile",
+    "vagrantfile",
+    "gemfile",
+    "rakefile",
+    "podfile",
+    "procfile",
+    "justfile",
+    "brewfile",
+    "readme",
+    "changelog",
+    "contributing",
+    "install",
+    "hacking",
+];
+
+/// Text formats and languages without a grammar in this build: indexed as line windows.
+#[rustfmt::skip]
+const TEXT_EXTENSIONS: &[&str] = &[
+    // prose and markup
+    "txt", "text", "rst", "adoc", "asciidoc", "org", "tex", "html", "htm", "xml", "xsd", "xsl",
+    // configuration and data
+    "toml", "yaml", "yml", "json", "jsonc", "json5", "ini", "cfg", "conf", "properties",
+    "tf", "tfvars", "hcl", "nix", "cue", "dhall",
+    // build files
+    "cmake", "gradle", "mk", "make", "bazel", "bzl", "sbt", "dockerfile",
+    // shells and scripts
+    "sh", "bash", "zsh", "fish", "ps1", "psm1", "bat", "cmd", "awk", "sed",
+    // interface definitions and queries
+    "sql", "proto", "thrift", "graphql", "gql", "prisma", "scm",
+    // styles and templates
+    "css", "scss", "sass", "less", "vue", "svelte", "astro", "hbs", "j2", "jinja", "erb",
+    // other programming languages
+    "lua", "rb", "rake", "php", "swift", "kt", "kts", "scala", "sc", "cs", "fs", "fsx", "vb",
+    "r", "jl", "ex", "exs", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
+    "dart", "pl", "pm", "groovy", "elm", "zig", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
+    "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
+];
+
+impl Language {
+    /// Detects how a file should be indexed from its name; `None` means "do not index".
+    pub fn from_path(path: &Path) -> Option<Language> {
+        let file_name = path.file_name()?.to_str()?;
+        let lower = file_name.to_ascii_lowercase();
+        if IGNORED_FILE_NAMES.contains(&lower.as_str()) {
+            return None;
+        }
+        if lower.ends_with(".min.js") || lower.ends_with(".min.css") || lower.ends_with(".lock") {
+            return None;
+        }
+        if TEXT_FILE_NAMES.contains(&lower.as_str()) || lower.starts_with("dockerfile.") {
+            return Some(Language::Text);
+        }
+        let (_, ext) = file_name.rsplit_once('.')?;
+        // Unix tradition: `.C` and `.H` are C++, lower-case `.c`/`.h` are C.
+        if ext == "C" || ext == "H" {
+            return Some(Language::Cpp);
+        }
+        let ext = ext.to_ascii_lowercase();
+        let language = match ext.as_str() {
+            "rs" => Language::Rust,
+            "py" | "pyi" => Language::Python,
+            "js" | "mjs" | "cjs" | "jsx" => Language::JavaScript,
+            "ts" | "mts" | "cts" => Language::TypeScript,
+            "tsx" => Language::Tsx,
+            "go" => Language::Go,
+            "java" => Language::Java,
+            "c" | "h" => Language::C,
+            "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" => {
+                Language::Cpp
+            }
+            "md" | "markdown" | "mdx" => Language::Markdown,
+            other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
+            _ => return None,
+        };
+        Some(language)
+    }
+
+    /// The stable lower-case name, as stored in the index and accepted by [`Language::parse_name`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::Python => "python",
+            Language::JavaScript => "javascript",
+            Language::TypeScript => "typescript",
+            Language::Tsx => "tsx",
+            Language::Go => "go",
+            Language::Java => "java",
+            Language::C => "c",
+            Language::Cpp => "cpp",
+            Language::Markdown => "markdown",
+            Language::Text => "text",
+        }
+    }
+
+    /// Parses a name from [`Language::name`] (case-insensitive), plus the usual short aliases
+    /// people type on a command line (`rs`, `py`, `js`, `ts`, `c++`, `md`, …).
+    pub fn parse_name(name: &str) -> Option<Language> {
+        let language = match name.trim().to_ascii_lowercase().as_str() {
+            "rust" | "rs" => Language::Rust,
+            "python" | "py" => Language::Python,
+            "javascript" | "js" | "jsx" => Language::JavaScript,
+            "typescript" | "ts" => Language::TypeScript,
+            "tsx" => Language::Tsx,
+            "go" | "golang" => Language::Go,
+            "java" => Language::Java,
+            "c" => Language::C,
+            "cpp" | "c++" | "cxx" => Language::Cpp,
+            "markdown" | "md" => Language::Markdown,
+            "text" | "txt" => Language::Text,
+            _ => return None,
+        };
+        Some(language)
+    }
+
+    /// Whether files of this language are parsed with tree-sitter (as opposed to being split
+    /// into Markdown sections or line windows).
+    pub fn has_grammar(self) -> bool {
+        !matches!(self, Language::Markdown | Language::Text)
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl SymbolKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [SymbolKind; 13] = [
+        SymbolKind::Function,
+        SymbolKind::Method,
+        SymbolKind::Class,
+        SymbolKind::Struct,
+        SymbolKind::Enum,
+        SymbolKind::Trait,
+        SymbolKind::Interface,
+        SymbolKind::Impl,
+        SymbolKind::Module,
+        SymbolKind::Type,
+        SymbolKind::Constant,
+        SymbolKind::Macro,
+        SymbolKind::Section,
+    ];
+
+    /// The stable lower-case name, as stored in the index and used in query files
+    /// (`@definition.<name>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SymbolKind::Function => "function",
+            SymbolKind::Method => "method",
+            SymbolKind::Class => "class",
+            SymbolKind::Struct => "struct",
+            SymbolKind::Enum => "enum",
+            SymbolKind::Trait => "trait",
+            SymbolKind::Interface => "interface",
+            SymbolKind::Impl => "impl",
+            SymbolKind::Module => "module",
+            SymbolKind::Type => "type",
+            SymbolKind::Constant => "constant",
+            SymbolKind::Macro => "macro",
+            SymbolKind::Section => "section",
+        }
+    }
+
+    /// Parses a name from [`SymbolKind::as_str`] (case-insensitive).
+    pub fn parse(name: &str) -> Option<SymbolKind> {
+        let name = name.trim();
+        SymbolKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// Kinds that other symbols can sit in; their name becomes the `container` of what they hold.
+    pub fn is_container(self) -> bool {
+        matches!(
+            self,
+            SymbolKind::Class
+                | SymbolKind::Struct
+                | SymbolKind::Enum
+                | SymbolKind::Trait
+                | SymbolKind::Interface
+                | SymbolKind::Impl
+                | SymbolKind::Module
+        )
+    }
+}
+
+impl fmt::Display for SymbolKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detect(path: &str) -> Option<Language> {
+        Language::from_path(Path::new(path))
+    }
+
+    #[test]
+    fn code_extensions() {
+        assert_eq!(detect("src/main.rs"), Some(Language::Rust));
+        assert_eq!(detect("pkg/mod.py"), Some(Language::Python));
+        assert_eq!(detect("typings/x.pyi"), Some(Language::Python));
+        assert_eq!(detect("a.js"), Some(Language::JavaScript));
+        assert_eq!(detect("a.mjs"), Some(Language::JavaScript));
+        assert_eq!(detect("a.cjs"), Some(Language::JavaScript));
+        assert_eq!(detect("App.jsx"), Some(Language::JavaScript));
+        assert_eq!(detect("a.ts"), Some(Language::TypeScript));
+        assert_eq!(detect("a.mts"), Some(Language::TypeScript));
+        assert_eq!(detect("a.cts"), Some(Language::TypeScript));
+        assert_eq!(detect("types.d.ts"), Some(Language::TypeScript));
+        assert_eq!(detect("App.tsx"), Some(Language::Tsx));
+        assert_eq!(detect("main.go"), Some(Language::Go));
+        assert_eq!(detect("Main.java"), Some(Language::Java));
+        assert_eq!(detect("x.c"), Some(Language::C));
+        assert_eq!(detect("x.h"), Some(Language::C));
+        for ext in ["cc", "cpp", "cxx", "c++", "hpp", "hh", "hxx", "h++"] {
+            assert_eq!(detect(&format!("x.{ext}")), Some(Language::Cpp), "{ext}");
+        }
+        assert_eq!(detect("legacy.C"), Some(Language::Cpp));
+        assert_eq!(detect("LOUD.RS"), Some(Language::Rust));
+    }
+
+    #[test]
+    fn markdown_and_text() {
+        assert_eq!(detect("README.md"), Some(Language::Markdown));
+        assert_eq!(detect("docs/guide.markdown"), Some(Language::Markdown));
+        assert_eq!(detect("page.mdx"), Some(Language::Markdown));
+        for name in [
+            "notes.txt",
+            "index.rst",
+            "Cargo.toml",
+            "ci.yml",
+            "ci.yaml",
+            "tsconfig.json",
+            "setup.cfg",
+            "run.sh",
+            "schema.sql",
+            "index.html",
+            "style.scss",
+            "api.proto",
+            "init.lua",
+            "app.rb",
+            "index.php",
+            "View.swift",
+            "Main.kt",
+            "Build.scala",
+            "Program.cs",
+            "analysis.R",
+            "mix.exs",
+            "Makefile",
+            "Dockerfile",
+            "Dockerfile.dev",
+            "CMakeLists.txt",
+            "README",
+        ] {
+            assert_eq!(detect(name), Some(Language::Text), "{name}");
+        }
+    }
+
+    #[test]
+    fn rejected_files() {
+        for name in [
+            "package-lock.json",
+            "web/yarn.lock",
+            "Cargo.lock",
+            "poetry.lock",
+            "pnpm-lock.yaml",
+            "go.sum",
+            "dist/app.min.js",
+            "logo.png",
+            "archive.tar.gz",
+            "binary",
+            "LICENSE",
+            ".gitignore",
+            "",
+        ] {
+            assert_eq!(detect(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for language in [
+            Language::Rust,
+            Language::Python,
+            Language::JavaScript,
+            Language::TypeScript,
+            Language::Tsx,
+            Language::Go,
+            Language::Java,
+            Language::C,
+            Language::Cpp,
+            Language::Markdown,
+            Language::Text,
+        ] {
+            assert_eq!(Language::parse_name(language.name()), Some(language));
+            assert_eq!(language.to_string(), language.name());
+        }
+        assert_eq!(Language::parse_name("C++"), Some(Language::Cpp));
+        assert_eq!(Language::parse_name("RS"), Some(Language::Rust));
+        assert_eq!(Language::parse_name("cobol"), None);
+        assert_eq!(Language::Tsx.name(), "tsx");
+        assert!(Language::Go.has_grammar());
+        assert!(!Language::Markdown.has_grammar());
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for kind in SymbolKind::ALL {
+            assert_eq!(SymbolKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(SymbolKind::parse("Function"), Some(SymbolKind::Function));
+        assert_eq!(SymbolKind::Impl.as_str(), "impl");
+        assert_eq!(SymbolKind::Section.as_str(), "section");
+        assert_eq!(SymbolKind::parse("variable"), None);
+        assert!(SymbolKind::Impl.is_container());
+        assert!(!SymbolKind::Function.is_container());
+    }
+}

@@ -5,6 +5,7 @@
 //! windows so they stay searchable.
 
 mod language;
+mod text;
 
 /// A language (or text format) that coder-lsp knows how to split into symbols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

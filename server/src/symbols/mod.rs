@@ -2,10 +2,20 @@
 //!
 //! Code files are parsed with tree-sitter; the query files in `grammars/<language>.scm` decide
 //! what counts as a symbol. Other text files (Markdown, TOML, YAML, shell, …) are split into
-//! windows so they stay searchable.
+//! windows so they stay searchable. [`SymbolExtractor`] is the entry point; it keeps one parser
+//! and compiled query per language, so one extractor should be reused across files (one per
+//! thread).
 
+mod code;
+mod doc;
 mod language;
 mod text;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::time::Duration;
+
+use code::Grammar;
 
 /// A language (or text format) that coder-lsp knows how to split into symbols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,4 +68,101 @@ pub struct Symbol {
     pub doc: Option<String>,
     /// The symbol's full source text (signature and body; the doc comment is not repeated here).
     pub text: String,
+}
+
+/// Why a file could not be split into symbols. Bad syntax is not one of them: tree-sitter
+/// recovers, and a file with errors yields what could be recognised.
+#[derive(Debug, thiserror::Error)]
+pub enum SymbolError {
+    /// Markdown and text are not parsed with tree-sitter (an internal misuse).
+    #[error("no tree-sitter grammar for {0}")]
+    NoGrammar(Language),
+    /// The grammar does not fit the linked tree-sitter runtime (a build problem).
+    #[error("cannot load the {language} grammar: {message}")]
+    Grammar { language: Language, message: String },
+    /// A query in `grammars/` does not compile against its grammar (a bug in the query file).
+    #[error("invalid symbol query for {language}: {message}")]
+    Query { language: Language, message: String },
+    /// tree-sitter returned no tree.
+    #[error("tree-sitter could not parse {file}")]
+    Parse { file: String },
+}
+
+/// Splits files into symbols. Keeps a parser and a compiled query per code language, created
+/// the first time a file of that language is seen; reuse one extractor for many files (it is
+/// `Send`, so one per worker thread).
+pub struct SymbolExtractor {
+    grammars: HashMap<Language, Grammar>,
+    parse_budget: Duration,
+}
+
+impl Default for SymbolExtractor {
+    fn default() -> Self {
+        SymbolExtractor {
+            grammars: HashMap::new(),
+            parse_budget: DEFAULT_PARSE_BUDGET,
+        }
+    }
+}
+
+/// Longest time one file may take to parse before it is indexed as text instead: a
+/// pathological file must not stall indexing of a whole workspace.
+pub const DEFAULT_PARSE_BUDGET: Duration = Duration::from_secs(5);
+
+impl SymbolExtractor {
+    /// An extractor with nothing loaded yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The parser and query of a code language, set up on first use.
+    fn grammar(&mut self, language: Language) -> Result<&mut Grammar, SymbolError> {
+        Ok(match self.grammars.entry(language) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(Grammar::new(language)?),
+        })
+    }
+
+    /// Sets how long one file may take to parse (default [`DEFAULT_PARSE_BUDGET`]); files that
+    /// take longer are split into text windows.
+    pub fn with_parse_budget(mut self, budget: Duration) -> Self {
+        self.parse_budget = budget;
+        self
+    }
+
+    /// The symbols of one file, sorted by (start line, end line descending).
+    ///
+    /// `file_name` names text windows and Markdown preambles. Code without any definition (a
+    /// script of top-level statements) is returned as text windows so it stays searchable.
+    pub fn extract(
+        &mut self,
+        language: Language,
+        file_name: &str,
+        source: &str,
+    ) -> Result<Vec<Symbol>, SymbolError> {
+        match language {
+            Language::Markdown => Ok(text::markdown_sections(file_name, source)),
+            Language::Text => Ok(text::text_windows(file_name, source)),
+            _ => {
+                let budget = self.parse_budget;
+                let mut parsed = self.grammar(language)?.extract(file_name, source, budget)?;
+                // `.h` is C by convention, yet many headers are C++: when C does not parse
+                // cleanly, C++ (nearly a superset) gets a chance, and the richer outline wins.
+                if language == Language::C
+                    && let Some(c) = &parsed
+                    && c.had_errors
+                    && let Some(cpp) = self
+                        .grammar(Language::Cpp)?
+                        .extract(file_name, source, budget)?
+                    && cpp.symbols.len() > c.symbols.len()
+                {
+                    parsed = Some(cpp);
+                }
+                match parsed {
+                    Some(parsed) if !parsed.symbols.is_empty() => Ok(parsed.symbols),
+                    _ => Ok(text::text_windows(file_name, source)),
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,816 @@
+//! Symbols of code files, found with tree-sitter.
+//!
+//! The query files in `grammars/` say what a symbol is; this module turns their matches into
+//! [`Symbol`]s: it widens definitions to their decorators, attributes and `export`/`template`
+//! wrappers, attaches doc comments, nests symbols to find containers, and cuts signatures.
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use tree_sitter::{Node, ParseOptions, ParseState, Parser, Query, QueryCursor, StreamingIterator};
+
+use super::doc::{comment_lines, join_doc, python_docstring};
+use super::text::{Lines, row_to_line, truncate_chars};
+use super::{Language, Symbol, SymbolError, SymbolKind};
+
+/// Signatures are for display and ranking; a declaration longer than this is cut.
+const SIGNATURE_CHARS: usize = 300;
+
+/// The tree-sitter grammar and symbol query of a language.
+fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static str)> {
+    let parts = match language {
+        Language::Rust => (
+            tree_sitter_rust::LANGUAGE.into(),
+            include_str!("../../../grammars/rust.scm"),
+        ),
+        Language::Python => (
+            tree_sitter_python::LANGUAGE.into(),
+            include_str!("../../../grammars/python.scm"),
+        ),
+        Language::JavaScript => (
+            tree_sitter_javascript::LANGUAGE.into(),
+            include_str!("../../../grammars/javascript.scm"),
+        ),
+        Language::TypeScript => (
+            tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            include_str!("../../../grammars/typescript.scm"),
+        ),
+        Language::Tsx => (
+            tree_sitter_typescript::LANGUAGE_TSX.into(),
+            include_str!("../../../grammars/typescript.scm"),
+        ),
+        Language::Go => (
+            tree_sitter_go::LANGUAGE.into(),
+            include_str!("../../../grammars/go.scm"),
+        ),
+        Language::Java => (
+            tree_sitter_java::LANGUAGE.into(),
+            include_str!("../../../grammars/java.scm"),
+        ),
+        Language::C => (
+            tree_sitter_c::LANGUAGE.into(),
+            include_str!("../../../grammars/c.scm"),
+        ),
+        Language::Cpp => (
+            tree_sitter_cpp::LANGUAGE.into(),
+            include_str!("../../../grammars/cpp.scm"),
+        ),
+        Language::Markdown | Language::Text => return None,
+    };
+    Some(parts)
+}
+
+/// A parser and compiled symbol query for one language, reused across files.
+pub(crate) struct Grammar {
+    language: Language,
+    parser: Parser,
+    query: Query,
+    /// Index of the `@name` capture.
+    name_capture: u32,
+    /// Index of the optional `@container` capture.
+    container_capture: Option<u32>,
+    /// The symbol kind of each `@definition.<kind>` capture, by capture index.
+    kinds: Vec<Option<SymbolKind>>,
+}
+
+/// The outcome of parsing one file.
+pub(crate) struct Parsed {
+    /// Sorted by (start line, end line descending).
+    pub(crate) symbols: Vec<Symbol>,
+    /// Whether the tree has syntax errors: a hint that the file may be in another dialect
+    /// (C++ in a `.h` file).
+    pub(crate) had_errors: bool,
+}
+
+/// One query match, before its context in the tree is known.
+#[derive(Clone, Copy)]
+struct Candidate<'t> {
+    def: Node<'t>,
+    name: Node<'t>,
+    container: Option<Node<'t>>,
+    kind: SymbolKind,
+    /// Earlier patterns win when several capture the same node.
+    pattern: usize,
+}
+
+/// A symbol with its byte range, before nesting decides its container and final kind.
+struct Draft {
+    kind: SymbolKind,
+    name: String,
+    /// A container named by the syntax itself (Go receiver, C++ `Foo::bar`).
+    container: Option<String>,
+    start_byte: usize,
+    end_byte: usize,
+    start_row: usize,
+    end_row: usize,
+    signature: String,
+    doc: Option<String>,
+    pattern: usize,
+}
+
+/// A node on the walk's current path, with the number of comment/attribute siblings that
+/// immediately precede it (a prefix of its parent's run, see [`walk`]).
+struct Frame<'t> {
+    node: Node<'t>,
+    run_len: usize,
+}
+
+impl Grammar {
+    /// Loads the grammar and compiles the query of a code language.
+    pub(crate) fn new(language: Language) -> Result<Self, SymbolError> {
+        let (ts_language, query_source) =
+            grammar_parts(language).ok_or(SymbolError::NoGrammar(language))?;
+        Self::with_query(language, &ts_language, query_source)
+    }
+
+    /// Sets up a grammar with the given query source (tests use broken queries).
+    fn with_query(
+        language: Language,
+        ts_language: &tree_sitter::Language,
+        query_source: &str,
+    ) -> Result<Self, SymbolError> {
+        let mut parser = Parser::new();
+        parser
+            .set_language(ts_language)
+            .map_err(|error| SymbolError::Grammar {
+                language,
+                message: error.to_string(),
+            })?;
+        let query_error = |message: String| SymbolError::Query { language, message };
+        let query = Query::new(ts_language, query_source)
+            .map_err(|error| query_error(error.to_string()))?;
+
+        let mut name_capture = None;
+        let mut container_capture = None;
+        let mut kinds = Vec::with_capacity(query.capture_names().len());
+        for (index, &capture) in query.capture_names().iter().enumerate() {
+            let index =
+                u32::try_from(index).map_err(|_| query_error("too many captures".into()))?;
+            let mut kind = None;
+            if capture == "name" {
+                name_capture = Some(index);
+            } else if capture == "container" {
+                container_capture = Some(index);
+            } else if let Some(suffix) = capture.strip_prefix("definition.") {
+                kind = Some(
+                    SymbolKind::parse(suffix)
+                        .ok_or_else(|| query_error(format!("unknown kind in @{capture}")))?,
+                );
+            } else if !capture.starts_with('_') {
+                return Err(query_error(format!("unknown capture @{capture}")));
+            }
+            kinds.push(kind);
+        }
+        let name_capture = name_capture.ok_or_else(|| query_error("no @name capture".into()))?;
+        Ok(Grammar {
+            language,
+            parser,
+            query,
+            name_capture,
+            container_capture,
+            kinds,
+        })
+    }
+
+    /// The symbols of one file; `None` when parsing took longer than `budget` and was
+    /// abandoned. Syntax errors are not errors: tree-sitter recovers and whatever it recognised
+    /// is returned.
+    pub(crate) fn extract(
+        &mut self,
+        file_name: &str,
+        source: &str,
+        budget: Duration,
+    ) -> Result<Option<Parsed>, SymbolError> {
+        let started = Instant::now();
+        let mut out_of_time = false;
+        let mut progress = |_: &ParseState| {
+            if started.elapsed() > budget {
+                out_of_time = true;
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let bytes = source.as_bytes();
+        let tree = self.parser.parse_with_options(
+            &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
+            None,
+            Some(ParseOptions::new().progress_callback(&mut progress)),
+        );
+        let Some(tree) = tree else {
+            // A cancelled parser resumes the old parse on the next call unless reset.
+            self.parser.reset();
+            if out_of_time {
+                tracing::warn!(
+                    file = file_name,
+                    ?budget,
+                    "parse took too long; indexing as text"
+                );
+                return Ok(None);
+            }
+            return Err(SymbolError::Parse {
+                file: file_name.to_string(),
+            });
+        };
+        let root = tree.root_node();
+        let had_errors = root.has_error();
+
+        let mut candidates: HashMap<usize, Candidate<'_>> = HashMap::new();
+        let mut cursor = QueryCursor::new();
+        let mut matches = cursor.matches(&self.query, root, source.as_bytes());
+        while let Some(found) = matches.next() {
+            let mut def = None;
+            let mut name = None;
+            let mut container = None;
+            for capture in found.captures() {
+                if capture.index == self.name_capture {
+                    name = Some(capture.node);
+                } else if Some(capture.index) == self.container_capture {
+                    container = Some(capture.node);
+                } else if let Some(Some(kind)) = self.kinds.get(capture.index as usize) {
+                    def = Some((capture.node, *kind));
+                }
+            }
+            let (Some((def, kind)), Some(name)) = (def, name) else {
+                continue;
+            };
+            let candidate = Candidate {
+                def,
+                name,
+                container,
+                kind,
+                pattern: found.pattern_index,
+            };
+            candidates
+                .entry(def.id())
+                .and_modify(|existing| {
+                    if candidate.pattern < existing.pattern {
+                        *existing = candidate;
+                    }
+                })
+                .or_insert(candidate);
+        }
+        if candidates.is_empty() {
+            return Ok(Some(Parsed {
+                symbols: Vec::new(),
+                had_errors,
+            }));
+        }
+
+        let lines = Lines::new(source);
+        let language = self.language;
+        let mut drafts = Vec::with_capacity(candidates.len());
+        walk(root, language, |path, runs| {
+            let Some(frame) = path.last() else { return };
+            if let Some(candidate) = candidates.get(&frame.node.id()) {
+                drafts.push(draft(language, source, &lines, candidate, path, runs));
+            }
+        });
+        Ok(Some(Parsed {
+            symbols: assemble(drafts, &lines),
+            had_errors,
+        }))
+    }
+}
+
+/// Whether a node is a comment, or (in Rust) an attribute; runs of these before a definition
+/// hold its doc comment and belong to its range.
+fn is_run_node(language: Language, node: Node<'_>) -> bool {
+    node.kind().contains("comment")
+        || (language == Language::Rust && node.kind() == "attribute_item")
+}
+
+/// Depth-first walk over the whole tree that calls `visit` on every node with the path from
+/// the root and, for each node on the path, the run of comment/attribute siblings among its
+/// children seen so far. Linear in the size of the tree: `Node::parent` and
+/// `Node::prev_sibling` search from the root, which would make per-symbol lookups quadratic on
+/// files with thousands of definitions.
+fn walk<'t>(
+    root: Node<'t>,
+    language: Language,
+    mut visit: impl FnMut(&[Frame<'t>], &[Vec<Node<'t>>]),
+) {
+    let mut cursor = root.walk();
+    let mut path = vec![Frame {
+        node: root,
+        run_len: 0,
+    }];
+    // runs[d]: the comments/attributes among path[d]'s children since its last other named
+    // child. Only ever appended to or cleared, so a frame's `run_len` prefix stays valid while
+    // the frame is on the path.
+    let mut runs: Vec<Vec<Node<'t>>> = Vec::new();
+    loop {
+        visit(&path, &runs);
+        if cursor.goto_first_child() {
+            runs.push(Vec::new());
+            path.push(Frame {
+                node: cursor.node(),
+                run_len: 0,
+            });
+            continue;
+        }
+        loop {
+            let Some(done) = path.pop() else { return };
+            let Some(run) = runs.last_mut() else { return };
+            if is_run_node(language, done.node) {
+                run.push(done.node);
+            } else if done.node.is_named() {
+                run.clear();
+            }
+            if cursor.goto_next_sibling() {
+                path.push(Frame {
+                    node: cursor.node(),
+                    run_len: run.len(),
+                });
+                break;
+            }
+            if !cursor.goto_parent() {
+                return;
+            }
+            runs.pop();
+        }
+    }
+}
+
+/// Whether `parent` only dresses up `child` (`export`, decorators, `template <…>`, a lone Go
+/// `type` spec): the symbol then spans the parent, and its doc comment precedes the parent.
+fn wraps(language: Language, parent: Node<'_>, child: Node<'_>) -> bool {
+    use Language::*;
+    match (language, parent.kind()) {
+        (JavaScript | TypeScript | Tsx, "export_statement") => true,
+        (TypeScript | Tsx, "ambient_declaration") => true,
+        // `namespace Foo {…}` is an expression statement in the TypeScript grammar.
+        (TypeScript | Tsx, "expression_statement") => parent.start_byte() == child.start_byte(),
+        (Python, "decorated_definition") => true,
+        (Cpp, "template_declaration") => true,
+        (C | Cpp, "type_definition") => parent
+            .child_by_field_name("type")
+            .is_some_and(|ty| ty.id() == child.id()),
+        (Go, "type_declaration" | "const_declaration") => {
+            let mut cursor = parent.walk();
+            parent
+                .named_children(&mut cursor)
+                .filter(|node| !node.kind().contains("comment"))
+                .nth(1)
+                .is_none()
+        }
+        _ => false,
+    }
+}
+
+/// The row of a node's last character: nodes that swallow their line's `\n` end at column 0
+/// of the next row, which is not part of the symbol.
+fn last_row(node: Node<'_>) -> usize {
+    let end = node.end_position();
+    if end.column == 0 && end.row > node.start_position().row {
+        end.row - 1
+    } else {
+        end.row
+    }
+}
+
+fn node_text<'s>(source: &'s str, node: Node<'_>) -> &'s str {
+    source.get(node.byte_range()).unwrap_or("")
+}
+
+/// Works out range, name, container, signature and doc of one match from its place in the tree.
+fn draft(
+    language: Language,
+    source: &str,
+    lines: &Lines<'_>,
+    candidate: &Candidate<'_>,
+    path: &[Frame<'_>],
+    runs: &[Vec<Node<'_>>],
+) -> Draft {
+    let def = candidate.def;
+    let mut outer = path.len().saturating_sub(1);
+    while outer > 0 && wraps(language, path[outer - 1].node, path[outer].node) {
+        outer -= 1;
+    }
+    let outer_node = path.get(outer).map_or(def, |frame| frame.node);
+    let before: &[Node<'_>] = match (outer.checked_sub(1), path.get(outer)) {
+        (Some(parent), Some(frame)) => runs
+            .get(parent)
+            .and_then(|run| run.get(..frame.run_len))
+            .unwrap_or(&[]),
+        _ => &[],
+    };
+
+    let mut start_byte = outer_node.start_byte();
+    let mut start_row = outer_node.start_position().row;
+    let mut doc_comments = Vec::new();
+    let doc = match language {
+        Language::Rust => {
+            // Outer attributes belong to the item; doc comments may sit above or between them.
+            for &node in before.iter().rev() {
+                if node.kind() == "attribute_item" {
+                    start_byte = node.start_byte();
+                    start_row = node.start_position().row;
+                } else if is_rust_outer_doc(node_text(source, node)) {
+                    doc_comments.push(node);
+                } else {
+                    break;
+                }
+            }
+            doc_comments.reverse();
+            comments_doc(source, &doc_comments)
+        }
+        Language::Python => docstring(source, def),
+        _ => {
+            let mut next_row = start_row;
+            for &node in before.iter().rev() {
+                let adjacent = last_row(node) + 1 >= next_row;
+                if !adjacent || !starts_line(lines, node) {
+                    break;
+                }
+                doc_comments.push(node);
+                next_row = node.start_position().row;
+            }
+            doc_comments.reverse();
+            comments_doc(source, &doc_comments)
+        }
+    };
+
+    let (name, syntax_container, promoted) =
+        clean_name(language, candidate.kind, node_text(source, candidate.name));
+    let container = candidate
+        .container
+        .map(|node| type_name(&collapse_whitespace(node_text(source, node))))
+        .or(syntax_container);
+    let kind = if promoted && candidate.kind == SymbolKind::Function {
+        SymbolKind::Method
+    } else {
+        candidate.kind
+    };
+    // Doc comments between attributes lie inside the range but are not declaration text.
+    let skipped: Vec<(usize, usize)> = doc_comments
+        .iter()
+        .filter(|node| node.start_byte() > start_byte)
+        .map(|node| (node.start_byte(), node.end_byte()))
+        .collect();
+    let signature = signature(language, source, start_byte, candidate, &skipped);
+
+    Draft {
+        kind,
+        name,
+        container,
+        start_byte,
+        end_byte: outer_node.end_byte(),
+        start_row,
+        end_row: last_row(outer_node).max(start_row),
+        signature,
+        doc,
+        pattern: candidate.pattern,
+    }
+}
+
+/// `///` and `/** */` document the next item; `//!`, `/*!` document the enclosing one, and
+/// `////` or `/***` are ordinary comments by rustdoc's rules.
+fn is_rust_outer_doc(comment: &str) -> bool {
+    (comment.starts_with("///") && !comment.starts_with("////"))
+        || (comment.starts_with("/**") && !comment.starts_with("/***") && comment != "/**/")
+}
+
+/// Whether only whitespace precedes a node on its first line: a comment trailing code on the
+/// line above a definition documents that code, not the definition.
+fn starts_line(lines: &Lines<'_>, node: Node<'_>) -> bool {
+    let start = node.start_position();
+    lines
+        .line(start.row)
+        .get(..start.column)
+        // trim_end stops at the first non-blank byte from the end: O(1) even on minified lines.
+        .is_some_and(|prefix| prefix.trim_end().is_empty())
+}
+
+fn comments_doc(source: &str, comments: &[Node<'_>]) -> Option<String> {
+    join_doc(
+        comments
+            .iter()
+            .flat_map(|&node| comment_lines(node_text(source, node)))
+            .collect(),
+    )
+}
+
+/// A Python docstring: a string literal as the first statement of the body.
+fn docstring(source: &str, def: Node<'_>) -> Option<String> {
+    let body = def.child_by_field_name("body")?;
+    let mut cursor = body.walk();
+    let first = body
+        .named_children(&mut cursor)
+        .find(|node| node.kind() != "comment")?;
+    if first.kind() != "expression_statement" {
+        return None;
+    }
+    let literal = first.named_child(0)?;
+    if literal.kind() != "string" || first.named_child_count() != 1 {
+        return None;
+    }
+    python_docstring(node_text(source, literal))
+}
+
+/// The node whose start ends the signature: the body of a function, class, impl, …
+fn find_body<'t>(def: Node<'t>, name: Node<'t>) -> Option<Node<'t>> {
+    if let Some(body) = def.child_by_field_name("body") {
+        return Some(body);
+    }
+    let inner = match def.kind() {
+        // `const f = (…) => {…}`: the function is the value of the declarator that holds the
+        // name (there may be several: `const a = 1, f = () => {…}`).
+        "lexical_declaration" | "variable_declaration" => {
+            let mut cursor = def.walk();
+            let declarator = def.named_children(&mut cursor).find(|node| {
+                node.kind() == "variable_declarator"
+                    && node.start_byte() <= name.start_byte()
+                    && name.end_byte() <= node.end_byte()
+            })?;
+            declarator.child_by_field_name("value")?
+        }
+        "field_definition" | "public_field_definition" => def.child_by_field_name("value")?,
+        "expression_statement" => def.named_child(0)?.child_by_field_name("right")?,
+        "type_definition" => def.child_by_field_name("type")?,
+        _ => return None,
+    };
+    inner.child_by_field_name("body")
+}
+
+/// The declaration text from the symbol's start to its body (or the end of the definition's
+/// first line when it has none), whitespace collapsed.
+fn signature(
+    language: Language,
+    source: &str,
+    start_byte: usize,
+    candidate: &Candidate<'_>,
+    skipped: &[(usize, usize)],
+) -> String {
+    let def = candidate.def;
+    let end_byte = match find_body(def, candidate.name) {
+        Some(body) if body.start_byte() > def.start_byte() => body.start_byte(),
+        _ => {
+            let text = node_text(source, def);
+            def.start_byte() + text.find('\n').unwrap_or(text.len())
+        }
+    };
+    // Comments inside the declaration (`def f():  # note`) are not part of the signature.
+    let mut skipped = skipped.to_vec();
+    let mut cursor = def.walk();
+    skipped.extend(
+        def.children(&mut cursor)
+            .filter(|child| child.kind().contains("comment"))
+            .map(|child| (child.start_byte(), child.end_byte())),
+    );
+    skipped.sort_unstable();
+    // Only the start survives truncation; bound the work on absurd declarations.
+    let mut end_byte = end_byte.min(start_byte.saturating_add(SIGNATURE_CHARS * 16));
+    while !source.is_char_boundary(end_byte) {
+        end_byte -= 1;
+    }
+    let mut text = String::new();
+    let mut from = start_byte;
+    for &(skip_start, skip_end) in &skipped {
+        if skip_start >= from && skip_start < end_byte {
+            text.push_str(source.get(from..skip_start).unwrap_or(""));
+            text.push(' ');
+            from = skip_end;
+        }
+    }
+    text.push_str(source.get(from..end_byte).unwrap_or(""));
+
+    let collapsed = collapse_whitespace(&text);
+    let mut signature = collapsed.as_str();
+    // Body openers and statement terminators are punctuation, not declaration.
+    signature = signature
+        .strip_suffix(['{', ';'])
+        .unwrap_or(signature)
+        .trim_end();
+    if language == Language::Python {
+        signature = signature.strip_suffix(':').unwrap_or(signature).trim_end();
+    }
+    truncate_chars(signature, SIGNATURE_CHARS).to_string()
+}
+
+fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Splits at `::` outside of template arguments: `a::Foo<b::C>::bar` → `a`, `Foo<b::C>`, `bar`.
+fn split_qualified(name: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' | b'(' | b'[' => depth += 1,
+            b'>' | b')' | b']' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
+                parts.push(&name[start..i]);
+                start = i + 2;
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(&name[start..]);
+    parts
+}
+
+/// A type as a container name: `&mut a::Foo<T>` → `Foo`, `*List[T]` → `List`.
+fn type_name(text: &str) -> String {
+    let mut text = text.trim();
+    loop {
+        let mut stripped = text.trim_start_matches(['&', '*']);
+        if stripped.starts_with('\'') {
+            // A lifetime: `&'a Foo`.
+            stripped = stripped
+                .split_once(char::is_whitespace)
+                .map_or("", |(_, rest)| rest);
+        }
+        let stripped = stripped
+            .trim_start_matches("mut ")
+            .trim_start_matches("dyn ")
+            .trim_start_matches("const ")
+            .trim_start();
+        if stripped == text {
+            break;
+        }
+        text = stripped;
+    }
+    let last = split_qualified(text).last().copied().unwrap_or(text);
+    strip_type_arguments(last).to_string()
+}
+
+/// `Foo<T>` → `Foo`, `List[T]` → `List`; operators (`operator<`) and types that start with a
+/// bracket (`[T]`) are left alone.
+fn strip_type_arguments(name: &str) -> &str {
+    if name.starts_with("operator") {
+        return name;
+    }
+    match name.find(['<', '[']) {
+        Some(cut) if cut > 0 => name[..cut].trim_end(),
+        _ => name,
+    }
+}
+
+/// The display name of a symbol, plus a container spelled out in the name itself
+/// (`Foo::bar` in C++) and whether that makes a function a method.
+fn clean_name(language: Language, kind: SymbolKind, raw: &str) -> (String, Option<String>, bool) {
+    let name = collapse_whitespace(raw);
+    match (language, kind) {
+        (_, SymbolKind::Impl) => (type_name(&name), None, false),
+        (Language::TypeScript | Language::Tsx, SymbolKind::Module) => {
+            (name.trim_matches(['"', '\'', '`']).to_string(), None, false)
+        }
+        (Language::Cpp, _) => {
+            let parts = split_qualified(&name);
+            match parts.as_slice() {
+                [.., scope, last] if !scope.is_empty() => {
+                    let container = strip_type_arguments(scope).to_string();
+                    (last.to_string(), Some(container), true)
+                }
+                [.., last] => (last.to_string(), None, false),
+                [] => (name.clone(), None, false),
+            }
+        }
+        _ => (name, None, false),
+    }
+}
+
+/// Deduplicates drafts, nests them by range, and turns them into symbols. A definition inside
+/// a function is left out: its text is already part of the function, and local helpers are
+/// not what people search for by name.
+fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
+    drafts.sort_by_key(|d| (d.start_byte, Reverse(d.end_byte), d.pattern));
+    drafts.dedup_by_key(|d| (d.start_byte, d.end_byte));
+
+    struct Open {
+        start: usize,
+        end: usize,
+        kind: SymbolKind,
+        name: String,
+        kept: bool,
+    }
+    let mut open: Vec<Open> = Vec::new();
+    let mut symbols = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        while open.last().is_some_and(|parent| {
+            !(parent.start <= draft.start_byte && draft.end_byte <= parent.end)
+        }) {
+            open.pop();
+        }
+        let parent = open.last();
+        let kept = parent.is_none_or(|parent| parent.kept && parent.kind.is_container());
+        let mut kind = draft.kind;
+        if kept {
+            if kind == SymbolKind::Function
+                && parent.is_some_and(|parent| parent.kind != SymbolKind::Module)
+            {
+                kind = SymbolKind::Method;
+            }
+            let container = draft
+                .container
+                .or_else(|| parent.map(|parent| parent.name.clone()));
+            symbols.push(Symbol {
+                name: draft.name.clone(),
+                kind,
+                container,
+                start_line: row_to_line(draft.start_row),
+                end_line: row_to_line(draft.end_row),
+                signature: draft.signature,
+                doc: draft.doc,
+                text: lines.text(draft.start_row, draft.end_row).to_string(),
+            });
+        }
+        open.push(Open {
+            start: draft.start_byte,
+            end: draft.end_byte,
+            kind,
+            name: draft.name,
+            kept,
+        });
+    }
+    symbols.sort_by_key(|s| (s.start_line, Reverse(s.end_line)));
+    symbols
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_query_compiles() {
+        for language in [
+            Language::Rust,
+            Language::Python,
+            Language::JavaScript,
+            Language::TypeScript,
+            Language::Tsx,
+            Language::Go,
+            Language::Java,
+            Language::C,
+            Language::Cpp,
+        ] {
+            if let Err(error) = Grammar::new(language) {
+                panic!("{language}: {error}");
+            }
+        }
+        assert!(matches!(
+            Grammar::new(Language::Markdown),
+            Err(SymbolError::NoGrammar(Language::Markdown))
+        ));
+    }
+
+    #[test]
+    fn broken_queries_are_errors() {
+        let rust: tree_sitter::Language = tree_sitter_rust::LANGUAGE.into();
+        for (query, message) in [
+            ("(function_item name: (identifier) @name", "syntax"),
+            ("(no_such_node) @definition.function", "node type"),
+            (
+                "(function_item name: (identifier) @name) @definition.gadget",
+                "unknown kind",
+            ),
+            (
+                "(function_item name: (identifier) @label) @definition.function",
+                "no @name",
+            ),
+            (
+                "(function_item name: (identifier) @name) @whatever",
+                "unknown capture",
+            ),
+        ] {
+            match Grammar::with_query(Language::Rust, &rust, query) {
+                Err(SymbolError::Query { language, .. }) => assert_eq!(language, Language::Rust),
+                Err(other) => panic!("{message}: wrong error {other}"),
+                Ok(_) => panic!("{message}: accepted"),
+            }
+        }
+    }
+
+    #[test]
+    fn qualified_names() {
+        assert_eq!(
+            split_qualified("a::Foo<b::C>::bar"),
+            vec!["a", "Foo<b::C>", "bar"]
+        );
+        assert_eq!(split_qualified("plain"), vec!["plain"]);
+        assert_eq!(type_name("&'a mut crate::x::Foo<T>"), "Foo");
+        assert_eq!(type_name("*List[T]"), "List");
+        assert_eq!(type_name("[T]"), "[T]");
+        assert_eq!(
+            clean_name(Language::Cpp, SymbolKind::Function, "Foo<T>::operator<"),
+            ("operator<".to_string(), Some("Foo".to_string()), true)
+        );
+        assert_eq!(
+            clean_name(Language::Cpp, SymbolKind::Function, "::global"),
+            ("global".to_string(), None, false)
+        );
+        assert_eq!(
+            clean_name(Language::TypeScript, SymbolKind::Module, "\"express\""),
+            ("express".to_string(), None, false)
+        );
+    }
+}

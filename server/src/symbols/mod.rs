@@ -9,6 +9,8 @@
 mod code;
 mod doc;
 mod language;
+#[cfg(test)]
+mod tests;
 mod text;
 
 use std::collections::HashMap;

@@ -1,0 +1,1011 @@
+//! End-to-end tests of [`SymbolExtractor`]: one realistic fixture per code language with the
+//! exact outline expected from it, plus the fallbacks (Markdown, text windows, scripts) and
+//! hostile inputs (empty, broken, non-ASCII, CRLF, deeply nested, long lines).
+
+use super::*;
+
+/// (name, kind, container, start_line, end_line) of a symbol: the shape asserted per fixture.
+type Row<'a> = (&'a str, &'a str, Option<&'a str>, u32, u32);
+
+fn extract(language: Language, file_name: &str, source: &str) -> Vec<Symbol> {
+    match SymbolExtractor::new().extract(language, file_name, source) {
+        Ok(symbols) => symbols,
+        Err(error) => panic!("{file_name}: {error}"),
+    }
+}
+
+fn outline(symbols: &[Symbol]) -> Vec<Row<'_>> {
+    symbols
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.kind.as_str(),
+                s.container.as_deref(),
+                s.start_line,
+                s.end_line,
+            )
+        })
+        .collect()
+}
+
+fn find<'a>(symbols: &'a [Symbol], name: &str) -> &'a Symbol {
+    match symbols.iter().find(|s| s.name == name) {
+        Some(symbol) => symbol,
+        None => panic!("no symbol {name} in {:#?}", outline(symbols)),
+    }
+}
+
+/// Checks that every symbol's text is exactly its lines of the source.
+fn assert_texts_match_lines(symbols: &[Symbol], source: &str) {
+    let lines: Vec<&str> = source.split('\n').collect();
+    for s in symbols {
+        let expected = lines[(s.start_line - 1) as usize..s.end_line as usize].join("\n");
+        let expected = expected.strip_suffix('\r').unwrap_or(&expected);
+        assert_eq!(s.text, expected, "text of {}", s.name);
+    }
+}
+
+const RUST: &str = r#"//! Crate docs are not attached to items.
+
+use std::fmt;
+
+/// Maximum depth.
+pub const MAX_DEPTH: usize = 8;
+
+/// A parsed token.
+///
+/// Tokens are cheap to copy.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Token<'a> {
+    pub text: &'a str,
+}
+
+pub enum Kind {
+    Word,
+    Number,
+}
+
+/// Things that can be rendered.
+pub trait Render {
+    /// Renders into a string.
+    fn render(&self) -> String;
+
+    fn render_twice(&self) -> String {
+        self.render().repeat(2)
+    }
+}
+
+impl<'a> fmt::Display for Token<'a> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.text)
+    }
+}
+
+impl Token<'_> {
+    /// Creates a token.
+    pub fn new(text: &str) -> Token<'_> {
+        fn helper() {}
+        helper();
+        Token { text }
+    }
+}
+
+pub type Tokens<'a> = Vec<Token<'a>>;
+
+macro_rules! token {
+    ($t:expr) => {
+        Token::new($t)
+    };
+}
+
+mod tests {
+    #[test]
+    fn parses() {}
+}
+"#;
+
+#[test]
+fn rust_fixture() {
+    let symbols = extract(Language::Rust, "lib.rs", RUST);
+    let expected: Vec<Row<'_>> = vec![
+        ("MAX_DEPTH", "constant", None, 6, 6),
+        ("Token", "struct", None, 11, 15),
+        ("Kind", "enum", None, 17, 20),
+        ("Render", "trait", None, 23, 30),
+        ("render", "method", Some("Render"), 25, 25),
+        ("render_twice", "method", Some("Render"), 27, 29),
+        ("Token", "impl", None, 32, 36),
+        ("fmt", "method", Some("Token"), 33, 35),
+        ("Token", "impl", None, 38, 45),
+        ("new", "method", Some("Token"), 40, 44),
+        ("Tokens", "type", None, 47, 47),
+        ("token", "macro", None, 49, 53),
+        ("tests", "module", None, 55, 58),
+        ("parses", "function", Some("tests"), 56, 57),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, RUST);
+
+    let token = &symbols[1];
+    assert_eq!(
+        token.doc.as_deref(),
+        Some("A parsed token.\n\nTokens are cheap to copy.")
+    );
+    assert_eq!(
+        token.signature,
+        "#[derive(Debug, Clone)] #[non_exhaustive] pub struct Token<'a>"
+    );
+    assert!(
+        token
+            .text
+            .starts_with("#[derive(Debug, Clone)]\n#[non_exhaustive]\npub struct")
+    );
+    let display = &symbols[6];
+    assert_eq!(display.signature, "impl<'a> fmt::Display for Token<'a>");
+    assert_eq!(display.doc, None);
+    assert_eq!(
+        symbols[7].signature,
+        "fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result"
+    );
+    assert_eq!(symbols[4].signature, "fn render(&self) -> String");
+    assert_eq!(symbols[4].doc.as_deref(), Some("Renders into a string."));
+    assert_eq!(symbols[5].doc, None);
+    assert_eq!(
+        find(&symbols, "new").doc.as_deref(),
+        Some("Creates a token.")
+    );
+    assert_eq!(
+        find(&symbols, "MAX_DEPTH").signature,
+        "pub const MAX_DEPTH: usize = 8"
+    );
+    assert_eq!(find(&symbols, "token").signature, "macro_rules! token");
+    assert_eq!(symbols[12].signature, "mod tests");
+    assert_eq!(symbols[13].signature, "#[test] fn parses()");
+}
+
+const PYTHON: &str = r#""""Module docstring."""
+import functools
+
+DEFAULT_TIMEOUT = 30
+_private = 1
+
+
+def retry(times):
+    """Retry a call.
+
+    Args:
+        times: how often.
+    """
+    def wrap(fn):
+        return fn
+    return wrap
+
+
+class Repository(Base):
+    '''Stores rows.'''
+
+    table = "rows"
+
+    def __init__(self, db):
+        self.db = db
+
+    @functools.lru_cache(maxsize=None)
+    @retry(3)
+    def fetch(self, key: str) -> dict:
+        # not a docstring
+        return self.db.get(key)
+
+    class Meta:
+        ordering = ["id"]
+
+
+@retry(2)
+async def main() -> None:
+    await Repository(None).fetch("k")
+"#;
+
+#[test]
+fn python_fixture() {
+    let symbols = extract(Language::Python, "repo.py", PYTHON);
+    let expected: Vec<Row<'_>> = vec![
+        ("DEFAULT_TIMEOUT", "constant", None, 4, 4),
+        ("retry", "function", None, 8, 16),
+        ("Repository", "class", None, 19, 34),
+        ("__init__", "method", Some("Repository"), 24, 25),
+        ("fetch", "method", Some("Repository"), 27, 31),
+        ("Meta", "class", Some("Repository"), 33, 34),
+        ("main", "function", None, 37, 39),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, PYTHON);
+
+    let retry = &symbols[1];
+    assert_eq!(
+        retry.doc.as_deref(),
+        Some("Retry a call.\n\nArgs:\n    times: how often.")
+    );
+    assert_eq!(retry.signature, "def retry(times)");
+    assert_eq!(symbols[2].doc.as_deref(), Some("Stores rows."));
+    assert_eq!(symbols[2].signature, "class Repository(Base)");
+    let fetch = &symbols[4];
+    assert_eq!(fetch.doc, None);
+    assert_eq!(
+        fetch.signature,
+        "@functools.lru_cache(maxsize=None) @retry(3) def fetch(self, key: str) -> dict"
+    );
+    assert!(
+        fetch
+            .text
+            .starts_with("    @functools.lru_cache(maxsize=None)\n    @retry(3)\n")
+    );
+    assert_eq!(symbols[6].signature, "@retry(2) async def main() -> None");
+    assert_eq!(symbols[0].signature, "DEFAULT_TIMEOUT = 30");
+}
+
+const JAVASCRIPT: &str = r#"import express from "express";
+
+export const MAX_RETRIES = 3;
+
+/**
+ * Handles a request.
+ * @param {Request} req
+ */
+export const handler = async (req, res) => {
+  res.send(await load(req.params.id));
+};
+
+// Loads a record.
+function load(id) {
+  const inner = () => id;
+  return inner();
+}
+
+function* ids() {
+  yield 1;
+}
+
+export default class Store extends Base {
+  // Items by id.
+  items = new Map();
+
+  constructor() {
+    super();
+  }
+
+  /** Adds an item. */
+  add(item) {
+    this.items.set(item.id, item);
+  }
+
+  onChange = (event) => {
+    this.emit(event);
+  };
+
+  static #secret() {}
+}
+
+module.exports.legacy = function (a) {
+  return a;
+};
+
+var old = function named() {};
+"#;
+
+#[test]
+fn javascript_fixture() {
+    let symbols = extract(Language::JavaScript, "store.js", JAVASCRIPT);
+    let expected: Vec<Row<'_>> = vec![
+        ("MAX_RETRIES", "constant", None, 3, 3),
+        ("handler", "function", None, 9, 11),
+        ("load", "function", None, 14, 17),
+        ("ids", "function", None, 19, 21),
+        ("Store", "class", None, 23, 41),
+        ("constructor", "method", Some("Store"), 27, 29),
+        ("add", "method", Some("Store"), 32, 34),
+        ("onChange", "method", Some("Store"), 36, 38),
+        ("#secret", "method", Some("Store"), 40, 40),
+        ("legacy", "function", None, 43, 45),
+        ("old", "function", None, 47, 47),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, JAVASCRIPT);
+
+    let handler = &symbols[1];
+    assert_eq!(
+        handler.doc.as_deref(),
+        Some("Handles a request.\n@param {Request} req")
+    );
+    assert_eq!(
+        handler.signature,
+        "export const handler = async (req, res) =>"
+    );
+    assert_eq!(symbols[2].doc.as_deref(), Some("Loads a record."));
+    assert_eq!(symbols[2].signature, "function load(id)");
+    assert_eq!(
+        symbols[4].signature,
+        "export default class Store extends Base"
+    );
+    assert_eq!(symbols[6].doc.as_deref(), Some("Adds an item."));
+    assert_eq!(symbols[6].signature, "add(item)");
+    assert_eq!(symbols[7].signature, "onChange = (event) =>");
+    assert_eq!(symbols[9].signature, "module.exports.legacy = function (a)");
+}
+
+const TYPESCRIPT: &str = r#"import { Request } from "express";
+
+/** Options for the client. */
+export interface ClientOptions {
+  baseUrl: string;
+  /** Sends a request. */
+  send(req: Request): Promise<Response>;
+}
+
+export type Handler<T> = (input: T) => Promise<void>;
+
+export enum Level {
+  Debug,
+  Info,
+}
+
+export namespace Util {
+  export function clamp(x: number): number {
+    return Math.min(1, Math.max(0, x));
+  }
+}
+
+declare module "legacy-lib" {
+  export function old(): void;
+}
+
+export abstract class Shape {
+  abstract area(): number;
+
+  describe(): string {
+    return `area ${this.area()}`;
+  }
+}
+
+@Injectable()
+export class Api<T> extends Shape implements Client {
+  private readonly cache = new Map<string, T>();
+
+  constructor(private opts: ClientOptions) {
+    super();
+  }
+
+  async get(path: string): Promise<T> {
+    return fetch(this.opts.baseUrl + path) as T;
+  }
+
+  area(): number {
+    return 0;
+  }
+}
+
+export const createApi = <T,>(opts: ClientOptions): Api<T> => new Api<T>(opts);
+
+function overloaded(a: string): void;
+function overloaded(a: any): void {}
+"#;
+
+#[test]
+fn typescript_fixture() {
+    let symbols = extract(Language::TypeScript, "api.ts", TYPESCRIPT);
+    let expected: Vec<Row<'_>> = vec![
+        ("ClientOptions", "interface", None, 4, 8),
+        ("send", "method", Some("ClientOptions"), 7, 7),
+        ("Handler", "type", None, 10, 10),
+        ("Level", "enum", None, 12, 15),
+        ("Util", "module", None, 17, 21),
+        ("clamp", "function", Some("Util"), 18, 20),
+        ("legacy-lib", "module", None, 23, 25),
+        ("Shape", "class", None, 27, 33),
+        ("area", "method", Some("Shape"), 28, 28),
+        ("describe", "method", Some("Shape"), 30, 32),
+        ("Api", "class", None, 35, 50),
+        ("constructor", "method", Some("Api"), 39, 41),
+        ("get", "method", Some("Api"), 43, 45),
+        ("area", "method", Some("Api"), 47, 49),
+        ("createApi", "function", None, 52, 52),
+        ("overloaded", "function", None, 55, 55),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, TYPESCRIPT);
+
+    assert_eq!(symbols[0].doc.as_deref(), Some("Options for the client."));
+    assert_eq!(symbols[0].signature, "export interface ClientOptions");
+    assert_eq!(symbols[1].doc.as_deref(), Some("Sends a request."));
+    assert_eq!(
+        symbols[1].signature,
+        "send(req: Request): Promise<Response>"
+    );
+    assert_eq!(
+        symbols[2].signature,
+        "export type Handler<T> = (input: T) => Promise<void>"
+    );
+    assert_eq!(
+        symbols[10].signature,
+        "@Injectable() export class Api<T> extends Shape implements Client"
+    );
+    assert_eq!(symbols[12].signature, "async get(path: string): Promise<T>");
+}
+
+const TSX: &str = r#"import React, { useState } from "react";
+
+type Props = { title: string };
+
+/** A counter button. */
+export function Counter({ title }: Props) {
+  const [n, setN] = useState(0);
+  const onClick = () => setN(n + 1);
+  return <button onClick={onClick}>{title}: {n}</button>;
+}
+
+export const Label = ({ text }: { text: string }) => (
+  <span className="label">{text}</span>
+);
+
+export default class Panel extends React.Component<Props> {
+  render() {
+    return <div>{this.props.title}</div>;
+  }
+}
+"#;
+
+#[test]
+fn tsx_fixture() {
+    let symbols = extract(Language::Tsx, "Counter.tsx", TSX);
+    let expected: Vec<Row<'_>> = vec![
+        ("Props", "type", None, 3, 3),
+        ("Counter", "function", None, 6, 10),
+        ("Label", "function", None, 12, 14),
+        ("Panel", "class", None, 16, 20),
+        ("render", "method", Some("Panel"), 17, 19),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, TSX);
+    assert_eq!(symbols[1].doc.as_deref(), Some("A counter button."));
+    assert_eq!(
+        symbols[1].signature,
+        "export function Counter({ title }: Props)"
+    );
+    assert_eq!(
+        symbols[2].signature,
+        "export const Label = ({ text }: { text: string }) =>"
+    );
+}
+
+const GO: &str = r#"// Package store keeps records.
+package store
+
+import "sync"
+
+// MaxItems bounds the cache.
+const MaxItems = 100
+
+const (
+	// ModeRead reads.
+	ModeRead = iota
+	ModeWrite
+)
+
+// Store is a concurrent map.
+type Store struct {
+	mu    sync.Mutex
+	items map[string]Item
+}
+
+type (
+	// Item is a stored value.
+	Item = string
+	ID   int
+)
+
+// Reader reads items.
+type Reader interface {
+	// Get returns an item.
+	Get(id ID) (Item, bool)
+}
+
+// New creates a store.
+func New() *Store {
+	return &Store{items: map[string]Item{}}
+}
+
+// Get implements Reader.
+func (s *Store) Get(id ID) (Item, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	item, ok := s.items[string(rune(id))]
+	return item, ok
+}
+
+func (l List[T]) Len() int { return len(l) }
+"#;
+
+#[test]
+fn go_fixture() {
+    let symbols = extract(Language::Go, "store.go", GO);
+    let expected: Vec<Row<'_>> = vec![
+        ("MaxItems", "constant", None, 7, 7),
+        ("ModeRead", "constant", None, 11, 11),
+        ("ModeWrite", "constant", None, 12, 12),
+        ("Store", "struct", None, 16, 19),
+        ("Item", "type", None, 23, 23),
+        ("ID", "type", None, 24, 24),
+        ("Reader", "interface", None, 28, 31),
+        ("Get", "method", Some("Reader"), 30, 30),
+        ("New", "function", None, 34, 36),
+        ("Get", "method", Some("Store"), 39, 44),
+        ("Len", "method", Some("List"), 46, 46),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, GO);
+
+    assert_eq!(
+        symbols[0].doc.as_deref(),
+        Some("MaxItems bounds the cache.")
+    );
+    assert_eq!(symbols[1].doc.as_deref(), Some("ModeRead reads."));
+    assert_eq!(
+        symbols[3].doc.as_deref(),
+        Some("Store is a concurrent map.")
+    );
+    assert_eq!(symbols[3].signature, "type Store struct");
+    assert_eq!(symbols[4].doc.as_deref(), Some("Item is a stored value."));
+    assert_eq!(symbols[6].signature, "type Reader interface");
+    assert_eq!(symbols[9].doc.as_deref(), Some("Get implements Reader."));
+    assert_eq!(
+        symbols[9].signature,
+        "func (s *Store) Get(id ID) (Item, bool)"
+    );
+    assert_eq!(symbols[8].signature, "func New() *Store");
+}
+
+const JAVA: &str = r#"package com.example;
+
+import java.util.List;
+
+/**
+ * A user repository.
+ */
+@Repository
+public class UserRepository implements Repo<User> {
+    private final Db db;
+
+    /** Creates the repository. */
+    public UserRepository(Db db) {
+        this.db = db;
+    }
+
+    // Finds a user.
+    @Override
+    public Optional<User> find(long id) throws SQLException {
+        return db.query(id);
+    }
+
+    static class Cache {
+        void clear() {}
+    }
+
+    enum Mode { READ, WRITE; boolean writes() { return this == WRITE; } }
+}
+
+interface Repo<T> {
+    Optional<T> find(long id) throws SQLException;
+}
+
+record Point(int x, int y) {
+    Point {
+        if (x < 0) throw new IllegalArgumentException();
+    }
+}
+
+@interface Audited {}
+"#;
+
+#[test]
+fn java_fixture() {
+    let symbols = extract(Language::Java, "UserRepository.java", JAVA);
+    let expected: Vec<Row<'_>> = vec![
+        ("UserRepository", "class", None, 8, 28),
+        ("UserRepository", "method", Some("UserRepository"), 13, 15),
+        ("find", "method", Some("UserRepository"), 18, 21),
+        ("Cache", "class", Some("UserRepository"), 23, 25),
+        ("clear", "method", Some("Cache"), 24, 24),
+        ("Mode", "enum", Some("UserRepository"), 27, 27),
+        ("writes", "method", Some("Mode"), 27, 27),
+        ("Repo", "interface", None, 30, 32),
+        ("find", "method", Some("Repo"), 31, 31),
+        ("Point", "class", None, 34, 38),
+        ("Point", "method", Some("Point"), 35, 37),
+        ("Audited", "interface", None, 40, 40),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, JAVA);
+
+    assert_eq!(symbols[0].doc.as_deref(), Some("A user repository."));
+    assert_eq!(
+        symbols[0].signature,
+        "@Repository public class UserRepository implements Repo<User>"
+    );
+    assert_eq!(symbols[1].doc.as_deref(), Some("Creates the repository."));
+    assert_eq!(symbols[2].doc.as_deref(), Some("Finds a user."));
+    assert_eq!(
+        symbols[2].signature,
+        "@Override public Optional<User> find(long id) throws SQLException"
+    );
+    assert_eq!(
+        symbols[8].signature,
+        "Optional<T> find(long id) throws SQLException"
+    );
+}
+
+const C: &str = r#"#include <stdio.h>
+
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define LIMIT 10
+
+/* A point in the plane. */
+struct point {
+    int x;
+    int y;
+};
+
+typedef struct {
+    char *name;
+} user_t;
+
+enum color { RED, GREEN };
+
+int prototype_only(int x);
+
+/**
+ * Adds two numbers.
+ */
+static int add(int a, int b)
+{
+    return a + b;
+}
+
+int x = 1; // trailing comment
+char *dup_name(const user_t *user) {
+    return user->name;
+}
+
+#ifdef DEBUG
+void debug_log(const char *msg) { puts(msg); }
+#endif
+
+union value { int i; float f; };
+"#;
+
+#[test]
+fn c_fixture() {
+    let symbols = extract(Language::C, "point.c", C);
+    let expected: Vec<Row<'_>> = vec![
+        ("MAX", "macro", None, 3, 3),
+        ("point", "struct", None, 7, 10),
+        ("user_t", "struct", None, 12, 14),
+        ("color", "enum", None, 16, 16),
+        ("add", "function", None, 23, 26),
+        ("dup_name", "function", None, 29, 31),
+        ("debug_log", "function", None, 34, 34),
+        ("value", "struct", None, 37, 37),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, C);
+
+    assert_eq!(
+        symbols[0].signature,
+        "#define MAX(a, b) ((a) > (b) ? (a) : (b))"
+    );
+    assert_eq!(symbols[1].doc.as_deref(), Some("A point in the plane."));
+    assert_eq!(symbols[1].signature, "struct point");
+    assert_eq!(symbols[2].signature, "typedef struct");
+    assert_eq!(symbols[4].doc.as_deref(), Some("Adds two numbers."));
+    assert_eq!(symbols[4].signature, "static int add(int a, int b)");
+    assert_eq!(symbols[5].doc, None);
+    assert_eq!(symbols[5].signature, "char *dup_name(const user_t *user)");
+}
+
+const CPP: &str = r#"#include <string>
+
+namespace geo {
+
+/// A 2D shape.
+class Shape {
+public:
+    virtual ~Shape() = default;
+    virtual double area() const = 0;
+    std::string name() const { return "shape"; }
+};
+
+struct Circle : Shape {
+    double r;
+    double area() const override;
+};
+
+// Area of a circle.
+double Circle::area() const {
+    return 3.14159 * r * r;
+}
+
+template <typename T>
+T clamp(T v, T lo, T hi) {
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+using Real = double;
+
+enum class Unit { Meter, Foot };
+
+}  // namespace geo
+
+Circle& operator<<(Circle& c, double r) { c.r = r; return c; }
+
+int main() {
+    geo::Circle c;
+    return 0;
+}
+"#;
+
+#[test]
+fn cpp_fixture() {
+    let symbols = extract(Language::Cpp, "shape.cpp", CPP);
+    let expected: Vec<Row<'_>> = vec![
+        ("geo", "module", None, 3, 32),
+        ("Shape", "class", Some("geo"), 6, 11),
+        ("name", "method", Some("Shape"), 10, 10),
+        ("Circle", "struct", Some("geo"), 13, 16),
+        ("area", "method", Some("Circle"), 19, 21),
+        ("clamp", "function", Some("geo"), 23, 26),
+        ("Real", "type", Some("geo"), 28, 28),
+        ("Unit", "enum", Some("geo"), 30, 30),
+        ("operator<<", "function", None, 34, 34),
+        ("main", "function", None, 36, 39),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, CPP);
+
+    assert_eq!(symbols[1].doc.as_deref(), Some("A 2D shape."));
+    assert_eq!(symbols[1].signature, "class Shape");
+    assert_eq!(symbols[4].doc.as_deref(), Some("Area of a circle."));
+    assert_eq!(symbols[4].signature, "double Circle::area() const");
+    assert_eq!(
+        symbols[5].signature,
+        "template <typename T> T clamp(T v, T lo, T hi)"
+    );
+    assert_eq!(symbols[0].signature, "namespace geo");
+}
+
+#[test]
+fn markdown_through_the_extractor() {
+    let source = "Preamble.\n\n# Title\n\nText.\n\n## Part\n\nMore.\n";
+    let symbols = extract(Language::Markdown, "doc.md", source);
+    let expected: Vec<Row<'_>> = vec![
+        ("doc.md", "section", None, 1, 1),
+        ("Title", "section", None, 3, 5),
+        ("Part", "section", Some("Title"), 7, 9),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_eq!(symbols[2].text, "## Part\n\nMore.");
+}
+
+#[test]
+fn text_through_the_extractor() {
+    let source = "[package]\nname = \"x\"\n";
+    let symbols = extract(Language::Text, "Cargo.toml", source);
+    assert_eq!(
+        outline(&symbols),
+        vec![("Cargo.toml", "section", None, 1, 2)]
+    );
+    assert_eq!(symbols[0].signature, "[package]");
+    assert_eq!(symbols[0].text, "[package]\nname = \"x\"");
+}
+
+#[test]
+fn empty_files_have_no_symbols() {
+    let mut extractor = SymbolExtractor::new();
+    for language in [
+        Language::Rust,
+        Language::Python,
+        Language::JavaScript,
+        Language::TypeScript,
+        Language::Tsx,
+        Language::Go,
+        Language::Java,
+        Language::C,
+        Language::Cpp,
+        Language::Markdown,
+        Language::Text,
+    ] {
+        for source in ["", "\n\n", "   \r\n"] {
+            let symbols = extractor.extract(language, "empty", source);
+            assert_eq!(symbols.ok(), Some(Vec::new()), "{language} {source:?}");
+        }
+    }
+}
+
+#[test]
+fn scripts_without_definitions_fall_back_to_windows() {
+    let source = "import sys\n\nfor arg in sys.argv:\n    print(arg)\n";
+    let symbols = extract(Language::Python, "run.py", source);
+    assert_eq!(outline(&symbols), vec![("run.py", "section", None, 1, 4)]);
+    assert_eq!(symbols[0].signature, "import sys");
+    assert_eq!(symbols[0].text, source.trim_end());
+
+    let js = "console.log('hi');\n";
+    let symbols = extract(Language::JavaScript, "hi.js", js);
+    assert_eq!(outline(&symbols), vec![("hi.js", "section", None, 1, 1)]);
+}
+
+#[test]
+fn syntax_errors_keep_what_parses() {
+    let source = "fn good() -> u32 {\n    1\n}\n\nfn broken( {\n    let = ;\n\nstruct After {\n    x: u32,\n}\n";
+    let symbols = extract(Language::Rust, "broken.rs", source);
+    let names: Vec<&str> = symbols.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.first(), Some(&"good"));
+    assert_eq!(outline(&symbols)[0], ("good", "function", None, 1, 3));
+
+    let python = "def ok():\n    pass\n\ndef bad(:\n    return\n\nclass Fine:\n    pass\n";
+    let symbols = extract(Language::Python, "bad.py", python);
+    let names: Vec<&str> = symbols.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.first(), Some(&"ok"));
+    assert_eq!(names.last(), Some(&"Fine"));
+}
+
+#[test]
+fn non_ascii_and_crlf() {
+    let source = "/// Grüße, 世界 🌍\r\nfn grüß(名前: &str) -> String {\r\n    format!(\"¡hola {名前}!\")\r\n}\r\n\r\n/// Zweite\r\nstruct Ärger;\r\n";
+    let symbols = extract(Language::Rust, "ü.rs", source);
+    let expected: Vec<Row<'_>> = vec![
+        ("grüß", "function", None, 2, 4),
+        ("Ärger", "struct", None, 7, 7),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_eq!(symbols[0].doc.as_deref(), Some("Grüße, 世界 🌍"));
+    assert_eq!(symbols[0].signature, "fn grüß(名前: &str) -> String");
+    assert_eq!(
+        symbols[0].text,
+        "fn grüß(名前: &str) -> String {\r\n    format!(\"¡hola {名前}!\")\r\n}"
+    );
+    assert_eq!(symbols[1].doc.as_deref(), Some("Zweite"));
+    assert_eq!(symbols[1].signature, "struct Ärger");
+    assert_eq!(symbols[1].text, "struct Ärger;");
+
+    let python = "class Café:\r\n    \"\"\"Ça va.\r\n\r\n    Très bien.\r\n    \"\"\"\r\n    def naïve(self):\r\n        return 'é'\r\n";
+    let symbols = extract(Language::Python, "café.py", python);
+    let expected: Vec<Row<'_>> = vec![
+        ("Café", "class", None, 1, 7),
+        ("naïve", "method", Some("Café"), 6, 7),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_eq!(symbols[0].doc.as_deref(), Some("Ça va.\n\nTrès bien."));
+}
+
+#[test]
+fn hostile_inputs_do_not_panic() {
+    let mut extractor = SymbolExtractor::new();
+    let deep_js = format!(
+        "function f() {{ return {}1{}; }}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let deep_rust = format!("fn f() {{ {} }}", "{".repeat(3000));
+    let long_line = format!(
+        "const x = \"{}\";\nfunction g() {{}}\n",
+        "é".repeat(100_000)
+    );
+    let long_signature = format!("def f({}):\n    pass\n", "a, ".repeat(1000));
+    let cases = [
+        (Language::JavaScript, deep_js.as_str()),
+        (Language::Rust, deep_rust.as_str()),
+        (Language::JavaScript, long_line.as_str()),
+        (Language::Python, long_signature.as_str()),
+        (
+            Language::Cpp,
+            "template <class T> class { ::: } }}} ;; \u{0}",
+        ),
+        (Language::Go, "func (*) () {\nfunc"),
+        (Language::C, "/* unterminated"),
+        (Language::Markdown, "```\n# in fence forever"),
+        (Language::Text, "\u{feff}\r\r\r"),
+    ];
+    for (language, source) in cases {
+        assert!(
+            extractor.extract(language, "x", source).is_ok(),
+            "{language}"
+        );
+    }
+    let symbols = extractor
+        .extract(Language::Python, "long.py", &long_signature)
+        .unwrap_or_default();
+    assert_eq!(symbols.len(), 1);
+    assert_eq!(symbols[0].signature.chars().count(), 300);
+    let symbols = extractor
+        .extract(Language::JavaScript, "long.js", &long_line)
+        .unwrap_or_default();
+    assert_eq!(outline(&symbols), vec![("g", "function", None, 2, 2)]);
+}
+
+#[test]
+fn extractor_is_send_and_reusable() {
+    fn assert_send<T: Send>() {}
+    assert_send::<SymbolExtractor>();
+    let mut extractor = SymbolExtractor::default();
+    for _ in 0..3 {
+        let symbols = extractor.extract(Language::Go, "a.go", "package a\nfunc A() {}\n");
+        assert_eq!(symbols.map(|s| s.len()).ok(), Some(1));
+    }
+}
+
+#[test]
+fn many_definitions() {
+    let mut source = String::from("package big\n");
+    for i in 0..5000 {
+        source.push_str(&format!(
+            "// F{i} adds {i}.\nfunc F{i}(x int) int {{\n\treturn x + {i}\n}}\n\n"
+        ));
+    }
+    let symbols = extract(Language::Go, "big.go", &source);
+    assert_eq!(symbols.len(), 5000);
+    let last = &symbols[4999];
+    assert_eq!(
+        (last.name.as_str(), last.start_line, last.end_line),
+        ("F4999", 5 * 4999 + 3, 5 * 4999 + 5)
+    );
+    assert_eq!(last.doc.as_deref(), Some("F4999 adds 4999."));
+}
+
+#[test]
+fn parse_budget_falls_back_to_windows() {
+    let source: String = (0..2000)
+        .map(|i| format!("fn f{i}() {{ let x = {i}; }}\n"))
+        .collect();
+    let mut extractor = SymbolExtractor::new().with_parse_budget(std::time::Duration::ZERO);
+    let symbols = extractor.extract(Language::Rust, "slow.rs", &source);
+    let symbols = symbols.unwrap_or_default();
+    assert_eq!(symbols.len(), 50);
+    assert!(
+        symbols
+            .iter()
+            .all(|s| s.kind == SymbolKind::Section && s.name == "slow.rs")
+    );
+    // The abandoned parse must not leak into the next file.
+    let mut extractor = extractor.with_parse_budget(DEFAULT_PARSE_BUDGET);
+    let symbols = extractor
+        .extract(Language::Rust, "a.rs", "fn a() {}\n")
+        .unwrap_or_default();
+    assert_eq!(outline(&symbols), vec![("a", "function", None, 1, 1)]);
+}
+
+#[test]
+fn cpp_headers_named_h_fall_back_to_cpp() {
+    let header =
+        "#pragma once\nnamespace x {\nclass Foo {\npublic:\n  int bar() { return 1; }\n};\n}\n";
+    let symbols = extract(Language::C, "foo.h", header);
+    let expected: Vec<Row<'_>> = vec![
+        ("x", "module", None, 2, 7),
+        ("Foo", "class", Some("x"), 3, 6),
+        ("bar", "method", Some("Foo"), 5, 5),
+    ];
+    assert_eq!(outline(&symbols), expected);
+
+    // Clean C is never re-parsed, even where C++ would read it differently.
+    let c = "int new(int class) { return class; }\n";
+    assert_eq!(
+        outline(&extract(Language::C, "old.c", c)),
+        vec![("new", "function", None, 1, 1)]
+    );
+}
+
+#[test]
+fn declarations_with_several_declarators() {
+    let source = "const a = 1, b = () => {\n  return a;\n};\n";
+    let symbols = extract(Language::JavaScript, "b.js", source);
+    assert_eq!(outline(&symbols), vec![("b", "function", None, 1, 3)]);
+    assert_eq!(symbols[0].signature, "const a = 1, b = () =>");
+}

@@ -1,1 +1,329 @@
-//! (filled in by the foundation work)
+//! Chunks: the text that is embedded for each symbol.
+//!
+//! [`chunk_text`] is the one place that decides what a chunk says (path, container, doc,
+//! signature, body); retrieval tuning changes it there. Text is fitted to the model's token
+//! limit with the model's own tokenizer. A symbol too long for one chunk is split into windows
+//! that repeat its header; a container whose members are chunks of their own (a class, an impl)
+//! keeps only its first window, so its members are not embedded twice.
+
+use crate::embed::ModelTokenizer;
+use crate::symbols::{Symbol, SymbolKind};
+
+/// One unit of embedding and retrieval. Lines are 1-based and inclusive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub name: String,
+    pub kind: SymbolKind,
+    pub container: Option<String>,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub signature: String,
+    /// Exactly what is embedded.
+    pub text: String,
+    /// blake3 of `text`: the key of the embedding cache.
+    pub text_hash: [u8; 32],
+}
+
+/// Counts and cuts text in model tokens (special tokens excluded).
+pub trait TokenCounter {
+    fn count(&self, text: &str) -> usize;
+    /// The longest prefix of `text` with at most `max` tokens.
+    fn truncate<'a>(&self, text: &'a str, max: usize) -> &'a str;
+}
+
+impl TokenCounter for ModelTokenizer {
+    fn count(&self, text: &str) -> usize {
+        self.count_tokens(text).unwrap_or_else(|e| {
+            // Tokenizers do not fail on valid UTF-8; if one does, over-estimate to stay safe.
+            tracing::warn!("token count failed ({e}); estimating");
+            text.len() / 2 + 1
+        })
+    }
+
+    fn truncate<'a>(&self, text: &'a str, max: usize) -> &'a str {
+        ModelTokenizer::truncate(self, text, max).unwrap_or_else(|e| {
+            tracing::warn!("token truncation failed ({e}); cutting by characters");
+            let end = text
+                .char_indices()
+                .nth(max * 2)
+                .map_or(text.len(), |(i, _)| i);
+            &text[..end]
+        })
+    }
+}
+
+/// Everything needed to cut a file's symbols into chunks for one model.
+#[derive(Debug, Clone)]
+pub struct Chunker {
+    pub tokenizer: ModelTokenizer,
+    /// Content tokens per chunk: the model's limit less its special tokens.
+    pub max_tokens: usize,
+}
+
+impl Chunker {
+    /// A chunker for a model that takes at most `model_max_tokens` tokens per input.
+    pub fn new(tokenizer: ModelTokenizer, model_max_tokens: usize) -> Self {
+        let max_tokens = model_max_tokens.saturating_sub(tokenizer.special_tokens_count());
+        Self {
+            tokenizer,
+            max_tokens,
+        }
+    }
+}
+
+/// The parts a chunk's text is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkParts<'a> {
+    pub path: &'a str,
+    pub container: Option<&'a str>,
+    pub signature: &'a str,
+    pub doc: Option<&'a str>,
+    pub body: &'a str,
+    /// A later window of a long symbol: the header names the symbol again, the doc is left out.
+    pub continued: bool,
+}
+
+/// What gets embedded for a symbol (or one window of it).
+pub fn chunk_text(parts: &ChunkParts<'_>) -> String {
+    let mut text = String::with_capacity(parts.body.len() + 128);
+    text.push_str(parts.path);
+    if let Some(container) = parts.container {
+        text.push_str(" · ");
+        text.push_str(container);
+    }
+    if parts.continued {
+        text.push_str(" · ");
+        text.push_str(parts.signature);
+    }
+    text.push('\n');
+    if !parts.continued
+        && let Some(doc) = parts.doc
+    {
+        text.push_str(doc.trim());
+        text.push('\n');
+    }
+    text.push_str(parts.body.trim_end());
+    text
+}
+
+/// Turns a file's symbols into chunks that fit `max_tokens` content tokens each.
+pub fn chunks_for_file(
+    path: &str,
+    symbols: &[Symbol],
+    tokens: &dyn TokenCounter,
+    max_tokens: usize,
+) -> Vec<Chunk> {
+    let max_tokens = max_tokens.max(16);
+    let mut chunks = Vec::new();
+    for (i, symbol) in symbols.iter().enumerate() {
+        let has_members = symbols.iter().enumerate().any(|(j, other)| {
+            j != i
+                && other.start_line >= symbol.start_line
+                && other.end_line <= symbol.end_line
+                && (other.start_line, other.end_line) != (symbol.start_line, symbol.end_line)
+        });
+        let parts = ChunkParts {
+            path,
+            container: symbol.container.as_deref(),
+            signature: &symbol.signature,
+            doc: symbol.doc.as_deref(),
+            body: &symbol.text,
+            continued: false,
+        };
+        let whole = chunk_text(&parts);
+        if has_members || tokens.count(&whole) <= max_tokens {
+            let text = tokens.truncate(&whole, max_tokens).to_string();
+            chunks.push(make_chunk(symbol, symbol.start_line, symbol.end_line, text));
+            continue;
+        }
+        split_into_windows(symbol, parts, tokens, max_tokens, &mut chunks);
+    }
+    chunks
+}
+
+fn split_into_windows(
+    symbol: &Symbol,
+    parts: ChunkParts<'_>,
+    tokens: &dyn TokenCounter,
+    max_tokens: usize,
+    out: &mut Vec<Chunk>,
+) {
+    let lines: Vec<&str> = symbol.text.lines().collect();
+    // Token counts add up line by line closely enough to plan windows; each window is
+    // truncated afterwards as a guarantee.
+    let line_tokens: Vec<usize> = lines.iter().map(|l| tokens.count(l) + 1).collect();
+    let mut start = 0;
+    while start < lines.len() {
+        let continued = start > 0;
+        let header = chunk_text(&ChunkParts {
+            body: "",
+            continued,
+            ..parts
+        });
+        let budget = max_tokens.saturating_sub(tokens.count(&header)).max(8);
+        let mut end = start;
+        let mut used = 0;
+        while end < lines.len() && (end == start || used + line_tokens[end] <= budget) {
+            used += line_tokens[end];
+            end += 1;
+        }
+        let body = lines[start..end].join("\n");
+        if !body.trim().is_empty() {
+            let text = chunk_text(&ChunkParts {
+                body: &body,
+                continued,
+                ..parts
+            });
+            let text = tokens.truncate(&text, max_tokens).to_string();
+            let first = symbol.start_line + start as u32;
+            let last = symbol.start_line + end as u32 - 1;
+            out.push(make_chunk(symbol, first, last, text));
+        }
+        start = end;
+    }
+}
+
+fn make_chunk(symbol: &Symbol, start_line: u32, end_line: u32, text: String) -> Chunk {
+    Chunk {
+        name: symbol.name.clone(),
+        kind: symbol.kind,
+        container: symbol.container.clone(),
+        start_line,
+        end_line,
+        signature: symbol.signature.clone(),
+        text_hash: *blake3::hash(text.as_bytes()).as_bytes(),
+        text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One token per whitespace-separated word: predictable, and enough to test the planning.
+    struct Words;
+    impl TokenCounter for Words {
+        fn count(&self, text: &str) -> usize {
+            text.split_whitespace().count()
+        }
+        fn truncate<'a>(&self, text: &'a str, max: usize) -> &'a str {
+            let mut seen = 0;
+            for (i, c) in text.char_indices() {
+                if !c.is_whitespace() && (i == 0 || text[..i].ends_with(char::is_whitespace)) {
+                    seen += 1;
+                    if seen > max {
+                        return text[..i].trim_end();
+                    }
+                }
+            }
+            text
+        }
+    }
+
+    fn symbol(name: &str, start: u32, end: u32, text: &str) -> Symbol {
+        Symbol {
+            name: name.into(),
+            kind: SymbolKind::Function,
+            container: Some("Parser".into()),
+            start_line: start,
+            end_line: end,
+            signature: format!("fn {name}()"),
+            doc: Some("Parses things.".into()),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn chunk_text_has_path_container_doc_and_body() {
+        let parts = ChunkParts {
+            path: "src/parse.rs",
+            container: Some("Parser"),
+            signature: "fn parse()",
+            doc: Some("Parses things.\n"),
+            body: "fn parse() {\n    run();\n}\n",
+            continued: false,
+        };
+        assert_eq!(
+            chunk_text(&parts),
+            "src/parse.rs · Parser\nParses things.\nfn parse() {\n    run();\n}"
+        );
+        let later = ChunkParts {
+            continued: true,
+            body: "    more();",
+            ..parts
+        };
+        assert_eq!(
+            chunk_text(&later),
+            "src/parse.rs · Parser · fn parse()\n    more();"
+        );
+    }
+
+    #[test]
+    fn short_symbol_is_one_chunk_with_its_range() {
+        let s = symbol("parse", 10, 12, "fn parse() {\n    run();\n}");
+        let chunks = chunks_for_file("a.rs", &[s], &Words, 100);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!((chunks[0].start_line, chunks[0].end_line), (10, 12));
+        assert_eq!(
+            chunks[0].text_hash,
+            *blake3::hash(chunks[0].text.as_bytes()).as_bytes()
+        );
+    }
+
+    #[test]
+    fn long_symbol_splits_into_windows_that_repeat_the_header() {
+        let body: Vec<String> = (0..30).map(|i| format!("let v{i} = a + b;")).collect();
+        let text = format!("fn big() {{\n{}\n}}", body.join("\n"));
+        let s = symbol("big", 100, 131, &text);
+        let chunks = chunks_for_file("a.rs", &[s], &Words, 40);
+        assert!(chunks.len() > 3, "{} windows", chunks.len());
+        assert_eq!(chunks[0].start_line, 100);
+        assert_eq!(chunks.last().unwrap().end_line, 131);
+        for pair in chunks.windows(2) {
+            assert_eq!(
+                pair[1].start_line,
+                pair[0].end_line + 1,
+                "windows tile the symbol"
+            );
+        }
+        for chunk in &chunks {
+            assert!(Words.count(&chunk.text) <= 40);
+            assert!(chunk.text.starts_with("a.rs · Parser"));
+        }
+        assert!(chunks[1].text.starts_with("a.rs · Parser · fn big()\n"));
+        assert!(chunks[0].text.contains("Parses things."));
+        assert!(!chunks[1].text.contains("Parses things."));
+    }
+
+    #[test]
+    fn container_keeps_one_truncated_chunk_and_members_get_their_own() {
+        let methods: Vec<String> = (0..20)
+            .map(|i| format!("    fn m{i}(&self) {{ work(); }}"))
+            .collect();
+        let class = Symbol {
+            name: "Parser".into(),
+            kind: SymbolKind::Impl,
+            container: None,
+            start_line: 1,
+            end_line: 22,
+            signature: "impl Parser".into(),
+            doc: None,
+            text: format!("impl Parser {{\n{}\n}}", methods.join("\n")),
+        };
+        let member = symbol("m0", 2, 2, "fn m0(&self) { work(); }");
+        let chunks = chunks_for_file("a.rs", &[class, member], &Words, 30);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!((chunks[0].start_line, chunks[0].end_line), (1, 22));
+        assert!(Words.count(&chunks[0].text) <= 30);
+        assert_eq!(chunks[1].name, "m0");
+    }
+
+    #[test]
+    fn a_single_overlong_line_is_truncated_not_dropped() {
+        let line = "word ".repeat(500);
+        let s = symbol("wide", 1, 1, &line);
+        let chunks = chunks_for_file("a.rs", &[s], &Words, 50);
+        assert_eq!(chunks.len(), 1);
+        assert!(Words.count(&chunks[0].text) <= 50);
+    }
+}

@@ -1,1 +1,346 @@
-//! (filled in by the foundation work)
+//! The command line: `index`, `search` and `status` over the engine.
+//!
+//! Results go to stdout (one JSON object per answer with `--json`); progress and logs go to
+//! stderr: indicatif bars on a terminal, plain lines otherwise.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::embed::{self, EmbedHandle, EmbedWorker};
+use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats};
+use crate::model::{self, DEFAULT_MODEL, ResolvedModel};
+use crate::search::{DEFAULT_TOP_K, SearchHit, search};
+use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions, canonical_root};
+
+/// Tokens per model batch on the CPU: large enough to keep both cores busy, small enough that
+/// padding stays low once inputs are sorted by length.
+const CPU_TOKEN_BUDGET: usize = 8192;
+
+/// Semantic code search for your workspace.
+#[derive(Debug, Parser)]
+#[command(name = "coder-lsp", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build or update the index of a workspace.
+    Index {
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+        /// Print one JSON object with what the run did.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the workspace in plain language (updates the index first).
+    Search {
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+        /// How many results to show.
+        #[arg(long, short = 'k', default_value_t = DEFAULT_TOP_K)]
+        top_k: usize,
+        /// Print one JSON object per query.
+        #[arg(long)]
+        json: bool,
+        /// Read queries from standard input, one per line, answering each as it arrives.
+        #[arg(long, conflicts_with = "query")]
+        stdin: bool,
+        /// Answer from the index as it is, without updating it first.
+        #[arg(long)]
+        no_update: bool,
+        /// What you are looking for, e.g. "where are retries scheduled after a timeout".
+        #[arg(required_unless_present = "stdin")]
+        query: Option<String>,
+    },
+    /// Show what the index holds.
+    Status {
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options shared by every command that works on a workspace.
+#[derive(Debug, Args)]
+pub struct WorkspaceArgs {
+    /// The workspace root.
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// Where the index is kept (default: a directory per workspace in the user cache).
+    #[arg(long, env = "CODER_LSP_INDEX_DIR")]
+    pub index_dir: Option<PathBuf>,
+    /// A model directory or Hugging Face model id.
+    #[arg(long, env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Extra paths or globs to leave out (like .gitignore lines); repeatable.
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Files larger than this many bytes are skipped.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
+    pub max_file_size: u64,
+}
+
+impl WorkspaceArgs {
+    fn index_config(&self) -> Result<IndexConfig> {
+        let root = canonical_root(&self.root)?;
+        let dir = match &self.index_dir {
+            Some(dir) => dir.clone(),
+            None => IndexConfig::default_dir(&root),
+        };
+        // Never index our own index if it sits inside the workspace.
+        let skip_dir = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::canonicalize(&dir))
+            .ok();
+        Ok(IndexConfig {
+            root,
+            dir,
+            walk: WalkOptions {
+                max_file_size: self.max_file_size,
+                exclude: self.exclude.clone(),
+                skip_dir,
+            },
+        })
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Index { workspace, json } => run_index(&workspace, json),
+        Command::Search {
+            workspace,
+            top_k,
+            json,
+            stdin,
+            no_update,
+            query,
+        } => run_search(&workspace, top_k, json, stdin, no_update, query),
+        Command::Status { workspace, json } => run_status(&workspace, json),
+    }
+}
+
+/// A resolved model with its worker thread running.
+struct LoadedModel {
+    resolved: ResolvedModel,
+    handle: EmbedHandle,
+    _worker: EmbedWorker,
+}
+
+fn load_model(spec: &str) -> Result<LoadedModel> {
+    let resolved = model::resolve(spec)?;
+    let embedder = embed::load(&resolved.dir, &candle_core::Device::Cpu)
+        .with_context(|| format!("loading model {}", resolved.name))?;
+    let (worker, handle) = EmbedWorker::spawn(embedder, CPU_TOKEN_BUDGET)?;
+    Ok(LoadedModel {
+        resolved,
+        handle,
+        _worker: worker,
+    })
+}
+
+fn model_key(model: &LoadedModel) -> ModelKey {
+    ModelKey {
+        fingerprint: model.resolved.fingerprint.clone(),
+        dimensions: model.handle.info().dim,
+    }
+}
+
+fn run_index(args: &WorkspaceArgs, json: bool) -> Result<()> {
+    let config = args.index_config()?;
+    let model = load_model(&args.model)?;
+    let mut index = Index::open(config, model_key(&model), Access::WriteWait)?;
+    report_notes(index.notes());
+    let stats = update_with_progress(&mut index, &model.handle)?;
+    let status = index.status()?;
+    if json {
+        let mut value = serde_json::to_value(&stats)?;
+        value["index_dir"] = json!(status.index_dir);
+        value["model"] = json!(model.resolved.name);
+        println!("{value}");
+    } else {
+        println!(
+            "indexed {} files, {} chunks in {:.1}s: {} changed, {} removed, {} skipped; {} embedded, {} reused from cache{}",
+            stats.files,
+            stats.chunks,
+            stats.seconds,
+            stats.changed,
+            stats.removed,
+            stats.skipped,
+            stats.embedded,
+            stats.reused,
+            if stats.pending > 0 {
+                format!(", {} still pending", stats.pending)
+            } else {
+                String::new()
+            }
+        );
+        println!("index: {}", status.index_dir.display());
+    }
+    Ok(())
+}
+
+fn run_search(
+    args: &WorkspaceArgs,
+    top_k: usize,
+    json: bool,
+    stdin: bool,
+    no_update: bool,
+    query: Option<String>,
+) -> Result<()> {
+    let config = args.index_config()?;
+    let model = load_model(&args.model)?;
+    let access = if no_update {
+        Access::ReadOnly
+    } else {
+        Access::WriteOrRead
+    };
+    let mut index = Index::open(config, model_key(&model), access)?;
+    report_notes(index.notes());
+    if index.is_writable() {
+        update_with_progress(&mut index, &model.handle)?;
+    }
+    let mut out = std::io::stdout().lock();
+    let mut answer = |query: &str| -> Result<()> {
+        let hits = search(&index, &model.handle, query, top_k)?;
+        print_hits(&mut out, query, &hits, json)?;
+        out.flush()?;
+        Ok(())
+    };
+    if stdin {
+        for line in std::io::stdin().lock().lines() {
+            let line = line.context("reading a query from standard input")?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            answer(&line)?;
+        }
+        Ok(())
+    } else {
+        match query {
+            Some(query) if !query.trim().is_empty() => answer(&query),
+            _ => bail!(
+                "the query is empty: say what you are looking for, e.g. `coder-lsp search \"parse the config file\"`"
+            ),
+        }
+    }
+}
+
+fn print_hits(out: &mut impl Write, query: &str, hits: &[SearchHit], json: bool) -> Result<()> {
+    if json {
+        writeln!(out, "{}", json!({ "query": query, "results": hits }))?;
+        return Ok(());
+    }
+    if hits.is_empty() {
+        writeln!(out, "no results for {query:?}")?;
+    }
+    for hit in hits {
+        let container = hit
+            .container
+            .as_deref()
+            .map(|c| format!("  (in {c})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:.3}  {}:{}-{}  {} {}{}",
+            hit.score, hit.path, hit.start_line, hit.end_line, hit.kind, hit.name, container
+        )?;
+    }
+    Ok(())
+}
+
+fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
+    let config = args.index_config()?;
+    let resolved = model::resolve(&args.model)?;
+    let key = ModelKey {
+        fingerprint: resolved.fingerprint.clone(),
+        dimensions: resolved.dimensions,
+    };
+    let index = Index::open(config, key, Access::ReadOnly)?;
+    let status = index.status()?;
+    if json {
+        let mut value = serde_json::to_value(&status)?;
+        value["model"] = json!(resolved.name);
+        value["model_dir"] = json!(resolved.dir);
+        println!("{value}");
+    } else {
+        println!("root:        {}", status.root.display());
+        println!("index dir:   {}", status.index_dir.display());
+        println!("files:       {}", status.files);
+        println!("chunks:      {}", status.chunks);
+        println!(
+            "embedded:    {} chunks ({} vectors), {} pending",
+            status.embedded_chunks, status.vectors, status.pending
+        );
+        println!(
+            "model:       {} ({})",
+            resolved.name,
+            resolved.dir.display()
+        );
+        println!("fingerprint: {}", status.fingerprint);
+        println!(
+            "size:        {:.1} MiB store, {:.1} MiB vectors",
+            status.store_bytes as f64 / 1048576.0,
+            status.vector_bytes as f64 / 1048576.0
+        );
+    }
+    report_notes(&status.notes);
+    Ok(())
+}
+
+fn report_notes(notes: &[String]) {
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+}
+
+/// Runs an update with a progress bar on a terminal, or a few plain lines otherwise.
+fn update_with_progress(index: &mut Index, embedder: &EmbedHandle) -> Result<UpdateStats> {
+    let terminal = std::io::stderr().is_terminal();
+    let bar = ProgressBar::hidden();
+    if terminal {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+    }
+    let mut last_plain = std::time::Instant::now();
+    let mut report = |event: IndexEvent| match event {
+        IndexEvent::Scanned { files } => {
+            if !terminal {
+                eprintln!("scanning: {files} files");
+            }
+        }
+        IndexEvent::Parsing { done, total } | IndexEvent::Embedding { done, total } => {
+            let phase = if matches!(event, IndexEvent::Parsing { .. }) {
+                "parsing"
+            } else {
+                "embedding"
+            };
+            if terminal {
+                bar.set_prefix(phase);
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            } else if done == total || last_plain.elapsed().as_secs() >= 5 {
+                // Plain output (logs, CI) gets a line every few seconds, not a flood.
+                if total > 0 {
+                    eprintln!("{phase}: {done}/{total}");
+                }
+                last_plain = std::time::Instant::now();
+            }
+        }
+        IndexEvent::Finished => bar.finish_and_clear(),
+    };
+    let stats = index.update(embedder, &mut report)?;
+    Ok(stats)
+}

@@ -1,1 +1,658 @@
-//! (filled in by the foundation work)
+//! The persistent, incremental index of one workspace root.
+//!
+//! An update walks the root, re-parses only files whose content changed (one store transaction
+//! per file), embeds only chunk texts that have no vector for the current model, and keeps the
+//! usearch file in step. The SQLite store is the source of truth; the vector file is rebuilt
+//! from it whenever it is missing, stale or damaged. A lock file lets one process write;
+//! others open the index read-only and serve what is stored.
+
+pub mod fts;
+pub mod store;
+pub mod vectors;
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fs::{self, File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::chunk::{Chunker, chunks_for_file};
+use crate::embed::{EmbedError, EmbedHandle, InputKind};
+use crate::model::cache_root;
+use crate::symbols::{Language, SymbolExtractor};
+use crate::workspace::{self, SkipReason, WalkOptions, WorkspaceError, WorkspaceFile};
+use store::{FileRecord, IndexStore, StoredChunk};
+use vectors::VectorIndex;
+
+/// How many chunk texts are sent to the model per request (progress is reported per request).
+const EMBED_REQUEST_SIZE: usize = 256;
+
+/// Errors of the index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("index store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("index store {path}: {message}")]
+    Store { path: PathBuf, message: String },
+    #[error("vector index: {0}")]
+    Vectors(String),
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error("indexing was cancelled")]
+    Cancelled,
+    #[error(
+        "another coder-lsp process is updating the index in {dir}; wait for it to finish (or use the index read-only)"
+    )]
+    Locked { dir: PathBuf },
+}
+
+/// Where an index lives and what it covers.
+#[derive(Debug, Clone)]
+pub struct IndexConfig {
+    /// Canonical workspace root.
+    pub root: PathBuf,
+    /// Directory holding `store.sqlite`, the vector files and the lock.
+    pub dir: PathBuf,
+    pub walk: WalkOptions,
+}
+
+impl IndexConfig {
+    /// The default index location for `root` (canonical): `<cache>/<hash of root>/`.
+    pub fn default_dir(root: &Path) -> PathBuf {
+        let digest = blake3::hash(root.to_string_lossy().as_bytes()).to_hex();
+        cache_root().join("indexes").join(&digest[..16])
+    }
+}
+
+/// Whether this process may write the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Take the write lock, waiting for another writer to finish.
+    WriteWait,
+    /// Take the write lock if free, otherwise fall back to read-only.
+    WriteOrRead,
+    /// Never write.
+    ReadOnly,
+}
+
+/// The model an index's vectors belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelKey {
+    pub fingerprint: String,
+    pub dimensions: usize,
+}
+
+/// Progress of an update, for bars and `$/progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexEvent {
+    Scanned { files: usize },
+    Parsing { done: usize, total: usize },
+    Embedding { done: usize, total: usize },
+    Finished,
+}
+
+/// What one update did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct UpdateStats {
+    /// Files in the index after the update.
+    pub files: u64,
+    /// Chunks in the index after the update.
+    pub chunks: u64,
+    /// Files whose content changed and were re-parsed.
+    pub changed: usize,
+    /// Files removed from the index.
+    pub removed: usize,
+    /// Files left out (binary, too large, minified, unreadable).
+    pub skipped: usize,
+    /// Chunk texts embedded by the model in this run.
+    pub embedded: usize,
+    /// Chunks of changed files whose vector came from the embedding cache.
+    pub reused: usize,
+    /// Chunk texts still without a vector.
+    pub pending: u64,
+    pub seconds: f64,
+}
+
+/// What [`Index::plan_update`] found.
+#[derive(Debug, Clone, Default)]
+pub struct UpdatePlan {
+    /// Files that are new or whose size or mtime changed.
+    pub to_check: Vec<WorkspaceFile>,
+    /// Stored files that are no longer in the workspace.
+    pub removed: Vec<String>,
+    /// Files the walk left out (too large).
+    pub skipped: usize,
+    /// Files in the workspace.
+    pub total_files: usize,
+}
+
+/// The outcome of syncing one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileSync {
+    /// Same content as stored (only its size/mtime were refreshed).
+    Unchanged,
+    /// New content stored; `reused` chunks already had a vector.
+    Changed { reused: usize },
+    /// Not indexable now (binary, minified, unreadable, unparsable).
+    Skipped,
+}
+
+/// Something that hands out exclusive access to an [`Index`] for a moment: a `Mutex` when
+/// requests are served while indexing runs, a `RefCell` for a single-threaded CLI run.
+pub trait IndexAccess {
+    fn with<R>(&self, f: impl FnOnce(&mut Index) -> R) -> R;
+}
+
+impl IndexAccess for Mutex<Index> {
+    fn with<R>(&self, f: impl FnOnce(&mut Index) -> R) -> R {
+        // A panic in another holder leaves the index usable: every store change is a transaction.
+        let mut guard = self
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+impl IndexAccess for RefCell<&mut Index> {
+    fn with<R>(&self, f: impl FnOnce(&mut Index) -> R) -> R {
+        f(&mut self.borrow_mut())
+    }
+}
+
+/// Brings an index up to date, taking the index only for short steps so that queries can be
+/// answered in between; the model runs while the index is free. Stops early with
+/// [`IndexError::Cancelled`] when `cancel` is set (what was done so far is kept).
+pub fn update_shared(
+    index: &impl IndexAccess,
+    embedder: &EmbedHandle,
+    progress: &mut dyn FnMut(IndexEvent),
+    cancel: &AtomicBool,
+) -> Result<UpdateStats, IndexError> {
+    let started = Instant::now();
+    let plan = index.with(|i| i.plan_update())?;
+    progress(IndexEvent::Scanned {
+        files: plan.total_files,
+    });
+    let chunker = Chunker::new(embedder.tokenizer(), embedder.info().max_tokens);
+    let mut stats = UpdateStats {
+        skipped: plan.skipped,
+        ..UpdateStats::default()
+    };
+    let total = plan.to_check.len();
+    for (done, file) in plan.to_check.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            index.with(|i| i.flush())?;
+            return Err(IndexError::Cancelled);
+        }
+        if done % 16 == 0 {
+            progress(IndexEvent::Parsing { done, total });
+        }
+        match index.with(|i| i.sync_file(file, &chunker))? {
+            FileSync::Unchanged => {}
+            FileSync::Changed { reused } => {
+                stats.changed += 1;
+                stats.reused += reused;
+            }
+            FileSync::Skipped => stats.skipped += 1,
+        }
+    }
+    progress(IndexEvent::Parsing { done: total, total });
+    for path in &plan.removed {
+        if index.with(|i| i.remove_path(path))? {
+            stats.removed += 1;
+        }
+    }
+    stats.embedded = embed_pending(index, embedder, progress, cancel)?;
+    index.with(|i| -> Result<(), IndexError> {
+        i.flush()?;
+        let counts = i.store.counts(&i.model.fingerprint)?;
+        stats.files = counts.files;
+        stats.chunks = counts.chunks;
+        stats.pending = i.pending_count()?;
+        Ok(())
+    })?;
+    stats.seconds = started.elapsed().as_secs_f64();
+    progress(IndexEvent::Finished);
+    Ok(stats)
+}
+
+/// Embeds every chunk text without a vector for the model, a request at a time; the index is
+/// free while the model runs. Returns how many texts were embedded.
+pub fn embed_pending(
+    index: &impl IndexAccess,
+    embedder: &EmbedHandle,
+    progress: &mut dyn FnMut(IndexEvent),
+    cancel: &AtomicBool,
+) -> Result<usize, IndexError> {
+    let total = index.with(|i| i.pending_count())? as usize;
+    let mut done = 0;
+    progress(IndexEvent::Embedding { done, total });
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            index.with(|i| i.flush())?;
+            return Err(IndexError::Cancelled);
+        }
+        let pending = index.with(|i| i.pending_texts(EMBED_REQUEST_SIZE))?;
+        if pending.is_empty() {
+            break;
+        }
+        let texts: Vec<String> = pending.iter().map(|(_, text)| text.clone()).collect();
+        let vectors = embedder.embed_blocking(texts, InputKind::Document)?;
+        let pairs: Vec<([u8; 32], Vec<f32>)> =
+            pending.iter().map(|(hash, _)| *hash).zip(vectors).collect();
+        index.with(|i| i.store_vectors(&pairs))?;
+        done += pending.len();
+        progress(IndexEvent::Embedding {
+            done,
+            total: total.max(done),
+        });
+    }
+    Ok(done)
+}
+
+/// A snapshot for `status`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IndexStatus {
+    pub root: PathBuf,
+    pub index_dir: PathBuf,
+    pub files: u64,
+    pub chunks: u64,
+    /// Chunks that have a vector for the current model.
+    pub embedded_chunks: u64,
+    /// Distinct vectors stored for the current model.
+    pub vectors: u64,
+    /// Chunk texts waiting for a vector.
+    pub pending: u64,
+    pub fingerprint: String,
+    pub read_only: bool,
+    pub store_bytes: u64,
+    pub vector_bytes: u64,
+    /// Set when this process has not updated the index (another process holds the lock).
+    pub notes: Vec<String>,
+}
+
+/// The write lock of an index directory, held for the life of the value.
+#[derive(Debug)]
+struct WriteLock {
+    _file: File,
+}
+
+impl WriteLock {
+    fn acquire(dir: &Path, wait: bool) -> Result<Option<Self>, IndexError> {
+        let path = dir.join("lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| IndexError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(TryLockError::WouldBlock) if wait => {
+                tracing::info!(
+                    "waiting for another coder-lsp process to release {}",
+                    path.display()
+                );
+                file.lock()
+                    .map_err(|source| IndexError::Io { path, source })?;
+                Ok(Some(Self { _file: file }))
+            }
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(source)) => Err(IndexError::Io { path, source }),
+        }
+    }
+}
+
+/// An open index.
+pub struct Index {
+    config: IndexConfig,
+    model: ModelKey,
+    store: IndexStore,
+    vectors: VectorIndex,
+    /// Whether the in-memory vector index differs from the saved file.
+    vectors_dirty: bool,
+    lock: Option<WriteLock>,
+    extractor: SymbolExtractor,
+    notes: Vec<String>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("root", &self.config.root)
+            .field("dir", &self.config.dir)
+            .field("read_only", &self.lock.is_none())
+            .finish()
+    }
+}
+
+impl Index {
+    /// Opens (creating if needed) the index for `config.root` and the given model.
+    pub fn open(config: IndexConfig, model: ModelKey, access: Access) -> Result<Self, IndexError> {
+        fs::create_dir_all(&config.dir).map_err(|source| IndexError::Io {
+            path: config.dir.clone(),
+            source,
+        })?;
+        let lock = match access {
+            Access::ReadOnly => None,
+            Access::WriteWait => WriteLock::acquire(&config.dir, true)?,
+            Access::WriteOrRead => WriteLock::acquire(&config.dir, false)?,
+        };
+        let mut notes = Vec::new();
+        if lock.is_none() && access != Access::ReadOnly {
+            notes.push(
+                "another process is updating this index; results come from what it has stored so far"
+                    .to_string(),
+            );
+        }
+        let (store, note) = IndexStore::open(&config.dir.join("store.sqlite"))?;
+        notes.extend(note);
+        if lock.is_some() {
+            store.set_meta("root", &config.root.to_string_lossy())?;
+        }
+        let vectors_path = config
+            .dir
+            .join(format!("vectors-{}.usearch", model.fingerprint));
+        let generation = store.generation()?;
+        let (vectors, vectors_dirty) =
+            match VectorIndex::load_if_current(&vectors_path, model.dimensions, generation)? {
+                Some(v) => (v, false),
+                None => {
+                    let mut v = VectorIndex::new(&vectors_path, model.dimensions)?;
+                    store
+                        .for_each_vector(&model.fingerprint, |id, vector| v.upsert(id, &vector))?;
+                    (v, true)
+                }
+            };
+        Ok(Self {
+            config,
+            model,
+            store,
+            vectors,
+            vectors_dirty,
+            lock,
+            extractor: SymbolExtractor::new(),
+            notes,
+        })
+    }
+
+    /// Whether this process holds the write lock.
+    pub fn is_writable(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    fn require_writer(&self) -> Result<(), IndexError> {
+        if self.lock.is_none() {
+            return Err(IndexError::Locked {
+                dir: self.config.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Walks the root and compares with the store: which files may have changed, which are gone.
+    /// Cheap (no file is read); the caller then syncs each file with [`Index::sync_file`].
+    pub fn plan_update(&self) -> Result<UpdatePlan, IndexError> {
+        self.require_writer()?;
+        let report = workspace::walk(&self.config.root, &self.config.walk)?;
+        for skipped in &report.skipped {
+            tracing::info!("skipping {}: {}", skipped.rel_path, skipped.reason);
+        }
+        let known = self.store.file_states()?;
+        let walked: HashSet<String> = report.files.iter().map(|f| f.rel_path.clone()).collect();
+        let removed = known
+            .keys()
+            .filter(|p| !walked.contains(p.as_str()))
+            .cloned()
+            .collect();
+        let to_check = report
+            .files
+            .into_iter()
+            .filter(|f| {
+                known
+                    .get(&f.rel_path)
+                    .is_none_or(|p| p.size != f.size || p.mtime_ns != f.mtime_ns)
+            })
+            .collect();
+        Ok(UpdatePlan {
+            to_check,
+            removed,
+            skipped: report.skipped.len(),
+            total_files: walked.len(),
+        })
+    }
+
+    /// Reads one file from disk and stores its chunks if its content changed.
+    pub fn sync_file(
+        &mut self,
+        file: &WorkspaceFile,
+        chunker: &Chunker,
+    ) -> Result<FileSync, IndexError> {
+        self.require_writer()?;
+        let text = match workspace::read_text(&file.abs_path, self.config.walk.max_file_size) {
+            Ok(text) => text,
+            Err(SkipReason::Unreadable(why)) => {
+                // A file we cannot read right now keeps its last indexed version.
+                tracing::warn!("cannot read {}: {why}", file.rel_path);
+                return Ok(FileSync::Skipped);
+            }
+            Err(reason) => {
+                tracing::info!("skipping {}: {reason}", file.rel_path);
+                let removed = self.store.remove_file(&file.rel_path)?;
+                self.apply_change(&removed, &[])?;
+                return Ok(FileSync::Skipped);
+            }
+        };
+        self.sync_text(
+            &file.rel_path,
+            file.language,
+            &text,
+            file.size,
+            file.mtime_ns,
+            chunker,
+        )
+    }
+
+    /// Stores the chunks of `text` as the content of `rel_path` (from disk or an editor buffer),
+    /// unless the stored content is already identical.
+    pub fn sync_text(
+        &mut self,
+        rel_path: &str,
+        language: Language,
+        text: &str,
+        size: u64,
+        mtime_ns: i64,
+        chunker: &Chunker,
+    ) -> Result<FileSync, IndexError> {
+        self.require_writer()?;
+        let hash = workspace::content_hash(text);
+        if self.store.file_hash(rel_path)? == Some(hash) {
+            self.store.touch_file(rel_path, size, mtime_ns)?;
+            return Ok(FileSync::Unchanged);
+        }
+        let symbols = match self.extractor.extract(language, file_name(rel_path), text) {
+            Ok(symbols) => symbols,
+            Err(err) => {
+                tracing::warn!("skipping {rel_path}: symbols could not be extracted ({err})");
+                return Ok(FileSync::Skipped);
+            }
+        };
+        let chunks = chunks_for_file(rel_path, &symbols, &chunker.tokenizer, chunker.max_tokens);
+        let record = FileRecord {
+            path: rel_path,
+            hash,
+            size,
+            mtime_ns,
+            language: language.name(),
+        };
+        let change = self
+            .store
+            .replace_file(&record, &chunks, &self.model.fingerprint)?;
+        self.apply_change(&change.removed, &change.added)?;
+        Ok(FileSync::Changed {
+            reused: change.reused,
+        })
+    }
+
+    /// Removes a file from the index; returns whether it was there.
+    pub fn remove_path(&mut self, rel_path: &str) -> Result<bool, IndexError> {
+        self.require_writer()?;
+        let existed = self.store.file_hash(rel_path)?.is_some();
+        let removed = self.store.remove_file(rel_path)?;
+        self.apply_change(&removed, &[])?;
+        Ok(existed)
+    }
+
+    /// Up to `limit` chunk texts that still need a vector from the current model.
+    pub fn pending_texts(&self, limit: usize) -> Result<Vec<([u8; 32], String)>, IndexError> {
+        self.store.pending_texts(&self.model.fingerprint, limit)
+    }
+
+    /// How many chunk texts still need a vector.
+    pub fn pending_count(&self) -> Result<u64, IndexError> {
+        self.store.pending_count(&self.model.fingerprint)
+    }
+
+    /// Stores freshly computed vectors and adds them to the vector index.
+    pub fn store_vectors(&mut self, vectors: &[([u8; 32], Vec<f32>)]) -> Result<(), IndexError> {
+        self.require_writer()?;
+        let ids = self
+            .store
+            .insert_vectors(&self.model.fingerprint, vectors)?;
+        self.apply_change(&[], &ids)
+    }
+
+    /// Saves the vector index if it changed (also done when the index is dropped).
+    pub fn flush(&mut self) -> Result<(), IndexError> {
+        self.save_vectors()
+    }
+
+    /// Brings the index up to date with the files on disk and the model.
+    pub fn update(
+        &mut self,
+        embedder: &EmbedHandle,
+        progress: &mut dyn FnMut(IndexEvent),
+    ) -> Result<UpdateStats, IndexError> {
+        update_shared(
+            &RefCell::new(self),
+            embedder,
+            progress,
+            &AtomicBool::new(false),
+        )
+    }
+
+    /// Mirrors a store change into the in-memory vector index.
+    fn apply_change(&mut self, removed: &[i64], added: &[i64]) -> Result<(), IndexError> {
+        for &id in removed {
+            self.vectors.remove(id)?;
+        }
+        for (id, vector) in self
+            .store
+            .vectors_for_chunks(&self.model.fingerprint, added)?
+        {
+            self.vectors.upsert(id, &vector)?;
+        }
+        if !removed.is_empty() || !added.is_empty() {
+            self.vectors_dirty = true;
+        }
+        Ok(())
+    }
+
+    fn save_vectors(&mut self) -> Result<(), IndexError> {
+        if self.vectors_dirty && self.lock.is_some() {
+            self.vectors.save(self.store.generation()?)?;
+            self.vectors_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// The `k` chunks nearest to `query` (an embedded query) with cosine similarities.
+    pub fn nearest(&self, query: &[f32], k: usize) -> Result<Vec<(StoredChunk, f32)>, IndexError> {
+        let hits = self.vectors.search(query, k)?;
+        let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
+        let mut chunks = self.store.chunks_by_ids(&ids)?;
+        let scores: std::collections::HashMap<i64, f32> = hits.into_iter().collect();
+        chunks.retain(|c| scores.contains_key(&c.id));
+        Ok(chunks
+            .into_iter()
+            .map(|c| {
+                let score = scores.get(&c.id).copied().unwrap_or(0.0);
+                (c, score)
+            })
+            .collect())
+    }
+
+    /// Embeds `query` and returns the nearest chunks (see [`Index::nearest`]).
+    pub fn query(
+        &self,
+        embedder: &EmbedHandle,
+        query: &str,
+        k: usize,
+    ) -> Result<Vec<(StoredChunk, f32)>, IndexError> {
+        let mut vectors = embedder.embed_blocking(vec![query.to_string()], InputKind::Query)?;
+        let Some(vector) = vectors.pop() else {
+            return Ok(Vec::new());
+        };
+        self.nearest(&vector, k)
+    }
+
+    /// Counts and locations for `status`.
+    pub fn status(&self) -> Result<IndexStatus, IndexError> {
+        let counts = self.store.counts(&self.model.fingerprint)?;
+        let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
+        let store_path = self.store.path();
+        let store_bytes =
+            size(store_path) + size(&PathBuf::from(format!("{}-wal", store_path.display())));
+        let vector_bytes = size(
+            &self
+                .config
+                .dir
+                .join(format!("vectors-{}.usearch", self.model.fingerprint)),
+        );
+        Ok(IndexStatus {
+            root: self.config.root.clone(),
+            index_dir: self.config.dir.clone(),
+            files: counts.files,
+            chunks: counts.chunks,
+            embedded_chunks: counts.embedded_chunks,
+            vectors: counts.vectors,
+            pending: self.store.pending_count(&self.model.fingerprint)?,
+            fingerprint: self.model.fingerprint.clone(),
+            read_only: self.lock.is_none(),
+            store_bytes,
+            vector_bytes,
+            notes: self.notes.clone(),
+        })
+    }
+
+    /// Warnings gathered while opening (a store moved aside, another writer active).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        if let Err(e) = self.save_vectors() {
+            tracing::warn!("saving the vector index failed: {e}");
+        }
+    }
+}
+
+fn file_name(rel_path: &str) -> &str {
+    rel_path.rsplit('/').next().unwrap_or(rel_path)
+}

@@ -1,0 +1,730 @@
+//! The SQLite store: the source of truth of an index.
+//!
+//! Files, their chunks (with the FTS5 mirror used for lexical search) and the embedding cache,
+//! keyed by (model fingerprint, chunk text hash) so unchanged text is never embedded twice.
+//! Every change to a file is one transaction; every transaction bumps a generation number that
+//! tells the vector index file whether it is stale.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+
+use super::IndexError;
+use crate::chunk::Chunk;
+use crate::index::fts::code_tokens;
+use crate::symbols::SymbolKind;
+
+/// Bumped when the schema changes incompatibly; an older store is moved aside and rebuilt.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    hash BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    language TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks(
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    container TEXT,
+    start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    signature TEXT NOT NULL,
+    text TEXT NOT NULL,
+    text_hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
+CREATE INDEX IF NOT EXISTS chunks_by_text ON chunks(text_hash);
+CREATE TABLE IF NOT EXISTS vectors(
+    fingerprint TEXT NOT NULL,
+    text_hash BLOB NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY(fingerprint, text_hash)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(name, path, body, tokenize = "unicode61 tokenchars '_'");
+"#;
+
+/// What the store knows about a file, to decide whether it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    pub id: i64,
+    pub hash: [u8; 32],
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// A file about to be (re)written, with its identity.
+#[derive(Debug, Clone)]
+pub struct FileRecord<'a> {
+    pub path: &'a str,
+    pub hash: [u8; 32],
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub language: &'a str,
+}
+
+/// Chunk ids that one file update removed and added.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    pub removed: Vec<i64>,
+    pub added: Vec<i64>,
+    /// Added chunks whose vector was already cached for the fingerprint.
+    pub reused: usize,
+}
+
+/// A stored chunk with the file it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredChunk {
+    pub id: i64,
+    pub path: String,
+    pub language: String,
+    pub name: String,
+    pub kind: SymbolKind,
+    pub container: Option<String>,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub signature: String,
+    pub text: String,
+}
+
+/// Totals for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreCounts {
+    pub files: u64,
+    pub chunks: u64,
+    /// Chunks whose text has a vector for the fingerprint asked about.
+    pub embedded_chunks: u64,
+    /// Distinct vectors stored for that fingerprint.
+    pub vectors: u64,
+}
+
+/// The SQLite store of one workspace index.
+pub struct IndexStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for IndexStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl IndexStore {
+    /// Opens (or creates) the store. A file that is not a valid store — corrupt, or written by
+    /// an incompatible version — is moved aside (never deleted) and a fresh store is created;
+    /// the returned note says so.
+    pub fn open(path: &Path) -> Result<(Self, Option<String>), IndexError> {
+        match Self::open_checked(path) {
+            Ok(store) => Ok((store, None)),
+            Err(reason) if path.exists() => {
+                let aside = aside_path(path);
+                std::fs::rename(path, &aside).map_err(|source| IndexError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                for suffix in ["-wal", "-shm"] {
+                    let side = PathBuf::from(format!("{}{suffix}", path.display()));
+                    if side.exists() {
+                        let _ = std::fs::rename(&side, format!("{}{suffix}", aside.display()));
+                    }
+                }
+                let note = format!(
+                    "index store {} could not be used ({reason}); it was moved to {} and the index is rebuilt",
+                    path.display(),
+                    aside.display()
+                );
+                tracing::warn!("{note}");
+                let store = Self::open_checked(path).map_err(|reason| IndexError::Store {
+                    path: path.to_path_buf(),
+                    message: reason,
+                })?;
+                Ok((store, Some(note)))
+            }
+            Err(message) => Err(IndexError::Store {
+                path: path.to_path_buf(),
+                message,
+            }),
+        }
+    }
+
+    fn open_checked(path: &Path) -> Result<Self, String> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| e.to_string())?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| e.to_string())?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| e.to_string())?;
+        if check != "ok" {
+            return Err(format!("integrity check failed: {check}"));
+        }
+        conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| e.to_string())?;
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) => {
+                return Err(format!(
+                    "schema version {v}, this build uses {SCHEMA_VERSION}"
+                ));
+            }
+        }
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where this store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The number of committed transactions that changed files, chunks or vectors.
+    pub fn generation(&self) -> Result<u64, IndexError> {
+        let value: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// Every stored file with the identity used to notice changes.
+    pub fn file_states(&self) -> Result<HashMap<String, FileState>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, id, hash, size, mtime_ns FROM files")?;
+        let rows = stmt.query_map([], |r| {
+            let hash: Vec<u8> = r.get(2)?;
+            Ok((
+                r.get::<_, String>(0)?,
+                FileState {
+                    id: r.get(1)?,
+                    hash: hash.try_into().unwrap_or([0; 32]),
+                    size: r.get::<_, i64>(3)? as u64,
+                    mtime_ns: r.get(4)?,
+                },
+            ))
+        })?;
+        let mut states = HashMap::new();
+        for row in rows {
+            let (path, state) = row?;
+            states.insert(path, state);
+        }
+        Ok(states)
+    }
+
+    /// The content hash stored for a file, if the file is indexed.
+    pub fn file_hash(&self, path: &str) -> Result<Option<[u8; 32]>, IndexError> {
+        let hash: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT hash FROM files WHERE path = ?1", [path], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(hash.map(|h| h.try_into().unwrap_or([0; 32])))
+    }
+
+    /// Records a new size/mtime for a file whose content did not change.
+    pub fn touch_file(&self, path: &str, size: u64, mtime_ns: i64) -> Result<(), IndexError> {
+        self.conn.execute(
+            "UPDATE files SET size = ?2, mtime_ns = ?3 WHERE path = ?1",
+            params![path, size as i64, mtime_ns],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces a file and all its chunks in one transaction.
+    pub fn replace_file(
+        &mut self,
+        file: &FileRecord<'_>,
+        chunks: &[Chunk],
+        fingerprint: &str,
+    ) -> Result<FileChange, IndexError> {
+        let tx = self.conn.transaction()?;
+        let mut change = FileChange {
+            removed: remove_file_rows(&tx, file.path)?,
+            ..FileChange::default()
+        };
+        tx.execute(
+            "INSERT INTO files(path, hash, size, mtime_ns, language) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                file.path,
+                &file.hash[..],
+                file.size as i64,
+                file.mtime_ns,
+                file.language
+            ],
+        )?;
+        let file_id = tx.last_insert_rowid();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO chunks(file_id, name, kind, container, start_line, end_line, signature, text, text_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut insert_fts = tx.prepare_cached(
+                "INSERT INTO chunks_fts(rowid, name, path, body) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut cached = tx.prepare_cached(
+                "SELECT 1 FROM vectors WHERE fingerprint = ?1 AND text_hash = ?2",
+            )?;
+            for chunk in chunks {
+                insert.execute(params![
+                    file_id,
+                    chunk.name,
+                    chunk.kind.as_str(),
+                    chunk.container,
+                    chunk.start_line,
+                    chunk.end_line,
+                    chunk.signature,
+                    chunk.text,
+                    &chunk.text_hash[..],
+                ])?;
+                let id = tx.last_insert_rowid();
+                insert_fts.execute(params![
+                    id,
+                    code_tokens(&chunk.name),
+                    code_tokens(file.path),
+                    code_tokens(&chunk.text)
+                ])?;
+                if cached.exists(params![fingerprint, &chunk.text_hash[..]])? {
+                    change.reused += 1;
+                }
+                change.added.push(id);
+            }
+        }
+        bump_generation(&tx)?;
+        tx.commit()?;
+        Ok(change)
+    }
+
+    /// Removes a file and its chunks in one transaction; returns the removed chunk ids.
+    pub fn remove_file(&mut self, path: &str) -> Result<Vec<i64>, IndexError> {
+        let tx = self.conn.transaction()?;
+        let removed = remove_file_rows(&tx, path)?;
+        bump_generation(&tx)?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Up to `limit` distinct chunk texts that have no vector for `fingerprint` yet.
+    pub fn pending_texts(
+        &self,
+        fingerprint: &str,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], String)>, IndexError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.text_hash, MIN(c.text) FROM chunks c
+             WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.fingerprint = ?1 AND v.text_hash = c.text_hash)
+             GROUP BY c.text_hash LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![fingerprint, limit as i64], |r| {
+            let hash: Vec<u8> = r.get(0)?;
+            Ok((hash.try_into().unwrap_or([0; 32]), r.get::<_, String>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The number of distinct chunk texts still waiting for a vector.
+    pub fn pending_count(&self, fingerprint: &str) -> Result<u64, IndexError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(DISTINCT c.text_hash) FROM chunks c
+             WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.fingerprint = ?1 AND v.text_hash = c.text_hash)",
+            [fingerprint],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Stores vectors for chunk texts in one transaction and returns the ids of the chunks
+    /// that now have a vector.
+    pub fn insert_vectors(
+        &mut self,
+        fingerprint: &str,
+        vectors: &[([u8; 32], Vec<f32>)],
+    ) -> Result<Vec<i64>, IndexError> {
+        let tx = self.conn.transaction()?;
+        let mut ids = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO vectors(fingerprint, text_hash, vector) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut chunk_ids = tx.prepare_cached("SELECT id FROM chunks WHERE text_hash = ?1")?;
+            for (hash, vector) in vectors {
+                insert.execute(params![fingerprint, &hash[..], encode_vector(vector)])?;
+                let found = chunk_ids.query_map([&hash[..]], |r| r.get::<_, i64>(0))?;
+                for id in found {
+                    ids.push(id?);
+                }
+            }
+        }
+        bump_generation(&tx)?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Vectors of the given chunks (those that have one) for `fingerprint`.
+    pub fn vectors_for_chunks(
+        &self,
+        fingerprint: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Vec<f32>)>, IndexError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT v.vector FROM chunks c JOIN vectors v
+             ON v.fingerprint = ?1 AND v.text_hash = c.text_hash WHERE c.id = ?2",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let blob: Option<Vec<u8>> = stmt
+                .query_row(params![fingerprint, id], |r| r.get(0))
+                .optional()?;
+            if let Some(blob) = blob {
+                out.push((id, decode_vector(&blob)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` for every chunk that has a vector for `fingerprint` (to rebuild the ANN index).
+    pub fn for_each_vector(
+        &self,
+        fingerprint: &str,
+        mut f: impl FnMut(i64, Vec<f32>) -> Result<(), IndexError>,
+    ) -> Result<(), IndexError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.id, v.vector FROM chunks c JOIN vectors v
+             ON v.fingerprint = ?1 AND v.text_hash = c.text_hash",
+        )?;
+        let mut rows = stmt.query([fingerprint])?;
+        while let Some(row) = rows.next()? {
+            let blob: Vec<u8> = row.get(1)?;
+            f(row.get(0)?, decode_vector(&blob))?;
+        }
+        Ok(())
+    }
+
+    /// Chunks by id, in the order asked; unknown ids are left out.
+    pub fn chunks_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredChunk>, IndexError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; ids.len()].join(",");
+        let sql = format!(
+            "SELECT c.id, f.path, f.language, c.name, c.kind, c.container, c.start_line, c.end_line, c.signature, c.text
+             FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({placeholders})"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(ids.iter()), |r| {
+            let kind: String = r.get(4)?;
+            Ok(StoredChunk {
+                id: r.get(0)?,
+                path: r.get(1)?,
+                language: r.get(2)?,
+                name: r.get(3)?,
+                kind: SymbolKind::parse(&kind).unwrap_or(SymbolKind::Section),
+                container: r.get(5)?,
+                start_line: r.get(6)?,
+                end_line: r.get(7)?,
+                signature: r.get(8)?,
+                text: r.get(9)?,
+            })
+        })?;
+        let mut by_id: HashMap<i64, StoredChunk> = HashMap::new();
+        for row in rows {
+            let chunk = row?;
+            by_id.insert(chunk.id, chunk);
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// Totals, with embedding coverage for `fingerprint`.
+    pub fn counts(&self, fingerprint: &str) -> Result<StoreCounts, IndexError> {
+        let count = |sql: &str| -> Result<u64, IndexError> {
+            let n: i64 = self.conn.query_row(sql, [fingerprint], |r| r.get(0))?;
+            Ok(n as u64)
+        };
+        Ok(StoreCounts {
+            files: count("SELECT COUNT(*) FROM files WHERE ?1 IS NOT NULL")?,
+            chunks: count("SELECT COUNT(*) FROM chunks WHERE ?1 IS NOT NULL")?,
+            embedded_chunks: count(
+                "SELECT COUNT(*) FROM chunks c WHERE EXISTS
+                 (SELECT 1 FROM vectors v WHERE v.fingerprint = ?1 AND v.text_hash = c.text_hash)",
+            )?,
+            vectors: count("SELECT COUNT(*) FROM vectors WHERE fingerprint = ?1")?,
+        })
+    }
+
+    /// Reads a value from the meta table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, IndexError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Writes a value to the meta table.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), IndexError> {
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+}
+
+fn remove_file_rows(tx: &rusqlite::Transaction<'_>, path: &str) -> Result<Vec<i64>, IndexError> {
+    let mut ids = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?1",
+        )?;
+        for id in stmt.query_map([path], |r| r.get::<_, i64>(0))? {
+            ids.push(id?);
+        }
+        let mut delete_fts = tx.prepare_cached("DELETE FROM chunks_fts WHERE rowid = ?1")?;
+        for id in &ids {
+            delete_fts.execute([id])?;
+        }
+    }
+    // Chunks go with their file (ON DELETE CASCADE).
+    tx.execute("DELETE FROM files WHERE path = ?1", [path])?;
+    Ok(ids)
+}
+
+fn bump_generation(tx: &rusqlite::Transaction<'_>) -> Result<(), IndexError> {
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES ('generation', '1')
+         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        [],
+    )?;
+    Ok(())
+}
+
+fn aside_path(path: &Path) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    PathBuf::from(format!("{}.corrupt-{stamp}", path.display()))
+}
+
+/// Vectors are stored as little-endian f16: half the size, and ample precision for cosine.
+pub fn encode_vector(vector: &[f32]) -> Vec<u8> {
+    vector
+        .iter()
+        .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+        .collect()
+}
+
+/// The inverse of [`encode_vector`].
+pub fn decode_vector(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(2)
+        .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(name: &str, text: &str) -> Chunk {
+        Chunk {
+            name: name.into(),
+            kind: SymbolKind::Function,
+            container: None,
+            start_line: 1,
+            end_line: 3,
+            signature: format!("fn {name}()"),
+            text: text.into(),
+            text_hash: *blake3::hash(text.as_bytes()).as_bytes(),
+        }
+    }
+
+    fn record(path: &str, hash: u8) -> FileRecord<'_> {
+        FileRecord {
+            path,
+            hash: [hash; 32],
+            size: 10,
+            mtime_ns: 5,
+            language: "rust",
+        }
+    }
+
+    #[test]
+    fn round_trip_files_chunks_and_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, note) = IndexStore::open(&dir.path().join("store.sqlite")).unwrap();
+        assert!(note.is_none());
+        let change = store
+            .replace_file(
+                &record("src/a.rs", 1),
+                &[chunk("a", "fn a() {}"), chunk("b", "fn b() {}")],
+                "fp",
+            )
+            .unwrap();
+        assert_eq!(change.added.len(), 2);
+        assert_eq!(change.reused, 0);
+        let states = store.file_states().unwrap();
+        assert_eq!(states["src/a.rs"].hash, [1; 32]);
+        let pending = store.pending_texts("fp", 10).unwrap();
+        assert_eq!(pending.len(), 2);
+        let vectors: Vec<_> = pending
+            .iter()
+            .map(|(h, _)| (*h, vec![0.5f32, -0.25, 1.0]))
+            .collect();
+        let ids = store.insert_vectors("fp", &vectors).unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(store.pending_count("fp").unwrap(), 0);
+        assert_eq!(store.pending_count("other-model").unwrap(), 2);
+        let got = store.vectors_for_chunks("fp", &change.added).unwrap();
+        assert_eq!(got[0].1, vec![0.5, -0.25, 1.0]);
+        let chunks = store
+            .chunks_by_ids(&[change.added[1], change.added[0]])
+            .unwrap();
+        assert_eq!(chunks[0].name, "b");
+        assert_eq!(chunks[1].path, "src/a.rs");
+        let counts = store.counts("fp").unwrap();
+        assert_eq!(
+            counts,
+            StoreCounts {
+                files: 1,
+                chunks: 2,
+                embedded_chunks: 2,
+                vectors: 2
+            }
+        );
+    }
+
+    #[test]
+    fn replacing_a_file_swaps_all_chunks_and_reuses_cached_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = IndexStore::open(&dir.path().join("store.sqlite")).unwrap();
+        let first = store
+            .replace_file(
+                &record("a.rs", 1),
+                &[chunk("a", "fn a() {}"), chunk("b", "fn b() {}")],
+                "fp",
+            )
+            .unwrap();
+        let pending = store.pending_texts("fp", 10).unwrap();
+        let vectors: Vec<_> = pending.iter().map(|(h, _)| (*h, vec![1.0f32])).collect();
+        store.insert_vectors("fp", &vectors).unwrap();
+        let generation = store.generation().unwrap();
+        let second = store
+            .replace_file(
+                &record("a.rs", 2),
+                &[chunk("a", "fn a() {}"), chunk("c", "fn c() {}")],
+                "fp",
+            )
+            .unwrap();
+        assert_eq!(second.removed, first.added);
+        assert_eq!(second.reused, 1, "fn a() is unchanged and keeps its vector");
+        assert_eq!(store.pending_count("fp").unwrap(), 1);
+        assert!(store.generation().unwrap() > generation);
+        let removed = store.remove_file("a.rs").unwrap();
+        assert_eq!(removed, second.added);
+        assert_eq!(store.counts("fp").unwrap().chunks, 0);
+        // The embedding cache outlives the file: a revert re-embeds nothing.
+        assert_eq!(store.counts("fp").unwrap().vectors, 2);
+    }
+
+    #[test]
+    fn a_failed_transaction_leaves_the_old_file_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = IndexStore::open(&dir.path().join("store.sqlite")).unwrap();
+        store
+            .replace_file(&record("a.rs", 1), &[chunk("a", "fn a() {}")], "fp")
+            .unwrap();
+        // Make the chunk insert fail half-way through the replacement.
+        store
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER fail_c BEFORE INSERT ON chunks WHEN NEW.name = 'c'
+                 BEGIN SELECT RAISE(ABORT, 'simulated crash'); END;",
+            )
+            .unwrap();
+        let result = store.replace_file(
+            &record("a.rs", 2),
+            &[chunk("b", "fn b() {}"), chunk("c", "fn c() {}")],
+            "fp",
+        );
+        assert!(result.is_err());
+        let states = store.file_states().unwrap();
+        assert_eq!(states["a.rs"].hash, [1; 32], "file is fully old");
+        let ids: Vec<i64> = (1..10).collect();
+        let names: Vec<String> = store
+            .chunks_by_ids(&ids)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, vec!["a"]);
+    }
+
+    #[test]
+    fn a_corrupt_store_is_moved_aside_and_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        std::fs::write(
+            &path,
+            b"this is not a database, just garbage bytes".repeat(200),
+        )
+        .unwrap();
+        let (store, note) = IndexStore::open(&path).unwrap();
+        let note = note.unwrap();
+        assert!(note.contains("moved to"), "{note}");
+        assert_eq!(store.counts("fp").unwrap().files, 0);
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "the corrupt file is kept for inspection");
+    }
+
+    #[test]
+    fn vectors_encode_as_f16() {
+        let v = vec![0.1f32, -0.7, 0.333];
+        let back = decode_vector(&encode_vector(&v));
+        assert_eq!(encode_vector(&v).len(), 6);
+        for (a, b) in v.iter().zip(back) {
+            assert!((a - b).abs() < 1e-3);
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! End-to-end tests of the `coder-lsp` command line: the real binary, the real default model
+//! (installed by `scripts/setup`), a fixture repository copied into a temporary directory.
+
+use std::fs;
+
+use coder_tests::{Workspace, result_names, success};
+
+fn search(ws: &Workspace, query: &str) -> serde_json::Value {
+    ws.json("search", &["--top-k", "5", query])
+}
+
+#[test]
+fn plain_english_queries_find_the_expected_function() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let stats = ws.json("index", &[]);
+    assert_eq!(stats["files"], 6, "{stats}");
+    assert!(stats["chunks"].as_u64().unwrap() >= 12, "{stats}");
+    assert_eq!(
+        stats["embedded"].as_u64(),
+        stats["chunks"]
+            .as_u64()
+            .map(|c| c.min(stats["embedded"].as_u64().unwrap()))
+    );
+    assert_eq!(stats["removed"], 0);
+    assert!(stats["seconds"].as_f64().is_some());
+    assert!(stats["reused"].is_u64());
+
+    let cases = [
+        (
+            "how long to wait before retrying a failed request",
+            "backoff_delay",
+        ),
+        (
+            "read the settings file and fill in default values",
+            "load_settings",
+        ),
+        (
+            "check that an email address is well formed",
+            "ValidateEmail",
+        ),
+        (
+            "wait until the user stops typing before calling a function",
+            "debounce",
+        ),
+        (
+            "environment variables override configuration values",
+            "env_override",
+        ),
+    ];
+    for (query, expected) in cases {
+        let answer = search(&ws, query);
+        assert_eq!(answer["query"], query);
+        let names = result_names(&answer);
+        assert!(
+            names.iter().take(3).any(|n| n == expected),
+            "{expected} not in the top 3 for {query:?}: {names:?}"
+        );
+    }
+}
+
+#[test]
+fn search_json_has_the_documented_shape() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let answer = search(&ws, "exponential backoff delay");
+    let first = &answer["results"][0];
+    assert_eq!(first["name"], "backoff_delay");
+    assert_eq!(first["path"], "src/retry.rs");
+    assert_eq!(first["kind"], "function");
+    assert_eq!(first["start_line"], 6);
+    assert_eq!(first["end_line"], 9);
+    let score = first["score"].as_f64().unwrap();
+    assert!(score > 0.0 && score <= 1.0, "{score}");
+    // Scores are sorted best first.
+    let scores: Vec<f64> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+}
+
+#[test]
+fn ignored_binary_and_minified_files_are_never_indexed() {
+    let ws = Workspace::from_fixture("sample-repo");
+    ws.json("index", &[]);
+    for query in [
+        "generated output",
+        "function a return 1",
+        "PNG image header",
+    ] {
+        let answer = ws.json("search", &["--top-k", "20", query]);
+        for result in answer["results"].as_array().unwrap() {
+            let path = result["path"].as_str().unwrap();
+            assert!(
+                !matches!(
+                    path,
+                    "build/generated.rs" | "web/vendor.min.js" | "src/logo.rs"
+                ),
+                "{path} should have been skipped"
+            );
+        }
+    }
+}
+
+#[test]
+fn changing_one_function_re_embeds_exactly_its_chunk() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let first = ws.json("index", &[]);
+    assert!(first["embedded"].as_u64().unwrap() > 0);
+
+    let again = ws.json("index", &[]);
+    assert_eq!(
+        (again["changed"].as_u64(), again["embedded"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+
+    let path = ws.root().join("server/users.go");
+    let source = fs::read_to_string(&path).unwrap();
+    fs::write(&path, source.replace("Welcome back, ", "Hello again, ")).unwrap();
+    let after = ws.json("index", &[]);
+    assert_eq!(after["changed"], 1, "{after}");
+    assert_eq!(after["embedded"], 1, "only Greeting changed: {after}");
+    assert_eq!(after["files"], first["files"]);
+    assert_eq!(after["chunks"], first["chunks"]);
+
+    // Reverting costs nothing: the old text is still in the embedding cache.
+    fs::write(&path, source).unwrap();
+    let reverted = ws.json("index", &[]);
+    assert_eq!(reverted["embedded"], 0, "{reverted}");
+    assert_eq!(
+        reverted["reused"], 3,
+        "User, ValidateEmail and Greeting: {reverted}"
+    );
+
+    let status = ws.json("status", &[]);
+    assert_eq!(status["chunks"], first["chunks"]);
+    assert_eq!(status["embedded_chunks"], first["chunks"]);
+    assert_eq!(status["pending"], 0);
+    assert_eq!(status["index_dir"], ws.index_dir().to_str().unwrap());
+    assert_eq!(status["fingerprint"].as_str().unwrap().len(), 16);
+}
+
+#[test]
+fn a_deleted_file_disappears_from_results() {
+    let ws = Workspace::from_fixture("sample-repo");
+    ws.json("index", &[]);
+    assert!(
+        result_names(&search(&ws, "validate an email address"))
+            .contains(&"ValidateEmail".to_string())
+    );
+    fs::remove_file(ws.root().join("server/users.go")).unwrap();
+    let stats = ws.json("index", &[]);
+    assert_eq!(stats["removed"], 1, "{stats}");
+    let answer = ws.json("search", &["--top-k", "50", "validate an email address"]);
+    for result in answer["results"].as_array().unwrap() {
+        assert_ne!(result["path"], "server/users.go");
+    }
+}
+
+#[test]
+fn search_updates_the_index_first() {
+    let ws = Workspace::from_fixture("sample-repo");
+    ws.json("index", &[]);
+    fs::write(
+        ws.root().join("src/checksum.py"),
+        "def crc32_of_file(path):\n    \"\"\"Compute the CRC-32 checksum of a file's bytes.\"\"\"\n    import zlib\n    with open(path, 'rb') as f:\n        return zlib.crc32(f.read())\n",
+    )
+    .unwrap();
+    let names = result_names(&search(&ws, "checksum of a file's contents"));
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("crc32_of_file"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn stdin_answers_one_json_line_per_query() {
+    use std::io::Write;
+    let ws = Workspace::from_fixture("sample-repo");
+    let mut child = ws
+        .command("search")
+        .args(["--stdin", "--json", "--top-k", "3"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"escape html special characters\n\nwelcome message after login\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = success(&output);
+    let answers: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 2, "blank lines are skipped: {stdout}");
+    assert_eq!(answers[0]["query"], "escape html special characters");
+    assert_eq!(result_names(&answers[0])[0], "escapeHtml");
+    assert_eq!(result_names(&answers[1])[0], "Greeting");
+}
+
+#[test]
+fn a_different_model_never_reuses_another_models_vectors() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let first = ws.json("index", &[]);
+    let status = ws.json("status", &[]);
+    let model_dir = std::path::PathBuf::from(status["model_dir"].as_str().unwrap());
+
+    // Same weights, different settings: a different model as far as vectors are concerned.
+    let other = ws.dir.path().join("other-model");
+    fs::create_dir_all(&other).unwrap();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::os::unix::fs::symlink(model_dir.join(file), other.join(file)).unwrap();
+    }
+    fs::write(
+        other.join("sentence_bert_config.json"),
+        r#"{"max_seq_length": 128}"#,
+    )
+    .unwrap();
+    let other = other.to_str().unwrap();
+    let switched = ws.json("index", &["--model", other]);
+    assert_eq!(switched["changed"], 0, "files did not change: {switched}");
+    assert_eq!(
+        switched["embedded"], first["embedded"],
+        "everything is re-embedded: {switched}"
+    );
+    let other_status = ws.json("status", &["--model", other]);
+    assert_ne!(other_status["fingerprint"], status["fingerprint"]);
+    assert_eq!(other_status["embedded_chunks"], first["chunks"]);
+
+    // Switching back finds the first model's vectors intact.
+    let back = ws.json("index", &[]);
+    assert_eq!(back["embedded"], 0, "{back}");
+}
+
+#[test]
+fn a_missing_root_is_a_clear_error() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let output = std::process::Command::new(coder_tests::binary())
+        .args(["index", "--root"])
+        .arg(ws.dir.path().join("nope"))
+        .arg("--index-dir")
+        .arg(ws.index_dir())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_missing_or_malformed_model_is_a_clear_error_and_loses_nothing() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let indexed = ws.json("index", &[]);
+
+    let missing = ws
+        .command("search")
+        .args(["--model", "/no/such/model", "retry"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("config.json is missing"), "{stderr}");
+
+    let broken = ws.dir.path().join("broken-model");
+    fs::create_dir_all(&broken).unwrap();
+    fs::write(broken.join("config.json"), "{ not json").unwrap();
+    fs::write(broken.join("tokenizer.json"), "{}").unwrap();
+    fs::write(broken.join("model.safetensors"), "tiny").unwrap();
+    let output = ws
+        .command("index")
+        .args(["--model", broken.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("config.json"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // The index built with the good model is untouched.
+    let status = ws.json("status", &[]);
+    assert_eq!(status["chunks"], indexed["chunks"]);
+    assert_eq!(status["embedded_chunks"], indexed["chunks"]);
+}
+
+#[test]
+fn a_corrupt_vector_file_is_rebuilt_from_the_store() {
+    let ws = Workspace::from_fixture("sample-repo");
+    ws.json("index", &[]);
+    let vector_files: Vec<_> = fs::read_dir(ws.index_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "usearch"))
+        .collect();
+    assert_eq!(vector_files.len(), 1);
+    fs::write(&vector_files[0], b"garbage, not an index").unwrap();
+    let names = result_names(&ws.json(
+        "search",
+        &["--no-update", "--top-k", "3", "exponential backoff delay"],
+    ));
+    assert_eq!(names[0], "backoff_delay");
+    // And a deleted one, too.
+    fs::remove_file(&vector_files[0]).unwrap();
+    let names = result_names(&ws.json("search", &["--top-k", "3", "exponential backoff delay"]));
+    assert_eq!(names[0], "backoff_delay");
+    assert!(
+        vector_files[0].is_file(),
+        "the writer saves a fresh vector file"
+    );
+}
+
+#[test]
+fn a_corrupt_store_is_moved_aside_and_the_index_rebuilt() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let first = ws.json("index", &[]);
+    let store = ws.index_dir().join("store.sqlite");
+    for side in ["store.sqlite-wal", "store.sqlite-shm"] {
+        let _ = fs::remove_file(ws.index_dir().join(side));
+    }
+    fs::write(&store, b"definitely not sqlite".repeat(100)).unwrap();
+    let output = ws.command("index").arg("--json").output().unwrap();
+    let stdout = success(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("moved to"), "{stderr}");
+    let stats: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(stats["chunks"], first["chunks"]);
+}
+
+#[test]
+fn text_output_is_readable() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let output = ws
+        .command("search")
+        .args(["--top-k", "2", "exponential backoff delay"])
+        .output()
+        .unwrap();
+    let stdout = success(&output);
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.contains("src/retry.rs:6-9  function backoff_delay"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 2);
+    // Progress and notes never reach stdout.
+    assert!(!stdout.contains("embedding"));
+}

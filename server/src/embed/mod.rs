@@ -9,6 +9,9 @@ pub mod bert;
 pub mod tokenizer;
 pub mod worker;
 
+use std::path::PathBuf;
+
+pub use tokenizer::ModelTokenizer;
 
 /// Whether a text is a search query or a document (code) to be found.
 /// Models with instructions (CodeR) prefix queries; BERT-style models treat both alike.
@@ -33,7 +36,7 @@ pub struct ModelInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     #[error("model directory {dir}: {message}")]
-    Load { dir: std::path::PathBuf, message: String },
+    Load { dir: PathBuf, message: String },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error("model compute: {0}")]
@@ -49,4 +52,22 @@ pub trait Embedder: Send {
     fn tokenize(&self, text: &str, kind: InputKind) -> Result<Vec<u32>, EmbedError>;
     /// L2-normalised vectors for a batch of tokenized inputs (of any lengths), in order.
     fn embed_tokens(&mut self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+/// The MiniLM model directory used by tests: `$CODER_LSP_CACHE_DIR` (or the user cache dir
+/// plus `coder-lsp`), then `models/sentence-transformers--all-MiniLM-L6-v2`. Panics with setup
+/// instructions when it is missing, so a machine without the model fails loudly.
+#[cfg(test)]
+pub(crate) fn test_model_dir() -> PathBuf {
+    let cache = std::env::var_os("CODER_LSP_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("coder-lsp")))
+        .expect("no cache directory: set CODER_LSP_CACHE_DIR");
+    let dir = cache.join("models/sentence-transformers--all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file() && dir.join("tokenizer.json").is_file(),
+        "test model not found in {}: run `scripts/setup` to download it",
+        dir.display()
+    );
+    dir
 }

@@ -12,6 +12,7 @@ pub mod worker;
 use std::path::{Path, PathBuf};
 
 pub use tokenizer::ModelTokenizer;
+pub use worker::{EmbedHandle, EmbedStats, EmbedWorker};
 
 /// Whether a text is a search query or a document (code) to be found.
 /// Models with instructions (CodeR) prefix queries; BERT-style models treat both alike.
@@ -46,6 +47,9 @@ pub enum EmbedError {
     /// A tensor operation failed while running the model.
     #[error("model compute: {0}")]
     Compute(#[from] candle_core::Error),
+    /// The worker thread could not be started.
+    #[error("cannot start the embedding worker thread: {0}")]
+    Spawn(std::io::Error),
     /// The worker thread has shut down (or died); no more requests can be served.
     #[error("the embedding worker has stopped")]
     WorkerGone,
@@ -56,6 +60,20 @@ impl EmbedError {
         Self::Load {
             dir: dir.to_path_buf(),
             message: message.into(),
+        }
+    }
+
+    /// A copy for a second caller hit by the same failure (the wrapped errors are not `Clone`).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Load { dir, message } => Self::Load {
+                dir: dir.clone(),
+                message: message.clone(),
+            },
+            Self::Tokenizer(message) => Self::Tokenizer(message.clone()),
+            Self::Compute(e) => Self::Compute(candle_core::Error::Msg(e.to_string())),
+            Self::Spawn(e) => Self::Spawn(std::io::Error::new(e.kind(), e.to_string())),
+            Self::WorkerGone => Self::WorkerGone,
         }
     }
 }

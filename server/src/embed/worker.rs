@@ -620,4 +620,87 @@ mod tests {
             vec![3.0, 4.0]
         );
     }
+
+    /// Code-like texts of 8 to about 250 tokens, deterministic (a small LCG picks lines).
+    fn bench_texts(count: usize, tokenizer: &ModelTokenizer) -> Vec<String> {
+        const LINES: &[&str] = &[
+            "fn parse_header(buf: &[u8]) -> Result<Header, Error> {",
+            "    let len = u32::from_le_bytes(buf[0..4].try_into()?) as usize;",
+            "    if len > MAX_FRAME { return Err(Error::TooLarge(len)); }",
+            "def load_users(session, limit=100):",
+            "    rows = session.query(User).order_by(User.created_at.desc()).limit(limit)",
+            "    return [row.to_dict() for row in rows if row.active]",
+            "export const fetchItems = async (page) => {",
+            "  const res = await api.get(`/items?page=${page}`);",
+            "  return res.data.items.map(normalizeItem);",
+            "func (c *Cache) Get(key string) (interface{}, bool) {",
+            "\tc.mu.RLock(); defer c.mu.RUnlock()",
+            "\titem, ok := c.items[key]; return item.value, ok",
+            "public List<Order> findOrders(Customer customer, LocalDate since) {",
+            "    return orders.stream().filter(o -> o.date().isAfter(since)).toList();",
+            "static int compare_entries(const void *a, const void *b) {",
+            "    return strcmp(((const entry *)a)->name, ((const entry *)b)->name);",
+            "// Retry the request with exponential backoff until the deadline passes.",
+            "    for attempt in 0..config.max_retries {",
+            "        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;",
+            "}",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            ((state >> 33) as usize) % n
+        };
+        (0..count)
+            .map(|_| {
+                let target = 8 + next(245);
+                let mut text = String::new();
+                while tokenizer.count_tokens(&text).unwrap() < target {
+                    text.push_str(LINES[next(LINES.len())]);
+                    text.push('\n');
+                }
+                tokenizer.truncate(&text, target).unwrap().to_string()
+            })
+            .collect()
+    }
+
+    /// Throughput of the real model through the worker (run with `--ignored --nocapture`).
+    /// Writes the texts to `$CODER_LSP_BENCH_TEXTS` when set, so other tools can use them.
+    #[test]
+    #[ignore = "benchmark: run by hand"]
+    fn throughput() {
+        let dir = test_model_dir();
+        let tokenizer = ModelTokenizer::from_file(&dir.join("tokenizer.json")).unwrap();
+        let texts = bench_texts(500, &tokenizer);
+        if let Some(path) = std::env::var_os("CODER_LSP_BENCH_TEXTS") {
+            std::fs::write(path, serde_json::to_string(&texts).unwrap()).unwrap();
+        }
+        for budget in [2048, 4096, 8192, 16384] {
+            let model = crate::embed::load(&dir, &candle_core::Device::Cpu).unwrap();
+            let (_worker, handle) = EmbedWorker::spawn(model, budget).unwrap();
+            // Warm up allocator and thread pool.
+            handle
+                .embed_blocking(texts[..16].to_vec(), InputKind::Document)
+                .unwrap();
+            let before = handle.stats();
+            let start = std::time::Instant::now();
+            let vectors = handle
+                .embed_blocking(texts.clone(), InputKind::Document)
+                .unwrap();
+            let seconds = start.elapsed().as_secs_f64();
+            assert_eq!(vectors.len(), texts.len());
+            let after = handle.stats();
+            let real = after.real_tokens - before.real_tokens;
+            let padded = after.padded_tokens - before.padded_tokens;
+            eprintln!(
+                "budget {budget:>5}: {:>6.1} snippets/s, {:>7.0} tokens/s, {} batches, \
+                 padding waste {:.1}%",
+                texts.len() as f64 / seconds,
+                real as f64 / seconds,
+                after.batches - before.batches,
+                100.0 * (1.0 - real as f64 / padded as f64)
+            );
+        }
+    }
 }

@@ -21,23 +21,23 @@ const ATTENTION_CHUNK_FLOATS: usize = 1 << 20;
 
 /// The config.json fields a BERT encoder needs.
 #[derive(Debug, Clone, Deserialize)]
-pub struct BertConfig {
-    pub vocab_size: usize,
-    pub hidden_size: usize,
-    pub num_hidden_layers: usize,
-    pub num_attention_heads: usize,
-    pub intermediate_size: usize,
+struct BertConfig {
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
     #[serde(default = "default_hidden_act")]
-    pub hidden_act: String,
-    pub max_position_embeddings: usize,
+    hidden_act: String,
+    max_position_embeddings: usize,
     #[serde(default = "default_type_vocab_size")]
-    pub type_vocab_size: usize,
+    type_vocab_size: usize,
     #[serde(default = "default_layer_norm_eps")]
-    pub layer_norm_eps: f64,
+    layer_norm_eps: f64,
     #[serde(default)]
-    pub pad_token_id: u32,
+    pad_token_id: u32,
     #[serde(default = "default_position_embedding_type")]
-    pub position_embedding_type: String,
+    position_embedding_type: String,
 }
 
 fn default_hidden_act() -> String {
@@ -55,7 +55,7 @@ fn default_position_embedding_type() -> String {
 
 /// How token vectors become one text vector (from sentence-transformers' 1_Pooling config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pooling {
+enum Pooling {
     /// Average of the non-padding tokens (MiniLM).
     Mean,
     /// The first (`[CLS]`) token.

@@ -197,11 +197,11 @@ fn make_chunk(symbol: &Symbol, start_line: u32, end_line: u32, text: String) -> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// One token per whitespace-separated word: predictable, and enough to test the planning.
-    struct Words;
+    pub(crate) struct Words;
     impl TokenCounter for Words {
         fn count(&self, text: &str) -> usize {
             text.split_whitespace().count()

@@ -128,29 +128,7 @@ fn merge_overlaps(hits: &[SearchHit]) -> Vec<(String, u32, u32, f32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Words;
-    impl TokenCounter for Words {
-        fn count(&self, text: &str) -> usize {
-            text.split_whitespace().count()
-        }
-        fn truncate<'a>(&self, text: &'a str, max: usize) -> &'a str {
-            let mut seen = 0;
-            let mut in_word = false;
-            for (i, c) in text.char_indices() {
-                if c.is_whitespace() {
-                    in_word = false;
-                } else if !in_word {
-                    in_word = true;
-                    seen += 1;
-                    if seen > max {
-                        return &text[..i];
-                    }
-                }
-            }
-            text
-        }
-    }
+    use crate::chunk::tests::Words;
 
     fn hit(path: &str, start: u32, end: u32, score: f32) -> SearchHit {
         SearchHit {

@@ -437,14 +437,9 @@ impl Engine {
                 let found = root.index.with(|i| {
                     search_filtered(i, model.as_ref().map(|m| &m.handle), &query, top_k, &filter)
                 })?;
-                hits.extend(found.into_iter().map(|hit| RootedHit {
-                    root: root.root.clone(),
-                    hit,
-                }));
+                add_rooted(&mut hits, &root, found);
             }
-            hits.sort_by(|a, b| b.hit.score.total_cmp(&a.hit.score));
-            hits.truncate(top_k);
-            Ok(hits)
+            Ok(best(hits, top_k))
         })
         .await
     }
@@ -514,13 +509,8 @@ impl Engine {
             let own = root
                 .index
                 .with(|i| similar(i, &model.handle, &rel, start_line, end_line, &text, top_k))?;
-            let mut hits: Vec<RootedHit> = own
-                .into_iter()
-                .map(|hit| RootedHit {
-                    root: root.root.clone(),
-                    hit,
-                })
-                .collect();
+            let mut hits = Vec::new();
+            add_rooted(&mut hits, &root, own);
             for other in roots.iter().filter(|r| r.root != root.root) {
                 let found = other.index.with(|i| {
                     search_filtered(
@@ -531,14 +521,9 @@ impl Engine {
                         &SearchFilter::default(),
                     )
                 })?;
-                hits.extend(found.into_iter().map(|hit| RootedHit {
-                    root: other.root.clone(),
-                    hit,
-                }));
+                add_rooted(&mut hits, other, found);
             }
-            hits.sort_by(|a, b| b.hit.score.total_cmp(&a.hit.score));
-            hits.truncate(top_k);
-            Ok(hits)
+            Ok(best(hits, top_k))
         })
         .await
     }
@@ -664,6 +649,21 @@ impl Engine {
         self.model()
             .and_then(|m| m.handle.tokenizer().count_tokens(text).ok())
     }
+}
+
+/// Labels one root's hits with the root.
+fn add_rooted(into: &mut Vec<RootedHit>, root: &RootIndex, hits: Vec<SearchHit>) {
+    into.extend(hits.into_iter().map(|hit| RootedHit {
+        root: root.root.clone(),
+        hit,
+    }));
+}
+
+/// The `top_k` best hits across roots.
+fn best(mut hits: Vec<RootedHit>, top_k: usize) -> Vec<RootedHit> {
+    hits.sort_by(|a, b| b.hit.score.total_cmp(&a.hit.score));
+    hits.truncate(top_k);
+    hits
 }
 
 fn walk_options(root: &RootIndex) -> WalkOptions {

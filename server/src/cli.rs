@@ -11,26 +11,25 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::embed::{self, EmbedHandle, EmbedWorker};
+use crate::embed::EmbedHandle;
 use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats};
-use crate::model::{self, DEFAULT_MODEL, ResolvedModel};
+use crate::model::{self, DEFAULT_MODEL, LoadedModel};
 use crate::search::{DEFAULT_TOP_K, SearchHit, search};
 use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions, canonical_root};
-
-/// Tokens per model batch on the CPU: large enough to keep both cores busy, small enough that
-/// padding stays low once inputs are sorted by length.
-const CPU_TOKEN_BUDGET: usize = 8192;
 
 /// Semantic code search for your workspace.
 #[derive(Debug, Parser)]
 #[command(name = "coder-lsp", version, about, long_about = None)]
 pub struct Cli {
+    /// With no command, coder-lsp serves the Language Server Protocol on stdin/stdout.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the Language Server Protocol on stdin/stdout (what editors start).
+    Serve,
     /// Build or update the index of a workspace.
     Index {
         #[command(flatten)]
@@ -115,6 +114,31 @@ impl WorkspaceArgs {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        None | Some(Command::Serve) => serve(),
+        Some(command) => run_command(command),
+    }
+}
+
+#[cfg(feature = "lsp")]
+fn serve() -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(crate::lsp::serve_stdio());
+    // Background tasks may still wait on the model thread; do not wait for them on exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    Ok(())
+}
+
+#[cfg(not(feature = "lsp"))]
+fn serve() -> Result<()> {
+    bail!("this build of coder-lsp has no language server (feature `lsp`)")
+}
+
+fn run_command(command: Command) -> Result<()> {
+    match command {
+        Command::Serve => serve(),
         Command::Index { workspace, json } => run_index(&workspace, json),
         Command::Search {
             workspace,
@@ -128,36 +152,14 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// A resolved model with its worker thread running.
-struct LoadedModel {
-    resolved: ResolvedModel,
-    handle: EmbedHandle,
-    _worker: EmbedWorker,
-}
-
 fn load_model(spec: &str) -> Result<LoadedModel> {
-    let resolved = model::resolve(spec)?;
-    let embedder = embed::load(&resolved.dir, &candle_core::Device::Cpu)
-        .with_context(|| format!("loading model {}", resolved.name))?;
-    let (worker, handle) = EmbedWorker::spawn(embedder, CPU_TOKEN_BUDGET)?;
-    Ok(LoadedModel {
-        resolved,
-        handle,
-        _worker: worker,
-    })
-}
-
-fn model_key(model: &LoadedModel) -> ModelKey {
-    ModelKey {
-        fingerprint: model.resolved.fingerprint.clone(),
-        dimensions: model.handle.info().dim,
-    }
+    model::load(spec).with_context(|| format!("loading model {spec}"))
 }
 
 fn run_index(args: &WorkspaceArgs, json: bool) -> Result<()> {
     let config = args.index_config()?;
     let model = load_model(&args.model)?;
-    let mut index = Index::open(config, model_key(&model), Access::WriteWait)?;
+    let mut index = Index::open(config, Some(model.key()), Access::WriteWait)?;
     report_notes(index.notes());
     let stats = update_with_progress(&mut index, &model.handle)?;
     let status = index.status()?;
@@ -203,7 +205,7 @@ fn run_search(
     } else {
         Access::WriteOrRead
     };
-    let mut index = Index::open(config, model_key(&model), access)?;
+    let mut index = Index::open(config, Some(model.key()), access)?;
     report_notes(index.notes());
     if index.is_writable() {
         update_with_progress(&mut index, &model.handle)?;
@@ -264,7 +266,7 @@ fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
         fingerprint: resolved.fingerprint.clone(),
         dimensions: resolved.dimensions,
     };
-    let index = Index::open(config, key, Access::ReadOnly)?;
+    let index = Index::open(config, Some(key), Access::ReadOnly)?;
     let status = index.status()?;
     if json {
         let mut value = serde_json::to_value(&status)?;

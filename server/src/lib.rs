@@ -7,8 +7,12 @@
 
 pub mod chunk;
 pub mod cli;
+pub mod context;
 pub mod embed;
+pub mod engine;
 pub mod index;
+#[cfg(feature = "lsp")]
+pub mod lsp;
 pub mod model;
 pub mod search;
 pub mod symbols;

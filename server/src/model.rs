@@ -9,6 +9,9 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::embed::{self, EmbedError, EmbedHandle, EmbedWorker};
+use crate::index::ModelKey;
+
 /// The model used when none is asked for: small, fast on a CPU, 384 dimensions.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
@@ -33,6 +36,43 @@ pub struct ResolvedModel {
     pub fingerprint: String,
 }
 
+/// Tokens per model batch on the CPU: large enough to keep the cores busy, small enough that
+/// padding stays low once inputs are sorted by length.
+pub const CPU_TOKEN_BUDGET: usize = 4096;
+
+/// A model whose worker thread is running.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub resolved: ResolvedModel,
+    pub handle: EmbedHandle,
+    /// Where the model runs, for display (`cpu`).
+    pub device: String,
+    _worker: EmbedWorker,
+}
+
+impl LoadedModel {
+    /// The identity an index stores this model's vectors under.
+    pub fn key(&self) -> ModelKey {
+        ModelKey {
+            fingerprint: self.resolved.fingerprint.clone(),
+            dimensions: self.handle.info().dim,
+        }
+    }
+}
+
+/// Resolves `spec`, loads its weights and starts the worker thread that owns them.
+pub fn load(spec: &str) -> Result<LoadedModel, ModelError> {
+    let resolved = resolve(spec)?;
+    let embedder = embed::load(&resolved.dir, &candle_core::Device::Cpu)?;
+    let (worker, handle) = EmbedWorker::spawn(embedder, CPU_TOKEN_BUDGET)?;
+    Ok(LoadedModel {
+        resolved,
+        handle,
+        device: "cpu".to_string(),
+        _worker: worker,
+    })
+}
+
 /// Errors finding or identifying a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -48,6 +88,8 @@ pub enum ModelError {
         cache: PathBuf,
         why: String,
     },
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
     #[error("model file {path} is malformed: {message}")]
     Malformed { path: PathBuf, message: String },
     #[error("reading model file {path}: {source}")]

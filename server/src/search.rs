@@ -3,11 +3,13 @@
 //! Dense retrieval over the vector index; several windows of one long symbol collapse into the
 //! best of them. Lexical ranking and fusion build on the same result type.
 
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
-use crate::embed::EmbedHandle;
+use crate::embed::{EmbedHandle, InputKind};
 use crate::index::store::StoredChunk;
 use crate::index::{Index, IndexError};
+use crate::symbols::{Language, SymbolKind};
 
 /// Results returned when the caller does not say.
 pub const DEFAULT_TOP_K: usize = 10;
@@ -45,6 +47,59 @@ impl SearchHit {
     }
 }
 
+/// Restricts results to some paths, languages or kinds. Empty parts accept everything.
+#[derive(Debug, Clone, Default)]
+pub struct SearchFilter {
+    paths: Option<GlobSet>,
+    languages: Vec<String>,
+    kinds: Vec<SymbolKind>,
+}
+
+impl SearchFilter {
+    /// Builds a filter from user input: path globs (relative to the root, `**` allowed),
+    /// language names and kind names. Unknown languages or kinds are errors, not silent misses.
+    pub fn new(paths: &[String], languages: &[String], kinds: &[String]) -> Result<Self, String> {
+        let paths = if paths.is_empty() {
+            None
+        } else {
+            let mut builder = GlobSetBuilder::new();
+            for pattern in paths {
+                let glob = Glob::new(pattern.trim_start_matches("./"))
+                    .map_err(|e| format!("invalid path glob {pattern:?}: {e}"))?;
+                builder.add(glob);
+            }
+            Some(builder.build().map_err(|e| e.to_string())?)
+        };
+        let languages = languages
+            .iter()
+            .map(|l| {
+                Language::parse_name(l)
+                    .map(|l| l.name().to_string())
+                    .ok_or_else(|| format!("unknown language {l:?}"))
+            })
+            .collect::<Result<_, _>>()?;
+        let kinds = kinds
+            .iter()
+            .map(|k| SymbolKind::parse(k).ok_or_else(|| format!("unknown kind {k:?}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            paths,
+            languages,
+            kinds,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.paths.is_none() && self.languages.is_empty() && self.kinds.is_empty()
+    }
+
+    fn accepts(&self, chunk: &StoredChunk) -> bool {
+        self.paths.as_ref().is_none_or(|p| p.is_match(&chunk.path))
+            && (self.languages.is_empty() || self.languages.contains(&chunk.language))
+            && (self.kinds.is_empty() || self.kinds.contains(&chunk.kind))
+    }
+}
+
 /// The `top_k` best symbols for `query`.
 pub fn search(
     index: &Index,
@@ -52,12 +107,86 @@ pub fn search(
     query: &str,
     top_k: usize,
 ) -> Result<Vec<SearchHit>, IndexError> {
+    search_filtered(
+        index,
+        Some(embedder),
+        query,
+        top_k,
+        &SearchFilter::default(),
+    )
+}
+
+/// Like [`search`], with a filter; without a model (`embedder` is `None`) the ranking is
+/// lexical (BM25 over the FTS5 table), so results keep coming while a model is missing.
+pub fn search_filtered(
+    index: &Index,
+    embedder: Option<&EmbedHandle>,
+    query: &str,
+    top_k: usize,
+    filter: &SearchFilter,
+) -> Result<Vec<SearchHit>, IndexError> {
     let query = query.trim();
     if query.is_empty() || top_k == 0 {
         return Ok(Vec::new());
     }
-    // Fetch extra candidates: windows of one symbol are merged below.
-    let candidates = index.query(embedder, query, top_k * 3 + 10)?;
+    // Fetch extra candidates: windows of one symbol are merged and filters drop some.
+    let fetch = if filter.is_empty() {
+        top_k * 3 + 10
+    } else {
+        top_k * 20 + 50
+    };
+    let mut candidates = match embedder {
+        Some(embedder) => index.query(embedder, query, fetch)?,
+        None => index.lexical(query, fetch)?,
+    };
+    candidates.retain(|(chunk, _)| filter.accepts(chunk));
+    Ok(collapse_windows(candidates, top_k))
+}
+
+/// Code elsewhere that is similar to lines `start_line..=end_line` of `path` (code → code):
+/// the stored vector of the chunk covering those lines when there is one, else `text`
+/// embedded as a document. The code itself and anything overlapping it are left out.
+pub fn similar(
+    index: &Index,
+    embedder: &EmbedHandle,
+    path: &str,
+    start_line: u32,
+    end_line: u32,
+    text: &str,
+    top_k: usize,
+) -> Result<Vec<SearchHit>, IndexError> {
+    let own = index
+        .chunks_in_file(path)?
+        .into_iter()
+        .filter(|c| c.start_line <= start_line && c.end_line >= end_line)
+        .min_by_key(|c| c.end_line - c.start_line);
+    let stored = match &own {
+        Some(chunk) => index.vector_of(chunk.id)?,
+        None => None,
+    };
+    let vector = match stored {
+        Some(v) => v,
+        None => {
+            if text.trim().is_empty() {
+                return Ok(Vec::new());
+            }
+            let tokenizer = embedder.tokenizer();
+            let max = embedder.info().max_tokens;
+            let cut = tokenizer.truncate(text, max).unwrap_or(text).to_string();
+            match embedder
+                .embed_blocking(vec![cut], InputKind::Document)?
+                .pop()
+            {
+                Some(v) => v,
+                None => return Ok(Vec::new()),
+            }
+        }
+    };
+    let (from, to) = own.as_ref().map_or((start_line, end_line), |c| {
+        (c.start_line.min(start_line), c.end_line.max(end_line))
+    });
+    let mut candidates = index.nearest(&vector, top_k * 3 + 10)?;
+    candidates.retain(|(c, _)| !(c.path == path && c.start_line <= to && c.end_line >= from));
     Ok(collapse_windows(candidates, top_k))
 }
 
@@ -89,7 +218,6 @@ fn collapse_windows(candidates: Vec<(StoredChunk, f32)>, top_k: usize) -> Vec<Se
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::symbols::SymbolKind;
 
     fn chunk(id: i64, name: &str, start: u32) -> StoredChunk {
         StoredChunk {
@@ -104,6 +232,23 @@ mod tests {
             signature: format!("fn {name}()"),
             text: String::new(),
         }
+    }
+
+    #[test]
+    fn filters_match_paths_languages_and_kinds() {
+        let filter =
+            SearchFilter::new(&["src/**".into()], &["Rust".into()], &["function".into()]).unwrap();
+        assert!(filter.accepts(&chunk(1, "a", 1)));
+        let mut other = chunk(2, "b", 1);
+        other.path = "tests/a.rs".into();
+        assert!(!filter.accepts(&other));
+        let mut method = chunk(3, "c", 1);
+        method.kind = SymbolKind::Method;
+        assert!(!filter.accepts(&method));
+        assert!(SearchFilter::new(&[], &["klingon".into()], &[]).is_err());
+        assert!(SearchFilter::new(&[], &[], &["gizmo".into()]).is_err());
+        assert!(SearchFilter::new(&["src/[".into()], &[], &[]).is_err());
+        assert!(SearchFilter::default().accepts(&other));
     }
 
     #[test]

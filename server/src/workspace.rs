@@ -212,6 +212,91 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkReport, WorkspaceE
     Ok(report)
 }
 
+/// Decides whether one file (e.g. reported by a file watcher) belongs in the index, by the same
+/// rules as [`walk`]: inside the root (symlinks resolved), not hidden or ignored, a known
+/// language, within the size limit. `Ok(None)` means it does not (any more).
+pub fn walk_one(
+    root: &Path,
+    path: &Path,
+    options: &WalkOptions,
+) -> Result<Option<WorkspaceFile>, WorkspaceError> {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Ok(None);
+    };
+    let rel_path = rel_path_string(rel);
+    let hidden_or_excluded = rel.components().any(|c| {
+        let name = c.as_os_str().to_string_lossy();
+        name.starts_with('.') || ALWAYS_EXCLUDED_DIRS.contains(&name.as_ref())
+    });
+    if hidden_or_excluded
+        || build_excludes(&options.exclude)?.is_match(&rel_path)
+        || options
+            .skip_dir
+            .as_deref()
+            .is_some_and(|d| path.starts_with(d))
+        || is_ignored(root, rel)
+    {
+        return Ok(None);
+    }
+    let Some(language) = Language::from_path(path) else {
+        return Ok(None);
+    };
+    let Ok(metadata) = fs::metadata(path) else {
+        return Ok(None);
+    };
+    let inside = fs::canonicalize(path).is_ok_and(|p| p.starts_with(root));
+    if !metadata.is_file() || !inside || metadata.len() > options.max_file_size {
+        return Ok(None);
+    }
+    let mtime_ns = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    Ok(Some(WorkspaceFile {
+        rel_path,
+        abs_path: path.to_path_buf(),
+        language,
+        size: metadata.len(),
+        mtime_ns,
+    }))
+}
+
+/// Whether the ignore files between `root` and the file (`.gitignore`, `.ignore`,
+/// `.coderignore`) exclude `rel`. The deepest file that has an opinion wins, as in a walk.
+fn is_ignored(root: &Path, rel: &Path) -> bool {
+    let mut verdict = false;
+    let mut dir = root.to_path_buf();
+    let parents: Vec<_> = rel
+        .parent()
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
+    for depth in 0..=parents.len() {
+        if depth > 0 {
+            dir.push(parents[depth - 1]);
+        }
+        let mut builder = ignore::gitignore::GitignoreBuilder::new(&dir);
+        for name in [".gitignore", ".ignore", IGNORE_FILE_NAME] {
+            let file = dir.join(name);
+            if file.is_file() {
+                let _ = builder.add(file);
+            }
+        }
+        let Ok(matcher) = builder.build() else {
+            continue;
+        };
+        let Ok(below) = root.join(rel).strip_prefix(&dir).map(Path::to_path_buf) else {
+            continue;
+        };
+        match matcher.matched_path_or_any_parents(&below, false) {
+            ignore::Match::Ignore(_) => verdict = true,
+            ignore::Match::Whitelist(_) => verdict = false,
+            ignore::Match::None => {}
+        }
+    }
+    verdict
+}
+
 /// Reads a file as text, rejecting binary, oversized and minified content.
 /// Invalid UTF-8 is decoded lossily: a Latin-1 comment should not hide the code around it.
 pub fn read_text(path: &Path, max_file_size: u64) -> Result<String, SkipReason> {
@@ -330,6 +415,44 @@ mod tests {
             walked(root, &WalkOptions::default()),
             vec!["notes.md", "src/main.rs"]
         );
+    }
+
+    #[test]
+    fn walk_one_agrees_with_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "src/main.rs", b"fn main() {}\n");
+        write(root, "src/gen/out.rs", b"fn out() {}\n");
+        write(root, "src/gen/keep.rs", b"fn keep() {}\n");
+        write(root, "src/.cache/x.rs", b"fn x() {}\n");
+        write(root, "node_modules/a/index.js", b"function a() {}\n");
+        write(root, "notes.bin", b"data");
+        write(root, ".gitignore", b"/src/gen/\n");
+        write(root, "src/.coderignore", b"!gen/keep.rs\n");
+        let root = canonical_root(root).unwrap();
+        let options = WalkOptions::default();
+        let one = |rel: &str| {
+            walk_one(&root, &root.join(rel), &options)
+                .unwrap()
+                .map(|f| f.rel_path)
+        };
+        assert_eq!(one("src/main.rs").as_deref(), Some("src/main.rs"));
+        assert_eq!(one("src/gen/out.rs"), None);
+        assert_eq!(one("src/.cache/x.rs"), None);
+        assert_eq!(one("node_modules/a/index.js"), None);
+        assert_eq!(one("notes.bin"), None);
+        assert_eq!(one("src/missing.rs"), None);
+        assert_eq!(
+            walk_one(&root, Path::new("/etc/passwd"), &options).unwrap(),
+            None
+        );
+        let walked: Vec<String> = walk(&root, &options)
+            .unwrap()
+            .files
+            .into_iter()
+            .map(|f| f.rel_path)
+            .collect();
+        assert_eq!(walked, vec!["src/main.rs"]);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Shared helpers for coder-lsp's end-to-end tests: find the real binary, copy a fixture
 //! repository into a temporary directory, and run commands against it with an isolated index.
 
+pub mod lsp_client;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

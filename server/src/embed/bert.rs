@@ -1,1 +1,742 @@
-//! (filled in by the foundation work)
+//! A BERT encoder (all-MiniLM-L6-v2 and relatives) written on plain candle-core tensor ops.
+//!
+//! Owning the forward pass lets us tune it for CPU and, later, run a backward pass through it
+//! for repository-specific fine-tuning; so every step is made of differentiable ops (LayerNorm
+//! included) and activations stay 2-D `(batch*seq, hidden)` around each matmul.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{D, DType, Device, Tensor};
+use serde::Deserialize;
+
+use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer};
+
+/// Added to attention scores of padding keys: large enough that softmax gives them exactly 0,
+/// small enough that adding it to a score never overflows to -inf.
+const MASK_VALUE: f32 = -1.0e30;
+
+/// Most attention-score floats computed at once (4 MB), see `BertModel::layer_forward`.
+const ATTENTION_CHUNK_FLOATS: usize = 1 << 20;
+
+/// The config.json fields a BERT encoder needs.
+#[derive(Debug, Clone, Deserialize)]
+struct BertConfig {
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    #[serde(default = "default_hidden_act")]
+    hidden_act: String,
+    max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab_size")]
+    type_vocab_size: usize,
+    #[serde(default = "default_layer_norm_eps")]
+    layer_norm_eps: f64,
+    #[serde(default)]
+    pad_token_id: u32,
+    #[serde(default = "default_position_embedding_type")]
+    position_embedding_type: String,
+}
+
+fn default_hidden_act() -> String {
+    "gelu".into()
+}
+fn default_type_vocab_size() -> usize {
+    2
+}
+fn default_layer_norm_eps() -> f64 {
+    1e-12
+}
+fn default_position_embedding_type() -> String {
+    "absolute".into()
+}
+
+/// How token vectors become one text vector (from sentence-transformers' 1_Pooling config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pooling {
+    /// Average of the non-padding tokens (MiniLM).
+    Mean,
+    /// The first (`[CLS]`) token.
+    Cls,
+}
+
+/// A loaded BERT model with its tokenizer: the [`Embedder`] for `model_type: "bert"`.
+pub struct BertEmbedder {
+    info: ModelInfo,
+    tokenizer: ModelTokenizer,
+    model: BertModel,
+    pooling: Pooling,
+}
+
+impl std::fmt::Debug for BertEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BertEmbedder")
+            .field("info", &self.info)
+            .field("layers", &self.model.layers.len())
+            .field("pooling", &self.pooling)
+            .finish()
+    }
+}
+
+impl BertEmbedder {
+    /// Loads weights, tokenizer and limits from `dir`; `config` is its parsed config.json.
+    pub fn load(
+        dir: &Path,
+        config: &serde_json::Value,
+        device: &Device,
+    ) -> Result<Self, EmbedError> {
+        let config = BertConfig::deserialize(config)
+            .map_err(|e| EmbedError::load(dir, format!("config.json: {e}")))?;
+        check_config(dir, &config)?;
+        let pooling = read_pooling(dir)?;
+        let max_tokens = super::sentence_transformers_max_len(dir)?
+            .unwrap_or(config.max_position_embeddings)
+            // Inputs longer than the position table cannot be run at all.
+            .min(config.max_position_embeddings);
+        let tokenizer_path = dir.join("tokenizer.json");
+        if !tokenizer_path.is_file() {
+            return Err(EmbedError::load(dir, "tokenizer.json: file not found"));
+        }
+        let tokenizer = ModelTokenizer::from_file(&tokenizer_path)?;
+        let mut weights = Weights::read(dir, device)?;
+        let model = BertModel::load(&mut weights, &config)?;
+        Ok(Self {
+            info: ModelInfo {
+                architecture: "bert".into(),
+                dim: config.hidden_size,
+                max_tokens,
+            },
+            tokenizer,
+            model,
+            pooling,
+        })
+    }
+}
+
+impl Embedder for BertEmbedder {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn tokenizer(&self) -> &ModelTokenizer {
+        &self.tokenizer
+    }
+
+    fn tokenize(&self, text: &str, _kind: InputKind) -> Result<Vec<u32>, EmbedError> {
+        // BERT sentence models embed queries and documents alike.
+        self.tokenizer.encode_truncated(text, self.info.max_tokens)
+    }
+
+    fn embed_tokens(&mut self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Bad ids would make candle fail deep inside, or pooling divide by zero; say why here.
+        let vocab = self.model.word_embeddings.dim(0)?;
+        for ids in batch {
+            if ids.is_empty() {
+                return Err(EmbedError::Tokenizer(
+                    "an input has no tokens at all".into(),
+                ));
+            }
+            if ids.len() > self.model.max_positions {
+                return Err(EmbedError::Tokenizer(format!(
+                    "input of {} tokens is longer than the model's {} positions",
+                    ids.len(),
+                    self.model.max_positions
+                )));
+            }
+            if let Some(id) = ids.iter().find(|&&id| id as usize >= vocab) {
+                return Err(EmbedError::Tokenizer(format!(
+                    "token id {id} is outside the vocabulary of {vocab}"
+                )));
+            }
+        }
+        let seq = batch.iter().map(Vec::len).max().unwrap_or(0);
+        let (ids, mask) = pad_batch(batch, seq, self.model.pad_id, self.model.device())?;
+        let hidden = self.model.forward(&ids, &mask)?;
+        let pooled = pool(&hidden, &mask, self.pooling)?;
+        Ok(l2_normalize(&pooled)?.to_vec2::<f32>()?)
+    }
+}
+
+/// Right-pads every input to `seq` tokens: ids `(batch, seq)` u32 and mask `(batch, seq)` f32
+/// (1 for real tokens, 0 for padding).
+fn pad_batch(
+    batch: &[Vec<u32>],
+    seq: usize,
+    pad_id: u32,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let mut ids = Vec::with_capacity(batch.len() * seq);
+    let mut mask = Vec::with_capacity(batch.len() * seq);
+    for input in batch {
+        ids.extend_from_slice(input);
+        ids.resize(ids.len() + seq - input.len(), pad_id);
+        mask.extend(std::iter::repeat_n(1f32, input.len()));
+        mask.resize(mask.len() + seq - input.len(), 0.0);
+    }
+    Ok((
+        Tensor::from_vec(ids, (batch.len(), seq), device)?,
+        Tensor::from_vec(mask, (batch.len(), seq), device)?,
+    ))
+}
+
+/// One vector per input from token vectors `(batch*seq, hidden)` and the mask `(batch, seq)`.
+fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> candle_core::Result<Tensor> {
+    let (batch, seq) = mask.dims2()?;
+    let hidden = hidden.reshape((batch, seq, ()))?;
+    match pooling {
+        Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1),
+        Pooling::Mean => {
+            let mask = mask.unsqueeze(2)?;
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+            // `embed_tokens` rejects empty inputs, so no count is 0.
+            let counts = mask.sum(1)?;
+            summed.broadcast_div(&counts)
+        }
+    }
+}
+
+/// Scales each row to unit length (rows of zeros stay zero, as in torch's `normalize`).
+fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
+    let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+    x.broadcast_div(&norm)
+}
+
+fn check_config(dir: &Path, c: &BertConfig) -> Result<(), EmbedError> {
+    let problem = if c.hidden_size == 0 || c.num_attention_heads == 0 {
+        Some("hidden_size and num_attention_heads must be positive".to_string())
+    } else if !c.hidden_size.is_multiple_of(c.num_attention_heads) {
+        Some(format!(
+            "hidden_size {} is not a multiple of num_attention_heads {}",
+            c.hidden_size, c.num_attention_heads
+        ))
+    } else if c.hidden_act != "gelu" {
+        Some(format!(
+            "hidden_act `{}` is not supported (only `gelu`)",
+            c.hidden_act
+        ))
+    } else if c.position_embedding_type != "absolute" {
+        Some(format!(
+            "position_embedding_type `{}` is not supported (only `absolute`)",
+            c.position_embedding_type
+        ))
+    } else if c.type_vocab_size == 0 || c.max_position_embeddings == 0 {
+        Some("type_vocab_size and max_position_embeddings must be positive".to_string())
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(EmbedError::load(dir, format!("config.json: {p}"))),
+        None => Ok(()),
+    }
+}
+
+/// Pooling from `1_Pooling/config.json`; mean when the file is absent (plain BERT checkpoints).
+fn read_pooling(dir: &Path) -> Result<Pooling, EmbedError> {
+    const FILE: &str = "1_Pooling/config.json";
+    if !dir.join(FILE).exists() {
+        return Ok(Pooling::Mean);
+    }
+    let config = super::read_json(dir, FILE)?;
+    let flag = |name: &str| config.get(name).and_then(serde_json::Value::as_bool) == Some(true);
+    let others = [
+        "pooling_mode_max_tokens",
+        "pooling_mode_mean_sqrt_len_tokens",
+        "pooling_mode_weightedmean_tokens",
+        "pooling_mode_lasttoken",
+    ];
+    if let Some(other) = others.iter().find(|name| flag(name)) {
+        return Err(EmbedError::load(
+            dir,
+            format!("{FILE}: {other} is not supported"),
+        ));
+    }
+    match (
+        flag("pooling_mode_mean_tokens"),
+        flag("pooling_mode_cls_token"),
+    ) {
+        (true, false) => Ok(Pooling::Mean),
+        (false, true) => Ok(Pooling::Cls),
+        _ => Err(EmbedError::load(
+            dir,
+            format!("{FILE}: exactly one of mean or CLS pooling must be enabled"),
+        )),
+    }
+}
+
+/// The tensors of model.safetensors, looked up by name with or without a `bert.` prefix and
+/// checked against the shape the config implies.
+struct Weights {
+    dir: PathBuf,
+    tensors: HashMap<String, Tensor>,
+    prefix: &'static str,
+}
+
+impl Weights {
+    const FILE: &'static str = "model.safetensors";
+
+    fn read(dir: &Path, device: &Device) -> Result<Self, EmbedError> {
+        let file = Self::FILE;
+        // Read rather than mmap: mmap needs `unsafe` (denied in this workspace) and the file is
+        // small next to the time a model spends running.
+        let bytes = std::fs::read(dir.join(file))
+            .map_err(|e| EmbedError::load(dir, format!("{file}: cannot read ({e})")))?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
+            EmbedError::load(dir, format!("{file}: not a valid safetensors file ({e})"))
+        })?;
+        let prefix = if tensors.contains_key("embeddings.word_embeddings.weight") {
+            ""
+        } else {
+            "bert."
+        };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            tensors,
+            prefix,
+        })
+    }
+
+    /// Takes tensor `name` (or the first of its `aliases` present), as f32 of shape `shape`.
+    fn take(
+        &mut self,
+        name: &str,
+        aliases: &[&str],
+        shape: &[usize],
+    ) -> Result<Tensor, EmbedError> {
+        let file = Self::FILE;
+        let found = std::iter::once(name)
+            .chain(aliases.iter().copied())
+            .find_map(|n| self.tensors.remove(&format!("{}{n}", self.prefix)));
+        let Some(tensor) = found else {
+            return Err(EmbedError::load(
+                &self.dir,
+                format!("{file}: tensor `{}{name}` not found", self.prefix),
+            ));
+        };
+        if tensor.dims() != shape {
+            return Err(EmbedError::load(
+                &self.dir,
+                format!(
+                    "{file}: tensor `{}{name}` has shape {:?}, config.json implies {shape:?}",
+                    self.prefix,
+                    tensor.dims()
+                ),
+            ));
+        }
+        tensor
+            .to_dtype(DType::F32)
+            .map_err(|e| EmbedError::load(&self.dir, format!("{file}: tensor `{name}`: {e}")))
+    }
+
+    fn linear(&mut self, name: &str, inputs: usize, outputs: usize) -> Result<Linear, EmbedError> {
+        Ok(Linear {
+            weight: self.take(&format!("{name}.weight"), &[], &[outputs, inputs])?,
+            bias: self.take(&format!("{name}.bias"), &[], &[outputs])?,
+        })
+    }
+
+    fn layer_norm(&mut self, name: &str, size: usize, eps: f64) -> Result<LayerNorm, EmbedError> {
+        // Old TF-converted checkpoints call the parameters gamma and beta.
+        Ok(LayerNorm {
+            gamma: self.take(
+                &format!("{name}.weight"),
+                &[&format!("{name}.gamma")],
+                &[size],
+            )?,
+            beta: self.take(&format!("{name}.bias"), &[&format!("{name}.beta")], &[size])?,
+            eps,
+        })
+    }
+}
+
+/// `y = x Wᵀ + b` on 2-D input.
+struct Linear {
+    /// `(out, in)`, as stored by PyTorch.
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+}
+
+/// Layer normalisation over the last dimension of a 2-D input, from elementary ops so that a
+/// backward pass can go through it.
+struct LayerNorm {
+    gamma: Tensor,
+    beta: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let variance = centered.sqr()?.mean_keepdim(D::Minus1)?;
+        // Reciprocal on the small (rows, 1) tensor, then a multiply over the big one.
+        let inv_std = (variance + self.eps)?.sqrt()?.recip()?;
+        centered
+            .broadcast_mul(&inv_std)?
+            .broadcast_mul(&self.gamma)?
+            .broadcast_add(&self.beta)
+    }
+}
+
+/// One transformer layer: self-attention then feed-forward, each with residual + LayerNorm.
+struct Layer {
+    /// Query, key and value projections fused into one `(3*hidden, hidden)` matmul.
+    qkv: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+struct BertModel {
+    word_embeddings: Tensor,
+    /// Position embeddings plus the token-type-0 embedding, added once at load time since every
+    /// input here is a single segment.
+    position_type_embeddings: Tensor,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    heads: usize,
+    head_dim: usize,
+    pad_id: u32,
+    max_positions: usize,
+}
+
+impl BertModel {
+    fn load(w: &mut Weights, c: &BertConfig) -> Result<Self, EmbedError> {
+        let h = c.hidden_size;
+        let word_embeddings =
+            w.take("embeddings.word_embeddings.weight", &[], &[c.vocab_size, h])?;
+        let positions = w.take(
+            "embeddings.position_embeddings.weight",
+            &[],
+            &[c.max_position_embeddings, h],
+        )?;
+        let token_types = w.take(
+            "embeddings.token_type_embeddings.weight",
+            &[],
+            &[c.type_vocab_size, h],
+        )?;
+        let position_type_embeddings = token_types
+            .narrow(0, 0, 1)
+            .and_then(|t0| positions.broadcast_add(&t0))
+            .map_err(|e| EmbedError::load(&w.dir, format!("embeddings: {e}")))?;
+        let embedding_norm = w.layer_norm("embeddings.LayerNorm", h, c.layer_norm_eps)?;
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let p = format!("encoder.layer.{i}");
+            let q = w.linear(&format!("{p}.attention.self.query"), h, h)?;
+            let k = w.linear(&format!("{p}.attention.self.key"), h, h)?;
+            let v = w.linear(&format!("{p}.attention.self.value"), h, h)?;
+            let fused = |parts: [&Tensor; 3]| {
+                Tensor::cat(&parts, 0)
+                    .map_err(|e| EmbedError::load(&w.dir, format!("{p}.attention.self: {e}")))
+            };
+            let qkv = Linear {
+                weight: fused([&q.weight, &k.weight, &v.weight])?,
+                bias: fused([&q.bias, &k.bias, &v.bias])?,
+            };
+            layers.push(Layer {
+                qkv,
+                attention_out: w.linear(&format!("{p}.attention.output.dense"), h, h)?,
+                attention_norm: w.layer_norm(
+                    &format!("{p}.attention.output.LayerNorm"),
+                    h,
+                    c.layer_norm_eps,
+                )?,
+                intermediate: w.linear(
+                    &format!("{p}.intermediate.dense"),
+                    h,
+                    c.intermediate_size,
+                )?,
+                output: w.linear(&format!("{p}.output.dense"), c.intermediate_size, h)?,
+                output_norm: w.layer_norm(&format!("{p}.output.LayerNorm"), h, c.layer_norm_eps)?,
+            });
+        }
+        Ok(Self {
+            word_embeddings,
+            position_type_embeddings,
+            embedding_norm,
+            layers,
+            heads: c.num_attention_heads,
+            head_dim: h / c.num_attention_heads,
+            pad_id: c.pad_token_id,
+            max_positions: c.max_position_embeddings,
+        })
+    }
+
+    fn device(&self) -> &Device {
+        self.word_embeddings.device()
+    }
+
+    /// Token vectors `(batch*seq, hidden)` for ids `(batch, seq)` and mask `(batch, seq)`.
+    fn forward(&self, input_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (batch, seq) = input_ids.dims2()?;
+        let hidden = self.word_embeddings.dim(1)?;
+        let words = self
+            .word_embeddings
+            .embedding(&input_ids.flatten_all()?)?
+            .reshape((batch, seq, hidden))?;
+        let positions = self.position_type_embeddings.narrow(0, 0, seq)?;
+        let embedded = words
+            .broadcast_add(&positions)?
+            .reshape((batch * seq, hidden))?;
+        let mut x = self.embedding_norm.forward(&embedded)?;
+
+        // (batch, 1, 1, seq): 0 for real keys, MASK_VALUE for padding keys. Batches of equal
+        // lengths (sorted batching makes them common) skip the addition altogether.
+        let has_padding = mask.min_all()?.to_scalar::<f32>()? < 1.0;
+        let attention_bias = if has_padding {
+            Some(
+                mask.affine(-f64::from(MASK_VALUE), f64::from(MASK_VALUE))?
+                    .reshape((batch, 1, 1, seq))?,
+            )
+        } else {
+            None
+        };
+        for layer in &self.layers {
+            x = self.layer_forward(layer, &x, attention_bias.as_ref(), batch, seq)?;
+        }
+        Ok(x)
+    }
+
+    fn layer_forward(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        attention_bias: Option<&Tensor>,
+        batch: usize,
+        seq: usize,
+    ) -> candle_core::Result<Tensor> {
+        let (heads, head_dim) = (self.heads, self.head_dim);
+        let hidden = heads * head_dim;
+
+        // One copy puts Q, K and V into (3, batch, heads, seq, head_dim) order.
+        let qkv = layer
+            .qkv
+            .forward(x)?
+            .reshape((batch, seq, 3, heads, head_dim))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous()?;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let q = (qkv.get(0)? * scale)?;
+        let k = qkv.get(1)?;
+        let v = qkv.get(2)?;
+
+        // Scores grow with seq²: a few sequences at a time keeps them in cache and keeps a big
+        // batch of long inputs from allocating hundreds of MB at once.
+        let per_sequence = heads * seq * seq;
+        let chunk = (ATTENTION_CHUNK_FLOATS / per_sequence).clamp(1, batch);
+        let mut parts = Vec::with_capacity(batch.div_ceil(chunk));
+        for start in (0..batch).step_by(chunk) {
+            let len = chunk.min(batch - start);
+            let q = q.narrow(0, start, len)?;
+            let k = k.narrow(0, start, len)?;
+            let v = v.narrow(0, start, len)?;
+            let mut scores = q.matmul(&k.t()?)?;
+            if let Some(bias) = attention_bias {
+                scores = scores.broadcast_add(&bias.narrow(0, start, len)?)?;
+            }
+            let probs = softmax_last_dim(&scores)?;
+            parts.push(
+                probs
+                    .matmul(&v)?
+                    .transpose(1, 2)?
+                    .reshape((len * seq, hidden))?,
+            );
+        }
+        let context = if parts.len() == 1 {
+            parts.swap_remove(0)
+        } else {
+            Tensor::cat(&parts, 0)?
+        };
+        let attended = layer
+            .attention_norm
+            .forward(&(layer.attention_out.forward(&context)? + x)?)?;
+
+        let intermediate = layer.intermediate.forward(&attended)?.gelu_erf()?;
+        layer
+            .output_norm
+            .forward(&(layer.output.forward(&intermediate)? + attended)?)
+    }
+}
+
+/// Softmax over the last dimension from elementary (differentiable) ops, shifted by the row
+/// maximum so large scores cannot overflow.
+fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
+    let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?)?;
+    let exp = shifted.exp()?;
+    exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::embed::test_model_dir;
+
+    struct Reference {
+        texts: Vec<String>,
+        vectors: Vec<Vec<f32>>,
+    }
+
+    fn reference() -> Reference {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/minilm_reference.json");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut texts = Vec::new();
+        let mut vectors = Vec::new();
+        for snippet in json["snippets"].as_array().unwrap() {
+            texts.push(snippet["text"].as_str().unwrap().to_string());
+            vectors.push(
+                snippet["vector"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap() as f32)
+                    .collect(),
+            );
+        }
+        assert!(texts.len() >= 8, "fixture has too few snippets");
+        Reference { texts, vectors }
+    }
+
+    fn model() -> Box<dyn Embedder> {
+        crate::embed::load(&test_model_dir(), &Device::Cpu).unwrap()
+    }
+
+    fn cosine(a: &[f32], b: &[f32]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let dot: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        dot / (na * nb)
+    }
+
+    fn check_against_reference(reference: &Reference, ours: &[Vec<f32>], how: &str) {
+        assert_eq!(ours.len(), reference.vectors.len());
+        let mut worst = f64::MAX;
+        let mut worst_diff = 0f32;
+        for ((text, expected), got) in reference.texts.iter().zip(&reference.vectors).zip(ours) {
+            for (e, g) in expected.iter().zip(got) {
+                worst_diff = worst_diff.max((e - g).abs());
+            }
+            assert_eq!(got.len(), 384);
+            let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4, "{how}: norm {norm}");
+            let cos = cosine(expected, got);
+            let head: String = text.chars().take(40).collect();
+            assert!(cos >= 0.999, "{how}: cosine {cos:.6} for {head:?}");
+            worst = worst.min(cos);
+        }
+        eprintln!(
+            "{how}: worst cosine vs sentence-transformers = 1 - {:.1e}, largest component \
+             difference {worst_diff:.1e}",
+            1.0 - worst
+        );
+        // The f32 path matches PyTorch to ~2e-7 per component. Cosine alone would not notice a
+        // changed op such as tanh-approximated GELU (1 - 1.6e-6, components off by 3e-4), so an
+        // approximation has to relax this bound on purpose.
+        assert!(
+            worst_diff < 1e-5,
+            "{how}: a component differs by {worst_diff:.1e} from sentence-transformers"
+        );
+    }
+
+    #[test]
+    fn matches_sentence_transformers_in_one_padded_batch() {
+        let reference = reference();
+        let mut model = model();
+        let tokens: Vec<Vec<u32>> = reference
+            .texts
+            .iter()
+            .map(|t| model.tokenize(t, InputKind::Document).unwrap())
+            .collect();
+        // The fixture must exercise both padding and truncation.
+        let lengths: Vec<usize> = tokens.iter().map(Vec::len).collect();
+        assert!(lengths.contains(&256), "no truncated snippet: {lengths:?}");
+        assert!(
+            lengths.iter().any(|&n| n < 64),
+            "no short snippet: {lengths:?}"
+        );
+        let ours = model.embed_tokens(&tokens).unwrap();
+        check_against_reference(&reference, &ours, "one batch");
+    }
+
+    #[test]
+    fn matches_sentence_transformers_one_at_a_time() {
+        let reference = reference();
+        let mut model = model();
+        let ours: Vec<Vec<f32>> = reference
+            .texts
+            .iter()
+            .map(|t| {
+                let tokens = model.tokenize(t, InputKind::Query).unwrap();
+                model.embed_tokens(&[tokens]).unwrap().remove(0)
+            })
+            .collect();
+        check_against_reference(&reference, &ours, "one at a time");
+    }
+
+    #[test]
+    fn padding_does_not_change_vectors() {
+        let mut model = model();
+        let short = model
+            .tokenize("fn add(a: i32) -> i32", InputKind::Document)
+            .unwrap();
+        let long = model
+            .tokenize(&"let x = compute(y, z);\n".repeat(20), InputKind::Document)
+            .unwrap();
+        let alone = model.embed_tokens(std::slice::from_ref(&short)).unwrap();
+        let padded = model.embed_tokens(&[long, short]).unwrap();
+        assert!(cosine(&alone[0], &padded[1]) > 0.99999);
+        assert!(model.embed_tokens(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_token_batches_are_errors_not_panics() {
+        let mut model = model();
+        for batch in [
+            vec![vec![101, 102], vec![]],
+            vec![vec![101, 999_999, 102]],
+            vec![vec![101; 513]],
+        ] {
+            let err = model.embed_tokens(&batch).unwrap_err();
+            assert!(matches!(err, EmbedError::Tokenizer(_)), "{err}");
+        }
+        // The model still works afterwards.
+        assert_eq!(model.embed_tokens(&[vec![101, 102]]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn layer_norm_matches_definition() {
+        let x = Tensor::new(&[[1f32, 2., 3., 4.], [-1., 0., 0., 5.]], &Device::Cpu).unwrap();
+        let norm = LayerNorm {
+            gamma: Tensor::new(&[1f32, 2., 1., 1.], &Device::Cpu).unwrap(),
+            beta: Tensor::new(&[0f32, 0., 0., 1.], &Device::Cpu).unwrap(),
+            eps: 1e-12,
+        };
+        let got = norm.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+        for (row, out) in [[1f32, 2., 3., 4.], [-1., 0., 0., 5.]].iter().zip(&got) {
+            let mean = row.iter().sum::<f32>() / 4.0;
+            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
+            for (i, (v, o)) in row.iter().zip(out).enumerate() {
+                let expected = (v - mean) / var.sqrt() * [1., 2., 1., 1.][i] + [0., 0., 0., 1.][i];
+                assert!((expected - o).abs() < 1e-5, "{expected} vs {o}");
+            }
+        }
+    }
+}

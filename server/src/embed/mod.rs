@@ -9,12 +9,18 @@ pub mod bert;
 pub mod tokenizer;
 pub mod worker;
 
+use std::path::{Path, PathBuf};
+
+pub use tokenizer::ModelTokenizer;
+pub use worker::{EmbedHandle, EmbedStats, EmbedWorker};
 
 /// Whether a text is a search query or a document (code) to be found.
 /// Models with instructions (CodeR) prefix queries; BERT-style models treat both alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {
+    /// What a user typed to search with.
     Query,
+    /// Code or text that searches should find.
     Document,
 }
 
@@ -32,21 +38,283 @@ pub struct ModelInfo {
 /// Errors from loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
+    /// The model directory is missing, incomplete or holds something this code cannot run.
     #[error("model directory {dir}: {message}")]
-    Load { dir: std::path::PathBuf, message: String },
+    Load { dir: PathBuf, message: String },
+    /// The tokenizer rejected an input.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// A tensor operation failed while running the model.
     #[error("model compute: {0}")]
     Compute(#[from] candle_core::Error),
+    /// The worker thread could not be started.
+    #[error("cannot start the embedding worker thread: {0}")]
+    Spawn(std::io::Error),
+    /// The worker thread has shut down (or died); no more requests can be served.
     #[error("the embedding worker has stopped")]
     WorkerGone,
 }
 
+impl EmbedError {
+    fn load(dir: &Path, message: impl Into<String>) -> Self {
+        Self::Load {
+            dir: dir.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    /// A copy for a second caller hit by the same failure (the wrapped errors are not `Clone`).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Load { dir, message } => Self::Load {
+                dir: dir.clone(),
+                message: message.clone(),
+            },
+            Self::Tokenizer(message) => Self::Tokenizer(message.clone()),
+            Self::Compute(e) => Self::Compute(candle_core::Error::Msg(e.to_string())),
+            Self::Spawn(e) => Self::Spawn(std::io::Error::new(e.kind(), e.to_string())),
+            Self::WorkerGone => Self::WorkerGone,
+        }
+    }
+}
+
 /// A text embedding model. Implementations own their weights; one thread calls them.
 pub trait Embedder: Send {
+    /// What the model is and how long its inputs may be.
     fn info(&self) -> &ModelInfo;
+    /// The tokenizer the model was trained with (padding and truncation disabled).
+    fn tokenizer(&self) -> &ModelTokenizer;
     /// Token ids for one input, special tokens included, truncated to `info().max_tokens`.
     fn tokenize(&self, text: &str, kind: InputKind) -> Result<Vec<u32>, EmbedError>;
     /// L2-normalised vectors for a batch of tokenized inputs (of any lengths), in order.
     fn embed_tokens(&mut self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+/// Loads the model in `model_dir` (a Hugging Face / sentence-transformers layout), choosing the
+/// implementation from `model_type` in config.json.
+///
+/// Every problem with the directory (missing or malformed files, unsupported architecture,
+/// wrong tensor shapes) comes back as [`EmbedError::Load`] naming the file at fault.
+pub fn load(
+    model_dir: &Path,
+    device: &candle_core::Device,
+) -> Result<Box<dyn Embedder>, EmbedError> {
+    if !model_dir.is_dir() {
+        return Err(EmbedError::load(
+            model_dir,
+            "does not exist or is not a directory",
+        ));
+    }
+    let config = read_json(model_dir, "config.json")?;
+    let model_type = config
+        .get("model_type")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| EmbedError::load(model_dir, "config.json: no `model_type` string"))?;
+    match model_type {
+        "bert" => Ok(Box::new(bert::BertEmbedder::load(
+            model_dir, &config, device,
+        )?)),
+        other => Err(EmbedError::load(
+            model_dir,
+            format!(
+                "config.json: unsupported architecture `{other}` (model_type); supported: bert"
+            ),
+        )),
+    }
+}
+
+/// Parses `dir/name` as JSON, reporting which file could not be read or parsed.
+fn read_json(dir: &Path, name: &str) -> Result<serde_json::Value, EmbedError> {
+    let text = std::fs::read_to_string(dir.join(name))
+        .map_err(|e| EmbedError::load(dir, format!("{name}: cannot read ({e})")))?;
+    serde_json::from_str(&text)
+        .map_err(|e| EmbedError::load(dir, format!("{name}: invalid JSON ({e})")))
+}
+
+/// The input limit sentence-transformers applies (`max_seq_length` in
+/// sentence_bert_config.json), if the directory has one. It is usually below the position
+/// table size (256 vs 512 for MiniLM) and is what the reference vectors were made with.
+fn sentence_transformers_max_len(dir: &Path) -> Result<Option<usize>, EmbedError> {
+    const FILE: &str = "sentence_bert_config.json";
+    if !dir.join(FILE).exists() {
+        return Ok(None);
+    }
+    let config = read_json(dir, FILE)?;
+    match config.get("max_seq_length") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .map(Some)
+            .ok_or_else(|| {
+                EmbedError::load(
+                    dir,
+                    format!("{FILE}: max_seq_length must be a positive integer, got {value}"),
+                )
+            }),
+    }
+}
+
+/// The MiniLM model directory used by tests: `$CODER_LSP_CACHE_DIR` (or the user cache dir
+/// plus `coder-lsp`), then `models/sentence-transformers--all-MiniLM-L6-v2`. Panics with setup
+/// instructions when it is missing, so a machine without the model fails loudly.
+#[cfg(test)]
+pub(crate) fn test_model_dir() -> PathBuf {
+    let cache = std::env::var_os("CODER_LSP_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("coder-lsp")))
+        .expect("no cache directory: set CODER_LSP_CACHE_DIR");
+    let dir = cache.join("models/sentence-transformers--all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file() && dir.join("tokenizer.json").is_file(),
+        "test model not found in {}: run `scripts/setup` to download it",
+        dir.display()
+    );
+    dir
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn load_err(dir: &Path) -> String {
+        match load(dir, &Device::Cpu) {
+            Ok(_) => panic!("{} loaded but should not", dir.display()),
+            Err(EmbedError::Load { message, .. }) => message,
+            Err(other) => panic!("expected a load error, got {other}"),
+        }
+    }
+
+    /// A copy of the test model with some files replaced or removed.
+    fn broken_copy(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
+        let src = test_model_dir();
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "config.json",
+            "tokenizer.json",
+            "sentence_bert_config.json",
+            "model.safetensors",
+        ] {
+            std::fs::copy(src.join(name), dir.path().join(name)).unwrap();
+        }
+        edit(dir.path());
+        dir
+    }
+
+    #[test]
+    fn loads_minilm_with_sentence_transformers_limit() {
+        let model = load(&test_model_dir(), &Device::Cpu).unwrap();
+        assert_eq!(
+            model.info(),
+            &ModelInfo {
+                architecture: "bert".into(),
+                dim: 384,
+                max_tokens: 256
+            }
+        );
+        assert_eq!(model.tokenizer().special_tokens_count(), 2);
+    }
+
+    #[test]
+    fn max_tokens_falls_back_to_position_table() {
+        let dir =
+            broken_copy(|d| std::fs::remove_file(d.join("sentence_bert_config.json")).unwrap());
+        let model = load(dir.path(), &Device::Cpu).unwrap();
+        assert_eq!(model.info().max_tokens, 512);
+    }
+
+    #[test]
+    fn missing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = load_err(&dir.path().join("nope"));
+        assert!(message.contains("not a directory"), "{message}");
+    }
+
+    #[test]
+    fn missing_or_malformed_config() {
+        let dir = broken_copy(|d| std::fs::remove_file(d.join("config.json")).unwrap());
+        let message = load_err(dir.path());
+        assert!(message.contains("config.json: cannot read"), "{message}");
+
+        let dir = broken_copy(|d| std::fs::write(d.join("config.json"), "{ not json").unwrap());
+        let message = load_err(dir.path());
+        assert!(message.contains("config.json: invalid JSON"), "{message}");
+
+        let dir = broken_copy(|d| {
+            std::fs::write(d.join("config.json"), r#"{"model_type": "bert"}"#).unwrap()
+        });
+        let message = load_err(dir.path());
+        assert!(message.contains("config.json"), "{message}");
+    }
+
+    #[test]
+    fn unsupported_architecture() {
+        let dir = broken_copy(|d| {
+            std::fs::write(d.join("config.json"), r#"{"model_type": "qwen2"}"#).unwrap()
+        });
+        let message = load_err(dir.path());
+        assert!(
+            message.contains("unsupported architecture `qwen2`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_tokenizer() {
+        let dir = broken_copy(|d| std::fs::remove_file(d.join("tokenizer.json")).unwrap());
+        let message = load_err(dir.path());
+        assert!(message.contains("tokenizer.json"), "{message}");
+    }
+
+    #[test]
+    fn malformed_sentence_bert_config() {
+        let dir = broken_copy(|d| {
+            std::fs::write(
+                d.join("sentence_bert_config.json"),
+                r#"{"max_seq_length": "long"}"#,
+            )
+            .unwrap()
+        });
+        let message = load_err(dir.path());
+        assert!(message.contains("sentence_bert_config.json"), "{message}");
+    }
+
+    #[test]
+    fn missing_or_truncated_weights() {
+        let dir = broken_copy(|d| std::fs::remove_file(d.join("model.safetensors")).unwrap());
+        let message = load_err(dir.path());
+        assert!(message.contains("model.safetensors"), "{message}");
+
+        let dir = broken_copy(|d| {
+            let path = d.join("model.safetensors");
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        });
+        let message = load_err(dir.path());
+        assert!(message.contains("model.safetensors"), "{message}");
+
+        let dir = broken_copy(|d| std::fs::write(d.join("model.safetensors"), b"").unwrap());
+        let message = load_err(dir.path());
+        assert!(message.contains("model.safetensors"), "{message}");
+    }
+
+    #[test]
+    fn wrong_tensor_shapes() {
+        // A config that promises a bigger model than the weights hold.
+        let dir = broken_copy(|d| {
+            let path = d.join("config.json");
+            let mut config: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            config["intermediate_size"] = 2048.into();
+            std::fs::write(&path, config.to_string()).unwrap();
+        });
+        let message = load_err(dir.path());
+        assert!(
+            message.contains("model.safetensors") && message.contains("intermediate.dense"),
+            "{message}"
+        );
+    }
 }

@@ -70,8 +70,13 @@ pub struct IndexConfig {
 impl IndexConfig {
     /// The default index location for `root` (canonical): `<cache>/<hash of root>/`.
     pub fn default_dir(root: &Path) -> PathBuf {
-        let digest = blake3::hash(root.to_string_lossy().as_bytes()).to_hex();
-        cache_root().join("indexes").join(&digest[..16])
+        cache_root().join("indexes").join(Self::dir_name(root))
+    }
+
+    /// The directory name of a root's index under a base directory: a hash of the canonical
+    /// root, so each workspace folder has its own.
+    pub fn dir_name(root: &Path) -> String {
+        blake3::hash(root.to_string_lossy().as_bytes()).to_hex()[..16].to_string()
     }
 }
 
@@ -148,6 +153,22 @@ pub enum FileSync {
     Skipped,
 }
 
+/// Loads the saved vector index of `model`, or rebuilds it from the store; returns whether it
+/// differs from what is saved.
+fn open_vectors(
+    dir: &Path,
+    store: &IndexStore,
+    model: &ModelKey,
+) -> Result<(VectorIndex, bool), IndexError> {
+    let path = dir.join(format!("vectors-{}.usearch", model.fingerprint));
+    if let Some(v) = VectorIndex::load_if_current(&path, model.dimensions, store.generation()?)? {
+        return Ok((v, false));
+    }
+    let mut v = VectorIndex::new(&path, model.dimensions)?;
+    store.for_each_vector(&model.fingerprint, |id, vector| v.upsert(id, &vector))?;
+    Ok((v, true))
+}
+
 /// Something that hands out exclusive access to an [`Index`] for a moment: a `Mutex` when
 /// requests are served while indexing runs, a `RefCell` for a single-threaded CLI run.
 pub trait IndexAccess {
@@ -216,7 +237,7 @@ pub fn update_shared(
     stats.embedded = embed_pending(index, embedder, progress, cancel)?;
     index.with(|i| -> Result<(), IndexError> {
         i.flush()?;
-        let counts = i.store.counts(&i.model.fingerprint)?;
+        let counts = i.store.counts(i.fingerprint())?;
         stats.files = counts.files;
         stats.chunks = counts.chunks;
         stats.pending = i.pending_count()?;
@@ -320,9 +341,11 @@ impl WriteLock {
 /// An open index.
 pub struct Index {
     config: IndexConfig,
-    model: ModelKey,
+    /// The model whose vectors are served; `None` when no model could be loaded (the store
+    /// still answers lexical and name queries).
+    model: Option<ModelKey>,
     store: IndexStore,
-    vectors: VectorIndex,
+    vectors: Option<VectorIndex>,
     /// Whether the in-memory vector index differs from the saved file.
     vectors_dirty: bool,
     lock: Option<WriteLock>,
@@ -342,7 +365,11 @@ impl std::fmt::Debug for Index {
 
 impl Index {
     /// Opens (creating if needed) the index for `config.root` and the given model.
-    pub fn open(config: IndexConfig, model: ModelKey, access: Access) -> Result<Self, IndexError> {
+    pub fn open(
+        config: IndexConfig,
+        model: Option<ModelKey>,
+        access: Access,
+    ) -> Result<Self, IndexError> {
         fs::create_dir_all(&config.dir).map_err(|source| IndexError::Io {
             path: config.dir.clone(),
             source,
@@ -364,20 +391,13 @@ impl Index {
         if lock.is_some() {
             store.set_meta("root", &config.root.to_string_lossy())?;
         }
-        let vectors_path = config
-            .dir
-            .join(format!("vectors-{}.usearch", model.fingerprint));
-        let generation = store.generation()?;
-        let (vectors, vectors_dirty) =
-            match VectorIndex::load_if_current(&vectors_path, model.dimensions, generation)? {
-                Some(v) => (v, false),
-                None => {
-                    let mut v = VectorIndex::new(&vectors_path, model.dimensions)?;
-                    store
-                        .for_each_vector(&model.fingerprint, |id, vector| v.upsert(id, &vector))?;
-                    (v, true)
-                }
-            };
+        let (vectors, vectors_dirty) = match &model {
+            Some(model) => {
+                let (v, dirty) = open_vectors(&config.dir, &store, model)?;
+                (Some(v), dirty)
+            }
+            None => (None, false),
+        };
         Ok(Self {
             config,
             model,
@@ -388,6 +408,10 @@ impl Index {
             extractor: SymbolExtractor::new(),
             notes,
         })
+    }
+
+    fn fingerprint(&self) -> &str {
+        self.model.as_ref().map_or("", |m| m.fingerprint.as_str())
     }
 
     /// Whether this process holds the write lock.
@@ -499,9 +523,8 @@ impl Index {
             mtime_ns,
             language: language.name(),
         };
-        let change = self
-            .store
-            .replace_file(&record, &chunks, &self.model.fingerprint)?;
+        let fingerprint = self.fingerprint().to_string();
+        let change = self.store.replace_file(&record, &chunks, &fingerprint)?;
         self.apply_change(&change.removed, &change.added)?;
         Ok(FileSync::Changed {
             reused: change.reused,
@@ -519,20 +542,19 @@ impl Index {
 
     /// Up to `limit` chunk texts that still need a vector from the current model.
     pub fn pending_texts(&self, limit: usize) -> Result<Vec<([u8; 32], String)>, IndexError> {
-        self.store.pending_texts(&self.model.fingerprint, limit)
+        self.store.pending_texts(self.fingerprint(), limit)
     }
 
     /// How many chunk texts still need a vector.
     pub fn pending_count(&self) -> Result<u64, IndexError> {
-        self.store.pending_count(&self.model.fingerprint)
+        self.store.pending_count(self.fingerprint())
     }
 
     /// Stores freshly computed vectors and adds them to the vector index.
     pub fn store_vectors(&mut self, vectors: &[([u8; 32], Vec<f32>)]) -> Result<(), IndexError> {
         self.require_writer()?;
-        let ids = self
-            .store
-            .insert_vectors(&self.model.fingerprint, vectors)?;
+        let fingerprint = self.fingerprint().to_string();
+        let ids = self.store.insert_vectors(&fingerprint, vectors)?;
         self.apply_change(&[], &ids)
     }
 
@@ -557,14 +579,15 @@ impl Index {
 
     /// Mirrors a store change into the in-memory vector index.
     fn apply_change(&mut self, removed: &[i64], added: &[i64]) -> Result<(), IndexError> {
+        let fingerprint = self.fingerprint().to_string();
+        let Some(vectors) = self.vectors.as_mut() else {
+            return Ok(());
+        };
         for &id in removed {
-            self.vectors.remove(id)?;
+            vectors.remove(id)?;
         }
-        for (id, vector) in self
-            .store
-            .vectors_for_chunks(&self.model.fingerprint, added)?
-        {
-            self.vectors.upsert(id, &vector)?;
+        for (id, vector) in self.store.vectors_for_chunks(&fingerprint, added)? {
+            vectors.upsert(id, &vector)?;
         }
         if !removed.is_empty() || !added.is_empty() {
             self.vectors_dirty = true;
@@ -573,8 +596,11 @@ impl Index {
     }
 
     fn save_vectors(&mut self) -> Result<(), IndexError> {
-        if self.vectors_dirty && self.lock.is_some() {
-            self.vectors.save(self.store.generation()?)?;
+        if let Some(vectors) = &self.vectors
+            && self.vectors_dirty
+            && self.lock.is_some()
+        {
+            vectors.save(self.store.generation()?)?;
             self.vectors_dirty = false;
         }
         Ok(())
@@ -582,7 +608,10 @@ impl Index {
 
     /// The `k` chunks nearest to `query` (an embedded query) with cosine similarities.
     pub fn nearest(&self, query: &[f32], k: usize) -> Result<Vec<(StoredChunk, f32)>, IndexError> {
-        let hits = self.vectors.search(query, k)?;
+        let Some(vectors) = &self.vectors else {
+            return Ok(Vec::new());
+        };
+        let hits = vectors.search(query, k)?;
         let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
         let mut chunks = self.store.chunks_by_ids(&ids)?;
         let scores: std::collections::HashMap<i64, f32> = hits.into_iter().collect();
@@ -610,9 +639,43 @@ impl Index {
         self.nearest(&vector, k)
     }
 
+    /// The best lexical (BM25) matches for `query`, scored by reciprocal rank.
+    pub fn lexical(&self, query: &str, k: usize) -> Result<Vec<(StoredChunk, f32)>, IndexError> {
+        self.store.lexical_search(query, k)
+    }
+
+    /// Symbols whose name fuzzily matches `pattern`.
+    pub fn symbols_by_name(&self, pattern: &str, k: usize) -> Result<Vec<StoredChunk>, IndexError> {
+        self.store.symbols_by_name(pattern, k)
+    }
+
+    /// The chunks of one file, in line order.
+    pub fn chunks_in_file(&self, rel_path: &str) -> Result<Vec<StoredChunk>, IndexError> {
+        self.store.chunks_in_file(rel_path)
+    }
+
+    /// The stored vector of a chunk for the current model, if it has one.
+    pub fn vector_of(&self, chunk_id: i64) -> Result<Option<Vec<f32>>, IndexError> {
+        Ok(self
+            .store
+            .vectors_for_chunks(self.fingerprint(), &[chunk_id])?
+            .pop()
+            .map(|(_, v)| v))
+    }
+
+    /// How this index walks its root.
+    pub fn walk_options(&self) -> &WalkOptions {
+        &self.config.walk
+    }
+
+    /// The workspace root this index covers.
+    pub fn root(&self) -> &Path {
+        &self.config.root
+    }
+
     /// Counts and locations for `status`.
     pub fn status(&self) -> Result<IndexStatus, IndexError> {
-        let counts = self.store.counts(&self.model.fingerprint)?;
+        let counts = self.store.counts(self.fingerprint())?;
         let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
         let store_path = self.store.path();
         let store_bytes =
@@ -621,7 +684,7 @@ impl Index {
             &self
                 .config
                 .dir
-                .join(format!("vectors-{}.usearch", self.model.fingerprint)),
+                .join(format!("vectors-{}.usearch", self.fingerprint())),
         );
         Ok(IndexStatus {
             root: self.config.root.clone(),
@@ -630,8 +693,8 @@ impl Index {
             chunks: counts.chunks,
             embedded_chunks: counts.embedded_chunks,
             vectors: counts.vectors,
-            pending: self.store.pending_count(&self.model.fingerprint)?,
-            fingerprint: self.model.fingerprint.clone(),
+            pending: self.store.pending_count(self.fingerprint())?,
+            fingerprint: self.fingerprint().to_string(),
             read_only: self.lock.is_none(),
             store_bytes,
             vector_bytes,

@@ -445,32 +445,103 @@ impl IndexStore {
             return Ok(Vec::new());
         }
         let placeholders = vec!["?"; ids.len()].join(",");
-        let sql = format!(
-            "SELECT c.id, f.path, f.language, c.name, c.kind, c.container, c.start_line, c.end_line, c.signature, c.text
-             FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({placeholders})"
-        );
+        let sql = format!("{CHUNK_SELECT} WHERE c.id IN ({placeholders})");
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(ids.iter()), |r| {
-            let kind: String = r.get(4)?;
-            Ok(StoredChunk {
-                id: r.get(0)?,
-                path: r.get(1)?,
-                language: r.get(2)?,
-                name: r.get(3)?,
-                kind: SymbolKind::parse(&kind).unwrap_or(SymbolKind::Section),
-                container: r.get(5)?,
-                start_line: r.get(6)?,
-                end_line: r.get(7)?,
-                signature: r.get(8)?,
-                text: r.get(9)?,
-            })
-        })?;
+        let rows = stmt.query_map(params_from_iter(ids.iter()), row_to_chunk)?;
         let mut by_id: HashMap<i64, StoredChunk> = HashMap::new();
         for row in rows {
             let chunk = row?;
             by_id.insert(chunk.id, chunk);
         }
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// Every chunk of a file, in line order.
+    pub fn chunks_in_file(&self, path: &str) -> Result<Vec<StoredChunk>, IndexError> {
+        let sql =
+            format!("{CHUNK_SELECT} WHERE f.path = ?1 ORDER BY c.start_line, c.end_line DESC");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([path], row_to_chunk)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// BM25 ranking over the FTS5 table; `query` is normalised like indexed text (identifiers
+    /// whole and split). Returns chunks with a score where higher is better.
+    pub fn lexical_search(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<(StoredChunk, f32)>, IndexError> {
+        let terms: Vec<String> = code_tokens(query)
+            .split_whitespace()
+            .map(|t| format!("\"{}\"", t.replace('"', "")))
+            .collect();
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let expression = terms.join(" OR ");
+        // Name matches weigh most, then path, then body.
+        let sql = format!(
+            "{CHUNK_SELECT} JOIN (SELECT rowid AS id, bm25(chunks_fts, 10.0, 3.0, 1.0) AS rank
+               FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2) m ON m.id = c.id
+             ORDER BY m.rank"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rank = 0usize;
+        let rows = stmt.query_map(params![expression, limit as i64], row_to_chunk)?;
+        let mut out = Vec::new();
+        for row in rows {
+            // Reported as a reciprocal rank: BM25 magnitudes mean nothing across queries.
+            rank += 1;
+            out.push((row?, 1.0 / rank as f32));
+        }
+        Ok(out)
+    }
+
+    /// Chunks whose name contains the characters of `pattern` in order (case-insensitive),
+    /// best matches first: exact, prefix, substring, then scattered.
+    pub fn symbols_by_name(
+        &self,
+        pattern: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredChunk>, IndexError> {
+        let pattern: String = pattern.chars().filter(|c| !c.is_whitespace()).collect();
+        if pattern.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut like = String::from("%");
+        for c in pattern.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                like.push('\\');
+            }
+            like.push(c);
+            like.push('%');
+        }
+        let sql = format!(
+            "{CHUNK_SELECT} WHERE c.name LIKE ?1 ESCAPE '\\' AND c.kind != 'section'
+             ORDER BY (lower(c.name) = lower(?2)) DESC, (c.name LIKE ?2 || '%') DESC,
+                      (instr(lower(c.name), lower(?2)) > 0) DESC, length(c.name), f.path, c.start_line
+             LIMIT ?3"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![like, pattern, (limit * 4) as i64], row_to_chunk)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for row in rows {
+            let chunk = row?;
+            // Windows of one long symbol share a name and a start: list the symbol once.
+            if seen.insert((
+                chunk.path.clone(),
+                chunk.name.clone(),
+                chunk.signature.clone(),
+            )) {
+                out.push(chunk);
+            }
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Totals, with embedding coverage for `fingerprint`.
@@ -506,6 +577,25 @@ impl IndexStore {
         )?;
         Ok(())
     }
+}
+
+const CHUNK_SELECT: &str = "SELECT c.id, f.path, f.language, c.name, c.kind, c.container, c.start_line, c.end_line, c.signature, c.text
+     FROM chunks c JOIN files f ON f.id = c.file_id";
+
+fn row_to_chunk(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredChunk> {
+    let kind: String = r.get(4)?;
+    Ok(StoredChunk {
+        id: r.get(0)?,
+        path: r.get(1)?,
+        language: r.get(2)?,
+        name: r.get(3)?,
+        kind: SymbolKind::parse(&kind).unwrap_or(SymbolKind::Section),
+        container: r.get(5)?,
+        start_line: r.get(6)?,
+        end_line: r.get(7)?,
+        signature: r.get(8)?,
+        text: r.get(9)?,
+    })
 }
 
 fn remove_file_rows(tx: &rusqlite::Transaction<'_>, path: &str) -> Result<Vec<i64>, IndexError> {
@@ -716,6 +806,49 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
             .collect();
         assert_eq!(aside.len(), 1, "the corrupt file is kept for inspection");
+    }
+
+    #[test]
+    fn lexical_and_fuzzy_name_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = IndexStore::open(&dir.path().join("store.sqlite")).unwrap();
+        store
+            .replace_file(
+                &record("src/http.rs", 1),
+                &[
+                    chunk(
+                        "parseHttpRequest",
+                        "fn parseHttpRequest() { read_headers(); }",
+                    ),
+                    chunk("send_response", "fn send_response() { write_body(); }"),
+                    chunk("parse", "fn parse() {}"),
+                ],
+                "fp",
+            )
+            .unwrap();
+        let hits = store.lexical_search("http request", 10).unwrap();
+        assert_eq!(hits[0].0.name, "parseHttpRequest");
+        let hits = store.lexical_search("read_headers", 10).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert!(store.lexical_search("\"*(", 10).unwrap().is_empty());
+
+        let names: Vec<String> = store
+            .symbols_by_name("parse", 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, vec!["parse", "parseHttpRequest"]);
+        let names: Vec<String> = store
+            .symbols_by_name("sndrsp", 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, vec!["send_response"]);
+        assert!(store.symbols_by_name("%", 10).unwrap().is_empty());
+        let in_file = store.chunks_in_file("src/http.rs").unwrap();
+        assert_eq!(in_file.len(), 3);
     }
 
     #[test]

@@ -1,0 +1,671 @@
+//! The engine as a long-running service: several workspace roots, one model, unsaved buffers.
+//!
+//! The language server (and any other front end) holds one `Engine`. Every method is async and
+//! runs its blocking work (SQLite, parsing, waiting on the model thread) with
+//! `spawn_blocking`, so the tokio runtime never computes. Each root's index sits behind a
+//! mutex that indexing takes only for short steps, so queries are answered while it runs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::Serialize;
+
+use crate::chunk::Chunker;
+use crate::context::{PackedContext, pack_context};
+use crate::index::{
+    Access, Index, IndexAccess, IndexConfig, IndexError, IndexEvent, UpdateStats, embed_pending,
+    update_shared,
+};
+use crate::model::{self, LoadedModel};
+use crate::search::{SearchFilter, SearchHit, search_filtered, similar};
+use crate::symbols::Language;
+use crate::workspace::{self, WalkOptions};
+
+/// Settings the engine runs with (validated by the front end).
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Model directory or hub id.
+    pub model: String,
+    /// Base directory for indexes (each root gets a subdirectory); `None` = the user cache.
+    pub index_dir: Option<PathBuf>,
+    pub exclude: Vec<String>,
+    pub max_file_size: u64,
+}
+
+/// Errors of engine operations, as text a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("{0} is not inside any workspace folder")]
+    OutsideWorkspace(PathBuf),
+    #[error("no model is loaded: {0}")]
+    NoModel(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The state of the model.
+#[derive(Debug, Clone)]
+enum ModelState {
+    Loading,
+    Ready(Arc<LoadedModel>),
+    Failed(String),
+}
+
+/// One workspace root and its index.
+pub struct RootIndex {
+    pub root: PathBuf,
+    index: Mutex<Index>,
+    /// Cancels the running update of this root.
+    cancel: AtomicBool,
+    /// Serialises updates of this root (a full walk and single-file syncs).
+    updating: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for RootIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootIndex")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+/// A search hit with the root it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RootedHit {
+    pub root: PathBuf,
+    pub hit: SearchHit,
+}
+
+impl RootedHit {
+    /// Absolute path of the hit's file.
+    pub fn abs_path(&self) -> PathBuf {
+        self.root.join(&self.hit.path)
+    }
+}
+
+/// A snapshot of the engine for `indexStatus`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineStatus {
+    pub indexing: bool,
+    pub files: u64,
+    pub chunks: u64,
+    pub embedded: u64,
+    pub pending: u64,
+    pub model: String,
+    pub model_state: String,
+    pub device: String,
+    pub fingerprint: Option<String>,
+    pub roots: Vec<RootStatus>,
+    pub last_error: Option<String>,
+}
+
+/// Per-root part of [`EngineStatus`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootStatus {
+    pub root: PathBuf,
+    pub index_dir: PathBuf,
+    pub files: u64,
+    pub chunks: u64,
+    pub embedded: u64,
+    pub pending: u64,
+    pub read_only: bool,
+    pub notes: Vec<String>,
+}
+
+/// The shared engine.
+pub struct Engine {
+    settings: EngineSettings,
+    model: RwLock<ModelState>,
+    roots: RwLock<Vec<Arc<RootIndex>>>,
+    /// Unsaved editor buffers by absolute path: they win over the disk while open.
+    buffers: Mutex<HashMap<PathBuf, String>>,
+    indexing: AtomicUsize,
+    last_error: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::Internal(format!("a background task failed: {e}")))?
+}
+
+impl Engine {
+    pub fn new(settings: EngineSettings) -> Arc<Self> {
+        Arc::new(Self {
+            settings,
+            model: RwLock::new(ModelState::Loading),
+            roots: RwLock::new(Vec::new()),
+            buffers: Mutex::new(HashMap::new()),
+            indexing: AtomicUsize::new(0),
+            last_error: Mutex::new(None),
+        })
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Loads the model (resolution, weights, worker thread). On failure the engine keeps
+    /// serving lexical results; the error is returned for the front end to show once.
+    pub async fn load_model(self: &Arc<Self>) -> Result<(), String> {
+        let spec = self.settings.model.clone();
+        let loaded = tokio::task::spawn_blocking(move || model::load(&spec))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let mut state = self.model.write().unwrap_or_else(|e| e.into_inner());
+        match loaded {
+            Ok(model) => {
+                *state = ModelState::Ready(Arc::new(model));
+                Ok(())
+            }
+            Err(message) => {
+                *state = ModelState::Failed(message.clone());
+                self.set_error(&message);
+                Err(message)
+            }
+        }
+    }
+
+    fn model(&self) -> Option<Arc<LoadedModel>> {
+        match &*self.model.read().unwrap_or_else(|e| e.into_inner()) {
+            ModelState::Ready(model) => Some(Arc::clone(model)),
+            _ => None,
+        }
+    }
+
+    fn require_model(&self) -> Result<Arc<LoadedModel>, EngineError> {
+        match &*self.model.read().unwrap_or_else(|e| e.into_inner()) {
+            ModelState::Ready(model) => Ok(Arc::clone(model)),
+            ModelState::Loading => Err(EngineError::NoModel("the model is still loading".into())),
+            ModelState::Failed(why) => Err(EngineError::NoModel(why.clone())),
+        }
+    }
+
+    fn set_error(&self, message: &str) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.to_string());
+    }
+
+    /// The roots currently served.
+    pub fn roots(&self) -> Vec<Arc<RootIndex>> {
+        self.roots.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Opens the index of a workspace folder (without indexing it yet).
+    pub async fn add_root(self: &Arc<Self>, path: &Path) -> Result<Arc<RootIndex>, EngineError> {
+        if let Some(existing) = self.roots().into_iter().find(|r| r.root == path) {
+            return Ok(existing);
+        }
+        let root = workspace::canonical_root(path).map_err(IndexError::from)?;
+        let dir = match &self.settings.index_dir {
+            Some(base) => base.join(IndexConfig::dir_name(&root)),
+            None => IndexConfig::default_dir(&root),
+        };
+        let skip_dir = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::canonicalize(&dir))
+            .ok();
+        let config = IndexConfig {
+            root: root.clone(),
+            dir,
+            walk: WalkOptions {
+                max_file_size: self.settings.max_file_size,
+                exclude: self.settings.exclude.clone(),
+                skip_dir,
+            },
+        };
+        let key = self.model().map(|m| m.key());
+        let index = blocking(move || Ok(Index::open(config, key, Access::WriteOrRead)?)).await?;
+        let entry = Arc::new(RootIndex {
+            root,
+            index: Mutex::new(index),
+            cancel: AtomicBool::new(false),
+            updating: tokio::sync::Mutex::new(()),
+        });
+        self.roots
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::clone(&entry));
+        Ok(entry)
+    }
+
+    /// Stops serving a workspace folder (its index stays on disk).
+    pub fn remove_root(&self, path: &Path) {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut roots = self.roots.write().unwrap_or_else(|e| e.into_inner());
+        roots.retain(|r| {
+            let keep = r.root != path && r.root != canonical;
+            if !keep {
+                r.cancel.store(true, Ordering::Relaxed);
+            }
+            keep
+        });
+    }
+
+    /// Cancels every running update.
+    pub fn cancel_indexing(&self) {
+        for root in self.roots() {
+            root.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether any root is being indexed.
+    pub fn is_indexing(&self) -> bool {
+        self.indexing.load(Ordering::Relaxed) > 0
+    }
+
+    /// Brings one root up to date; `progress` receives events from a blocking thread.
+    pub async fn index_root(
+        self: &Arc<Self>,
+        root: &Arc<RootIndex>,
+        progress: impl FnMut(IndexEvent) + Send + 'static,
+    ) -> Result<UpdateStats, EngineError> {
+        let model = self.require_model()?;
+        let _updating = root.updating.lock().await;
+        if !root.index.with(|i| i.is_writable()) {
+            return Err(IndexError::Locked {
+                dir: root.index.with(|i| i.status().map(|s| s.index_dir))?,
+            }
+            .into());
+        }
+        root.cancel.store(false, Ordering::Relaxed);
+        self.indexing.fetch_add(1, Ordering::Relaxed);
+        let task_root = Arc::clone(root);
+        let mut progress = progress;
+        let result = blocking(move || {
+            Ok(update_shared(
+                &task_root.index,
+                &model.handle,
+                &mut progress,
+                &task_root.cancel,
+            )?)
+        })
+        .await;
+        self.indexing.fetch_sub(1, Ordering::Relaxed);
+        if let Err(e) = &result
+            && !matches!(e, EngineError::Index(IndexError::Cancelled))
+        {
+            self.set_error(&e.to_string());
+        }
+        result
+    }
+
+    fn root_of(&self, path: &Path) -> Result<(Arc<RootIndex>, String), EngineError> {
+        self.roots()
+            .into_iter()
+            .filter(|r| path.starts_with(&r.root))
+            .max_by_key(|r| r.root.as_os_str().len())
+            .and_then(|r| {
+                let rel = path.strip_prefix(&r.root).ok()?;
+                let rel = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                Some((r, rel))
+            })
+            .ok_or_else(|| EngineError::OutsideWorkspace(path.to_path_buf()))
+    }
+
+    /// Records the text of an open editor buffer and indexes it (unsaved content included).
+    pub async fn sync_buffer(
+        self: &Arc<Self>,
+        path: &Path,
+        text: String,
+    ) -> Result<(), EngineError> {
+        self.buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_path_buf(), text.clone());
+        let (root, rel) = self.root_of(path)?;
+        let Some(language) = Language::from_path(path) else {
+            return Ok(());
+        };
+        let model = self.require_model()?;
+        let _updating = root.updating.lock().await;
+        let task_root = Arc::clone(&root);
+        blocking(move || {
+            let chunker = Chunker::new(model.handle.tokenizer(), model.handle.info().max_tokens);
+            // Size/mtime are left unknown so the next walk compares the disk content again.
+            task_root
+                .index
+                .with(|i| i.sync_text(&rel, language, &text, text.len() as u64, 0, &chunker))?;
+            embed_pending(
+                &task_root.index,
+                &model.handle,
+                &mut |_| {},
+                &AtomicBool::new(false),
+            )?;
+            task_root.index.with(|i| i.flush())?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets an editor buffer and indexes the file's disk content again.
+    pub async fn close_buffer(self: &Arc<Self>, path: &Path) -> Result<(), EngineError> {
+        self.buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
+        self.sync_disk(path).await
+    }
+
+    /// Indexes a file's content on disk (created or changed), or removes it when it is gone
+    /// or no longer indexable. Open buffers win: their file is left alone.
+    pub async fn sync_disk(self: &Arc<Self>, path: &Path) -> Result<(), EngineError> {
+        if self
+            .buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(path)
+        {
+            return Ok(());
+        }
+        let (root, rel) = self.root_of(path)?;
+        let model = self.require_model()?;
+        let _updating = root.updating.lock().await;
+        let task_root = Arc::clone(&root);
+        let path = path.to_path_buf();
+        blocking(move || {
+            let walked = workspace::walk_one(&task_root.root, &path, &walk_options(&task_root))
+                .map_err(IndexError::from)?;
+            match walked {
+                Some(file) => {
+                    let chunker =
+                        Chunker::new(model.handle.tokenizer(), model.handle.info().max_tokens);
+                    task_root.index.with(|i| i.sync_file(&file, &chunker))?;
+                    embed_pending(
+                        &task_root.index,
+                        &model.handle,
+                        &mut |_| {},
+                        &AtomicBool::new(false),
+                    )?;
+                }
+                None => {
+                    task_root.index.with(|i| i.remove_path(&rel))?;
+                }
+            }
+            task_root.index.with(|i| i.flush())?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The text of a file as the user sees it: the open buffer, else the disk.
+    pub fn file_text(&self, path: &Path) -> Option<String> {
+        if let Some(text) = self
+            .buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
+            return Some(text.clone());
+        }
+        let max = self.settings.max_file_size;
+        workspace::read_text(path, max).ok()
+    }
+
+    /// Natural-language search over every root, best first. Without a model it is lexical.
+    pub async fn search(
+        self: &Arc<Self>,
+        query: &str,
+        top_k: usize,
+        filter: SearchFilter,
+    ) -> Result<Vec<RootedHit>, EngineError> {
+        let model = self.model();
+        let query = query.to_string();
+        let roots = self.roots();
+        blocking(move || {
+            let mut hits = Vec::new();
+            for root in roots {
+                let found = root.index.with(|i| {
+                    search_filtered(i, model.as_ref().map(|m| &m.handle), &query, top_k, &filter)
+                })?;
+                hits.extend(found.into_iter().map(|hit| RootedHit {
+                    root: root.root.clone(),
+                    hit,
+                }));
+            }
+            hits.sort_by(|a, b| b.hit.score.total_cmp(&a.hit.score));
+            hits.truncate(top_k);
+            Ok(hits)
+        })
+        .await
+    }
+
+    /// Symbols whose name fuzzily matches `pattern`, over every root.
+    pub async fn symbols_by_name(
+        self: &Arc<Self>,
+        pattern: &str,
+        limit: usize,
+    ) -> Result<Vec<RootedHit>, EngineError> {
+        let pattern = pattern.to_string();
+        let roots = self.roots();
+        blocking(move || {
+            let mut hits = Vec::new();
+            for root in roots {
+                let found = root.index.with(|i| i.symbols_by_name(&pattern, limit))?;
+                let count = found.len().max(1) as f32;
+                hits.extend(
+                    found
+                        .into_iter()
+                        .enumerate()
+                        .map(|(rank, chunk)| RootedHit {
+                            root: root.root.clone(),
+                            hit: SearchHit {
+                                path: chunk.path,
+                                name: chunk.name,
+                                kind: chunk.kind.as_str().to_string(),
+                                start_line: chunk.start_line,
+                                end_line: chunk.end_line,
+                                score: 1.0 - rank as f32 / count,
+                                container: chunk.container,
+                                signature: chunk.signature,
+                                language: chunk.language,
+                            },
+                        }),
+                );
+            }
+            hits.truncate(limit);
+            Ok(hits)
+        })
+        .await
+    }
+
+    /// Code similar to lines `start_line..=end_line` (1-based) of `path`, in every root.
+    pub async fn similar(
+        self: &Arc<Self>,
+        path: &Path,
+        start_line: u32,
+        end_line: u32,
+        top_k: usize,
+    ) -> Result<Vec<RootedHit>, EngineError> {
+        let (root, rel) = self.root_of(path)?;
+        let model = self.require_model()?;
+        let text = self
+            .file_text(path)
+            .map(|t| {
+                t.lines()
+                    .skip(start_line.saturating_sub(1) as usize)
+                    .take((end_line + 1).saturating_sub(start_line) as usize)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default();
+        let roots = self.roots();
+        blocking(move || {
+            // The stored vector of the code (or its text embedded) is searched in every root.
+            let own = root
+                .index
+                .with(|i| similar(i, &model.handle, &rel, start_line, end_line, &text, top_k))?;
+            let mut hits: Vec<RootedHit> = own
+                .into_iter()
+                .map(|hit| RootedHit {
+                    root: root.root.clone(),
+                    hit,
+                })
+                .collect();
+            for other in roots.iter().filter(|r| r.root != root.root) {
+                let found = other.index.with(|i| {
+                    search_filtered(
+                        i,
+                        Some(&model.handle),
+                        &text,
+                        top_k,
+                        &SearchFilter::default(),
+                    )
+                })?;
+                hits.extend(found.into_iter().map(|hit| RootedHit {
+                    root: other.root.clone(),
+                    hit,
+                }));
+            }
+            hits.sort_by(|a, b| b.hit.score.total_cmp(&a.hit.score));
+            hits.truncate(top_k);
+            Ok(hits)
+        })
+        .await
+    }
+
+    /// The chunk that covers `line` (1-based) of `path` most tightly, if any.
+    pub async fn symbol_at(
+        self: &Arc<Self>,
+        path: &Path,
+        line: u32,
+    ) -> Result<Option<(u32, u32, String)>, EngineError> {
+        let (root, rel) = self.root_of(path)?;
+        blocking(move || {
+            let chunks = root.index.with(|i| i.chunks_in_file(&rel))?;
+            Ok(chunks
+                .into_iter()
+                .filter(|c| c.start_line <= line && line <= c.end_line)
+                .min_by_key(|c| c.end_line - c.start_line)
+                .map(|c| (c.start_line, c.end_line, c.name)))
+        })
+        .await
+    }
+
+    /// The best code for `query`, packed into `token_budget` model tokens.
+    pub async fn context(
+        self: &Arc<Self>,
+        query: &str,
+        token_budget: usize,
+    ) -> Result<Vec<(PathBuf, PackedContext)>, EngineError> {
+        let model = self.require_model()?;
+        let hits = self.search(query, 30, SearchFilter::default()).await?;
+        let engine = Arc::clone(self);
+        blocking(move || {
+            // Group hits per root so every chunk can be read and labelled with its root.
+            let mut per_root: Vec<(PathBuf, Vec<SearchHit>)> = Vec::new();
+            for rooted in hits {
+                match per_root.iter_mut().find(|(r, _)| *r == rooted.root) {
+                    Some((_, list)) => list.push(rooted.hit),
+                    None => per_root.push((rooted.root, vec![rooted.hit])),
+                }
+            }
+            let tokenizer = model.handle.tokenizer();
+            let mut left = token_budget;
+            let mut out = Vec::new();
+            for (root, hits) in per_root {
+                let mut read = |rel: &str| engine.file_text(&root.join(rel));
+                let packed = pack_context(&hits, &mut read, &tokenizer, left);
+                left -= packed.tokens_used;
+                out.push((root, packed));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Counts per root and overall.
+    pub async fn status(self: &Arc<Self>) -> Result<EngineStatus, EngineError> {
+        let roots = self.roots();
+        let per_root = blocking(move || {
+            let mut out = Vec::new();
+            for root in roots {
+                let s = root.index.with(|i| i.status())?;
+                out.push(RootStatus {
+                    root: s.root,
+                    index_dir: s.index_dir,
+                    files: s.files,
+                    chunks: s.chunks,
+                    embedded: s.embedded_chunks,
+                    pending: s.pending,
+                    read_only: s.read_only,
+                    notes: s.notes,
+                });
+            }
+            Ok(out)
+        })
+        .await?;
+        let (model_state, fingerprint, device) =
+            match &*self.model.read().unwrap_or_else(|e| e.into_inner()) {
+                ModelState::Loading => ("loading".to_string(), None, String::new()),
+                ModelState::Ready(m) => (
+                    "ready".to_string(),
+                    Some(m.resolved.fingerprint.clone()),
+                    m.device.clone(),
+                ),
+                ModelState::Failed(why) => (format!("failed: {why}"), None, String::new()),
+            };
+        Ok(EngineStatus {
+            indexing: self.is_indexing(),
+            files: per_root.iter().map(|r| r.files).sum(),
+            chunks: per_root.iter().map(|r| r.chunks).sum(),
+            embedded: per_root.iter().map(|r| r.embedded).sum(),
+            pending: per_root.iter().map(|r| r.pending).sum(),
+            model: self.settings.model.clone(),
+            model_state,
+            device,
+            fingerprint,
+            roots: per_root,
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        })
+    }
+
+    /// Saves what is in memory (called on shutdown).
+    pub async fn flush(self: &Arc<Self>) {
+        self.cancel_indexing();
+        let roots = self.roots();
+        let result = blocking(move || {
+            for root in roots {
+                root.index.with(|i| i.flush())?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = result {
+            tracing::warn!("flushing the index failed: {e}");
+        }
+    }
+
+    /// The model's tokenizer counts tokens for `text` (for budgets reported to clients).
+    pub fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.model()
+            .and_then(|m| m.handle.tokenizer().count_tokens(text).ok())
+    }
+}
+
+fn walk_options(root: &RootIndex) -> WalkOptions {
+    root.index.with(|i| i.walk_options().clone())
+}

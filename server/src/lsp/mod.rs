@@ -1,0 +1,753 @@
+//! The language server: LSP requests in, engine calls out, LSP responses back.
+//!
+//! This is the only module that knows LSP types. It validates `initializationOptions`, starts
+//! background indexing with `$/progress`, keeps the index fresh from buffers and file events,
+//! and answers `workspace/executeCommand` (semanticSearch, findSimilar, ragContext,
+//! indexStatus, reindex), `workspace/symbol`, `textDocument/hover` and `coder/context`.
+//! A panic inside a handler becomes an error reply; the server keeps running.
+
+pub mod config;
+mod progress;
+mod protocol;
+mod transport;
+
+pub use transport::serve;
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures::FutureExt;
+use serde_json::{Value, json};
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, ClientSocket, LanguageServer, LspService};
+
+use crate::engine::{Engine, EngineError, RootedHit};
+use crate::search::SearchFilter;
+use config::Config;
+use protocol::{
+    ContextArgs, SearchArgs, SimilarArgs, hit_to_json, line_range, path_of, symbol_kind, uri_of,
+};
+
+/// The commands of `workspace/executeCommand`.
+pub const COMMANDS: &[&str] = &[
+    "semanticSearch",
+    "findSimilar",
+    "ragContext",
+    "indexStatus",
+    "reindex",
+];
+
+/// How long typing must pause before an unsaved buffer is re-indexed.
+const CHANGE_DEBOUNCE: Duration = Duration::from_millis(300);
+/// Most related symbols shown in a hover.
+const HOVER_RELATED: usize = 3;
+/// Hover text is kept under this many characters.
+const HOVER_MAX_CHARS: usize = 1500;
+
+/// The language server handed to tower-lsp: a thin owner of the shared state, so background
+/// tasks can hold the state beyond a handler's `&self`.
+pub struct Backend {
+    state: Arc<ServerState>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").finish_non_exhaustive()
+    }
+}
+
+/// The server state shared by all handlers and background tasks.
+pub struct ServerState {
+    client: Client,
+    config: OnceLock<Config>,
+    engine: OnceLock<Arc<Engine>>,
+    /// Folders from `initialize`, indexed once `initialized` arrives.
+    initial_roots: Mutex<Vec<PathBuf>>,
+    /// Latest change number per open file, so only the last of a burst of edits is indexed.
+    changes: Mutex<HashMap<PathBuf, u64>>,
+    change_counter: AtomicU64,
+    progress_supported: AtomicBool,
+    dynamic_watch_supported: AtomicBool,
+    /// The `notify` watcher used when the client cannot watch files for us.
+    watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    progress_counter: AtomicU64,
+}
+
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerState").finish_non_exhaustive()
+    }
+}
+
+/// Builds the LSP service (used by `serve_stdio` and by tests over an in-memory duplex).
+pub fn service() -> (LspService<Backend>, ClientSocket) {
+    LspService::build(|client| Backend {
+        state: Arc::new(ServerState {
+            client,
+            config: OnceLock::new(),
+            engine: OnceLock::new(),
+            initial_roots: Mutex::new(Vec::new()),
+            changes: Mutex::new(HashMap::new()),
+            change_counter: AtomicU64::new(0),
+            progress_supported: AtomicBool::new(false),
+            dynamic_watch_supported: AtomicBool::new(false),
+            watcher: Mutex::new(None),
+            progress_counter: AtomicU64::new(0),
+        }),
+    })
+    .custom_method("coder/context", Backend::context_request)
+    .custom_method("window/workDoneProgress/cancel", Backend::cancel_progress)
+    .finish()
+}
+
+/// Serves LSP over stdin/stdout until the client exits.
+pub async fn serve_stdio() {
+    serve(tokio::io::stdin(), tokio::io::stdout()).await;
+}
+
+fn invalid_params(message: impl Into<String>) -> Error {
+    Error {
+        code: ErrorCode::InvalidParams,
+        message: message.into().into(),
+        data: None,
+    }
+}
+
+fn engine_error(e: EngineError) -> Error {
+    let code = match e {
+        EngineError::OutsideWorkspace(_) => ErrorCode::InvalidParams,
+        _ => ErrorCode::InternalError,
+    };
+    Error {
+        code,
+        message: e.to_string().into(),
+        data: None,
+    }
+}
+
+/// Runs a handler so that a panic inside it becomes an error reply.
+async fn guarded<T>(name: &str, handler: impl Future<Output = Result<T>>) -> Result<T> {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!("{name} panicked: {what}");
+            Err(Error {
+                code: ErrorCode::InternalError,
+                message: format!("coder-lsp hit an internal error in {name}: {what}").into(),
+                data: None,
+            })
+        }
+    }
+}
+
+impl ServerState {
+    fn engine(&self) -> Result<&Arc<Engine>> {
+        self.engine.get().ok_or_else(|| Error {
+            code: ErrorCode::ServerError(-32002),
+            message: "the server is not initialized".into(),
+            data: None,
+        })
+    }
+
+    fn config(&self) -> Option<&Config> {
+        self.config.get()
+    }
+
+    fn top_k(&self, asked: Option<usize>) -> usize {
+        asked
+            .unwrap_or_else(|| self.config().map_or(10, |c| c.top_k))
+            .clamp(1, 200)
+    }
+
+    /// Indexes one root in the background with `$/progress` reporting.
+    fn spawn_indexing(self: &Arc<Self>, root: PathBuf) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let Ok(engine) = this.engine().cloned() else {
+                return;
+            };
+            let entry = match engine.add_root(&root).await {
+                Ok(entry) => entry,
+                Err(e) => {
+                    this.client
+                        .show_message(
+                            MessageType::ERROR,
+                            format!("coder-lsp cannot index {}: {e}", root.display()),
+                        )
+                        .await;
+                    return;
+                }
+            };
+            let number = this.progress_counter.fetch_add(1, Ordering::Relaxed);
+            let reporter = progress::start(
+                &this.client,
+                this.progress_supported.load(Ordering::Relaxed),
+                number,
+                &root,
+            )
+            .await;
+            let sink = reporter.sink();
+            let result = engine.index_root(&entry, move |event| sink(event)).await;
+            match &result {
+                Ok(stats) => {
+                    reporter
+                        .finish(format!(
+                            "{} files, {} chunks ({} embedded)",
+                            stats.files, stats.chunks, stats.embedded
+                        ))
+                        .await;
+                }
+                Err(EngineError::NoModel(_)) => {
+                    reporter
+                        .finish("no model: lexical search only".into())
+                        .await
+                }
+                Err(e) => {
+                    reporter.finish(format!("failed: {e}")).await;
+                    this.client
+                        .log_message(
+                            MessageType::WARNING,
+                            format!("coder-lsp: indexing {} stopped: {e}", root.display()),
+                        )
+                        .await;
+                }
+            }
+        });
+    }
+
+    async fn register_watchers(self: &Arc<Self>) {
+        if self.dynamic_watch_supported.load(Ordering::Relaxed) {
+            let options = DidChangeWatchedFilesRegistrationOptions {
+                watchers: vec![FileSystemWatcher {
+                    glob_pattern: GlobPattern::String("**/*".into()),
+                    kind: None,
+                }],
+            };
+            let registration = Registration {
+                id: "coder-lsp-watch".into(),
+                method: "workspace/didChangeWatchedFiles".into(),
+                register_options: serde_json::to_value(options).ok(),
+            };
+            if self
+                .client
+                .register_capability(vec![registration])
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        self.start_notify_watcher();
+    }
+
+    /// Watches the roots ourselves when the client cannot, so changes made outside the editor
+    /// (`git checkout`, generators) reach the index.
+    fn start_notify_watcher(self: &Arc<Self>) {
+        use notify::Watcher;
+        let Ok(engine) = self.engine().cloned() else {
+            return;
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event {
+                for path in event.paths {
+                    let _ = tx.send(path);
+                }
+            }
+        });
+        let mut watcher = match watcher {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!("file watching is unavailable: {e}");
+                return;
+            }
+        };
+        for root in engine.roots() {
+            if let Err(e) = watcher.watch(&root.root, notify::RecursiveMode::Recursive) {
+                tracing::warn!("cannot watch {}: {e}", root.root.display());
+            }
+        }
+        *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                // Let a burst (a checkout) settle, then sync each path once.
+                tokio::time::sleep(CHANGE_DEBOUNCE).await;
+                let mut paths = vec![first];
+                while let Ok(p) = rx.try_recv() {
+                    paths.push(p);
+                }
+                paths.sort();
+                paths.dedup();
+                for path in paths {
+                    if path.is_dir() {
+                        continue;
+                    }
+                    if let Err(e) = engine.sync_disk(&path).await {
+                        tracing::debug!("watch: {}: {e}", path.display());
+                    }
+                }
+            }
+        });
+    }
+
+    async fn semantic_search(&self, args: SearchArgs) -> Result<Value> {
+        let filter =
+            SearchFilter::new(&args.paths, &args.languages, &args.kinds).map_err(invalid_params)?;
+        let hits = self
+            .engine()?
+            .search(&args.query, self.top_k(args.top_k), filter)
+            .await
+            .map_err(engine_error)?;
+        Ok(Value::Array(hits.iter().filter_map(hit_to_json).collect()))
+    }
+
+    async fn find_similar(&self, args: SimilarArgs) -> Result<Value> {
+        let path = path_of(&args.uri).ok_or_else(|| invalid_params("uri must be a file:// URI"))?;
+        let (start, end) = match (args.range, args.position) {
+            (Some(range), _) => (
+                range.start.line + 1,
+                range.end.line.max(range.start.line) + 1,
+            ),
+            (None, Some(position)) => {
+                let engine = self.engine()?;
+                match engine
+                    .symbol_at(&path, position.line + 1)
+                    .await
+                    .map_err(engine_error)?
+                {
+                    Some((start, end, _)) => (start, end),
+                    None => (position.line + 1, position.line + 1),
+                }
+            }
+            (None, None) => return Err(invalid_params("findSimilar needs `range` or `position`")),
+        };
+        let hits = self
+            .engine()?
+            .similar(&path, start, end, self.top_k(args.top_k))
+            .await
+            .map_err(engine_error)?;
+        Ok(Value::Array(hits.iter().filter_map(hit_to_json).collect()))
+    }
+
+    async fn rag_context(&self, args: ContextArgs) -> Result<Value> {
+        let budget = args.token_budget.unwrap_or(2048);
+        if budget == 0 || budget > 200_000 {
+            return Err(invalid_params("tokenBudget must be between 1 and 200000"));
+        }
+        let packed = self
+            .engine()?
+            .context(&args.query, budget)
+            .await
+            .map_err(engine_error)?;
+        let mut chunks = Vec::new();
+        let mut used = 0;
+        for (root, context) in packed {
+            used += context.tokens_used;
+            for chunk in context.chunks {
+                let Some(uri) = uri_of(&root.join(&chunk.path)) else {
+                    continue;
+                };
+                chunks.push(json!({
+                    "uri": uri,
+                    "range": line_range(chunk.start_line, chunk.end_line),
+                    "text": chunk.text,
+                    "score": chunk.score,
+                    "tokens": chunk.tokens,
+                }));
+            }
+        }
+        Ok(json!({ "chunks": chunks, "tokensUsed": used }))
+    }
+
+    async fn index_status(&self) -> Result<Value> {
+        let status = self.engine()?.status().await.map_err(engine_error)?;
+        let mut value = serde_json::to_value(&status).map_err(|e| invalid_params(e.to_string()))?;
+        if let Some(first) = status.roots.first() {
+            value["indexDir"] = json!(first.index_dir);
+        }
+        Ok(value)
+    }
+
+    fn schedule_buffer_sync(self: &Arc<Self>, path: PathBuf, text: String) {
+        let number = self.change_counter.fetch_add(1, Ordering::Relaxed) + 1;
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.clone(), number);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(CHANGE_DEBOUNCE).await;
+            let latest = this
+                .changes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&path)
+                .copied();
+            if latest != Some(number) {
+                return;
+            }
+            let Ok(engine) = this.engine() else {
+                return;
+            };
+            if let Err(e) = engine.sync_buffer(&path, text).await {
+                tracing::debug!("indexing buffer {}: {e}", path.display());
+            }
+        });
+    }
+
+    async fn related_hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        if !self.config().is_some_and(|c| c.hover) {
+            return Ok(None);
+        }
+        let position = params.text_document_position_params.position;
+        let Some(path) = path_of(&params.text_document_position_params.text_document.uri) else {
+            return Ok(None);
+        };
+        let engine = self.engine()?;
+        let Some(text) = engine.file_text(&path) else {
+            return Ok(None);
+        };
+        if !protocol::on_identifier(&text, position) {
+            return Ok(None);
+        }
+        let Some((start, end, name)) = engine
+            .symbol_at(&path, position.line + 1)
+            .await
+            .map_err(engine_error)?
+        else {
+            return Ok(None);
+        };
+        let related = match engine.similar(&path, start, end, HOVER_RELATED).await {
+            Ok(hits) => hits,
+            Err(EngineError::NoModel(_)) => return Ok(None),
+            Err(e) => return Err(engine_error(e)),
+        };
+        if related.is_empty() {
+            return Ok(None);
+        }
+        let markdown = protocol::related_markdown(&name, &related, HOVER_MAX_CHARS);
+        Ok(Some(Hover {
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value: markdown,
+            }),
+            range: None,
+        }))
+    }
+}
+
+impl Backend {
+    /// `coder/context`: the same as the `ragContext` command, as a request.
+    async fn context_request(&self, params: Value) -> Result<Value> {
+        guarded("coder/context", async {
+            let args: ContextArgs = serde_json::from_value(params)
+                .map_err(|e| invalid_params(format!("invalid coder/context params: {e}")))?;
+            self.state.rag_context(args).await
+        })
+        .await
+    }
+
+    /// `window/workDoneProgress/cancel`: stops indexing (what is done is kept).
+    async fn cancel_progress(&self, params: WorkDoneProgressCancelParams) {
+        if progress::is_ours(&params.token)
+            && let Ok(engine) = self.state.engine()
+        {
+            engine.cancel_indexing();
+        }
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let config =
+            Config::from_options(params.initialization_options.clone()).map_err(invalid_params)?;
+        let capabilities = &params.capabilities;
+        self.state.progress_supported.store(
+            capabilities
+                .window
+                .as_ref()
+                .and_then(|w| w.work_done_progress)
+                .unwrap_or(false),
+            Ordering::Relaxed,
+        );
+        self.state.dynamic_watch_supported.store(
+            capabilities
+                .workspace
+                .as_ref()
+                .and_then(|w| w.did_change_watched_files.as_ref())
+                .and_then(|d| d.dynamic_registration)
+                .unwrap_or(false),
+            Ordering::Relaxed,
+        );
+        let mut roots: Vec<PathBuf> = params
+            .workspace_folders
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| path_of(&f.uri))
+            .collect();
+        #[allow(deprecated)]
+        if roots.is_empty()
+            && let Some(root) = params.root_uri.as_ref().and_then(path_of)
+        {
+            roots.push(root);
+        }
+        *self
+            .state
+            .initial_roots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = roots;
+        let hover = config.hover;
+        let _ = self.state.engine.set(Engine::new(config.engine.clone()));
+        let _ = self.state.config.set(config);
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::FULL),
+                        save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                        ..TextDocumentSyncOptions::default()
+                    },
+                )),
+                hover_provider: hover.then_some(HoverProviderCapability::Simple(true)),
+                workspace_symbol_provider: Some(OneOf::Left(true)),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: COMMANDS.iter().map(|c| (*c).to_string()).collect(),
+                    work_done_progress_options: WorkDoneProgressOptions::default(),
+                }),
+                workspace: Some(WorkspaceServerCapabilities {
+                    workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                        supported: Some(true),
+                        change_notifications: Some(OneOf::Left(true)),
+                    }),
+                    file_operations: None,
+                }),
+                ..ServerCapabilities::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "coder-lsp".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let Some(this) = Some(Arc::clone(&self.state)) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let backend = this;
+            let Ok(engine) = backend.engine().cloned() else {
+                return;
+            };
+            if let Err(message) = engine.load_model().await {
+                backend
+                    .client
+                    .show_message(
+                        MessageType::ERROR,
+                        format!(
+                            "coder-lsp could not load its model ({message}). Search works on words only until it can; install the default model with `scripts/setup` (or `coder-lsp model fetch`), or set initializationOptions.model to a model directory."
+                        ),
+                    )
+                    .await;
+            }
+            let roots = backend
+                .initial_roots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for root in roots {
+                backend.spawn_indexing(root);
+            }
+            backend.register_watchers().await;
+        });
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        if let Ok(engine) = self.state.engine() {
+            engine.flush().await;
+        }
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        if let (Some(this), Some(path)) = (
+            Some(Arc::clone(&self.state)),
+            path_of(&params.text_document.uri),
+        ) {
+            this.schedule_buffer_sync(path, params.text_document.text);
+        }
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        // Full sync: the last change carries the whole text.
+        let Some(change) = params.content_changes.into_iter().last() else {
+            return;
+        };
+        if let (Some(this), Some(path)) = (
+            Some(Arc::clone(&self.state)),
+            path_of(&params.text_document.uri),
+        ) {
+            this.schedule_buffer_sync(path, change.text);
+        }
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        let Some(path) = path_of(&params.text_document.uri) else {
+            return;
+        };
+        if let (Some(text), Some(this)) = (params.text, Some(Arc::clone(&self.state))) {
+            this.schedule_buffer_sync(path, text);
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let Some(path) = path_of(&params.text_document.uri) else {
+            return;
+        };
+        self.state
+            .changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&path);
+        if let Ok(engine) = self.state.engine().cloned() {
+            tokio::spawn(async move {
+                if let Err(e) = engine.close_buffer(&path).await {
+                    tracing::debug!("closing {}: {e}", path.display());
+                }
+            });
+        }
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        let Ok(engine) = self.state.engine().cloned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            for change in params.changes {
+                if let Some(path) = path_of(&change.uri)
+                    && let Err(e) = engine.sync_disk(&path).await
+                {
+                    tracing::debug!("watched file {}: {e}", path.display());
+                }
+            }
+        });
+    }
+
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        let Some(this) = Some(Arc::clone(&self.state)) else {
+            return;
+        };
+        if let Ok(engine) = self.state.engine() {
+            for removed in &params.event.removed {
+                if let Some(path) = path_of(&removed.uri) {
+                    engine.remove_root(&path);
+                }
+            }
+        }
+        for added in &params.event.added {
+            if let Some(path) = path_of(&added.uri) {
+                this.spawn_indexing(path);
+            }
+        }
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        let command = params.command.clone();
+        guarded(&command, async {
+            let first = params.arguments.into_iter().next().unwrap_or(Value::Null);
+            let parse = |what: &str| invalid_params(format!("invalid arguments for {what}"));
+            let value = match params.command.as_str() {
+                "semanticSearch" => {
+                    let args = protocol::parse_args(first).map_err(|e| {
+                        invalid_params(format!("{}: {e}", parse("semanticSearch").message))
+                    })?;
+                    self.state.semantic_search(args).await?
+                }
+                "findSimilar" => {
+                    let args = protocol::parse_args(first).map_err(|e| {
+                        invalid_params(format!("{}: {e}", parse("findSimilar").message))
+                    })?;
+                    self.state.find_similar(args).await?
+                }
+                "ragContext" => {
+                    let args = protocol::parse_args(first).map_err(|e| {
+                        invalid_params(format!("{}: {e}", parse("ragContext").message))
+                    })?;
+                    self.state.rag_context(args).await?
+                }
+                "indexStatus" => self.state.index_status().await?,
+                "reindex" => {
+                    let this = Some(Arc::clone(&self.state))
+                        .ok_or_else(|| invalid_params("the server is shutting down"))?;
+                    for root in self.state.engine()?.roots() {
+                        this.spawn_indexing(root.root.clone());
+                    }
+                    json!({ "started": true })
+                }
+                other => {
+                    return Err(invalid_params(format!(
+                        "unknown command {other:?}; coder-lsp knows {}",
+                        COMMANDS.join(", ")
+                    )));
+                }
+            };
+            Ok(Some(value))
+        })
+        .await
+    }
+
+    async fn symbol(
+        &self,
+        params: WorkspaceSymbolParams,
+    ) -> Result<Option<WorkspaceSymbolResponse>> {
+        guarded("workspace/symbol", async {
+            let query = params.query.trim();
+            if query.is_empty() {
+                return Ok(Some(WorkspaceSymbolResponse::Nested(Vec::new())));
+            }
+            let engine = self.state.engine()?;
+            let top_k = self.state.top_k(None);
+            // Two or more words read as a question; one token as a name.
+            let hits: Vec<RootedHit> = if query.split_whitespace().count() >= 2 {
+                engine.search(query, top_k, SearchFilter::default()).await
+            } else {
+                engine.symbols_by_name(query, top_k.max(50)).await
+            }
+            .map_err(engine_error)?;
+            let symbols = hits
+                .iter()
+                .filter_map(|h| {
+                    Some(WorkspaceSymbol {
+                        name: h.hit.name.clone(),
+                        kind: symbol_kind(&h.hit.kind),
+                        tags: None,
+                        container_name: h.hit.container.clone(),
+                        location: OneOf::Left(Location {
+                            uri: uri_of(&h.abs_path())?,
+                            range: protocol::lsp_range(h.hit.start_line, h.hit.end_line),
+                        }),
+                        data: None,
+                    })
+                })
+                .collect();
+            Ok(Some(WorkspaceSymbolResponse::Nested(symbols)))
+        })
+        .await
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        guarded("textDocument/hover", self.state.related_hover(params)).await
+    }
+}

@@ -1,0 +1,470 @@
+//! End-to-end tests of the language server over an in-memory duplex with real JSON-RPC: the
+//! real server, the real default model, a fixture repository in a temporary directory.
+
+use std::time::{Duration, Instant};
+
+use coder_tests::Workspace;
+use coder_tests::lsp_client::LspClient;
+use serde_json::{Value, json};
+
+fn uri(path: &std::path::Path) -> String {
+    format!("file://{}", path.display())
+}
+
+fn names(results: &Value) -> Vec<String> {
+    results
+        .as_array()
+        .expect("an array of results")
+        .iter()
+        .map(|r| r["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
+async fn start(ws: &Workspace) -> LspClient {
+    let mut client = LspClient::spawn(&coder_tests::binary(), &ws.dir.path().join("server.log"));
+    let root = ws.root().canonicalize().expect("fixture root");
+    let init = client
+        .call(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": uri(&root),
+                "workspaceFolders": [{"uri": uri(&root), "name": "repo"}],
+                "capabilities": {
+                    "window": {"workDoneProgress": true},
+                    "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}
+                },
+                "initializationOptions": {"indexDir": ws.index_dir(), "topK": 5}
+            }),
+        )
+        .await;
+    let commands = &init["capabilities"]["executeCommandProvider"]["commands"];
+    for command in [
+        "semanticSearch",
+        "findSimilar",
+        "ragContext",
+        "indexStatus",
+        "reindex",
+    ] {
+        assert!(
+            commands
+                .as_array()
+                .expect("commands")
+                .iter()
+                .any(|c| c == command),
+            "{init}"
+        );
+    }
+    client.notify("initialized", json!({})).await;
+    client
+}
+
+/// Polls indexStatus until the first indexing run is complete.
+async fn wait_indexed(client: &mut LspClient) -> Value {
+    let started = Instant::now();
+    loop {
+        let status = client.command("indexStatus", Value::Null).await;
+        if status["indexing"] == false
+            && status["files"].as_u64() > Some(0)
+            && status["pending"] == 0
+        {
+            return status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "indexing did not finish: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_language_server_answers_every_feature_end_to_end() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let root = ws.root().canonicalize().unwrap();
+    let mut client = start(&ws).await;
+    let status = wait_indexed(&mut client).await;
+    assert_eq!(status["files"], 6, "{status}");
+    assert_eq!(status["modelState"], "ready");
+
+    // Progress: begin and end were reported on a token the server created.
+    let notes = client.notifications();
+    let progress: Vec<&Value> = notes
+        .iter()
+        .filter(|n| n["method"] == "$/progress")
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .any(|n| n["params"]["value"]["kind"] == "begin"),
+        "{notes:?}"
+    );
+    assert!(
+        progress
+            .iter()
+            .any(|n| n["params"]["value"]["kind"] == "end"),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["method"] == "window/workDoneProgress/create")
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["method"] == "client/registerCapability")
+    );
+
+    // semanticSearch.
+    let results = client
+        .command(
+            "semanticSearch",
+            json!({"query": "how long to wait before retrying a failed request"}),
+        )
+        .await;
+    assert!(
+        names(&results).iter().take(3).any(|n| n == "backoff_delay"),
+        "{results}"
+    );
+    let first = &results[0];
+    assert!(first["uri"].as_str().unwrap().starts_with("file://"));
+    assert!(first["range"]["start"]["line"].is_u64());
+    assert!(first["preview"].is_string());
+    // Filters.
+    let only_python = client
+        .command(
+            "semanticSearch",
+            json!({"query": "retry after failure", "languages": ["python"]}),
+        )
+        .await;
+    for r in only_python.as_array().unwrap() {
+        assert!(r["uri"].as_str().unwrap().ends_with(".py"), "{r}");
+    }
+
+    // An unsaved edit becomes searchable without a save.
+    let config = root.join("src/config.py");
+    let original = std::fs::read_to_string(&config).unwrap();
+    client
+        .notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri(&config), "languageId": "python", "version": 1, "text": original}}),
+        )
+        .await;
+    let edited = format!(
+        "{original}\n\ndef parse_duration(text):\n    \"\"\"Turn strings like 5m or 2h into a number of seconds.\"\"\"\n    units = {{'s': 1, 'm': 60, 'h': 3600}}\n    return int(text[:-1]) * units[text[-1]]\n"
+    );
+    client
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri(&config), "version": 2}, "contentChanges": [{"text": edited}]}),
+        )
+        .await;
+    let started = Instant::now();
+    loop {
+        let results = client
+            .command(
+                "semanticSearch",
+                json!({"query": "convert a duration like 5m into seconds"}),
+            )
+            .await;
+        if names(&results).first().map(String::as_str) == Some("parse_duration") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "unsaved function never found: {results}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        original,
+        "the file on disk is untouched"
+    );
+
+    // findSimilar: code elsewhere, never the code itself.
+    let retry = root.join("src/retry.rs");
+    let similar = client
+        .command(
+            "findSimilar",
+            json!({"uri": uri(&retry), "position": {"line": 6, "character": 10}}),
+        )
+        .await;
+    assert!(!similar.as_array().unwrap().is_empty());
+    for r in similar.as_array().unwrap() {
+        let same_file = r["uri"] == uri(&retry);
+        let start = r["range"]["start"]["line"].as_u64().unwrap();
+        let end = r["range"]["end"]["line"].as_u64().unwrap();
+        assert!(
+            !(same_file && start <= 8 && end >= 5),
+            "overlaps the code itself: {r}"
+        );
+    }
+
+    // Hover: related code on a symbol, nothing on whitespace.
+    let hover = client
+        .call(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri(&retry)}, "position": {"line": 5, "character": 10}}),
+        )
+        .await;
+    let markdown = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(markdown.contains("Related code"), "{hover}");
+    assert!(markdown.len() <= 1500);
+    let blank = client
+        .call(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri(&retry)}, "position": {"line": 4, "character": 0}}),
+        )
+        .await;
+    assert!(blank.is_null(), "{blank}");
+
+    // workspace/symbol: questions are semantic, single tokens fuzzy.
+    let symbols = client
+        .call(
+            "workspace/symbol",
+            json!({"query": "wait before retrying a failed request"}),
+        )
+        .await;
+    assert!(
+        names(&symbols).iter().take(3).any(|n| n == "backoff_delay"),
+        "{symbols}"
+    );
+    let fuzzy = client
+        .call("workspace/symbol", json!({"query": "ValEm"}))
+        .await;
+    assert_eq!(
+        names(&fuzzy).first().map(String::as_str),
+        Some("ValidateEmail"),
+        "{fuzzy}"
+    );
+    assert!(
+        fuzzy[0]["location"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("server/users.go")
+    );
+
+    // ragContext and coder/context: packed under the budget, counted in model tokens.
+    let model = coder_lsp::model::resolve(coder_lsp::model::DEFAULT_MODEL).unwrap();
+    let tokenizer =
+        coder_lsp::embed::ModelTokenizer::from_file(&model.dir.join("tokenizer.json")).unwrap();
+    for budget in [60usize, 400] {
+        let context = client
+            .command(
+                "ragContext",
+                json!({"query": "load settings from a file", "tokenBudget": budget}),
+            )
+            .await;
+        let used = context["tokensUsed"].as_u64().unwrap() as usize;
+        assert!(used <= budget && used > 0, "{context}");
+        let chunks = context["chunks"].as_array().unwrap();
+        let counted: usize = chunks
+            .iter()
+            .map(|c| tokenizer.count_tokens(c["text"].as_str().unwrap()).unwrap())
+            .sum();
+        assert_eq!(counted, used, "tokensUsed is the model's own count");
+        assert!(
+            chunks[0]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("--- src/config.py:"),
+            "{context}"
+        );
+    }
+    let request = client
+        .call(
+            "coder/context",
+            json!({"query": "validate an email address", "tokenBudget": 200}),
+        )
+        .await;
+    assert!(
+        request["chunks"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("ValidateEmail"),
+        "{request}"
+    );
+
+    // Errors: unknown command, malformed arguments, the server stays up.
+    let unknown = client
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "makeCoffee", "arguments": []}),
+        )
+        .await;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("semanticSearch")
+    );
+    let malformed = client
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "semanticSearch", "arguments": [{"query": 5}]}),
+        )
+        .await;
+    assert_eq!(malformed["error"]["code"], -32602, "{malformed}");
+    let bad_budget = client
+        .request("coder/context", json!({"query": "x", "tokenBudget": 0}))
+        .await;
+    assert_eq!(bad_budget["error"]["code"], -32602, "{bad_budget}");
+    client.send_raw("{ this is not json").await;
+    client
+        .send_raw(r#"{"jsonrpc": "2.0", "id": 99, "method": 42}"#)
+        .await;
+    let still_up = client.command("indexStatus", Value::Null).await;
+    assert_eq!(still_up["files"], 6);
+
+    let shutdown = client.request("shutdown", Value::Null).await;
+    assert!(shutdown["error"].is_null(), "{shutdown}");
+    client.notify("exit", Value::Null).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_initialization_options_are_rejected_with_a_reason() {
+    let mut client = LspClient::start();
+    let response = client
+        .request(
+            "initialize",
+            json!({"processId": null, "capabilities": {}, "initializationOptions": {"topK": -3}}),
+        )
+        .await;
+    assert_eq!(response["error"]["code"], -32602, "{response}");
+    assert!(
+        response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("topK")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_model_is_explained_once_and_search_stays_lexical() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let root = ws.root().canonicalize().unwrap();
+    // Build the index with the real model first, through the CLI, where the server will look.
+    let base = ws.dir.path().join("lsp-index");
+    let dir = base.join(coder_lsp::index::IndexConfig::dir_name(&root));
+    coder_tests::success(
+        &std::process::Command::new(coder_tests::binary())
+            .arg("index")
+            .arg("--root")
+            .arg(&root)
+            .arg("--index-dir")
+            .arg(&dir)
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap(),
+    );
+    let mut client = LspClient::start();
+    client
+        .call(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": uri(&root),
+                "capabilities": {},
+                "initializationOptions": {"model": "/no/such/model", "indexDir": base}
+            }),
+        )
+        .await;
+    client.notify("initialized", json!({})).await;
+    let started = Instant::now();
+    let message = loop {
+        if let Some(m) = client
+            .notifications()
+            .into_iter()
+            .find(|n| n["method"] == "window/showMessage")
+        {
+            break m;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no showMessage"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let text = message["params"]["message"].as_str().unwrap();
+    assert!(
+        text.contains("scripts/setup") && text.contains("model"),
+        "{text}"
+    );
+    let status = client.command("indexStatus", Value::Null).await;
+    assert!(
+        status["modelState"].as_str().unwrap().starts_with("failed"),
+        "{status}"
+    );
+    assert!(status["lastError"].is_string());
+    // Lexical search still answers from the stored index.
+    let started = Instant::now();
+    loop {
+        let results = client
+            .command("semanticSearch", json!({"query": "backoff delay"}))
+            .await;
+        if names(&results).first().map(String::as_str) == Some("backoff_delay") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{results}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shown = client
+        .notifications()
+        .iter()
+        .filter(|n| n["method"] == "window/showMessage")
+        .count();
+    assert_eq!(shown, 1, "explained once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_lsp_on_stdio_and_survives_malformed_input() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let root = ws.root().canonicalize().unwrap();
+    let mut client = LspClient::spawn(&coder_tests::binary(), &ws.dir.path().join("server.log"));
+    client
+        .call(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": uri(&root),
+                "capabilities": {},
+                "initializationOptions": {"indexDir": ws.index_dir()}
+            }),
+        )
+        .await;
+    client.notify("initialized", json!({})).await;
+    client.send_raw("{ this is not json").await;
+    client
+        .send_raw(r#"{"jsonrpc": "2.0", "id": 99, "method": 42}"#)
+        .await;
+    client
+        .send_raw(&format!("[{}]", "1,".repeat(1000) + "1"))
+        .await;
+    wait_indexed(&mut client).await;
+    let results = client
+        .command(
+            "semanticSearch",
+            json!({"query": "check that an email address is well formed"}),
+        )
+        .await;
+    assert!(
+        names(&results).iter().take(3).any(|n| n == "ValidateEmail"),
+        "{results}"
+    );
+    let codes: Vec<i64> = client
+        .notifications()
+        .into_iter()
+        .filter_map(|m| m["error"]["code"].as_i64())
+        .collect();
+    assert_eq!(
+        codes,
+        vec![-32700, -32600],
+        "one error reply per unreadable message"
+    );
+    let shutdown = client.request("shutdown", Value::Null).await;
+    assert!(shutdown["error"].is_null(), "{shutdown}");
+    client.notify("exit", Value::Null).await;
+}

@@ -233,6 +233,20 @@ local function main()
     results = request(client, 'workspace/symbol', { query = symbol_query }, bufnr),
   }
 
+  -- Hover over the call of backoff_delay in RetryPolicy::run: whatever the server shows, it
+  -- must answer without an error.
+  local lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  for row, text in ipairs(lines) do
+    local col = text:find('backoff_delay(attempt', 1, true)
+    if col then
+      result.hover = request(client, 'textDocument/hover', {
+        textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+        position = { line = row - 1, character = col - 1 },
+      }, bufnr)
+      break
+    end
+  end
+
   -- A clean shutdown: shutdown request, exit notification, then the process must go away.
   client:stop()
   wait_for('the server to exit after shutdown/exit', 10000, function()

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Measures coder-lsp's language-server latency on a real codebase (no timing is asserted).
 
-Usage: bench/lsp_latency.py BINARY ROOT [--queries N]
+Usage: bench/lsp_latency.py BINARY ROOT [--queries N] [--index-dir DIR]
 
 Starts `BINARY serve` on stdio with a fresh index directory, waits for the first indexing run
 (reported as cold index time), then measures `semanticSearch` and `textDocument/hover` latency
-(p50/p99 over N requests each, warm), and the time from a `didChange` that adds a new function to
+(p50/p99 over N requests each, warm; hovers are on the name of each found symbol), and the time from a `didChange` that adds a new function to
 the moment a search finds it. Prints a markdown table.
 """
 import argparse
@@ -78,6 +78,17 @@ class Client:
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
 
 
+def name_position(hit):
+    """The position of the symbol's name in its first lines (where a user would hover)."""
+    start = hit["range"]["start"]["line"]
+    lines = open(hit["uri"][len("file://"):], encoding="utf-8", errors="replace").read().split("\n")
+    for line_no in range(start, min(start + 8, len(lines))):
+        col = lines[line_no].find(hit["name"])
+        if col >= 0:
+            return {"line": line_no, "character": col + 1}
+    return {"line": start, "character": 0}
+
+
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -88,9 +99,10 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("root")
     ap.add_argument("--queries", type=int, default=60)
+    ap.add_argument("--index-dir", help="reuse this index base directory (default: a fresh one)")
     args = ap.parse_args()
     root = os.path.realpath(args.root)
-    index_dir = tempfile.mkdtemp(prefix="coder-lsp-bench-")
+    index_dir = args.index_dir or tempfile.mkdtemp(prefix="coder-lsp-bench-")
     log = open(os.path.join(index_dir, "server.log"), "w")
     client = Client(args.binary, log)
     uri = lambda p: "file://" + p
@@ -117,13 +129,15 @@ def main():
 
     random.seed(7)
     hover_ms = []
+    hover_answered = 0
     targets = [h for h in hits if h.get("uri")]
     for i in range(args.queries):
         h = targets[i % len(targets)]
-        pos = {"line": h["range"]["start"]["line"], "character": 8}
+        pos = name_position(h)
         t = time.perf_counter()
-        client.request("textDocument/hover", {"textDocument": {"uri": h["uri"]}, "position": pos})
+        answer = client.request("textDocument/hover", {"textDocument": {"uri": h["uri"]}, "position": pos})
         hover_ms.append((time.perf_counter() - t) * 1000)
+        hover_answered += answer.get("result") is not None
 
     # Edit → searchable: add a function to an open buffer and wait until search finds it.
     path = targets[0]["uri"][len("file://"):]
@@ -148,9 +162,9 @@ def main():
     client.notify("exit", None)
     print(f"| measure | value |\n|---|---|")
     print(f"| files / chunks | {status['files']} / {status['chunks']} |")
-    print(f"| cold index (initialize → indexed) | {cold:.1f} s |")
+    print(f"| {'cold' if not args.index_dir else 'reused'} index (initialize → indexed) | {cold:.1f} s |")
     print(f"| semanticSearch p50 / p99 | {pct(search_ms, 50):.1f} / {pct(search_ms, 99):.1f} ms |")
-    print(f"| hover p50 / p99 | {pct(hover_ms, 50):.1f} / {pct(hover_ms, 99):.1f} ms |")
+    print(f"| hover p50 / p99 ({hover_answered}/{len(hover_ms)} with related code) | {pct(hover_ms, 50):.1f} / {pct(hover_ms, 99):.1f} ms |")
     print(f"| didChange → searchable p50 (incl. 300 ms debounce) | {statistics.median(edit_ms):.0f} ms |")
 
 

@@ -79,6 +79,21 @@ const TEXT_EXTENSIONS: &[&str] = &[
 ];
 
 impl Language {
+    /// Every language and format, code languages first.
+    pub const ALL: [Language; 11] = [
+        Language::Rust,
+        Language::Python,
+        Language::JavaScript,
+        Language::TypeScript,
+        Language::Tsx,
+        Language::Go,
+        Language::Java,
+        Language::C,
+        Language::Cpp,
+        Language::Markdown,
+        Language::Text,
+    ];
+
     /// Detects how a file should be indexed from its name; `None` means "do not index".
     pub fn from_path(path: &Path) -> Option<Language> {
         let file_name = path.file_name()?.to_str()?;
@@ -327,19 +342,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for language in [
-            Language::Rust,
-            Language::Python,
-            Language::JavaScript,
-            Language::TypeScript,
-            Language::Tsx,
-            Language::Go,
-            Language::Java,
-            Language::C,
-            Language::Cpp,
-            Language::Markdown,
-            Language::Text,
-        ] {
+        for language in Language::ALL {
             assert_eq!(Language::parse_name(language.name()), Some(language));
             assert_eq!(language.to_string(), language.name());
         }

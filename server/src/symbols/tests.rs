@@ -809,19 +809,7 @@ fn text_through_the_extractor() {
 #[test]
 fn empty_files_have_no_symbols() {
     let mut extractor = SymbolExtractor::new();
-    for language in [
-        Language::Rust,
-        Language::Python,
-        Language::JavaScript,
-        Language::TypeScript,
-        Language::Tsx,
-        Language::Go,
-        Language::Java,
-        Language::C,
-        Language::Cpp,
-        Language::Markdown,
-        Language::Text,
-    ] {
+    for language in Language::ALL {
         for source in ["", "\n\n", "   \r\n"] {
             let symbols = extractor.extract(language, "empty", source);
             assert_eq!(symbols.ok(), Some(Vec::new()), "{language} {source:?}");

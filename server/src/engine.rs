@@ -407,7 +407,8 @@ impl Engine {
         .await
     }
 
-    /// The text of a file as the user sees it: the open buffer, else the disk.
+    /// The text of a file as the user sees it: the open buffer, else the disk. Blocking (it may
+    /// read the disk): call it from blocking code or through [`Engine::read_file`].
     pub fn file_text(&self, path: &Path) -> Option<String> {
         if let Some(text) = self
             .buffers
@@ -419,6 +420,16 @@ impl Engine {
         }
         let max = self.settings.max_file_size;
         workspace::read_text(path, max).ok()
+    }
+
+    /// [`Engine::file_text`] off the async runtime.
+    pub async fn read_file(self: &Arc<Self>, path: &Path) -> Option<String> {
+        let engine = Arc::clone(self);
+        let path = path.to_path_buf();
+        blocking(move || Ok(engine.file_text(&path)))
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Natural-language search over every root, best first. Without a model it is lexical.
@@ -493,18 +504,20 @@ impl Engine {
     ) -> Result<Vec<RootedHit>, EngineError> {
         let (root, rel) = self.root_of(path)?;
         let model = self.require_model()?;
-        let text = self
-            .file_text(path)
-            .map(|t| {
-                t.lines()
-                    .skip(start_line.saturating_sub(1) as usize)
-                    .take((end_line + 1).saturating_sub(start_line) as usize)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_default();
         let roots = self.roots();
+        let engine = Arc::clone(self);
+        let path = path.to_path_buf();
         blocking(move || {
+            let text = engine
+                .file_text(&path)
+                .map(|t| {
+                    t.lines()
+                        .skip(start_line.saturating_sub(1) as usize)
+                        .take((end_line + 1).saturating_sub(start_line) as usize)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default();
             // The stored vector of the code (or its text embedded) is searched in every root.
             let own = root
                 .index

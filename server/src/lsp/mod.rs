@@ -414,7 +414,7 @@ impl ServerState {
             return Ok(None);
         };
         let engine = self.engine()?;
-        let Some(text) = engine.file_text(&path) else {
+        let Some(text) = engine.read_file(&path).await else {
             return Ok(None);
         };
         if !protocol::on_identifier(&text, position) {

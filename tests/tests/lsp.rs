@@ -468,3 +468,96 @@ async fn the_binary_serves_lsp_on_stdio_and_survives_malformed_input() {
     assert!(shutdown["error"].is_null(), "{shutdown}");
     client.notify("exit", Value::Null).await;
 }
+
+/// Polls `semanticSearch` until `done` accepts the result names (bounded).
+async fn search_until(
+    client: &mut LspClient,
+    query: &str,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let results = client
+            .command("semanticSearch", json!({"query": query, "topK": 10}))
+            .await;
+        let found = names(&results);
+        if done(&found) {
+            return found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "gave up on {query:?}: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_come_and_go_and_changes_outside_the_editor_are_seen() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let root = ws.root().canonicalize().unwrap();
+    let other = ws.dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("geometry.py"),
+        "def polygon_area(points):\n    \"\"\"Area of a simple polygon with the shoelace formula.\"\"\"\n    total = 0\n    for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]):\n        total += x1 * y2 - x2 * y1\n    return abs(total) / 2\n",
+    )
+    .unwrap();
+    let other = other.canonicalize().unwrap();
+    // No dynamic registration: the server watches the roots itself.
+    let mut client = LspClient::spawn(&coder_tests::binary(), &ws.dir.path().join("server.log"));
+    client
+        .call(
+            "initialize",
+            json!({"processId": null, "rootUri": uri(&root), "capabilities": {},
+                   "initializationOptions": {"indexDir": ws.index_dir()}}),
+        )
+        .await;
+    client.notify("initialized", json!({})).await;
+    wait_indexed(&mut client).await;
+
+    // A second folder is added, indexed and searched; removed, it is gone from results.
+    client
+        .notify(
+            "workspace/didChangeWorkspaceFolders",
+            json!({"event": {"added": [{"uri": uri(&other), "name": "other"}], "removed": []}}),
+        )
+        .await;
+    search_until(&mut client, "area of a polygon", |n| {
+        n.first().map(String::as_str) == Some("polygon_area")
+    })
+    .await;
+    let status = client.command("indexStatus", Value::Null).await;
+    assert_eq!(status["roots"].as_array().unwrap().len(), 2, "{status}");
+    client
+        .notify(
+            "workspace/didChangeWorkspaceFolders",
+            json!({"event": {"added": [], "removed": [{"uri": uri(&other), "name": "other"}]}}),
+        )
+        .await;
+    search_until(&mut client, "area of a polygon", |n| {
+        !n.iter().any(|x| x == "polygon_area")
+    })
+    .await;
+
+    // A file written outside the editor (a checkout, a generator) becomes searchable.
+    std::fs::write(
+        root.join("src/slug.py"),
+        "def slugify(title):\n    \"\"\"Make a URL-friendly slug from an article title.\"\"\"\n    return '-'.join(title.lower().split())\n",
+    )
+    .unwrap();
+    search_until(&mut client, "turn a title into a url slug", |n| {
+        n.first().map(String::as_str) == Some("slugify")
+    })
+    .await;
+    // And a deleted one disappears.
+    std::fs::remove_file(root.join("src/slug.py")).unwrap();
+    search_until(&mut client, "turn a title into a url slug", |n| {
+        !n.iter().any(|x| x == "slugify")
+    })
+    .await;
+
+    let shutdown = client.request("shutdown", Value::Null).await;
+    assert!(shutdown["error"].is_null(), "{shutdown}");
+    client.notify("exit", Value::Null).await;
+}

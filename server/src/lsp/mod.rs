@@ -188,6 +188,7 @@ impl ServerState {
                     return;
                 }
             };
+            this.watch_root(&entry.root, true);
             let number = this.progress_counter.fetch_add(1, Ordering::Relaxed);
             let reporter = progress::start(
                 &this.client,
@@ -277,6 +278,7 @@ impl ServerState {
                 tracing::warn!("cannot watch {}: {e}", root.root.display());
             }
         }
+        // Roots added later are watched as they arrive (see `watch_root`).
         *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -298,6 +300,22 @@ impl ServerState {
                 }
             }
         });
+    }
+
+    /// Starts or stops watching a root with our own watcher, when we use one.
+    fn watch_root(&self, root: &std::path::Path, watch: bool) {
+        use notify::Watcher;
+        let mut guard = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(watcher) = guard.as_mut() {
+            let result = if watch {
+                watcher.watch(root, notify::RecursiveMode::Recursive)
+            } else {
+                watcher.unwatch(root)
+            };
+            if let Err(e) = result {
+                tracing::warn!("watching {}: {e}", root.display());
+            }
+        }
     }
 
     async fn semantic_search(&self, args: SearchArgs) -> Result<Value> {
@@ -567,10 +585,10 @@ impl LanguageServer for Backend {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
+            backend.register_watchers().await;
             for root in roots {
                 backend.spawn_indexing(root);
             }
-            backend.register_watchers().await;
         });
     }
 
@@ -653,6 +671,7 @@ impl LanguageServer for Backend {
             for removed in &params.event.removed {
                 if let Some(path) = path_of(&removed.uri) {
                     engine.remove_root(&path);
+                    self.state.watch_root(&path, false);
                 }
             }
         }

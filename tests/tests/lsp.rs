@@ -561,3 +561,109 @@ async fn folders_come_and_go_and_changes_outside_the_editor_are_seen() {
     assert!(shutdown["error"].is_null(), "{shutdown}");
     client.notify("exit", Value::Null).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexing_can_be_cancelled_and_closing_a_buffer_restores_the_disk_content() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let root = ws.root().canonicalize().unwrap();
+    // Enough extra code that indexing is still running when the cancel arrives.
+    for i in 0..60 {
+        let body: String = (0..12)
+            .map(|j| format!("def helper_{i}_{j}(value):\n    \"\"\"Step {j} of pipeline {i}.\"\"\"\n    return value * {j} + {i}\n\n"))
+            .collect();
+        std::fs::write(root.join(format!("src/pipeline_{i}.py")), body).unwrap();
+    }
+    let mut client = LspClient::spawn(&coder_tests::binary(), &ws.dir.path().join("server.log"));
+    client
+        .call(
+            "initialize",
+            json!({"processId": null, "rootUri": uri(&root), "capabilities": {"window": {"workDoneProgress": true}},
+                   "initializationOptions": {"indexDir": ws.index_dir()}}),
+        )
+        .await;
+    client.notify("initialized", json!({})).await;
+    let started = Instant::now();
+    let token = loop {
+        let begin = client
+            .notifications()
+            .into_iter()
+            .find(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "begin");
+        if let Some(begin) = begin {
+            break begin["params"]["token"].clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no progress begin"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    client
+        .notify("window/workDoneProgress/cancel", json!({"token": token}))
+        .await;
+    let end = loop {
+        let end = client
+            .notifications()
+            .into_iter()
+            .find(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "end");
+        if let Some(end) = end {
+            break end;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no progress end"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        end["params"]["value"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled"),
+        "{end}"
+    );
+    let status = client.command("indexStatus", Value::Null).await;
+    assert_eq!(status["indexing"], false, "{status}");
+    assert!(
+        status["pending"].as_u64().unwrap() > 0 || status["files"].as_u64().unwrap() < 66,
+        "stopped early: {status}"
+    );
+
+    // `reindex` finishes the job, keeping what was already done.
+    client.command("reindex", Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = wait_indexed(&mut client).await;
+    assert_eq!(status["files"], 66, "{status}");
+
+    // A function that exists only in an open buffer is found; closing the buffer forgets it.
+    let config = root.join("src/config.py");
+    let original = std::fs::read_to_string(&config).unwrap();
+    client
+        .notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri(&config), "languageId": "python", "version": 1,
+                   "text": format!("{original}\n\ndef rotate_api_keys(store):\n    \"\"\"Replace every API key in the store with a fresh random one.\"\"\"\n    return store\n")}}),
+        )
+        .await;
+    search_until(
+        &mut client,
+        "replace api keys with fresh random ones",
+        |n| n.first().map(String::as_str) == Some("rotate_api_keys"),
+    )
+    .await;
+    client
+        .notify(
+            "textDocument/didClose",
+            json!({"textDocument": {"uri": uri(&config)}}),
+        )
+        .await;
+    search_until(
+        &mut client,
+        "replace api keys with fresh random ones",
+        |n| !n.iter().any(|x| x == "rotate_api_keys"),
+    )
+    .await;
+
+    let shutdown = client.request("shutdown", Value::Null).await;
+    assert!(shutdown["error"].is_null(), "{shutdown}");
+    client.notify("exit", Value::Null).await;
+}

@@ -27,6 +27,7 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, ClientSocket, LanguageServer, LspService};
 
 use crate::engine::{Engine, EngineError, RootedHit};
+use crate::index::IndexError;
 use crate::search::SearchFilter;
 use config::Config;
 use protocol::{
@@ -206,6 +207,11 @@ impl ServerState {
                             "{} files, {} chunks ({} embedded)",
                             stats.files, stats.chunks, stats.embedded
                         ))
+                        .await;
+                }
+                Err(EngineError::Index(IndexError::Cancelled)) => {
+                    reporter
+                        .finish("cancelled; run `reindex` to finish".into())
                         .await;
                 }
                 Err(EngineError::NoModel(_)) => {

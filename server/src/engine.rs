@@ -276,13 +276,8 @@ impl Engine {
         progress: impl FnMut(IndexEvent) + Send + 'static,
     ) -> Result<UpdateStats, EngineError> {
         let model = self.require_model()?;
+        // A read-only index (another process writes it) is refused by the update itself.
         let _updating = root.updating.lock().await;
-        if !root.index.with(|i| i.is_writable()) {
-            return Err(IndexError::Locked {
-                dir: root.index.with(|i| i.status().map(|s| s.index_dir))?,
-            }
-            .into());
-        }
         root.cancel.store(false, Ordering::Relaxed);
         self.indexing.fetch_add(1, Ordering::Relaxed);
         let task_root = Arc::clone(root);

@@ -160,23 +160,12 @@ async fn the_language_server_answers_every_feature_end_to_end() {
             json!({"textDocument": {"uri": uri(&config), "version": 2}, "contentChanges": [{"text": edited}]}),
         )
         .await;
-    let started = Instant::now();
-    loop {
-        let results = client
-            .command(
-                "semanticSearch",
-                json!({"query": "convert a duration like 5m into seconds"}),
-            )
-            .await;
-        if names(&results).first().map(String::as_str) == Some("parse_duration") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "unsaved function never found: {results}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    search_until(
+        &mut client,
+        "convert a duration like 5m into seconds",
+        |n| n.first().map(String::as_str) == Some("parse_duration"),
+    )
+    .await;
     assert_eq!(
         std::fs::read_to_string(&config).unwrap(),
         original,
@@ -400,17 +389,10 @@ async fn a_missing_model_is_explained_once_and_search_stays_lexical() {
     );
     assert!(status["lastError"].is_string());
     // Lexical search still answers from the stored index.
-    let started = Instant::now();
-    loop {
-        let results = client
-            .command("semanticSearch", json!({"query": "backoff delay"}))
-            .await;
-        if names(&results).first().map(String::as_str) == Some("backoff_delay") {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{results}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    search_until(&mut client, "backoff delay", |n| {
+        n.first().map(String::as_str) == Some("backoff_delay")
+    })
+    .await;
     let shown = client
         .notifications()
         .iter()

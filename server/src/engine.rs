@@ -413,15 +413,32 @@ impl Engine {
         {
             return Some(text.clone());
         }
-        let max = self.settings.max_file_size;
-        workspace::read_text(path, max).ok()
+        self.disk_text(path)
+    }
+
+    /// The text of a file on disk, whatever buffer is open. Blocking.
+    fn disk_text(&self, path: &Path) -> Option<String> {
+        workspace::read_text(path, self.settings.max_file_size).ok()
     }
 
     /// [`Engine::file_text`] off the async runtime.
     pub async fn read_file(self: &Arc<Self>, path: &Path) -> Option<String> {
+        self.read_off_runtime(path, Self::file_text).await
+    }
+
+    /// [`Engine::disk_text`] off the async runtime.
+    pub async fn read_disk(self: &Arc<Self>, path: &Path) -> Option<String> {
+        self.read_off_runtime(path, Self::disk_text).await
+    }
+
+    async fn read_off_runtime(
+        self: &Arc<Self>,
+        path: &Path,
+        read: fn(&Self, &Path) -> Option<String>,
+    ) -> Option<String> {
         let engine = Arc::clone(self);
         let path = path.to_path_buf();
-        blocking(move || Ok(engine.file_text(&path)))
+        blocking(move || Ok(read(&engine, &path)))
             .await
             .ok()
             .flatten()

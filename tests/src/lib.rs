@@ -65,6 +65,24 @@ impl Workspace {
         self.dir.path().join("index")
     }
 
+    /// Adds `modules` generated Python files of `functions` small documented functions each,
+    /// so that indexing takes long enough to be interrupted. Returns how many functions were
+    /// added.
+    pub fn add_generated_modules(&self, modules: usize, functions: usize) -> usize {
+        for i in 0..modules {
+            let body: String = (0..functions)
+                .map(|j| {
+                    format!(
+                        "def helper_{i}_{j}(value):\n    \"\"\"Step {j} of pipeline {i}.\"\"\"\n    return value * {j} + {i}\n\n"
+                    )
+                })
+                .collect();
+            std::fs::write(self.root().join(format!("src/pipeline_{i}.py")), body)
+                .expect("write generated module");
+        }
+        modules * functions
+    }
+
     /// A `coder-lsp` command with `--root` and `--index-dir` set for this workspace; the hub is
     /// never contacted.
     pub fn command(&self, subcommand: &str) -> Command {

@@ -36,14 +36,12 @@ async fn write_message(
 }
 
 impl LspClient {
-    /// Starts the real server (`coder_lsp::lsp::service`) on an in-memory duplex.
+    /// Starts the real server in this process on an in-memory duplex, behind the same
+    /// transport (`coder_lsp::lsp::serve`) that the binary puts on stdin/stdout.
     pub fn start() -> Self {
         let (client_io, server_io) = tokio::io::duplex(1 << 20);
-        let (service, socket) = coder_lsp::lsp::service();
         let (server_read, server_write) = tokio::io::split(server_io);
-        tokio::spawn(
-            tower_lsp_server::Server::new(server_read, server_write, socket).serve(service),
-        );
+        tokio::spawn(coder_lsp::lsp::serve(server_read, server_write));
         let (read, write) = tokio::io::split(client_io);
         Self::connect(Box::new(read), Box::new(write), None)
     }
@@ -146,6 +144,32 @@ impl LspClient {
         tokio::time::timeout(Duration::from_secs(120), rx)
             .await
             .unwrap_or_else(|_| panic!("no response within 120 s to {message}"))
+            .expect("response channel")
+    }
+
+    /// Sends a request and, in the same write, `$/cancelRequest` for it; returns the response
+    /// (the result when the server finished first, else a RequestCancelled error).
+    pub async fn request_then_cancel(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("lock").insert(id, tx);
+        let mut bytes = Vec::new();
+        for message in [
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+            json!({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": id}}),
+        ] {
+            let body = message.to_string();
+            bytes.extend(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+        }
+        {
+            let mut w = self.writer.lock().await;
+            w.write_all(&bytes).await.expect("write to server");
+            w.flush().await.expect("flush to server");
+        }
+        tokio::time::timeout(Duration::from_secs(120), rx)
+            .await
+            .unwrap_or_else(|_| panic!("no response within 120 s to cancelled {method}"))
             .expect("response channel")
     }
 

@@ -21,7 +21,7 @@ fn names(results: &Value) -> Vec<String> {
 }
 
 async fn start(ws: &Workspace) -> LspClient {
-    let mut client = LspClient::spawn(&coder_tests::binary(), &ws.dir.path().join("server.log"));
+    let mut client = LspClient::start();
     let root = ws.root().canonicalize().expect("fixture root");
     let init = client
         .call(
@@ -172,6 +172,34 @@ async fn the_language_server_answers_every_feature_end_to_end() {
         "the file on disk is untouched"
     );
 
+    // didSave carries the saved text (a formatter may have changed it): it is indexed at once.
+    let saved = format!(
+        "{edited}\n\ndef parse_size(text):\n    \"\"\"Turn strings like 10KB or 3MB into a number of bytes.\"\"\"\n    units = {{'KB': 1024, 'MB': 1024 ** 2}}\n    return int(text[:-2]) * units[text[-2:]]\n"
+    );
+    std::fs::write(&config, &saved).unwrap();
+    client
+        .notify(
+            "textDocument/didSave",
+            json!({"textDocument": {"uri": uri(&config)}, "text": saved}),
+        )
+        .await;
+    search_until(&mut client, "convert a size like 10KB into bytes", |n| {
+        n.first().map(String::as_str) == Some("parse_size")
+    })
+    .await;
+    // Closing the saved file keeps what is on disk: the saved functions stay.
+    client
+        .notify(
+            "textDocument/didClose",
+            json!({"textDocument": {"uri": uri(&config)}}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    search_until(&mut client, "convert a size like 10KB into bytes", |n| {
+        n.first().map(String::as_str) == Some("parse_size")
+    })
+    .await;
+
     // findSimilar: code elsewhere, never the code itself.
     let retry = root.join("src/retry.rs");
     let similar = client
@@ -307,6 +335,26 @@ async fn the_language_server_answers_every_feature_end_to_end() {
         .await;
     let still_up = client.command("indexStatus", Value::Null).await;
     assert_eq!(still_up["files"], 6);
+
+    // $/cancelRequest: a request cancelled in the same breath is answered RequestCancelled
+    // (or, if it won the race, with its result); either way the server keeps serving.
+    let mut cancelled = 0;
+    for _ in 0..20 {
+        let response = client
+            .request_then_cancel(
+                "workspace/executeCommand",
+                json!({"command": "semanticSearch", "arguments": [{"query": "parse a duration"}]}),
+            )
+            .await;
+        match response["error"]["code"].as_i64() {
+            Some(-32800) => cancelled += 1,
+            Some(other) => panic!("unexpected error {other}: {response}"),
+            None => assert!(response["result"].is_array(), "{response}"),
+        }
+    }
+    assert!(cancelled > 0, "no request was ever cancelled");
+    let after_cancel = client.command("indexStatus", Value::Null).await;
+    assert_eq!(after_cancel["files"], 6);
 
     let shutdown = client.request("shutdown", Value::Null).await;
     assert!(shutdown["error"].is_null(), "{shutdown}");
@@ -549,12 +597,7 @@ async fn indexing_can_be_cancelled_and_closing_a_buffer_restores_the_disk_conten
     let ws = Workspace::from_fixture("sample-repo");
     let root = ws.root().canonicalize().unwrap();
     // Enough extra code that indexing is still running when the cancel arrives.
-    for i in 0..60 {
-        let body: String = (0..12)
-            .map(|j| format!("def helper_{i}_{j}(value):\n    \"\"\"Step {j} of pipeline {i}.\"\"\"\n    return value * {j} + {i}\n\n"))
-            .collect();
-        std::fs::write(root.join(format!("src/pipeline_{i}.py")), body).unwrap();
-    }
+    ws.add_generated_modules(60, 12);
     let mut client = LspClient::spawn(&coder_tests::binary(), &ws.dir.path().join("server.log"));
     client
         .call(

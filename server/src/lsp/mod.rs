@@ -402,7 +402,15 @@ impl ServerState {
         Ok(value)
     }
 
+    /// Indexes an unsaved buffer once typing pauses: only the last of a burst of edits runs.
     fn schedule_buffer_sync(self: &Arc<Self>, path: PathBuf, text: String) {
+        self.buffer_sync(path, text, CHANGE_DEBOUNCE);
+    }
+
+    /// Indexes a buffer's text after `delay`, unless a newer change to the same file arrives
+    /// meanwhile. A save uses no delay: the text has settled, and any debounced edit still
+    /// waiting is superseded by it.
+    fn buffer_sync(self: &Arc<Self>, path: PathBuf, text: String, delay: Duration) {
         let number = self.change_counter.fetch_add(1, Ordering::Relaxed) + 1;
         self.changes
             .lock()
@@ -410,7 +418,9 @@ impl ServerState {
             .insert(path.clone(), number);
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            tokio::time::sleep(CHANGE_DEBOUNCE).await;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             let latest = this
                 .changes
                 .lock()
@@ -539,7 +549,9 @@ impl LanguageServer for Backend {
                     TextDocumentSyncOptions {
                         open_close: Some(true),
                         change: Some(TextDocumentSyncKind::FULL),
-                        save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                        save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                            include_text: Some(true),
+                        })),
                         ..TextDocumentSyncOptions::default()
                     },
                 )),
@@ -631,8 +643,17 @@ impl LanguageServer for Backend {
         let Some(path) = path_of(&params.text_document.uri) else {
             return;
         };
-        if let (Some(text), Some(this)) = (params.text, Some(Arc::clone(&self.state))) {
-            this.schedule_buffer_sync(path, text);
+        // We ask for the saved text; a client that leaves it out gets the disk content, which
+        // is what it just wrote.
+        let text = match params.text {
+            Some(text) => Some(text),
+            None => match self.state.engine() {
+                Ok(engine) => engine.read_disk(&path).await,
+                Err(_) => None,
+            },
+        };
+        if let Some(text) = text {
+            self.state.buffer_sync(path, text, Duration::ZERO);
         }
     }
 
@@ -714,10 +735,8 @@ impl LanguageServer for Backend {
                 }
                 "indexStatus" => self.state.index_status().await?,
                 "reindex" => {
-                    let this = Some(Arc::clone(&self.state))
-                        .ok_or_else(|| invalid_params("the server is shutting down"))?;
                     for root in self.state.engine()?.roots() {
-                        this.spawn_indexing(root.root.clone());
+                        self.state.spawn_indexing(root.root.clone());
                     }
                     json!({ "started": true })
                 }
@@ -774,5 +793,49 @@ impl LanguageServer for Backend {
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         guarded("textDocument/hover", self.state.related_hover(params)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_an_internal_error_reply() {
+        let answer: Result<()> = guarded("semanticSearch", async {
+            panic!("index row 7 has no vector");
+        })
+        .await;
+        let error = answer.expect_err("a panic is an error reply");
+        assert_eq!(error.code, ErrorCode::InternalError);
+        assert!(error.message.contains("semanticSearch"), "{error:?}");
+        assert!(error.message.contains("index row 7 has no vector"));
+
+        let formatted: Result<()> = guarded("hover", async {
+            let row = 7;
+            panic!("row {row} is gone");
+        })
+        .await;
+        assert!(
+            formatted
+                .expect_err("error")
+                .message
+                .contains("row 7 is gone")
+        );
+
+        let opaque: Result<()> = guarded("hover", async {
+            std::panic::panic_any(42_u8);
+        })
+        .await;
+        assert!(opaque.expect_err("error").message.contains("unknown panic"));
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_does_not_panic_is_passed_through() {
+        assert_eq!(guarded("x", async { Ok(5) }).await.ok(), Some(5));
+        let error = guarded::<()>("x", async { Err(invalid_params("no")) })
+            .await
+            .expect_err("error");
+        assert_eq!(error.code, ErrorCode::InvalidParams);
     }
 }

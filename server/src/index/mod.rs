@@ -324,7 +324,8 @@ impl WriteLock {
         match file.try_lock() {
             Ok(()) => Ok(Some(Self { _file: file })),
             Err(TryLockError::WouldBlock) if wait => {
-                tracing::info!(
+                // A warning, so a terminal user sees why nothing happens yet.
+                tracing::warn!(
                     "waiting for another coder-lsp process to release {}",
                     path.display()
                 );

@@ -9,12 +9,20 @@ use coder_tests::{Workspace, result_names};
 
 fn tiny_qwen2() -> String {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/testdata/tiny-qwen2");
-    assert!(dir.join("model.safetensors").is_file(), "{} is missing", dir.display());
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "{} is missing",
+        dir.display()
+    );
     dir.to_str().expect("utf-8 path").to_string()
 }
 
 fn failure(ws: &Workspace, subcommand: &str, args: &[&str]) -> String {
-    let output = ws.command(subcommand).args(args).output().expect("run coder-lsp");
+    let output = ws
+        .command(subcommand)
+        .args(args)
+        .output()
+        .expect("run coder-lsp");
     assert!(!output.status.success(), "{subcommand} {args:?} succeeded");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -43,7 +51,14 @@ fn indexes_and_searches_with_a_qwen2_model_beside_minilm() {
 
     let answer = ws.json(
         "search",
-        &["--model", &model, "--top-k", "3", "--no-update", "escape html"],
+        &[
+            "--model",
+            &model,
+            "--top-k",
+            "3",
+            "--no-update",
+            "escape html",
+        ],
     );
     let results = answer["results"].as_array().expect("results");
     assert_eq!(results.len(), 3, "{answer}");
@@ -72,7 +87,10 @@ fn indexes_and_searches_with_a_qwen2_model_beside_minilm() {
     // MiniLM's vectors were kept: switching back embeds nothing and still ranks well.
     let back = ws.json("index", &[]);
     assert_eq!(back["embedded"], 0, "{back}");
-    let answer = ws.json("search", &["--top-k", "3", "escape html special characters"]);
+    let answer = ws.json(
+        "search",
+        &["--top-k", "3", "escape html special characters"],
+    );
     assert_eq!(result_names(&answer)[0], "escapeHtml", "{answer}");
 }
 
@@ -82,7 +100,11 @@ fn devices_this_build_lacks_and_bad_options_are_clear_errors() {
     let stderr = failure(&ws, "index", &["--device", "tpu"]);
     assert!(stderr.contains("unknown device"), "{stderr}");
     if !coder_lsp::embed::DeviceSpec::Cuda(0).is_compiled() {
-        let stderr = failure(&ws, "index", &["--model", &tiny_qwen2(), "--device", "cuda:0"]);
+        let stderr = failure(
+            &ws,
+            "index",
+            &["--model", &tiny_qwen2(), "--device", "cuda:0"],
+        );
         assert!(stderr.contains("`cuda` feature"), "{stderr}");
     }
     if !coder_lsp::embed::DeviceSpec::Metal.is_compiled() {

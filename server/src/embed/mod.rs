@@ -166,6 +166,15 @@ pub fn load_with(
     }
 }
 
+/// The model's `tokenizer.json`.
+fn read_tokenizer(dir: &Path) -> Result<ModelTokenizer, EmbedError> {
+    let path = dir.join("tokenizer.json");
+    if !path.is_file() {
+        return Err(EmbedError::load(dir, "tokenizer.json: file not found"));
+    }
+    ModelTokenizer::from_file(&path)
+}
+
 /// Parses `dir/name` as JSON, reporting which file could not be read or parsed.
 fn read_json(dir: &Path, name: &str) -> Result<serde_json::Value, EmbedError> {
     let text = std::fs::read_to_string(dir.join(name))
@@ -295,6 +304,26 @@ pub(crate) fn test_model_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The tiny random-weight Qwen2 checkpoint made by `scripts/make_tiny_qwen2.py`.
+#[cfg(test)]
+pub(crate) fn tiny_qwen2_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tiny-qwen2")
+}
+
+/// Cosine similarity in f64, for comparing vectors in tests.
+#[cfg(test)]
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
 }
 
 #[cfg(test)]
@@ -440,5 +469,24 @@ mod tests {
             message.contains("model.safetensors") && message.contains("intermediate.dense"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn bad_token_batches_are_errors_not_panics() {
+        // BERT ([CLS] … [SEP]) and Qwen2 (… EOS), both with 512 positions.
+        for (dir, valid) in [(test_model_dir(), [101, 102]), (tiny_qwen2_dir(), [1, 0])] {
+            let mut model = load(&dir, &Device::Cpu).unwrap();
+            for batch in [
+                vec![valid.to_vec(), vec![]],
+                vec![vec![valid[0], 999_999, valid[1]]],
+                vec![vec![valid[0]; 513]],
+            ] {
+                let err = model.embed_tokens(&batch).unwrap_err();
+                assert!(matches!(err, EmbedError::Tokenizer(_)), "{err}");
+            }
+            // The model still works afterwards.
+            assert_eq!(model.embed_tokens(&[valid.to_vec()]).unwrap().len(), 1);
+            assert!(model.embed_tokens(&[]).unwrap().is_empty());
+        }
     }
 }

@@ -11,9 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::embed::EmbedHandle;
+use crate::embed::{DeviceSpec, EmbedHandle, Instructions};
 use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats};
-use crate::model::{self, DEFAULT_MODEL, LoadedModel};
+use crate::model::{self, DEFAULT_MODEL, LoadedModel, ModelOptions};
 use crate::search::{DEFAULT_TOP_K, SearchHit, search};
 use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions, canonical_root};
 
@@ -77,9 +77,16 @@ pub struct WorkspaceArgs {
     /// Where the index is kept (default: a directory per workspace in the user cache).
     #[arg(long, env = "CODER_LSP_INDEX_DIR")]
     pub index_dir: Option<PathBuf>,
-    /// A model directory or Hugging Face model id.
+    /// A model directory, Hugging Face model id, or `bge-code-v1` (CodeR, for GPUs).
     #[arg(long, env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
     pub model: String,
+    /// Where the model runs: cpu, cuda, cuda:N or metal (GPUs need a build with that feature).
+    #[arg(long, env = "CODER_LSP_DEVICE", default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// A query instruction for instruction-tuned models, as TASK=TEXT with TASK one of
+    /// search, similar, docs; repeatable.
+    #[arg(long = "instruction", value_name = "TASK=TEXT")]
+    pub instructions: Vec<String>,
     /// Extra paths or globs to leave out (like .gitignore lines); repeatable.
     #[arg(long = "exclude", value_name = "GLOB")]
     pub exclude: Vec<String>,
@@ -89,6 +96,19 @@ pub struct WorkspaceArgs {
 }
 
 impl WorkspaceArgs {
+    fn model_options(&self) -> Result<ModelOptions> {
+        let mut instructions = Instructions::default();
+        for arg in &self.instructions {
+            instructions
+                .set_from_arg(arg)
+                .map_err(|e| anyhow::anyhow!("--instruction: {e}"))?;
+        }
+        Ok(ModelOptions {
+            device: self.device,
+            instructions,
+        })
+    }
+
     fn index_config(&self) -> Result<IndexConfig> {
         let root = canonical_root(&self.root)?;
         let dir = match &self.index_dir {
@@ -152,13 +172,14 @@ fn run_command(command: Command) -> Result<()> {
     }
 }
 
-fn load_model(spec: &str) -> Result<LoadedModel> {
-    model::load(spec).with_context(|| format!("loading model {spec}"))
+fn load_model(args: &WorkspaceArgs) -> Result<LoadedModel> {
+    let spec = &args.model;
+    model::load(spec, &args.model_options()?).with_context(|| format!("loading model {spec}"))
 }
 
 fn run_index(args: &WorkspaceArgs, json: bool) -> Result<()> {
     let config = args.index_config()?;
-    let model = load_model(&args.model)?;
+    let model = load_model(args)?;
     let mut index = Index::open(config, Some(model.key()), Access::WriteWait)?;
     report_notes(index.notes());
     let stats = update_with_progress(&mut index, &model.handle)?;
@@ -199,7 +220,7 @@ fn run_search(
     query: Option<String>,
 ) -> Result<()> {
     let config = args.index_config()?;
-    let model = load_model(&args.model)?;
+    let model = load_model(args)?;
     let access = if no_update {
         Access::ReadOnly
     } else {

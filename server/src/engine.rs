@@ -14,20 +14,23 @@ use serde::Serialize;
 
 use crate::chunk::Chunker;
 use crate::context::{PackedContext, pack_context};
+use crate::embed::QueryTask;
 use crate::index::{
     Access, Index, IndexAccess, IndexConfig, IndexError, IndexEvent, UpdateStats, embed_pending,
     update_shared,
 };
-use crate::model::{self, LoadedModel};
-use crate::search::{SearchFilter, SearchHit, search_filtered, similar};
+use crate::model::{self, LoadedModel, ModelOptions};
+use crate::search::{SearchFilter, SearchHit, search_filtered, search_task, similar};
 use crate::symbols::Language;
 use crate::workspace::{self, WalkOptions};
 
 /// Settings the engine runs with (validated by the front end).
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
-    /// Model directory or hub id.
+    /// Model directory, hub id or alias.
     pub model: String,
+    /// Device and query instructions for the model.
+    pub model_options: ModelOptions,
     /// Base directory for indexes (each root gets a subdirectory); `None` = the user cache.
     pub index_dir: Option<PathBuf>,
     pub exclude: Vec<String>,
@@ -165,7 +168,8 @@ impl Engine {
     /// serving lexical results; the error is returned for the front end to show once.
     pub async fn load_model(self: &Arc<Self>) -> Result<(), String> {
         let spec = self.settings.model.clone();
-        let loaded = tokio::task::spawn_blocking(move || model::load(&spec))
+        let options = self.settings.model_options.clone();
+        let loaded = tokio::task::spawn_blocking(move || model::load(&spec, &options))
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()));
@@ -538,10 +542,11 @@ impl Engine {
             add_rooted(&mut hits, &root, own);
             for other in roots.iter().filter(|r| r.root != root.root) {
                 let found = other.index.with(|i| {
-                    search_filtered(
+                    search_task(
                         i,
                         Some(&model.handle),
                         &text,
+                        QueryTask::SimilarCode,
                         top_k,
                         &SearchFilter::default(),
                     )

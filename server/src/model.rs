@@ -9,20 +9,33 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::embed::{self, EmbedError, EmbedHandle, EmbedWorker};
+use crate::embed::{
+    self, DeviceError, DeviceSpec, EmbedError, EmbedHandle, EmbedOptions, EmbedWorker, Instructions,
+};
 use crate::index::ModelKey;
 
 /// The model used when none is asked for: small, fast on a CPU, 384 dimensions.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
+/// Short names for the models we document, and the hub ids they stand for.
+pub const ALIASES: &[(&str, &str)] = &[
+    // CodeR: Qwen2.5-Coder-1.5B tuned for code retrieval, 1536 dimensions; for GPUs.
+    ("bge-code-v1", "BAAI/bge-code-v1"),
+    ("minilm", DEFAULT_MODEL),
+];
+
 /// Bumped whenever our embedding code changes what vectors a given model produces
 /// (pooling, truncation, chunk formatting), so old vectors are not reused by mistake.
 const EMBEDDING_FORMAT_VERSION: &str = "coder-lsp-embedding-v1";
 
-/// The files a model directory must hold.
-const REQUIRED_FILES: &[&str] = &["config.json", "tokenizer.json", "model.safetensors"];
+/// The files a model directory must hold besides its weights (`model.safetensors`, or the
+/// shards listed in `model.safetensors.index.json`).
+const REQUIRED_FILES: &[&str] = &["config.json", "tokenizer.json"];
 /// Files fetched from the hub when present; they refine how the model is used.
 const OPTIONAL_FILES: &[&str] = &["sentence_bert_config.json", "1_Pooling/config.json"];
+/// Like [`OPTIONAL_FILES`], but fingerprinted only when present: its EOS token decides what a
+/// decoder embedder appends to each input.
+const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
 
 /// A model whose files are all on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,16 +49,19 @@ pub struct ResolvedModel {
     pub fingerprint: String,
 }
 
-/// Tokens per model batch on the CPU: large enough to keep the cores busy, small enough that
-/// padding stays low once inputs are sorted by length.
-pub const CPU_TOKEN_BUDGET: usize = 4096;
+/// How to run a model: where, and with which query instructions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelOptions {
+    pub device: DeviceSpec,
+    pub instructions: Instructions,
+}
 
 /// A model whose worker thread is running.
 #[derive(Debug)]
 pub struct LoadedModel {
     pub resolved: ResolvedModel,
     pub handle: EmbedHandle,
-    /// Where the model runs, for display (`cpu`).
+    /// Where the model runs and in what precision, for display (`cpu f32`, `cuda:0 bf16`).
     pub device: String,
     _worker: EmbedWorker,
 }
@@ -60,15 +76,26 @@ impl LoadedModel {
     }
 }
 
-/// Resolves `spec`, loads its weights and starts the worker thread that owns them.
-pub fn load(spec: &str) -> Result<LoadedModel, ModelError> {
+/// Resolves `spec`, loads its weights onto the device and starts the worker thread that owns
+/// them. A device this build cannot use fails before anything is read or downloaded.
+pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelError> {
+    options.device.check_compiled()?;
     let resolved = resolve(spec)?;
-    let embedder = embed::load(&resolved.dir, &candle_core::Device::Cpu)?;
-    let (worker, handle) = EmbedWorker::spawn(embedder, CPU_TOKEN_BUDGET)?;
+    let device = options.device.open()?;
+    let dtype = options.device.dtype();
+    let embedder = embed::load_with(
+        &resolved.dir,
+        &EmbedOptions {
+            device,
+            dtype,
+            instructions: options.instructions.clone(),
+        },
+    )?;
+    let (worker, handle) = EmbedWorker::spawn(embedder, options.device.token_budget())?;
     Ok(LoadedModel {
         resolved,
         handle,
-        device: "cpu".to_string(),
+        device: format!("{} {}", options.device, dtype.as_str()),
         _worker: worker,
     })
 }
@@ -90,6 +117,8 @@ pub enum ModelError {
     },
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
     #[error("model file {path} is malformed: {message}")]
     Malformed { path: PathBuf, message: String },
     #[error("reading model file {path}: {source}")]
@@ -114,8 +143,22 @@ pub fn local_model_dir(id: &str) -> PathBuf {
     cache_root().join("models").join(id.replace('/', "--"))
 }
 
-/// Finds the files of `spec` (a directory or a hub id) and fingerprints them.
+/// The hub id an alias stands for, or `spec` itself.
+pub fn expand_alias(spec: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == spec)
+        .map_or(spec, |(_, id)| id)
+}
+
+/// Finds the files of `spec` (a directory, a hub id or an alias from [`ALIASES`]) and
+/// fingerprints them. A directory of the alias's name wins over the alias.
 pub fn resolve(spec: &str) -> Result<ResolvedModel, ModelError> {
+    let spec = if Path::new(spec).is_dir() {
+        spec
+    } else {
+        expand_alias(spec)
+    };
     let as_path = Path::new(spec);
     let looks_like_path = spec.starts_with('.')
         || spec.starts_with('~')
@@ -161,15 +204,33 @@ fn read_dimensions(dir: &Path) -> Result<usize, ModelError> {
 }
 
 fn check_complete(dir: &Path) -> Result<(), ModelError> {
+    let missing = |file: &str| ModelError::Incomplete {
+        dir: dir.to_path_buf(),
+        missing: file.to_string(),
+    };
     for file in REQUIRED_FILES {
         if !dir.join(file).is_file() {
-            return Err(ModelError::Incomplete {
-                dir: dir.to_path_buf(),
-                missing: (*file).to_string(),
-            });
+            return Err(missing(file));
         }
     }
-    Ok(())
+    // A missing directory has no index file either: it reports model.safetensors missing.
+    let weights = embed::weight_files(dir).map_err(|_| missing("model.safetensors.index.json"))?;
+    match weights.iter().find(|f| !dir.join(f).is_file()) {
+        Some(file) => Err(missing(file)),
+        None => Ok(()),
+    }
+}
+
+/// Every file whose bytes decide the vectors: config, tokenizer, weights, pooling settings.
+/// (In this order, which older fingerprints depend on.)
+fn fingerprinted_files(dir: &Path) -> Result<Vec<String>, ModelError> {
+    let mut files: Vec<String> = REQUIRED_FILES.iter().map(|f| (*f).to_string()).collect();
+    files.extend(embed::weight_files(dir)?);
+    files.extend(OPTIONAL_FILES.iter().map(|f| (*f).to_string()));
+    if dir.join(TOKENIZER_CONFIG).is_file() {
+        files.push(TOKENIZER_CONFIG.to_string());
+    }
+    Ok(files)
 }
 
 #[cfg(feature = "hub")]
@@ -189,19 +250,27 @@ fn download(id: &str) -> Result<PathBuf, ModelError> {
         .build()
         .map_err(|e| not_found(format!("the hub client could not start ({e})")))?;
     let repo = api.model(id.to_string());
+    let get = |file: &str| {
+        repo.get(file)
+            .map_err(|e| not_found(format!("downloading {file} from the hub failed ({e})")))
+    };
     let mut dir = None;
     for file in REQUIRED_FILES {
-        let path = repo
-            .get(file)
-            .map_err(|e| not_found(format!("downloading {file} from the hub failed ({e})")))?;
-        dir = path.parent().map(Path::to_path_buf);
+        dir = get(file)?.parent().map(Path::to_path_buf);
     }
-    for file in OPTIONAL_FILES {
+    let dir = dir.ok_or_else(|| not_found("the hub returned no files".into()))?;
+    // Big checkpoints come in shards named by an index file.
+    if repo.get("model.safetensors").is_err() {
+        get("model.safetensors.index.json")?;
+        for shard in embed::weight_files(&dir)? {
+            get(&shard)?;
+        }
+    }
+    for file in OPTIONAL_FILES.iter().chain([&TOKENIZER_CONFIG]) {
         if let Err(e) = repo.get(file) {
             tracing::debug!("optional model file {file} not fetched: {e}");
         }
     }
-    let dir = dir.ok_or_else(|| not_found("the hub returned no files".into()))?;
     check_complete(&dir)?;
     Ok(dir)
 }
@@ -219,8 +288,8 @@ fn download(id: &str) -> Result<PathBuf, ModelError> {
 pub fn fingerprint(dir: &Path) -> Result<String, ModelError> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(EMBEDDING_FORMAT_VERSION.as_bytes());
-    for file in REQUIRED_FILES.iter().chain(OPTIONAL_FILES) {
-        let path = dir.join(file);
+    for file in fingerprinted_files(dir)? {
+        let path = dir.join(&file);
         if !path.is_file() {
             hasher.update(b"\0absent\0");
             continue;

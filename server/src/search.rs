@@ -6,7 +6,7 @@
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
-use crate::embed::{EmbedHandle, InputKind};
+use crate::embed::{EmbedHandle, InputKind, QueryTask};
 use crate::index::store::StoredChunk;
 use crate::index::{Index, IndexError};
 use crate::symbols::{Language, SymbolKind};
@@ -125,6 +125,19 @@ pub fn search_filtered(
     top_k: usize,
     filter: &SearchFilter,
 ) -> Result<Vec<SearchHit>, IndexError> {
+    search_task(index, embedder, query, QueryTask::CodeSearch, top_k, filter)
+}
+
+/// Like [`search_filtered`] for a query of another task (code looking for similar code, or for
+/// its docs), which instruction-tuned models embed with that task's instruction.
+pub fn search_task(
+    index: &Index,
+    embedder: Option<&EmbedHandle>,
+    query: &str,
+    task: QueryTask,
+    top_k: usize,
+    filter: &SearchFilter,
+) -> Result<Vec<SearchHit>, IndexError> {
     let query = query.trim();
     if query.is_empty() || top_k == 0 {
         return Ok(Vec::new());
@@ -136,7 +149,7 @@ pub fn search_filtered(
         top_k * 20 + 50
     };
     let mut candidates = match embedder {
-        Some(embedder) => index.query(embedder, query, fetch)?,
+        Some(embedder) => index.query(embedder, query, task, fetch)?,
         None => index.lexical(query, fetch)?,
     };
     candidates.retain(|(chunk, _)| filter.accepts(chunk));
@@ -145,7 +158,9 @@ pub fn search_filtered(
 
 /// Code elsewhere that is similar to lines `start_line..=end_line` of `path` (code → code):
 /// the stored vector of the chunk covering those lines when there is one, else `text`
-/// embedded as a document. The code itself and anything overlapping it are left out.
+/// embedded as a document. Instruction-tuned models (CodeR) embed `text` as a "find similar
+/// code" query instead: their stored document vectors are not what they search with. The code
+/// itself and anything overlapping it are left out.
 pub fn similar(
     index: &Index,
     embedder: &EmbedHandle,
@@ -160,9 +175,15 @@ pub fn similar(
         .into_iter()
         .filter(|c| c.start_line <= start_line && c.end_line >= end_line)
         .min_by_key(|c| c.end_line - c.start_line);
+    let instructed = embedder.info().query_instructions;
     let stored = match &own {
-        Some(chunk) => index.vector_of(chunk.id)?,
-        None => None,
+        Some(chunk) if !instructed => index.vector_of(chunk.id)?,
+        _ => None,
+    };
+    let kind = if instructed {
+        InputKind::Query(QueryTask::SimilarCode)
+    } else {
+        InputKind::Document
     };
     let vector = match stored {
         Some(v) => v,
@@ -173,10 +194,7 @@ pub fn similar(
             let tokenizer = embedder.tokenizer();
             let max = embedder.info().max_tokens;
             let cut = tokenizer.truncate(text, max).unwrap_or(text).to_string();
-            match embedder
-                .embed_blocking(vec![cut], InputKind::Document)?
-                .pop()
-            {
+            match embedder.embed_blocking(vec![cut], kind)?.pop() {
                 Some(v) => v,
                 None => return Ok(Vec::new()),
             }

@@ -4,12 +4,12 @@
 //! for repository-specific fine-tuning; so every step is made of differentiable ops (LayerNorm
 //! included) and activations stay 2-D `(batch*seq, hidden)` around each matmul.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor};
 use serde::Deserialize;
 
+use super::weights::Weights;
 use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer};
 
 /// Added to attention scores of padding keys: large enough that softmax gives them exactly 0,
@@ -95,18 +95,21 @@ impl BertEmbedder {
             .unwrap_or(config.max_position_embeddings)
             // Inputs longer than the position table cannot be run at all.
             .min(config.max_position_embeddings);
-        let tokenizer_path = dir.join("tokenizer.json");
-        if !tokenizer_path.is_file() {
-            return Err(EmbedError::load(dir, "tokenizer.json: file not found"));
-        }
-        let tokenizer = ModelTokenizer::from_file(&tokenizer_path)?;
-        let mut weights = Weights::read(dir, device)?;
+        let tokenizer = super::read_tokenizer(dir)?;
+        let mut weights = Weights::read(
+            dir,
+            device,
+            DType::F32,
+            "embeddings.word_embeddings.weight",
+            &["", "bert."],
+        )?;
         let model = BertModel::load(&mut weights, &config)?;
         Ok(Self {
             info: ModelInfo {
                 architecture: "bert".into(),
                 dim: config.hidden_size,
                 max_tokens,
+                query_instructions: false,
             },
             tokenizer,
             model,
@@ -133,32 +136,13 @@ impl Embedder for BertEmbedder {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        // Bad ids would make candle fail deep inside, or pooling divide by zero; say why here.
         let vocab = self.model.word_embeddings.dim(0)?;
-        for ids in batch {
-            if ids.is_empty() {
-                return Err(EmbedError::Tokenizer(
-                    "an input has no tokens at all".into(),
-                ));
-            }
-            if ids.len() > self.model.max_positions {
-                return Err(EmbedError::Tokenizer(format!(
-                    "input of {} tokens is longer than the model's {} positions",
-                    ids.len(),
-                    self.model.max_positions
-                )));
-            }
-            if let Some(id) = ids.iter().find(|&&id| id as usize >= vocab) {
-                return Err(EmbedError::Tokenizer(format!(
-                    "token id {id} is outside the vocabulary of {vocab}"
-                )));
-            }
-        }
+        super::check_token_batch(batch, self.model.max_positions, vocab)?;
         let seq = batch.iter().map(Vec::len).max().unwrap_or(0);
         let (ids, mask) = pad_batch(batch, seq, self.model.pad_id, self.model.device())?;
         let hidden = self.model.forward(&ids, &mask)?;
         let pooled = pool(&hidden, &mask, self.pooling)?;
-        Ok(l2_normalize(&pooled)?.to_vec2::<f32>()?)
+        Ok(super::l2_normalize(&pooled)?.to_vec2::<f32>()?)
     }
 }
 
@@ -198,12 +182,6 @@ fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> candle_core::Result
             summed.broadcast_div(&counts)
         }
     }
-}
-
-/// Scales each row to unit length (rows of zeros stay zero, as in torch's `normalize`).
-fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
-    let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
-    x.broadcast_div(&norm)
 }
 
 fn check_config(dir: &Path, c: &BertConfig) -> Result<(), EmbedError> {
@@ -268,70 +246,8 @@ fn read_pooling(dir: &Path) -> Result<Pooling, EmbedError> {
     }
 }
 
-/// The tensors of model.safetensors, looked up by name with or without a `bert.` prefix and
-/// checked against the shape the config implies.
-struct Weights {
-    dir: PathBuf,
-    tensors: HashMap<String, Tensor>,
-    prefix: &'static str,
-}
-
+/// BERT's layers out of the checkpoint (names with or without a `bert.` prefix).
 impl Weights {
-    const FILE: &'static str = "model.safetensors";
-
-    fn read(dir: &Path, device: &Device) -> Result<Self, EmbedError> {
-        let file = Self::FILE;
-        // Read rather than mmap: mmap needs `unsafe` (denied in this workspace) and the file is
-        // small next to the time a model spends running.
-        let bytes = std::fs::read(dir.join(file))
-            .map_err(|e| EmbedError::load(dir, format!("{file}: cannot read ({e})")))?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
-            EmbedError::load(dir, format!("{file}: not a valid safetensors file ({e})"))
-        })?;
-        let prefix = if tensors.contains_key("embeddings.word_embeddings.weight") {
-            ""
-        } else {
-            "bert."
-        };
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            tensors,
-            prefix,
-        })
-    }
-
-    /// Takes tensor `name` (or the first of its `aliases` present), as f32 of shape `shape`.
-    fn take(
-        &mut self,
-        name: &str,
-        aliases: &[&str],
-        shape: &[usize],
-    ) -> Result<Tensor, EmbedError> {
-        let file = Self::FILE;
-        let found = std::iter::once(name)
-            .chain(aliases.iter().copied())
-            .find_map(|n| self.tensors.remove(&format!("{}{n}", self.prefix)));
-        let Some(tensor) = found else {
-            return Err(EmbedError::load(
-                &self.dir,
-                format!("{file}: tensor `{}{name}` not found", self.prefix),
-            ));
-        };
-        if tensor.dims() != shape {
-            return Err(EmbedError::load(
-                &self.dir,
-                format!(
-                    "{file}: tensor `{}{name}` has shape {:?}, config.json implies {shape:?}",
-                    self.prefix,
-                    tensor.dims()
-                ),
-            ));
-        }
-        tensor
-            .to_dtype(DType::F32)
-            .map_err(|e| EmbedError::load(&self.dir, format!("{file}: tensor `{name}`: {e}")))
-    }
-
     fn linear(&mut self, name: &str, inputs: usize, outputs: usize) -> Result<Linear, EmbedError> {
         Ok(Linear {
             weight: self.take(&format!("{name}.weight"), &[], &[outputs, inputs])?,
@@ -582,7 +498,7 @@ fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::embed::test_model_dir;
+    use crate::embed::{cosine, test_model_dir};
 
     struct Reference {
         texts: Vec<String>,
@@ -612,18 +528,6 @@ mod tests {
 
     fn model() -> Box<dyn Embedder> {
         crate::embed::load(&test_model_dir(), &Device::Cpu).unwrap()
-    }
-
-    fn cosine(a: &[f32], b: &[f32]) -> f64 {
-        assert_eq!(a.len(), b.len());
-        let dot: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| f64::from(*x) * f64::from(*y))
-            .sum();
-        let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-        let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-        dot / (na * nb)
     }
 
     fn check_against_reference(reference: &Reference, ours: &[Vec<f32>], how: &str) {
@@ -684,7 +588,9 @@ mod tests {
             .texts
             .iter()
             .map(|t| {
-                let tokens = model.tokenize(t, InputKind::Query).unwrap();
+                let tokens = model
+                    .tokenize(t, InputKind::Query(crate::embed::QueryTask::CodeSearch))
+                    .unwrap();
                 model.embed_tokens(&[tokens]).unwrap().remove(0)
             })
             .collect();
@@ -704,21 +610,6 @@ mod tests {
         let padded = model.embed_tokens(&[long, short]).unwrap();
         assert!(cosine(&alone[0], &padded[1]) > 0.99999);
         assert!(model.embed_tokens(&[]).unwrap().is_empty());
-    }
-
-    #[test]
-    fn bad_token_batches_are_errors_not_panics() {
-        let mut model = model();
-        for batch in [
-            vec![vec![101, 102], vec![]],
-            vec![vec![101, 999_999, 102]],
-            vec![vec![101; 513]],
-        ] {
-            let err = model.embed_tokens(&batch).unwrap_err();
-            assert!(matches!(err, EmbedError::Tokenizer(_)), "{err}");
-        }
-        // The model still works afterwards.
-        assert_eq!(model.embed_tokens(&[vec![101, 102]]).unwrap().len(), 1);
     }
 
     #[test]

@@ -6,22 +6,52 @@
 //! budget, runs the model and replies on oneshot channels. Nothing here runs on tokio.
 
 pub mod bert;
+pub mod device;
+pub mod instruct;
+pub mod qwen2;
 pub mod tokenizer;
+mod weights;
 pub mod worker;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use candle_core::{DType, Device, Tensor};
+
+pub use device::{DeviceError, DeviceSpec};
+pub use instruct::{Instructions, QueryTask};
 pub use tokenizer::ModelTokenizer;
 pub use worker::{EmbedHandle, EmbedStats, EmbedWorker};
 
-/// Whether a text is a search query or a document (code) to be found.
+/// Whether a text is a search query (and what it looks for) or a document to be found.
 /// Models with instructions (CodeR) prefix queries; BERT-style models treat both alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {
-    /// What a user typed to search with.
-    Query,
+    /// What a user searches with: a question, or code when looking for similar code.
+    Query(QueryTask),
     /// Code or text that searches should find.
     Document,
+}
+
+/// How to load a model: where it runs, in what precision, with which query instructions.
+#[derive(Debug, Clone)]
+pub struct EmbedOptions {
+    pub device: Device,
+    /// Precision of weights and activations (f32 on the CPU, f16/bf16 on GPUs).
+    pub dtype: DType,
+    /// Used only by instruction-tuned models.
+    pub instructions: Instructions,
+}
+
+impl EmbedOptions {
+    /// f32 with the default instructions on `device`.
+    pub fn new(device: &Device) -> Self {
+        Self {
+            device: device.clone(),
+            dtype: DType::F32,
+            instructions: Instructions::default(),
+        }
+    }
 }
 
 /// Facts about a loaded model that the rest of the engine needs.
@@ -33,6 +63,9 @@ pub struct ModelInfo {
     pub dim: usize,
     /// Most tokens one input may have, special tokens included.
     pub max_tokens: usize,
+    /// Whether queries are embedded with an instruction (so a query differs from the same
+    /// text embedded as a document).
+    pub query_instructions: bool,
 }
 
 /// Errors from loading or running a model.
@@ -95,9 +128,14 @@ pub trait Embedder: Send {
 ///
 /// Every problem with the directory (missing or malformed files, unsupported architecture,
 /// wrong tensor shapes) comes back as [`EmbedError::Load`] naming the file at fault.
-pub fn load(
+pub fn load(model_dir: &Path, device: &Device) -> Result<Box<dyn Embedder>, EmbedError> {
+    load_with(model_dir, &EmbedOptions::new(device))
+}
+
+/// Like [`load`], with a device, precision and instructions of the caller's choosing.
+pub fn load_with(
     model_dir: &Path,
-    device: &candle_core::Device,
+    options: &EmbedOptions,
 ) -> Result<Box<dyn Embedder>, EmbedError> {
     if !model_dir.is_dir() {
         return Err(EmbedError::load(
@@ -112,15 +150,29 @@ pub fn load(
         .ok_or_else(|| EmbedError::load(model_dir, "config.json: no `model_type` string"))?;
     match model_type {
         "bert" => Ok(Box::new(bert::BertEmbedder::load(
-            model_dir, &config, device,
+            model_dir,
+            &config,
+            &options.device,
+        )?)),
+        "qwen2" => Ok(Box::new(qwen2::Qwen2Embedder::load(
+            model_dir, &config, options,
         )?)),
         other => Err(EmbedError::load(
             model_dir,
             format!(
-                "config.json: unsupported architecture `{other}` (model_type); supported: bert"
+                "config.json: unsupported architecture `{other}` (model_type); supported: bert, qwen2"
             ),
         )),
     }
+}
+
+/// The model's `tokenizer.json`.
+fn read_tokenizer(dir: &Path) -> Result<ModelTokenizer, EmbedError> {
+    let path = dir.join("tokenizer.json");
+    if !path.is_file() {
+        return Err(EmbedError::load(dir, "tokenizer.json: file not found"));
+    }
+    ModelTokenizer::from_file(&path)
 }
 
 /// Parses `dir/name` as JSON, reporting which file could not be read or parsed.
@@ -129,6 +181,86 @@ fn read_json(dir: &Path, name: &str) -> Result<serde_json::Value, EmbedError> {
         .map_err(|e| EmbedError::load(dir, format!("{name}: cannot read ({e})")))?;
     serde_json::from_str(&text)
         .map_err(|e| EmbedError::load(dir, format!("{name}: invalid JSON ({e})")))
+}
+
+/// The safetensors files holding a model's weights: `model.safetensors`, or the shards named
+/// by `model.safetensors.index.json` (large checkpoints are split).
+pub fn weight_files(dir: &Path) -> Result<Vec<String>, EmbedError> {
+    const SINGLE: &str = "model.safetensors";
+    const INDEX: &str = "model.safetensors.index.json";
+    if dir.join(SINGLE).is_file() || !dir.join(INDEX).is_file() {
+        return Ok(vec![SINGLE.to_string()]);
+    }
+    let index = read_json(dir, INDEX)?;
+    let map = index
+        .get("weight_map")
+        .and_then(serde_json::Value::as_object)
+        .ok_or_else(|| EmbedError::load(dir, format!("{INDEX}: no `weight_map` object")))?;
+    let mut files: Vec<String> = Vec::new();
+    for file in map.values() {
+        let file = file
+            .as_str()
+            .filter(|f| !f.contains('/') && !f.contains('\\') && f.ends_with(".safetensors"))
+            .ok_or_else(|| EmbedError::load(dir, format!("{INDEX}: bad shard name {file}")))?;
+        if !files.iter().any(|f| f == file) {
+            files.push(file.to_string());
+        }
+    }
+    if files.is_empty() {
+        return Err(EmbedError::load(dir, format!("{INDEX}: names no shards")));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Every tensor of the model's safetensors file(s), on `device` in their stored precision.
+fn read_safetensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>, EmbedError> {
+    let mut tensors = HashMap::new();
+    for file in weight_files(dir)? {
+        // Read rather than mmap: mmap needs `unsafe` (denied in this workspace) and reading
+        // costs little next to the time a model spends running.
+        let bytes = std::fs::read(dir.join(&file))
+            .map_err(|e| EmbedError::load(dir, format!("{file}: cannot read ({e})")))?;
+        let part = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
+            EmbedError::load(dir, format!("{file}: not a valid safetensors file ({e})"))
+        })?;
+        tensors.extend(part);
+    }
+    Ok(tensors)
+}
+
+/// Rejects inputs a model cannot run (empty, too long, ids outside the vocabulary) with a
+/// message, rather than letting candle fail deep inside or pooling divide by zero.
+fn check_token_batch(
+    batch: &[Vec<u32>],
+    max_positions: usize,
+    vocab: usize,
+) -> Result<(), EmbedError> {
+    for ids in batch {
+        if ids.is_empty() {
+            return Err(EmbedError::Tokenizer(
+                "an input has no tokens at all".into(),
+            ));
+        }
+        if ids.len() > max_positions {
+            return Err(EmbedError::Tokenizer(format!(
+                "input of {} tokens is longer than the model's {max_positions} positions",
+                ids.len(),
+            )));
+        }
+        if let Some(id) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(EmbedError::Tokenizer(format!(
+                "token id {id} is outside the vocabulary of {vocab}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Scales each row to unit length (rows of zeros stay zero, as in torch's `normalize`).
+fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
+    let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+    x.broadcast_div(&norm)
 }
 
 /// The input limit sentence-transformers applies (`max_seq_length` in
@@ -174,6 +306,26 @@ pub(crate) fn test_model_dir() -> PathBuf {
     dir
 }
 
+/// The tiny random-weight Qwen2 checkpoint made by `scripts/make_tiny_qwen2.py`.
+#[cfg(test)]
+pub(crate) fn tiny_qwen2_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tiny-qwen2")
+}
+
+/// Cosine similarity in f64, for comparing vectors in tests.
+#[cfg(test)]
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -212,7 +364,8 @@ mod tests {
             &ModelInfo {
                 architecture: "bert".into(),
                 dim: 384,
-                max_tokens: 256
+                max_tokens: 256,
+                query_instructions: false,
             }
         );
         assert_eq!(model.tokenizer().special_tokens_count(), 2);
@@ -253,11 +406,11 @@ mod tests {
     #[test]
     fn unsupported_architecture() {
         let dir = broken_copy(|d| {
-            std::fs::write(d.join("config.json"), r#"{"model_type": "qwen2"}"#).unwrap()
+            std::fs::write(d.join("config.json"), r#"{"model_type": "gpt2"}"#).unwrap()
         });
         let message = load_err(dir.path());
         assert!(
-            message.contains("unsupported architecture `qwen2`"),
+            message.contains("unsupported architecture `gpt2`") && message.contains("bert, qwen2"),
             "{message}"
         );
     }
@@ -316,5 +469,24 @@ mod tests {
             message.contains("model.safetensors") && message.contains("intermediate.dense"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn bad_token_batches_are_errors_not_panics() {
+        // BERT ([CLS] … [SEP]) and Qwen2 (… EOS), both with 512 positions.
+        for (dir, valid) in [(test_model_dir(), [101, 102]), (tiny_qwen2_dir(), [1, 0])] {
+            let mut model = load(&dir, &Device::Cpu).unwrap();
+            for batch in [
+                vec![valid.to_vec(), vec![]],
+                vec![vec![valid[0], 999_999, valid[1]]],
+                vec![vec![valid[0]; 513]],
+            ] {
+                let err = model.embed_tokens(&batch).unwrap_err();
+                assert!(matches!(err, EmbedError::Tokenizer(_)), "{err}");
+            }
+            // The model still works afterwards.
+            assert_eq!(model.embed_tokens(&[valid.to_vec()]).unwrap().len(), 1);
+            assert!(model.embed_tokens(&[]).unwrap().is_empty());
+        }
     }
 }

@@ -15,7 +15,8 @@ use super::EmbedError;
 #[derive(Clone)]
 pub struct ModelTokenizer {
     inner: Arc<Tokenizer>,
-    /// Tokens the post-processor adds around one input (`[CLS]` and `[SEP]` for BERT).
+    /// Tokens added around one input's content: by the post-processor (`[CLS]` and `[SEP]`
+    /// for BERT) or by the embedder (the EOS a decoder embedder appends).
     special_tokens: usize,
 }
 
@@ -56,6 +57,13 @@ impl ModelTokenizer {
             inner: Arc::new(tokenizer),
             special_tokens,
         })
+    }
+
+    /// The same tokenizer, for an embedder that appends one more token to every input after
+    /// [`ModelTokenizer::encode_truncated`]; truncation and chunking leave room for it.
+    pub fn with_appended_token(mut self) -> Self {
+        self.special_tokens += 1;
+        self
     }
 
     /// Token ids of `text`, with or without the model's special tokens; never truncated.

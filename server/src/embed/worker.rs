@@ -475,6 +475,7 @@ mod tests {
                 architecture: "fake".into(),
                 dim: 2,
                 max_tokens: 16,
+                query_instructions: false,
             },
             tokenizer,
             batch_sizes: Arc::clone(&batch_sizes),
@@ -507,7 +508,10 @@ mod tests {
         assert_eq!(stats.padded_tokens, 3 * 4 + 5 + 7);
         assert!(
             handle
-                .embed_blocking(Vec::new(), InputKind::Query)
+                .embed_blocking(
+                    Vec::new(),
+                    InputKind::Query(crate::embed::QueryTask::CodeSearch)
+                )
                 .unwrap()
                 .is_empty()
         );
@@ -535,14 +539,20 @@ mod tests {
         let copy = handle.clone();
         drop(worker);
         let err = copy
-            .embed_blocking(vec!["late".into()], InputKind::Query)
+            .embed_blocking(
+                vec!["late".into()],
+                InputKind::Query(crate::embed::QueryTask::CodeSearch),
+            )
             .unwrap_err();
         assert!(matches!(err, EmbedError::WorkerGone), "{err}");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         let err = runtime
-            .block_on(handle.embed(vec!["late".into()], InputKind::Query))
+            .block_on(handle.embed(
+                vec!["late".into()],
+                InputKind::Query(crate::embed::QueryTask::CodeSearch),
+            ))
             .unwrap_err();
         assert!(matches!(err, EmbedError::WorkerGone), "{err}");
         // Facts about the model stay available.
@@ -600,7 +610,10 @@ mod tests {
         );
         drop(worker);
         assert!(matches!(
-            handle.embed_blocking(vec!["x".into()], InputKind::Query),
+            handle.embed_blocking(
+                vec!["x".into()],
+                InputKind::Query(crate::embed::QueryTask::CodeSearch)
+            ),
             Err(EmbedError::WorkerGone)
         ));
     }
@@ -613,7 +626,10 @@ mod tests {
             .build()
             .unwrap();
         let vectors = runtime
-            .block_on(handle.embed(vec!["x".into(), "a b".into()], InputKind::Query))
+            .block_on(handle.embed(
+                vec!["x".into(), "a b".into()],
+                InputKind::Query(crate::embed::QueryTask::CodeSearch),
+            ))
             .unwrap();
         assert_eq!(
             vectors.iter().map(|v| v[0]).collect::<Vec<_>>(),

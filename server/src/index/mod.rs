@@ -21,7 +21,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::chunk::{Chunker, chunks_for_file};
-use crate::embed::{EmbedError, EmbedHandle, InputKind};
+use crate::embed::{EmbedError, EmbedHandle, InputKind, QueryTask};
 use crate::model::cache_root;
 use crate::symbols::{Language, SymbolExtractor};
 use crate::workspace::{self, SkipReason, WalkOptions, WorkspaceError, WorkspaceFile};
@@ -296,6 +296,8 @@ pub struct IndexStatus {
     /// Chunk texts waiting for a vector.
     pub pending: u64,
     pub fingerprint: String,
+    /// Length of the current model's vectors (0 when no model was given).
+    pub dimensions: usize,
     pub read_only: bool,
     pub store_bytes: u64,
     pub vector_bytes: u64,
@@ -626,14 +628,17 @@ impl Index {
             .collect())
     }
 
-    /// Embeds `query` and returns the nearest chunks (see [`Index::nearest`]).
+    /// Embeds `query` as a query for `task` and returns the nearest chunks (see
+    /// [`Index::nearest`]).
     pub fn query(
         &self,
         embedder: &EmbedHandle,
         query: &str,
+        task: QueryTask,
         k: usize,
     ) -> Result<Vec<(StoredChunk, f32)>, IndexError> {
-        let mut vectors = embedder.embed_blocking(vec![query.to_string()], InputKind::Query)?;
+        let mut vectors =
+            embedder.embed_blocking(vec![query.to_string()], InputKind::Query(task))?;
         let Some(vector) = vectors.pop() else {
             return Ok(Vec::new());
         };
@@ -696,6 +701,7 @@ impl Index {
             vectors: counts.vectors,
             pending: self.store.pending_count(self.fingerprint())?,
             fingerprint: self.fingerprint().to_string(),
+            dimensions: self.model.as_ref().map_or(0, |m| m.dimensions),
             read_only: self.lock.is_none(),
             store_bytes,
             vector_bytes,

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::embed::{DeviceSpec, Instructions, QueryTask};
 use crate::engine::EngineSettings;
-use crate::model::DEFAULT_MODEL;
+use crate::model::{DEFAULT_MODEL, ModelOptions};
 use crate::search::DEFAULT_TOP_K;
 use crate::workspace::DEFAULT_MAX_FILE_SIZE;
 
@@ -18,6 +19,8 @@ const MAX_TOP_K: usize = 200;
 pub struct RawConfig {
     pub model: Option<String>,
     pub device: Option<String>,
+    /// Query instructions by task (`search`, `similar`, `docs`) for instruction-tuned models.
+    pub instructions: Option<std::collections::BTreeMap<String, String>>,
     pub index_dir: Option<PathBuf>,
     pub exclude: Option<Vec<String>>,
     pub top_k: Option<i64>,
@@ -47,18 +50,25 @@ impl Config {
 
 impl RawConfig {
     fn validate(self) -> Result<Config, String> {
-        match self
-            .device
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("cpu") => {}
-            Some(other) => {
-                return Err(format!(
-                    "device {other:?} is not supported by this build of coder-lsp (it runs on the CPU); remove the `device` option"
-                ));
+        let device = match self.device.as_deref() {
+            None => DeviceSpec::Cpu,
+            Some(text) => {
+                let device: DeviceSpec = text.parse().map_err(|e| format!("device: {e}"))?;
+                device.check_compiled().map_err(|e| e.to_string())?;
+                device
             }
+        };
+        let mut instructions = Instructions::default();
+        for (name, text) in self.instructions.iter().flatten() {
+            let task = QueryTask::parse(name).ok_or_else(|| {
+                format!(
+                    "instructions: unknown task {name:?}; tasks: {}",
+                    QueryTask::ALL.map(QueryTask::name).join(", ")
+                )
+            })?;
+            instructions
+                .set(task, text)
+                .map_err(|e| format!("instructions: {e}"))?;
         }
         let top_k = match self.top_k {
             None => DEFAULT_TOP_K,
@@ -87,6 +97,10 @@ impl RawConfig {
         Ok(Config {
             engine: EngineSettings {
                 model,
+                model_options: ModelOptions {
+                    device,
+                    instructions,
+                },
                 index_dir: self.index_dir,
                 exclude,
                 max_file_size,
@@ -122,12 +136,16 @@ mod tests {
         assert!(!config.hover);
         assert_eq!(config.engine.index_dir, Some(PathBuf::from("/tmp/idx")));
         assert_eq!(config.engine.exclude, vec!["vendor/"]);
+        assert_eq!(config.engine.model_options.device, DeviceSpec::Cpu);
 
         for (bad, needle) in [
             (json!({"topK": 0}), "topK"),
             (json!({"topK": "ten"}), "invalid initializationOptions"),
             (json!({"maxFileSize": -1}), "maxFileSize"),
-            (json!({"device": "cuda"}), "not supported"),
+            (json!({"device": "tpu"}), "unknown device"),
+            (json!({"device": "cuda:x"}), "unknown device"),
+            (json!({"instructions": {"find": "x"}}), "unknown task"),
+            (json!({"instructions": {"search": ""}}), "must not be empty"),
             (json!({"model": " "}), "model"),
             (json!({"exclude": ["a/["]}), "exclude"),
             (
@@ -138,5 +156,30 @@ mod tests {
             let err = Config::from_options(Some(bad)).unwrap_err();
             assert!(err.contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn instructions_are_set_per_task() {
+        let config = Config::from_options(Some(json!({
+            "model": "bge-code-v1",
+            "instructions": {"similar": "Find code like this."}
+        })))
+        .unwrap();
+        let instructions = &config.engine.model_options.instructions;
+        assert_eq!(
+            instructions.get(QueryTask::SimilarCode),
+            "Find code like this."
+        );
+        assert_eq!(
+            instructions.get(QueryTask::CodeSearch),
+            QueryTask::CodeSearch.default_instruction()
+        );
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn a_gpu_this_build_lacks_is_refused_with_the_fix() {
+        let err = Config::from_options(Some(json!({"device": "cuda:1"}))).unwrap_err();
+        assert!(err.contains("`cuda` feature"), "{err}");
     }
 }

@@ -186,7 +186,7 @@ fn nvim_plugin_commands_search_similar_context_status_reindex_and_health() {
     } else {
         check(
             fine_tune.starts_with("coder-lsp: fineTune failed: unknown command \"fineTune\"")
-                && fine_tune.contains("does not list fineTune among its commands"),
+                && fine_tune.contains("does not list fineTune in executeCommandProvider"),
             ":CoderFineTune did not show the server's error",
         );
     }

@@ -202,6 +202,22 @@ fn vscode_search_code_finds_and_opens_a_symbol_by_meaning() {
         "the cursor is not at the start of backoff_delay",
     );
 
+    // Show Index Status and Fine-tune answered with notifications: the counts and model, and
+    // (while the server has no trainer) the server's own error, said plainly.
+    let status = result["index_status"].as_str().unwrap_or_default();
+    check(
+        status.starts_with("coder-lsp index up to date: 6 files")
+            && status.contains("all-MiniLM-L6-v2 (ready"),
+        "Show Index Status did not show the complete index and the model",
+    );
+    let fine_tune = result["fine_tune"].as_str().unwrap_or_default();
+    check(
+        (fine_tune.starts_with("coder-lsp: fine-tuning failed: unknown command \"fineTune\"")
+            && fine_tune.contains("does not list fineTune in executeCommandProvider"))
+            || fine_tune.starts_with("coder-lsp: fine-tuning finished"),
+        "Fine-tune did not show the server's answer",
+    );
+
     for shot in list(&result["screenshots"]) {
         let path = PathBuf::from(shot.as_str().expect("screenshot path"));
         let bytes = fs::read(&path).unwrap_or_default();

@@ -261,12 +261,15 @@ async function main() {
     const quickInput = page.locator(".quick-input-widget");
     const input = quickInput.locator("input.input");
     await page.locator(".monaco-workbench").click({ position: { x: 700, y: 400 } });
-    await page.keyboard.press("F1");
-    await input.waitFor({ state: "visible", timeout: 10_000 });
-    await input.fill(">Coder: Search Code");
-    const paletteRow = quickInput.locator(".monaco-list-row", { hasText: "Coder: Search Code" }).first();
-    await paletteRow.waitFor({ timeout: 15_000 });
-    await page.keyboard.press("Enter");
+    /** Runs a command from the command palette. @param {string} title */
+    const runCommand = async (title) => {
+      await page.keyboard.press("F1");
+      await input.waitFor({ state: "visible", timeout: 10_000 });
+      await input.fill(`>${title}`);
+      await quickInput.locator(".monaco-list-row", { hasText: title }).first().waitFor({ timeout: 15_000 });
+      await page.keyboard.press("Enter");
+    };
+    await runCommand("Coder: Search Code");
     await quickInput.locator(".quick-input-title", { hasText: "Coder: Search Code" }).waitFor({ timeout: 10_000 });
     await quickInput.locator("input.input").waitFor({ state: "visible" });
     result.placeholder = await input.getAttribute("placeholder");
@@ -325,6 +328,21 @@ async function main() {
     await page.screenshot({ path: path.join(shots, "vscode-opened.png") });
     result.screenshots = [path.join(shots, "vscode-search-results.png"), path.join(shots, "vscode-opened.png")];
     log(`opened: ${JSON.stringify(result.opened)}`);
+
+    // Two more commands whose answers arrive as notifications.
+    const toasts = page.locator(".notifications-toasts .notification-list-item-message");
+    /** Runs a command and returns the text of the first new notification containing `needle`.
+     * @param {string} title @param {string} needle */
+    const notification = async (title, needle) => {
+      log(`running ${title}`);
+      await runCommand(title);
+      const toast = toasts.filter({ hasText: needle }).first();
+      await toast.waitFor({ timeout: 30_000 });
+      return ((await toast.textContent()) ?? "").trim();
+    };
+    result.index_status = await notification("Coder: Show Index Status", "coder-lsp index");
+    result.fine_tune = await notification("Coder: Fine-tune Model on This Repository", "fine-tuning");
+    log(`fine-tune answered: ${result.fine_tune}`);
   } finally {
     await browser.close();
   }

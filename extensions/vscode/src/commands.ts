@@ -243,9 +243,7 @@ async function fineTune(coder: CoderClient): Promise<void> {
       void vscode.window.showInformationMessage("coder-lsp: fine-tuning cancelled.");
       return;
     }
-    const offered = advertised
-      ? ""
-      : ` (this coder-lsp server does not list fineTune among its commands: ${coder.serverCommands().join(", ") || "none"})`;
+    const offered = advertised ? "" : " (this coder-lsp server does not list fineTune in executeCommandProvider)";
     void vscode.window.showErrorMessage(`coder-lsp: fine-tuning failed: ${errorMessage(error)}${offered}`);
   }
 }

@@ -157,10 +157,7 @@ function M.execute(command, argument, on_result, opts)
       local advertised = vim.tbl_get(client.server_capabilities or {}, 'executeCommandProvider', 'commands')
         or {}
       local note = vim.list_contains(advertised, command) and ''
-        or (' (this coder-lsp server does not list %s among its commands: %s)'):format(
-          command,
-          table.concat(advertised, ', ')
-        )
+        or (' (this coder-lsp server does not list %s in executeCommandProvider)'):format(command)
       notify(('coder-lsp: %s failed: %s%s'):format(command, err.message, note), vim.log.levels.ERROR)
       return
     end

@@ -1,6 +1,7 @@
 //! Shared helpers for coder-lsp's end-to-end tests: find the real binary, copy a fixture
 //! repository into a temporary directory, and run commands against it with an isolated index.
 
+pub mod editor;
 pub mod lsp_client;
 
 use std::path::{Path, PathBuf};

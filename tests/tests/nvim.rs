@@ -4,12 +4,11 @@
 //! for the background index, and runs `semanticSearch` and `workspace/symbol`. The script writes
 //! what it saw as JSON; the assertions are here.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use coder_tests::{Workspace, binary};
+use coder_tests::Workspace;
+use coder_tests::editor::{NvimRun, line_of, list, run_nvim_script, uri_path};
 use serde_json::Value;
 
 /// Neovim is killed after this long; the script's own bounds are shorter.
@@ -17,191 +16,18 @@ const NVIM_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long the script waits for the index to be complete.
 const INDEX_TIMEOUT_MS: u64 = 90_000;
 
-/// The Neovim to drive: `$CODER_LSP_NVIM`, else the one `scripts/fetch-nvim` installs into
-/// coder-lsp's cache.
-fn nvim() -> PathBuf {
-    if let Some(path) = std::env::var_os("CODER_LSP_NVIM").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "CODER_LSP_NVIM={} is not a file; unset it to use the nvim that scripts/setup installs",
-            path.display()
-        );
-        return path;
-    }
-    let path = coder_lsp::model::cache_root().join("tools/nvim/bin/nvim");
-    assert!(
-        path.is_file(),
-        "Neovim is not installed at {}: run scripts/setup (it runs scripts/fetch-nvim), or set \
-         CODER_LSP_NVIM to an nvim >= 0.11",
-        path.display()
-    );
-    path
-}
-
-/// What one headless Neovim run left behind.
-struct Run {
-    status: Option<ExitStatus>,
-    elapsed: Duration,
-    output: String,
-    result: Option<Value>,
-    lsp_log: PathBuf,
-}
-
-impl Run {
-    /// Everything useful for a failure message: the exit status, nvim's output, the error the
-    /// script reported, the server's stderr and the end of the LSP log.
-    fn diagnostics(&self) -> String {
-        let status = match self.status {
-            Some(status) => status.to_string(),
-            None => format!("killed at the {NVIM_TIMEOUT:?} limit"),
-        };
-        let log = fs::read_to_string(&self.lsp_log).unwrap_or_default();
-        let server_stderr = tail(log.lines().filter(|l| l.contains("\"stderr\"")), 100);
-        let log_tail = tail(log.lines(), 40);
-        let error = self
-            .result
-            .as_ref()
-            .and_then(|r| r["error"].as_str())
-            .unwrap_or("(none)");
-        format!(
-            "nvim: {status} after {:.1?}\nscript error: {error}\n--- nvim output ---\n{}\n\
-             --- server stderr (from {}) ---\n{}\n--- end of the LSP log ---\n{log_tail}\n\
-             --- result ---\n{}",
-            self.elapsed,
-            self.output,
-            self.lsp_log.display(),
-            server_stderr,
-            self.result
-                .as_ref()
-                .map_or_else(|| "(none)".to_string(), |r| format!("{r:#}")),
-        )
-    }
-}
-
-/// The last `n` of `lines`, each cut to 600 characters (the debug log has very long ones).
-fn tail<'a>(lines: impl Iterator<Item = &'a str>, n: usize) -> String {
-    let lines: Vec<&str> = lines.collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|line| match line.char_indices().nth(600) {
-            Some((cut, _)) => format!("{} …", &line[..cut]),
-            None => (*line).to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Runs `tests/nvim/lsp_smoke.lua` in headless Neovim against `ws`, bounded by `NVIM_TIMEOUT`.
-fn run_smoke(ws: &Workspace) -> Run {
-    let scratch = ws.dir.path().join("nvim");
-    let state = scratch.join("state");
-    fs::create_dir_all(&state).expect("create nvim state dir");
-    let out_path = scratch.join("result.json");
-    let output_path = scratch.join("output.txt");
-    let output_file = fs::File::create(&output_path).expect("create nvim output file");
+/// Runs `tests/nvim/lsp_smoke.lua` in headless Neovim against `ws`.
+fn run_smoke(ws: &Workspace) -> NvimRun {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("nvim/lsp_smoke.lua");
-
-    let mut cmd = Command::new(nvim());
-    cmd.args(["--headless", "--clean", "-u", "NONE", "-i", "NONE", "-l"])
-        .arg(&script)
-        .current_dir(ws.root())
-        .stdin(Stdio::null())
-        .stdout(output_file.try_clone().expect("clone output file"))
-        .stderr(output_file)
-        .env("CODER_LSP_TEST_BIN", binary())
-        .env("CODER_LSP_TEST_ROOT", ws.root())
-        .env("CODER_LSP_TEST_INDEX_DIR", ws.index_dir())
-        .env("CODER_LSP_TEST_OUT", &out_path)
-        .env(
+    run_nvim_script(
+        ws,
+        &script,
+        &[(
             "CODER_LSP_TEST_INDEX_TIMEOUT_MS",
             INDEX_TIMEOUT_MS.to_string(),
-        )
-        // Neovim's own files (the LSP log included) stay in the scratch dir.
-        .env("XDG_STATE_HOME", &state)
-        .env("XDG_CONFIG_HOME", scratch.join("config"))
-        .env("XDG_DATA_HOME", scratch.join("data"))
-        // Inherited by the server: the model comes from the cache, never from a hub.
-        .env("HF_HUB_OFFLINE", "1")
-        .env("CODER_LSP_LOG", "info")
-        .env_remove("CODER_LSP_MODEL")
-        .env_remove("CODER_LSP_INDEX_DIR");
-
-    let start = Instant::now();
-    let mut child = cmd.spawn().expect("start nvim");
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for nvim") {
-            break Some(status);
-        }
-        if start.elapsed() > NVIM_TIMEOUT {
-            // Only nvim itself: the server sees its stdin close and must exit on its own (the
-            // script stops it on every path it controls). Never signal a process group through
-            // `kill -SIG -PGID`: procps-ng 4.0.2's kill turns that into kill(-1), i.e. everything.
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let elapsed = start.elapsed();
-
-    let result = fs::read_to_string(&out_path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
-    Run {
-        status,
-        elapsed,
-        output: fs::read_to_string(&output_path).unwrap_or_default(),
-        result,
-        lsp_log: state.join("nvim/lsp.log"),
-    }
-}
-
-/// The path of a `file://` URI (percent-escapes decoded).
-fn uri_path(uri: &str) -> PathBuf {
-    let rest = uri
-        .strip_prefix("file://")
-        .unwrap_or_else(|| panic!("not a file URI: {uri}"));
-    let bytes = rest.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| {
-            std::str::from_utf8(h)
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        });
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                decoded.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                decoded.push(byte);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(String::from_utf8(decoded).expect("URI path is UTF-8"))
-}
-
-/// A JSON list (Neovim encodes an empty list as `{}`).
-fn list(value: &Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items.clone(),
-        Value::Object(map) if map.is_empty() => Vec::new(),
-        other => panic!("expected a list, got {other}"),
-    }
-}
-
-/// The 0-based line of the first line of `file` that contains `needle`.
-fn line_of(file: &Path, needle: &str) -> u64 {
-    let text = fs::read_to_string(file).expect("read fixture file");
-    let index = text
-        .lines()
-        .position(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("{needle:?} not in {}", file.display()));
-    u64::try_from(index).expect("line number fits")
+        )],
+        NVIM_TIMEOUT,
+    )
 }
 
 /// Checks one located hit: its URI is the expected file of the workspace, and its range (0-based
@@ -241,27 +67,18 @@ fn nvim_finds_code_by_meaning_through_the_language_server() {
     let ws = Workspace::from_fixture("sample-repo");
     let run = run_smoke(&ws);
     let diagnostics = run.diagnostics();
-    eprintln!("nvim finished in {:.1?}", run.elapsed);
-
-    assert!(
-        run.status.is_some_and(|s| s.success()),
-        "the Neovim script failed\n{diagnostics}"
-    );
-    let result = run
-        .result
-        .as_ref()
-        .unwrap_or_else(|| panic!("the script wrote no JSON result\n{diagnostics}"));
-    assert!(
-        result["error"].is_null(),
-        "the script reported an error\n{diagnostics}"
-    );
+    eprintln!("nvim finished in {:.1?}", run.run.elapsed);
+    let result = run.checked_result();
 
     let root = ws.root().canonicalize().expect("canonical workspace root");
     let check = |ok: bool, what: &str| assert!(ok, "{what}\n{diagnostics}");
 
     // The client attached at the fixture root, and the server advertised what we use.
     check(
-        result["client"]["root_dir"].as_str().map(PathBuf::from) == Some(root.clone()),
+        result["client"]["root_dir"]
+            .as_str()
+            .map(std::path::PathBuf::from)
+            == Some(root.clone()),
         "the client's root_dir is not the workspace root",
     );
     let caps = &result["client"]["capabilities"];

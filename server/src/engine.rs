@@ -19,7 +19,7 @@ use crate::index::{
     update_shared,
 };
 use crate::model::{self, LoadedModel};
-use crate::search::{SearchFilter, SearchHit, search_filtered, similar};
+use crate::search::{Ranking, SearchFilter, SearchHit, SearchMode, search_filtered, similar};
 use crate::symbols::Language;
 use crate::workspace::{self, WalkOptions};
 
@@ -433,6 +433,7 @@ impl Engine {
         query: &str,
         top_k: usize,
         filter: SearchFilter,
+        ranking: Ranking,
     ) -> Result<Vec<RootedHit>, EngineError> {
         let model = self.model();
         let query = query.to_string();
@@ -441,7 +442,14 @@ impl Engine {
             let mut hits = Vec::new();
             for root in roots {
                 let found = root.index.with(|i| {
-                    search_filtered(i, model.as_ref().map(|m| &m.handle), &query, top_k, &filter)
+                    search_filtered(
+                        i,
+                        model.as_ref().map(|m| &m.handle),
+                        &query,
+                        top_k,
+                        &filter,
+                        &ranking,
+                    )
                 })?;
                 add_rooted(&mut hits, &root, found);
             }
@@ -527,6 +535,8 @@ impl Engine {
                         &text,
                         top_k,
                         &SearchFilter::default(),
+                        // Code → code similarity is what embeddings are for.
+                        &Ranking::mode(SearchMode::Dense),
                     )
                 })?;
                 add_rooted(&mut hits, other, found);
@@ -561,7 +571,9 @@ impl Engine {
         token_budget: usize,
     ) -> Result<Vec<(PathBuf, PackedContext)>, EngineError> {
         let model = self.require_model()?;
-        let hits = self.search(query, 30, SearchFilter::default()).await?;
+        let hits = self
+            .search(query, 30, SearchFilter::default(), Ranking::default())
+            .await?;
         let engine = Arc::clone(self);
         blocking(move || {
             // Group hits per root so every chunk can be read and labelled with its root.

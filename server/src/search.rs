@@ -1,18 +1,93 @@
 //! Search: a natural-language query in, ranked symbols out, as plain data.
 //!
-//! Dense retrieval over the vector index; several windows of one long symbol collapse into the
-//! best of them. Lexical ranking and fusion build on the same result type.
+//! Three rankings share one path (CLI, LSP and engine all call [`search_filtered`]): dense
+//! (nearest vectors), lexical (BM25 over code-aware tokens) and hybrid, the default, which fuses
+//! the two by reciprocal rank and adds a bonus for a query that names the symbol. Several windows
+//! of one long symbol collapse into the best of them. README "How ranking works" has the numbers.
+
+use std::collections::HashMap;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::embed::{EmbedHandle, InputKind};
+use crate::index::fts::{query_terms, split_identifier};
 use crate::index::store::StoredChunk;
 use crate::index::{Index, IndexError};
 use crate::symbols::{Language, SymbolKind};
 
 /// Results returned when the caller does not say.
 pub const DEFAULT_TOP_K: usize = 10;
+
+/// The `k` of reciprocal-rank fusion, `1 / (k + rank)`: the value from Cormack et al. (2009),
+/// which flattens the head of each list so neither ranking dominates.
+pub const DEFAULT_RRF_K: f32 = 60.0;
+
+/// Candidates taken from each ranking before fusion.
+const FUSION_POOL: usize = 100;
+
+/// Which ranking answers a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Nearest embeddings only.
+    Dense,
+    /// BM25 over identifiers split into words, paths and doc text.
+    Lexical,
+    /// Reciprocal-rank fusion of both, plus a symbol-name bonus.
+    #[default]
+    Hybrid,
+}
+
+impl SearchMode {
+    pub const ALL: [SearchMode; 3] = [SearchMode::Dense, SearchMode::Lexical, SearchMode::Hybrid];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchMode::Dense => "dense",
+            SearchMode::Lexical => "lexical",
+            SearchMode::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::str::FromStr for SearchMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        SearchMode::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown search mode {s:?}: use dense, lexical or hybrid"))
+    }
+}
+
+/// How results are ranked. Without a model every mode ranks lexically.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranking {
+    pub mode: SearchMode,
+    /// See [`DEFAULT_RRF_K`]; must be positive.
+    pub rrf_k: f32,
+}
+
+impl Default for Ranking {
+    fn default() -> Self {
+        Self {
+            mode: SearchMode::Hybrid,
+            rrf_k: DEFAULT_RRF_K,
+        }
+    }
+}
+
+impl Ranking {
+    /// A ranking with the default fusion constant.
+    pub fn mode(mode: SearchMode) -> Self {
+        Self {
+            mode,
+            ..Self::default()
+        }
+    }
+}
 
 /// One search result. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -23,7 +98,8 @@ pub struct SearchHit {
     pub kind: String,
     pub start_line: u32,
     pub end_line: u32,
-    /// Cosine similarity between query and chunk, in [-1, 1].
+    /// Higher is better. Dense: cosine similarity in [-1, 1]; lexical: the reciprocal of the
+    /// BM25 rank; hybrid: the fused score. Only comparable within one mode.
     pub score: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
@@ -100,7 +176,7 @@ impl SearchFilter {
     }
 }
 
-/// The `top_k` best symbols for `query`.
+/// The `top_k` best symbols for `query`, ranked the default (hybrid) way.
 pub fn search(
     index: &Index,
     embedder: &EmbedHandle,
@@ -113,17 +189,19 @@ pub fn search(
         query,
         top_k,
         &SearchFilter::default(),
+        &Ranking::default(),
     )
 }
 
-/// Like [`search`], with a filter; without a model (`embedder` is `None`) the ranking is
-/// lexical (BM25 over the FTS5 table), so results keep coming while a model is missing.
+/// Like [`search`], with a filter and a ranking; without a model (`embedder` is `None`) the
+/// ranking is lexical whatever the mode, so results keep coming while a model is missing.
 pub fn search_filtered(
     index: &Index,
     embedder: Option<&EmbedHandle>,
     query: &str,
     top_k: usize,
     filter: &SearchFilter,
+    ranking: &Ranking,
 ) -> Result<Vec<SearchHit>, IndexError> {
     let query = query.trim();
     if query.is_empty() || top_k == 0 {
@@ -135,12 +213,102 @@ pub fn search_filtered(
     } else {
         top_k * 20 + 50
     };
-    let mut candidates = match embedder {
-        Some(embedder) => index.query(embedder, query, fetch)?,
-        None => index.lexical(query, fetch)?,
+    let ranked = |candidates: Vec<(StoredChunk, f32)>, keep: usize| {
+        let mut candidates = candidates;
+        candidates.retain(|(chunk, _)| filter.accepts(chunk));
+        collapse_windows(candidates, keep)
     };
-    candidates.retain(|(chunk, _)| filter.accepts(chunk));
-    Ok(collapse_windows(candidates, top_k))
+    match (embedder, ranking.mode) {
+        (None, _) | (Some(_), SearchMode::Lexical) => {
+            Ok(ranked(index.lexical(query, fetch)?, top_k))
+        }
+        (Some(embedder), SearchMode::Dense) => {
+            Ok(ranked(index.query(embedder, query, fetch)?, top_k))
+        }
+        (Some(embedder), SearchMode::Hybrid) => {
+            let pool = fetch.max(FUSION_POOL);
+            let dense = ranked(index.query(embedder, query, pool)?, pool);
+            let lexical = ranked(index.lexical(query, pool)?, pool);
+            Ok(fuse(&[dense, lexical], query, ranking.rrf_k, top_k))
+        }
+    }
+}
+
+/// Reciprocal-rank fusion: each list adds `1 / (k + rank)` (rank from 1) to a symbol's score;
+/// a symbol the query names gets [`name_bonus`] on top. Ties keep the order of first appearance,
+/// earlier lists first. The hit kept for a symbol is the one of the first list that has it.
+pub fn fuse(lists: &[Vec<SearchHit>], query: &str, rrf_k: f32, top_k: usize) -> Vec<SearchHit> {
+    let terms = query_terms(query);
+    let mut order: Vec<(SearchHit, f32)> = Vec::new();
+    let mut slot: HashMap<HitKey, usize> = HashMap::new();
+    for list in lists {
+        for (rank, hit) in list.iter().enumerate() {
+            let share = 1.0 / (rrf_k + rank as f32 + 1.0);
+            let key = HitKey::of(hit);
+            match slot.get(&key) {
+                Some(&i) => order[i].1 += share,
+                None => {
+                    slot.insert(key, order.len());
+                    let bonus = name_bonus(&hit.name, &terms) / (rrf_k + 1.0);
+                    order.push((hit.clone(), share + bonus));
+                }
+            }
+        }
+    }
+    // A stable sort keeps first appearance among equal scores.
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    order
+        .into_iter()
+        .take(top_k)
+        .map(|(mut hit, score)| {
+            hit.score = score;
+            hit
+        })
+        .collect()
+}
+
+/// How strongly the query names the symbol, in units of one first place: 1 when a query word is
+/// the whole name (`globset_builder`, `GlobSetBuilder`), 0.5 when every part of a name of two or
+/// more parts appears among the query words ("build the glob set" for `build_glob_set`).
+/// One-word names are left to BM25: "new" or "parse" in a question rarely mean that symbol.
+pub fn name_bonus(name: &str, terms: &[String]) -> f32 {
+    let whole: String = name.chars().flat_map(char::to_lowercase).collect();
+    let parts: Vec<String> = split_identifier(name)
+        .into_iter()
+        .map(|p| p.chars().flat_map(char::to_lowercase).collect())
+        .collect();
+    if parts.len() < 2 {
+        return 0.0;
+    }
+    if terms.contains(&whole) {
+        1.0
+    } else if parts.iter().all(|p| terms.contains(p)) {
+        0.5
+    } else {
+        0.0
+    }
+}
+
+/// What makes two hits the same symbol (windows of one symbol share all of it).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct HitKey {
+    path: String,
+    name: String,
+    kind: String,
+    container: Option<String>,
+    signature: String,
+}
+
+impl HitKey {
+    fn of(hit: &SearchHit) -> Self {
+        Self {
+            path: hit.path.clone(),
+            name: hit.name.clone(),
+            kind: hit.kind.clone(),
+            container: hit.container.clone(),
+            signature: hit.signature.clone(),
+        }
+    }
 }
 
 /// Code elsewhere that is similar to lines `start_line..=end_line` of `path` (code → code):

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 
 use super::IndexError;
 use crate::chunk::Chunk;
-use crate::index::fts::code_tokens;
+use crate::index::fts::{code_tokens, query_terms};
 use crate::symbols::SymbolKind;
 
 /// Bumped when the schema changes incompatibly; an older store is moved aside and rebuilt.
@@ -48,8 +48,18 @@ CREATE TABLE IF NOT EXISTS vectors(
     vector BLOB NOT NULL,
     PRIMARY KEY(fingerprint, text_hash)
 ) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(name, path, body, tokenize = "unicode61 tokenchars '_'");
 "#;
+
+/// The FTS5 mirror of `chunks`. Porter stemming lets "retries" match `retry` and "parsing" match
+/// `parse`; identifiers are split before they reach FTS5 ([`code_tokens`]).
+const FTS_SCHEMA: &str = r#"
+DROP TABLE IF EXISTS chunks_fts;
+CREATE VIRTUAL TABLE chunks_fts USING fts5(name, path, body, tokenize = "porter unicode61 tokenchars '_'");
+"#;
+
+/// Bumped when what goes into `chunks_fts` changes (tokenizer, [`code_tokens`]): the table is
+/// then rebuilt from `chunks` on open, which needs no embedding and keeps every vector.
+const FTS_VERSION: &str = "2";
 
 /// What the store knows about a file, to decide whether it changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +212,17 @@ impl IndexStore {
                     "schema version {v}, this build uses {SCHEMA_VERSION}"
                 ));
             }
+        }
+        let fts: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'fts_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| e.to_string())?;
+        if fts.as_deref() != Some(FTS_VERSION) {
+            rebuild_fts(&conn).map_err(|e| format!("rebuilding the lexical index: {e}"))?;
         }
         Ok(Self {
             conn,
@@ -472,8 +493,8 @@ impl IndexStore {
         query: &str,
         limit: usize,
     ) -> Result<Vec<(StoredChunk, f32)>, IndexError> {
-        let terms: Vec<String> = code_tokens(query)
-            .split_whitespace()
+        let terms: Vec<String> = query_terms(query)
+            .iter()
             .map(|t| format!("\"{}\"", t.replace('"', "")))
             .collect();
         if terms.is_empty() {
@@ -596,6 +617,38 @@ fn row_to_chunk(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredChunk> {
         signature: r.get(8)?,
         text: r.get(9)?,
     })
+}
+
+/// Recreates `chunks_fts` from `chunks` in one transaction.
+fn rebuild_fts(conn: &Connection) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch(FTS_SCHEMA)?;
+    {
+        let mut read = tx.prepare(
+            "SELECT c.id, c.name, f.path, c.text FROM chunks c JOIN files f ON f.id = c.file_id",
+        )?;
+        let mut insert =
+            tx.prepare("INSERT INTO chunks_fts(rowid, name, path, body) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut rows = read.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let name: String = row.get(1)?;
+            let path: String = row.get(2)?;
+            let text: String = row.get(3)?;
+            insert.execute(params![
+                id,
+                code_tokens(&name),
+                code_tokens(&path),
+                code_tokens(&text)
+            ])?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES ('fts_version', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = ?1",
+        [FTS_VERSION],
+    )?;
+    tx.commit()
 }
 
 fn remove_file_rows(tx: &rusqlite::Transaction<'_>, path: &str) -> Result<Vec<i64>, IndexError> {

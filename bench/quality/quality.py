@@ -279,7 +279,7 @@ def run_binary(binary, args, stdin=None):
     return proc.stdout
 
 
-def evaluate(binary, corpus, model, index_root, modes, rrf_k):
+def evaluate(binary, corpus, model, index_root, modes, ranking_args):
     name = corpus["name"]
     root = corpus_root(corpus)
     queries = load_queries(name)
@@ -299,8 +299,7 @@ def evaluate(binary, corpus, model, index_root, modes, rrf_k):
         else:
             args = ["search", *common, "--no-update", "--json", "--stdin", "-k", str(CUTOFF),
                     "--mode", mode]
-            if rrf_k is not None:
-                args += ["--rrf-k", str(rrf_k)]
+            args += ranking_args
             out = run_binary(binary, args, stdin="\n".join(q["query"] for q in queries) + "\n")
             answers = [json.loads(line) for line in out.splitlines() if line.strip()]
             if len(answers) != len(queries):
@@ -364,6 +363,7 @@ def main():
     run.add_argument("--only", action="append", help="codebase name (repeatable); default all")
     run.add_argument("--modes", default="grep,dense,lexical,hybrid")
     run.add_argument("--rrf-k", type=float, help="passed to coder-lsp search --rrf-k")
+    run.add_argument("--dense-weight", type=float, help="passed to coder-lsp search --dense-weight")
     run.add_argument("--index-root", default=os.path.join(CORPORA_DIR, ".index"),
                      help="where the indexes go (one directory per codebase and model)")
     run.add_argument("--out", help="also write the markdown report here")
@@ -389,7 +389,12 @@ def main():
         by_corpus = {}
         for corpus in chosen:
             print(f"{corpus['name']}: indexing and searching", file=sys.stderr)
-            by_corpus[corpus["name"]] = evaluate(args.binary, corpus, args.model, index_root, modes, args.rrf_k)
+            ranking_args = []
+            if args.rrf_k is not None:
+                ranking_args += ["--rrf-k", str(args.rrf_k)]
+            if args.dense_weight is not None:
+                ranking_args += ["--dense-weight", str(args.dense_weight)]
+            by_corpus[corpus["name"]] = evaluate(args.binary, corpus, args.model, index_root, modes, ranking_args)
         report = [
             f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
             f"Machine: {machine()}  ",

@@ -15,7 +15,8 @@ use crate::embed::EmbedHandle;
 use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats};
 use crate::model::{self, DEFAULT_MODEL, LoadedModel};
 use crate::search::{
-    DEFAULT_RRF_K, DEFAULT_TOP_K, Ranking, SearchFilter, SearchHit, SearchMode, search_filtered,
+    DEFAULT_DENSE_WEIGHT, DEFAULT_RRF_K, DEFAULT_TOP_K, Ranking, SearchFilter, SearchHit,
+    SearchMode, search_filtered,
 };
 use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions, canonical_root};
 
@@ -79,8 +80,11 @@ pub struct RankingArgs {
     #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
     pub mode: SearchMode,
     /// The k of reciprocal-rank fusion, 1/(k + rank); smaller lets first places count more.
-    #[arg(long, default_value_t = DEFAULT_RRF_K, value_parser = parse_rrf_k)]
+    #[arg(long, default_value_t = DEFAULT_RRF_K, value_parser = parse_positive)]
     pub rrf_k: f32,
+    /// How much a dense rank counts in hybrid mode against a lexical rank (which counts 1).
+    #[arg(long, default_value_t = DEFAULT_DENSE_WEIGHT, value_parser = parse_positive)]
+    pub dense_weight: f32,
 }
 
 impl RankingArgs {
@@ -88,6 +92,7 @@ impl RankingArgs {
         Ranking {
             mode: self.mode,
             rrf_k: self.rrf_k,
+            dense_weight: self.dense_weight,
         }
     }
 }
@@ -96,12 +101,10 @@ fn parse_mode(s: &str) -> Result<SearchMode, String> {
     s.parse()
 }
 
-fn parse_rrf_k(s: &str) -> Result<f32, String> {
+fn parse_positive(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(k) if k.is_finite() && k > 0.0 => Ok(k),
-        _ => Err(format!(
-            "{s:?} is not a positive number (the default is {DEFAULT_RRF_K})"
-        )),
+        _ => Err(format!("{s:?} is not a positive number")),
     }
 }
 
@@ -259,13 +262,17 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
     // Lexical ranking needs no model: without one, answer from the index as it is.
     let model = match load_model(&args.model) {
         Ok(model) => Some(model),
-        Err(e) if ranking.mode != SearchMode::Dense => {
+        Err(e) if ranking.mode == SearchMode::Lexical => {
             eprintln!(
                 "note: {e:#}\nnote: answering lexically from the index as it is (it cannot be updated without the model)"
             );
             None
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            return Err(e.context(
+                "no model to rank with (`--mode lexical` answers from the existing index without one)",
+            ));
+        }
     };
     let access = if no_update || model.is_none() {
         Access::ReadOnly

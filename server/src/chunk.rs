@@ -1,13 +1,19 @@
 //! Chunks: the text that is embedded for each symbol.
 //!
-//! [`chunk_text`] is the one place that decides what a chunk says (path, container, doc,
-//! signature, body); retrieval tuning changes it there. Text is fitted to the model's token
+//! [`chunk_text`] is the one place that decides what a chunk says (a header naming the symbol,
+//! its doc and body); retrieval tuning changes it there, by measurement (README, "How ranking
+//! works"). Text is fitted to the model's token
 //! limit with the model's own tokenizer. A symbol too long for one chunk is split into windows
 //! that repeat its header; a container whose members are chunks of their own (a class, an impl)
 //! keeps only its first window, so its members are not embedded twice.
 
 use crate::embed::ModelTokenizer;
+use crate::index::fts::split_identifier;
 use crate::symbols::{Symbol, SymbolKind};
+
+/// Names the format [`chunk_text`] writes. Bumped whenever what a chunk says changes: an index
+/// written with another format re-chunks (and so re-embeds) every file on its next update.
+pub const CHUNK_FORMAT: &str = "2";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +81,8 @@ impl Chunker {
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkParts<'a> {
     pub path: &'a str,
+    pub name: &'a str,
+    pub kind: SymbolKind,
     pub container: Option<&'a str>,
     pub signature: &'a str,
     pub doc: Option<&'a str>,
@@ -83,14 +91,26 @@ pub struct ChunkParts<'a> {
     pub continued: bool,
 }
 
-/// What gets embedded for a symbol (or one window of it).
+/// What gets embedded for a symbol (or one window of it). The header reads like a sentence a
+/// query could match: `method to_regex_with (to regex with) in Tokens · src/glob.rs`. Spelling
+/// the name out as words lets a general-language model see "regex" in `to_regex_with`.
 pub fn chunk_text(parts: &ChunkParts<'_>) -> String {
     let mut text = String::with_capacity(parts.body.len() + 128);
-    text.push_str(parts.path);
+    text.push_str(parts.kind.as_str());
+    text.push(' ');
+    text.push_str(parts.name);
+    let words = identifier_words(parts.name);
+    if !words.is_empty() {
+        text.push_str(" (");
+        text.push_str(&words);
+        text.push(')');
+    }
     if let Some(container) = parts.container {
-        text.push_str(" · ");
+        text.push_str(" in ");
         text.push_str(container);
     }
+    text.push_str(" · ");
+    text.push_str(parts.path);
     if parts.continued {
         text.push_str(" · ");
         text.push_str(parts.signature);
@@ -104,6 +124,15 @@ pub fn chunk_text(parts: &ChunkParts<'_>) -> String {
     }
     text.push_str(parts.body.trim_end());
     text
+}
+
+/// `to_regex_with` → `to regex with`; empty when the identifier is a single word already.
+fn identifier_words(name: &str) -> String {
+    let parts = split_identifier(name);
+    if parts.len() < 2 {
+        return String::new();
+    }
+    parts.join(" ").to_lowercase()
 }
 
 /// Turns a file's symbols into chunks that fit `max_tokens` content tokens each.
@@ -124,6 +153,8 @@ pub fn chunks_for_file(
         });
         let parts = ChunkParts {
             path,
+            name: &symbol.name,
+            kind: symbol.kind,
             container: symbol.container.as_deref(),
             signature: &symbol.signature,
             doc: symbol.doc.as_deref(),
@@ -237,6 +268,8 @@ pub(crate) mod tests {
     fn chunk_text_has_path_container_doc_and_body() {
         let parts = ChunkParts {
             path: "src/parse.rs",
+            name: "parse",
+            kind: SymbolKind::Method,
             container: Some("Parser"),
             signature: "fn parse()",
             doc: Some("Parses things.\n"),
@@ -245,7 +278,7 @@ pub(crate) mod tests {
         };
         assert_eq!(
             chunk_text(&parts),
-            "src/parse.rs · Parser\nParses things.\nfn parse() {\n    run();\n}"
+            "method parse in Parser · src/parse.rs\nParses things.\nfn parse() {\n    run();\n}"
         );
         let later = ChunkParts {
             continued: true,
@@ -254,8 +287,28 @@ pub(crate) mod tests {
         };
         assert_eq!(
             chunk_text(&later),
-            "src/parse.rs · Parser · fn parse()\n    more();"
+            "method parse in Parser · src/parse.rs · fn parse()\n    more();"
         );
+    }
+
+    #[test]
+    fn the_header_spells_a_compound_name_as_words() {
+        let parts = ChunkParts {
+            path: "glob.rs",
+            name: "to_regex_with",
+            kind: SymbolKind::Function,
+            container: None,
+            signature: "fn to_regex_with()",
+            doc: None,
+            body: "fn to_regex_with() {}",
+            continued: false,
+        };
+        assert_eq!(
+            chunk_text(&parts),
+            "function to_regex_with (to regex with) · glob.rs\nfn to_regex_with() {}"
+        );
+        assert_eq!(identifier_words("GlobSetBuilder"), "glob set builder");
+        assert_eq!(identifier_words("__init__"), "");
     }
 
     #[test]
@@ -288,9 +341,13 @@ pub(crate) mod tests {
         }
         for chunk in &chunks {
             assert!(Words.count(&chunk.text) <= 40);
-            assert!(chunk.text.starts_with("a.rs · Parser"));
+            assert!(chunk.text.starts_with("function big in Parser · a.rs"));
         }
-        assert!(chunks[1].text.starts_with("a.rs · Parser · fn big()\n"));
+        assert!(
+            chunks[1]
+                .text
+                .starts_with("function big in Parser · a.rs · fn big()\n")
+        );
         assert!(chunks[0].text.contains("Parses things."));
         assert!(!chunks[1].text.contains("Parses things."));
     }

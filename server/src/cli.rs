@@ -14,7 +14,10 @@ use serde_json::json;
 use crate::embed::{DeviceSpec, EmbedHandle, Instructions};
 use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats};
 use crate::model::{self, DEFAULT_MODEL, LoadedModel, ModelOptions};
-use crate::search::{DEFAULT_TOP_K, SearchHit, search};
+use crate::search::{
+    DEFAULT_DENSE_WEIGHT, DEFAULT_RRF_K, DEFAULT_TOP_K, Ranking, SearchFilter, SearchHit,
+    SearchMode, search_filtered,
+};
 use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions, canonical_root};
 
 /// Semantic code search for your workspace.
@@ -54,6 +57,8 @@ pub enum Command {
         /// Answer from the index as it is, without updating it first.
         #[arg(long)]
         no_update: bool,
+        #[command(flatten)]
+        ranking: RankingArgs,
         /// What you are looking for, e.g. "where are retries scheduled after a timeout".
         #[arg(required_unless_present = "stdin")]
         query: Option<String>,
@@ -66,6 +71,41 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How `search` ranks results.
+#[derive(Debug, Args)]
+pub struct RankingArgs {
+    /// dense (embeddings), lexical (BM25 over code-aware words) or hybrid (both fused).
+    #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
+    pub mode: SearchMode,
+    /// The k of reciprocal-rank fusion, 1/(k + rank); smaller lets first places count more.
+    #[arg(long, default_value_t = DEFAULT_RRF_K, value_parser = parse_positive)]
+    pub rrf_k: f32,
+    /// How much a dense rank counts in hybrid mode against a lexical rank (which counts 1).
+    #[arg(long, default_value_t = DEFAULT_DENSE_WEIGHT, value_parser = parse_positive)]
+    pub dense_weight: f32,
+}
+
+impl RankingArgs {
+    fn ranking(&self) -> Ranking {
+        Ranking {
+            mode: self.mode,
+            rrf_k: self.rrf_k,
+            dense_weight: self.dense_weight,
+        }
+    }
+}
+
+fn parse_mode(s: &str) -> Result<SearchMode, String> {
+    s.parse()
+}
+
+fn parse_positive(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(k) if k.is_finite() && k > 0.0 => Ok(k),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
 }
 
 /// Options shared by every command that works on a workspace.
@@ -166,8 +206,19 @@ fn run_command(command: Command) -> Result<()> {
             json,
             stdin,
             no_update,
+            ranking,
             query,
-        } => run_search(&workspace, top_k, json, stdin, no_update, query),
+        } => run_search(
+            &workspace,
+            SearchOptions {
+                top_k,
+                json,
+                stdin,
+                no_update,
+                ranking: ranking.ranking(),
+            },
+            query,
+        ),
         Command::Status { workspace, json } => run_status(&workspace, json),
     }
 }
@@ -211,29 +262,62 @@ fn run_index(args: &WorkspaceArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn run_search(
-    args: &WorkspaceArgs,
+/// The flags of `search` other than the workspace and the query.
+struct SearchOptions {
     top_k: usize,
     json: bool,
     stdin: bool,
     no_update: bool,
-    query: Option<String>,
-) -> Result<()> {
+    ranking: Ranking,
+}
+
+fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String>) -> Result<()> {
+    let SearchOptions {
+        top_k,
+        json,
+        stdin,
+        no_update,
+        ranking,
+    } = options;
     let config = args.index_config()?;
-    let model = load_model(args)?;
-    let access = if no_update {
+    // Lexical ranking needs no model: without one, answer from the index as it is.
+    let model = match load_model(args) {
+        Ok(model) => Some(model),
+        Err(e) if ranking.mode == SearchMode::Lexical => {
+            eprintln!(
+                "note: {e:#}\nnote: answering lexically from the index as it is (it cannot be updated without the model)"
+            );
+            None
+        }
+        Err(e) => {
+            return Err(e.context(
+                "no model to rank with (`--mode lexical` answers from the existing index without one)",
+            ));
+        }
+    };
+    let access = if no_update || model.is_none() {
         Access::ReadOnly
     } else {
         Access::WriteOrRead
     };
-    let mut index = Index::open(config, Some(model.key()), access)?;
+    let mut index = Index::open(config, model.as_ref().map(LoadedModel::key), access)?;
     report_notes(index.notes());
-    if index.is_writable() {
+    if let Some(model) = &model
+        && index.is_writable()
+    {
         update_with_progress(&mut index, &model.handle)?;
     }
     let mut out = std::io::stdout().lock();
+    let filter = SearchFilter::default();
     let mut answer = |query: &str| -> Result<()> {
-        let hits = search(&index, &model.handle, query, top_k)?;
+        let hits = search_filtered(
+            &index,
+            model.as_ref().map(|m| &m.handle),
+            query,
+            top_k,
+            &filter,
+            &ranking,
+        )?;
         print_hits(&mut out, query, &hits, json)?;
         out.flush()?;
         Ok(())

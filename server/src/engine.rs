@@ -20,7 +20,9 @@ use crate::index::{
     update_shared,
 };
 use crate::model::{self, LoadedModel, ModelOptions};
-use crate::search::{SearchFilter, SearchHit, search_filtered, search_task, similar};
+use crate::search::{
+    Ranking, SearchFilter, SearchHit, SearchMode, search_filtered, search_task, similar,
+};
 use crate::symbols::Language;
 use crate::workspace::{self, WalkOptions};
 
@@ -454,6 +456,7 @@ impl Engine {
         query: &str,
         top_k: usize,
         filter: SearchFilter,
+        ranking: Ranking,
     ) -> Result<Vec<RootedHit>, EngineError> {
         let model = self.model();
         let query = query.to_string();
@@ -462,7 +465,14 @@ impl Engine {
             let mut hits = Vec::new();
             for root in roots {
                 let found = root.index.with(|i| {
-                    search_filtered(i, model.as_ref().map(|m| &m.handle), &query, top_k, &filter)
+                    search_filtered(
+                        i,
+                        model.as_ref().map(|m| &m.handle),
+                        &query,
+                        top_k,
+                        &filter,
+                        &ranking,
+                    )
                 })?;
                 add_rooted(&mut hits, &root, found);
             }
@@ -549,6 +559,8 @@ impl Engine {
                         QueryTask::SimilarCode,
                         top_k,
                         &SearchFilter::default(),
+                        // Code → code similarity is what embeddings are for.
+                        &Ranking::mode(SearchMode::Dense),
                     )
                 })?;
                 add_rooted(&mut hits, other, found);
@@ -583,7 +595,9 @@ impl Engine {
         token_budget: usize,
     ) -> Result<Vec<(PathBuf, PackedContext)>, EngineError> {
         let model = self.require_model()?;
-        let hits = self.search(query, 30, SearchFilter::default()).await?;
+        let hits = self
+            .search(query, 30, SearchFilter::default(), Ranking::default())
+            .await?;
         let engine = Arc::clone(self);
         blocking(move || {
             // Group hits per root so every chunk can be read and labelled with its root.

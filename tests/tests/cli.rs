@@ -353,3 +353,88 @@ fn text_output_is_readable() {
     // Progress and notes never reach stdout.
     assert!(!stdout.contains("embedding"));
 }
+
+/// The top result of `search --mode MODE` (the index is built once by the caller).
+fn top_in_mode(ws: &Workspace, mode: &str, query: &str) -> Vec<String> {
+    let answer = ws.json(
+        "search",
+        &["--no-update", "--mode", mode, "--top-k", "5", query],
+    );
+    result_names(&answer)
+}
+
+#[test]
+fn hybrid_ranks_both_an_exact_identifier_and_a_paraphrase_first() {
+    let ws = Workspace::from_fixture("sample-repo");
+    ws.json("index", &[]);
+    // Lexical-only: a rare identifier from the body of `backoff_delay`.
+    let identifier = "saturating_pow";
+    // Semantic-only: no word of it appears anywhere in the fixture.
+    let paraphrase = "is this mail syntactically valid";
+    let lexical = top_in_mode(&ws, "lexical", identifier);
+    assert_eq!(
+        lexical.first().map(String::as_str),
+        Some("backoff_delay"),
+        "{lexical:?}"
+    );
+    assert!(
+        top_in_mode(&ws, "lexical", paraphrase).is_empty(),
+        "the paraphrase shares no word with the code"
+    );
+    let dense = top_in_mode(&ws, "dense", paraphrase);
+    assert_eq!(
+        dense.first().map(String::as_str),
+        Some("ValidateEmail"),
+        "{dense:?}"
+    );
+    for (query, expected) in [(identifier, "backoff_delay"), (paraphrase, "ValidateEmail")] {
+        let hybrid = top_in_mode(&ws, "hybrid", query);
+        assert_eq!(
+            hybrid.first().map(String::as_str),
+            Some(expected),
+            "{query}: {hybrid:?}"
+        );
+    }
+    // Hybrid is the default.
+    let default = result_names(&ws.json("search", &["--no-update", paraphrase]));
+    assert_eq!(default.first().map(String::as_str), Some("ValidateEmail"));
+}
+
+#[test]
+fn lexical_search_works_without_the_model_and_bad_modes_are_refused() {
+    let ws = Workspace::from_fixture("sample-repo");
+    ws.json("index", &[]);
+    let missing = ws.dir.path().join("no-such-model");
+    let missing = missing.to_str().unwrap();
+    let run = |args: &[&str]| ws.command("search").args(args).output().unwrap();
+
+    let output = run(&[
+        "--model",
+        missing,
+        "--mode",
+        "lexical",
+        "--json",
+        "SettingsCache",
+    ]);
+    let answer: serde_json::Value = serde_json::from_str(success(&output).trim()).unwrap();
+    assert_eq!(result_names(&answer)[0], "SettingsCache");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("answering lexically"), "{stderr}");
+
+    // Dense and hybrid ranking need the model: a clear error that points at lexical mode.
+    for (args, hint) in [
+        (
+            vec!["--model", missing, "--mode", "dense", "x"],
+            "--mode lexical",
+        ),
+        (vec!["--model", missing, "x"], "--mode lexical"),
+        (vec!["--mode", "fuzzy", "x"], "dense, lexical or hybrid"),
+        (vec!["--rrf-k", "0", "x"], "not a positive number"),
+        (vec!["--dense-weight=-1", "x"], "not a positive number"),
+    ] {
+        let output = run(&args);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(hint), "{args:?}: {stderr}");
+    }
+}

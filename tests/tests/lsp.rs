@@ -142,6 +142,38 @@ async fn the_language_server_answers_every_feature_end_to_end() {
         assert!(r["uri"].as_str().unwrap().ends_with(".py"), "{r}");
     }
 
+    // Ranking modes: lexical matches words only, so a paraphrase finds nothing there.
+    let lexical = client
+        .command(
+            "semanticSearch",
+            json!({"query": "saturating_pow", "mode": "lexical"}),
+        )
+        .await;
+    assert_eq!(
+        names(&lexical).first().map(String::as_str),
+        Some("backoff_delay"),
+        "{lexical}"
+    );
+    let paraphrase = "is this mail syntactically valid";
+    let nothing = client
+        .command(
+            "semanticSearch",
+            json!({"query": paraphrase, "mode": "lexical"}),
+        )
+        .await;
+    assert!(names(&nothing).is_empty(), "{nothing}");
+    let hybrid = client
+        .command(
+            "semanticSearch",
+            json!({"query": paraphrase, "mode": "hybrid"}),
+        )
+        .await;
+    assert_eq!(
+        names(&hybrid).first().map(String::as_str),
+        Some("ValidateEmail"),
+        "{hybrid}"
+    );
+
     // An unsaved edit becomes searchable without a save.
     let config = root.join("src/config.py");
     let original = std::fs::read_to_string(&config).unwrap();

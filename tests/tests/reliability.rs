@@ -138,7 +138,7 @@ fn two_processes_on_one_index_one_writes_the_others_read_or_wait() {
     let ws = Workspace::from_fixture("sample-repo");
     ws.add_generated_modules(60, 12);
     let store = ws.index_dir().join("store.sqlite");
-    let mut writer = ws
+    let writer = ws
         .command("index")
         .arg("--json")
         .stdout(Stdio::piped())
@@ -147,7 +147,7 @@ fn two_processes_on_one_index_one_writes_the_others_read_or_wait() {
         .expect("start the writer");
     // Wait until the writer holds the index and has committed something.
     let started = Instant::now();
-    while !(store.exists() && !committed_vectors(&store).is_empty()) {
+    while vector_count(&store) == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the writer never committed"

@@ -1,7 +1,8 @@
 //! Code-aware text for the FTS5 table: identifiers are kept whole and also split into words.
 //!
-//! `parseHttpRequest_v2` is indexed as `parsehttprequest_v2 parse http request v2`, so both an
-//! identifier search and a plain-words search find it. Queries are normalised the same way.
+//! `parseHttpRequest_v2` is indexed as `parsehttprequest_v2 parse http request v 2`, so both an
+//! identifier search and a plain-words search find it. Queries go through the same function and
+//! then lose the words that carry no meaning in a question about code ([`query_terms`]).
 
 /// Rewrites `text` into lower-case tokens: each identifier whole, then its parts.
 pub fn code_tokens(text: &str) -> String {
@@ -20,6 +21,101 @@ pub fn code_tokens(text: &str) -> String {
     }
     out
 }
+
+/// The words of a query worth matching: [`code_tokens`] less stop words, each once. A query made
+/// only of stop words keeps them, so "the" still finds something rather than nothing.
+pub fn query_terms(query: &str) -> Vec<String> {
+    let tokens = code_tokens(query);
+    let mut all: Vec<&str> = Vec::new();
+    for token in tokens.split_whitespace() {
+        if !all.contains(&token) {
+            all.push(token);
+        }
+    }
+    let kept: Vec<&str> = all.iter().copied().filter(|t| !is_stop_word(t)).collect();
+    let chosen = if kept.is_empty() { all } else { kept };
+    chosen.into_iter().map(str::to_string).collect()
+}
+
+/// English function words and question words: they appear in queries ("where is the code that
+/// ...") but say nothing about which code. Words that are also common identifiers in code
+/// (`get`, `set`, `new`, `self`, `type`, `from`, `in`) are deliberately not here.
+fn is_stop_word(token: &str) -> bool {
+    STOP_WORDS.binary_search(&token).is_ok()
+}
+
+/// Sorted, for [`is_stop_word`].
+const STOP_WORDS: &[&str] = &[
+    "a",
+    "about",
+    "all",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "been",
+    "being",
+    "by",
+    "can",
+    "code",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "done",
+    "for",
+    "function",
+    "gets",
+    "happens",
+    "has",
+    "have",
+    "how",
+    "i",
+    "if",
+    "implemented",
+    "into",
+    "is",
+    "it",
+    "its",
+    "method",
+    "of",
+    "on",
+    "one",
+    "or",
+    "our",
+    "should",
+    "so",
+    "some",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "to",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+];
 
 fn push_token(out: &mut String, token: &str) {
     if !out.is_empty() {
@@ -83,5 +179,32 @@ mod tests {
         );
         assert_eq!(code_tokens("Größe ändern"), "größe ändern");
         assert_eq!(code_tokens("  --  "), "");
+    }
+
+    #[test]
+    fn stop_words_are_sorted_for_binary_search() {
+        // `is_stop_word` relies on the order; a word added out of place would silently miss.
+        assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+        for word in ["a", "where", "your", "the", "how"] {
+            assert!(is_stop_word(word), "{word}");
+        }
+        for word in ["get", "set", "new", "self", "type", "from", "retry"] {
+            assert!(!is_stop_word(word), "{word}");
+        }
+    }
+
+    #[test]
+    fn query_terms_drop_stop_words_and_repeats() {
+        assert_eq!(
+            query_terms("Where is the HTTP request parsed?"),
+            vec!["http", "request", "parsed"]
+        );
+        assert_eq!(
+            query_terms("parse_request parse"),
+            vec!["parse_request", "parse", "request"]
+        );
+        // Only stop words: keep them rather than match nothing.
+        assert_eq!(query_terms("what is it"), vec!["what", "is", "it"]);
+        assert!(query_terms(" ?! ").is_empty());
     }
 }

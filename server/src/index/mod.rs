@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::chunk::{Chunker, chunks_for_file};
+use crate::chunk::{CHUNK_FORMAT, Chunker, chunks_for_file};
 use crate::embed::{EmbedError, EmbedHandle, InputKind, QueryTask};
 use crate::model::cache_root;
 use crate::symbols::{Language, SymbolExtractor};
@@ -393,6 +393,12 @@ impl Index {
         notes.extend(note);
         if lock.is_some() {
             store.set_meta("root", &config.root.to_string_lossy())?;
+            if store.meta("chunk_format")?.as_deref() != Some(CHUNK_FORMAT) {
+                // Chunks written in another format: every file is re-chunked on the next update.
+                // Marked first, so an interrupted update still finishes the job later.
+                store.forget_file_contents()?;
+                store.set_meta("chunk_format", CHUNK_FORMAT)?;
+            }
         }
         let (vectors, vectors_dirty) = match &model {
             Some(model) => {

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 
 use super::IndexError;
 use crate::chunk::Chunk;
-use crate::index::fts::code_tokens;
+use crate::index::fts::{code_tokens, query_terms};
 use crate::symbols::SymbolKind;
 
 /// Bumped when the schema changes incompatibly; an older store is moved aside and rebuilt.
@@ -48,8 +48,19 @@ CREATE TABLE IF NOT EXISTS vectors(
     vector BLOB NOT NULL,
     PRIMARY KEY(fingerprint, text_hash)
 ) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(name, path, body, tokenize = "unicode61 tokenchars '_'");
 "#;
+
+/// The FTS5 mirror of `chunks`; identifiers are split before they reach FTS5 ([`code_tokens`]).
+/// No stemming: Porter stemming was measured and lost on the quality benchmark (README, "How
+/// ranking works").
+const FTS_SCHEMA: &str = r#"
+DROP TABLE IF EXISTS chunks_fts;
+CREATE VIRTUAL TABLE chunks_fts USING fts5(name, path, body, tokenize = "unicode61 tokenchars '_'");
+"#;
+
+/// Bumped when what goes into `chunks_fts` changes (tokenizer, [`code_tokens`]): the table is
+/// then rebuilt from `chunks` on open, which needs no embedding and keeps every vector.
+const FTS_VERSION: &str = "1";
 
 /// What the store knows about a file, to decide whether it changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +214,22 @@ impl IndexStore {
                 ));
             }
         }
+        let fts: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'fts_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| e.to_string())?;
+        if fts.as_deref() != Some(FTS_VERSION)
+            && let Err(e) = rebuild_fts(&conn)
+        {
+            // Not a reason to move the store aside: its vectors are intact, the next open retries.
+            tracing::warn!(
+                "rebuilding the lexical index failed ({e}); lexical results may be stale"
+            );
+        }
         Ok(Self {
             conn,
             path: path.to_path_buf(),
@@ -259,6 +286,14 @@ impl IndexStore {
             })
             .optional()?;
         Ok(hash.map(|h| h.try_into().unwrap_or([0; 32])))
+    }
+
+    /// Forgets what every file held (hash and size), so the next update re-reads and re-chunks
+    /// all of them; chunks and cached vectors stay until then.
+    pub fn forget_file_contents(&self) -> Result<(), IndexError> {
+        self.conn
+            .execute("UPDATE files SET hash = zeroblob(32), size = -1", [])?;
+        Ok(())
     }
 
     /// Records a new size/mtime for a file whose content did not change.
@@ -472,8 +507,8 @@ impl IndexStore {
         query: &str,
         limit: usize,
     ) -> Result<Vec<(StoredChunk, f32)>, IndexError> {
-        let terms: Vec<String> = code_tokens(query)
-            .split_whitespace()
+        let terms: Vec<String> = query_terms(query)
+            .iter()
             .map(|t| format!("\"{}\"", t.replace('"', "")))
             .collect();
         if terms.is_empty() {
@@ -596,6 +631,38 @@ fn row_to_chunk(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredChunk> {
         signature: r.get(8)?,
         text: r.get(9)?,
     })
+}
+
+/// Recreates `chunks_fts` from `chunks` in one transaction.
+fn rebuild_fts(conn: &Connection) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch(FTS_SCHEMA)?;
+    {
+        let mut read = tx.prepare(
+            "SELECT c.id, c.name, f.path, c.text FROM chunks c JOIN files f ON f.id = c.file_id",
+        )?;
+        let mut insert =
+            tx.prepare("INSERT INTO chunks_fts(rowid, name, path, body) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut rows = read.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let name: String = row.get(1)?;
+            let path: String = row.get(2)?;
+            let text: String = row.get(3)?;
+            insert.execute(params![
+                id,
+                code_tokens(&name),
+                code_tokens(&path),
+                code_tokens(&text)
+            ])?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES ('fts_version', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = ?1",
+        [FTS_VERSION],
+    )?;
+    tx.commit()
 }
 
 fn remove_file_rows(tx: &rusqlite::Transaction<'_>, path: &str) -> Result<Vec<i64>, IndexError> {
@@ -849,6 +916,80 @@ mod tests {
         assert!(store.symbols_by_name("%", 10).unwrap().is_empty());
         let in_file = store.chunks_in_file("src/http.rs").unwrap();
         assert_eq!(in_file.len(), 3);
+    }
+
+    #[test]
+    fn an_outdated_lexical_index_is_rebuilt_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        {
+            let (mut store, _) = IndexStore::open(&path).unwrap();
+            store
+                .replace_file(
+                    &record("src/retry.rs", 1),
+                    &[chunk("backoffDelay", "fn backoffDelay() {}")],
+                    "fp",
+                )
+                .unwrap();
+            // As a store written by an older build: another FTS version, an empty table.
+            store.set_meta("fts_version", "0").unwrap();
+            store.conn.execute("DELETE FROM chunks_fts", []).unwrap();
+            assert!(
+                store
+                    .lexical_search("backoff delay", 10)
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let (store, note) = IndexStore::open(&path).unwrap();
+        assert!(
+            note.is_none(),
+            "a rebuild is not a reason to move the store aside"
+        );
+        let hits = store.lexical_search("backoff delay", 10).unwrap();
+        assert_eq!(hits[0].0.name, "backoffDelay");
+        assert_eq!(
+            store.meta("fts_version").unwrap().as_deref(),
+            Some(FTS_VERSION)
+        );
+    }
+
+    #[test]
+    fn forgotten_files_look_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = IndexStore::open(&dir.path().join("store.sqlite")).unwrap();
+        store
+            .replace_file(&record("a.rs", 7), &[chunk("a", "fn a() {}")], "fp")
+            .unwrap();
+        store.forget_file_contents().unwrap();
+        assert_eq!(store.file_hash("a.rs").unwrap(), Some([0; 32]));
+        let states = store.file_states().unwrap();
+        assert_ne!(
+            states["a.rs"].size, 10,
+            "the size no longer matches the file"
+        );
+        assert_eq!(store.chunks_in_file("a.rs").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn stop_words_do_not_rank() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = IndexStore::open(&dir.path().join("store.sqlite")).unwrap();
+        store
+            .replace_file(
+                &record("src/a.rs", 1),
+                &[
+                    chunk("noise", "fn noise() { the the the is is where how }"),
+                    chunk("retry_request", "fn retry_request() {}"),
+                ],
+                "fp",
+            )
+            .unwrap();
+        let hits = store
+            .lexical_search("where is the request retried", 10)
+            .unwrap();
+        let names: Vec<&str> = hits.iter().map(|h| h.0.name.as_str()).collect();
+        assert_eq!(names, vec!["retry_request"]);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use tower_lsp_server::{Client, ClientSocket, LanguageServer, LspService};
 
 use crate::engine::{Engine, EngineError, RootedHit};
 use crate::index::IndexError;
-use crate::search::SearchFilter;
+use crate::search::{Ranking, SearchFilter};
 use config::Config;
 use protocol::{
     ContextArgs, SearchArgs, SimilarArgs, hit_to_json, line_range, path_of, symbol_kind, uri_of,
@@ -329,7 +329,12 @@ impl ServerState {
             SearchFilter::new(&args.paths, &args.languages, &args.kinds).map_err(invalid_params)?;
         let hits = self
             .engine()?
-            .search(&args.query, self.top_k(args.top_k), filter)
+            .search(
+                &args.query,
+                self.top_k(args.top_k),
+                filter,
+                Ranking::mode(args.mode.unwrap_or_default()),
+            )
             .await
             .map_err(engine_error)?;
         Ok(Value::Array(hits.iter().filter_map(hit_to_json).collect()))
@@ -765,7 +770,9 @@ impl LanguageServer for Backend {
             let top_k = self.state.top_k(None);
             // Two or more words read as a question; one token as a name.
             let hits: Vec<RootedHit> = if query.split_whitespace().count() >= 2 {
-                engine.search(query, top_k, SearchFilter::default()).await
+                engine
+                    .search(query, top_k, SearchFilter::default(), Ranking::default())
+                    .await
             } else {
                 engine.symbols_by_name(query, top_k.max(50)).await
             }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tower_lsp_server::ls_types::{Position, Range, SymbolKind, Uri};
 
 use crate::engine::RootedHit;
+use crate::search::SearchMode;
 
 /// Arguments of `semanticSearch`.
 #[derive(Debug, Deserialize)]
@@ -22,6 +23,8 @@ pub struct SearchArgs {
     pub languages: Vec<String>,
     #[serde(default)]
     pub kinds: Vec<String>,
+    /// `dense`, `lexical` or `hybrid` (the default).
+    pub mode: Option<SearchMode>,
 }
 
 /// Arguments of `findSimilar`: a range, or a position inside the symbol to compare.

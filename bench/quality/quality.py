@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+"""Retrieval-quality benchmark for coder-lsp: fetch real codebases, check the queries, score rankings.
+
+Subcommands (bench/quality/run calls them in order):
+  fetch   download each codebase of corpora.json at its pinned version from its registry
+          (crates.io tarball, `pip download` sdist, `npm pack`), verify the sha256, unpack under corpora/
+  check   verify every relevant target of queries/*.json: the file exists and the line names the symbol
+  run     index each codebase with the real binary, search every query in each mode
+          (dense, lexical, hybrid) plus a grep-like floor, and print a markdown table of
+          nDCG@10, MRR@10 and Recall@10 per codebase and overall
+
+Only the standard library is used. Nothing here is part of the CI test run except the unit tests
+of the scorer (test_quality.py).
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPORA_DIR = os.path.join(HERE, "corpora")
+MODES = ["dense", "lexical", "hybrid"]
+CUTOFF = 10
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def dcg(gains):
+    return sum(g / math.log2(i + 2) for i, g in enumerate(gains))
+
+
+def ndcg_at(ranked_targets, n_relevant, k=CUTOFF):
+    """nDCG@k with binary gains. `ranked_targets[i]` is the index of the relevant target hit i
+    matches, or None; a target counts once (its best-ranked hit), later duplicates gain nothing."""
+    seen = set()
+    gains = []
+    for t in ranked_targets[:k]:
+        if t is not None and t not in seen:
+            seen.add(t)
+            gains.append(1.0)
+        else:
+            gains.append(0.0)
+    ideal = dcg([1.0] * min(n_relevant, k))
+    return dcg(gains) / ideal if ideal > 0 else 0.0
+
+
+def mrr_at(ranked_targets, k=CUTOFF):
+    """Reciprocal rank of the first relevant hit within the first k, else 0."""
+    for i, t in enumerate(ranked_targets[:k]):
+        if t is not None:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def recall_at(ranked_targets, n_relevant, k=CUTOFF):
+    """Share of the relevant targets found within the first k."""
+    found = {t for t in ranked_targets[:k] if t is not None}
+    return len(found) / n_relevant if n_relevant else 0.0
+
+
+def match_hits(hits, extents):
+    """For each hit ({path, name, start_line, end_line}), the index of the target extent
+    ({path, name, start, end}) it falls in, or None. A hit matches when path and name agree and its
+    first line lies within the target symbol (a later window of a long symbol still counts)."""
+    out = []
+    for hit in hits:
+        found = None
+        for i, ext in enumerate(extents):
+            if (
+                hit["path"] == ext["path"]
+                and hit["name"] == ext["name"]
+                and ext["start"] <= hit["start_line"] <= ext["end"]
+            ):
+                found = i
+                break
+        out.append(found)
+    return out
+
+
+def score_query(hits, extents, k=CUTOFF):
+    ranked = match_hits(hits, extents)
+    n = len(extents)
+    return {
+        "ndcg": ndcg_at(ranked, n, k),
+        "mrr": mrr_at(ranked, k),
+        "recall": recall_at(ranked, n, k),
+    }
+
+
+def mean(rows, key):
+    return sum(r[key] for r in rows) / len(rows) if rows else 0.0
+
+
+# ---------------------------------------------------------------- corpora
+
+
+def load_corpora():
+    with open(os.path.join(HERE, "corpora.json")) as f:
+        return json.load(f)
+
+
+def load_queries(name):
+    with open(os.path.join(HERE, "queries", f"{name}.json")) as f:
+        return json.load(f)
+
+
+def corpus_root(corpus):
+    return os.path.join(CORPORA_DIR, corpus["name"], corpus["root"])
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(corpus, into):
+    """The registry's archive of the pinned version, through the registry's own client where
+    there is one."""
+    reg = corpus["registry"]
+    pkg, ver = corpus["package"], corpus["version"]
+    if reg == "crates.io":
+        path = os.path.join(into, f"{pkg}-{ver}.crate")
+        urllib.request.urlretrieve(corpus["url"], path)
+        return path
+    if reg == "pypi":
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+             "--no-binary", ":all:", "--disable-pip-version-check", "-d", into, f"{pkg}=={ver}"],
+            check=True,
+        )
+    elif reg == "npm":
+        subprocess.run(["npm", "pack", "--silent", f"{pkg}@{ver}"], cwd=into, check=True,
+                       stdout=subprocess.DEVNULL)
+    else:
+        raise SystemExit(f"unknown registry {reg!r} in corpora.json")
+    archives = [f for f in os.listdir(into) if f.endswith((".tar.gz", ".tgz"))]
+    if len(archives) != 1:
+        raise SystemExit(f"expected one archive from {reg} for {pkg} {ver}, got {archives}")
+    return os.path.join(into, archives[0])
+
+
+def fetch(corpora):
+    for corpus in corpora:
+        dest = os.path.join(CORPORA_DIR, corpus["name"])
+        stamp = os.path.join(dest, ".fetched")
+        if os.path.exists(stamp) and open(stamp).read().strip() == corpus["sha256"]:
+            print(f"{corpus['name']}: present", file=sys.stderr)
+            continue
+        shutil.rmtree(dest, ignore_errors=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = download(corpus, tmp)
+            got = sha256_of(archive)
+            if got != corpus["sha256"]:
+                raise SystemExit(
+                    f"{corpus['name']}: sha256 {got} differs from the pinned {corpus['sha256']}")
+            os.makedirs(dest)
+            with tarfile.open(archive) as tar:
+                tar.extractall(dest, filter="data")
+        with open(stamp, "w") as f:
+            f.write(corpus["sha256"])
+        print(f"{corpus['name']}: {corpus['package']} {corpus['version']} from {corpus['registry']}",
+              file=sys.stderr)
+
+
+# ---------------------------------------------------------------- checking the queries
+
+
+def check(corpora):
+    """Every target names an existing file and a line that contains the symbol's name; every
+    codebase has at least 50 queries. Returns the list of problems."""
+    problems = []
+    for corpus in corpora:
+        root = corpus_root(corpus)
+        queries = load_queries(corpus["name"])
+        if len(queries) < 50:
+            problems.append(f"{corpus['name']}: {len(queries)} queries, want at least 50")
+        seen = set()
+        for q in queries:
+            text = q.get("query", "").strip()
+            if not text:
+                problems.append(f"{corpus['name']}: a query without text")
+            if text in seen:
+                problems.append(f"{corpus['name']}: duplicate query {text!r}")
+            seen.add(text)
+            if q.get("type") not in ("behaviour", "concept", "identifier"):
+                problems.append(f"{corpus['name']}: {text!r}: type must be behaviour, concept or identifier")
+            if not q.get("relevant"):
+                problems.append(f"{corpus['name']}: {text!r} lists no relevant symbol")
+            for t in q.get("relevant", []):
+                path = os.path.join(root, t["path"])
+                if not os.path.isfile(path):
+                    problems.append(f"{corpus['name']}: {text!r}: no file {t['path']}")
+                    continue
+                with open(path, encoding="utf-8") as f:
+                    lines = f.read().split("\n")
+                line = t["line"]
+                if not (1 <= line <= len(lines)) or not re.search(
+                        rf"(?<![\w$]){re.escape(t['name'])}(?![\w$])", lines[line - 1]):
+                    problems.append(
+                        f"{corpus['name']}: {text!r}: {t['path']}:{line} does not name {t['name']}")
+    return problems
+
+
+# ---------------------------------------------------------------- running
+
+
+def target_extents(store_path, relevant):
+    """Each target's symbol as indexed: the chunk whose lines hold the target line (the tightest),
+    extended over the later windows of the same symbol. Raises if a target is not indexed."""
+    db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
+    out = []
+    for t in relevant:
+        rows = db.execute(
+            "SELECT c.start_line, c.end_line, c.signature, coalesce(c.container, '') FROM chunks c"
+            " JOIN files f ON f.id = c.file_id WHERE f.path = ? AND c.name = ?"
+            " ORDER BY c.start_line",
+            (t["path"], t["name"]),
+        ).fetchall()
+        holding = [r for r in rows if r[0] <= t["line"] <= r[1]]
+        if not holding:
+            raise SystemExit(f"target {t['path']}:{t['line']} {t['name']} is not an indexed symbol")
+        first = min(holding, key=lambda r: r[1] - r[0])
+        end = first[1]
+        for r in rows:
+            if r[0] > first[0] and r[2:] == first[2:] and r[0] <= end + 3:
+                end = max(end, r[1])
+        out.append({"path": t["path"], "name": t["name"], "start": first[0], "end": end})
+    db.close()
+    return out
+
+
+def grep_floor(store_path, root, query, k=CUTOFF):
+    """A plain grep-like floor: every symbol's source lines are searched case-insensitively for
+    each query word of four letters or more; symbols are ranked by how many distinct words they
+    contain, then by total occurrences, then by shortness."""
+    words = sorted({w for w in re.findall(r"[a-z0-9_]+", query.lower()) if len(w) >= 4})
+    if not words:
+        return []
+    db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
+    rows = db.execute(
+        "SELECT f.path, c.name, c.start_line, c.end_line FROM chunks c JOIN files f ON f.id = c.file_id"
+    ).fetchall()
+    db.close()
+    files = {}
+    scored = []
+    for path, name, start, end in rows:
+        if path not in files:
+            with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
+                files[path] = f.read().split("\n")
+        text = "\n".join(files[path][start - 1:end]).lower()
+        counts = [text.count(w) for w in words]
+        distinct = sum(1 for c in counts if c)
+        if distinct:
+            scored.append(((-distinct, -sum(counts), end - start), path, name, start, end))
+    scored.sort()
+    return [{"path": p, "name": n, "start_line": s, "end_line": e} for _, p, n, s, e in scored[:k]]
+
+
+def run_binary(binary, args, stdin=None):
+    proc = subprocess.run([binary, *args], input=stdin, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{binary} {' '.join(args)} failed:\n{proc.stderr}")
+    return proc.stdout
+
+
+def evaluate(binary, corpus, model, index_root, modes, ranking_args):
+    name = corpus["name"]
+    root = corpus_root(corpus)
+    queries = load_queries(name)
+    index_dir = os.path.join(index_root, name)
+    common = ["--root", root, "--index-dir", index_dir]
+    if model:
+        common += ["--model", model]
+    started = time.time()
+    run_binary(binary, ["index", *common, "--json"])
+    seconds = time.time() - started
+    store = os.path.join(index_dir, "store.sqlite")
+    extents = [target_extents(store, q["relevant"]) for q in queries]
+    results = {}
+    for mode in modes:
+        if mode == "grep":
+            hits = [grep_floor(store, root, q["query"]) for q in queries]
+        else:
+            args = ["search", *common, "--no-update", "--json", "--stdin", "-k", str(CUTOFF),
+                    "--mode", mode]
+            args += ranking_args
+            out = run_binary(binary, args, stdin="\n".join(q["query"] for q in queries) + "\n")
+            answers = [json.loads(line) for line in out.splitlines() if line.strip()]
+            if len(answers) != len(queries):
+                raise SystemExit(f"{name}/{mode}: {len(answers)} answers for {len(queries)} queries")
+            hits = [a["results"] for a in answers]
+        results[mode] = [
+            dict(score_query(h, e), type=q["type"], query=q["query"])
+            for h, e, q in zip(hits, extents, queries)
+        ]
+    return results, seconds
+
+
+def table(rows_by_corpus, modes):
+    lines = ["| codebase | queries | ranking | nDCG@10 | MRR@10 | Recall@10 |", "|---|---:|---|---:|---:|---:|"]
+    everything = {m: [] for m in modes}
+    for name, (results, _) in rows_by_corpus.items():
+        for m in modes:
+            rows = results[m]
+            everything[m].extend(rows)
+            lines.append(f"| {name} | {len(rows)} | {m} | {mean(rows, 'ndcg'):.3f} | "
+                         f"{mean(rows, 'mrr'):.3f} | {mean(rows, 'recall'):.3f} |")
+    for m in modes:
+        rows = everything[m]
+        lines.append(f"| **all** | {len(rows)} | {m} | **{mean(rows, 'ndcg'):.3f}** | "
+                     f"**{mean(rows, 'mrr'):.3f}** | **{mean(rows, 'recall'):.3f}** |")
+    lines += ["", "nDCG@10 by query type (all codebases):", "",
+              "| type | queries | " + " | ".join(modes) + " |", "|---|---:|" + "---:|" * len(modes)]
+    for kind in ("behaviour", "concept", "identifier"):
+        cells = []
+        count = 0
+        for m in modes:
+            rows = [r for r in everything[m] if r["type"] == kind]
+            count = len(rows)
+            cells.append(f"{mean(rows, 'ndcg'):.3f}")
+        lines.append(f"| {kind} | {count} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("fetch")
+    sub.add_parser("check")
+    run = sub.add_parser("run")
+    run.add_argument("--binary", required=True, help="the coder-lsp binary to measure")
+    run.add_argument("--model", help="model directory (or id) passed to coder-lsp --model; "
+                                     "a fine-tuned model or adapter is evaluated the same way")
+    run.add_argument("--only", action="append", help="codebase name (repeatable); default all")
+    run.add_argument("--modes", default="grep,dense,lexical,hybrid")
+    run.add_argument("--rrf-k", type=float, help="passed to coder-lsp search --rrf-k")
+    run.add_argument("--dense-weight", type=float, help="passed to coder-lsp search --dense-weight")
+    run.add_argument("--index-root", default=os.path.join(CORPORA_DIR, ".index"),
+                     help="where the indexes go (one directory per codebase and model)")
+    run.add_argument("--out", help="also write the markdown report here")
+    run.add_argument("--per-query", help="write every query's scores as JSON lines here")
+    args = parser.parse_args()
+
+    corpora = load_corpora()
+    if args.command == "fetch":
+        fetch(corpora)
+    elif args.command == "check":
+        problems = check(corpora)
+        for p in problems:
+            print(p, file=sys.stderr)
+        total = sum(len(load_queries(c["name"])) for c in corpora)
+        if problems:
+            raise SystemExit(f"{len(problems)} problem(s) in the queries")
+        print(f"{total} queries over {len(corpora)} codebases: every target found", file=sys.stderr)
+    else:
+        chosen = [c for c in corpora if not args.only or c["name"] in args.only]
+        modes = args.modes.split(",")
+        model_tag = hashlib.sha256((args.model or "default").encode()).hexdigest()[:8]
+        index_root = os.path.join(args.index_root, model_tag)
+        by_corpus = {}
+        for corpus in chosen:
+            print(f"{corpus['name']}: indexing and searching", file=sys.stderr)
+            ranking_args = []
+            if args.rrf_k is not None:
+                ranking_args += ["--rrf-k", str(args.rrf_k)]
+            if args.dense_weight is not None:
+                ranking_args += ["--dense-weight", str(args.dense_weight)]
+            by_corpus[corpus["name"]] = evaluate(args.binary, corpus, args.model, index_root, modes, ranking_args)
+        report = [
+            f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
+            f"Machine: {machine()}  ",
+            f"Model: {args.model or 'default (all-MiniLM-L6-v2)'}  ",
+            "Codebases: " + ", ".join(
+                f"{c['package']} {c['version']} ({c['language']}, {c['registry']}, {c['role']})" for c in chosen),
+            "",
+            table(by_corpus, modes),
+        ]
+        text = "\n".join(report)
+        print(text)
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(text + "\n")
+        if args.per_query:
+            with open(args.per_query, "w") as f:
+                for name, (results, _) in by_corpus.items():
+                    for m, rows in results.items():
+                        for r in rows:
+                            f.write(json.dumps(dict(r, codebase=name, mode=m)) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Unit tests of the benchmark's scorer: `python3 -m unittest discover -s bench/quality`."""
+import json
+import math
+import os
+import sqlite3
+import tempfile
+import unittest
+
+import quality
+
+
+def hit(path, name, start, end=None):
+    return {"path": path, "name": name, "start_line": start, "end_line": end or start + 5}
+
+
+class Metrics(unittest.TestCase):
+    def test_perfect_ranking_scores_one(self):
+        ranked = [0, 1, None]
+        self.assertAlmostEqual(quality.ndcg_at(ranked, 2), 1.0)
+        self.assertEqual(quality.mrr_at(ranked), 1.0)
+        self.assertEqual(quality.recall_at(ranked, 2), 1.0)
+
+    def test_ndcg_discounts_by_rank(self):
+        # One relevant target found at rank 3: 1/log2(4) over an ideal of 1.
+        self.assertAlmostEqual(quality.ndcg_at([None, None, 0], 1), 1 / math.log2(4))
+        # Two targets, one found at rank 1: 1 / (1 + 1/log2(3)).
+        self.assertAlmostEqual(quality.ndcg_at([0, None], 2), 1 / (1 + 1 / math.log2(3)))
+
+    def test_a_target_counts_once(self):
+        ranked = [0, 0, 0]
+        self.assertAlmostEqual(quality.ndcg_at(ranked, 2), 1 / (1 + 1 / math.log2(3)))
+        self.assertEqual(quality.recall_at(ranked, 2), 0.5)
+
+    def test_cutoff_at_ten(self):
+        ranked = [None] * 10 + [0]
+        self.assertEqual(quality.ndcg_at(ranked, 1), 0.0)
+        self.assertEqual(quality.mrr_at(ranked), 0.0)
+        self.assertEqual(quality.recall_at(ranked, 1), 0.0)
+        self.assertAlmostEqual(quality.mrr_at([None, None, None, 0]), 0.25)
+
+    def test_nothing_found_scores_zero(self):
+        self.assertEqual(quality.score_query([], [{"path": "a", "name": "f", "start": 1, "end": 9}]),
+                         {"ndcg": 0.0, "mrr": 0.0, "recall": 0.0})
+
+
+class Matching(unittest.TestCase):
+    extents = [
+        {"path": "src/a.rs", "name": "new", "start": 10, "end": 60},
+        {"path": "src/a.rs", "name": "new", "start": 100, "end": 120},
+    ]
+
+    def test_path_name_and_lines_must_agree(self):
+        hits = [
+            hit("src/a.rs", "new", 10),  # the first target
+            hit("src/a.rs", "new", 40),  # a later window of the first target
+            hit("src/a.rs", "new", 100),  # the second target: same name, another impl
+            hit("src/b.rs", "new", 10),  # another file
+            hit("src/a.rs", "old", 10),  # another name
+            hit("src/a.rs", "new", 70),  # between the two symbols
+        ]
+        self.assertEqual(quality.match_hits(hits, self.extents), [0, 0, 1, None, None, None])
+
+
+class Extents(unittest.TestCase):
+    def test_windows_of_one_symbol_extend_the_target(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = os.path.join(tmp, "store.sqlite")
+            db = sqlite3.connect(store)
+            db.executescript(
+                "CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT);"
+                "CREATE TABLE chunks(id INTEGER PRIMARY KEY, file_id INTEGER, name TEXT,"
+                " start_line INTEGER, end_line INTEGER, signature TEXT, container TEXT);"
+                "INSERT INTO files VALUES (1, 'a.py');"
+                "INSERT INTO chunks VALUES (1, 1, 'run', 5, 30, 'def run(self)', 'A');"
+                "INSERT INTO chunks VALUES (2, 1, 'run', 31, 50, 'def run(self)', 'A');"
+                "INSERT INTO chunks VALUES (3, 1, 'run', 80, 90, 'def run(self)', 'B');"
+            )
+            db.commit()
+            db.close()
+            got = quality.target_extents(store, [{"path": "a.py", "name": "run", "line": 6},
+                                                 {"path": "a.py", "name": "run", "line": 80}])
+            self.assertEqual([(e["start"], e["end"]) for e in got], [(5, 50), (80, 90)])
+            with self.assertRaises(SystemExit):
+                quality.target_extents(store, [{"path": "a.py", "name": "run", "line": 60}])
+
+
+class Queries(unittest.TestCase):
+    def test_every_query_file_is_well_formed(self):
+        for corpus in quality.load_corpora():
+            queries = quality.load_queries(corpus["name"])
+            self.assertGreaterEqual(len(queries), 50, corpus["name"])
+            for q in queries:
+                self.assertIn(q["type"], ("behaviour", "concept", "identifier"), json.dumps(q))
+                self.assertTrue(q["relevant"], q["query"])
+                for t in q["relevant"]:
+                    self.assertEqual(set(t), {"path", "name", "line"}, q["query"])
+
+
+if __name__ == "__main__":
+    unittest.main()

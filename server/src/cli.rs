@@ -1,4 +1,5 @@
-//! The command line: `index`, `search` and `status` over the engine.
+//! The command line: `index`, `search` and `status` over the engine; `serve` (LSP) and `mcp`
+//! hand over to their servers.
 //!
 //! Results go to stdout (one JSON object per answer with `--json`); progress and logs go to
 //! stderr: indicatif bars on a terminal, plain lines otherwise.
@@ -58,6 +59,9 @@ pub enum Command {
         #[arg(required_unless_present = "stdin")]
         query: Option<String>,
     },
+    /// Serve the Model Context Protocol on stdin/stdout, for AI agents (search, similar code,
+    /// context, index status).
+    Mcp(McpArgs),
     /// Show what the index holds.
     Status {
         #[command(flatten)]
@@ -76,6 +80,28 @@ pub struct WorkspaceArgs {
     pub root: PathBuf,
     /// Where the index is kept (default: a directory per workspace in the user cache).
     #[arg(long, env = "CODER_LSP_INDEX_DIR")]
+    pub index_dir: Option<PathBuf>,
+    /// A model directory or Hugging Face model id.
+    #[arg(long, env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Extra paths or globs to leave out (like .gitignore lines); repeatable.
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Files larger than this many bytes are skipped.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
+    pub max_file_size: u64,
+}
+
+/// Options of `coder-lsp mcp`. The index is found the way the language server finds it, so both
+/// share one index per workspace.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The workspace root.
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// Base directory for indexes, like the language server's `indexDir` option: the root's
+    /// index is a subdirectory named by a hash of its path (default: the user cache).
+    #[arg(long)]
     pub index_dir: Option<PathBuf>,
     /// A model directory or Hugging Face model id.
     #[arg(long, env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
@@ -136,6 +162,30 @@ fn serve() -> Result<()> {
     bail!("this build of coder-lsp has no language server (feature `lsp`)")
 }
 
+#[cfg(feature = "mcp")]
+fn run_mcp(args: McpArgs) -> Result<()> {
+    let root = canonical_root(&args.root)?;
+    let settings = crate::engine::EngineSettings {
+        model: args.model,
+        index_dir: args.index_dir,
+        exclude: args.exclude,
+        max_file_size: args.max_file_size,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(crate::mcp::serve_stdio(root, settings));
+    // Background indexing may still wait on the model thread; do not wait for it on exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
+}
+
+#[cfg(not(feature = "mcp"))]
+fn run_mcp(_: McpArgs) -> Result<()> {
+    bail!("this build of coder-lsp has no MCP server (feature `mcp`)")
+}
+
 fn run_command(command: Command) -> Result<()> {
     match command {
         Command::Serve => serve(),
@@ -149,6 +199,7 @@ fn run_command(command: Command) -> Result<()> {
             query,
         } => run_search(&workspace, top_k, json, stdin, no_update, query),
         Command::Status { workspace, json } => run_status(&workspace, json),
+        Command::Mcp(args) => run_mcp(args),
     }
 }
 

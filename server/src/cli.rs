@@ -1,4 +1,5 @@
-//! The command line: `index`, `search` and `status` over the engine.
+//! The command line: `index`, `search` and `status` over the engine; `serve` (LSP) and `mcp`
+//! hand over to their servers.
 //!
 //! Results go to stdout (one JSON object per answer with `--json`); progress and logs go to
 //! stderr: indicatif bars on a terminal, plain lines otherwise.
@@ -63,6 +64,9 @@ pub enum Command {
         #[arg(required_unless_present = "stdin")]
         query: Option<String>,
     },
+    /// Serve the Model Context Protocol on stdin/stdout, for AI agents (search, similar code,
+    /// context, index status).
+    Mcp(McpArgs),
     /// Show what the index holds.
     Status {
         #[command(flatten)]
@@ -117,16 +121,8 @@ pub struct WorkspaceArgs {
     /// Where the index is kept (default: a directory per workspace in the user cache).
     #[arg(long, env = "CODER_LSP_INDEX_DIR")]
     pub index_dir: Option<PathBuf>,
-    /// A model directory, Hugging Face model id, or `bge-code-v1` (CodeR, for GPUs).
-    #[arg(long, env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
-    pub model: String,
-    /// Where the model runs: cpu, cuda, cuda:N or metal (GPUs need a build with that feature).
-    #[arg(long, env = "CODER_LSP_DEVICE", default_value = "cpu")]
-    pub device: DeviceSpec,
-    /// A query instruction for instruction-tuned models, as TASK=TEXT with TASK one of
-    /// search, similar, docs; repeatable.
-    #[arg(long = "instruction", value_name = "TASK=TEXT")]
-    pub instructions: Vec<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Extra paths or globs to leave out (like .gitignore lines); repeatable.
     #[arg(long = "exclude", value_name = "GLOB")]
     pub exclude: Vec<String>,
@@ -135,7 +131,28 @@ pub struct WorkspaceArgs {
     pub max_file_size: u64,
 }
 
-impl WorkspaceArgs {
+/// Options of `coder-lsp mcp`. The index is found the way the language server finds it, so both
+/// share one index per workspace.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The workspace root.
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// Base directory for indexes, like the language server's `indexDir` option: the root's
+    /// index is a subdirectory named by a hash of its path (default: the user cache).
+    #[arg(long)]
+    pub index_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Extra paths or globs to leave out (like .gitignore lines); repeatable.
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Files larger than this many bytes are skipped.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
+    pub max_file_size: u64,
+}
+
+impl ModelArgs {
     fn model_options(&self) -> Result<ModelOptions> {
         let mut instructions = Instructions::default();
         for arg in &self.instructions {
@@ -148,7 +165,25 @@ impl WorkspaceArgs {
             instructions,
         })
     }
+}
 
+/// Which model embeds, where it runs and how queries are phrased for it (every command that
+/// loads a model takes these).
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// A model directory, Hugging Face model id, or `bge-code-v1` (CodeR, for GPUs).
+    #[arg(long = "model", env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
+    pub spec: String,
+    /// Where the model runs: cpu, cuda, cuda:N or metal (GPUs need a build with that feature).
+    #[arg(long, env = "CODER_LSP_DEVICE", default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// A query instruction for instruction-tuned models, as TASK=TEXT with TASK one of
+    /// search, similar, docs; repeatable.
+    #[arg(long = "instruction", value_name = "TASK=TEXT")]
+    pub instructions: Vec<String>,
+}
+
+impl WorkspaceArgs {
     fn index_config(&self) -> Result<IndexConfig> {
         let root = canonical_root(&self.root)?;
         let dir = match &self.index_dir {
@@ -196,6 +231,32 @@ fn serve() -> Result<()> {
     bail!("this build of coder-lsp has no language server (feature `lsp`)")
 }
 
+#[cfg(feature = "mcp")]
+fn run_mcp(args: McpArgs) -> Result<()> {
+    let root = canonical_root(&args.root)?;
+    let model_options = args.model.model_options()?;
+    let settings = crate::engine::EngineSettings {
+        model: args.model.spec,
+        model_options,
+        index_dir: args.index_dir,
+        exclude: args.exclude,
+        max_file_size: args.max_file_size,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(crate::mcp::serve_stdio(root, settings));
+    // Background indexing may still wait on the model thread; do not wait for it on exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
+}
+
+#[cfg(not(feature = "mcp"))]
+fn run_mcp(_: McpArgs) -> Result<()> {
+    bail!("this build of coder-lsp has no MCP server (feature `mcp`)")
+}
+
 fn run_command(command: Command) -> Result<()> {
     match command {
         Command::Serve => serve(),
@@ -220,12 +281,13 @@ fn run_command(command: Command) -> Result<()> {
             query,
         ),
         Command::Status { workspace, json } => run_status(&workspace, json),
+        Command::Mcp(args) => run_mcp(args),
     }
 }
 
 fn load_model(args: &WorkspaceArgs) -> Result<LoadedModel> {
-    let spec = &args.model;
-    model::load(spec, &args.model_options()?).with_context(|| format!("loading model {spec}"))
+    let spec = &args.model.spec;
+    model::load(spec, &args.model.model_options()?).with_context(|| format!("loading model {spec}"))
 }
 
 fn run_index(args: &WorkspaceArgs, json: bool) -> Result<()> {
@@ -366,7 +428,7 @@ fn print_hits(out: &mut impl Write, query: &str, hits: &[SearchHit], json: bool)
 
 fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
     let config = args.index_config()?;
-    let resolved = model::resolve(&args.model)?;
+    let resolved = model::resolve(&args.model.spec)?;
     let key = ModelKey {
         fingerprint: resolved.fingerprint.clone(),
         dimensions: resolved.dimensions,

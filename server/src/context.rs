@@ -9,6 +9,11 @@ use serde::Serialize;
 use crate::chunk::TokenCounter;
 use crate::search::SearchHit;
 
+/// The token budget when the caller does not give one.
+pub const DEFAULT_TOKEN_BUDGET: usize = 2048;
+/// The largest token budget a front end accepts.
+pub const MAX_TOKEN_BUDGET: usize = 200_000;
+
 /// One piece of packed context. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ContextChunk {

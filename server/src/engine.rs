@@ -306,6 +306,13 @@ impl Engine {
         result
     }
 
+    /// When another process held the write lock of `root` and has let go of it, takes it over.
+    /// Returns whether this process now writes the root's index.
+    pub async fn try_become_writer(&self, root: &Arc<RootIndex>) -> Result<bool, EngineError> {
+        let root = Arc::clone(root);
+        blocking(move || Ok(root.index.with(|i| i.try_become_writer())?)).await
+    }
+
     fn root_of(&self, path: &Path) -> Result<(Arc<RootIndex>, String), EngineError> {
         self.roots()
             .into_iter()
@@ -465,6 +472,7 @@ impl Engine {
             let mut hits = Vec::new();
             for root in roots {
                 let found = root.index.with(|i| {
+                    i.refresh_view()?;
                     search_filtered(
                         i,
                         model.as_ref().map(|m| &m.handle),
@@ -545,13 +553,15 @@ impl Engine {
                 })
                 .unwrap_or_default();
             // The stored vector of the code (or its text embedded) is searched in every root.
-            let own = root
-                .index
-                .with(|i| similar(i, &model.handle, &rel, start_line, end_line, &text, top_k))?;
+            let own = root.index.with(|i| {
+                i.refresh_view()?;
+                similar(i, &model.handle, &rel, start_line, end_line, &text, top_k)
+            })?;
             let mut hits = Vec::new();
             add_rooted(&mut hits, &root, own);
             for other in roots.iter().filter(|r| r.root != root.root) {
                 let found = other.index.with(|i| {
+                    i.refresh_view()?;
                     search_task(
                         i,
                         Some(&model.handle),

@@ -3,7 +3,8 @@
 //! The engine is plain Rust data in, plain Rust data out: `workspace` walks the files, `symbols`
 //! turns source into symbols, `chunk` turns symbols into the text that is embedded, `embed` owns
 //! the model on its own thread, `index` keeps the SQLite store and the vector index in step, and
-//! `search` answers queries. The CLI (`cli`) drives the engine; the LSP layer will too.
+//! `search` answers queries. The CLI (`cli`), the language server (`lsp`) and the MCP server
+//! (`mcp`) drive the engine.
 
 pub mod chunk;
 pub mod cli;
@@ -13,6 +14,8 @@ pub mod engine;
 pub mod index;
 #[cfg(feature = "lsp")]
 pub mod lsp;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod model;
 pub mod search;
 pub mod symbols;

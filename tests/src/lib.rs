@@ -3,12 +3,18 @@
 
 pub mod editor;
 pub mod lsp_client;
+pub mod mcp_client;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `coder-lsp` binary built in the same target directory as the running test.
+/// The `coder-lsp` binary built in the same target directory as the running test, or the one
+/// `CODER_LSP_TEST_BINARY` names (for a target directory shared by several checkouts, where the
+/// last build of any of them wins).
 pub fn binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CODER_LSP_TEST_BINARY") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/coder-lsp
     let profile_dir = exe

@@ -351,6 +351,8 @@ pub struct Index {
     vectors: Option<VectorIndex>,
     /// Whether the in-memory vector index differs from the saved file.
     vectors_dirty: bool,
+    /// The store generation the in-memory vectors were loaded at (what a reader compares).
+    vectors_generation: u64,
     lock: Option<WriteLock>,
     extractor: SymbolExtractor,
     notes: Vec<String>,
@@ -389,7 +391,8 @@ impl Index {
                     .to_string(),
             );
         }
-        let (store, note) = IndexStore::open(&config.dir.join("store.sqlite"))?;
+        // A reader never moves a store aside: it belongs to whoever holds the lock.
+        let (store, note) = IndexStore::open_as(&config.dir.join("store.sqlite"), lock.is_some())?;
         notes.extend(note);
         if lock.is_some() {
             store.set_meta("root", &config.root.to_string_lossy())?;
@@ -400,6 +403,7 @@ impl Index {
                 store.set_meta("chunk_format", CHUNK_FORMAT)?;
             }
         }
+        let vectors_generation = store.generation()?;
         let (vectors, vectors_dirty) = match &model {
             Some(model) => {
                 let (v, dirty) = open_vectors(&config.dir, &store, model)?;
@@ -413,6 +417,7 @@ impl Index {
             store,
             vectors,
             vectors_dirty,
+            vectors_generation,
             lock,
             extractor: SymbolExtractor::new(),
             notes,
@@ -426,6 +431,49 @@ impl Index {
     /// Whether this process holds the write lock.
     pub fn is_writable(&self) -> bool {
         self.lock.is_some()
+    }
+
+    /// For a reader (another process holds the write lock): reloads the vector index when the
+    /// writer has committed since it was loaded, so dense search sees what the writer stored.
+    /// The store itself needs nothing (SQLite reads see every committed transaction). Returns
+    /// whether it reloaded; a writer's in-memory view is always current.
+    pub fn refresh_view(&mut self) -> Result<bool, IndexError> {
+        if self.lock.is_some() {
+            return Ok(false);
+        }
+        let Some(model) = &self.model else {
+            return Ok(false);
+        };
+        let generation = self.store.generation()?;
+        if generation == self.vectors_generation {
+            return Ok(false);
+        }
+        // The saved file is current when the writer flushed after its last change; otherwise
+        // the vectors are rebuilt in memory from the store (never saved by a reader).
+        let (vectors, _) = open_vectors(&self.config.dir, &self.store, model)?;
+        self.vectors = Some(vectors);
+        self.vectors_dirty = false;
+        self.vectors_generation = generation;
+        Ok(true)
+    }
+
+    /// For a reader: takes the write lock when the process that held it has let go of it (it
+    /// ended), so this process keeps the index up to date from now on. Returns whether this
+    /// process now writes the index.
+    pub fn try_become_writer(&mut self) -> Result<bool, IndexError> {
+        if self.lock.is_some() {
+            return Ok(true);
+        }
+        let Some(lock) = WriteLock::acquire(&self.config.dir, false)? else {
+            return Ok(false);
+        };
+        // Catch up with the last writer's commits while still a reader, then write.
+        self.refresh_view()?;
+        self.lock = Some(lock);
+        self.store
+            .set_meta("root", &self.config.root.to_string_lossy())?;
+        self.notes.retain(|n| !n.starts_with("another process"));
+        Ok(true)
     }
 
     fn require_writer(&self) -> Result<(), IndexError> {
@@ -731,4 +779,104 @@ impl Drop for Index {
 
 fn file_name(rel_path: &str) -> &str {
     rel_path.rsplit('/').next().unwrap_or(rel_path)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::embed::test_model_dir;
+
+    fn config(root: &Path, dir: &Path) -> IndexConfig {
+        IndexConfig {
+            root: root.to_path_buf(),
+            dir: dir.to_path_buf(),
+            walk: WalkOptions::default(),
+        }
+    }
+
+    fn names(hits: &[(StoredChunk, f32)]) -> Vec<String> {
+        hits.iter().map(|(c, _)| c.name.clone()).collect()
+    }
+
+    #[test]
+    fn a_reader_sees_what_the_writer_commits_after_it_opened() {
+        let model = crate::model::load(
+            &test_model_dir().to_string_lossy(),
+            &crate::model::ModelOptions::default(),
+        )
+        .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, dir) = (tmp.path().join("repo"), tmp.path().join("index"));
+        fs::create_dir_all(&root).unwrap();
+        fs::write(
+            root.join("a.rs"),
+            "fn add(a: i32, b: i32) -> i32 { a + b }\n",
+        )
+        .unwrap();
+        let mut writer =
+            Index::open(config(&root, &dir), Some(model.key()), Access::WriteWait).unwrap();
+        writer.update(&model.handle, &mut |_| {}).unwrap();
+
+        // Same directory, lock taken: this one falls back to reading.
+        let mut reader =
+            Index::open(config(&root, &dir), Some(model.key()), Access::WriteOrRead).unwrap();
+        assert!(!reader.is_writable());
+        assert!(!reader.refresh_view().unwrap(), "nothing committed since");
+
+        fs::write(
+            root.join("b.rs"),
+            "/// Sends an email to every user.\nfn notify_users_by_email() {}\n",
+        )
+        .unwrap();
+        writer.update(&model.handle, &mut |_| {}).unwrap();
+        let before = reader
+            .query(
+                &model.handle,
+                "send an email to the users",
+                QueryTask::CodeSearch,
+                5,
+            )
+            .unwrap();
+        assert!(!names(&before).contains(&"notify_users_by_email".to_string()));
+        assert!(reader.refresh_view().unwrap());
+        let after = reader
+            .query(
+                &model.handle,
+                "send an email to the users",
+                QueryTask::CodeSearch,
+                5,
+            )
+            .unwrap();
+        assert_eq!(names(&after)[0], "notify_users_by_email");
+        // The writer's refresh is a no-op: its view is always current.
+        assert!(!writer.refresh_view().unwrap());
+
+        // While the writer lives the reader stays a reader; once it is gone, it takes over.
+        assert!(!reader.try_become_writer().unwrap());
+        drop(writer);
+        assert!(reader.try_become_writer().unwrap());
+        assert!(reader.is_writable() && reader.notes().is_empty());
+        fs::remove_file(root.join("a.rs")).unwrap();
+        let stats = reader.update(&model.handle, &mut |_| {}).unwrap();
+        assert_eq!((stats.removed, stats.files), (1, 1));
+    }
+
+    #[test]
+    fn a_reader_never_moves_the_store_aside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, dir) = (tmp.path().join("repo"), tmp.path().join("index"));
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(&dir).unwrap();
+        let store = dir.join("store.sqlite");
+        fs::write(&store, b"not a sqlite file".repeat(100)).unwrap();
+        let err = Index::open(config(&root, &dir), None, Access::ReadOnly).unwrap_err();
+        assert!(err.to_string().contains("coder-lsp index"), "{err}");
+        assert_eq!(fs::read(&store).unwrap(), b"not a sqlite file".repeat(100));
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "nothing moved aside"
+        );
+    }
 }

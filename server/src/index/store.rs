@@ -135,9 +135,16 @@ impl IndexStore {
     /// an incompatible version — is moved aside (never deleted) and a fresh store is created;
     /// the returned note says so.
     pub fn open(path: &Path) -> Result<(Self, Option<String>), IndexError> {
+        Self::open_as(path, true)
+    }
+
+    /// Opens the store; only a writer (`repair`) may move an unusable store aside. A reader
+    /// that cannot use the store reports why instead: the file belongs to the process that
+    /// holds the write lock, which may be a newer version of coder-lsp.
+    pub fn open_as(path: &Path, repair: bool) -> Result<(Self, Option<String>), IndexError> {
         match Self::open_checked(path) {
             Ok(store) => Ok((store, None)),
-            Err(reason) if path.exists() => {
+            Err(reason) if repair && path.exists() => {
                 let aside = aside_path(path);
                 std::fs::rename(path, &aside).map_err(|source| IndexError::Io {
                     path: path.to_path_buf(),
@@ -161,6 +168,12 @@ impl IndexStore {
                 })?;
                 Ok((store, Some(note)))
             }
+            Err(message) if !repair => Err(IndexError::Store {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{message} (left as it is: only the process that updates the index rebuilds it, e.g. `coder-lsp index`)"
+                ),
+            }),
             Err(message) => Err(IndexError::Store {
                 path: path.to_path_buf(),
                 message,

@@ -26,6 +26,7 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, ClientSocket, LanguageServer, LspService};
 
+use crate::context::{DEFAULT_TOKEN_BUDGET, MAX_TOKEN_BUDGET};
 use crate::engine::{Engine, EngineError, RootedHit};
 use crate::index::IndexError;
 use crate::search::{Ranking, SearchFilter};
@@ -369,9 +370,11 @@ impl ServerState {
     }
 
     async fn rag_context(&self, args: ContextArgs) -> Result<Value> {
-        let budget = args.token_budget.unwrap_or(2048);
-        if budget == 0 || budget > 200_000 {
-            return Err(invalid_params("tokenBudget must be between 1 and 200000"));
+        let budget = args.token_budget.unwrap_or(DEFAULT_TOKEN_BUDGET);
+        if budget == 0 || budget > MAX_TOKEN_BUDGET {
+            return Err(invalid_params(format!(
+                "tokenBudget must be between 1 and {MAX_TOKEN_BUDGET}"
+            )));
         }
         let packed = self
             .engine()?

@@ -303,7 +303,29 @@ impl Engine {
         {
             self.set_error(&e.to_string());
         }
+        drop(_updating);
+        if result.is_ok() {
+            self.reapply_buffers(root).await;
+        }
         result
+    }
+
+    /// The walk indexes what is on disk; files open in the editor are indexed as the editor
+    /// shows them, so their buffers are applied again after an update.
+    async fn reapply_buffers(self: &Arc<Self>, root: &Arc<RootIndex>) {
+        let open: Vec<(PathBuf, String)> = self
+            .buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(path, _)| path.starts_with(&root.root))
+            .map(|(path, text)| (path.clone(), text.clone()))
+            .collect();
+        for (path, text) in open {
+            if let Err(e) = Box::pin(self.sync_buffer(&path, text)).await {
+                tracing::debug!("re-applying the buffer of {}: {e}", path.display());
+            }
+        }
     }
 
     /// When another process held the write lock of `root` and has let go of it, takes it over.
@@ -311,6 +333,41 @@ impl Engine {
     pub async fn try_become_writer(&self, root: &Arc<RootIndex>) -> Result<bool, EngineError> {
         let root = Arc::clone(root);
         blocking(move || Ok(root.index.with(|i| i.try_become_writer())?)).await
+    }
+
+    /// Before writing to `root` on behalf of an editor: when this process only reads the index
+    /// (another process held the write lock when the root was added) and that process has
+    /// ended, takes the index over and catches up with the disk in the background, since
+    /// changes seen while reading could not be written. Returns whether this process writes.
+    /// Boxed: it runs [`Engine::index_root`], which re-applies open buffers through
+    /// [`Engine::sync_buffer`], which comes back here.
+    fn claim_writer<'a>(
+        self: &'a Arc<Self>,
+        root: &'a Arc<RootIndex>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, EngineError>> + Send + 'a>> {
+        Box::pin(self.claim_writer_inner(root))
+    }
+
+    async fn claim_writer_inner(
+        self: &Arc<Self>,
+        root: &Arc<RootIndex>,
+    ) -> Result<bool, EngineError> {
+        let task_root = Arc::clone(root);
+        let was_writer = blocking(move || Ok(task_root.index.with(|i| i.is_writable()))).await?;
+        if was_writer {
+            return Ok(true);
+        }
+        if !self.try_become_writer(root).await? {
+            return Ok(false);
+        }
+        tracing::info!(
+            "the process that wrote the index of {} has ended; this server keeps it up to date now",
+            root.root.display()
+        );
+        if let Err(e) = self.index_root(root, |_| {}).await {
+            tracing::warn!("catching up {}: {e}", root.root.display());
+        }
+        Ok(true)
     }
 
     fn root_of(&self, path: &Path) -> Result<(Arc<RootIndex>, String), EngineError> {
@@ -345,6 +402,7 @@ impl Engine {
             return Ok(());
         };
         let model = self.require_model()?;
+        self.claim_writer(&root).await?;
         let _updating = root.updating.lock().await;
         let task_root = Arc::clone(&root);
         blocking(move || {
@@ -387,6 +445,7 @@ impl Engine {
         }
         let (root, rel) = self.root_of(path)?;
         let model = self.require_model()?;
+        self.claim_writer(&root).await?;
         let _updating = root.updating.lock().await;
         let task_root = Arc::clone(&root);
         let path = path.to_path_buf();

@@ -724,3 +724,79 @@ async fn indexing_can_be_cancelled_and_closing_a_buffer_restores_the_disk_conten
     assert!(shutdown["error"].is_null(), "{shutdown}");
     client.notify("exit", Value::Null).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_started_as_a_reader_takes_the_index_over_when_the_writer_ends() {
+    let ws = Workspace::from_fixture("sample-repo");
+    ws.add_generated_modules(30, 12);
+    let root = ws.root().canonicalize().unwrap();
+    // A terminal `coder-lsp index` writes the index the language server will use.
+    let index_dir = ws
+        .index_dir()
+        .join(coder_lsp::index::IndexConfig::dir_name(&root));
+    let store = index_dir.join("store.sqlite");
+    let writer = std::process::Command::new(coder_tests::binary())
+        .args(["index", "--root"])
+        .arg(&root)
+        .arg("--index-dir")
+        .arg(&index_dir)
+        .env("HF_HUB_OFFLINE", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !store.exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no store");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut client = start(&ws).await;
+    let started = Instant::now();
+    let status = loop {
+        let status = client.command("indexStatus", Value::Null).await;
+        if status["roots"][0].is_object() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status["roots"][0]["readOnly"], true, "{status}");
+    let finished = tokio::task::spawn_blocking(move || {
+        let mut writer = writer;
+        writer.wait()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(finished.success(), "the terminal indexer failed");
+
+    // An edit after the writer ended: the server takes the index over and indexes it.
+    let config = root.join("src/config.py");
+    let original = std::fs::read_to_string(&config).unwrap();
+    client
+        .notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri(&config), "languageId": "python", "version": 1, "text": original}}),
+        )
+        .await;
+    let edited = format!(
+        "{original}\n\ndef parse_duration(text):\n    \"\"\"Turn strings like 5m or 2h into a number of seconds.\"\"\"\n    units = {{'s': 1, 'm': 60, 'h': 3600}}\n    return int(text[:-1]) * units[text[-1]]\n"
+    );
+    client
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri(&config), "version": 2}, "contentChanges": [{"text": edited}]}),
+        )
+        .await;
+    search_until(
+        &mut client,
+        "convert a duration like 5m into seconds",
+        |n| n.first().map(String::as_str) == Some("parse_duration"),
+    )
+    .await;
+    let status = client.command("indexStatus", Value::Null).await;
+    assert_eq!(status["roots"][0]["readOnly"], false, "{status}");
+    assert_eq!(status["pending"], 0, "{status}");
+}

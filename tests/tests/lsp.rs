@@ -59,6 +59,35 @@ async fn start(ws: &Workspace) -> LspClient {
     client
 }
 
+/// Opens `config` (the fixture's src/config.py) and adds `parse_duration` in an unsaved edit;
+/// returns once the new function is found first. Returns (disk text, buffer text).
+async fn add_parse_duration_unsaved(
+    client: &mut LspClient,
+    config: &std::path::Path,
+) -> (String, String) {
+    let original = std::fs::read_to_string(config).expect("read the fixture");
+    client
+        .notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri(config), "languageId": "python", "version": 1, "text": original}}),
+        )
+        .await;
+    let edited = format!(
+        "{original}\n\ndef parse_duration(text):\n    \"\"\"Turn strings like 5m or 2h into a number of seconds.\"\"\"\n    units = {{'s': 1, 'm': 60, 'h': 3600}}\n    return int(text[:-1]) * units[text[-1]]\n"
+    );
+    client
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri(config), "version": 2}, "contentChanges": [{"text": edited}]}),
+        )
+        .await;
+    search_until(client, "convert a duration like 5m into seconds", |n| {
+        n.first().map(String::as_str) == Some("parse_duration")
+    })
+    .await;
+    (original, edited)
+}
+
 /// Polls indexStatus until the first indexing run is complete.
 async fn wait_indexed(client: &mut LspClient) -> Value {
     let started = Instant::now();
@@ -176,28 +205,7 @@ async fn the_language_server_answers_every_feature_end_to_end() {
 
     // An unsaved edit becomes searchable without a save.
     let config = root.join("src/config.py");
-    let original = std::fs::read_to_string(&config).unwrap();
-    client
-        .notify(
-            "textDocument/didOpen",
-            json!({"textDocument": {"uri": uri(&config), "languageId": "python", "version": 1, "text": original}}),
-        )
-        .await;
-    let edited = format!(
-        "{original}\n\ndef parse_duration(text):\n    \"\"\"Turn strings like 5m or 2h into a number of seconds.\"\"\"\n    units = {{'s': 1, 'm': 60, 'h': 3600}}\n    return int(text[:-1]) * units[text[-1]]\n"
-    );
-    client
-        .notify(
-            "textDocument/didChange",
-            json!({"textDocument": {"uri": uri(&config), "version": 2}, "contentChanges": [{"text": edited}]}),
-        )
-        .await;
-    search_until(
-        &mut client,
-        "convert a duration like 5m into seconds",
-        |n| n.first().map(String::as_str) == Some("parse_duration"),
-    )
-    .await;
+    let (original, edited) = add_parse_duration_unsaved(&mut client, &config).await;
     assert_eq!(
         std::fs::read_to_string(&config).unwrap(),
         original,
@@ -774,28 +782,7 @@ async fn a_server_that_started_as_a_reader_takes_the_index_over_when_the_writer_
 
     // An edit after the writer ended: the server takes the index over and indexes it.
     let config = root.join("src/config.py");
-    let original = std::fs::read_to_string(&config).unwrap();
-    client
-        .notify(
-            "textDocument/didOpen",
-            json!({"textDocument": {"uri": uri(&config), "languageId": "python", "version": 1, "text": original}}),
-        )
-        .await;
-    let edited = format!(
-        "{original}\n\ndef parse_duration(text):\n    \"\"\"Turn strings like 5m or 2h into a number of seconds.\"\"\"\n    units = {{'s': 1, 'm': 60, 'h': 3600}}\n    return int(text[:-1]) * units[text[-1]]\n"
-    );
-    client
-        .notify(
-            "textDocument/didChange",
-            json!({"textDocument": {"uri": uri(&config), "version": 2}, "contentChanges": [{"text": edited}]}),
-        )
-        .await;
-    search_until(
-        &mut client,
-        "convert a duration like 5m into seconds",
-        |n| n.first().map(String::as_str) == Some("parse_duration"),
-    )
-    .await;
+    add_parse_duration_unsaved(&mut client, &config).await;
     let status = client.command("indexStatus", Value::Null).await;
     assert_eq!(status["roots"][0]["readOnly"], false, "{status}");
     assert_eq!(status["pending"], 0, "{status}");

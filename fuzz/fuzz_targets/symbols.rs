@@ -38,14 +38,14 @@ fuzz_target!(|data: &[u8]| {
     };
     let language = Language::ALL[usize::from(selector) % Language::ALL.len()];
     let source = String::from_utf8_lossy(rest);
-    let lines = source.lines().count().max(1);
+    let lines = u32::try_from(source.lines().count().max(1)).unwrap_or(u32::MAX);
     let mut extractor = SymbolExtractor::new();
     let Ok(symbols) = extractor.extract(language, "fuzz.src", &source) else {
         return;
     };
     for symbol in &symbols {
         assert!(symbol.start_line >= 1 && symbol.start_line <= symbol.end_line);
-        assert!(symbol.end_line <= lines + 1, "{symbol:?} past the end ({lines} lines)");
+        assert!(symbol.end_line <= lines.saturating_add(1), "{symbol:?} past the end ({lines} lines)");
     }
     let max_tokens = 16 + usize::from(selector % 64);
     for chunk in chunks_for_file("fuzz.src", &symbols, &Words, max_tokens) {

@@ -54,7 +54,7 @@ where
                 };
                 match frame {
                     Frame::Body(body) => match check(&body) {
-                        Ok(()) => {
+                        Ok(body) => {
                             let header = format!("Content-Length: {}\r\n\r\n", body.len());
                             if to_server.write_all(header.as_bytes()).await.is_err()
                                 || to_server.write_all(&body).await.is_err()
@@ -152,20 +152,24 @@ fn error_reply(id: Value, code: i64, message: String) -> Value {
 }
 
 /// Accepts exactly what tower-lsp can decode; otherwise returns the error reply to send.
-fn check(body: &[u8]) -> Result<(), Value> {
+fn check(body: &[u8]) -> Result<Vec<u8>, Value> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| error_reply(Value::Null, -32700, format!("parse error: {e}")))?;
     let id = match value.get("id") {
         Some(id @ (Value::Number(_) | Value::String(_))) => id.clone(),
         _ => Value::Null,
     };
+    // What goes on is the message as we read it, written out again: a key given twice (which
+    // `Value` resolves, last one wins) would otherwise fail the server's own decoding.
+    let canonical = serde_json::to_vec(&value)
+        .map_err(|e| error_reply(id.clone(), -32700, format!("parse error: {e}")))?;
     let fits = if value.get("method").is_some() {
         serde_json::from_value::<Request>(value).is_ok()
     } else {
         serde_json::from_value::<Response>(value).is_ok()
     };
     if fits {
-        Ok(())
+        Ok(canonical)
     } else {
         Err(error_reply(
             id,
@@ -191,6 +195,23 @@ mod tests {
         assert_eq!(shape["error"]["code"], -32600);
         assert_eq!(shape["id"], 7);
         assert!(check(br#"[1,2,3]"#).is_err());
+    }
+
+    /// Found by `scripts/fuzz` (target jsonrpc): a request with `id` and `method` given twice
+    /// passed the check but failed the server's decoding, which then stopped reading.
+    #[test]
+    fn regression_duplicate_keys_are_resolved_before_the_server_sees_them() {
+        let body = br#"{"jsonrpc":"2.0","id":2,"method":"x","id":3,"method":"shutdown"}"#;
+        assert!(
+            serde_json::from_slice::<Request>(body).is_err(),
+            "the server's own decoding"
+        );
+        let forwarded: Value = serde_json::from_slice(&check(body).unwrap()).unwrap();
+        assert_eq!(forwarded["id"], 3);
+        assert_eq!(forwarded["method"], "shutdown");
+        let decoded: std::result::Result<Request, _> =
+            serde_json::from_slice(&check(body).unwrap());
+        assert!(decoded.is_ok(), "the forwarded bytes decode as a request");
     }
 
     #[tokio::test]

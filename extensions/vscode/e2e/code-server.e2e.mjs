@@ -331,8 +331,8 @@ async function main() {
 
     // Two more commands whose answers arrive as notifications.
     const toasts = page.locator(".notifications-toasts .notification-list-item-message");
-    /** Runs a command and returns the text of the first new notification containing `needle`.
-     * @param {string} title @param {string} needle */
+    /** Runs a command and returns the text of the first new notification containing `needle` (text or RegExp).
+     * @param {string} title @param {string | RegExp} needle */
     const notification = async (title, needle) => {
       log(`running ${title}`);
       await runCommand(title);
@@ -341,7 +341,11 @@ async function main() {
       return ((await toast.textContent()) ?? "").trim();
     };
     result.index_status = await notification("Coder: Show Index Status", "coder-lsp index");
-    result.fine_tune = await notification("Coder: Fine-tune Model on This Repository", "fine-tuning");
+    // The answer, not the progress notification ("fine-tuning the model on …") shown meanwhile.
+    result.fine_tune = await notification(
+      "Coder: Fine-tune Model on This Repository",
+      /fine-tuning (failed|finished)/,
+    );
     log(`fine-tune answered: ${result.fine_tune}`);
   } finally {
     await browser.close();

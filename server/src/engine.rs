@@ -283,7 +283,7 @@ impl Engine {
     ) -> Result<UpdateStats, EngineError> {
         let model = self.require_model()?;
         // A read-only index (another process writes it) is refused by the update itself.
-        let _updating = root.updating.lock().await;
+        let updating = root.updating.lock().await;
         root.cancel.store(false, Ordering::Relaxed);
         self.indexing.fetch_add(1, Ordering::Relaxed);
         let task_root = Arc::clone(root);
@@ -303,7 +303,7 @@ impl Engine {
         {
             self.set_error(&e.to_string());
         }
-        drop(_updating);
+        drop(updating);
         if result.is_ok() {
             self.reapply_buffers(root).await;
         }
@@ -311,7 +311,8 @@ impl Engine {
     }
 
     /// The walk indexes what is on disk; files open in the editor are indexed as the editor
-    /// shows them, so their buffers are applied again after an update.
+    /// shows them, so their buffers are applied again after an update. (Boxed: `sync_buffer`
+    /// may come back to `index_root` through `claim_writer`.)
     async fn reapply_buffers(self: &Arc<Self>, root: &Arc<RootIndex>) {
         let open: Vec<(PathBuf, String)> = self
             .buffers
@@ -339,19 +340,7 @@ impl Engine {
     /// (another process held the write lock when the root was added) and that process has
     /// ended, takes the index over and catches up with the disk in the background, since
     /// changes seen while reading could not be written. Returns whether this process writes.
-    /// Boxed: it runs [`Engine::index_root`], which re-applies open buffers through
-    /// [`Engine::sync_buffer`], which comes back here.
-    fn claim_writer<'a>(
-        self: &'a Arc<Self>,
-        root: &'a Arc<RootIndex>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, EngineError>> + Send + 'a>> {
-        Box::pin(self.claim_writer_inner(root))
-    }
-
-    async fn claim_writer_inner(
-        self: &Arc<Self>,
-        root: &Arc<RootIndex>,
-    ) -> Result<bool, EngineError> {
+    async fn claim_writer(self: &Arc<Self>, root: &Arc<RootIndex>) -> Result<bool, EngineError> {
         let task_root = Arc::clone(root);
         let was_writer = blocking(move || Ok(task_root.index.with(|i| i.is_writable()))).await?;
         if was_writer {

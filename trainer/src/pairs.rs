@@ -1,0 +1,81 @@
+//! The training example every stage of the pipeline passes along.
+
+use serde::{Deserialize, Serialize};
+
+/// CodeR's four task families: what the query is and what it retrieves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskFamily {
+    /// Natural language → code (a doc comment, a commit message, a README section → symbol).
+    Text2Code,
+    /// Code → natural language (a symbol → its documentation).
+    Code2Text,
+    /// Code → code (a test → the function under test, a call site → its callee).
+    Code2Code,
+    /// Mixed text and code on the query side (identifier words plus a signature → the body).
+    Hybrid,
+}
+
+impl TaskFamily {
+    pub const ALL: [TaskFamily; 4] = [
+        TaskFamily::Text2Code,
+        TaskFamily::Code2Text,
+        TaskFamily::Code2Code,
+        TaskFamily::Hybrid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskFamily::Text2Code => "text2code",
+            TaskFamily::Code2Text => "code2text",
+            TaskFamily::Code2Code => "code2code",
+            TaskFamily::Hybrid => "hybrid",
+        }
+    }
+
+    /// Whether the query side is natural language (the curriculum's text-heavy warm-up).
+    pub fn is_text_query(self) -> bool {
+        matches!(self, TaskFamily::Text2Code | TaskFamily::Hybrid)
+    }
+}
+
+/// Where in the repository a pair was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairSource {
+    /// A doc comment or docstring → its symbol, with the doc removed from the positive.
+    DocComment,
+    /// A README/Markdown section → a symbol it names.
+    Readme,
+    /// A test → the function it exercises.
+    Test,
+    /// A commit message → a symbol the commit changed.
+    Commit,
+    /// A call site → the callee.
+    CallSite,
+    /// Identifier words and the signature → the body.
+    Signature,
+    /// A symbol → its documentation.
+    SymbolDoc,
+    /// A query written by an LLM endpoint (`--generator`).
+    Generator,
+}
+
+/// One training or evaluation example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    pub family: TaskFamily,
+    pub source: PairSource,
+    /// The text embedded as a query (with the search instruction, for models that take one).
+    pub query: String,
+    /// The text embedded as a document: the relevant chunk.
+    pub positive: String,
+    /// The positive's file, relative to the repository root; train and held-out sets are split
+    /// by this, so no file contributes to both.
+    pub file: String,
+    /// The positive's symbol name, for reports.
+    pub symbol: String,
+    /// Documents that look relevant but are not (filled by hard-negative mining).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub negatives: Vec<String>,
+}

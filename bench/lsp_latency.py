@@ -1,32 +1,44 @@
 #!/usr/bin/env python3
-"""Measures coder-lsp's language-server latency on a real codebase (no timing is asserted).
+"""Measures coder-lsp's language server on a real Rust codebase (no timing is asserted).
 
-Usage: bench/lsp_latency.py BINARY ROOT [--queries N] [--index-dir DIR]
+Usage: bench/lsp_latency.py BINARY ROOT [--queries N] [--index-dir DIR] [--json]
 
-Starts `BINARY serve` on stdio with a fresh index directory, waits for the first indexing run
-(reported as cold index time), then measures `semanticSearch` and `textDocument/hover` latency
-(p50/p99 over N requests each, warm; hovers are on the name of each found symbol), and the time from a `didChange` that adds a new function to
-the moment a search finds it. Prints a markdown table.
+Starts `BINARY serve` on stdio with a fresh index base directory (or DIR), and measures:
+- cold index time (initialize → every chunk embedded) and the server's peak memory then;
+- `semanticSearch` and `textDocument/hover` latency, p50/p99 over N requests each, warm (hovers
+  are on the name of each found symbol);
+- throughput and latency with 8 `semanticSearch` requests in flight at once;
+- edit → searchable: a function added to an open buffer, until a search finds it, by
+  `didChange` (which waits out the 300 ms typing debounce) and by `didSave` with the text (no
+  debounce);
+- the peak memory of the whole session.
+Afterwards the buffer is put back to the file's text, so the index matches the disk again.
+Prints a markdown table, or with --json one JSON object (bench/perf.py uses `measure`).
 """
 import argparse
 import json
 import os
-import random
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
 
+# Questions about rustls, the codebase bench/perf.py indexes (and rusqlite, the earlier one).
 QUERIES = [
-    "open a database connection", "prepare and run a statement", "bind parameters to a query",
-    "read a column value from a row", "begin and commit a transaction", "handle a busy database",
-    "convert a value to sql", "error when the column type does not match", "backup the database",
-    "load an extension", "register a scalar function", "iterate over query results",
-    "escape an identifier", "set a pragma", "close the connection and release resources",
-    "map rows into structs", "blob incremental io", "collation sequence", "savepoint rollback",
-    "interrupt a long running query",
+    "send a fatal alert to the peer", "parse the server's certificate chain",
+    "resume a session with a ticket", "negotiate the protocol version",
+    "encrypt an outgoing record", "verify the signature on a handshake message",
+    "choose a cipher suite from the client's offer", "derive traffic secrets after the handshake",
+    "read application data from the connection", "limit how much plaintext is buffered",
+    "handle a key update message", "check the server name against the certificate",
+    "write the client hello extensions", "early data before the handshake completes",
+    "export keying material", "close the connection cleanly with close_notify",
+    "decode a length-prefixed vector", "store sessions in a cache", "quic transport parameters",
+    "choose an ALPN protocol", "open a database connection", "bind parameters to a query",
 ]
+
+CONCURRENCY = 8
 
 
 class Client:
@@ -71,11 +83,24 @@ class Client:
         self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
         with self.cond:
             while rid not in self.responses:
-                self.cond.wait(120)
+                if not self.cond.wait(300):
+                    raise SystemExit(f"no answer to {method} in 300 s")
             return self.responses.pop(rid)
 
     def notify(self, method, params):
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def command(self, name, *arguments):
+        return self.request("workspace/executeCommand",
+                            {"command": name, "arguments": list(arguments)}).get("result")
+
+    def peak_memory_mb(self):
+        """VmHWM of the server process: the most resident memory it has used so far."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
 
 
 def name_position(hit):
@@ -94,78 +119,145 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def search(client, query, top_k=10):
+    return client.command("semanticSearch", {"query": query, "topK": top_k}) or []
+
+
+def wait_until_found(client, query, name):
+    while True:
+        if any(r["name"] == name for r in search(client, query, 3)):
+            return
+        time.sleep(0.01)
+
+
+def measure(binary, root, index_base, n_queries=60):
+    """Runs the whole session; returns a dict of measurements."""
+    root = os.path.realpath(root)
+    log = open(os.path.join(index_base, "server.log"), "w")
+    client = Client(binary, log)
+    uri = lambda p: "file://" + p
+    started = time.perf_counter()
+    client.request("initialize", {"processId": None, "rootUri": uri(root), "capabilities": {},
+                                  "initializationOptions": {"indexDir": index_base}})
+    client.notify("initialized", {})
+    while True:
+        status = client.command("indexStatus")
+        if not status["indexing"] and status["files"] > 0 and status["pending"] == 0:
+            break
+        time.sleep(0.25)
+    cold = time.perf_counter() - started
+    cold_peak_mb = client.peak_memory_mb()
+
+    search_ms, hits = [], []
+    for i in range(n_queries):
+        t = time.perf_counter()
+        hits.extend(search(client, QUERIES[i % len(QUERIES)]))
+        search_ms.append((time.perf_counter() - t) * 1000)
+
+    hover_ms, hover_answered = [], 0
+    targets = [h for h in hits if h.get("uri")]
+    for i in range(n_queries):
+        h = targets[i % len(targets)]
+        t = time.perf_counter()
+        answer = client.request("textDocument/hover", {"textDocument": {"uri": h["uri"]},
+                                                       "position": name_position(h)})
+        hover_ms.append((time.perf_counter() - t) * 1000)
+        hover_answered += answer.get("result") is not None
+
+    # 8 searches in flight at once, each thread sending its next as soon as one returns.
+    concurrent_ms, lock = [], threading.Lock()
+    per_thread = max(4, n_queries // CONCURRENCY)
+
+    def worker(offset):
+        for i in range(per_thread):
+            t = time.perf_counter()
+            search(client, QUERIES[(offset + i) % len(QUERIES)])
+            with lock:
+                concurrent_ms.append((time.perf_counter() - t) * 1000)
+
+    t = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(k * 3,)) for k in range(CONCURRENCY)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    concurrent_s = time.perf_counter() - t
+
+    # Edit → searchable, in a Rust file that a search found.
+    path = next(h["uri"][len("file://"):] for h in targets if h["uri"].endswith(".rs"))
+    text = open(path, encoding="utf-8", errors="replace").read()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri(path), "languageId": "rust",
+                                                            "version": 1, "text": text}})
+    version = 1
+    edit_ms = {"didChange": [], "didSave": []}
+    for n in range(10):
+        for how in ("didChange", "didSave"):
+            name = f"zebra_quartz_checksum_{how.lower()}_{n}"
+            new = text + (f"\n/// Computes the zebra quartz checksum number {n} for {how}.\n"
+                          f"pub fn {name}(data: &[u8]) -> u32 {{ data.len() as u32 * {n + 3} }}\n")
+            version += 1
+            t = time.perf_counter()
+            client.notify("textDocument/didChange", {"textDocument": {"uri": uri(path), "version": version},
+                                                     "contentChanges": [{"text": new}]})
+            if how == "didSave":
+                client.notify("textDocument/didSave", {"textDocument": {"uri": uri(path)}, "text": new})
+            wait_until_found(client, f"zebra quartz checksum number {n} for {how}", name)
+            edit_ms[how].append((time.perf_counter() - t) * 1000)
+
+    # Put the buffer back to the file's text; the index then matches the disk again.
+    version += 1
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri(path), "version": version},
+                                             "contentChanges": [{"text": text}]})
+    client.notify("textDocument/didSave", {"textDocument": {"uri": uri(path)}, "text": text})
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri(path)}})
+    while any(r["name"].startswith("zebra_quartz") for r in search(client, "zebra quartz checksum number", 5)):
+        time.sleep(0.05)
+
+    status = client.command("indexStatus")
+    session_peak_mb = client.peak_memory_mb()
+    client.request("shutdown", None)
+    client.notify("exit", None)
+    client.proc.wait(30)
+    return {
+        "files": status["files"],
+        "chunks": status["chunks"],
+        "index_dir": status.get("indexDir"),
+        "cold_index_s": cold,
+        "cold_peak_mb": cold_peak_mb,
+        "session_peak_mb": session_peak_mb,
+        "search_ms_p50": pct(search_ms, 50), "search_ms_p99": pct(search_ms, 99),
+        "hover_ms_p50": pct(hover_ms, 50), "hover_ms_p99": pct(hover_ms, 99),
+        "hover_answered": hover_answered, "hovers": len(hover_ms),
+        "concurrent_requests": len(concurrent_ms),
+        "concurrent_per_s": len(concurrent_ms) / concurrent_s,
+        "concurrent_ms_p50": pct(concurrent_ms, 50), "concurrent_ms_p99": pct(concurrent_ms, 99),
+        "edit_change_ms_p50": statistics.median(edit_ms["didChange"]),
+        "edit_save_ms_p50": statistics.median(edit_ms["didSave"]),
+        "edit_save_ms_max": max(edit_ms["didSave"]),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("root")
     ap.add_argument("--queries", type=int, default=60)
-    ap.add_argument("--index-dir", help="reuse this index base directory (default: a fresh one)")
+    ap.add_argument("--index-dir", help="index base directory (default: a fresh one)")
+    ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    root = os.path.realpath(args.root)
-    index_dir = args.index_dir or tempfile.mkdtemp(prefix="coder-lsp-bench-")
-    log = open(os.path.join(index_dir, "server.log"), "w")
-    client = Client(args.binary, log)
-    uri = lambda p: "file://" + p
-    started = time.perf_counter()
-    client.request("initialize", {"processId": None, "rootUri": uri(root), "capabilities": {},
-                                  "initializationOptions": {"indexDir": index_dir}})
-    client.notify("initialized", {})
-    while True:
-        status = client.request("workspace/executeCommand", {"command": "indexStatus", "arguments": []})["result"]
-        if not status["indexing"] and status["files"] > 0 and status["pending"] == 0:
-            break
-        time.sleep(0.5)
-    cold = time.perf_counter() - started
-
-    search_ms = []
-    hits = []
-    for i in range(args.queries):
-        q = QUERIES[i % len(QUERIES)]
-        t = time.perf_counter()
-        res = client.request("workspace/executeCommand",
-                             {"command": "semanticSearch", "arguments": [{"query": q, "topK": 10}]})
-        search_ms.append((time.perf_counter() - t) * 1000)
-        hits.extend(res.get("result") or [])
-
-    random.seed(7)
-    hover_ms = []
-    hover_answered = 0
-    targets = [h for h in hits if h.get("uri")]
-    for i in range(args.queries):
-        h = targets[i % len(targets)]
-        pos = name_position(h)
-        t = time.perf_counter()
-        answer = client.request("textDocument/hover", {"textDocument": {"uri": h["uri"]}, "position": pos})
-        hover_ms.append((time.perf_counter() - t) * 1000)
-        hover_answered += answer.get("result") is not None
-
-    # Edit → searchable: add a function to an open buffer and wait until search finds it.
-    path = targets[0]["uri"][len("file://"):]
-    text = open(path, encoding="utf-8", errors="replace").read()
-    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri(path), "languageId": "rust", "version": 1, "text": text}})
-    edit_ms = []
-    for n in range(5):
-        name = f"zebra_quartz_checksum_{n}"
-        new = text + f"\n/// Computes the zebra quartz checksum number {n}.\npub fn {name}(data: &[u8]) -> u32 {{ data.len() as u32 * {n + 3} }}\n"
-        t = time.perf_counter()
-        client.notify("textDocument/didChange", {"textDocument": {"uri": uri(path), "version": n + 2}, "contentChanges": [{"text": new}]})
-        while True:
-            res = client.request("workspace/executeCommand",
-                                 {"command": "semanticSearch", "arguments": [{"query": f"zebra quartz checksum number {n}", "topK": 3}]})
-            if any(r["name"] == name for r in res.get("result") or []):
-                break
-            time.sleep(0.02)
-        edit_ms.append((time.perf_counter() - t) * 1000)
-
-    status = client.request("workspace/executeCommand", {"command": "indexStatus", "arguments": []})["result"]
-    client.request("shutdown", None)
-    client.notify("exit", None)
-    print(f"| measure | value |\n|---|---|")
-    print(f"| files / chunks | {status['files']} / {status['chunks']} |")
-    print(f"| {'cold' if not args.index_dir else 'reused'} index (initialize → indexed) | {cold:.1f} s |")
-    print(f"| semanticSearch p50 / p99 | {pct(search_ms, 50):.1f} / {pct(search_ms, 99):.1f} ms |")
-    print(f"| hover p50 / p99 ({hover_answered}/{len(hover_ms)} with related code) | {pct(hover_ms, 50):.1f} / {pct(hover_ms, 99):.1f} ms |")
-    print(f"| didChange → searchable p50 (incl. 300 ms debounce) | {statistics.median(edit_ms):.0f} ms |")
+    r = measure(args.binary, args.root, args.index_dir or tempfile.mkdtemp(prefix="coder-lsp-bench-"),
+                args.queries)
+    if args.json:
+        print(json.dumps(r))
+        return
+    print("| measure | value |\n|---|---|")
+    print(f"| files / chunks | {r['files']} / {r['chunks']} |")
+    print(f"| index (initialize → indexed) | {r['cold_index_s']:.1f} s, peak {r['cold_peak_mb']:.0f} MB |")
+    print(f"| semanticSearch p50 / p99 | {r['search_ms_p50']:.1f} / {r['search_ms_p99']:.1f} ms |")
+    print(f"| hover p50 / p99 | {r['hover_ms_p50']:.1f} / {r['hover_ms_p99']:.1f} ms |")
+    print(f"| {CONCURRENCY} searches in flight | {r['concurrent_per_s']:.1f}/s, p50 {r['concurrent_ms_p50']:.1f} ms |")
+    print(f"| didChange → searchable p50 (incl. 300 ms debounce) | {r['edit_change_ms_p50']:.0f} ms |")
+    print(f"| didSave → searchable p50 | {r['edit_save_ms_p50']:.0f} ms |")
 
 
 if __name__ == "__main__":

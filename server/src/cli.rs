@@ -75,6 +75,47 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the embedder, the matmul peak and vector-index recall (`bench/run` drives these).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// The measurements of `coder-lsp bench`; each prints one JSON object.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Embedding throughput, padding waste and FLOP share on snippets from a JSON-lines file.
+    Embed {
+        /// One snippet per line: a JSON string, or an object with a `text` field.
+        #[arg(long)]
+        snippets: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Snippets per request to the model worker (indexing sends 256).
+        #[arg(long, default_value_t = 256)]
+        request_size: usize,
+        /// Skip measuring the matmul peak (and so the FLOP share).
+        #[arg(long)]
+        no_matmul: bool,
+    },
+    /// The best f32 matmul FLOP/s candle reaches on this CPU.
+    Matmul {
+        /// Seconds to spend on each matrix shape.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+    /// HNSW top-k recall against exact search over an index's stored vectors.
+    Recall {
+        /// The index directory (as given to `index --index-dir`).
+        #[arg(long)]
+        index_dir: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// How many stored vectors to use as queries.
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+        #[arg(long, short = 'k', default_value_t = 10)]
+        top_k: usize,
+    },
 }
 
 /// How `search` ranks results.
@@ -282,7 +323,69 @@ fn run_command(command: Command) -> Result<()> {
         ),
         Command::Status { workspace, json } => run_status(&workspace, json),
         Command::Mcp(args) => run_mcp(args),
+        Command::Bench(command) => run_bench(command),
     }
+}
+
+fn run_bench(command: BenchCommand) -> Result<()> {
+    use crate::bench;
+    let value = match command {
+        BenchCommand::Embed {
+            snippets,
+            model,
+            request_size,
+            no_matmul,
+        } => {
+            let snippets = bench::read_snippets(&snippets)?;
+            let matmul = if no_matmul {
+                None
+            } else {
+                eprintln!("bench: measuring the matmul peak");
+                Some(bench::matmul_peak(std::time::Duration::from_secs(2))?)
+            };
+            eprintln!("bench: embedding {} snippets", snippets.len());
+            let options = model.model_options()?;
+            serde_json::to_value(bench::embed_throughput(
+                &model.spec,
+                &options,
+                &snippets,
+                request_size,
+                matmul,
+            )?)?
+        }
+        BenchCommand::Matmul { seconds } => {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                bail!("--seconds must be a positive number");
+            }
+            serde_json::to_value(bench::matmul_peak(std::time::Duration::from_secs_f64(
+                seconds,
+            ))?)?
+        }
+        BenchCommand::Recall {
+            index_dir,
+            model,
+            queries,
+            top_k,
+        } => {
+            let store = bench::store_path(&index_dir);
+            if !store.is_file() {
+                bail!(
+                    "no index in {} (run `coder-lsp index` first)",
+                    index_dir.display()
+                );
+            }
+            let resolved = model::resolve(&model.spec)
+                .with_context(|| format!("resolving model {}", model.spec))?;
+            serde_json::to_value(bench::hnsw_recall(
+                &store,
+                &resolved.fingerprint,
+                queries,
+                top_k,
+            )?)?
+        }
+    };
+    println!("{value}");
+    Ok(())
 }
 
 fn load_model(args: &WorkspaceArgs) -> Result<LoadedModel> {

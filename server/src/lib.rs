@@ -6,6 +6,7 @@
 //! `search` answers queries. The CLI (`cli`), the language server (`lsp`) and the MCP server
 //! (`mcp`) drive the engine.
 
+pub mod bench;
 pub mod chunk;
 pub mod cli;
 pub mod context;

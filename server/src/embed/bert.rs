@@ -9,6 +9,7 @@ use std::path::Path;
 use candle_core::{D, DType, Device, Tensor};
 use serde::Deserialize;
 
+use super::kernels::{self, Kernels};
 use super::weights::Weights;
 use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer};
 
@@ -278,7 +279,12 @@ struct Linear {
 
 impl Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+        self.forward_no_bias(x)?.broadcast_add(&self.bias)
+    }
+
+    /// `x Wᵀ` alone, for fused kernels that add the bias in their own pass.
+    fn forward_no_bias(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight.t()?)
     }
 }
 
@@ -312,6 +318,15 @@ struct Layer {
     intermediate: Linear,
     output: Linear,
     output_norm: LayerNorm,
+    /// For [`Kernels::FusedCpu`]: `attention_out`'s bias with `attention_norm`'s gamma and beta,
+    /// `(3, hidden)`, and the same for `output` and `output_norm`.
+    attention_params: Tensor,
+    output_params: Tensor,
+}
+
+/// `(3, hidden)`: a Linear's bias, then the following LayerNorm's gamma and beta.
+fn norm_params(linear: &Linear, norm: &LayerNorm) -> candle_core::Result<Tensor> {
+    Tensor::stack(&[&linear.bias, &norm.gamma, &norm.beta], 0)
 }
 
 struct BertModel {
@@ -325,6 +340,8 @@ struct BertModel {
     head_dim: usize,
     pad_id: u32,
     max_positions: usize,
+    layer_norm_eps: f64,
+    kernels: Kernels,
 }
 
 impl BertModel {
@@ -361,23 +378,38 @@ impl BertModel {
                 weight: fused([&q.weight, &k.weight, &v.weight])?,
                 bias: fused([&q.bias, &k.bias, &v.bias])?,
             };
+            let attention_out = w.linear(&format!("{p}.attention.output.dense"), h, h)?;
+            let attention_norm = w.layer_norm(
+                &format!("{p}.attention.output.LayerNorm"),
+                h,
+                c.layer_norm_eps,
+            )?;
+            let output = w.linear(&format!("{p}.output.dense"), c.intermediate_size, h)?;
+            let output_norm =
+                w.layer_norm(&format!("{p}.output.LayerNorm"), h, c.layer_norm_eps)?;
+            let params = |linear: &Linear, norm: &LayerNorm| {
+                norm_params(linear, norm).map_err(|e| EmbedError::load(&w.dir, format!("{p}: {e}")))
+            };
             layers.push(Layer {
                 qkv,
-                attention_out: w.linear(&format!("{p}.attention.output.dense"), h, h)?,
-                attention_norm: w.layer_norm(
-                    &format!("{p}.attention.output.LayerNorm"),
-                    h,
-                    c.layer_norm_eps,
-                )?,
+                attention_params: params(&attention_out, &attention_norm)?,
+                output_params: params(&output, &output_norm)?,
+                attention_out,
+                attention_norm,
                 intermediate: w.linear(
                     &format!("{p}.intermediate.dense"),
                     h,
                     c.intermediate_size,
                 )?,
-                output: w.linear(&format!("{p}.output.dense"), c.intermediate_size, h)?,
-                output_norm: w.layer_norm(&format!("{p}.output.LayerNorm"), h, c.layer_norm_eps)?,
+                output,
+                output_norm,
             });
         }
+        let kernels = if word_embeddings.device().is_cpu() {
+            Kernels::FusedCpu
+        } else {
+            Kernels::Elementary
+        };
         Ok(Self {
             word_embeddings,
             position_type_embeddings,
@@ -387,6 +419,8 @@ impl BertModel {
             head_dim: h / c.num_attention_heads,
             pad_id: c.pad_token_id,
             max_positions: c.max_position_embeddings,
+            layer_norm_eps: c.layer_norm_eps,
+            kernels,
         })
     }
 
@@ -408,14 +442,11 @@ impl BertModel {
             .reshape((batch * seq, hidden))?;
         let mut x = self.embedding_norm.forward(&embedded)?;
 
-        // (batch, 1, 1, seq): 0 for real keys, MASK_VALUE for padding keys. Batches of equal
-        // lengths (sorted batching makes them common) skip the addition altogether.
+        // (batch, seq): 0 for real keys, MASK_VALUE for padding keys. Batches of equal lengths
+        // (sorted batching makes them common) skip the addition altogether.
         let has_padding = mask.min_all()?.to_scalar::<f32>()? < 1.0;
         let attention_bias = if has_padding {
-            Some(
-                mask.affine(-f64::from(MASK_VALUE), f64::from(MASK_VALUE))?
-                    .reshape((batch, 1, 1, seq))?,
-            )
+            Some(mask.affine(-f64::from(MASK_VALUE), f64::from(MASK_VALUE))?)
         } else {
             None
         };
@@ -425,6 +456,7 @@ impl BertModel {
         Ok(x)
     }
 
+    /// One layer on `x` `(batch*seq, hidden)`; `attention_bias` is `(batch, seq)`.
     fn layer_forward(
         &self,
         layer: &Layer,
@@ -435,6 +467,7 @@ impl BertModel {
     ) -> candle_core::Result<Tensor> {
         let (heads, head_dim) = (self.heads, self.head_dim);
         let hidden = heads * head_dim;
+        let fused = self.kernels == Kernels::FusedCpu;
 
         // One copy puts Q, K and V into (3, batch, heads, seq, head_dim) order.
         let qkv = layer
@@ -444,7 +477,12 @@ impl BertModel {
             .permute((2, 0, 3, 1, 4))?
             .contiguous()?;
         let scale = 1.0 / (head_dim as f64).sqrt();
-        let q = (qkv.get(0)? * scale)?;
+        // The fused softmax applies the scale itself.
+        let q = if fused {
+            qkv.get(0)?
+        } else {
+            (qkv.get(0)? * scale)?
+        };
         let k = qkv.get(1)?;
         let v = qkv.get(2)?;
 
@@ -458,11 +496,19 @@ impl BertModel {
             let q = q.narrow(0, start, len)?;
             let k = k.narrow(0, start, len)?;
             let v = v.narrow(0, start, len)?;
-            let mut scores = q.matmul(&k.t()?)?;
-            if let Some(bias) = attention_bias {
-                scores = scores.broadcast_add(&bias.narrow(0, start, len)?)?;
-            }
-            let probs = softmax_last_dim(&scores)?;
+            let scores = q.matmul(&k.t()?)?;
+            let bias = attention_bias
+                .map(|bias| bias.narrow(0, start, len))
+                .transpose()?;
+            let probs = if fused {
+                kernels::scaled_masked_softmax(&scores, bias.as_ref(), scale)?
+            } else {
+                let scores = match &bias {
+                    Some(bias) => scores.broadcast_add(&bias.reshape((len, 1, 1, seq))?)?,
+                    None => scores,
+                };
+                softmax_last_dim(&scores)?
+            };
             parts.push(
                 probs
                     .matmul(&v)?
@@ -475,10 +521,29 @@ impl BertModel {
         } else {
             Tensor::cat(&parts, 0)?
         };
+
+        if fused {
+            let eps = self.layer_norm_eps;
+            let attended = kernels::residual_layer_norm(
+                &layer.attention_out.forward_no_bias(&context)?,
+                x,
+                &layer.attention_params,
+                eps,
+            )?;
+            let intermediate = kernels::bias_gelu(
+                &layer.intermediate.forward_no_bias(&attended)?,
+                &layer.intermediate.bias,
+            )?;
+            return kernels::residual_layer_norm(
+                &layer.output.forward_no_bias(&intermediate)?,
+                &attended,
+                &layer.output_params,
+                eps,
+            );
+        }
         let attended = layer
             .attention_norm
             .forward(&(layer.attention_out.forward(&context)? + x)?)?;
-
         let intermediate = layer.intermediate.forward(&attended)?.gelu_erf()?;
         layer
             .output_norm
@@ -595,6 +660,33 @@ mod tests {
             })
             .collect();
         check_against_reference(&reference, &ours, "one at a time");
+    }
+
+    #[test]
+    fn elementary_ops_and_fused_kernels_agree() {
+        let reference = reference();
+        let dir = test_model_dir();
+        let config = crate::embed::read_json(&dir, "config.json").unwrap();
+        let mut model = BertEmbedder::load(&dir, &config, &Device::Cpu).unwrap();
+        assert_eq!(model.model.kernels, Kernels::FusedCpu, "the CPU default");
+        let tokens: Vec<Vec<u32>> = reference
+            .texts
+            .iter()
+            .map(|t| model.tokenize(t, InputKind::Document).unwrap())
+            .collect();
+        let fused = model.embed_tokens(&tokens).unwrap();
+        // The differentiable path (training, GPUs) must compute the same function.
+        model.model.kernels = Kernels::Elementary;
+        let elementary = model.embed_tokens(&tokens).unwrap();
+        check_against_reference(&reference, &elementary, "elementary ops");
+        for (a, b) in fused.iter().zip(&elementary) {
+            let diff = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(diff < 1e-5, "fused and elementary differ by {diff:.1e}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod bert;
 pub mod device;
 pub mod instruct;
+pub mod kernels;
 pub mod qwen2;
 pub mod tokenizer;
 mod weights;

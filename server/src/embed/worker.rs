@@ -74,6 +74,9 @@ pub struct EmbedStats {
     pub real_tokens: u64,
     /// Tokens the model computed: for each batch, its size times its longest input.
     pub padded_tokens: u64,
+    /// (query, key) token pairs attention computed: for each batch, its size times the square
+    /// of its longest input.
+    pub padded_token_pairs: u64,
 }
 
 impl EmbedStats {
@@ -85,6 +88,17 @@ impl EmbedStats {
             1.0 - self.real_tokens as f64 / self.padded_tokens as f64
         }
     }
+
+    /// What was processed after `earlier` was taken.
+    pub fn since(&self, earlier: &EmbedStats) -> EmbedStats {
+        EmbedStats {
+            inputs: self.inputs - earlier.inputs,
+            batches: self.batches - earlier.batches,
+            real_tokens: self.real_tokens - earlier.real_tokens,
+            padded_tokens: self.padded_tokens - earlier.padded_tokens,
+            padded_token_pairs: self.padded_token_pairs - earlier.padded_token_pairs,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -93,6 +107,7 @@ struct Counters {
     batches: AtomicU64,
     real_tokens: AtomicU64,
     padded_tokens: AtomicU64,
+    padded_token_pairs: AtomicU64,
 }
 
 impl Counters {
@@ -105,6 +120,10 @@ impl Counters {
         self.real_tokens.fetch_add(real as u64, Ordering::Relaxed);
         self.padded_tokens
             .fetch_add((lengths.len() * longest) as u64, Ordering::Relaxed);
+        self.padded_token_pairs.fetch_add(
+            (lengths.len() * longest * longest) as u64,
+            Ordering::Relaxed,
+        );
     }
 
     fn snapshot(&self) -> EmbedStats {
@@ -113,6 +132,7 @@ impl Counters {
             batches: self.batches.load(Ordering::Relaxed),
             real_tokens: self.real_tokens.load(Ordering::Relaxed),
             padded_tokens: self.padded_tokens.load(Ordering::Relaxed),
+            padded_token_pairs: self.padded_token_pairs.load(Ordering::Relaxed),
         }
     }
 }
@@ -426,10 +446,23 @@ mod tests {
                 inputs: 2,
                 batches: 1,
                 real_tokens: 6,
-                padded_tokens: 8
+                padded_tokens: 8,
+                padded_token_pairs: 32,
             }
         );
         assert!((stats.padding_waste() - 0.25).abs() < 1e-12);
+        counters.record(&[3]);
+        let later = counters.snapshot().since(&stats);
+        assert_eq!(
+            (
+                later.inputs,
+                later.batches,
+                later.real_tokens,
+                later.padded_tokens
+            ),
+            (1, 1, 3, 3)
+        );
+        assert_eq!(later.padded_token_pairs, 9);
         assert_eq!(EmbedStats::default().padding_waste(), 0.0);
     }
 

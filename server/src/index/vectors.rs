@@ -13,7 +13,7 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 use super::IndexError;
 
 /// Below this many vectors, search is exact (brute force): fast enough and recall is 1.0.
-const EXACT_SEARCH_LIMIT: usize = 20_000;
+pub const EXACT_SEARCH_LIMIT: usize = 20_000;
 /// HNSW settings; `expansion_search` 256 measured recall@10 ≈ 0.998 on 100k 384-d vectors.
 const CONNECTIVITY: usize = 16;
 const EXPANSION_ADD: usize = 128;
@@ -25,6 +25,15 @@ struct Sidecar {
     count: usize,
     dimensions: usize,
     blake3: String,
+}
+
+/// How [`VectorIndex::search_with`] finds neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchMethod {
+    /// Compare the query with every vector: recall 1.0, time linear in the index size.
+    Exact,
+    /// Walk the HNSW graph with the index's `expansion_search`.
+    Hnsw,
 }
 
 /// An in-memory usearch index and where it is saved.
@@ -142,15 +151,31 @@ impl VectorIndex {
         Ok(())
     }
 
-    /// The `k` nearest chunks as (chunk id, cosine similarity), best first.
+    /// The `k` nearest chunks as (chunk id, cosine similarity), best first: exact up to
+    /// [`EXACT_SEARCH_LIMIT`] vectors, HNSW above.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(i64, f32)>, IndexError> {
+        let method = if self.len() <= EXACT_SEARCH_LIMIT {
+            SearchMethod::Exact
+        } else {
+            SearchMethod::Hnsw
+        };
+        self.search_with(query, k, method)
+    }
+
+    /// Like [`VectorIndex::search`], with the method chosen by the caller (the recall benchmark
+    /// compares both).
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        k: usize,
+        method: SearchMethod,
+    ) -> Result<Vec<(i64, f32)>, IndexError> {
         if self.is_empty() || k == 0 {
             return Ok(Vec::new());
         }
-        let matches = if self.len() <= EXACT_SEARCH_LIMIT {
-            self.index.exact_search(query, k)
-        } else {
-            self.index.search(query, k)
+        let matches = match method {
+            SearchMethod::Exact => self.index.exact_search(query, k),
+            SearchMethod::Hnsw => self.index.search(query, k),
         }
         .map_err(vector_error)?;
         Ok(matches

@@ -1,0 +1,403 @@
+//! Fused CPU kernels for inference.
+//!
+//! candle runs each elementwise op as its own pass over memory, mostly on one thread; a BERT
+//! layer built from them spends as long in LayerNorm, GELU and softmax as in its matmuls on a
+//! small CPU. These kernels do each of those steps in one pass, split over rows on rayon's pool
+//! (the one gemm uses). They have no backward pass and no GPU version: models use them only for
+//! CPU inference and keep the elementary-op path for training and GPUs (see
+//! [`Kernels`]).
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Which implementation of the elementwise steps a forward pass uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// candle's elementary ops: differentiable, and run on any device.
+    Elementary,
+    /// This module's fused kernels: CPU inference only.
+    FusedCpu,
+}
+
+/// Rows handed to one rayon task at least: enough work to pay for the scheduling.
+const MIN_ROWS_PER_TASK: usize = 16;
+
+fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{what}: fused kernels take f32, got {:?}", storage.dtype())
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{what}: fused kernels take contiguous tensors"),
+    }
+}
+
+fn last_dim(layout: &Layout, what: &str) -> Result<usize> {
+    match layout.dims().last() {
+        Some(&n) if n > 0 => Ok(n),
+        _ => candle_core::bail!("{what}: empty last dimension"),
+    }
+}
+
+/// `erf(x)` as a rational function of `x²` (the minimax form fast math libraries use), clamped
+/// to ±4 where erf is 1 to f32 precision. Branch-free, so the loops around it vectorise; within
+/// a few 1e-7 of the exact value (checked against candle's f64 erf in the tests). Plain `a * x + b`
+/// rather than `mul_add`: without FMA enabled at compile time, `mul_add` is a libm call.
+#[inline]
+fn erf(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let p = -2.726_142_3e-10_f32;
+    let p = p * x2 + 2.770_681_4e-8;
+    let p = p * x2 - 2.101_024e-6;
+    let p = p * x2 - 5.692_506_4e-5;
+    let p = p * x2 - 7.349_906_3e-4;
+    let p = p * x2 - 2.954_600_1e-3;
+    let p = p * x2 - 1.609_603_3e-2;
+    let q = -1.456_607_2e-5_f32;
+    let q = q * x2 - 2.133_740_6e-4;
+    let q = q * x2 - 1.682_827e-3;
+    let q = q * x2 - 7.373_329_2e-3;
+    let q = q * x2 - 1.426_474e-2;
+    x * p / q
+}
+
+/// GELU as BERT defines it: `x · Φ(x)` with the exact normal CDF.
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+struct BiasGelu;
+
+impl CustomOp2 for BiasGelu {
+    fn name(&self) -> &'static str {
+        "bias-gelu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous(s1, l1, self.name())?;
+        let bias = contiguous(s2, l2, self.name())?;
+        let cols = last_dim(l1, self.name())?;
+        if bias.len() != cols {
+            candle_core::bail!("bias-gelu: bias of {} for rows of {cols}", bias.len());
+        }
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(cols)
+            .zip(x.par_chunks(cols))
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .for_each(|(out, x)| {
+                for ((o, &v), &b) in out.iter_mut().zip(x).zip(bias) {
+                    *o = gelu(v + b);
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `gelu(x + bias)` over rows of `x`, `bias` one value per column.
+pub fn bias_gelu(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    x.apply_op2_no_bwd(bias, &BiasGelu)
+}
+
+struct ResidualLayerNorm {
+    eps: f32,
+}
+
+impl CustomOp3 for ResidualLayerNorm {
+    fn name(&self) -> &'static str {
+        "residual-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous(s1, l1, self.name())?;
+        let residual = contiguous(s2, l2, self.name())?;
+        let params = contiguous(s3, l3, self.name())?;
+        let cols = last_dim(l1, self.name())?;
+        if residual.len() != x.len() || params.len() != 3 * cols {
+            candle_core::bail!(
+                "residual-layer-norm: input {}, residual {}, params {} for rows of {cols}",
+                x.len(),
+                residual.len(),
+                params.len()
+            );
+        }
+        let (bias, rest) = params.split_at(cols);
+        let (gamma, beta) = rest.split_at(cols);
+        let eps = self.eps;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(cols)
+            .zip(x.par_chunks(cols).zip(residual.par_chunks(cols)))
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .for_each(|(out, (x, residual))| {
+                let mut sum = 0f32;
+                for (((o, &v), &r), &b) in out.iter_mut().zip(x).zip(residual).zip(bias) {
+                    *o = v + r + b;
+                    sum += *o;
+                }
+                let mean = sum / cols as f32;
+                let mut squares = 0f32;
+                for o in out.iter_mut() {
+                    *o -= mean;
+                    squares += *o * *o;
+                }
+                let inv_std = 1.0 / (squares / cols as f32 + eps).sqrt();
+                for ((o, &g), &b) in out.iter_mut().zip(gamma).zip(beta) {
+                    *o = *o * inv_std * g + b;
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `LayerNorm(x + bias + residual)` over rows; `params` is `(3, cols)`: bias, gamma, beta.
+pub fn residual_layer_norm(
+    x: &Tensor,
+    residual: &Tensor,
+    params: &Tensor,
+    eps: f64,
+) -> Result<Tensor> {
+    x.apply_op3_no_bwd(residual, params, &ResidualLayerNorm { eps: eps as f32 })
+}
+
+struct MaskedSoftmax {
+    scale: f32,
+    /// Rows of scores that share one row of the mask: heads × query positions.
+    rows_per_mask: usize,
+}
+
+impl MaskedSoftmax {
+    fn run(&self, scores: &[f32], cols: usize, mask: Option<&[f32]>) -> Vec<f32> {
+        let mut out = vec![0f32; scores.len()];
+        out.par_chunks_mut(cols)
+            .zip(scores.par_chunks(cols))
+            .enumerate()
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .for_each(|(row, (out, scores))| {
+                let bias = mask.map(|m| {
+                    let start = row / self.rows_per_mask * cols;
+                    &m[start..start + cols]
+                });
+                let mut max = f32::NEG_INFINITY;
+                for (j, (o, &s)) in out.iter_mut().zip(scores).enumerate() {
+                    *o = s * self.scale + bias.map_or(0.0, |b| b[j]);
+                    max = max.max(*o);
+                }
+                let mut sum = 0f32;
+                for o in out.iter_mut() {
+                    *o = (*o - max).exp();
+                    sum += *o;
+                }
+                let inv = 1.0 / sum;
+                for o in out.iter_mut() {
+                    *o *= inv;
+                }
+            });
+        out
+    }
+}
+
+impl CustomOp1 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "scaled-softmax"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout) -> Result<(CpuStorage, Shape)> {
+        let scores = contiguous(s1, l1, CustomOp1::name(self))?;
+        let cols = last_dim(l1, CustomOp1::name(self))?;
+        Ok((
+            CpuStorage::F32(self.run(scores, cols, None)),
+            l1.shape().clone(),
+        ))
+    }
+}
+
+impl CustomOp2 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "scaled-masked-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let scores = contiguous(s1, l1, CustomOp2::name(self))?;
+        let mask = contiguous(s2, l2, CustomOp2::name(self))?;
+        let cols = last_dim(l1, CustomOp2::name(self))?;
+        let rows = scores.len() / cols;
+        if mask.len() * self.rows_per_mask != rows * cols {
+            candle_core::bail!(
+                "scaled-masked-softmax: a mask of {} for {rows} rows of {cols}, {} rows per mask row",
+                mask.len(),
+                self.rows_per_mask
+            );
+        }
+        Ok((
+            CpuStorage::F32(self.run(scores, cols, Some(mask))),
+            l1.shape().clone(),
+        ))
+    }
+}
+
+/// Softmax over the last dimension of `scale · scores + mask`. `scores` is
+/// `(batch, heads, queries, keys)`; `mask` is `(batch, keys)` of additive biases (0 for real
+/// keys, a large negative number for padding), or `None`.
+pub fn scaled_masked_softmax(scores: &Tensor, mask: Option<&Tensor>, scale: f64) -> Result<Tensor> {
+    let (_, heads, queries, _) = scores.dims4()?;
+    let op = MaskedSoftmax {
+        scale: scale as f32,
+        rows_per_mask: heads * queries,
+    };
+    match mask {
+        Some(mask) => scores.apply_op2_no_bwd(mask, &op),
+        None => scores.apply_op1_no_bwd(&op),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use candle_core::{D, Device};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    fn random(shape: &[usize], seed: u64) -> Tensor {
+        let mut state = seed;
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 6.0
+            })
+            .collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn erf_is_within_a_few_ulps_everywhere() {
+        let mut worst = (0f32, 0f64);
+        for i in -8000..=8000 {
+            let x = i as f32 * 0.001;
+            let error = (f64::from(erf(x)) - candle_core::cpu::erf::erf_f64(f64::from(x))).abs();
+            if error > worst.1 {
+                worst = (x, error);
+            }
+        }
+        assert!(worst.1 < 5e-7, "erf({}) is off by {}", worst.0, worst.1);
+        assert_eq!(erf(0.0), 0.0);
+        assert_eq!(erf(-2.0), -erf(2.0));
+    }
+
+    #[test]
+    fn bias_gelu_matches_candle() {
+        let x = random(&[37, 24], 1);
+        let bias = random(&[24], 2);
+        let want = x.broadcast_add(&bias).unwrap().gelu_erf().unwrap();
+        assert!(max_diff(&bias_gelu(&x, &bias).unwrap(), &want) < 1e-5);
+        // A bias of the wrong length is an error, not a panic.
+        assert!(bias_gelu(&x, &random(&[5], 3)).is_err());
+    }
+
+    #[test]
+    fn residual_layer_norm_matches_elementary_ops() {
+        let x = random(&[21, 32], 4);
+        let residual = random(&[21, 32], 5);
+        let params = random(&[3, 32], 6);
+        let (bias, gamma, beta) = (
+            params.get(0).unwrap(),
+            params.get(1).unwrap(),
+            params.get(2).unwrap(),
+        );
+        let sum = x.broadcast_add(&bias).unwrap().add(&residual).unwrap();
+        let centered = sum
+            .broadcast_sub(&sum.mean_keepdim(D::Minus1).unwrap())
+            .unwrap();
+        let var = centered.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+        let want = centered
+            .broadcast_div(&(var + 1e-12).unwrap().sqrt().unwrap())
+            .unwrap()
+            .broadcast_mul(&gamma)
+            .unwrap()
+            .broadcast_add(&beta)
+            .unwrap();
+        let got = residual_layer_norm(&x, &residual, &params, 1e-12).unwrap();
+        assert!(max_diff(&got, &want) < 1e-4);
+        assert!(residual_layer_norm(&x, &residual, &random(&[2, 32], 7), 1e-12).is_err());
+    }
+
+    #[test]
+    fn masked_softmax_matches_elementary_ops() {
+        let (batch, heads, seq) = (3, 2, 5);
+        let scores = random(&[batch, heads, seq, seq], 8);
+        // The second sequence has two padding keys, the third one.
+        let mut mask = vec![0f32; batch * seq];
+        mask[seq + 3] = -1e30;
+        mask[seq + 4] = -1e30;
+        mask[2 * seq + 4] = -1e30;
+        let mask = Tensor::from_vec(mask, (batch, seq), &Device::Cpu).unwrap();
+        let scale = 0.125;
+        let biased = (scores.clone() * scale)
+            .unwrap()
+            .broadcast_add(&mask.reshape((batch, 1, 1, seq)).unwrap())
+            .unwrap();
+        let want = candle_nn_free_softmax(&biased);
+        let got = scaled_masked_softmax(&scores, Some(&mask), scale).unwrap();
+        assert!(max_diff(&got, &want) < 1e-6);
+        // Padding keys get exactly zero weight.
+        let row: Vec<f32> = got
+            .get(1)
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .get(2)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(&row[3..], &[0.0, 0.0]);
+        let unmasked = scaled_masked_softmax(&scores, None, scale).unwrap();
+        assert!(
+            max_diff(
+                &unmasked,
+                &candle_nn_free_softmax(&(scores * scale).unwrap())
+            ) < 1e-6
+        );
+    }
+
+    fn candle_nn_free_softmax(x: &Tensor) -> Tensor {
+        let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1).unwrap()).unwrap();
+        let exp = shifted.exp().unwrap();
+        exp.broadcast_div(&exp.sum_keepdim(D::Minus1).unwrap())
+            .unwrap()
+    }
+}

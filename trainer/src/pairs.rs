@@ -61,6 +61,32 @@ pub enum PairSource {
     Generator,
 }
 
+impl PairSource {
+    pub const ALL: [PairSource; 8] = [
+        PairSource::DocComment,
+        PairSource::Readme,
+        PairSource::Test,
+        PairSource::Commit,
+        PairSource::CallSite,
+        PairSource::Signature,
+        PairSource::SymbolDoc,
+        PairSource::Generator,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairSource::DocComment => "doc_comment",
+            PairSource::Readme => "readme",
+            PairSource::Test => "test",
+            PairSource::Commit => "commit",
+            PairSource::CallSite => "call_site",
+            PairSource::Signature => "signature",
+            PairSource::SymbolDoc => "symbol_doc",
+            PairSource::Generator => "generator",
+        }
+    }
+}
+
 /// One training or evaluation example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pair {

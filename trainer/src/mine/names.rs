@@ -3,11 +3,18 @@
 //! Deliberately lexical: the repository's name table (see `repo`) decides which of these are
 //! real definitions, so a keyword or a library call found here is simply not resolved.
 
+/// Standard-library roots of Rust paths: `std::fs::remove_file(…)` is not the repository's
+/// `remove_file`, whatever the name table says.
+const STD_ROOTS: &[&str] = &["std", "core", "alloc"];
+
 /// Identifiers followed by `(` (calls, in any of our languages), each once, in order of first
-/// appearance.
+/// appearance. Calls through a standard-library path are left out.
 pub(crate) fn called_names(code: &str) -> Vec<&str> {
     let mut names: Vec<&str> = Vec::new();
     for (start, end) in identifiers(code) {
+        if STD_ROOTS.contains(&path_root(code, start)) {
+            continue;
+        }
         let rest = code[end..].trim_start_matches([' ', '\t']);
         // `name(…)`, and Rust's turbofish `name::<T>(…)`.
         if (rest.starts_with('(') || rest.starts_with("::<")) && !names.contains(&&code[start..end])
@@ -16,6 +23,30 @@ pub(crate) fn called_names(code: &str) -> Vec<&str> {
         }
     }
     names
+}
+
+/// The first segment of the `a::b::name` path that ends with the identifier at `start`
+/// (the identifier itself when it is not qualified).
+fn path_root(code: &str, start: usize) -> &str {
+    let mut root_start = start;
+    let mut before = &code[..start];
+    while let Some(rest) = before.strip_suffix("::") {
+        let segment = rest.len()
+            - rest
+                .bytes()
+                .rev()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
+        if segment == rest.len() {
+            break;
+        }
+        root_start = segment;
+        before = &rest[..segment];
+    }
+    let end = code[root_start..]
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(code.len(), |i| root_start + i);
+    &code[root_start..end]
 }
 
 /// Names a Markdown text mentions: every identifier inside inline code and code blocks, and
@@ -103,6 +134,11 @@ mod tests {
             called_names(code),
             vec!["t", "parse_duration", "is_ok", "from_secs", "collect"]
         );
+        let std_calls =
+            "std::fs::remove_file(p); ::core::mem::take(x); crate::store::remove_file(p);";
+        assert_eq!(called_names(std_calls), vec!["remove_file"]);
+        assert_eq!(path_root(std_calls, 9), "std");
+        assert_eq!(path_root(std_calls, 0), "std");
     }
 
     #[test]

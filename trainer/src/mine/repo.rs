@@ -297,23 +297,25 @@ fn string_opener(line: &str) -> Option<(&'static str, &str)> {
         .find_map(|q| unprefixed.strip_prefix(q).map(|rest| (q, rest)))
 }
 
-/// Test files by path convention: `tests/`, `test/`, `__tests__/`, `*_test.*`, `*.test.*`,
-/// `*.spec.*`, `test_*.py`.
+/// Test files by path convention: `tests/`, `test/`, `__tests__/`, `tests.*` (a Rust test
+/// module), `*_test.*`, `*.test.*`, `*.spec.*`, `test_*.py`.
 pub(crate) fn is_test_file(rel_path: &str) -> bool {
     let name = rel_path.rsplit('/').next().unwrap_or(rel_path);
     let stem = name.split('.').next().unwrap_or(name);
-    rel_path
-        .split('/')
-        .rev()
-        .skip(1)
-        .any(|dir| matches!(dir, "tests" | "test" | "__tests__" | "spec"))
+    stem == "tests"
+        || rel_path
+            .split('/')
+            .rev()
+            .skip(1)
+            .any(|dir| matches!(dir, "tests" | "test" | "__tests__" | "spec"))
         || stem.ends_with("_test")
         || stem.starts_with("test_")
         || name.contains(".test.")
         || name.contains(".spec.")
 }
 
-/// Whether a symbol is a test: Rust `#[test]` functions and the functions of a `mod tests`;
+/// Whether a symbol is a test: Rust `#[test]` functions and the functions of a `mod tests` or a
+/// test file (helpers included: they are not what the tests test);
 /// Python `test_*` functions and methods of `Test*` classes; Go `Test*` functions in `_test.go`;
 /// Java `@Test` methods; functions of JavaScript/TypeScript test files.
 fn is_test_symbol(language: Language, test_file: bool, symbol: &Symbol) -> bool {
@@ -324,7 +326,8 @@ fn is_test_symbol(language: Language, test_file: bool, symbol: &Symbol) -> bool 
     let container = symbol.container.as_deref().unwrap_or_default();
     match language {
         Language::Rust => {
-            container == "tests"
+            test_file
+                || container == "tests"
                 || symbol
                     .text
                     .lines()
@@ -380,6 +383,7 @@ mod tests {
             "test_parse.py",
             "src/app.test.ts",
             "src/app.spec.js",
+            "src/symbols/tests.rs",
         ] {
             assert!(is_test_file(path), "{path}");
         }

@@ -13,7 +13,9 @@ use coder_lsp::chunk::Chunker;
 use coder_lsp::model::{self, DEFAULT_MODEL};
 use coder_lsp::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions};
 
-use crate::mine::{self, DEFAULT_MAX_COMMITS, MineOptions, MineProgress, PairLimits, Split};
+use crate::mine::{
+    self, DEFAULT_MAX_COMMITS, GeneratorOptions, MineOptions, MineProgress, PairLimits, Split,
+};
 use crate::pairs::{Pair, PairSource, TaskFamily};
 
 /// File names of the two sets in the output directory.
@@ -69,6 +71,16 @@ pub struct MineArgs {
     /// Files larger than this many bytes are skipped.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
     pub max_file_size: u64,
+    /// An OpenAI-compatible chat-completions endpoint (a local server, plain http://) that writes
+    /// a search query for each function; optional.
+    #[arg(long, value_name = "URL")]
+    pub generator: Option<String>,
+    /// The `model` field sent to the generator.
+    #[arg(long, default_value = "default", requires = "generator")]
+    pub generator_model: String,
+    /// Most functions the generator is asked about.
+    #[arg(long, default_value_t = 200, requires = "generator")]
+    pub generator_limit: usize,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -115,6 +127,11 @@ fn run_mine(args: &MineArgs) -> Result<()> {
             ..PairLimits::default()
         },
         max_commits: args.max_commits,
+        generator: args.generator.as_ref().map(|url| GeneratorOptions {
+            url: url.clone(),
+            model: args.generator_model.clone(),
+            max_symbols: args.generator_limit,
+        }),
     };
     let mut reporter = ProgressReporter::default();
     let mined = mine::mine_repository_with_progress(&args.root, &options, &mut |p| {
@@ -179,6 +196,7 @@ impl ProgressReporter {
                 }
             }
             MineProgress::History => eprintln!("reading the git history"),
+            MineProgress::Generating => eprintln!("asking the query generator"),
             MineProgress::Filtering { proposed } => {
                 eprintln!("filtering {proposed} proposed pairs");
             }
@@ -240,11 +258,19 @@ impl Summary {
             Some(why) => format!("not read ({why})"),
             None => format!("{} commits read", stats.history.commits),
         };
+        let generator = match &stats.generator {
+            None => String::new(),
+            Some(g) => match &g.error {
+                Some(error) => format!("  generator: {} queries, then {error}\n", g.queries),
+                None => format!("  generator: {} queries\n", g.queries),
+            },
+        };
         format!(
             "mined {} pairs from {} files ({} symbols) in {:.1} s\n\
              \x20 by family: {families}\n\
              \x20 by source: {sources}\n\
              \x20 git history: {history}\n\
+             {generator}\
              \x20 dropped: {} too short, {} duplicates, {} over the per-symbol cap\n\
              \x20 train: {} pairs from {} files → {}\n\
              \x20 held out: {} pairs from {} files → {}\n",

@@ -1,13 +1,15 @@
 //! Mining training pairs from one repository, CodeR-style.
 //!
 //! [`mine_repository`] reads the repository the way the index does (`repo`), lets each miner
-//! propose pairs (`symbol_pairs`, `code_pairs`, `readme_pairs`, `commit_pairs`), then filters
+//! propose pairs (`symbol_pairs`, `code_pairs`, `readme_pairs`, `commit_pairs`, and `generator`
+//! when an LLM endpoint is given), then filters
 //! them: pairs too short to mean anything go, duplicates go, and no symbol is the positive of
 //! more than [`PairLimits::max_per_symbol`] pairs. [`split::split_by_file`] then holds out whole
 //! files for evaluation.
 
 mod code_pairs;
 mod commit_pairs;
+mod generator;
 mod names;
 mod readme_pairs;
 mod repo;
@@ -24,6 +26,7 @@ use coder_lsp::chunk::Chunker;
 use coder_lsp::workspace::{self, WalkOptions};
 
 pub use commit_pairs::HistoryReport;
+pub use generator::{GeneratorOptions, GeneratorReport};
 pub use split::{Split, split_by_file};
 
 use crate::pairs::{Pair, PairSource, TaskFamily};
@@ -62,6 +65,8 @@ pub struct MineOptions {
     pub limits: PairLimits,
     /// Most commits of the git history read (0: the history is not mined).
     pub max_commits: usize,
+    /// An LLM endpoint that writes queries for functions (`None`: no generated queries).
+    pub generator: Option<GeneratorOptions>,
 }
 
 impl MineOptions {
@@ -72,6 +77,7 @@ impl MineOptions {
             walk: WalkOptions::default(),
             limits: PairLimits::default(),
             max_commits: DEFAULT_MAX_COMMITS,
+            generator: None,
         }
     }
 }
@@ -96,6 +102,9 @@ pub struct MineStats {
     /// Dropped because their symbol already had `max_per_symbol` pairs.
     pub over_symbol_cap: usize,
     pub history: HistoryReport,
+    /// What the query generator did, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorReport>,
     /// Wall-clock time of the whole run.
     #[serde(serialize_with = "seconds")]
     pub elapsed: Duration,
@@ -157,6 +166,8 @@ pub enum MineProgress {
     Reading { done: usize, total: usize },
     /// Reading the git history.
     History,
+    /// Asking the query generator (`--generator`) for queries.
+    Generating,
     /// Filtering and deduplicating the proposed pairs.
     Filtering { proposed: usize },
 }
@@ -226,6 +237,10 @@ pub fn mine_repository_with_progress(
     readme_pairs::mine(&repo, &mut candidates);
     progress(MineProgress::History);
     let history = commit_pairs::mine(&root, &repo, options.max_commits, &mut candidates);
+    let generator = options.generator.as_ref().map(|generator| {
+        progress(MineProgress::Generating);
+        generator::mine(&repo, generator, &mut candidates)
+    });
     progress(MineProgress::Filtering {
         proposed: candidates.len(),
     });
@@ -244,6 +259,7 @@ pub fn mine_repository_with_progress(
             })
             .collect(),
         history,
+        generator,
         ..MineStats::default()
     };
     let pairs = filter(candidates, &options.limits, &mut stats);

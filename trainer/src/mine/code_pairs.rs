@@ -2,7 +2,7 @@
 //! caller finds its callee.
 //!
 //! Calls are found lexically (`name(`) and resolved through the repository's name table, so
-//! only callees defined in the repository under a unique name count.
+//! only callees defined in the repository, in the caller's language, under a unique name count.
 
 use super::Candidate;
 use super::names::called_names;
@@ -17,7 +17,7 @@ const MAX_CALLEES_PER_CALLER: usize = 4;
 
 /// Test → function under test and caller → callee pairs.
 pub(crate) fn mine(repo: &Repo, out: &mut Vec<Candidate>) {
-    for (me, _, mined) in repo.symbols() {
+    for (me, file, mined) in repo.symbols() {
         if !is_callable(mined.symbol.kind) {
             continue;
         }
@@ -25,7 +25,7 @@ pub(crate) fn mine(repo: &Repo, out: &mut Vec<Candidate>) {
         let callees: Vec<(SymbolRef, &str)> = called_names(&mined.symbol.text)
             .into_iter()
             .filter(|name| *name != mined.symbol.name)
-            .filter_map(|name| Some((repo.unique_definition(name)?, name)))
+            .filter_map(|name| Some((repo.unique_definition_for(name, file.language)?, name)))
             .filter(|(target, _)| *target != me && is_callable(repo.symbol(*target).symbol.kind))
             .collect();
         let (source, chosen) = if mined.is_test {

@@ -1,6 +1,8 @@
 //! Text → code pairs from the repository's prose: a README or other Markdown section finds the
-//! symbols it names.
+//! symbols it names. Only compound names count (`parse_duration`, `RetryPolicy`): a one-word
+//! name in prose is too often just a word.
 
+use coder_lsp::index::fts::split_identifier;
 use coder_lsp::symbols::{Language, SymbolKind};
 
 use super::Candidate;
@@ -27,6 +29,11 @@ pub(crate) fn mine(repo: &Repo, out: &mut Vec<Candidate>) {
             }
             let mut named: Vec<SymbolRef> = Vec::new();
             for name in mentioned_names(&section.symbol.text) {
+                // `query` or `text` in prose is a word before it is a method; `parse_query`
+                // or `QueryParser` is a name.
+                if split_identifier(name).len() < 2 {
+                    continue;
+                }
                 if let Some(target) = repo.unique_definition(name)
                     && !named.contains(&target)
                 {

@@ -90,6 +90,21 @@ impl Repo {
         }
     }
 
+    /// The one definition named `name` in code that `language` can call (Rust → Rust,
+    /// TypeScript → JavaScript or TypeScript, …), when exactly one exists there.
+    pub fn unique_definition_for(&self, name: &str, language: Language) -> Option<SymbolRef> {
+        let family = language_family(language);
+        let mut found = self
+            .names
+            .get(name)?
+            .iter()
+            .filter(|(f, _)| language_family(self.files[*f].language) == family);
+        match (found.next(), found.next()) {
+            (Some(&only), None) => Some(only),
+            _ => None,
+        }
+    }
+
     pub fn symbol(&self, (f, s): SymbolRef) -> &MinedSymbol {
         &self.files[f].symbols[s]
     }
@@ -133,6 +148,15 @@ pub(crate) fn is_definition(mined: &MinedSymbol) -> bool {
             mined.symbol.kind,
             SymbolKind::Section | SymbolKind::Impl | SymbolKind::Module
         )
+}
+
+/// Languages whose code can call each other's functions by name share a family.
+fn language_family(language: Language) -> Language {
+    match language {
+        Language::TypeScript | Language::Tsx => Language::JavaScript,
+        Language::Cpp => Language::C,
+        other => other,
+    }
 }
 
 /// Functions and methods: the symbols that call others and have bodies.
@@ -314,7 +338,7 @@ pub(crate) fn is_test_file(rel_path: &str) -> bool {
         || name.contains(".spec.")
 }
 
-/// Whether a symbol is a test: Rust `#[test]` functions and the functions of a `mod tests` or a
+/// Whether a symbol is a test: Rust `#[test]` functions and the functions of a `mod test(s)` or a
 /// test file (helpers included: they are not what the tests test);
 /// Python `test_*` functions and methods of `Test*` classes; Go `Test*` functions in `_test.go`;
 /// Java `@Test` methods; functions of JavaScript/TypeScript test files.
@@ -328,6 +352,7 @@ fn is_test_symbol(language: Language, test_file: bool, symbol: &Symbol) -> bool 
         Language::Rust => {
             test_file
                 || container == "tests"
+                || container == "test"
                 || symbol
                     .text
                     .lines()

@@ -82,7 +82,9 @@ def test_scheduler_keeps_jobs():
     assert s.add_job("backup", 60) == 1
 "#;
 
-const README: &str = "# Demo\n\nA tiny project.\n\n## Durations\n\nUse `parse_duration` to read a duration like `90s`, and format_duration to\nprint one back in minutes or seconds.\n";
+const README: &str = "# Demo\n\nA tiny project.\n\n## Durations\n\nUse `parse_duration` to read a duration like `90s`, and format_duration to\nprint one back in minutes or seconds; `ok` is always true.\n";
+
+const APP_JS: &str = "// The web page.\n\nfunction scheduleBackup(when) {\n  const id = add_job('backup', when);\n  return id;\n}\n";
 
 pub(crate) fn write(root: &Path, rel: &str, content: &str) {
     let path = root.join(rel);
@@ -114,6 +116,7 @@ pub(crate) fn fixture(root: &Path, history: bool) {
     write(root, "app/schedule.py", SCHEDULE_PY);
     write(root, "tests/test_schedule.py", TEST_SCHEDULE_PY);
     write(root, "README.md", README);
+    write(root, "web/app.js", APP_JS);
     if !history {
         return;
     }
@@ -297,6 +300,13 @@ fn call_sites_find_their_callees() {
             .all(|p| !p.query.contains("#[test]"))
     );
     assert!(find(&mined.pairs, PairSource::CallSite, "parse").is_empty());
+    // JavaScript calling `add_job` does not call the Python method of that name.
+    assert!(
+        mined
+            .pairs
+            .iter()
+            .all(|p| !(p.source == PairSource::CallSite && p.query.contains("scheduleBackup")))
+    );
 }
 
 #[test]
@@ -308,6 +318,7 @@ fn readme_sections_find_the_symbols_they_name() {
         .filter(|p| p.source == PairSource::Readme)
         .map(|p| p.symbol.as_str())
         .collect();
+    // `ok` names a function too, but a one-word name in prose is taken for a word.
     assert_eq!(named, vec!["parse_duration", "format_duration"]);
     let pair = &find(&mined.pairs, PairSource::Readme, "parse_duration")[0];
     assert!(pair.query.starts_with("## Durations"));

@@ -224,6 +224,20 @@ fn mine_without_git_skips_history_and_bad_input_is_a_clear_error() {
         "{stderr}"
     );
 
+    let file_root = Command::new(trainer_binary())
+        .arg("mine")
+        .arg("--root")
+        .arg(ws.root().join("README.md"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!file_root.status.success());
+    assert!(
+        String::from_utf8_lossy(&file_root.stderr).contains("is not a directory"),
+        "{file_root:?}"
+    );
+
     let bad_fraction = mine(&ws, &out, &["--heldout", "1.5"]);
     assert!(!bad_fraction.status.success());
     assert!(

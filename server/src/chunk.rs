@@ -75,6 +75,13 @@ impl Chunker {
             max_tokens,
         }
     }
+
+    /// The chunker for the model in `model_dir`, read from its tokenizer and configuration
+    /// alone (no weights), so text is chunked exactly as an index built with that model.
+    pub fn for_model_dir(model_dir: &std::path::Path) -> Result<Self, crate::embed::EmbedError> {
+        let limits = crate::embed::read_text_limits(model_dir)?;
+        Ok(Self::new(limits.tokenizer, limits.max_tokens))
+    }
 }
 
 /// The parts a chunk's text is made of.

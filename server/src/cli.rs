@@ -247,6 +247,19 @@ impl WorkspaceArgs {
     }
 }
 
+/// Sends logs to stderr (stdout belongs to results and protocols), at the level `CODER_LSP_LOG`
+/// sets (`warn` by default); coloured on a terminal. Every binary of the workspace starts with it.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CODER_LSP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {

@@ -12,19 +12,29 @@ use std::process::{Command, Output};
 /// `CODER_LSP_TEST_BINARY` names (for a target directory shared by several checkouts, where the
 /// last build of any of them wins).
 pub fn binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("CODER_LSP_TEST_BINARY") {
+    built_binary("coder-lsp", "CODER_LSP_TEST_BINARY")
+}
+
+/// The `coder-train` binary, found like [`binary`] (or named by `CODER_TRAIN_TEST_BINARY`).
+pub fn trainer_binary() -> PathBuf {
+    built_binary("coder-train", "CODER_TRAIN_TEST_BINARY")
+}
+
+/// A binary of this workspace: `env_var` when set, else `name` beside the test's profile dir.
+fn built_binary(name: &str, env_var: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os(env_var) {
         return PathBuf::from(bin);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/coder-lsp
+    // target/<profile>/deps/<test> → target/<profile>/<name>
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("test executable lives in target/<profile>/deps");
-    let bin = profile_dir.join(format!("coder-lsp{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
-        "{} is missing: build it with `cargo build -p coder-lsp` (scripts/test does)",
+        "{} is missing: build it with `cargo build --workspace` (scripts/test does)",
         bin.display()
     );
     bin

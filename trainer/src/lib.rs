@@ -5,4 +5,6 @@
 //! model; train LoRA adapters with InfoNCE over a curriculum; keep the adapter only if it beats the
 //! base model on pairs held out by file; export it beside the index for the server to load.
 
+pub mod cli;
+pub mod mine;
 pub mod pairs;

@@ -2,15 +2,19 @@
 
 use serde::{Deserialize, Serialize};
 
-/// CodeR's four task families: what the query is and what it retrieves.
+/// CodeR's four task families: what the query is and what it retrieves. Serialized as
+/// [`TaskFamily::as_str`] says (`text2code`, not serde's `text2_code`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskFamily {
     /// Natural language → code (a doc comment, a commit message, a README section → symbol).
+    #[serde(rename = "text2code")]
     Text2Code,
     /// Code → natural language (a symbol → its documentation).
+    #[serde(rename = "code2text")]
     Code2Text,
     /// Code → code (a test → the function under test, a call site → its callee).
+    #[serde(rename = "code2code")]
     Code2Code,
     /// Mixed text and code on the query side (identifier words plus a signature → the body).
     Hybrid,
@@ -24,6 +28,7 @@ impl TaskFamily {
         TaskFamily::Hybrid,
     ];
 
+    /// The name used in JSON and reports.
     pub fn as_str(self) -> &'static str {
         match self {
             TaskFamily::Text2Code => "text2code",
@@ -61,6 +66,33 @@ pub enum PairSource {
     Generator,
 }
 
+impl PairSource {
+    pub const ALL: [PairSource; 8] = [
+        PairSource::DocComment,
+        PairSource::Readme,
+        PairSource::Test,
+        PairSource::Commit,
+        PairSource::CallSite,
+        PairSource::Signature,
+        PairSource::SymbolDoc,
+        PairSource::Generator,
+    ];
+
+    /// The name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairSource::DocComment => "doc_comment",
+            PairSource::Readme => "readme",
+            PairSource::Test => "test",
+            PairSource::Commit => "commit",
+            PairSource::CallSite => "call_site",
+            PairSource::Signature => "signature",
+            PairSource::SymbolDoc => "symbol_doc",
+            PairSource::Generator => "generator",
+        }
+    }
+}
+
 /// One training or evaluation example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pair {
@@ -78,4 +110,22 @@ pub struct Pair {
     /// Documents that look relevant but are not (filled by hard-negative mining).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub negatives: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_names_are_the_report_names() {
+        for family in TaskFamily::ALL {
+            let json = serde_json::to_string(&family).unwrap();
+            assert_eq!(json, format!("\"{}\"", family.as_str()));
+            assert_eq!(serde_json::from_str::<TaskFamily>(&json).unwrap(), family);
+        }
+        for source in PairSource::ALL {
+            let json = serde_json::to_string(&source).unwrap();
+            assert_eq!(json, format!("\"{}\"", source.as_str()));
+        }
+    }
 }

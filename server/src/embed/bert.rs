@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::kernels::{self, Kernels};
 use super::weights::Weights;
-use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer};
+use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer, TextLimits};
 
 /// Added to attention scores of padding keys: large enough that softmax gives them exactly 0,
 /// small enough that adding it to a score never overflows to -inf.
@@ -88,15 +88,12 @@ impl BertEmbedder {
         config: &serde_json::Value,
         device: &Device,
     ) -> Result<Self, EmbedError> {
-        let config = BertConfig::deserialize(config)
-            .map_err(|e| EmbedError::load(dir, format!("config.json: {e}")))?;
-        check_config(dir, &config)?;
+        let config = read_config(dir, config)?;
         let pooling = read_pooling(dir)?;
-        let max_tokens = super::sentence_transformers_max_len(dir)?
-            .unwrap_or(config.max_position_embeddings)
-            // Inputs longer than the position table cannot be run at all.
-            .min(config.max_position_embeddings);
-        let tokenizer = super::read_tokenizer(dir)?;
+        let TextLimits {
+            tokenizer,
+            max_tokens,
+        } = text_limits_of(dir, &config)?;
         let mut weights = Weights::read(
             dir,
             device,
@@ -183,6 +180,32 @@ fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> candle_core::Result
             summed.broadcast_div(&counts)
         }
     }
+}
+
+/// The tokenizer and input limit of a BERT model, without its weights.
+pub(crate) fn text_limits(
+    dir: &Path,
+    config: &serde_json::Value,
+) -> Result<TextLimits, EmbedError> {
+    text_limits_of(dir, &read_config(dir, config)?)
+}
+
+fn read_config(dir: &Path, config: &serde_json::Value) -> Result<BertConfig, EmbedError> {
+    let config = BertConfig::deserialize(config)
+        .map_err(|e| EmbedError::load(dir, format!("config.json: {e}")))?;
+    check_config(dir, &config)?;
+    Ok(config)
+}
+
+fn text_limits_of(dir: &Path, config: &BertConfig) -> Result<TextLimits, EmbedError> {
+    let max_tokens = super::sentence_transformers_max_len(dir)?
+        .unwrap_or(config.max_position_embeddings)
+        // Inputs longer than the position table cannot be run at all.
+        .min(config.max_position_embeddings);
+    Ok(TextLimits {
+        tokenizer: super::read_tokenizer(dir)?,
+        max_tokens,
+    })
 }
 
 fn check_config(dir: &Path, c: &BertConfig) -> Result<(), EmbedError> {

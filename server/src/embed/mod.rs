@@ -138,6 +138,46 @@ pub fn load_with(
     model_dir: &Path,
     options: &EmbedOptions,
 ) -> Result<Box<dyn Embedder>, EmbedError> {
+    let (architecture, config) = read_architecture(model_dir)?;
+    match architecture {
+        Architecture::Bert => Ok(Box::new(bert::BertEmbedder::load(
+            model_dir,
+            &config,
+            &options.device,
+        )?)),
+        Architecture::Qwen2 => Ok(Box::new(qwen2::Qwen2Embedder::load(
+            model_dir, &config, options,
+        )?)),
+    }
+}
+
+/// What a model needs to know to cut text the way it will be embedded.
+#[derive(Debug, Clone)]
+pub struct TextLimits {
+    pub tokenizer: ModelTokenizer,
+    /// Most tokens one input may have, special tokens included (as [`ModelInfo::max_tokens`]).
+    pub max_tokens: usize,
+}
+
+/// The tokenizer and input limit of the model in `model_dir`, read without loading its weights:
+/// enough to chunk text exactly as [`load_with`]'s embedder would (used by the trainer to mine
+/// chunk texts without reading gigabytes of weights).
+pub fn read_text_limits(model_dir: &Path) -> Result<TextLimits, EmbedError> {
+    let (architecture, config) = read_architecture(model_dir)?;
+    match architecture {
+        Architecture::Bert => bert::text_limits(model_dir, &config),
+        Architecture::Qwen2 => qwen2::text_limits(model_dir, &config),
+    }
+}
+
+/// The model families this crate can run.
+enum Architecture {
+    Bert,
+    Qwen2,
+}
+
+/// Reads config.json and the architecture it names (`model_type`).
+fn read_architecture(model_dir: &Path) -> Result<(Architecture, serde_json::Value), EmbedError> {
     if !model_dir.is_dir() {
         return Err(EmbedError::load(
             model_dir,
@@ -149,22 +189,19 @@ pub fn load_with(
         .get("model_type")
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| EmbedError::load(model_dir, "config.json: no `model_type` string"))?;
-    match model_type {
-        "bert" => Ok(Box::new(bert::BertEmbedder::load(
-            model_dir,
-            &config,
-            &options.device,
-        )?)),
-        "qwen2" => Ok(Box::new(qwen2::Qwen2Embedder::load(
-            model_dir, &config, options,
-        )?)),
-        other => Err(EmbedError::load(
-            model_dir,
-            format!(
-                "config.json: unsupported architecture `{other}` (model_type); supported: bert, qwen2"
-            ),
-        )),
-    }
+    let architecture = match model_type {
+        "bert" => Architecture::Bert,
+        "qwen2" => Architecture::Qwen2,
+        other => {
+            return Err(EmbedError::load(
+                model_dir,
+                format!(
+                    "config.json: unsupported architecture `{other}` (model_type); supported: bert, qwen2"
+                ),
+            ));
+        }
+    };
+    Ok((architecture, config))
 }
 
 /// The model's `tokenizer.json`.
@@ -370,6 +407,30 @@ mod tests {
             }
         );
         assert_eq!(model.tokenizer().special_tokens_count(), 2);
+    }
+
+    #[test]
+    fn text_limits_without_weights_match_the_loaded_models() {
+        for dir in [test_model_dir(), tiny_qwen2_dir()] {
+            let model = load(&dir, &Device::Cpu).unwrap();
+            let limits = read_text_limits(&dir).unwrap();
+            assert_eq!(
+                limits.max_tokens,
+                model.info().max_tokens,
+                "{}",
+                dir.display()
+            );
+            assert_eq!(
+                limits.tokenizer.special_tokens_count(),
+                model.tokenizer().special_tokens_count(),
+                "{}",
+                dir.display()
+            );
+        }
+        // The weights are not needed at all.
+        let no_weights =
+            broken_copy(|d| std::fs::remove_file(d.join("model.safetensors")).unwrap());
+        assert_eq!(read_text_limits(no_weights.path()).unwrap().max_tokens, 256);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::weights::Weights;
 use super::{
     EmbedError, EmbedOptions, Embedder, InputKind, Instructions, ModelInfo, ModelTokenizer,
+    TextLimits,
 };
 
 /// Added to attention scores of keys a query may not see. Scores are in f32 when it is added
@@ -149,21 +150,11 @@ impl Qwen2Embedder {
         config: &serde_json::Value,
         options: &EmbedOptions,
     ) -> Result<Self, EmbedError> {
-        let config = Qwen2Config::deserialize(config)
-            .map_err(|e| EmbedError::load(dir, format!("config.json: {e}")))?;
-        config
-            .check()
-            .map_err(|e| EmbedError::load(dir, format!("config.json: {e}")))?;
-        let mut max_tokens = super::sentence_transformers_max_len(dir)?
-            .unwrap_or(DEFAULT_MAX_TOKENS)
-            .min(config.max_position_embeddings);
-        if config.use_sliding_window
-            && let Some(window) = config.sliding_window
-        {
-            // Inputs within the window attend fully, so the sliding window never applies.
-            max_tokens = max_tokens.min(window.max(2));
-        }
-        let tokenizer = super::read_tokenizer(dir)?.with_appended_token();
+        let config = read_config(dir, config)?;
+        let TextLimits {
+            tokenizer,
+            max_tokens,
+        } = text_limits_of(dir, &config)?;
         let eos_id = read_eos_id(dir, &config, &tokenizer)?;
         if eos_id as usize >= config.vocab_size {
             return Err(EmbedError::load(
@@ -233,6 +224,40 @@ impl Embedder for Qwen2Embedder {
 
 /// The EOS appended to every input: `eos_token` of tokenizer_config.json (what the reference
 /// implementation uses), else `eos_token_id` of config.json.
+/// The tokenizer and input limit of a Qwen2 model, without its weights.
+pub(crate) fn text_limits(
+    dir: &Path,
+    config: &serde_json::Value,
+) -> Result<TextLimits, EmbedError> {
+    text_limits_of(dir, &read_config(dir, config)?)
+}
+
+fn read_config(dir: &Path, config: &serde_json::Value) -> Result<Qwen2Config, EmbedError> {
+    let config = Qwen2Config::deserialize(config)
+        .map_err(|e| EmbedError::load(dir, format!("config.json: {e}")))?;
+    config
+        .check()
+        .map_err(|e| EmbedError::load(dir, format!("config.json: {e}")))?;
+    Ok(config)
+}
+
+fn text_limits_of(dir: &Path, config: &Qwen2Config) -> Result<TextLimits, EmbedError> {
+    let mut max_tokens = super::sentence_transformers_max_len(dir)?
+        .unwrap_or(DEFAULT_MAX_TOKENS)
+        .min(config.max_position_embeddings);
+    if config.use_sliding_window
+        && let Some(window) = config.sliding_window
+    {
+        // Inputs within the window attend fully, so the sliding window never applies.
+        max_tokens = max_tokens.min(window.max(2));
+    }
+    Ok(TextLimits {
+        // The EOS token appended to every input is one more special token.
+        tokenizer: super::read_tokenizer(dir)?.with_appended_token(),
+        max_tokens,
+    })
+}
+
 fn read_eos_id(
     dir: &Path,
     config: &Qwen2Config,

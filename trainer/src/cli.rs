@@ -1,0 +1,292 @@
+//! The `coder-train` command line: one subcommand per pipeline stage, each a thin layer over the
+//! library (`mine::mine_repository`, …) that prints a summary for people or, with `--json`,
+//! one JSON object for scripts. Progress goes to stderr.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use coder_lsp::chunk::Chunker;
+use coder_lsp::model::{self, DEFAULT_MODEL};
+use coder_lsp::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions};
+
+use crate::mine::{
+    self, DEFAULT_MAX_COMMITS, GeneratorOptions, MineOptions, MineProgress, PairLimits, Split,
+};
+use crate::pairs::{Pair, PairSource, TaskFamily};
+
+/// File names of the two sets in the output directory.
+pub const TRAIN_FILE: &str = "train.jsonl";
+pub const HELDOUT_FILE: &str = "heldout.jsonl";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "coder-train",
+    version,
+    about = "Fine-tunes coder-lsp's embedding model on one repository"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Mine (query, positive) training pairs from a repository and split them by file into
+    /// train.jsonl and heldout.jsonl.
+    Mine(MineArgs),
+}
+
+/// Options of `coder-train mine`.
+#[derive(Debug, Args)]
+pub struct MineArgs {
+    /// The repository to mine (its git history too, when it is a git repository).
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Where train.jsonl and heldout.jsonl are written (created if missing).
+    #[arg(long, default_value = "coder-train-data")]
+    pub out: PathBuf,
+    /// Seed of the train/held-out split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fraction of the pairs held out for evaluation, by whole files (0 to 1).
+    #[arg(long, default_value_t = 0.15, value_parser = parse_fraction)]
+    pub heldout: f64,
+    /// The model whose chunks the positives are: a model directory or Hugging Face id (its
+    /// tokenizer and token limit decide how long symbols are cut).
+    #[arg(long = "model", env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Most commits of the git history read; 0 skips the history.
+    #[arg(long, default_value_t = DEFAULT_MAX_COMMITS)]
+    pub max_commits: usize,
+    /// Most pairs whose positive is the same symbol.
+    #[arg(long, default_value_t = PairLimits::default().max_per_symbol)]
+    pub max_per_symbol: usize,
+    /// Extra paths or globs to leave out (like .gitignore lines); repeatable.
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Files larger than this many bytes are skipped.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
+    pub max_file_size: u64,
+    /// An OpenAI-compatible chat-completions endpoint (a local server, plain http://) that writes
+    /// a search query for each function; optional.
+    #[arg(long, value_name = "URL")]
+    pub generator: Option<String>,
+    /// The `model` field sent to the generator.
+    #[arg(long, default_value = "default", requires = "generator")]
+    pub generator_model: String,
+    /// Most functions the generator is asked about.
+    #[arg(long, default_value_t = 200, requires = "generator")]
+    pub generator_limit: usize,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not between 0 and 1"))
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Mine(args) => run_mine(&args),
+    }
+}
+
+fn run_mine(args: &MineArgs) -> Result<()> {
+    if !args.root.exists() {
+        bail!("repository root {} does not exist", args.root.display());
+    }
+    if !args.root.is_dir() {
+        bail!("repository root {} is not a directory", args.root.display());
+    }
+    let resolved =
+        model::resolve(&args.model).with_context(|| format!("finding model {:?}", args.model))?;
+    let chunker = Chunker::for_model_dir(&resolved.dir)
+        .with_context(|| format!("reading the tokenizer of {}", resolved.dir.display()))?;
+    let options = MineOptions {
+        chunker,
+        walk: WalkOptions {
+            max_file_size: args.max_file_size,
+            exclude: args.exclude.clone(),
+            skip_dir: fs::canonicalize(&args.out).ok(),
+        },
+        limits: PairLimits {
+            max_per_symbol: args.max_per_symbol.max(1),
+            ..PairLimits::default()
+        },
+        max_commits: args.max_commits,
+        generator: args.generator.as_ref().map(|url| GeneratorOptions {
+            url: url.clone(),
+            model: args.generator_model.clone(),
+            max_symbols: args.generator_limit,
+        }),
+    };
+    let mut reporter = ProgressReporter::default();
+    let mined = mine::mine_repository_with_progress(&args.root, &options, &mut |p| {
+        reporter.report(p);
+    })
+    .with_context(|| format!("mining {}", args.root.display()))?;
+    let by_family = mined.by_family();
+    let by_source = mined.by_source();
+    let pairs = mined.pairs.len();
+    let split = mine::split_by_file(mined.pairs, args.heldout, args.seed);
+    fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating output directory {}", args.out.display()))?;
+    let train_path = args.out.join(TRAIN_FILE);
+    let heldout_path = args.out.join(HELDOUT_FILE);
+    write_jsonl(&train_path, &split.train)?;
+    write_jsonl(&heldout_path, &split.heldout)?;
+    let summary = Summary {
+        pairs,
+        by_family,
+        by_source,
+        stats: mined.stats,
+        train: SetSummary::new(&split.train, &train_path),
+        heldout: SetSummary::new(&split.heldout, &heldout_path),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print!("{}", summary.human());
+    }
+    Ok(())
+}
+
+/// Writes one JSON object per line, through a temporary file so a reader never sees half a set.
+pub fn write_jsonl(path: &Path, pairs: &[Pair]) -> Result<()> {
+    let tmp = path.with_extension("jsonl.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut out = BufWriter::new(fs::File::create(&tmp)?);
+        for pair in pairs {
+            serde_json::to_writer(&mut out, pair)?;
+            out.write_all(b"\n")?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().with_context(|| format!("writing {}", path.display()))
+}
+
+/// Progress lines on stderr: a line per stage, and file counts while reading.
+#[derive(Default)]
+struct ProgressReporter {
+    last_done: usize,
+}
+
+impl ProgressReporter {
+    fn report(&mut self, progress: MineProgress) {
+        match progress {
+            MineProgress::Reading { done, total } => {
+                // The first call (0 done) and the last are always shown, and every 1000 files.
+                if done == 0 || done == total || done >= self.last_done + 1000 {
+                    eprintln!("reading files: {done}/{total}");
+                    self.last_done = done;
+                }
+            }
+            MineProgress::History => eprintln!("reading the git history"),
+            MineProgress::Generating => eprintln!("asking the query generator"),
+            MineProgress::Filtering { proposed } => {
+                eprintln!("filtering {proposed} proposed pairs");
+            }
+        }
+    }
+}
+
+/// What `coder-train mine` reports.
+#[derive(Debug, serde::Serialize)]
+struct Summary {
+    pairs: usize,
+    by_family: BTreeMap<TaskFamily, usize>,
+    by_source: BTreeMap<PairSource, usize>,
+    stats: mine::MineStats,
+    train: SetSummary,
+    heldout: SetSummary,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SetSummary {
+    pairs: usize,
+    files: usize,
+    path: PathBuf,
+}
+
+impl SetSummary {
+    fn new(pairs: &[Pair], path: &Path) -> Self {
+        Self {
+            pairs: pairs.len(),
+            files: Split::file_count(pairs),
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Summary {
+    fn human(&self) -> String {
+        let stats = &self.stats;
+        let join = |counts: Vec<(&str, usize)>| {
+            counts
+                .into_iter()
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        };
+        let families = join(
+            self.by_family
+                .iter()
+                .map(|(f, n)| (f.as_str(), *n))
+                .collect(),
+        );
+        let sources = join(
+            self.by_source
+                .iter()
+                .map(|(s, n)| (s.as_str(), *n))
+                .collect(),
+        );
+        let history = match &stats.history.skipped {
+            Some(why) => format!("not read ({why})"),
+            None => format!("{} commits read", stats.history.commits),
+        };
+        let generator = match &stats.generator {
+            None => String::new(),
+            Some(g) => match &g.error {
+                Some(error) => format!("  generator: {} queries, then {error}\n", g.queries),
+                None => format!("  generator: {} queries\n", g.queries),
+            },
+        };
+        format!(
+            "mined {} pairs from {} files ({} symbols) in {:.1} s\n\
+             \x20 by family: {families}\n\
+             \x20 by source: {sources}\n\
+             \x20 git history: {history}\n\
+             {generator}\
+             \x20 dropped: {} too short, {} duplicates, {} over the per-symbol cap\n\
+             \x20 train: {} pairs from {} files → {}\n\
+             \x20 held out: {} pairs from {} files → {}\n",
+            self.pairs,
+            stats.files,
+            stats.symbols,
+            stats.elapsed.as_secs_f64(),
+            stats.too_short,
+            stats.duplicates,
+            stats.over_symbol_cap,
+            self.train.pairs,
+            self.train.files,
+            self.train.path.display(),
+            self.heldout.pairs,
+            self.heldout.files,
+            self.heldout.path.display(),
+        )
+    }
+}

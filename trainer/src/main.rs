@@ -1,0 +1,16 @@
+//! The `coder-train` binary: parse the command line, set up logging to stderr, hand over.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = coder_train::cli::Cli::parse();
+    // stdout carries the summary (JSON with --json); logs and progress go to stderr.
+    coder_lsp::cli::init_logging();
+    match coder_train::cli::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

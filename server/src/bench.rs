@@ -76,13 +76,19 @@ impl FlopModel {
     }
 }
 
-/// The matmul peak: the best FLOP/s candle reaches on f32 matrix products shaped like the
-/// embedder's (a batch of token rows times a weight matrix) and on a large square product.
+/// The matmul peak: the best FLOP/s reached on f32 matrix products shaped like the embedder's
+/// (a batch of token rows times a weight matrix) and on large square products, by candle's own
+/// matmul and by the system BLAS when one is loaded.
 #[derive(Debug, Clone, Serialize)]
 pub struct MatmulReport {
     pub threads: usize,
-    /// (m, k, n, GFLOP/s) for each shape tried.
+    /// (m, k, n, GFLOP/s) for each shape tried, with candle's matmul.
     pub shapes: Vec<(usize, usize, usize, f64)>,
+    /// The system BLAS in use (`embed::blas`), if any.
+    pub blas: Option<String>,
+    /// The same shapes through the system BLAS.
+    pub blas_shapes: Vec<(usize, usize, usize, f64)>,
+    /// The best of all.
     pub peak_gflops: f64,
 }
 
@@ -96,29 +102,45 @@ pub fn matmul_peak(per_shape: Duration) -> Result<MatmulReport> {
         (1024, 1024, 1024),
         (2048, 2048, 2048),
     ];
+    let blas = crate::embed::blas::system();
     let mut results = Vec::new();
+    let mut blas_results = Vec::new();
     for (m, k, n) in shapes {
         let a = Tensor::randn(0f32, 1.0, (m, k), &device)?;
-        let b = Tensor::randn(0f32, 1.0, (n, k), &device)?.t()?;
-        // One untimed product warms caches and the thread pool.
-        a.matmul(&b)?;
-        let started = Instant::now();
-        let mut runs = 0u32;
-        while runs < 3 || started.elapsed() < per_shape {
-            let c = a.matmul(&b)?;
-            // Force the product; candle's CPU ops are eager, this only guards against that
-            // ever changing.
-            c.dims2()?;
-            runs += 1;
+        // (n, k) like a Linear weight: the product is a · wᵀ.
+        let w = Tensor::randn(0f32, 1.0, (n, k), &device)?;
+        let gflops = |product: &dyn Fn() -> candle_core::Result<Tensor>| -> Result<f64> {
+            // One untimed product warms caches and the thread pool.
+            product()?;
+            let started = Instant::now();
+            let mut runs = 0u32;
+            while runs < 3 || started.elapsed() < per_shape {
+                product()?.dims2()?;
+                runs += 1;
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            Ok(2.0 * (m * k * n) as f64 * f64::from(runs) / seconds / 1e9)
+        };
+        results.push((m, k, n, gflops(&|| a.matmul(&w.t()?))?));
+        if blas.is_some() {
+            blas_results.push((
+                m,
+                k,
+                n,
+                gflops(&|| crate::embed::blas::linear_no_bias(&a, &w))?,
+            ));
         }
-        let seconds = started.elapsed().as_secs_f64();
-        let gflops = 2.0 * (m * k * n) as f64 * f64::from(runs) / seconds / 1e9;
-        results.push((m, k, n, gflops));
     }
-    let peak_gflops = results.iter().map(|r| r.3).fold(0.0, f64::max);
+    let peak_gflops = results
+        .iter()
+        .chain(&blas_results)
+        .map(|r| r.3)
+        .fold(0.0, f64::max);
     Ok(MatmulReport {
         threads: candle_core::utils::get_num_threads(),
         shapes: results,
+        blas: blas.map(|b| b.name.clone()),
+        blas_shapes: blas_results,
         peak_gflops,
     })
 }
@@ -128,6 +150,8 @@ pub fn matmul_peak(per_shape: Duration) -> Result<MatmulReport> {
 pub struct EmbedReport {
     pub model: String,
     pub device: String,
+    /// The system BLAS the Linear layers ran on, if any (`embed::blas`).
+    pub blas: Option<String>,
     pub snippets: usize,
     pub seconds: f64,
     pub snippets_per_second: f64,
@@ -212,6 +236,7 @@ pub fn embed_throughput(
     Ok(EmbedReport {
         model: loaded.resolved.name.clone(),
         device: loaded.device.clone(),
+        blas: crate::embed::blas::system().map(|b| b.name.clone()),
         snippets: snippets.len(),
         seconds,
         snippets_per_second: snippets.len() as f64 / seconds,

@@ -302,12 +302,13 @@ struct Linear {
 
 impl Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_no_bias(x)?.broadcast_add(&self.bias)
+        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
     }
 
-    /// `x Wᵀ` alone, for fused kernels that add the bias in their own pass.
+    /// `x Wᵀ` alone, for fused kernels that add the bias in their own pass; on the system
+    /// BLAS when there is one (CPU inference only: no backward pass).
     fn forward_no_bias(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight.t()?)
+        super::blas::linear_no_bias(x, &self.weight)
     }
 }
 
@@ -493,9 +494,15 @@ impl BertModel {
         let fused = self.kernels == Kernels::FusedCpu;
 
         // One copy puts Q, K and V into (3, batch, heads, seq, head_dim) order.
-        let qkv = layer
-            .qkv
-            .forward(x)?
+        let qkv = if fused {
+            layer
+                .qkv
+                .forward_no_bias(x)?
+                .broadcast_add(&layer.qkv.bias)?
+        } else {
+            layer.qkv.forward(x)?
+        };
+        let qkv = qkv
             .reshape((batch, seq, 3, heads, head_dim))?
             .permute((2, 0, 3, 1, 4))?
             .contiguous()?;

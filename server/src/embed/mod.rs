@@ -6,6 +6,7 @@
 //! budget, runs the model and replies on oneshot channels. Nothing here runs on tokio.
 
 pub mod bert;
+pub mod blas;
 pub mod device;
 pub mod instruct;
 pub mod kernels;

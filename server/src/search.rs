@@ -115,7 +115,8 @@ pub struct SearchHit {
     pub start_line: u32,
     pub end_line: u32,
     /// Higher is better. Dense: cosine similarity in [-1, 1]; lexical: the reciprocal of the
-    /// BM25 rank; hybrid: the fused score. Only comparable within one mode.
+    /// BM25 rank; hybrid: the fused score as a share of first place in every list. Only
+    /// comparable within one mode.
     pub score: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
@@ -297,8 +298,10 @@ pub fn dense_weight_for(lexical: &[SearchHit], terms: &[String]) -> f32 {
 /// Weighted reciprocal-rank fusion: each `(list, weight)` adds `weight / (k + rank)` (rank from 1)
 /// to a symbol's score; [`kind_prior`], in first places, adds `/ (k + 1)`. Ties keep the order of
 /// first appearance, earlier lists first. The hit kept for a symbol is the one of the first list
-/// that has it.
+/// that has it. Scores are a share of the best possible, so 1 for a symbol first in every list:
+/// the per-query weights differ between roots of one workspace, whose hits are merged by score.
 pub fn fuse(lists: &[(Vec<SearchHit>, f32)], rrf_k: f32, top_k: usize) -> Vec<SearchHit> {
+    let best: f32 = lists.iter().map(|(_, weight)| weight).sum::<f32>() / (rrf_k + 1.0);
     let mut order: Vec<(SearchHit, f32)> = Vec::new();
     let mut slot: HashMap<HitKey, usize> = HashMap::new();
     for (list, weight) in lists {
@@ -321,7 +324,7 @@ pub fn fuse(lists: &[(Vec<SearchHit>, f32)], rrf_k: f32, top_k: usize) -> Vec<Se
         .into_iter()
         .take(top_k)
         .map(|(mut hit, score)| {
-            hit.score = score;
+            hit.score = if best > 0.0 { score / best } else { score };
             hit
         })
         .collect()
@@ -487,9 +490,10 @@ mod tests {
         let dense = vec![hit("a"), hit("b"), hit("c")];
         let lexical = vec![hit("c"), hit("d"), hit("a")];
         let fused = fuse(&[(dense, 1.0), (lexical, 1.0)], 60.0, 10);
-        // a: 1/61 + 1/63, c: 1/63 + 1/61 (tie, a came first), b: 1/62, d: 1/62.
+        // a: 1/61 + 1/63, c: 1/63 + 1/61 (tie, a came first), b: 1/62, d: 1/62; as a share of
+        // first place in both, 2/61.
         assert_eq!(names(&fused), vec!["a", "c", "b", "d"]);
-        let expected = 1.0 / 61.0 + 1.0 / 63.0;
+        let expected = (1.0 / 61.0 + 1.0 / 63.0) / (2.0 / 61.0);
         assert!(
             (fused[0].score - expected).abs() < 1e-6,
             "{}",
@@ -512,7 +516,7 @@ mod tests {
             2,
         );
         assert_eq!(names(&fused), vec!["lexical", "dense"]);
-        assert!((fused[1].score - 0.5 / 61.0).abs() < 1e-6);
+        assert!((fused[1].score - 0.5 / 1.5).abs() < 1e-6);
     }
 
     #[test]
@@ -555,6 +559,34 @@ mod tests {
             dense_weight_for(&[hit("is_valid")], &terms),
             UNNAMED_DENSE_WEIGHT
         );
+    }
+
+    #[test]
+    fn fused_scores_compare_across_weights() {
+        // First in both lists scores 1 whatever the weights, so the hits of two roots searched
+        // with different per-query weights merge fairly.
+        for weight in [NAMED_DENSE_WEIGHT, UNNAMED_DENSE_WEIGHT] {
+            let lists = [(vec![hit("a")], weight), (vec![hit("a")], 1.0)];
+            let fused = fuse(&lists, DEFAULT_RRF_K, 1);
+            assert!((fused[0].score - 1.0).abs() < 1e-6, "{weight}");
+        }
+        // First in a heavy dense list only stays below first in both lists under light weights.
+        let both = fuse(
+            &[(vec![hit("c")], NAMED_DENSE_WEIGHT), (vec![hit("c")], 1.0)],
+            DEFAULT_RRF_K,
+            1,
+        );
+        let dense_only_share = fuse(
+            &[
+                (vec![hit("b")], UNNAMED_DENSE_WEIGHT),
+                (vec![hit("other")], 1.0),
+            ],
+            DEFAULT_RRF_K,
+            2,
+        );
+        assert_eq!(names(&dense_only_share), vec!["b", "other"]);
+        assert!(dense_only_share[0].score < both[0].score);
+        assert!(fuse(&[], DEFAULT_RRF_K, 1).is_empty());
     }
 
     #[test]

@@ -47,6 +47,36 @@
       property: (property_identifier) @name)
     right: [(arrow_function) (function_expression) (generator_function)])) @definition.function
 
+; Chained assignments give one function several names: `res.contentType = res.type = function
+; contentType(type) {…}`, `var proto = module.exports = function (options) {…}`. The symbol takes
+; the first name; the others stay in its signature.
+(expression_statement
+  (assignment_expression
+    left: (member_expression
+      property: (property_identifier) @name)
+    right: (assignment_expression
+      right: [(arrow_function) (function_expression) (generator_function)]))) @definition.function
+
+(expression_statement
+  (assignment_expression
+    left: (member_expression
+      property: (property_identifier) @name)
+    right: (assignment_expression
+      right: (assignment_expression
+        right: [(arrow_function) (function_expression) (generator_function)])))) @definition.function
+
+(lexical_declaration
+  (variable_declarator
+    name: (identifier) @name
+    value: (assignment_expression
+      right: [(arrow_function) (function_expression) (generator_function)]))) @definition.function
+
+(variable_declaration
+  (variable_declarator
+    name: (identifier) @name
+    value: (assignment_expression
+      right: [(arrow_function) (function_expression) (generator_function)]))) @definition.function
+
 ; Top-level constants, by the SCREAMING_CASE convention.
 (program
   (lexical_declaration

@@ -361,6 +361,9 @@ def main():
     run.add_argument("--model", help="model directory (or id) passed to coder-lsp --model; "
                                      "a fine-tuned model or adapter is evaluated the same way")
     run.add_argument("--only", action="append", help="codebase name (repeatable); default all")
+    run.add_argument("--role", choices=["tuning", "held-out"],
+                     help="only the codebases of this role in corpora.json: tune with `--role tuning`, "
+                          "so the held-out codebase is looked at once, after every choice is fixed")
     run.add_argument("--modes", default="grep,dense,lexical,hybrid")
     run.add_argument("--rrf-k", type=float, help="passed to coder-lsp search --rrf-k")
     run.add_argument("--dense-weight", type=float, help="passed to coder-lsp search --dense-weight")
@@ -382,7 +385,10 @@ def main():
             raise SystemExit(f"{len(problems)} problem(s) in the queries")
         print(f"{total} queries over {len(corpora)} codebases: every target found", file=sys.stderr)
     else:
-        chosen = [c for c in corpora if not args.only or c["name"] in args.only]
+        chosen = [c for c in corpora if (not args.only or c["name"] in args.only)
+                  and (not args.role or c["role"] == args.role)]
+        if not chosen:
+            raise SystemExit("no codebase in corpora.json matches --only/--role")
         modes = args.modes.split(",")
         model_tag = hashlib.sha256((args.model or "default").encode()).hexdigest()[:8]
         index_root = os.path.join(args.index_root, model_tag)

@@ -95,6 +95,11 @@ class Queries(unittest.TestCase):
                 for t in q["relevant"]:
                     self.assertEqual(set(t), {"path", "name", "line"}, q["query"])
 
+    def test_one_codebase_is_held_out(self):
+        roles = [c["role"] for c in quality.load_corpora()]
+        self.assertTrue(set(roles) <= {"tuning", "held-out"}, roles)
+        self.assertEqual(roles.count("held-out"), 1, roles)
+
 
 if __name__ == "__main__":
     unittest.main()

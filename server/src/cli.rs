@@ -16,8 +16,7 @@ use crate::embed::{DeviceSpec, EmbedHandle, Instructions};
 use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats};
 use crate::model::{self, DEFAULT_MODEL, LoadedModel, ModelOptions};
 use crate::search::{
-    DEFAULT_DENSE_WEIGHT, DEFAULT_RRF_K, DEFAULT_TOP_K, Ranking, SearchFilter, SearchHit,
-    SearchMode, search_filtered,
+    DEFAULT_RRF_K, DEFAULT_TOP_K, Ranking, SearchFilter, SearchHit, SearchMode, search_filtered,
 };
 use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions, canonical_root};
 
@@ -127,9 +126,11 @@ pub struct RankingArgs {
     /// The k of reciprocal-rank fusion, 1/(k + rank); smaller lets first places count more.
     #[arg(long, default_value_t = DEFAULT_RRF_K, value_parser = parse_positive)]
     pub rrf_k: f32,
-    /// How much a dense rank counts in hybrid mode against a lexical rank (which counts 1).
-    #[arg(long, default_value_t = DEFAULT_DENSE_WEIGHT, value_parser = parse_positive)]
-    pub dense_weight: f32,
+    /// How much a dense rank counts in hybrid mode against a lexical rank (which counts 1), for
+    /// every query. By default it is chosen per query: 0.5 when the best lexical hit's name shares
+    /// a word with the query, else 2.5.
+    #[arg(long, value_parser = parse_positive)]
+    pub dense_weight: Option<f32>,
 }
 
 impl RankingArgs {

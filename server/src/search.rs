@@ -2,8 +2,9 @@
 //!
 //! Three rankings share one path (CLI, LSP and engine all call [`search_filtered`]): dense
 //! (nearest vectors), lexical (BM25 over code-aware tokens) and hybrid, the default, which fuses
-//! the two by reciprocal rank and adds a bonus for a query that names the symbol. Several windows
-//! of one long symbol collapse into the best of them. README "How ranking works" has the numbers.
+//! the two by weighted reciprocal rank, the dense weight chosen per query by what the lexical
+//! list matched. Several windows of one long symbol collapse into the best of them. README "How
+//! ranking works" has the numbers.
 
 use std::collections::HashMap;
 
@@ -11,7 +12,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::embed::{EmbedHandle, InputKind, QueryTask};
-use crate::index::fts::{query_terms, split_identifier};
+use crate::index::fts::{code_tokens, query_terms};
 use crate::index::store::StoredChunk;
 use crate::index::{Index, IndexError};
 use crate::symbols::{Language, SymbolKind};
@@ -19,15 +20,20 @@ use crate::symbols::{Language, SymbolKind};
 /// Results returned when the caller does not say.
 pub const DEFAULT_TOP_K: usize = 10;
 
-/// The `k` of reciprocal-rank fusion, `1 / (k + rank)`: the value from Cormack et al. (2009),
-/// which flattens the head of each list so neither ranking dominates.
-pub const DEFAULT_RRF_K: f32 = 60.0;
+/// The `k` of reciprocal-rank fusion, `1 / (k + rank)`. Cormack et al. (2009) use 60, which
+/// flattens the head of each list; with a per-query dense weight the first places deserve more,
+/// and 5 to 10 measured best on the tuning codebases (README, "How ranking works").
+pub const DEFAULT_RRF_K: f32 = 5.0;
 
-/// How much a dense rank counts against a lexical one in fusion. Measured with the default model
-/// (all-MiniLM-L6-v2, not trained on code) on the tuning codebases, 0.6 gave the best nDCG@10 on
-/// both, with 0.5 to 0.8 within 0.02 (README, "How ranking works"). A model trained on code may
-/// deserve more; `--dense-weight` overrides it.
-pub const DEFAULT_DENSE_WEIGHT: f32 = 0.6;
+/// The dense weight when the best lexical hit's name shares a word with the query: BM25 found a
+/// symbol by what it is called, and its order is good evidence.
+pub const NAMED_DENSE_WEIGHT: f32 = 0.5;
+
+/// The dense weight otherwise: BM25 matched only words of bodies or paths, which is weak
+/// evidence, and the dense ranking leads. Both weights were measured with the default model
+/// (all-MiniLM-L6-v2) on three tuning codebases (README, "How ranking works");
+/// `--dense-weight` replaces the choice with one weight for every query.
+pub const UNNAMED_DENSE_WEIGHT: f32 = 2.5;
 
 /// Candidates taken from each ranking before fusion.
 const FUSION_POOL: usize = 100;
@@ -40,7 +46,7 @@ pub enum SearchMode {
     Dense,
     /// BM25 over identifiers split into words, paths and doc text.
     Lexical,
-    /// Weighted reciprocal-rank fusion of both, plus a symbol-name bonus.
+    /// Weighted reciprocal-rank fusion of both.
     #[default]
     Hybrid,
 }
@@ -74,8 +80,9 @@ pub struct Ranking {
     pub mode: SearchMode,
     /// See [`DEFAULT_RRF_K`]; must be positive.
     pub rrf_k: f32,
-    /// See [`DEFAULT_DENSE_WEIGHT`]; the lexical list weighs 1.
-    pub dense_weight: f32,
+    /// How much a dense rank counts (the lexical list weighs 1); `None` chooses per query
+    /// ([`dense_weight_for`]).
+    pub dense_weight: Option<f32>,
 }
 
 impl Default for Ranking {
@@ -83,7 +90,7 @@ impl Default for Ranking {
         Self {
             mode: SearchMode::Hybrid,
             rrf_k: DEFAULT_RRF_K,
-            dense_weight: DEFAULT_DENSE_WEIGHT,
+            dense_weight: None,
         }
     }
 }
@@ -108,7 +115,8 @@ pub struct SearchHit {
     pub start_line: u32,
     pub end_line: u32,
     /// Higher is better. Dense: cosine similarity in [-1, 1]; lexical: the reciprocal of the
-    /// BM25 rank; hybrid: the fused score. Only comparable within one mode.
+    /// BM25 rank; hybrid: the fused score as a share of first place in every list. Only
+    /// comparable within one mode.
     pub score: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
@@ -260,9 +268,11 @@ pub fn search_task(
             let pool = fetch.max(FUSION_POOL);
             let dense = ranked(index.query(embedder, query, task, pool)?, pool);
             let lexical = ranked(index.lexical(query, pool)?, pool);
+            let weight = ranking
+                .dense_weight
+                .unwrap_or_else(|| dense_weight_for(&lexical, &query_terms(query)));
             Ok(fuse(
-                &[(dense, ranking.dense_weight), (lexical, 1.0)],
-                query,
+                &[(dense, weight), (lexical, 1.0)],
                 ranking.rrf_k,
                 top_k,
             ))
@@ -270,17 +280,28 @@ pub fn search_task(
     }
 }
 
+/// The dense weight for one query given its lexical list and its [`query_terms`]: whether the
+/// first lexical hit's name, whole or split into words, shares a word with the query.
+pub fn dense_weight_for(lexical: &[SearchHit], terms: &[String]) -> f32 {
+    let named = lexical.first().is_some_and(|top| {
+        code_tokens(&top.name)
+            .split_whitespace()
+            .any(|word| terms.iter().any(|term| term == word))
+    });
+    if named {
+        NAMED_DENSE_WEIGHT
+    } else {
+        UNNAMED_DENSE_WEIGHT
+    }
+}
+
 /// Weighted reciprocal-rank fusion: each `(list, weight)` adds `weight / (k + rank)` (rank from 1)
-/// to a symbol's score; [`name_bonus`] and [`kind_prior`], in first places, add `/ (k + 1)`. Ties keep
-/// the order of first appearance, earlier lists first. The hit kept for a symbol is the one of the
-/// first list that has it.
-pub fn fuse(
-    lists: &[(Vec<SearchHit>, f32)],
-    query: &str,
-    rrf_k: f32,
-    top_k: usize,
-) -> Vec<SearchHit> {
-    let terms = query_terms(query);
+/// to a symbol's score; [`kind_prior`], in first places, adds `/ (k + 1)`. Ties keep the order of
+/// first appearance, earlier lists first. The hit kept for a symbol is the one of the first list
+/// that has it. Scores are a share of the best possible, so 1 for a symbol first in every list:
+/// the per-query weights differ between roots of one workspace, whose hits are merged by score.
+pub fn fuse(lists: &[(Vec<SearchHit>, f32)], rrf_k: f32, top_k: usize) -> Vec<SearchHit> {
+    let best: f32 = lists.iter().map(|(_, weight)| weight).sum::<f32>() / (rrf_k + 1.0);
     let mut order: Vec<(SearchHit, f32)> = Vec::new();
     let mut slot: HashMap<HitKey, usize> = HashMap::new();
     for (list, weight) in lists {
@@ -291,9 +312,8 @@ pub fn fuse(
                 Some(&i) => order[i].1 += share,
                 None => {
                     slot.insert(key, order.len());
-                    let bonus =
-                        (name_bonus(&hit.name, &terms) + kind_prior(&hit.kind)) / (rrf_k + 1.0);
-                    order.push((hit.clone(), share + bonus));
+                    let prior = kind_prior(&hit.kind) / (rrf_k + 1.0);
+                    order.push((hit.clone(), share + prior));
                 }
             }
         }
@@ -304,22 +324,10 @@ pub fn fuse(
         .into_iter()
         .take(top_k)
         .map(|(mut hit, score)| {
-            hit.score = score;
+            hit.score = if best > 0.0 { score / best } else { score };
             hit
         })
         .collect()
-}
-
-/// How strongly the query names the symbol, in first places: 1 when a query word is the whole
-/// compound name (`glob_set_builder`, `GlobSetBuilder`), else 0. One-word names are left to
-/// BM25: "new" or "parse" in a question rarely mean that symbol. Matching all the parts of a name
-/// ("build the glob set" for `build_glob_set`) was measured too and did not help.
-pub fn name_bonus(name: &str, terms: &[String]) -> f32 {
-    if split_identifier(name).len() < 2 {
-        return 0.0;
-    }
-    let whole: String = name.chars().flat_map(char::to_lowercase).collect();
-    if terms.contains(&whole) { 1.0 } else { 0.0 }
 }
 
 /// Half a first place less for an `impl` block or a module: its chunk is only the first window of
@@ -481,10 +489,11 @@ mod tests {
     fn fusion_adds_reciprocal_ranks() {
         let dense = vec![hit("a"), hit("b"), hit("c")];
         let lexical = vec![hit("c"), hit("d"), hit("a")];
-        let fused = fuse(&[(dense, 1.0), (lexical, 1.0)], "unrelated words", 60.0, 10);
-        // a: 1/61 + 1/63, c: 1/63 + 1/61 (tie, a came first), b: 1/62, d: 1/62.
+        let fused = fuse(&[(dense, 1.0), (lexical, 1.0)], 60.0, 10);
+        // a: 1/61 + 1/63, c: 1/63 + 1/61 (tie, a came first), b: 1/62, d: 1/62; as a share of
+        // first place in both, 2/61.
         assert_eq!(names(&fused), vec!["a", "c", "b", "d"]);
-        let expected = 1.0 / 61.0 + 1.0 / 63.0;
+        let expected = (1.0 / 61.0 + 1.0 / 63.0) / (2.0 / 61.0);
         assert!(
             (fused[0].score - expected).abs() < 1e-6,
             "{}",
@@ -496,7 +505,6 @@ mod tests {
                 (vec![hit("x"), hit("y")], 1.0),
                 (vec![hit("z"), hit("y")], 1.0),
             ],
-            "q",
             60.0,
             2,
         );
@@ -504,12 +512,11 @@ mod tests {
         // A lighter list: its first place loses to the other's.
         let fused = fuse(
             &[(vec![hit("dense")], 0.5), (vec![hit("lexical")], 1.0)],
-            "q",
             60.0,
             2,
         );
         assert_eq!(names(&fused), vec!["lexical", "dense"]);
-        assert!((fused[1].score - 0.5 / 61.0).abs() < 1e-6);
+        assert!((fused[1].score - 0.5 / 1.5).abs() < 1e-6);
     }
 
     #[test]
@@ -519,32 +526,94 @@ mod tests {
             (vec![hit("top"), hit("x"), hit("both")], 1.0),
             (vec![hit("y"), hit("z"), hit("both")], 1.0),
         ];
-        assert_eq!(names(&fuse(&lists, "q", 60.0, 1)), vec!["both"]);
-        assert_eq!(names(&fuse(&lists, "q", 0.5, 1)), vec!["top"]);
-        assert!(fuse(&lists, "q", 60.0, 0).is_empty());
+        assert_eq!(names(&fuse(&lists, 60.0, 1)), vec!["both"]);
+        assert_eq!(names(&fuse(&lists, 0.5, 1)), vec!["top"]);
+        assert!(fuse(&lists, 60.0, 0).is_empty());
     }
 
     #[test]
-    fn a_named_symbol_gets_a_bonus() {
+    fn the_dense_weight_follows_what_the_lexical_list_matched() {
+        let terms = query_terms("where is the retry delay computed");
+        // The first lexical hit is named by a query word (whole or split): BM25 is trusted.
+        let named = [hit("backoff_delay"), hit("other")];
+        assert_eq!(dense_weight_for(&named, &terms), NAMED_DENSE_WEIGHT);
         assert_eq!(
-            name_bonus("GlobSetBuilder", &query_terms("GlobSetBuilder")),
-            1.0
+            dense_weight_for(&[hit("RetryPolicy")], &terms),
+            NAMED_DENSE_WEIGHT
         );
         assert_eq!(
-            name_bonus("glob_set_builder", &query_terms("glob_set_builder add")),
-            1.0
+            dense_weight_for(&[hit("retry")], &query_terms("retry")),
+            NAMED_DENSE_WEIGHT
+        );
+        // Only a later hit is named, or none is, or nothing matched: the dense list leads.
+        let unnamed = [hit("schedule"), hit("backoff_delay")];
+        assert_eq!(dense_weight_for(&unnamed, &terms), UNNAMED_DENSE_WEIGHT);
+        assert_eq!(dense_weight_for(&[], &terms), UNNAMED_DENSE_WEIGHT);
+        // A stop word the query dropped ("is") does not count as a shared word.
+        assert_eq!(
+            dense_weight_for(&[hit("is_valid")], &query_terms("where is it")),
+            NAMED_DENSE_WEIGHT,
+            "a query made only of stop words keeps them"
         );
         assert_eq!(
-            name_bonus("build_glob_set", &query_terms("build the glob set")),
-            0.0
+            dense_weight_for(&[hit("is_valid")], &terms),
+            UNNAMED_DENSE_WEIGHT
         );
-        // One-word names are common words in questions.
-        assert_eq!(name_bonus("parse", &query_terms("parse the file")), 0.0);
-        let lists = [(vec![hit("other"), hit("read_config")], 1.0)];
+    }
+
+    #[test]
+    fn fused_scores_compare_across_weights() {
+        // First in both lists scores 1 whatever the weights, so the hits of two roots searched
+        // with different per-query weights merge fairly.
+        for weight in [NAMED_DENSE_WEIGHT, UNNAMED_DENSE_WEIGHT] {
+            let lists = [(vec![hit("a")], weight), (vec![hit("a")], 1.0)];
+            let fused = fuse(&lists, DEFAULT_RRF_K, 1);
+            assert!((fused[0].score - 1.0).abs() < 1e-6, "{weight}");
+        }
+        // First in a heavy dense list only stays below first in both lists under light weights.
+        let both = fuse(
+            &[(vec![hit("c")], NAMED_DENSE_WEIGHT), (vec![hit("c")], 1.0)],
+            DEFAULT_RRF_K,
+            1,
+        );
+        let dense_only_share = fuse(
+            &[
+                (vec![hit("b")], UNNAMED_DENSE_WEIGHT),
+                (vec![hit("other")], 1.0),
+            ],
+            DEFAULT_RRF_K,
+            2,
+        );
+        assert_eq!(names(&dense_only_share), vec!["b", "other"]);
+        assert!(dense_only_share[0].score < both[0].score);
+        assert!(fuse(&[], DEFAULT_RRF_K, 1).is_empty());
+    }
+
+    #[test]
+    fn the_per_query_weight_decides_between_two_first_places() {
+        // Each list puts a different symbol first; the weight picks which one wins.
+        let lists = |weight| {
+            [
+                (vec![hit("from_dense"), hit("x")], weight),
+                (vec![hit("from_lexical"), hit("y")], 1.0),
+            ]
+        };
+        let k = DEFAULT_RRF_K;
         assert_eq!(
-            names(&fuse(&lists, "where is read_config", 60.0, 2)),
-            vec!["read_config", "other"]
+            names(&fuse(&lists(NAMED_DENSE_WEIGHT), k, 1)),
+            vec!["from_lexical"]
         );
+        assert_eq!(
+            names(&fuse(&lists(UNNAMED_DENSE_WEIGHT), k, 1)),
+            vec!["from_dense"]
+        );
+        // Found second by both still beats either first place under the weight for a named
+        // lexical hit: (0.5 + 1) / (k + 2) > 1 / (k + 1) for k = 5.
+        let both = [
+            (vec![hit("a"), hit("both")], NAMED_DENSE_WEIGHT),
+            (vec![hit("b"), hit("both")], 1.0),
+        ];
+        assert_eq!(names(&fuse(&both, k, 1)), vec!["both"]);
     }
 
     #[test]
@@ -557,7 +626,7 @@ mod tests {
             (vec![hit("other"), hit("parse")], 1.0),
         ];
         assert_eq!(
-            names(&fuse(&lists, "q", 60.0, 3)),
+            names(&fuse(&lists, 60.0, 3)),
             vec!["parse", "other", "Parser"]
         );
         assert_eq!(kind_prior("module"), -0.5);
@@ -579,7 +648,7 @@ mod tests {
         );
         assert_eq!(Ranking::default().mode, SearchMode::Hybrid);
         assert_eq!(Ranking::default().rrf_k, DEFAULT_RRF_K);
-        assert_eq!(Ranking::default().dense_weight, DEFAULT_DENSE_WEIGHT);
+        assert_eq!(Ranking::default().dense_weight, None);
     }
 
     #[test]

@@ -515,7 +515,7 @@ fn find_body<'t>(def: Node<'t>, name: Node<'t>) -> Option<Node<'t>> {
     if let Some(body) = def.child_by_field_name("body") {
         return Some(body);
     }
-    let inner = match def.kind() {
+    let mut inner = match def.kind() {
         // `const f = (…) => {…}`: the function is the value of the declarator that holds the
         // name (there may be several: `const a = 1, f = () => {…}`).
         "lexical_declaration" | "variable_declaration" => {
@@ -532,6 +532,10 @@ fn find_body<'t>(def: Node<'t>, name: Node<'t>) -> Option<Node<'t>> {
         "type_definition" => def.child_by_field_name("type")?,
         _ => return None,
     };
+    // A chained assignment (`a.x = a.y = function () {…}`): the function is the last right side.
+    while inner.kind() == "assignment_expression" {
+        inner = inner.child_by_field_name("right")?;
+    }
     inner.child_by_field_name("body")
 }
 

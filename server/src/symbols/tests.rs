@@ -333,6 +333,49 @@ fn javascript_fixture() {
     assert_eq!(symbols[9].signature, "module.exports.legacy = function (a)");
 }
 
+/// Chained assignments, as express writes its aliases: one symbol per function, named by the
+/// first name, with the doc comment above the statement; an alias of a value is no symbol.
+const JAVASCRIPT_CHAINED: &str = r#"/**
+ * Set the Content-Type header.
+ */
+res.contentType =
+res.type = function contentType(type) {
+  return this.set('Content-Type', type);
+};
+
+req.get = req.header = (name) => this.headers[name];
+
+a.b = c.d = e.f = function () {};
+
+var proto = module.exports = function(options) {
+  return options;
+};
+
+exports = module.exports = createApplication;
+res.x = res.y = 3;
+"#;
+
+#[test]
+fn javascript_chained_assignments() {
+    let symbols = extract(Language::JavaScript, "response.js", JAVASCRIPT_CHAINED);
+    let expected: Vec<Row<'_>> = vec![
+        ("contentType", "function", None, 4, 7),
+        ("get", "function", None, 9, 9),
+        ("b", "function", None, 11, 11),
+        ("proto", "function", None, 13, 15),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, JAVASCRIPT_CHAINED);
+    assert_eq!(
+        symbols[0].doc.as_deref(),
+        Some("Set the Content-Type header.")
+    );
+    assert_eq!(
+        symbols[0].signature,
+        "res.contentType = res.type = function contentType(type)"
+    );
+}
+
 const TYPESCRIPT: &str = r#"import { Request } from "express";
 
 /** Options for the client. */

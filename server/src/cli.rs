@@ -163,6 +163,7 @@ impl ModelArgs {
         Ok(ModelOptions {
             device: self.device,
             instructions,
+            adapter: self.adapter.clone(),
         })
     }
 }
@@ -181,6 +182,9 @@ pub struct ModelArgs {
     /// search, similar, docs; repeatable.
     #[arg(long = "instruction", value_name = "TASK=TEXT")]
     pub instructions: Vec<String>,
+    /// A LoRA adapter directory made by `coder-train` for this model, merged in at load time.
+    #[arg(long, env = "CODER_LSP_ADAPTER", value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
 }
 
 impl WorkspaceArgs {

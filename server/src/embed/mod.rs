@@ -8,6 +8,7 @@
 pub mod bert;
 pub mod device;
 pub mod instruct;
+pub mod lora;
 pub mod qwen2;
 pub mod tokenizer;
 mod weights;
@@ -41,6 +42,8 @@ pub struct EmbedOptions {
     pub dtype: DType,
     /// Used only by instruction-tuned models.
     pub instructions: Instructions,
+    /// A LoRA adapter merged into the weights at load time.
+    pub adapter: Option<lora::Adapter>,
 }
 
 impl EmbedOptions {
@@ -50,6 +53,7 @@ impl EmbedOptions {
             device: device.clone(),
             dtype: DType::F32,
             instructions: Instructions::default(),
+            adapter: None,
         }
     }
 }
@@ -80,6 +84,9 @@ pub enum EmbedError {
     /// A tensor operation failed while running the model.
     #[error("model compute: {0}")]
     Compute(#[from] candle_core::Error),
+    /// A LoRA adapter directory is missing, malformed or does not fit the model.
+    #[error("adapter {dir}: {message}")]
+    Adapter { dir: PathBuf, message: String },
     /// The worker thread could not be started.
     #[error("cannot start the embedding worker thread: {0}")]
     Spawn(std::io::Error),
@@ -100,6 +107,10 @@ impl EmbedError {
     pub(crate) fn duplicate(&self) -> Self {
         match self {
             Self::Load { dir, message } => Self::Load {
+                dir: dir.clone(),
+                message: message.clone(),
+            },
+            Self::Adapter { dir, message } => Self::Adapter {
                 dir: dir.clone(),
                 message: message.clone(),
             },
@@ -148,11 +159,24 @@ pub fn load_with(
         .get("model_type")
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| EmbedError::load(model_dir, "config.json: no `model_type` string"))?;
+    if let Some(adapter) = &options.adapter
+        && adapter.meta.architecture != model_type
+    {
+        return Err(EmbedError::Adapter {
+            dir: adapter.dir.clone(),
+            message: format!(
+                "was made for a `{}` model, {} is `{model_type}`",
+                adapter.meta.architecture,
+                model_dir.display()
+            ),
+        });
+    }
     match model_type {
         "bert" => Ok(Box::new(bert::BertEmbedder::load(
             model_dir,
             &config,
             &options.device,
+            options.adapter.as_ref(),
         )?)),
         "qwen2" => Ok(Box::new(qwen2::Qwen2Embedder::load(
             model_dir, &config, options,
@@ -161,6 +185,22 @@ pub fn load_with(
             model_dir,
             format!(
                 "config.json: unsupported architecture `{other}` (model_type); supported: bert, qwen2"
+            ),
+        )),
+    }
+}
+
+/// A BERT model for fine-tuning: the same [`bert::BertEmbedder`] inference uses, loaded in f32
+/// without an adapter, with its trainable forward pass ([`bert::BertEmbedder::forward_train`]).
+pub fn load_trainable(model_dir: &Path, device: &Device) -> Result<bert::BertEmbedder, EmbedError> {
+    let config = read_json(model_dir, "config.json")?;
+    match config.get("model_type").and_then(serde_json::Value::as_str) {
+        Some("bert") => bert::BertEmbedder::load(model_dir, &config, device, None),
+        other => Err(EmbedError::load(
+            model_dir,
+            format!(
+                "fine-tuning supports BERT models only; config.json has model_type {}",
+                other.unwrap_or("(none)")
             ),
         )),
     }

@@ -432,7 +432,7 @@ fn print_hits(out: &mut impl Write, query: &str, hits: &[SearchHit], json: bool)
 
 fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
     let config = args.index_config()?;
-    let resolved = model::resolve(&args.model.spec)?;
+    let (resolved, _) = model::resolve_adapted(&args.model.spec, args.model.adapter.as_deref())?;
     let key = ModelKey {
         fingerprint: resolved.fingerprint.clone(),
         dimensions: resolved.dimensions,

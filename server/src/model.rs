@@ -84,15 +84,7 @@ impl LoadedModel {
 /// them. A device this build cannot use fails before anything is read or downloaded.
 pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelError> {
     options.device.check_compiled()?;
-    let mut resolved = resolve(spec)?;
-    let adapter = match &options.adapter {
-        Some(dir) => {
-            let adapter = Adapter::read(dir)?;
-            resolved.fingerprint = adapted_fingerprint(&resolved.fingerprint, &adapter)?;
-            Some(adapter)
-        }
-        None => None,
-    };
+    let (resolved, adapter) = resolve_adapted(spec, options.adapter.as_deref())?;
     let device = options.device.open()?;
     let dtype = options.device.dtype();
     let embedder = embed::load_with(
@@ -111,6 +103,21 @@ pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelErro
         device: format!("{} {}", options.device, dtype.as_str()),
         _worker: worker,
     })
+}
+
+/// [`resolve`] with an optional adapter directory: the adapter is read and checked against
+/// the model, and the fingerprint becomes the adapted model's.
+pub fn resolve_adapted(
+    spec: &str,
+    adapter: Option<&Path>,
+) -> Result<(ResolvedModel, Option<Adapter>), ModelError> {
+    let mut resolved = resolve(spec)?;
+    let Some(dir) = adapter else {
+        return Ok((resolved, None));
+    };
+    let adapter = Adapter::read(dir)?;
+    resolved.fingerprint = adapted_fingerprint(&resolved.fingerprint, &adapter)?;
+    Ok((resolved, Some(adapter)))
 }
 
 /// The fingerprint of base model `base` with `adapter` merged in: the base fingerprint and the

@@ -443,10 +443,11 @@ fn lexical_search_works_without_the_model_and_bad_modes_are_refused() {
 fn write_adapter(dir: &std::path::Path, model_dir: &std::path::Path, base_fingerprint: &str) {
     use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams};
     let device = candle_core::Device::Cpu;
-    let model = coder_lsp::embed::load_trainable(model_dir, &device).unwrap();
-    let lora = LoraParams::new(&model.lora_modules(), &LoraConfig::default(), 1, &device).unwrap();
+    let model = coder_lsp::embed::load_trainable(model_dir, &device).expect("load the model");
+    let lora = LoraParams::new(&model.lora_modules(), &LoraConfig::default(), 1, &device)
+        .expect("make adapters");
     lora.save(dir, &AdapterMeta::new(base_fingerprint, "bert"))
-        .unwrap();
+        .expect("write the adapter");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encode::Encoder;
 use crate::eval::{distinct_positives, rank_positives};
-use crate::pairs::Pair;
+use crate::pairs::{Pair, TaskFamily};
 
 /// How hard negatives are chosen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,23 +31,34 @@ impl Default for NegativeSettings {
     }
 }
 
-/// Fills each pair's `negatives` from the other pairs' positives, as ranked by the model (with
-/// `lora`, if given). Returns each pair's 0-based rank of its own positive among all distinct
-/// positives, which the curriculum uses to drop pairs the model already gets right.
+/// Fills each pair's `negatives` from the positives of the other pairs of its task family (so a
+/// code query gets code negatives and a prose query prose ones), as ranked by the model (with
+/// `lora`, if given). Returns each pair's 0-based rank of its own positive among its family's
+/// distinct positives, which the curriculum uses to drop pairs the model already gets right.
 pub fn mine_hard_negatives(
     encoder: &Encoder,
     lora: Option<&LoraParams>,
     pairs: &mut [Pair],
     settings: &NegativeSettings,
 ) -> Result<Vec<usize>> {
-    let (ranks, scores) = rank_positives(encoder, lora, pairs)?;
-    let (docs, own) = distinct_positives(pairs);
-    let docs: Vec<String> = docs.into_iter().map(str::to_string).collect();
-    for ((pair, row), &positive) in pairs.iter_mut().zip(&scores).zip(&own) {
-        pair.negatives = choose(row, positive, settings)
-            .into_iter()
-            .map(|doc| docs[doc].clone())
+    let mut ranks = vec![0; pairs.len()];
+    for family in TaskFamily::ALL {
+        let members: Vec<usize> = (0..pairs.len())
+            .filter(|&i| pairs[i].family == family)
             .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let group: Vec<Pair> = members.iter().map(|&i| pairs[i].clone()).collect();
+        let (group_ranks, scores) = rank_positives(encoder, lora, &group)?;
+        let (docs, own) = distinct_positives(&group);
+        for (k, &i) in members.iter().enumerate() {
+            ranks[i] = group_ranks[k];
+            pairs[i].negatives = choose(&scores[k], own[k], settings)
+                .into_iter()
+                .map(|doc| docs[doc].to_string())
+                .collect();
+        }
     }
     Ok(ranks)
 }
@@ -69,6 +80,42 @@ fn choose(scores: &[f32], positive: usize, settings: &NegativeSettings) -> Vec<u
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::testing::{model_dir, pair, pairs};
+
+    #[test]
+    fn negatives_come_from_the_same_family_and_never_are_the_positive() {
+        let encoder = Encoder::load(&model_dir(), 32).unwrap();
+        let mut pairs = pairs();
+        pairs.push(pair(
+            TaskFamily::Code2Text,
+            "fn parse_url(s: &str) -> Url",
+            "Parses a URL from a string.",
+        ));
+        let settings = NegativeSettings {
+            max_ratio: 10.0,
+            ..NegativeSettings::default()
+        };
+        let ranks = mine_hard_negatives(&encoder, None, &mut pairs, &settings).unwrap();
+        assert_eq!(ranks.len(), pairs.len());
+        for (i, p) in pairs.iter().enumerate() {
+            let same_family: Vec<&str> = pairs
+                .iter()
+                .filter(|o| o.family == p.family && o.positive != p.positive)
+                .map(|o| o.positive.as_str())
+                .collect();
+            // Every other positive of its family, as the ratio lets all through.
+            assert_eq!(p.negatives.len(), same_family.len(), "pair {i}");
+            for negative in &p.negatives {
+                assert!(
+                    same_family.contains(&negative.as_str()),
+                    "pair {i}: {negative}"
+                );
+            }
+            assert!(ranks[i] < same_family.len() + 1);
+        }
+        // The two code2text pairs are each other's negative.
+        assert_eq!(pairs[4].negatives, [pairs[6].positive.clone()]);
+    }
 
     #[test]
     fn keeps_near_neighbours_below_the_threshold() {

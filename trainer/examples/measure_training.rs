@@ -1,7 +1,7 @@
 //! Measures fine-tuning on real code: step time, peak memory and held-out nDCG before/after.
 //!
 //! `cargo run --release -p coder-train --example measure_training -- SRC_DIR MODEL_DIR OUT_DIR
-//! [STEPS_PER_STAGE] [--no-curriculum]`
+//! [STEPS_PER_STAGE] [--no-curriculum] [--batch=N] [--negatives=N]`
 //!
 //! Pairs come from the Rust doc comments under SRC_DIR with a deliberately simple reader (a
 //! `///` block followed by `fn`): doc → function (Text2Code) and signature → doc (Code2Text).
@@ -19,6 +19,13 @@ use coder_train::{FineTuneConfig, fine_tune};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let option = |name: &str| -> Result<Option<usize>> {
+        let prefix = format!("--{name}=");
+        args.iter()
+            .find_map(|a| a.strip_prefix(&prefix))
+            .map(|v| v.parse().with_context(|| format!("--{name}")))
+            .transpose()
+    };
     let [src, model, out, rest @ ..] = positional.as_slice() else {
         anyhow::bail!(
             "usage: measure_training SRC_DIR MODEL_DIR OUT_DIR [STEPS_PER_STAGE] [--no-curriculum]"
@@ -57,6 +64,12 @@ fn main() -> Result<()> {
     let mut config = FineTuneConfig::new(Path::new(model.as_str()), Path::new(out.as_str()));
     config.train.max_steps_per_stage = Some(steps);
     config.train.curriculum = !args.iter().any(|a| a == "--no-curriculum");
+    if let Some(batch) = option("batch")? {
+        config.train.batch_size = batch;
+    }
+    if let Some(negatives) = option("negatives")? {
+        config.train.negatives_per_pair = negatives;
+    }
     let report = fine_tune(&config, train, heldout, |event| {
         if let Event::Step {
             step,

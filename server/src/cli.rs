@@ -205,6 +205,7 @@ impl ModelArgs {
         Ok(ModelOptions {
             device: self.device,
             instructions,
+            adapter: self.adapter.clone(),
         })
     }
 }
@@ -223,6 +224,9 @@ pub struct ModelArgs {
     /// search, similar, docs; repeatable.
     #[arg(long = "instruction", value_name = "TASK=TEXT")]
     pub instructions: Vec<String>,
+    /// A LoRA adapter directory made by `coder-train` for this model, merged in at load time.
+    #[arg(long, env = "CODER_LSP_ADAPTER", value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
 }
 
 impl WorkspaceArgs {
@@ -545,7 +549,7 @@ fn print_hits(out: &mut impl Write, query: &str, hits: &[SearchHit], json: bool)
 
 fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
     let config = args.index_config()?;
-    let resolved = model::resolve(&args.model.spec)?;
+    let (resolved, _) = model::resolve_adapted(&args.model.spec, args.model.adapter.as_deref())?;
     let key = ModelKey {
         fingerprint: resolved.fingerprint.clone(),
         dimensions: resolved.dimensions,

@@ -9,6 +9,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::embed::lora::{ADAPTER_WEIGHTS, Adapter};
 use crate::embed::{
     self, DeviceError, DeviceSpec, EmbedError, EmbedHandle, EmbedOptions, EmbedWorker, Instructions,
 };
@@ -49,11 +50,14 @@ pub struct ResolvedModel {
     pub fingerprint: String,
 }
 
-/// How to run a model: where, and with which query instructions.
+/// How to run a model: where, with which query instructions, with which adapter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModelOptions {
     pub device: DeviceSpec,
     pub instructions: Instructions,
+    /// A LoRA adapter directory (`adapter.safetensors` + `adapter.json`, as `coder-train`
+    /// writes it) merged into the model at load time.
+    pub adapter: Option<PathBuf>,
 }
 
 /// A model whose worker thread is running.
@@ -80,7 +84,7 @@ impl LoadedModel {
 /// them. A device this build cannot use fails before anything is read or downloaded.
 pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelError> {
     options.device.check_compiled()?;
-    let resolved = resolve(spec)?;
+    let (resolved, adapter) = resolve_adapted(spec, options.adapter.as_deref())?;
     let device = options.device.open()?;
     let dtype = options.device.dtype();
     let embedder = embed::load_with(
@@ -89,6 +93,7 @@ pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelErro
             device,
             dtype,
             instructions: options.instructions.clone(),
+            adapter,
         },
     )?;
     let (worker, handle) = EmbedWorker::spawn(embedder, options.device.token_budget())?;
@@ -98,6 +103,44 @@ pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelErro
         device: format!("{} {}", options.device, dtype.as_str()),
         _worker: worker,
     })
+}
+
+/// [`resolve`] with an optional adapter directory: the adapter is read and checked against
+/// the model, and the fingerprint becomes the adapted model's.
+pub fn resolve_adapted(
+    spec: &str,
+    adapter: Option<&Path>,
+) -> Result<(ResolvedModel, Option<Adapter>), ModelError> {
+    let mut resolved = resolve(spec)?;
+    let Some(dir) = adapter else {
+        return Ok((resolved, None));
+    };
+    let adapter = Adapter::read(dir)?;
+    resolved.fingerprint = adapted_fingerprint(&resolved.fingerprint, &adapter)?;
+    Ok((resolved, Some(adapter)))
+}
+
+/// The fingerprint of base model `base` with `adapter` merged in: the base fingerprint and the
+/// adapter's factors hashed together, so vectors of the base and the adapted model are never
+/// mixed. An adapter trained on another model is refused.
+pub fn adapted_fingerprint(base: &str, adapter: &Adapter) -> Result<String, ModelError> {
+    if adapter.meta.base_fingerprint != base {
+        return Err(ModelError::AdapterMismatch {
+            dir: adapter.dir.clone(),
+            expected: adapter.meta.base_fingerprint.clone(),
+            found: base.to_string(),
+        });
+    }
+    let path = adapter.dir.join(ADAPTER_WEIGHTS);
+    let bytes = fs::read(&path).map_err(|source| ModelError::Io { path, source })?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(base.as_bytes());
+    hasher.update(b"\0lora\0");
+    // The scale changes the merged weights as much as the factors do.
+    hasher.update(&adapter.meta.alpha.to_le_bytes());
+    hasher.update(&(adapter.meta.rank as u64).to_le_bytes());
+    hasher.update(&bytes);
+    Ok(hasher.finalize().to_hex()[..16].to_string())
 }
 
 /// Errors finding or identifying a model.
@@ -114,6 +157,14 @@ pub enum ModelError {
         name: String,
         cache: PathBuf,
         why: String,
+    },
+    #[error(
+        "adapter {dir} was trained on another model (fingerprint {expected}, this model is {found}); train it again for this model or load it with the model it was made for"
+    )]
+    AdapterMismatch {
+        dir: PathBuf,
+        expected: String,
+        found: String,
     },
     #[error(transparent)]
     Embed(#[from] EmbedError),
@@ -368,5 +419,63 @@ mod tests {
     fn missing_directory_names_the_fix() {
         let err = resolve("/no/such/model/dir").unwrap_err();
         assert!(err.to_string().contains("config.json is missing"), "{err}");
+    }
+
+    #[test]
+    fn adapter_changes_vectors_and_fingerprint_and_must_fit_the_base() {
+        use crate::embed::InputKind;
+        use crate::embed::lora::{AdapterMeta, random_lora};
+        let model_dir = crate::embed::test_model_dir();
+        let spec = model_dir.to_str().unwrap();
+        let base = load(spec, &ModelOptions::default()).unwrap();
+        let trainable =
+            crate::embed::load_trainable(&model_dir, &candle_core::Device::Cpu).unwrap();
+        let lora = random_lora(&trainable.lora_modules(), 1);
+        let adapter = tempfile::tempdir().unwrap();
+        let meta = AdapterMeta::new(&base.resolved.fingerprint, "bert");
+        lora.save(adapter.path(), &meta).unwrap();
+
+        let options = ModelOptions {
+            adapter: Some(adapter.path().to_path_buf()),
+            ..ModelOptions::default()
+        };
+        let adapted = load(spec, &options).unwrap();
+        assert_ne!(adapted.resolved.fingerprint, base.resolved.fingerprint);
+        assert_eq!(adapted.resolved.fingerprint.len(), 16);
+        let text = vec!["fn parse_config(path: &Path) -> Config".to_string()];
+        let a = base
+            .handle
+            .embed_blocking(text.clone(), InputKind::Document)
+            .unwrap();
+        let b = adapted
+            .handle
+            .embed_blocking(text, InputKind::Document)
+            .unwrap();
+        assert!(crate::embed::cosine(&a[0], &b[0]) < 0.9999);
+
+        // The same adapter bytes give the same fingerprint; other factors another one.
+        assert_eq!(
+            load(spec, &options).unwrap().resolved.fingerprint,
+            adapted.resolved.fingerprint
+        );
+        random_lora(&trainable.lora_modules(), 2)
+            .save(adapter.path(), &meta)
+            .unwrap();
+        assert_ne!(
+            load(spec, &options).unwrap().resolved.fingerprint,
+            adapted.resolved.fingerprint
+        );
+
+        lora.save(
+            adapter.path(),
+            &AdapterMeta::new("0123456789abcdef", "bert"),
+        )
+        .unwrap();
+        let err = load(spec, &options).unwrap_err();
+        assert!(matches!(err, ModelError::AdapterMismatch { .. }), "{err}");
+        assert!(
+            err.to_string().contains("trained on another model"),
+            "{err}"
+        );
     }
 }

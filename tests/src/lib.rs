@@ -111,6 +111,7 @@ impl Workspace {
             .arg(self.index_dir())
             .env("HF_HUB_OFFLINE", "1")
             .env_remove("CODER_LSP_MODEL")
+            .env_remove("CODER_LSP_ADAPTER")
             .env_remove("CODER_LSP_INDEX_DIR");
         cmd
     }

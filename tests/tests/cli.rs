@@ -438,3 +438,48 @@ fn lexical_search_works_without_the_model_and_bad_modes_are_refused() {
         assert!(stderr.contains(hint), "{args:?}: {stderr}");
     }
 }
+
+/// An adapter for the default model as `coder-train` writes it (fresh factors: B = 0).
+fn write_adapter(dir: &std::path::Path, model_dir: &std::path::Path, base_fingerprint: &str) {
+    use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams};
+    let device = candle_core::Device::Cpu;
+    let model = coder_lsp::embed::load_trainable(model_dir, &device).expect("load the model");
+    let lora = LoraParams::new(&model.lora_modules(), &LoraConfig::default(), 1, &device)
+        .expect("make adapters");
+    lora.save(dir, &AdapterMeta::new(base_fingerprint, "bert"))
+        .expect("write the adapter");
+}
+
+#[test]
+fn an_adapter_is_another_model_and_one_for_another_base_is_refused() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let first = ws.json("index", &[]);
+    let status = ws.json("status", &[]);
+    let model_dir = std::path::PathBuf::from(status["model_dir"].as_str().unwrap());
+    let base = status["fingerprint"].as_str().unwrap();
+
+    let adapter = ws.dir.path().join("adapter");
+    write_adapter(&adapter, &model_dir, base);
+    let adapter_arg = adapter.to_str().unwrap();
+    let adapted = ws.json("index", &["--adapter", adapter_arg]);
+    assert_eq!(adapted["changed"], 0, "{adapted}");
+    assert_eq!(adapted["embedded"], first["embedded"], "{adapted}");
+    let adapted_status = ws.json("status", &["--adapter", adapter_arg]);
+    assert_ne!(adapted_status["fingerprint"], status["fingerprint"]);
+    let found = ws.json(
+        "search",
+        &["--adapter", adapter_arg, "escape html special characters"],
+    );
+    assert_eq!(result_names(&found)[0], "escapeHtml");
+
+    write_adapter(&adapter, &model_dir, "0123456789abcdef");
+    let output = ws
+        .command("search")
+        .args(["--adapter", adapter_arg, "escape html"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("trained on another model"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

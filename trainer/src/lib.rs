@@ -6,5 +6,80 @@
 //! base model on pairs held out by file; export it beside the index for the server to load.
 
 pub mod cli;
+pub mod encode;
+pub mod eval;
+pub mod finetune;
 pub mod mine;
+pub mod negatives;
 pub mod pairs;
+pub mod train;
+
+pub use finetune::{FineTuneConfig, FineTuneReport, fine_tune};
+
+/// Tiny hand-made pairs and the installed MiniLM, for tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::PathBuf;
+
+    use crate::pairs::{Pair, PairSource, TaskFamily};
+
+    /// MiniLM as `scripts/setup` installs it; panics with the fix when it is missing.
+    pub fn model_dir() -> PathBuf {
+        let dir = coder_lsp::model::local_model_dir(coder_lsp::model::DEFAULT_MODEL);
+        assert!(
+            dir.join("model.safetensors").is_file(),
+            "test model not found in {}: run `scripts/setup`",
+            dir.display()
+        );
+        dir
+    }
+
+    pub fn pair(family: TaskFamily, query: &str, positive: &str) -> Pair {
+        Pair {
+            family,
+            source: PairSource::DocComment,
+            query: query.into(),
+            positive: positive.into(),
+            file: "src/lib.rs".into(),
+            symbol: positive.split('(').next().unwrap_or(positive).into(),
+            negatives: Vec::new(),
+        }
+    }
+
+    /// Six pairs, covering all four task families.
+    pub fn pairs() -> Vec<Pair> {
+        use TaskFamily::*;
+        vec![
+            pair(
+                Text2Code,
+                "read the settings file from disk",
+                "fn load_config(path: &Path) -> Config { parse(read(path)) }",
+            ),
+            pair(
+                Text2Code,
+                "add two numbers",
+                "fn add(a: i32, b: i32) -> i32 { a + b }",
+            ),
+            pair(
+                Hybrid,
+                "open socket connect",
+                "fn connect(addr: &str) -> TcpStream { TcpStream::connect(addr).unwrap() }",
+            ),
+            pair(
+                Code2Code,
+                "assert_eq!(reverse(\"ab\"), \"ba\");",
+                "fn reverse(s: &str) -> String { s.chars().rev().collect() }",
+            ),
+            pair(
+                Code2Text,
+                "fn checksum(data: &[u8]) -> u32",
+                "Computes a CRC32 checksum of the bytes.",
+            ),
+            pair(
+                Code2Code,
+                "let total = sum_all(&values);",
+                "fn sum_all(v: &[i64]) -> i64 { v.iter().sum() }",
+            ),
+        ]
+    }
+}

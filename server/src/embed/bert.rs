@@ -10,6 +10,7 @@ use candle_core::{D, DType, Device, Tensor};
 use serde::Deserialize;
 
 use super::kernels::{self, Kernels};
+use super::lora::{Adapter, LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
 use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer, TextLimits};
 
@@ -83,10 +84,12 @@ impl std::fmt::Debug for BertEmbedder {
 
 impl BertEmbedder {
     /// Loads weights, tokenizer and limits from `dir`; `config` is its parsed config.json.
+    /// An `adapter` is merged into the weights it modifies.
     pub fn load(
         dir: &Path,
         config: &serde_json::Value,
         device: &Device,
+        adapter: Option<&Adapter>,
     ) -> Result<Self, EmbedError> {
         let config = read_config(dir, config)?;
         let pooling = read_pooling(dir)?;
@@ -101,6 +104,7 @@ impl BertEmbedder {
             "embeddings.word_embeddings.weight",
             &["", "bert."],
         )?;
+        weights.merge_adapter(adapter)?;
         let model = BertModel::load(&mut weights, &config)?;
         Ok(Self {
             info: ModelInfo {
@@ -142,6 +146,65 @@ impl Embedder for BertEmbedder {
         let pooled = pool(&hidden, &mask, self.pooling)?;
         Ok(super::l2_normalize(&pooled)?.to_vec2::<f32>()?)
     }
+}
+
+/// Fine-tuning: the same forward pass with LoRA updates added to the attention weights.
+impl BertEmbedder {
+    /// The matrices a LoRA adapter can modify, named as in the checkpoint.
+    pub fn lora_modules(&self) -> Vec<LoraModule> {
+        let hidden = self.info.dim;
+        (0..self.model.layers.len())
+            .flat_map(|layer| {
+                LoraTarget::ALL.map(|target| LoraModule {
+                    name: lora_module_name(layer, target),
+                    target,
+                    inputs: hidden,
+                    outputs: hidden,
+                })
+            })
+            .collect()
+    }
+
+    /// Pooled, L2-normalised vectors `(batch, dim)` with `lora`'s updates added to the frozen
+    /// weights, kept in the autograd graph so that a loss over them trains the adapters. Without
+    /// `lora` this is [`Embedder::embed_tokens`] as a tensor.
+    pub fn forward_train(
+        &self,
+        lora: Option<&LoraParams>,
+        batch: &[Vec<u32>],
+    ) -> Result<Tensor, EmbedError> {
+        let vocab = self.model.word_embeddings.dim(0)?;
+        super::check_token_batch(batch, self.model.max_positions, vocab)?;
+        if batch.is_empty() {
+            return Err(EmbedError::Tokenizer(
+                "an empty batch has no vectors".into(),
+            ));
+        }
+        let seq = batch.iter().map(Vec::len).max().unwrap_or(0);
+        let (ids, mask) = pad_batch(batch, seq, self.model.pad_id, self.model.device())?;
+        let adapted;
+        let model = match lora {
+            Some(lora) => {
+                adapted = self.model.with_lora(lora)?;
+                &adapted
+            }
+            None => &self.model,
+        };
+        let hidden = model.forward(&ids, &mask)?;
+        let pooled = pool(&hidden, &mask, self.pooling)?;
+        Ok(super::l2_normalize(&pooled)?)
+    }
+}
+
+/// The checkpoint name (without `.weight`) of layer `layer`'s `target` projection.
+fn lora_module_name(layer: usize, target: LoraTarget) -> String {
+    let what = match target {
+        LoraTarget::Query => "attention.self.query",
+        LoraTarget::Key => "attention.self.key",
+        LoraTarget::Value => "attention.self.value",
+        LoraTarget::AttentionOutput => "attention.output.dense",
+    };
+    format!("encoder.layer.{layer}.{what}")
 }
 
 /// Right-pads every input to `seq` tokens: ids `(batch, seq)` u32 and mask `(batch, seq)` f32
@@ -294,6 +357,7 @@ impl Weights {
 }
 
 /// `y = x Wᵀ + b` on 2-D input.
+#[derive(Clone)]
 struct Linear {
     /// `(out, in)`, as stored by PyTorch.
     weight: Tensor,
@@ -314,6 +378,7 @@ impl Linear {
 
 /// Layer normalisation over the last dimension of a 2-D input, from elementary ops so that a
 /// backward pass can go through it.
+#[derive(Clone)]
 struct LayerNorm {
     gamma: Tensor,
     beta: Tensor,
@@ -334,6 +399,7 @@ impl LayerNorm {
 }
 
 /// One transformer layer: self-attention then feed-forward, each with residual + LayerNorm.
+#[derive(Clone)]
 struct Layer {
     /// Query, key and value projections fused into one `(3*hidden, hidden)` matmul.
     qkv: Linear,
@@ -353,6 +419,7 @@ fn norm_params(linear: &Linear, norm: &LayerNorm) -> candle_core::Result<Tensor>
     Tensor::stack(&[&linear.bias, &norm.gamma, &norm.beta], 0)
 }
 
+#[derive(Clone)]
 struct BertModel {
     word_embeddings: Tensor,
     /// Position embeddings plus the token-type-0 embedding, added once at load time since every
@@ -408,6 +475,9 @@ impl BertModel {
                 h,
                 c.layer_norm_eps,
             )?;
+            // Read in checkpoint order, so a wrong shape is reported at its first tensor.
+            let intermediate =
+                w.linear(&format!("{p}.intermediate.dense"), h, c.intermediate_size)?;
             let output = w.linear(&format!("{p}.output.dense"), c.intermediate_size, h)?;
             let output_norm =
                 w.layer_norm(&format!("{p}.output.LayerNorm"), h, c.layer_norm_eps)?;
@@ -420,11 +490,7 @@ impl BertModel {
                 output_params: params(&output, &output_norm)?,
                 attention_out,
                 attention_norm,
-                intermediate: w.linear(
-                    &format!("{p}.intermediate.dense"),
-                    h,
-                    c.intermediate_size,
-                )?,
+                intermediate,
                 output,
                 output_norm,
             });
@@ -450,6 +516,37 @@ impl BertModel {
 
     fn device(&self) -> &Device {
         self.word_embeddings.device()
+    }
+
+    /// A copy whose attention weights carry `lora`'s updates (`W + ΔW`, computed in the graph;
+    /// the fused QKV weight gets the query, key and value updates in its three row blocks).
+    fn with_lora(&self, lora: &LoraParams) -> candle_core::Result<Self> {
+        let mut model = self.clone();
+        // Training needs a backward pass, which only the elementary ops have.
+        model.kernels = Kernels::Elementary;
+        for (i, layer) in model.layers.iter_mut().enumerate() {
+            let hidden = layer.attention_out.weight.dim(0)?;
+            let parts = [LoraTarget::Query, LoraTarget::Key, LoraTarget::Value]
+                .map(|target| lora.delta(&lora_module_name(i, target)));
+            if parts.iter().any(|p| matches!(p, Ok(Some(_)) | Err(_))) {
+                let mut blocks = Vec::with_capacity(3);
+                for part in parts {
+                    blocks.push(match part? {
+                        Some(delta) => delta,
+                        None => Tensor::zeros(
+                            (hidden, hidden),
+                            layer.qkv.weight.dtype(),
+                            layer.qkv.weight.device(),
+                        )?,
+                    });
+                }
+                layer.qkv.weight = (&layer.qkv.weight + Tensor::cat(&blocks, 0)?)?;
+            }
+            if let Some(delta) = lora.delta(&lora_module_name(i, LoraTarget::AttentionOutput))? {
+                layer.attention_out.weight = (&layer.attention_out.weight + delta)?;
+            }
+        }
+        Ok(model)
     }
 
     /// Token vectors `(batch*seq, hidden)` for ids `(batch, seq)` and mask `(batch, seq)`.
@@ -697,7 +794,7 @@ mod tests {
         let reference = reference();
         let dir = test_model_dir();
         let config = crate::embed::read_json(&dir, "config.json").unwrap();
-        let mut model = BertEmbedder::load(&dir, &config, &Device::Cpu).unwrap();
+        let mut model = BertEmbedder::load(&dir, &config, &Device::Cpu, None).unwrap();
         assert_eq!(model.model.kernels, Kernels::FusedCpu, "the CPU default");
         let tokens: Vec<Vec<u32>> = reference
             .texts

@@ -10,6 +10,7 @@ pub mod blas;
 pub mod device;
 pub mod instruct;
 pub mod kernels;
+pub mod lora;
 pub mod qwen2;
 pub mod tokenizer;
 mod weights;
@@ -43,6 +44,8 @@ pub struct EmbedOptions {
     pub dtype: DType,
     /// Used only by instruction-tuned models.
     pub instructions: Instructions,
+    /// A LoRA adapter merged into the weights at load time.
+    pub adapter: Option<lora::Adapter>,
 }
 
 impl EmbedOptions {
@@ -52,6 +55,7 @@ impl EmbedOptions {
             device: device.clone(),
             dtype: DType::F32,
             instructions: Instructions::default(),
+            adapter: None,
         }
     }
 }
@@ -82,6 +86,9 @@ pub enum EmbedError {
     /// A tensor operation failed while running the model.
     #[error("model compute: {0}")]
     Compute(#[from] candle_core::Error),
+    /// A LoRA adapter directory is missing, malformed or does not fit the model.
+    #[error("adapter {dir}: {message}")]
+    Adapter { dir: PathBuf, message: String },
     /// The worker thread could not be started.
     #[error("cannot start the embedding worker thread: {0}")]
     Spawn(std::io::Error),
@@ -102,6 +109,10 @@ impl EmbedError {
     pub(crate) fn duplicate(&self) -> Self {
         match self {
             Self::Load { dir, message } => Self::Load {
+                dir: dir.clone(),
+                message: message.clone(),
+            },
+            Self::Adapter { dir, message } => Self::Adapter {
                 dir: dir.clone(),
                 message: message.clone(),
             },
@@ -140,11 +151,25 @@ pub fn load_with(
     options: &EmbedOptions,
 ) -> Result<Box<dyn Embedder>, EmbedError> {
     let (architecture, config) = read_architecture(model_dir)?;
+    if let Some(adapter) = &options.adapter
+        && adapter.meta.architecture != architecture.name()
+    {
+        return Err(EmbedError::Adapter {
+            dir: adapter.dir.clone(),
+            message: format!(
+                "was made for a `{}` model, {} is `{}`",
+                adapter.meta.architecture,
+                model_dir.display(),
+                architecture.name()
+            ),
+        });
+    }
     match architecture {
         Architecture::Bert => Ok(Box::new(bert::BertEmbedder::load(
             model_dir,
             &config,
             &options.device,
+            options.adapter.as_ref(),
         )?)),
         Architecture::Qwen2 => Ok(Box::new(qwen2::Qwen2Embedder::load(
             model_dir, &config, options,
@@ -177,6 +202,16 @@ enum Architecture {
     Qwen2,
 }
 
+impl Architecture {
+    /// As config.json's `model_type` spells it.
+    fn name(&self) -> &'static str {
+        match self {
+            Architecture::Bert => "bert",
+            Architecture::Qwen2 => "qwen2",
+        }
+    }
+}
+
 /// Reads config.json and the architecture it names (`model_type`).
 fn read_architecture(model_dir: &Path) -> Result<(Architecture, serde_json::Value), EmbedError> {
     if !model_dir.is_dir() {
@@ -203,6 +238,22 @@ fn read_architecture(model_dir: &Path) -> Result<(Architecture, serde_json::Valu
         }
     };
     Ok((architecture, config))
+}
+
+/// A BERT model for fine-tuning: the same [`bert::BertEmbedder`] inference uses, loaded in f32
+/// without an adapter, with its trainable forward pass ([`bert::BertEmbedder::forward_train`]).
+pub fn load_trainable(model_dir: &Path, device: &Device) -> Result<bert::BertEmbedder, EmbedError> {
+    let config = read_json(model_dir, "config.json")?;
+    match config.get("model_type").and_then(serde_json::Value::as_str) {
+        Some("bert") => bert::BertEmbedder::load(model_dir, &config, device, None),
+        other => Err(EmbedError::load(
+            model_dir,
+            format!(
+                "fine-tuning supports BERT models only; config.json has model_type {}",
+                other.unwrap_or("(none)")
+            ),
+        )),
+    }
 }
 
 /// The model's `tokenizer.json`.

@@ -169,6 +169,7 @@ impl Qwen2Embedder {
             "embed_tokens.weight",
             &["", "model."],
         )?;
+        weights.merge_adapter(options.adapter.as_ref())?;
         let model = Qwen2Model::load(&mut weights, &config, max_tokens, options.dtype)?;
         Ok(Self {
             info: ModelInfo {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 
 use super::EmbedError;
+use super::lora::Adapter;
 
 /// Named tensors, taken out one by one while a model is assembled.
 pub(super) struct Weights {
@@ -91,5 +92,29 @@ impl Weights {
         } else {
             Ok(None)
         }
+    }
+
+    /// Adds `adapter`'s low-rank updates to the weights they modify, before the model takes
+    /// them (and fuses some). Every adapted matrix must exist in this checkpoint.
+    pub(super) fn merge_adapter(&mut self, adapter: Option<&Adapter>) -> Result<(), EmbedError> {
+        let Some(adapter) = adapter else {
+            return Ok(());
+        };
+        for module in adapter.modules() {
+            let key = format!("{}{module}.weight", self.prefix);
+            let Some(weight) = self.tensors.get(&key) else {
+                return Err(EmbedError::Adapter {
+                    dir: adapter.dir.clone(),
+                    message: format!(
+                        "modifies `{module}`, which the model in {} does not have",
+                        self.dir.display()
+                    ),
+                });
+            };
+            if let Some(merged) = adapter.merge_into(module, weight)? {
+                self.tensors.insert(key, merged);
+            }
+        }
+        Ok(())
     }
 }

@@ -100,6 +100,7 @@ impl RawConfig {
                 model_options: ModelOptions {
                     device,
                     instructions,
+                    adapter: None,
                 },
                 index_dir: self.index_dir,
                 exclude,

@@ -1,0 +1,158 @@
+//! Retrieval quality on held-out pairs: each query is ranked against every distinct held-out
+//! positive, and nDCG@10 and MRR@10 are averaged over the queries (one relevant document each).
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use coder_lsp::embed::lora::LoraParams;
+use serde::{Deserialize, Serialize};
+
+use crate::encode::{Encoder, dot};
+use crate::pairs::Pair;
+
+/// Ranks past this one count for nothing.
+pub const CUTOFF: usize = 10;
+
+/// Mean retrieval metrics over a set of queries.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalMetrics {
+    pub ndcg_at_10: f64,
+    pub mrr_at_10: f64,
+    pub queries: usize,
+}
+
+impl RetrievalMetrics {
+    /// Metrics from the 0-based rank of each query's relevant document.
+    pub fn from_ranks(ranks: &[usize]) -> Self {
+        let queries = ranks.len();
+        if queries == 0 {
+            return Self {
+                ndcg_at_10: 0.0,
+                mrr_at_10: 0.0,
+                queries,
+            };
+        }
+        let (mut ndcg, mut mrr) = (0.0, 0.0);
+        for &rank in ranks.iter().filter(|&&r| r < CUTOFF) {
+            // One relevant document: the ideal DCG is 1.
+            ndcg += 1.0 / ((rank + 2) as f64).log2();
+            mrr += 1.0 / (rank + 1) as f64;
+        }
+        Self {
+            ndcg_at_10: ndcg / queries as f64,
+            mrr_at_10: mrr / queries as f64,
+            queries,
+        }
+    }
+}
+
+/// 0-based rank of document `relevant` among `scores`: how many others score strictly higher.
+pub fn rank_of(scores: &[f32], relevant: usize) -> usize {
+    let target = scores[relevant];
+    scores
+        .iter()
+        .enumerate()
+        .filter(|&(i, &s)| i != relevant && s > target)
+        .count()
+}
+
+/// The distinct positives of `pairs` and, for each pair, the index of its own.
+pub fn distinct_positives(pairs: &[Pair]) -> (Vec<&str>, Vec<usize>) {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut docs = Vec::new();
+    let own = pairs
+        .iter()
+        .map(|p| {
+            *index.entry(p.positive.as_str()).or_insert_with(|| {
+                docs.push(p.positive.as_str());
+                docs.len() - 1
+            })
+        })
+        .collect();
+    (docs, own)
+}
+
+/// For each pair, the rank of its positive among all distinct positives of `pairs`, and the
+/// score matrix's rows (query × document) for callers that need more.
+pub fn rank_positives(
+    encoder: &Encoder,
+    lora: Option<&LoraParams>,
+    pairs: &[Pair],
+) -> Result<(Vec<usize>, Vec<Vec<f32>>)> {
+    let (docs, own) = distinct_positives(pairs);
+    let queries: Vec<&str> = pairs.iter().map(|p| p.query.as_str()).collect();
+    let query_vectors = encoder.embed(lora, &queries)?;
+    let doc_vectors = encoder.embed(lora, &docs)?;
+    let scores: Vec<Vec<f32>> = query_vectors
+        .iter()
+        .map(|q| doc_vectors.iter().map(|d| dot(q, d)).collect())
+        .collect();
+    let ranks = scores
+        .iter()
+        .zip(&own)
+        .map(|(row, &relevant)| rank_of(row, relevant))
+        .collect();
+    Ok((ranks, scores))
+}
+
+/// nDCG@10 and MRR@10 of the model (with `lora`, if given) on `pairs`.
+pub fn evaluate(
+    encoder: &Encoder,
+    lora: Option<&LoraParams>,
+    pairs: &[Pair],
+) -> Result<RetrievalMetrics> {
+    let (ranks, _) = rank_positives(encoder, lora, pairs)?;
+    Ok(RetrievalMetrics::from_ranks(&ranks))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::pairs::{PairSource, TaskFamily};
+
+    #[test]
+    fn metrics_of_a_hand_built_ranking() {
+        // Ranks 0, 1, 3 and one past the cutoff.
+        let m = RetrievalMetrics::from_ranks(&[0, 1, 3, 12]);
+        let ndcg = (1.0 + 1.0 / 3f64.log2() + 1.0 / 5f64.log2() + 0.0) / 4.0;
+        let mrr = (1.0 + 0.5 + 0.25 + 0.0) / 4.0;
+        assert!((m.ndcg_at_10 - ndcg).abs() < 1e-12, "{m:?}");
+        assert!((m.mrr_at_10 - mrr).abs() < 1e-12, "{m:?}");
+        assert_eq!(m.queries, 4);
+        // (1 + 0.6309 + 0.4307 + 0) / 4
+        assert!((m.ndcg_at_10 - 0.5154).abs() < 1e-4, "{m:?}");
+        assert!((m.mrr_at_10 - 0.4375).abs() < 1e-12, "{m:?}");
+        assert_eq!(RetrievalMetrics::from_ranks(&[0, 0]).ndcg_at_10, 1.0);
+        assert_eq!(RetrievalMetrics::from_ranks(&[]).mrr_at_10, 0.0);
+        // Rank 9 counts, rank 10 does not.
+        assert!(RetrievalMetrics::from_ranks(&[9]).mrr_at_10 > 0.0);
+        assert_eq!(RetrievalMetrics::from_ranks(&[10]).mrr_at_10, 0.0);
+    }
+
+    #[test]
+    fn rank_counts_strictly_better_documents() {
+        let scores = [0.2, 0.9, 0.5, 0.5, 0.1];
+        assert_eq!(rank_of(&scores, 1), 0);
+        assert_eq!(rank_of(&scores, 2), 1);
+        assert_eq!(rank_of(&scores, 3), 1);
+        assert_eq!(rank_of(&scores, 4), 4);
+    }
+
+    #[test]
+    fn shared_positives_are_one_document() {
+        let pair = |q: &str, p: &str| Pair {
+            family: TaskFamily::Text2Code,
+            source: PairSource::DocComment,
+            query: q.into(),
+            positive: p.into(),
+            file: "a.rs".into(),
+            symbol: "f".into(),
+            negatives: Vec::new(),
+        };
+        let pairs = [pair("a", "x"), pair("b", "y"), pair("c", "x")];
+        let (docs, own) = distinct_positives(&pairs);
+        assert_eq!(docs, ["x", "y"]);
+        assert_eq!(own, [0, 1, 0]);
+    }
+}

@@ -1,0 +1,328 @@
+//! The whole fine-tuning run as one call: hard negatives → evaluate the base model → train →
+//! evaluate the adapter → export it (only if it beats the base model) beside a report.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use coder_lsp::embed::lora::{ADAPTER_META, ADAPTER_WEIGHTS, AdapterMeta};
+use serde::{Deserialize, Serialize};
+
+use crate::encode::Encoder;
+use crate::eval::{RetrievalMetrics, evaluate};
+use crate::negatives::{NegativeSettings, mine_hard_negatives};
+use crate::pairs::Pair;
+use crate::train::{Event, StageReport, TrainConfig, family_counts, train};
+
+/// Where the previous adapter of an output directory is kept when a new one replaces it.
+pub const PREVIOUS_DIR: &str = "previous";
+/// The run's report, written into the output directory whether or not the adapter is kept.
+pub const REPORT_FILE: &str = "fine-tune-report.json";
+/// Where checkpoints go by default (inside the output directory); removed after a full run.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+
+/// What to fine-tune and where the adapter goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneConfig {
+    /// The base model's directory (a BERT model such as all-MiniLM-L6-v2).
+    pub model_dir: PathBuf,
+    /// Receives `adapter.safetensors`, `adapter.json` and the report.
+    pub output_dir: PathBuf,
+    /// Where checkpoints go (default: `<output_dir>/checkpoint`).
+    pub checkpoint_dir: Option<PathBuf>,
+    pub train: TrainConfig,
+    pub negatives: NegativeSettings,
+}
+
+impl FineTuneConfig {
+    pub fn new(model_dir: &Path, output_dir: &Path) -> Self {
+        Self {
+            model_dir: model_dir.to_path_buf(),
+            output_dir: output_dir.to_path_buf(),
+            checkpoint_dir: None,
+            train: TrainConfig::default(),
+            negatives: NegativeSettings::default(),
+        }
+    }
+
+    fn checkpoint_dir(&self) -> PathBuf {
+        self.checkpoint_dir
+            .clone()
+            .unwrap_or_else(|| self.output_dir.join(CHECKPOINT_DIR))
+    }
+}
+
+/// Seconds spent in each part of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub load_s: f64,
+    pub negatives_s: f64,
+    pub evaluate_base_s: f64,
+    pub train_s: f64,
+    pub evaluate_adapter_s: f64,
+    pub total_s: f64,
+    pub seconds_per_step: f64,
+}
+
+/// What a run did and found; serialised as the JSON report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneReport {
+    /// Whether the adapter beat the base model on held-out pairs and was exported.
+    pub accepted: bool,
+    /// The exported adapter's directory (when accepted).
+    pub adapter_dir: Option<PathBuf>,
+    pub base_fingerprint: String,
+    pub train_pairs: BTreeMap<String, usize>,
+    pub heldout_pairs: BTreeMap<String, usize>,
+    /// Training pairs that got at least one hard negative.
+    pub pairs_with_negatives: usize,
+    pub stages: Vec<StageReport>,
+    pub before: RetrievalMetrics,
+    pub after: RetrievalMetrics,
+    pub settings: TrainConfig,
+    pub negatives: NegativeSettings,
+    pub timings: Timings,
+}
+
+/// Runs the pipeline on `train` and `heldout` pairs (split by file by the caller), reporting
+/// progress to `on_event` (`Break` stops the run; a later run with the same settings resumes
+/// from the last finished stage). The adapter is exported to `config.output_dir` only if it
+/// improves nDCG@10 on the held-out pairs; an adapter already there moves to `previous/`.
+pub fn fine_tune(
+    config: &FineTuneConfig,
+    mut train_pairs: Vec<Pair>,
+    heldout: Vec<Pair>,
+    mut on_event: impl FnMut(&Event) -> ControlFlow<()>,
+) -> Result<FineTuneReport> {
+    anyhow::ensure!(!train_pairs.is_empty(), "no training pairs");
+    anyhow::ensure!(
+        !heldout.is_empty(),
+        "no held-out pairs to evaluate the adapter on"
+    );
+    let total = Instant::now();
+    let phase = |name: &str, on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>| match on_event(
+        &Event::Phase {
+            phase: name.to_string(),
+        },
+    ) {
+        ControlFlow::Continue(()) => Ok(Instant::now()),
+        ControlFlow::Break(()) => Err(anyhow::anyhow!("fine-tuning stopped before {name}")),
+    };
+
+    let clock = phase("load", &mut on_event)?;
+    let base_fingerprint = coder_lsp::model::fingerprint(&config.model_dir)
+        .with_context(|| format!("fingerprinting {}", config.model_dir.display()))?;
+    let encoder = Encoder::load(&config.model_dir, config.train.max_tokens)?;
+    let load_s = clock.elapsed().as_secs_f64();
+
+    let clock = phase("negatives", &mut on_event)?;
+    let base_ranks = mine_hard_negatives(&encoder, None, &mut train_pairs, &config.negatives)?;
+    let negatives_s = clock.elapsed().as_secs_f64();
+
+    let clock = phase("evaluate_base", &mut on_event)?;
+    let before = evaluate(&encoder, None, &heldout)?;
+    let evaluate_base_s = clock.elapsed().as_secs_f64();
+
+    let clock = phase("train", &mut on_event)?;
+    let checkpoint = config.checkpoint_dir();
+    let outcome = train(
+        &encoder,
+        &train_pairs,
+        &base_ranks,
+        &config.train,
+        Some(&checkpoint),
+        &mut on_event,
+    )?;
+    let train_s = clock.elapsed().as_secs_f64();
+
+    let clock = phase("evaluate_adapter", &mut on_event)?;
+    let after = evaluate(&encoder, Some(&outcome.lora), &heldout)?;
+    let evaluate_adapter_s = clock.elapsed().as_secs_f64();
+
+    let accepted = after.ndcg_at_10 > before.ndcg_at_10;
+    let mut report = FineTuneReport {
+        accepted,
+        adapter_dir: accepted.then(|| config.output_dir.clone()),
+        base_fingerprint: base_fingerprint.clone(),
+        train_pairs: family_counts(&train_pairs),
+        heldout_pairs: family_counts(&heldout),
+        pairs_with_negatives: train_pairs
+            .iter()
+            .filter(|p| !p.negatives.is_empty())
+            .count(),
+        stages: outcome.stages.clone(),
+        before,
+        after,
+        settings: config.train.clone(),
+        negatives: config.negatives.clone(),
+        timings: Timings {
+            load_s,
+            negatives_s,
+            evaluate_base_s,
+            train_s,
+            evaluate_adapter_s,
+            total_s: 0.0,
+            seconds_per_step: outcome.seconds_per_step,
+        },
+    };
+
+    phase("export", &mut on_event)?;
+    std::fs::create_dir_all(&config.output_dir)
+        .with_context(|| format!("creating {}", config.output_dir.display()))?;
+    if accepted {
+        keep_previous(&config.output_dir)?;
+        let mut meta = AdapterMeta::new(&base_fingerprint, "bert");
+        meta.training = serde_json::to_value(&config.train)?;
+        meta.metrics = serde_json::json!({ "before": before, "after": after });
+        outcome.lora.save(&config.output_dir, &meta)?;
+    }
+    // The run is complete: its checkpoint would only make a later run skip its stages.
+    if checkpoint.exists() {
+        std::fs::remove_dir_all(&checkpoint)
+            .with_context(|| format!("removing the checkpoint {}", checkpoint.display()))?;
+    }
+    report.timings.total_s = total.elapsed().as_secs_f64();
+    let path = config.output_dir.join(REPORT_FILE);
+    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(report)
+}
+
+/// Moves an adapter in `dir` to `dir/previous/` (replacing an older one there).
+fn keep_previous(dir: &Path) -> Result<()> {
+    if !dir.join(ADAPTER_WEIGHTS).is_file() {
+        return Ok(());
+    }
+    let previous = dir.join(PREVIOUS_DIR);
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous)
+            .with_context(|| format!("removing {}", previous.display()))?;
+    }
+    std::fs::create_dir_all(&previous)
+        .with_context(|| format!("creating {}", previous.display()))?;
+    for file in [ADAPTER_WEIGHTS, ADAPTER_META] {
+        let from = dir.join(file);
+        if from.is_file() {
+            std::fs::rename(&from, previous.join(file))
+                .with_context(|| format!("moving {} to {}", from.display(), previous.display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::pairs::TaskFamily;
+    use crate::testing::{model_dir, pair, pairs};
+
+    #[test]
+    fn keep_previous_moves_the_old_adapter_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        keep_previous(dir.path()).unwrap();
+        assert!(!dir.path().join(PREVIOUS_DIR).exists(), "nothing to keep");
+        for round in ["1", "2"] {
+            std::fs::write(dir.path().join(ADAPTER_WEIGHTS), round).unwrap();
+            std::fs::write(dir.path().join(ADAPTER_META), round).unwrap();
+            keep_previous(dir.path()).unwrap();
+            assert!(!dir.path().join(ADAPTER_WEIGHTS).exists());
+            let kept = dir.path().join(PREVIOUS_DIR);
+            assert_eq!(
+                std::fs::read_to_string(kept.join(ADAPTER_WEIGHTS)).unwrap(),
+                round
+            );
+            assert_eq!(
+                std::fs::read_to_string(kept.join(ADAPTER_META)).unwrap(),
+                round
+            );
+        }
+    }
+
+    #[test]
+    fn a_tiny_fine_tune_reports_and_exports_only_a_better_adapter() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::write(out.path().join(ADAPTER_WEIGHTS), "old").unwrap();
+        let mut config = FineTuneConfig::new(&model_dir(), out.path());
+        config.train.batch_size = 3;
+        config.train.max_tokens = 32;
+        config.train.learning_rate = 1e-3;
+        config.train.max_steps_per_stage = Some(1);
+        let heldout = vec![
+            pair(
+                TaskFamily::Text2Code,
+                "split text into words",
+                "fn words(s: &str) -> Vec<&str> { s.split_whitespace().collect() }",
+            ),
+            pair(
+                TaskFamily::Text2Code,
+                "largest value in a list",
+                "fn max_of(v: &[i32]) -> i32 { *v.iter().max().unwrap() }",
+            ),
+            pair(
+                TaskFamily::Code2Code,
+                "assert!(is_even(4));",
+                "fn is_even(n: u32) -> bool { n % 2 == 0 }",
+            ),
+        ];
+        let mut phases = Vec::new();
+        let mut steps = 0;
+        let report = fine_tune(&config, pairs(), heldout, |e| {
+            match e {
+                Event::Phase { phase } => phases.push(phase.clone()),
+                Event::Step { .. } => steps += 1,
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(
+            phases,
+            [
+                "load",
+                "negatives",
+                "evaluate_base",
+                "train",
+                "evaluate_adapter",
+                "export"
+            ]
+        );
+        assert_eq!(report.stages.len(), 3);
+        // One step in the warm-up and the mixed stage; the cool-down keeps only code pairs the
+        // base model ranks below its top 3, which among six positives may be none.
+        assert_eq!((report.stages[0].steps, report.stages[1].steps), (1, 1));
+        assert!(report.stages[2].steps <= 1);
+        assert_eq!(steps, report.stages.iter().map(|s| s.steps).sum::<usize>());
+        assert_eq!(report.train_pairs["text2code"], 2);
+        assert_eq!(report.train_pairs["code2code"], 2);
+        assert_eq!(report.heldout_pairs["text2code"], 2);
+        assert!(report.pairs_with_negatives > 0);
+        assert_eq!(report.before.queries, 3);
+        assert!(
+            !out.path().join(CHECKPOINT_DIR).exists(),
+            "checkpoint left behind"
+        );
+        let written: FineTuneReport =
+            serde_json::from_slice(&std::fs::read(out.path().join(REPORT_FILE)).unwrap()).unwrap();
+        assert_eq!(written, report);
+
+        assert_eq!(
+            report.accepted,
+            report.after.ndcg_at_10 > report.before.ndcg_at_10
+        );
+        let current = std::fs::read(out.path().join(ADAPTER_WEIGHTS)).unwrap();
+        if report.accepted {
+            let kept = out.path().join(PREVIOUS_DIR).join(ADAPTER_WEIGHTS);
+            assert_eq!(std::fs::read_to_string(kept).unwrap(), "old");
+            let meta = AdapterMeta::read(out.path()).unwrap();
+            assert_eq!(meta.base_fingerprint, report.base_fingerprint);
+        } else {
+            assert_eq!(
+                current, b"old",
+                "a rejected adapter must not replace the current one"
+            );
+        }
+    }
+}

@@ -86,12 +86,15 @@ def verdict(ok):
     return "met" if ok else "**missed**"
 
 
-def report(corpus, lines, lsp, noop, size_mb, ours, st, recall):
+def report(corpus, lines, lsp, noop, size_mb, ours, st, recall, mkl=None):
     ratio = ours["snippets_per_second"] / st["snippets_per_second"] if st else None
     rows = [
         ("Embedding: coder-lsp (candle)", f"{ours['snippets_per_second']:.1f} snippets/s, "
-         f"{ours['tokens_per_second']:.0f} tokens/s", ""),
+         f"{ours['tokens_per_second']:.0f} tokens/s, {ours['achieved_gflops']:.0f} GFLOP/s", ""),
     ]
+    if mkl:
+        rows.append(("Embedding: coder-lsp with MKL for the Linear layers",
+                     f"{mkl['snippets_per_second']:.1f} snippets/s ({mkl['achieved_gflops']:.0f} GFLOP/s)", ""))
     if st:
         rows += [
             ("Embedding: sentence-transformers (PyTorch)", f"{st['snippets_per_second']:.1f} snippets/s, "
@@ -132,8 +135,11 @@ def report(corpus, lines, lsp, noop, size_mb, ours, st, recall):
         "|---|---|---|",
     ]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    out += ["", "Matmul shapes (m × k × n → GFLOP/s): " + ", ".join(
+    out += ["", "Matmul shapes (m × k × n → GFLOP/s), candle: " + ", ".join(
         f"{m}×{k}×{n} → {g:.1f}" for m, k, n, g in ours["matmul"]["shapes"])]
+    if ours["matmul"].get("blas_shapes"):
+        out += ["", f"Same shapes with {ours['matmul']['blas']}: " + ", ".join(
+            f"{m}×{k}×{n} → {g:.1f}" for m, k, n, g in ours["matmul"]["blas_shapes"])]
     return "\n".join(out)
 
 
@@ -168,7 +174,15 @@ def main():
     log(f"embedding {n} snippets with coder-lsp")
     ours = run_json([args.binary, "bench", "embed", "--snippets", snippets])
     st = None
+    mkl = None
     if args.python:
+        # The venv's MKL (`pip install mkl`), through coder-lsp's optional BLAS path.
+        lib = os.path.join(os.path.dirname(os.path.dirname(args.python)), "lib", "libmkl_rt.so.2")
+        if os.path.exists(lib):
+            log("embedding again with MKL for the Linear layers")
+            os.environ["CODER_LSP_BLAS"] = lib
+            mkl = run_json([args.binary, "bench", "embed", "--snippets", snippets, "--no-matmul"])
+            del os.environ["CODER_LSP_BLAS"]
         log(f"embedding {n} snippets with sentence-transformers")
         model_dir = os.path.join(os.environ.get("CODER_LSP_CACHE_DIR") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coder-lsp"),
@@ -177,7 +191,7 @@ def main():
     log("HNSW recall")
     recall = run_json([args.binary, "bench", "recall", "--index-dir", index_dir])
 
-    text = report(corpus, lines, lsp, noop, size_mb, ours, st, recall)
+    text = report(corpus, lines, lsp, noop, size_mb, ours, st, recall, mkl)
     print(text)
     if args.out:
         with open(args.out, "w") as f:
@@ -185,7 +199,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"lsp": lsp, "noop": noop, "index_mb": size_mb, "ours": ours, "st": st,
-                       "recall": recall}, f, indent=1)
+                       "mkl": mkl, "recall": recall}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,11 @@ pub enum Kernels {
 /// Rows handed to one rayon task at least: enough work to pay for the scheduling.
 const MIN_ROWS_PER_TASK: usize = 16;
 
-pub(crate) fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+pub(crate) fn contiguous<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = storage else {
         candle_core::bail!("{what}: fused kernels take f32, got {:?}", storage.dtype())
     };

@@ -1,4 +1,4 @@
-//! End-to-end tests of `coder-train mine`: the real binary on the sample fixture given a test
+//! End-to-end tests of `coder-train mine` and `coder-train train`: the real binary on the sample
 //! file and a small git history, checked against the index the real `coder-lsp` builds.
 
 use std::collections::HashSet;
@@ -243,5 +243,77 @@ fn mine_without_git_skips_history_and_bad_input_is_a_clear_error() {
     assert!(
         String::from_utf8_lossy(&bad_fraction.stderr).contains("not between 0 and 1"),
         "{bad_fraction:?}"
+    );
+}
+
+/// `coder-train train` on what `mine` wrote, with tiny settings: JSON-line events, a report, and
+/// an adapter that `coder-lsp --adapter` loads if (and only if) it beat the base model.
+#[test]
+fn train_reports_events_and_writes_an_adapter_only_when_better() {
+    let ws = fixture();
+    let data = ws.dir.path().join("pairs");
+    success(&mine(&ws, &data, &["--heldout", "0.3"]));
+    let out = ws.dir.path().join("adapter");
+    let output = Command::new(trainer_binary())
+        .args(["train", "--json", "--batch-size", "4", "--max-tokens", "48"])
+        .args(["--max-steps-per-stage", "1", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    let text = success(&output);
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"phase"), "{kinds:?}");
+    assert!(kinds.contains(&"stage_started"), "{kinds:?}");
+    let steps: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "step").collect();
+    assert!(!steps.is_empty(), "{kinds:?}");
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["loss"].as_f64().unwrap().is_finite())
+    );
+    assert_eq!(kinds.last(), Some(&"report"), "the report comes last");
+    let report = &events.last().unwrap()["report"];
+    assert!(out.join("fine-tune-report.json").is_file());
+    if report["accepted"] == true {
+        assert!(out.join("adapter.json").is_file() && out.join("adapter.safetensors").is_file());
+        // The server loads it as another model.
+        let status = Command::new(coder_tests::binary())
+            .args(["status", "--json", "--root"])
+            .arg(ws.root())
+            .arg("--index-dir")
+            .arg(ws.dir.path().join("index"))
+            .arg("--adapter")
+            .arg(&out)
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap();
+        success(&status);
+    } else {
+        assert!(
+            !out.join("adapter.json").exists(),
+            "a worse adapter was written"
+        );
+    }
+
+    // No mined data: a clear error that says what to run.
+    let missing = Command::new(trainer_binary())
+        .args(["train", "--data"])
+        .arg(ws.dir.path().join("nothing"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("coder-train mine"),
+        "{missing:?}"
     );
 }

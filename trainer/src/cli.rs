@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -13,10 +14,13 @@ use coder_lsp::chunk::Chunker;
 use coder_lsp::model::{self, DEFAULT_MODEL};
 use coder_lsp::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions};
 
+use crate::finetune::{FineTuneConfig, fine_tune};
 use crate::mine::{
     self, DEFAULT_MAX_COMMITS, GeneratorOptions, MineOptions, MineProgress, PairLimits, Split,
 };
 use crate::pairs::{Pair, PairSource, TaskFamily};
+use crate::train::{Event, TrainConfig};
+use coder_lsp::embed::lora::LoraConfig;
 
 /// File names of the two sets in the output directory.
 pub const TRAIN_FILE: &str = "train.jsonl";
@@ -38,6 +42,51 @@ pub enum Command {
     /// Mine (query, positive) training pairs from a repository and split them by file into
     /// train.jsonl and heldout.jsonl.
     Mine(MineArgs),
+    /// Fine-tune the model on mined pairs (train.jsonl, heldout.jsonl): hard negatives, LoRA
+    /// training with the curriculum, evaluation; the adapter is written only if it is better.
+    Train(TrainArgs),
+}
+
+/// Options of `coder-train train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The directory `coder-train mine` wrote (train.jsonl and heldout.jsonl).
+    #[arg(long, default_value = "coder-train-data")]
+    pub data: PathBuf,
+    /// Where the adapter, its report and checkpoints go (an earlier adapter there moves to
+    /// `previous/`). Load it with `coder-lsp --adapter DIR`.
+    #[arg(long, default_value = "coder-train-adapter")]
+    pub out: PathBuf,
+    /// The base model: a model directory or Hugging Face id (a BERT model).
+    #[arg(long = "model", env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
+    pub model: String,
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    pub seed: u64,
+    /// Pairs per step.
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+    pub batch_size: usize,
+    /// Inputs are cut to this many tokens.
+    #[arg(long, default_value_t = TrainConfig::default().max_tokens)]
+    pub max_tokens: usize,
+    /// Passes over each stage's pairs.
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    pub epochs: usize,
+    /// Caps the steps of each stage (for quick runs).
+    #[arg(long)]
+    pub max_steps_per_stage: Option<usize>,
+    /// LoRA rank.
+    #[arg(long, default_value_t = LoraConfig::default().rank)]
+    pub rank: usize,
+    /// LoRA alpha (the update is scaled by alpha / rank).
+    #[arg(long, default_value_t = LoraConfig::default().alpha)]
+    pub alpha: f64,
+    /// Train one stage on all pairs instead of CodeR's three-stage curriculum.
+    #[arg(long)]
+    pub no_curriculum: bool,
+    /// Print one JSON object per event (phase, stage, step with loss and eta) on stdout, then the
+    /// report; for editors and scripts that show progress.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `coder-train mine`.
@@ -101,6 +150,120 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Mine(args) => run_mine(&args),
+        Command::Train(args) => run_train(&args),
+    }
+}
+
+/// Reads one [`Pair`] per line.
+pub fn read_jsonl(path: &Path) -> Result<Vec<Pair>> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("reading {} (run `coder-train mine` first)", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not a training pair", path.display(), n + 1))
+        })
+        .collect()
+}
+
+fn run_train(args: &TrainArgs) -> Result<()> {
+    let train = read_jsonl(&args.data.join(TRAIN_FILE))?;
+    let heldout = read_jsonl(&args.data.join(HELDOUT_FILE))?;
+    if args.batch_size < 2 {
+        bail!("--batch-size must be at least 2 (in-batch negatives need company)");
+    }
+    if args.rank == 0 || args.max_tokens < 8 || args.epochs == 0 {
+        bail!("--rank, --epochs must be positive and --max-tokens at least 8");
+    }
+    let resolved =
+        model::resolve(&args.model).with_context(|| format!("resolving model {}", args.model))?;
+    let mut config = FineTuneConfig::new(&resolved.dir, &args.out);
+    config.train = TrainConfig {
+        lora: LoraConfig {
+            rank: args.rank,
+            alpha: args.alpha,
+            ..LoraConfig::default()
+        },
+        seed: args.seed,
+        batch_size: args.batch_size,
+        max_tokens: args.max_tokens,
+        epochs: args.epochs,
+        max_steps_per_stage: args.max_steps_per_stage,
+        curriculum: !args.no_curriculum,
+        ..TrainConfig::default()
+    };
+    eprintln!(
+        "coder-train: {} training and {} held-out pairs, model {}",
+        train.len(),
+        heldout.len(),
+        resolved.name
+    );
+    let json = args.json;
+    let report = fine_tune(&config, train, heldout, |event| {
+        if json {
+            if let Ok(line) = serde_json::to_string(event) {
+                println!("{line}");
+            }
+        } else {
+            eprintln!("{}", describe(event));
+        }
+        ControlFlow::Continue(())
+    })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({"event": "report", "report": report}))?
+        );
+    } else {
+        println!(
+            "held-out nDCG@10 {:.3} → {:.3}, MRR@10 {:.3} → {:.3} ({} queries)",
+            report.before.ndcg_at_10,
+            report.after.ndcg_at_10,
+            report.before.mrr_at_10,
+            report.after.mrr_at_10,
+            report.after.queries
+        );
+        match &report.adapter_dir {
+            Some(dir) => println!(
+                "adapter written to {} (use it: coder-lsp --adapter {})",
+                dir.display(),
+                dir.display()
+            ),
+            None => println!("no adapter written: it did not beat the base model"),
+        }
+    }
+    Ok(())
+}
+
+/// One line of progress for people.
+fn describe(event: &Event) -> String {
+    match event {
+        Event::Phase { phase } => format!("{phase}…"),
+        Event::Resumed {
+            completed_stages,
+            step,
+        } => format!("resuming after stage {completed_stages} (step {step})"),
+        Event::StageStarted {
+            stage,
+            index,
+            stages,
+            pairs,
+            steps,
+        } => format!("stage {index}/{stages} {stage:?}: {pairs} pairs, {steps} steps"),
+        Event::Step {
+            step,
+            total_steps,
+            loss,
+            eta_seconds,
+            ..
+        } => format!("step {step}/{total_steps}: loss {loss:.4}, about {eta_seconds:.0} s left"),
+        Event::StageFinished {
+            stage,
+            mean_loss,
+            seconds,
+        } => format!("{stage:?} done: mean loss {mean_loss:.4} in {seconds:.1} s"),
     }
 }
 

@@ -1,5 +1,5 @@
 //! End-to-end tests of `coder-train mine` and `coder-train train`: the real binary on the sample
-//! file and a small git history, checked against the index the real `coder-lsp` builds.
+//! fixture given a test file and a small git history, checked against the index the real `coder-lsp` builds.
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -279,7 +279,7 @@ def run_binary(binary, args, stdin=None):
     return proc.stdout
 
 
-def evaluate(binary, corpus, model, index_root, modes, ranking_args):
+def evaluate(binary, corpus, model, index_root, modes, ranking_args, adapter=None):
     name = corpus["name"]
     root = corpus_root(corpus)
     queries = load_queries(name)
@@ -287,6 +287,8 @@ def evaluate(binary, corpus, model, index_root, modes, ranking_args):
     common = ["--root", root, "--index-dir", index_dir]
     if model:
         common += ["--model", model]
+    if adapter:
+        common += ["--adapter", adapter]
     started = time.time()
     run_binary(binary, ["index", *common, "--json"])
     seconds = time.time() - started
@@ -359,7 +361,9 @@ def main():
     run = sub.add_parser("run")
     run.add_argument("--binary", required=True, help="the coder-lsp binary to measure")
     run.add_argument("--model", help="model directory (or id) passed to coder-lsp --model; "
-                                     "a fine-tuned model or adapter is evaluated the same way")
+                                     "a fine-tuned model is evaluated the same way")
+    run.add_argument("--adapter", help="a LoRA adapter directory (coder-train train --out) passed to "
+                                       "coder-lsp --adapter, on top of --model")
     run.add_argument("--only", action="append", help="codebase name (repeatable); default all")
     run.add_argument("--role", choices=["tuning", "held-out"],
                      help="only the codebases of this role in corpora.json: tune with `--role tuning`, "
@@ -390,7 +394,9 @@ def main():
         if not chosen:
             raise SystemExit("no codebase in corpora.json matches --only/--role")
         modes = args.modes.split(",")
-        model_tag = hashlib.sha256((args.model or "default").encode()).hexdigest()[:8]
+        model_tag = hashlib.sha256(
+            f"{args.model or 'default'}|{os.path.realpath(args.adapter) if args.adapter else ''}".encode()
+        ).hexdigest()[:8]
         index_root = os.path.join(args.index_root, model_tag)
         by_corpus = {}
         for corpus in chosen:
@@ -400,11 +406,13 @@ def main():
                 ranking_args += ["--rrf-k", str(args.rrf_k)]
             if args.dense_weight is not None:
                 ranking_args += ["--dense-weight", str(args.dense_weight)]
-            by_corpus[corpus["name"]] = evaluate(args.binary, corpus, args.model, index_root, modes, ranking_args)
+            by_corpus[corpus["name"]] = evaluate(args.binary, corpus, args.model, index_root, modes,
+                                                 ranking_args, args.adapter)
         report = [
             f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
             f"Machine: {machine()}  ",
-            f"Model: {args.model or 'default (all-MiniLM-L6-v2)'}  ",
+            f"Model: {args.model or 'default (all-MiniLM-L6-v2)'}"
+            + (f" with adapter {args.adapter}" if args.adapter else "") + "  ",
             "Codebases: " + ", ".join(
                 f"{c['package']} {c['version']} ({c['language']}, {c['registry']}, {c['role']})" for c in chosen),
             "",

@@ -246,16 +246,7 @@ mod tests {
         let w = Tensor::randn(0f32, 1.0, (19, 24), &Device::Cpu).unwrap();
         let ours = x.apply_op2_no_bwd(&w, &LinearOp(blas)).unwrap();
         let candle = x.matmul(&w.t().unwrap()).unwrap();
-        let diff = (ours - candle)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = crate::embed::kernels::tests::max_diff(&ours, &candle);
         assert!(diff < 1e-4, "{} differs from candle by {diff}", blas.name);
         // Mismatched inner dimensions are an error, not a wild read.
         let bad = Tensor::randn(0f32, 1.0, (19, 23), &Device::Cpu).unwrap();

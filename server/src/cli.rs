@@ -74,9 +74,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fine-tune the model on the workspace (runs `coder-train`); an adapter that beats the
+    /// current model on held-out pairs is installed beside the index and used from then on.
+    FineTune {
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+        #[command(flatten)]
+        settings: crate::finetune::FineTuneSettings,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The workspace's model: which one serves it, or go back to the base model.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Measure the embedder, the matmul peak and vector-index recall (`bench/run` drives these).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `coder-lsp model …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Stop using the workspace's fine-tuned adapter (it is kept in `adapter-previous/` in the
+    /// index directory); the base model serves the workspace again.
+    Reset {
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+    },
 }
 
 /// The measurements of `coder-lsp bench`; each prints one JSON object.
@@ -341,6 +366,12 @@ fn run_command(command: Command) -> Result<()> {
         ),
         Command::Status { workspace, json } => run_status(&workspace, json),
         Command::Mcp(args) => run_mcp(args),
+        Command::FineTune {
+            workspace,
+            settings,
+            json,
+        } => run_fine_tune(&workspace, settings, json),
+        Command::Model(ModelCommand::Reset { workspace }) => run_model_reset(&workspace),
         Command::Bench(command) => run_bench(command),
     }
 }
@@ -406,14 +437,25 @@ fn run_bench(command: BenchCommand) -> Result<()> {
     Ok(())
 }
 
-fn load_model(args: &WorkspaceArgs) -> Result<LoadedModel> {
+/// The model for a workspace: with `--adapter`, that adapter; else the workspace's fine-tuned
+/// adapter when one is installed beside its index; else the base model.
+fn load_model(args: &WorkspaceArgs, config: &IndexConfig) -> Result<LoadedModel> {
     let spec = &args.model.spec;
-    model::load(spec, &args.model.model_options()?).with_context(|| format!("loading model {spec}"))
+    let options = workspace_model_options(args, config)?;
+    model::load(spec, &options).with_context(|| format!("loading model {spec}"))
+}
+
+fn workspace_model_options(args: &WorkspaceArgs, config: &IndexConfig) -> Result<ModelOptions> {
+    let mut options = args.model.model_options()?;
+    if options.adapter.is_none() {
+        options.adapter = crate::finetune::installed_adapter(&config.dir);
+    }
+    Ok(options)
 }
 
 fn run_index(args: &WorkspaceArgs, json: bool) -> Result<()> {
     let config = args.index_config()?;
-    let model = load_model(args)?;
+    let model = load_model(args, &config)?;
     let mut index = Index::open(config, Some(model.key()), Access::WriteWait)?;
     report_notes(index.notes());
     let stats = update_with_progress(&mut index, &model.handle)?;
@@ -464,7 +506,7 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
     } = options;
     let config = args.index_config()?;
     // Lexical ranking needs no model: without one, answer from the index as it is.
-    let model = match load_model(args) {
+    let model = match load_model(args, &config) {
         Ok(model) => Some(model),
         Err(e) if ranking.mode == SearchMode::Lexical => {
             eprintln!(
@@ -549,7 +591,8 @@ fn print_hits(out: &mut impl Write, query: &str, hits: &[SearchHit], json: bool)
 
 fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
     let config = args.index_config()?;
-    let (resolved, _) = model::resolve_adapted(&args.model.spec, args.model.adapter.as_deref())?;
+    let options = workspace_model_options(args, &config)?;
+    let (resolved, _) = model::resolve_adapted(&args.model.spec, options.adapter.as_deref())?;
     let key = ModelKey {
         fingerprint: resolved.fingerprint.clone(),
         dimensions: resolved.dimensions,
@@ -560,6 +603,7 @@ fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
         let mut value = serde_json::to_value(&status)?;
         value["model"] = json!(resolved.name);
         value["model_dir"] = json!(resolved.dir);
+        value["adapter"] = json!(options.adapter);
         println!("{value}");
     } else {
         println!("root:        {}", status.root.display());
@@ -575,6 +619,9 @@ fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
             resolved.name,
             resolved.dir.display()
         );
+        if let Some(adapter) = &options.adapter {
+            println!("adapter:     {}", adapter.display());
+        }
         println!("fingerprint: {}", status.fingerprint);
         println!(
             "size:        {:.1} MiB store, {:.1} MiB vectors",
@@ -586,24 +633,130 @@ fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
+fn run_fine_tune(
+    args: &WorkspaceArgs,
+    settings: crate::finetune::FineTuneSettings,
+    json: bool,
+) -> Result<()> {
+    use crate::finetune;
+    if args.model.adapter.is_some() {
+        bail!(
+            "fine-tune trains an adapter for the base model; leave out --adapter (CODER_LSP_ADAPTER)"
+        );
+    }
+    let config = args.index_config()?;
+    // The trainer gets the resolved directory, so it does not look the model up again.
+    let resolved = model::resolve(&args.model.spec)
+        .with_context(|| format!("finding model {}", args.model.spec))?;
+    let job = finetune::FineTuneJob {
+        root: config.root.clone(),
+        index_dir: config.dir.clone(),
+        model: resolved.dir.display().to_string(),
+        exclude: args.exclude.clone(),
+        max_file_size: args.max_file_size,
+        settings,
+    };
+    let (bar, terminal) = stderr_bar("fine-tune [{bar:30}] {pos:>3}% {msg}");
+    bar.set_length(100);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(finetune::run(
+        &job,
+        |progress| {
+            if terminal {
+                bar.set_position(u64::from(progress.percentage));
+                bar.set_message(progress.message);
+            } else {
+                eprintln!(
+                    "fine-tune {:>3}%: {}",
+                    progress.percentage, progress.message
+                );
+            }
+        },
+        // Ctrl-C interrupts the trainer with this process (one process group); the adapter is
+        // installed only after a finished run, so the model in use stays as it was.
+        std::future::pending::<()>(),
+    ));
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    if json {
+        println!(
+            "{}",
+            json!({
+                "accepted": outcome.accepted,
+                "adapter": outcome.adapter,
+                "ndcg_before": outcome.ndcg_before,
+                "ndcg_after": outcome.ndcg_after,
+                "heldout_queries": outcome.heldout_queries,
+                "message": outcome.message,
+                "report": outcome.report,
+            })
+        );
+    } else {
+        println!(
+            "{}",
+            outcome.message.replace(
+                "; the fine-tuned model is in use once the workspace is re-embedded",
+                "",
+            )
+        );
+        if let Some(dir) = &outcome.adapter {
+            println!(
+                "adapter installed in {}; `coder-lsp index` re-embeds the workspace with it (a running language server switches on its next reindex)",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_model_reset(args: &WorkspaceArgs) -> Result<()> {
+    let config = args.index_config()?;
+    if crate::finetune::retire(&config.dir)? {
+        println!(
+            "the workspace's adapter was moved to {}; the base model serves {} again (its vectors are kept, so nothing is re-embedded that was embedded with it before)",
+            config
+                .dir
+                .join(crate::finetune::PREVIOUS_ADAPTER_DIR)
+                .display(),
+            config.root.display()
+        );
+    } else {
+        println!(
+            "{} has no fine-tuned adapter; it uses the base model",
+            config.root.display()
+        );
+    }
+    Ok(())
+}
+
 fn report_notes(notes: &[String]) {
     for note in notes {
         eprintln!("note: {note}");
     }
 }
 
-/// Runs an update with a progress bar on a terminal, or a few plain lines otherwise.
-fn update_with_progress(index: &mut Index, embedder: &EmbedHandle) -> Result<UpdateStats> {
+/// A progress bar drawn with `template` on stderr when it is a terminal (else hidden), and
+/// whether it is one.
+fn stderr_bar(template: &str) -> (ProgressBar, bool) {
     let terminal = std::io::stderr().is_terminal();
     let bar = ProgressBar::hidden();
     if terminal {
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {msg}")
+            ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
     }
+    (bar, terminal)
+}
+
+/// Runs an update with a progress bar on a terminal, or a few plain lines otherwise.
+fn update_with_progress(index: &mut Index, embedder: &EmbedHandle) -> Result<UpdateStats> {
+    let (bar, terminal) = stderr_bar("{prefix:>9} [{bar:30}] {pos}/{len} {msg}");
     let mut last_plain = std::time::Instant::now();
     let mut report = |event: IndexEvent| match event {
         IndexEvent::Scanned { files } => {

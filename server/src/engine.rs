@@ -15,9 +15,11 @@ use serde::Serialize;
 use crate::chunk::Chunker;
 use crate::context::{PackedContext, pack_context};
 use crate::embed::QueryTask;
+use crate::embed::lora::Adapter;
+use crate::finetune;
 use crate::index::{
     Access, Index, IndexAccess, IndexConfig, IndexError, IndexEvent, UpdateStats, embed_pending,
-    update_shared,
+    embed_pending_for, update_shared,
 };
 use crate::model::{self, LoadedModel, ModelOptions};
 use crate::search::{
@@ -64,6 +66,12 @@ enum ModelState {
 pub struct RootIndex {
     pub root: PathBuf,
     index: Mutex<Index>,
+    /// This root's own model, when it differs from the engine's: the base model with the
+    /// root's fine-tuned adapter merged in. Changed only while holding `index`, together with
+    /// the vectors the index serves, so a query never mixes two models.
+    adapted: RwLock<Option<Arc<LoadedModel>>>,
+    /// Serialises model switches of this root.
+    switching: tokio::sync::Mutex<()>,
     /// Cancels the running update of this root.
     cancel: AtomicBool,
     /// Serialises updates of this root (a full walk and single-file syncs).
@@ -121,6 +129,10 @@ pub struct RootStatus {
     pub pending: u64,
     pub read_only: bool,
     pub notes: Vec<String>,
+    /// The fingerprint of the model whose vectors serve this root.
+    pub fingerprint: String,
+    /// The fine-tuned adapter merged into this root's model, if any.
+    pub adapter: Option<PathBuf>,
 }
 
 /// The shared engine.
@@ -204,6 +216,132 @@ impl Engine {
         }
     }
 
+    /// The model that serves `root`: its fine-tuned model, else the engine's.
+    fn model_of(&self, root: &RootIndex) -> Option<Arc<LoadedModel>> {
+        let adapted = root
+            .adapted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        adapted.or_else(|| self.model())
+    }
+
+    /// [`Engine::model_of`], or why there is none.
+    fn model_for(&self, root: &RootIndex) -> Result<Arc<LoadedModel>, EngineError> {
+        let adapted = root
+            .adapted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        adapted.map_or_else(|| self.require_model(), Ok)
+    }
+
+    /// The adapter `root` should use: the one installed in its index directory, unless the
+    /// engine runs with an explicitly chosen adapter (that one then serves every root).
+    fn wanted_adapter(&self, root: &RootIndex) -> Option<PathBuf> {
+        if self.settings.model_options.adapter.is_some() {
+            return None;
+        }
+        finetune::installed_adapter(&root.index.with(|i| i.dir().to_path_buf()))
+    }
+
+    /// Makes `root` use the adapter installed in its index directory (or the base model when
+    /// there is none, e.g. after a reset), if it does not already. The new model's vectors are
+    /// computed in the background while the current ones keep answering queries; the switch
+    /// happens once every chunk has one (`progress` sees the embedding). Returns whether the
+    /// model changed.
+    pub async fn follow_adapter(
+        self: &Arc<Self>,
+        root: &Arc<RootIndex>,
+        progress: impl FnMut(IndexEvent) + Send + 'static,
+    ) -> Result<bool, EngineError> {
+        let _switching = root.switching.lock().await;
+        let base = self.require_model()?;
+        let wanted = self.wanted_adapter(root);
+        let current = self.model_for(root)?;
+        let target: Arc<LoadedModel> = match &wanted {
+            None => base,
+            Some(dir) => {
+                let adapter =
+                    Adapter::read(dir).map_err(|e| EngineError::Internal(e.to_string()))?;
+                let fingerprint = model::adapted_fingerprint(&base.resolved.fingerprint, &adapter)
+                    .map_err(|e| EngineError::NoModel(e.to_string()))?;
+                if fingerprint == current.resolved.fingerprint {
+                    return Ok(false);
+                }
+                let spec = self.settings.model.clone();
+                let options = ModelOptions {
+                    adapter: Some(dir.clone()),
+                    ..self.settings.model_options.clone()
+                };
+                let loaded = blocking(move || {
+                    model::load(&spec, &options).map_err(|e| EngineError::NoModel(e.to_string()))
+                })
+                .await?;
+                Arc::new(loaded)
+            }
+        };
+        if target.resolved.fingerprint == current.resolved.fingerprint {
+            return Ok(false);
+        }
+        tracing::info!(
+            "{}: switching to {} ({})",
+            root.root.display(),
+            wanted.as_deref().map_or_else(
+                || "the base model".to_string(),
+                |d| format!("the adapter in {}", d.display())
+            ),
+            target.resolved.fingerprint
+        );
+        root.cancel.store(false, Ordering::Relaxed);
+        self.indexing.fetch_add(1, Ordering::Relaxed);
+        let result = Self::switch_root_model(root, target, wanted.is_some(), progress).await;
+        self.indexing.fetch_sub(1, Ordering::Relaxed);
+        if let Err(e) = &result
+            && !matches!(e, EngineError::Index(IndexError::Cancelled))
+        {
+            self.set_error(&e.to_string());
+        }
+        result.map(|()| true)
+    }
+
+    async fn switch_root_model(
+        root: &Arc<RootIndex>,
+        target: Arc<LoadedModel>,
+        adapted: bool,
+        progress: impl FnMut(IndexEvent) + Send + 'static,
+    ) -> Result<(), EngineError> {
+        // Most of the embedding happens while the root is still served (and updated) with its
+        // current model; what changed meanwhile is caught up while updates wait.
+        let catch_up = |mut progress: Box<dyn FnMut(IndexEvent) + Send>| {
+            let (root, target) = (Arc::clone(root), Arc::clone(&target));
+            blocking(move || {
+                embed_pending_for(
+                    &root.index,
+                    &target.handle,
+                    Some(&target.resolved.fingerprint),
+                    &mut progress,
+                    &root.cancel,
+                )?;
+                Ok(())
+            })
+        };
+        catch_up(Box::new(progress)).await?;
+        let _updating = root.updating.lock().await;
+        catch_up(Box::new(|_| {})).await?;
+        let root = Arc::clone(root);
+        blocking(move || {
+            root.index.with(|i| -> Result<(), EngineError> {
+                i.switch_model(target.key())?;
+                i.flush()?;
+                *root.adapted.write().unwrap_or_else(|e| e.into_inner()) =
+                    adapted.then_some(target);
+                Ok(())
+            })
+        })
+        .await
+    }
+
     fn set_error(&self, message: &str) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.to_string());
     }
@@ -240,6 +378,8 @@ impl Engine {
         let entry = Arc::new(RootIndex {
             root,
             index: Mutex::new(index),
+            adapted: RwLock::new(None),
+            switching: tokio::sync::Mutex::new(()),
             cancel: AtomicBool::new(false),
             updating: tokio::sync::Mutex::new(()),
         });
@@ -248,6 +388,56 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .push(Arc::clone(&entry));
         Ok(entry)
+    }
+
+    /// The served folder `path` (canonicalised), or the first one when `None`.
+    pub fn root_entry(&self, path: Option<&Path>) -> Result<Arc<RootIndex>, EngineError> {
+        let roots = self.roots();
+        let found = match path {
+            None => roots.first().cloned(),
+            Some(path) => {
+                let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+                roots
+                    .into_iter()
+                    .find(|r| r.root == path || r.root == canonical)
+            }
+        };
+        found.ok_or_else(|| match path {
+            Some(path) => EngineError::OutsideWorkspace(path.to_path_buf()),
+            None => EngineError::Internal("no workspace folder is open".into()),
+        })
+    }
+
+    /// What the trainer needs to fine-tune the model on `root` (its adapter goes beside the
+    /// root's index).
+    pub fn fine_tune_job(
+        &self,
+        root: &RootIndex,
+        settings: finetune::FineTuneSettings,
+    ) -> Result<finetune::FineTuneJob, EngineError> {
+        if let Some(adapter) = &self.settings.model_options.adapter {
+            return Err(EngineError::Internal(format!(
+                "this server runs with the adapter {} chosen explicitly; start it without one to fine-tune per workspace",
+                adapter.display()
+            )));
+        }
+        let model = self.require_model()?;
+        Ok(finetune::FineTuneJob {
+            root: root.root.clone(),
+            index_dir: root.index.with(|i| i.dir().to_path_buf()),
+            // The resolved directory: the trainer must not look the model up again.
+            model: model.resolved.dir.display().to_string(),
+            exclude: self.settings.exclude.clone(),
+            max_file_size: self.settings.max_file_size,
+            settings,
+        })
+    }
+
+    /// Puts `root`'s fine-tuned adapter aside (kept in `adapter-previous/`), so the base model
+    /// serves it again after [`Engine::follow_adapter`]. Returns whether there was one.
+    pub fn retire_adapter(&self, root: &RootIndex) -> Result<bool, EngineError> {
+        let dir = root.index.with(|i| i.dir().to_path_buf());
+        finetune::retire(&dir).map_err(|e| EngineError::Internal(e.to_string()))
     }
 
     /// Stops serving a workspace folder (its index stays on disk).
@@ -281,9 +471,9 @@ impl Engine {
         root: &Arc<RootIndex>,
         progress: impl FnMut(IndexEvent) + Send + 'static,
     ) -> Result<UpdateStats, EngineError> {
-        let model = self.require_model()?;
         // A read-only index (another process writes it) is refused by the update itself.
         let updating = root.updating.lock().await;
+        let model = self.model_for(root)?;
         root.cancel.store(false, Ordering::Relaxed);
         self.indexing.fetch_add(1, Ordering::Relaxed);
         let task_root = Arc::clone(root);
@@ -390,9 +580,9 @@ impl Engine {
         let Some(language) = Language::from_path(path) else {
             return Ok(());
         };
-        let model = self.require_model()?;
         self.claim_writer(&root).await?;
         let _updating = root.updating.lock().await;
+        let model = self.model_for(&root)?;
         let task_root = Arc::clone(&root);
         blocking(move || {
             let chunker = Chunker::new(model.handle.tokenizer(), model.handle.info().max_tokens);
@@ -433,9 +623,9 @@ impl Engine {
             return Ok(());
         }
         let (root, rel) = self.root_of(path)?;
-        let model = self.require_model()?;
         self.claim_writer(&root).await?;
         let _updating = root.updating.lock().await;
+        let model = self.model_for(&root)?;
         let task_root = Arc::clone(&root);
         let path = path.to_path_buf();
         blocking(move || {
@@ -513,7 +703,7 @@ impl Engine {
         filter: SearchFilter,
         ranking: Ranking,
     ) -> Result<Vec<RootedHit>, EngineError> {
-        let model = self.model();
+        let engine = Arc::clone(self);
         let query = query.to_string();
         let roots = self.roots();
         blocking(move || {
@@ -521,6 +711,7 @@ impl Engine {
             for root in roots {
                 let found = root.index.with(|i| {
                     i.refresh_view()?;
+                    let model = engine.model_of(&root);
                     search_filtered(
                         i,
                         model.as_ref().map(|m| &m.handle),
@@ -585,7 +776,7 @@ impl Engine {
         top_k: usize,
     ) -> Result<Vec<RootedHit>, EngineError> {
         let (root, rel) = self.root_of(path)?;
-        let model = self.require_model()?;
+        self.model_for(&root)?;
         let roots = self.roots();
         let engine = Arc::clone(self);
         let path = path.to_path_buf();
@@ -603,16 +794,19 @@ impl Engine {
             // The stored vector of the code (or its text embedded) is searched in every root.
             let own = root.index.with(|i| {
                 i.refresh_view()?;
+                let model = engine.model_for(&root)?;
                 similar(i, &model.handle, &rel, start_line, end_line, &text, top_k)
+                    .map_err(EngineError::from)
             })?;
             let mut hits = Vec::new();
             add_rooted(&mut hits, &root, own);
             for other in roots.iter().filter(|r| r.root != root.root) {
                 let found = other.index.with(|i| {
                     i.refresh_view()?;
+                    let model = engine.model_of(other);
                     search_task(
                         i,
-                        Some(&model.handle),
+                        model.as_ref().map(|m| &m.handle),
                         &text,
                         QueryTask::SimilarCode,
                         top_k,
@@ -687,7 +881,15 @@ impl Engine {
             let mut out = Vec::new();
             for root in roots {
                 let s = root.index.with(|i| i.status())?;
+                let adapter = root
+                    .adapted
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .map(|_| s.index_dir.join(finetune::ADAPTER_DIR));
                 out.push(RootStatus {
+                    fingerprint: s.fingerprint.clone(),
+                    adapter,
                     root: s.root,
                     index_dir: s.index_dir,
                     files: s.files,

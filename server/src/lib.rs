@@ -12,6 +12,7 @@ pub mod cli;
 pub mod context;
 pub mod embed;
 pub mod engine;
+pub mod finetune;
 pub mod index;
 #[cfg(feature = "lsp")]
 pub mod lsp;

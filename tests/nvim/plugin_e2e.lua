@@ -100,7 +100,12 @@ local function main()
   vim.lsp.log.set_level(vim.log.levels.DEBUG)
   coder.setup({
     server_path = bin,
-    init_options = { indexDir = index_dir, topK = 5 },
+    init_options = {
+      indexDir = index_dir,
+      topK = 5,
+      -- A few training steps: the run is real, only short.
+      fineTune = { heldout = 0.3, maxStepsPerStage = 1, batchSize = 4, maxTokens = 48 },
+    },
     -- The fixture copy is not a git repository.
     root_markers = { '.gitignore' },
   })
@@ -237,10 +242,10 @@ local function main()
   end)
   result.reindex_progress = vim.list_slice(result.progress, progress_mark + 1)
 
-  -- :CoderFineTune → whatever the server answers, shown to the user.
+  -- :CoderFineTune → a real (short) training run; its outcome is shown to the user.
   mark = #result.messages
   vim.cmd('CoderFineTune')
-  wait_for(':CoderFineTune to report', 30000, function()
+  wait_for(':CoderFineTune to report', 180000, function()
     return #result.messages > mark
   end)
   result.fine_tune_message = result.messages[mark + 1]

@@ -82,6 +82,37 @@ impl Workspace {
         self.dir.path().join("index")
     }
 
+    /// The sample repository with a Python test file and a git history of two commits, the
+    /// second changing `backoff_delay` only: material for every kind of training pair.
+    pub fn sample_with_history() -> Self {
+        const TEST_CONFIG_PY: &str = "from src.config import load_settings\n\n\ndef test_load_settings_fills_defaults(tmp_path):\n    path = tmp_path / \"settings.json\"\n    path.write_text(\"{}\")\n    assert load_settings(str(path))[\"port\"] == 8080\n";
+        let ws = Self::from_fixture("sample-repo");
+        let root = ws.root();
+        std::fs::create_dir_all(root.join("tests")).expect("create tests/");
+        std::fs::write(root.join("tests/test_config.py"), TEST_CONFIG_PY).expect("write a test");
+        git(&root, &["init", "-q"]);
+        git(&root, &["add", "."]);
+        git(&root, &["commit", "-q", "-m", "Import the sample service"]);
+        let retry = root.join("src/retry.rs");
+        let text = std::fs::read_to_string(&retry).expect("read retry.rs");
+        let changed = text.replace(
+            "    let factor = 2u32.saturating_pow(attempt);",
+            "    let factor = 2u32.saturating_pow(attempt.min(16));",
+        );
+        assert_ne!(text, changed);
+        std::fs::write(&retry, changed).expect("write retry.rs");
+        git(
+            &root,
+            &[
+                "commit",
+                "-q",
+                "-am",
+                "Cap the retry backoff exponent so huge attempt counts cannot overflow",
+            ],
+        );
+        ws
+    }
+
     /// Adds `modules` generated Python files of `functions` small documented functions each,
     /// so that indexing takes long enough to be interrupted. Returns how many functions were
     /// added.
@@ -128,6 +159,36 @@ impl Workspace {
         serde_json::from_str(stdout.trim())
             .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{stdout}"))
     }
+}
+
+/// Runs git in `root` with a fixed identity and no signing.
+pub fn git(root: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+}
+
+/// Writes an adapter for the model in `model_dir` as `coder-train` does, with fresh factors
+/// (B = 0: the vectors stay the same, the fingerprint does not).
+pub fn write_adapter(dir: &Path, model_dir: &Path, base_fingerprint: &str) {
+    use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams};
+    let device = candle_core::Device::Cpu;
+    let model = coder_lsp::embed::load_trainable(model_dir, &device).expect("load the model");
+    let lora = LoraParams::new(&model.lora_modules(), &LoraConfig::default(), 1, &device)
+        .expect("make adapters");
+    lora.save(dir, &AdapterMeta::new(base_fingerprint, "bert"))
+        .expect("write the adapter");
 }
 
 /// Asserts a command succeeded and returns its stdout.

@@ -49,11 +49,21 @@ impl LspClient {
     /// Starts the real `coder-lsp` binary (`serve`) and talks to it over its stdin/stdout, as
     /// an editor does. Its stderr goes to `log`.
     pub fn spawn(binary: &std::path::Path, log: &std::path::Path) -> Self {
+        Self::spawn_with_env(binary, log, &[])
+    }
+
+    /// [`LspClient::spawn`] with extra environment variables for the server.
+    pub fn spawn_with_env(
+        binary: &std::path::Path,
+        log: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = std::fs::File::create(log).expect("create server log");
         let mut child = tokio::process::Command::new(binary)
             .arg("serve")
             .env("HF_HUB_OFFLINE", "1")
             .env("CODER_LSP_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(log)
@@ -135,15 +145,10 @@ impl LspClient {
 
     /// Sends a request and returns the whole response object (`result` or `error`).
     pub async fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().expect("lock").insert(id, tx);
-        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        write_message(&self.writer, &message).await;
+        let rx = self.send_request(method, params).await;
         tokio::time::timeout(Duration::from_secs(120), rx)
             .await
-            .unwrap_or_else(|_| panic!("no response within 120 s to {message}"))
+            .unwrap_or_else(|_| panic!("no response within 120 s to {method}"))
             .expect("response channel")
     }
 
@@ -171,6 +176,18 @@ impl LspClient {
             .await
             .unwrap_or_else(|_| panic!("no response within 120 s to cancelled {method}"))
             .expect("response channel")
+    }
+
+    /// Sends a request without waiting: the response arrives on the returned channel (so
+    /// notifications such as a progress cancel can be sent meanwhile).
+    pub async fn send_request(&mut self, method: &str, params: Value) -> oneshot::Receiver<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("lock").insert(id, tx);
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        write_message(&self.writer, &message).await;
+        rx
     }
 
     /// Sends a request that must succeed and returns its `result`.

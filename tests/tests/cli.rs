@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use coder_tests::{Workspace, result_names, success};
+use coder_tests::{Workspace, result_names, success, write_adapter};
 
 fn search(ws: &Workspace, query: &str) -> serde_json::Value {
     ws.json("search", &["--top-k", "5", query])
@@ -437,17 +437,6 @@ fn lexical_search_works_without_the_model_and_bad_modes_are_refused() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(hint), "{args:?}: {stderr}");
     }
-}
-
-/// An adapter for the default model as `coder-train` writes it (fresh factors: B = 0).
-fn write_adapter(dir: &std::path::Path, model_dir: &std::path::Path, base_fingerprint: &str) {
-    use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams};
-    let device = candle_core::Device::Cpu;
-    let model = coder_lsp::embed::load_trainable(model_dir, &device).expect("load the model");
-    let lora = LoraParams::new(&model.lora_modules(), &LoraConfig::default(), 1, &device)
-        .expect("make adapters");
-    lora.save(dir, &AdapterMeta::new(base_fingerprint, "bert"))
-        .expect("write the adapter");
 }
 
 #[test]

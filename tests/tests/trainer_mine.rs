@@ -7,53 +7,8 @@ use std::process::Command;
 
 use coder_tests::{Workspace, success, trainer_binary};
 
-const TEST_CONFIG_PY: &str = "from src.config import load_settings\n\n\ndef test_load_settings_fills_defaults(tmp_path):\n    path = tmp_path / \"settings.json\"\n    path.write_text(\"{}\")\n    assert load_settings(str(path))[\"port\"] == 8080\n";
-
-fn git(root: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(output.status.success(), "git {args:?}: {output:?}");
-}
-
-/// The sample repository with a test file and two commits, the second changing
-/// `backoff_delay` only.
 fn fixture() -> Workspace {
-    let ws = Workspace::from_fixture("sample-repo");
-    let root = ws.root();
-    std::fs::create_dir_all(root.join("tests")).expect("create tests/");
-    std::fs::write(root.join("tests/test_config.py"), TEST_CONFIG_PY).expect("write a test");
-    git(&root, &["init", "-q"]);
-    git(&root, &["add", "."]);
-    git(&root, &["commit", "-q", "-m", "Import the sample service"]);
-    let retry = root.join("src/retry.rs");
-    let text = std::fs::read_to_string(&retry).expect("read retry.rs");
-    let changed = text.replace(
-        "    let factor = 2u32.saturating_pow(attempt);",
-        "    let factor = 2u32.saturating_pow(attempt.min(16));",
-    );
-    assert_ne!(text, changed);
-    std::fs::write(&retry, changed).expect("write retry.rs");
-    git(
-        &root,
-        &[
-            "commit",
-            "-q",
-            "-am",
-            "Cap the retry backoff exponent so huge attempt counts cannot overflow",
-        ],
-    );
-    ws
+    Workspace::sample_with_history()
 }
 
 fn mine(ws: &Workspace, out: &Path, extra: &[&str]) -> std::process::Output {

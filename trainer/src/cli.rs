@@ -45,6 +45,35 @@ pub enum Command {
     /// Fine-tune the model on mined pairs (train.jsonl, heldout.jsonl): hard negatives, LoRA
     /// training with the curriculum, evaluation; the adapter is written only if it is better.
     Train(TrainArgs),
+    /// Both in one run: mine the repository into `--work`, then fine-tune; with `--json` every
+    /// step reports a JSON line (what `coder-lsp fine-tune` and the editors' fineTune use).
+    FineTune(FineTuneArgs),
+}
+
+/// Options of `coder-train fine-tune`.
+#[derive(Debug, Args)]
+pub struct FineTuneArgs {
+    /// The repository to learn (its git history too, when it is a git repository).
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Where the mined pairs go (train.jsonl, heldout.jsonl).
+    #[arg(long, default_value = "coder-train-data")]
+    pub work: PathBuf,
+    /// Where the adapter, its report and checkpoints go (an earlier adapter there moves to
+    /// `previous/`).
+    #[arg(long, default_value = "coder-train-adapter")]
+    pub out: PathBuf,
+    /// The base model: a model directory or Hugging Face id (a BERT model).
+    #[arg(long = "model", env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
+    pub model: String,
+    #[command(flatten)]
+    pub mining: MineSettings,
+    #[command(flatten)]
+    pub training: TrainSettings,
+    /// Print one JSON object per event on stdout (`phase`, `mined`, `stage_started`, `step`
+    /// with loss and eta, …), then the report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `coder-train train`.
@@ -60,6 +89,18 @@ pub struct TrainArgs {
     /// The base model: a model directory or Hugging Face id (a BERT model).
     #[arg(long = "model", env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
     pub model: String,
+    #[command(flatten)]
+    pub training: TrainSettings,
+    /// Print one JSON object per event (phase, stage, step with loss and eta) on stdout, then the
+    /// report; for editors and scripts that show progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How to train (shared by `train` and `fine-tune`).
+#[derive(Debug, Clone, Args)]
+pub struct TrainSettings {
+    /// Seed of the training (and, in `fine-tune`, of the train/held-out split).
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
     /// Pairs per step.
@@ -83,10 +124,31 @@ pub struct TrainArgs {
     /// Train one stage on all pairs instead of CodeR's three-stage curriculum.
     #[arg(long)]
     pub no_curriculum: bool,
-    /// Print one JSON object per event (phase, stage, step with loss and eta) on stdout, then the
-    /// report; for editors and scripts that show progress.
-    #[arg(long)]
-    pub json: bool,
+}
+
+impl TrainSettings {
+    fn config(&self) -> Result<TrainConfig> {
+        if self.batch_size < 2 {
+            bail!("--batch-size must be at least 2 (in-batch negatives need company)");
+        }
+        if self.rank == 0 || self.max_tokens < 8 || self.epochs == 0 {
+            bail!("--rank, --epochs must be positive and --max-tokens at least 8");
+        }
+        Ok(TrainConfig {
+            lora: LoraConfig {
+                rank: self.rank,
+                alpha: self.alpha,
+                ..LoraConfig::default()
+            },
+            seed: self.seed,
+            batch_size: self.batch_size,
+            max_tokens: self.max_tokens,
+            epochs: self.epochs,
+            max_steps_per_stage: self.max_steps_per_stage,
+            curriculum: !self.no_curriculum,
+            ..TrainConfig::default()
+        })
+    }
 }
 
 /// Options of `coder-train mine`.
@@ -101,13 +163,23 @@ pub struct MineArgs {
     /// Seed of the train/held-out split.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Fraction of the pairs held out for evaluation, by whole files (0 to 1).
-    #[arg(long, default_value_t = 0.15, value_parser = parse_fraction)]
-    pub heldout: f64,
     /// The model whose chunks the positives are: a model directory or Hugging Face id (its
     /// tokenizer and token limit decide how long symbols are cut).
     #[arg(long = "model", env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
     pub model: String,
+    #[command(flatten)]
+    pub mining: MineSettings,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How to mine (shared by `mine` and `fine-tune`).
+#[derive(Debug, Clone, Args)]
+pub struct MineSettings {
+    /// Fraction of the pairs held out for evaluation, by whole files (0 to 1).
+    #[arg(long, default_value_t = 0.15, value_parser = parse_fraction)]
+    pub heldout: f64,
     /// Most commits of the git history read; 0 skips the history.
     #[arg(long, default_value_t = DEFAULT_MAX_COMMITS)]
     pub max_commits: usize,
@@ -130,9 +202,6 @@ pub struct MineArgs {
     /// Most functions the generator is asked about.
     #[arg(long, default_value_t = 200, requires = "generator")]
     pub generator_limit: usize,
-    /// Print the summary as one JSON object.
-    #[arg(long)]
-    pub json: bool,
 }
 
 fn parse_fraction(text: &str) -> Result<f64, String> {
@@ -151,6 +220,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Mine(args) => run_mine(&args),
         Command::Train(args) => run_train(&args),
+        Command::FineTune(args) => run_fine_tune(&args),
     }
 }
 
@@ -171,36 +241,70 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Pair>> {
 fn run_train(args: &TrainArgs) -> Result<()> {
     let train = read_jsonl(&args.data.join(TRAIN_FILE))?;
     let heldout = read_jsonl(&args.data.join(HELDOUT_FILE))?;
-    if args.batch_size < 2 {
-        bail!("--batch-size must be at least 2 (in-batch negatives need company)");
+    let config = args.training.config()?;
+    train_and_report(&args.model, config, &args.out, train, heldout, args.json)
+}
+
+fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
+    let config = args.training.config()?;
+    let json = args.json;
+    if json {
+        println!("{}", serde_json::json!({"event": "phase", "phase": "mine"}));
+    } else {
+        eprintln!("mine…");
     }
-    if args.rank == 0 || args.max_tokens < 8 || args.epochs == 0 {
-        bail!("--rank, --epochs must be positive and --max-tokens at least 8");
+    let (summary, split) = mine_split(
+        &args.root,
+        &args.work,
+        &args.model,
+        &args.mining,
+        args.training.seed,
+    )?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({"event": "mined", "summary": summary}))?
+        );
+    } else {
+        eprint!("{}", summary.human());
     }
-    let resolved =
-        model::resolve(&args.model).with_context(|| format!("resolving model {}", args.model))?;
-    let mut config = FineTuneConfig::new(&resolved.dir, &args.out);
-    config.train = TrainConfig {
-        lora: LoraConfig {
-            rank: args.rank,
-            alpha: args.alpha,
-            ..LoraConfig::default()
-        },
-        seed: args.seed,
-        batch_size: args.batch_size,
-        max_tokens: args.max_tokens,
-        epochs: args.epochs,
-        max_steps_per_stage: args.max_steps_per_stage,
-        curriculum: !args.no_curriculum,
-        ..TrainConfig::default()
-    };
+    if split.train.is_empty() || split.heldout.is_empty() {
+        bail!(
+            "{} gave too few training pairs ({} to train on, {} held out): fine-tuning needs \
+             documented functions, tests or a git history to learn from",
+            args.root.display(),
+            split.train.len(),
+            split.heldout.len()
+        );
+    }
+    train_and_report(
+        &args.model,
+        config,
+        &args.out,
+        split.train,
+        split.heldout,
+        json,
+    )
+}
+
+/// Fine-tunes `model` on the pairs and prints progress and the report (JSON lines with `json`).
+fn train_and_report(
+    model: &str,
+    train_config: TrainConfig,
+    out: &Path,
+    train: Vec<Pair>,
+    heldout: Vec<Pair>,
+    json: bool,
+) -> Result<()> {
+    let resolved = model::resolve(model).with_context(|| format!("resolving model {model}"))?;
+    let mut config = FineTuneConfig::new(&resolved.dir, out);
+    config.train = train_config;
     eprintln!(
         "coder-train: {} training and {} held-out pairs, model {}",
         train.len(),
         heldout.len(),
         resolved.name
     );
-    let json = args.json;
     let report = fine_tune(&config, train, heldout, |event| {
         if json {
             if let Ok(line) = serde_json::to_string(event) {
@@ -268,47 +372,63 @@ fn describe(event: &Event) -> String {
 }
 
 fn run_mine(args: &MineArgs) -> Result<()> {
-    if !args.root.exists() {
-        bail!("repository root {} does not exist", args.root.display());
+    let (summary, _) = mine_split(&args.root, &args.out, &args.model, &args.mining, args.seed)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print!("{}", summary.human());
     }
-    if !args.root.is_dir() {
-        bail!("repository root {} is not a directory", args.root.display());
+    Ok(())
+}
+
+/// Mines `root`, splits the pairs by file and writes both sets to `out`.
+fn mine_split(
+    root: &Path,
+    out: &Path,
+    model: &str,
+    settings: &MineSettings,
+    seed: u64,
+) -> Result<(Summary, Split)> {
+    if !root.exists() {
+        bail!("repository root {} does not exist", root.display());
     }
-    let resolved =
-        model::resolve(&args.model).with_context(|| format!("finding model {:?}", args.model))?;
+    if !root.is_dir() {
+        bail!("repository root {} is not a directory", root.display());
+    }
+    let resolved = model::resolve(model).with_context(|| format!("finding model {model:?}"))?;
     let chunker = Chunker::for_model_dir(&resolved.dir)
         .with_context(|| format!("reading the tokenizer of {}", resolved.dir.display()))?;
     let options = MineOptions {
         chunker,
         walk: WalkOptions {
-            max_file_size: args.max_file_size,
-            exclude: args.exclude.clone(),
-            skip_dir: fs::canonicalize(&args.out).ok(),
+            max_file_size: settings.max_file_size,
+            exclude: settings.exclude.clone(),
+            skip_dir: fs::canonicalize(out).ok(),
         },
         limits: PairLimits {
-            max_per_symbol: args.max_per_symbol.max(1),
+            max_per_symbol: settings.max_per_symbol.max(1),
             ..PairLimits::default()
         },
-        max_commits: args.max_commits,
-        generator: args.generator.as_ref().map(|url| GeneratorOptions {
+        max_commits: settings.max_commits,
+        generator: settings.generator.as_ref().map(|url| GeneratorOptions {
             url: url.clone(),
-            model: args.generator_model.clone(),
-            max_symbols: args.generator_limit,
+            model: settings.generator_model.clone(),
+            max_symbols: settings.generator_limit,
         }),
     };
     let mut reporter = ProgressReporter::default();
-    let mined = mine::mine_repository_with_progress(&args.root, &options, &mut |p| {
+    let mined = mine::mine_repository_with_progress(root, &options, &mut |p| {
         reporter.report(p);
     })
-    .with_context(|| format!("mining {}", args.root.display()))?;
+    .with_context(|| format!("mining {}", root.display()))?;
     let by_family = mined.by_family();
     let by_source = mined.by_source();
     let pairs = mined.pairs.len();
-    let split = mine::split_by_file(mined.pairs, args.heldout, args.seed);
-    fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating output directory {}", args.out.display()))?;
-    let train_path = args.out.join(TRAIN_FILE);
-    let heldout_path = args.out.join(HELDOUT_FILE);
+    let split = mine::split_by_file(mined.pairs, settings.heldout, seed);
+    fs::create_dir_all(out)
+        .with_context(|| format!("creating output directory {}", out.display()))?;
+    let train_path = out.join(TRAIN_FILE);
+    let heldout_path = out.join(HELDOUT_FILE);
     write_jsonl(&train_path, &split.train)?;
     write_jsonl(&heldout_path, &split.heldout)?;
     let summary = Summary {
@@ -319,12 +439,7 @@ fn run_mine(args: &MineArgs) -> Result<()> {
         train: SetSummary::new(&split.train, &train_path),
         heldout: SetSummary::new(&split.heldout, &heldout_path),
     };
-    if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    } else {
-        print!("{}", summary.human());
-    }
-    Ok(())
+    Ok((summary, split))
 }
 
 /// Writes one JSON object per line, through a temporary file so a reader never sees half a set.

@@ -146,6 +146,8 @@ async function main() {
         "coderLsp.serverPath": serverBin,
         "coderLsp.indexDir": indexDir,
         "coderLsp.logLevel": "info",
+        // A few training steps: the fine-tuning run is real, only short.
+        "coderLsp.fineTune": { heldout: 0.3, maxStepsPerStage: 1, batchSize: 4, maxTokens: 48 },
         "workbench.startupEditor": "none",
         "workbench.tips.enabled": false,
         "workbench.enableExperiments": false,
@@ -333,11 +335,11 @@ async function main() {
     const toasts = page.locator(".notifications-toasts .notification-list-item-message");
     /** Runs a command and returns the text of the first new notification containing `needle` (text or RegExp).
      * @param {string} title @param {string | RegExp} needle */
-    const notification = async (title, needle) => {
+    const notification = async (title, needle, timeout = 30_000) => {
       log(`running ${title}`);
       await runCommand(title);
       const toast = toasts.filter({ hasText: needle }).first();
-      await toast.waitFor({ timeout: 30_000 });
+      await toast.waitFor({ timeout });
       return ((await toast.textContent()) ?? "").trim();
     };
     result.index_status = await notification("Coder: Show Index Status", "coder-lsp index");
@@ -345,6 +347,7 @@ async function main() {
     result.fine_tune = await notification(
       "Coder: Fine-tune Model on This Repository",
       /fine-tuning (failed|finished)/,
+      180_000,
     );
     log(`fine-tune answered: ${result.fine_tune}`);
   } finally {

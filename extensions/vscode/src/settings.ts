@@ -13,6 +13,8 @@ export interface InitializationOptions {
   topK?: number;
   maxFileSize?: number;
   hover?: boolean;
+  /** Defaults of the fineTune command: heldout, maxStepsPerStage, batchSize, epochs, maxTokens, seed, noCurriculum. */
+  fineTune?: Record<string, unknown>;
 }
 
 /** Settings whose change needs a server restart (they are read once, at `initialize`). */
@@ -25,6 +27,7 @@ export const RESTART_SETTINGS = [
   "topK",
   "maxFileSize",
   "hover",
+  "fineTune",
   "logLevel",
 ];
 
@@ -73,6 +76,10 @@ export function initializationOptions(get: SettingReader): InitializationOptions
   const hover = get<boolean>("hover");
   if (typeof hover === "boolean") {
     options.hover = hover;
+  }
+  const fineTune = get<unknown>("fineTune");
+  if (typeof fineTune === "object" && fineTune !== null && !Array.isArray(fineTune) && Object.keys(fineTune).length > 0) {
+    options.fineTune = fineTune as Record<string, unknown>;
   }
   return options;
 }

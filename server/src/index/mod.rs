@@ -248,15 +248,31 @@ pub fn update_shared(
     Ok(stats)
 }
 
-/// Embeds every chunk text without a vector for the model, a request at a time; the index is
-/// free while the model runs. Returns how many texts were embedded.
+/// Embeds every chunk text without a vector for the index's current model, a request at a
+/// time; the index is free while the model runs. Returns how many texts were embedded.
 pub fn embed_pending(
     index: &impl IndexAccess,
     embedder: &EmbedHandle,
     progress: &mut dyn FnMut(IndexEvent),
     cancel: &AtomicBool,
 ) -> Result<usize, IndexError> {
-    let total = index.with(|i| i.pending_count())? as usize;
+    embed_pending_for(index, embedder, None, progress, cancel)
+}
+
+/// [`embed_pending`] for the model with fingerprint `target` (`None`: the index's current
+/// model). Vectors for another model are only stored, not served, until the index switches
+/// to that model ([`Index::switch_model`]): this is how a new model catches up in the
+/// background while the current one keeps answering.
+pub fn embed_pending_for(
+    index: &impl IndexAccess,
+    embedder: &EmbedHandle,
+    target: Option<&str>,
+    progress: &mut dyn FnMut(IndexEvent),
+    cancel: &AtomicBool,
+) -> Result<usize, IndexError> {
+    let fingerprint =
+        |i: &Index| target.map_or_else(|| i.fingerprint().to_string(), str::to_string);
+    let total = index.with(|i| i.store.pending_count(&fingerprint(i)))? as usize;
     let mut done = 0;
     progress(IndexEvent::Embedding { done, total });
     loop {
@@ -264,7 +280,12 @@ pub fn embed_pending(
             index.with(|i| i.flush())?;
             return Err(IndexError::Cancelled);
         }
-        let pending = index.with(|i| i.pending_texts(EMBED_REQUEST_SIZE))?;
+        let (pending, fp) = index.with(|i| {
+            let fp = fingerprint(i);
+            i.store
+                .pending_texts(&fp, EMBED_REQUEST_SIZE)
+                .map(|pending| (pending, fp))
+        })?;
         if pending.is_empty() {
             break;
         }
@@ -272,7 +293,7 @@ pub fn embed_pending(
         let vectors = embedder.embed_blocking(texts, InputKind::Document)?;
         let pairs: Vec<([u8; 32], Vec<f32>)> =
             pending.iter().map(|(hash, _)| *hash).zip(vectors).collect();
-        index.with(|i| i.store_vectors(&pairs))?;
+        index.with(|i| i.store_vectors_for(&fp, &pairs))?;
         done += pending.len();
         progress(IndexEvent::Embedding {
             done,
@@ -424,7 +445,8 @@ impl Index {
         })
     }
 
-    fn fingerprint(&self) -> &str {
+    /// The fingerprint of the model whose vectors are served ("" without a model).
+    pub fn fingerprint(&self) -> &str {
         self.model.as_ref().map_or("", |m| m.fingerprint.as_str())
     }
 
@@ -609,10 +631,43 @@ impl Index {
 
     /// Stores freshly computed vectors and adds them to the vector index.
     pub fn store_vectors(&mut self, vectors: &[([u8; 32], Vec<f32>)]) -> Result<(), IndexError> {
-        self.require_writer()?;
         let fingerprint = self.fingerprint().to_string();
-        let ids = self.store.insert_vectors(&fingerprint, vectors)?;
-        self.apply_change(&[], &ids)
+        self.store_vectors_for(&fingerprint, vectors)
+    }
+
+    /// Stores vectors computed by the model with `fingerprint`; they are served at once when
+    /// that is the current model, else kept for when the index switches to it.
+    pub fn store_vectors_for(
+        &mut self,
+        fingerprint: &str,
+        vectors: &[([u8; 32], Vec<f32>)],
+    ) -> Result<(), IndexError> {
+        self.require_writer()?;
+        let ids = self.store.insert_vectors(fingerprint, vectors)?;
+        if fingerprint == self.fingerprint() {
+            self.apply_change(&[], &ids)?;
+        }
+        Ok(())
+    }
+
+    /// Chunk texts still without a vector from the model with `fingerprint`.
+    pub fn pending_count_for(&self, fingerprint: &str) -> Result<u64, IndexError> {
+        self.store.pending_count(fingerprint)
+    }
+
+    /// Serves the vectors of another model from now on (saving the current vector index
+    /// first). Chunks the new model has no vector for yet are pending until embedded.
+    pub fn switch_model(&mut self, model: ModelKey) -> Result<(), IndexError> {
+        if self.model.as_ref() == Some(&model) {
+            return Ok(());
+        }
+        self.save_vectors()?;
+        let (vectors, dirty) = open_vectors(&self.config.dir, &self.store, &model)?;
+        self.vectors = Some(vectors);
+        self.vectors_dirty = dirty;
+        self.vectors_generation = self.store.generation()?;
+        self.model = Some(model);
+        Ok(())
     }
 
     /// Saves the vector index if it changed (also done when the index is dropped).
@@ -726,6 +781,11 @@ impl Index {
     /// How this index walks its root.
     pub fn walk_options(&self) -> &WalkOptions {
         &self.config.walk
+    }
+
+    /// The directory the index lives in.
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
     }
 
     /// The workspace root this index covers.

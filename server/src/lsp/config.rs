@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::embed::{DeviceSpec, Instructions, QueryTask};
 use crate::engine::EngineSettings;
+use crate::finetune::FineTuneSettings;
 use crate::model::{DEFAULT_MODEL, ModelOptions};
 use crate::search::DEFAULT_TOP_K;
 use crate::workspace::DEFAULT_MAX_FILE_SIZE;
@@ -26,6 +27,8 @@ pub struct RawConfig {
     pub top_k: Option<i64>,
     pub max_file_size: Option<i64>,
     pub hover: Option<bool>,
+    /// Defaults of the `fineTune` command (`maxStepsPerStage`, `batchSize`, `epochs`, …).
+    pub fine_tune: Option<FineTuneSettings>,
 }
 
 /// Validated settings of the language server.
@@ -34,6 +37,7 @@ pub struct Config {
     pub engine: EngineSettings,
     pub top_k: usize,
     pub hover: bool,
+    pub fine_tune: FineTuneSettings,
 }
 
 impl Config {
@@ -108,6 +112,7 @@ impl RawConfig {
             },
             top_k,
             hover: self.hover.unwrap_or(true),
+            fine_tune: self.fine_tune.unwrap_or_default(),
         })
     }
 }
@@ -130,9 +135,12 @@ mod tests {
     fn values_are_read_and_checked() {
         let config = Config::from_options(Some(json!({
             "model": "/models/mini", "indexDir": "/tmp/idx", "exclude": ["vendor/"],
-            "topK": 25, "maxFileSize": 2048, "hover": false, "device": "CPU"
+            "topK": 25, "maxFileSize": 2048, "hover": false, "device": "CPU",
+            "fineTune": {"maxStepsPerStage": 2, "batchSize": 4}
         })))
         .unwrap();
+        assert_eq!(config.fine_tune.max_steps_per_stage, Some(2));
+        assert_eq!(config.fine_tune.batch_size, Some(4));
         assert_eq!(config.top_k, 25);
         assert!(!config.hover);
         assert_eq!(config.engine.index_dir, Some(PathBuf::from("/tmp/idx")));
@@ -149,6 +157,7 @@ mod tests {
             (json!({"instructions": {"search": ""}}), "must not be empty"),
             (json!({"model": " "}), "model"),
             (json!({"exclude": ["a/["]}), "exclude"),
+            (json!({"fineTune": {"steps": 3}}), "unknown field `steps`"),
             (
                 json!(["not", "an", "object"]),
                 "invalid initializationOptions",

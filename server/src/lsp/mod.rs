@@ -32,7 +32,8 @@ use crate::index::IndexError;
 use crate::search::{Ranking, SearchFilter};
 use config::Config;
 use protocol::{
-    ContextArgs, SearchArgs, SimilarArgs, hit_to_json, line_range, path_of, symbol_kind, uri_of,
+    ContextArgs, ModelArgs, SearchArgs, SimilarArgs, hit_to_json, line_range, path_of, symbol_kind,
+    uri_of,
 };
 
 /// The commands of `workspace/executeCommand`.
@@ -42,6 +43,8 @@ pub const COMMANDS: &[&str] = &[
     "ragContext",
     "indexStatus",
     "reindex",
+    "fineTune",
+    "resetModel",
 ];
 
 /// How long typing must pause before an unsaved buffer is re-indexed.
@@ -78,6 +81,13 @@ pub struct ServerState {
     /// The `notify` watcher used when the client cannot watch files for us.
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
     progress_counter: AtomicU64,
+    /// The fine-tuning run in progress (one at a time): its progress token and its stop.
+    fine_tuning: Mutex<Option<FineTuneRun>>,
+}
+
+struct FineTuneRun {
+    token: Option<ProgressToken>,
+    stop: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -100,6 +110,7 @@ pub fn service() -> (LspService<Backend>, ClientSocket) {
             dynamic_watch_supported: AtomicBool::new(false),
             watcher: Mutex::new(None),
             progress_counter: AtomicU64::new(0),
+            fine_tuning: Mutex::new(None),
         }),
     })
     .custom_method("coder/context", Backend::context_request)
@@ -200,12 +211,30 @@ impl ServerState {
             )
             .await;
             let sink = reporter.sink();
-            let result = engine.index_root(&entry, move |event| sink(event)).await;
+            let mut result = engine.index_root(&entry, move |event| sink(event)).await;
+            // A fine-tuned adapter installed (or retired) since the root's model was chosen is
+            // followed now: its vectors are computed while the current ones keep serving.
+            let mut switched = false;
+            if result.is_ok() {
+                let sink = reporter.sink();
+                match engine
+                    .follow_adapter(&entry, move |event| sink(event))
+                    .await
+                {
+                    Ok(changed) => switched = changed,
+                    Err(e) => result = Err(e),
+                }
+            }
             match &result {
                 Ok(stats) => {
+                    let model = if switched {
+                        "; the new model is in use"
+                    } else {
+                        ""
+                    };
                     reporter
                         .finish(format!(
-                            "{} files, {} chunks ({} embedded)",
+                            "{} files, {} chunks ({} embedded){model}",
                             stats.files, stats.chunks, stats.embedded
                         ))
                         .await;
@@ -401,6 +430,139 @@ impl ServerState {
         Ok(json!({ "chunks": chunks, "tokensUsed": used }))
     }
 
+    /// The root a `fineTune`/`resetModel` request names (default: the first folder).
+    fn model_root(&self, args: &ModelArgs) -> Result<Arc<crate::engine::RootIndex>> {
+        let path = match &args.root {
+            Some(uri) => {
+                Some(path_of(uri).ok_or_else(|| invalid_params("root must be a file:// URI"))?)
+            }
+            None => None,
+        };
+        self.engine()?
+            .root_entry(path.as_deref())
+            .map_err(engine_error)
+    }
+
+    /// `fineTune`: trains an adapter for one folder with `coder-train` (a child process),
+    /// reporting on the request's `workDoneToken`; a cancel (of the request or of the
+    /// progress) stops it and keeps the current model. An accepted adapter is then followed in
+    /// the background like an indexing run.
+    async fn fine_tune(
+        self: &Arc<Self>,
+        args: ModelArgs,
+        token: Option<ProgressToken>,
+    ) -> Result<Value> {
+        let engine = Arc::clone(self.engine()?);
+        let root = self.model_root(&args)?;
+        let defaults = self
+            .config()
+            .map(|c| c.fine_tune.clone())
+            .unwrap_or_default();
+        let job = engine
+            .fine_tune_job(&root, defaults.merged(&args.settings))
+            .map_err(engine_error)?;
+        let stop = Arc::new(tokio::sync::Notify::new());
+        {
+            let mut running = self.fine_tuning.lock().unwrap_or_else(|e| e.into_inner());
+            if running.is_some() {
+                return Err(Error {
+                    code: ErrorCode::ServerError(-32001),
+                    message: "a fine-tuning run is already in progress; wait for it or cancel it"
+                        .into(),
+                    data: None,
+                });
+            }
+            *running = Some(FineTuneRun {
+                token: token.clone(),
+                stop: Arc::clone(&stop),
+            });
+        }
+        // Cleared however this ends, a dropped (cancelled) request included.
+        struct Clear<'a>(&'a Mutex<Option<FineTuneRun>>);
+        impl Drop for Clear<'_> {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+        }
+        let _clear = Clear(&self.fine_tuning);
+        let name = root.root.file_name().map_or_else(
+            || root.root.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let progress = match token {
+            Some(token) => Some(
+                self.client
+                    .progress(token, format!("Fine-tuning the model on {name}"))
+                    .with_percentage(0)
+                    .with_cancel_button()
+                    .begin()
+                    .await,
+            ),
+            None => None,
+        };
+        // The trainer's events arrive synchronously; a task forwards them to the client.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::finetune::Progress>();
+        let forward = tokio::spawn(async move {
+            let mut last = None;
+            while let Some(update) = rx.recv().await {
+                if let Some(progress) = &progress {
+                    progress
+                        .report_with_message(update.message.clone(), update.percentage, None)
+                        .await;
+                }
+                last = Some(update);
+            }
+            (progress, last)
+        });
+        let stopped = Arc::clone(&stop);
+        let result = crate::finetune::run(
+            &job,
+            move |update| {
+                let _ = tx.send(update);
+            },
+            async move { stopped.notified().await },
+        )
+        .await;
+        let (progress, _) = forward.await.unwrap_or((None, None));
+        let summary = match &result {
+            Ok(outcome) => outcome.message.clone(),
+            Err(e) => e.to_string(),
+        };
+        if let Some(progress) = progress {
+            progress.finish_with_message(summary).await;
+        }
+        let outcome = result.map_err(|e| Error {
+            code: match e {
+                crate::finetune::FineTuneError::Cancelled => ErrorCode::RequestCancelled,
+                _ => ErrorCode::InternalError,
+            },
+            message: e.to_string().into(),
+            data: None,
+        })?;
+        if outcome.accepted {
+            self.spawn_indexing(root.root.clone());
+        }
+        Ok(json!({
+            "accepted": outcome.accepted,
+            "adapter": outcome.adapter,
+            "ndcgBefore": outcome.ndcg_before,
+            "ndcgAfter": outcome.ndcg_after,
+            "heldoutQueries": outcome.heldout_queries,
+            "message": outcome.message,
+            "reembedding": outcome.accepted,
+            "report": outcome.report,
+        }))
+    }
+
+    /// `resetModel`: the folder goes back to the base model (its adapter kept in
+    /// `adapter-previous/`); the switch runs in the background like an indexing run.
+    fn reset_model(self: &Arc<Self>, args: ModelArgs) -> Result<Value> {
+        let root = self.model_root(&args)?;
+        let had = self.engine()?.retire_adapter(&root).map_err(engine_error)?;
+        self.spawn_indexing(root.root.clone());
+        Ok(json!({ "hadAdapter": had, "root": root.root }))
+    }
+
     async fn index_status(&self) -> Result<Value> {
         let status = self.engine()?.status().await.map_err(engine_error)?;
         let mut value = serde_json::to_value(&status).map_err(|e| invalid_params(e.to_string()))?;
@@ -499,8 +661,20 @@ impl Backend {
         .await
     }
 
-    /// `window/workDoneProgress/cancel`: stops indexing (what is done is kept).
+    /// `window/workDoneProgress/cancel`: stops indexing (what is done is kept) or the
+    /// fine-tuning run the token belongs to.
     async fn cancel_progress(&self, params: WorkDoneProgressCancelParams) {
+        if let Some(run) = self
+            .state
+            .fine_tuning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && run.token.as_ref() == Some(&params.token)
+        {
+            run.stop.notify_one();
+            return;
+        }
         if progress::is_ours(&params.token)
             && let Ok(engine) = self.state.engine()
         {
@@ -747,6 +921,16 @@ impl LanguageServer for Backend {
                         self.state.spawn_indexing(root.root.clone());
                     }
                     json!({ "started": true })
+                }
+                "fineTune" | "resetModel" => {
+                    let args = ModelArgs::parse(first)
+                        .map_err(|e| invalid_params(format!("{}: {e}", parse(&command).message)))?;
+                    if command == "fineTune" {
+                        let token = params.work_done_progress_params.work_done_token.clone();
+                        self.state.fine_tune(args, token).await?
+                    } else {
+                        self.state.reset_model(args)?
+                    }
                 }
                 other => {
                     return Err(invalid_params(format!(

@@ -37,6 +37,31 @@ pub struct SimilarArgs {
     pub top_k: Option<usize>,
 }
 
+/// Arguments of `fineTune` and `resetModel`: the workspace folder (default: the first) and,
+/// for `fineTune`, training settings over the `fineTune` initialization options.
+#[derive(Debug, Default)]
+pub struct ModelArgs {
+    pub root: Option<Uri>,
+    pub settings: crate::finetune::FineTuneSettings,
+}
+
+impl ModelArgs {
+    /// Reads `{root?, …settings}` (absent or `null`: all defaults); unknown fields are errors.
+    pub fn parse(value: Value) -> Result<Self, String> {
+        let mut fields = match value {
+            Value::Null => return Ok(Self::default()),
+            Value::Object(fields) => fields,
+            _ => return Err("the argument must be an object".into()),
+        };
+        let root = match fields.remove("root") {
+            None | Some(Value::Null) => None,
+            Some(root) => Some(serde_json::from_value(root).map_err(|e| format!("root: {e}"))?),
+        };
+        let settings = serde_json::from_value(Value::Object(fields)).map_err(|e| e.to_string())?;
+        Ok(Self { root, settings })
+    }
+}
+
 /// Arguments of `ragContext` and `coder/context`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -125,10 +125,23 @@ impl McpServer {
             eprintln!("coder-lsp mcp: indexing {root}");
             let result = self.engine.index_root(&entry, stderr_progress()).await;
             match result {
-                Ok(stats) => eprintln!(
-                    "coder-lsp mcp: indexed {} files, {} chunks in {:.1}s ({} changed, {} embedded)",
-                    stats.files, stats.chunks, stats.seconds, stats.changed, stats.embedded
-                ),
+                Ok(stats) => {
+                    eprintln!(
+                        "coder-lsp mcp: indexed {} files, {} chunks in {:.1}s ({} changed, {} embedded)",
+                        stats.files, stats.chunks, stats.seconds, stats.changed, stats.embedded
+                    );
+                    // The workspace's fine-tuned adapter, if one is installed, takes over once
+                    // its vectors are computed.
+                    match self.engine.follow_adapter(&entry, stderr_progress()).await {
+                        Ok(true) => {
+                            eprintln!("coder-lsp mcp: now using the workspace's fine-tuned model")
+                        }
+                        Ok(false) => {}
+                        Err(e) => eprintln!(
+                            "coder-lsp mcp: switching to the fine-tuned model failed: {e}"
+                        ),
+                    }
+                }
                 Err(e) => eprintln!("coder-lsp mcp: indexing {root} stopped: {e}"),
             }
         }

@@ -11,7 +11,7 @@ local NAME = 'coder_lsp'
 ---@class coder_lsp.Options
 ---@field cmd? string[] Command that starts the server (default `{ 'coder-lsp', 'serve' }`).
 ---@field server_path? string Path of the coder-lsp binary (used when `cmd` is not given).
----@field init_options? table initializationOptions: model, device, indexDir, exclude, topK, maxFileSize, hover.
+---@field init_options? table initializationOptions: model, device, indexDir, exclude, topK, maxFileSize, hover, fineTune.
 ---@field root_markers? string[] Files or folders that mark a workspace root.
 ---@field picker? 'quickfix'|'select' Where :CoderSearch and :CoderSimilar put results.
 ---@field open_quickfix? boolean Open the quickfix window after a search (default true).
@@ -39,6 +39,7 @@ local INIT_OPTIONS = {
   topK = 'number',
   maxFileSize = 'number',
   hover = 'boolean',
+  fineTune = 'table',
 }
 
 --- Checks `init_options` and drops empty values. Returns nil when nothing is left: an empty Lua

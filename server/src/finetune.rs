@@ -1,0 +1,583 @@
+//! Fine-tuning a workspace's model from the server and the CLI.
+//!
+//! The training itself is `coder-train fine-tune` (crate `coder-train`), run as a child process
+//! so that a crash or an out-of-memory kill there never takes the language server down, and so
+//! that cancelling is simply stopping the child. Its JSON-line events become [`Progress`]
+//! updates. The trainer writes its adapter into a candidate directory; only a run that finished
+//! and beat the base model is installed as the root's adapter (`<index dir>/adapter/`, the one
+//! it replaces kept in `adapter-previous/`). A cancelled or failed run changes nothing that is
+//! in use, and its checkpoint lets the next run resume.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+/// The root's adapter, inside its index directory.
+pub const ADAPTER_DIR: &str = "adapter";
+/// Where an adapter goes when a newer one replaces it or the model is reset.
+pub const PREVIOUS_ADAPTER_DIR: &str = "adapter-previous";
+/// The trainer's working directory (mined pairs, the candidate adapter, checkpoints).
+const WORK_DIR: &str = "fine-tune";
+/// Names the trainer binary explicitly.
+pub const TRAINER_ENV: &str = "CODER_TRAIN";
+const TRAINER_NAME: &str = "coder-train";
+
+/// The adapter installed for the index in `index_dir`, if any.
+pub fn installed_adapter(index_dir: &Path) -> Option<PathBuf> {
+    let dir = index_dir.join(ADAPTER_DIR);
+    dir.join(crate::embed::lora::ADAPTER_META)
+        .is_file()
+        .then_some(dir)
+}
+
+/// Training settings a client may choose; unset ones take the trainer's defaults. (Also the
+/// flags of `coder-lsp fine-tune`.)
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, clap::Args)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FineTuneSettings {
+    /// Fraction of the mined pairs held out to judge the adapter, by whole files.
+    #[arg(long)]
+    pub heldout: Option<f64>,
+    /// Caps the steps of each curriculum stage (quick runs).
+    #[arg(long)]
+    pub max_steps_per_stage: Option<usize>,
+    /// Pairs per training step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Passes over each stage's pairs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Training inputs are cut to this many tokens.
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// Seed of the split and the training.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// One stage on all pairs instead of the three-stage curriculum.
+    #[serde(default)]
+    #[arg(long)]
+    pub no_curriculum: bool,
+}
+
+impl FineTuneSettings {
+    /// Settings given in `over` win over these.
+    pub fn merged(&self, over: &Self) -> Self {
+        Self {
+            heldout: over.heldout.or(self.heldout),
+            max_steps_per_stage: over.max_steps_per_stage.or(self.max_steps_per_stage),
+            batch_size: over.batch_size.or(self.batch_size),
+            epochs: over.epochs.or(self.epochs),
+            max_tokens: over.max_tokens.or(self.max_tokens),
+            seed: over.seed.or(self.seed),
+            no_curriculum: over.no_curriculum || self.no_curriculum,
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut push = |flag: &str, value: Option<String>| {
+            if let Some(value) = value {
+                args.push(flag.to_string());
+                args.push(value);
+            }
+        };
+        push("--heldout", self.heldout.map(|f| f.to_string()));
+        push(
+            "--max-steps-per-stage",
+            self.max_steps_per_stage.map(|n| n.to_string()),
+        );
+        push("--batch-size", self.batch_size.map(|n| n.to_string()));
+        push("--epochs", self.epochs.map(|n| n.to_string()));
+        push("--max-tokens", self.max_tokens.map(|n| n.to_string()));
+        push("--seed", self.seed.map(|n| n.to_string()));
+        if self.no_curriculum {
+            args.push("--no-curriculum".into());
+        }
+        args
+    }
+}
+
+/// What to fine-tune.
+#[derive(Debug, Clone)]
+pub struct FineTuneJob {
+    pub root: PathBuf,
+    /// The root's index directory (the adapter and the trainer's work go there).
+    pub index_dir: PathBuf,
+    /// The base model (directory, hub id or alias), as the index uses it.
+    pub model: String,
+    pub exclude: Vec<String>,
+    pub max_file_size: u64,
+    pub settings: FineTuneSettings,
+}
+
+/// A progress update: a line for people and a percentage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub message: String,
+    pub percentage: u32,
+}
+
+/// How a finished run went.
+#[derive(Debug, Clone)]
+pub struct FineTuneOutcome {
+    /// Whether the adapter beat the base model on held-out pairs and was installed.
+    pub accepted: bool,
+    /// The installed adapter (when accepted).
+    pub adapter: Option<PathBuf>,
+    pub ndcg_before: f64,
+    pub ndcg_after: f64,
+    pub heldout_queries: u64,
+    /// One line for people.
+    pub message: String,
+    /// The trainer's full report.
+    pub report: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FineTuneError {
+    #[error(
+        "the trainer `coder-train` was not found next to {beside} or on PATH; install it (`cargo install --path trainer` in the coder-lsp sources) or set {TRAINER_ENV} to its path"
+    )]
+    NoTrainer { beside: String },
+    #[error("{TRAINER_ENV}={0} is not an executable file")]
+    BadTrainerEnv(String),
+    #[error("could not start {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("fine-tuning failed: {0}")]
+    Trainer(String),
+    #[error("fine-tuning was cancelled; the model in use is unchanged")]
+    Cancelled,
+    #[error("installing the adapter in {path}: {source}")]
+    Install {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The trainer binary: `$CODER_TRAIN`, else `coder-train` beside this executable, else on PATH.
+pub fn trainer_binary() -> Result<PathBuf, FineTuneError> {
+    if let Some(path) = std::env::var_os(TRAINER_ENV).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(FineTuneError::BadTrainerEnv(path.display().to_string()))
+        };
+    }
+    let exe = std::env::current_exe().ok();
+    let beside = exe
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(format!("{TRAINER_NAME}{}", std::env::consts::EXE_SUFFIX)));
+    if let Some(path) = beside.as_ref().filter(|p| p.is_file()) {
+        return Ok(path.clone());
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(format!("{TRAINER_NAME}{}", std::env::consts::EXE_SUFFIX)))
+            .find(|p| p.is_file())
+    });
+    on_path.ok_or_else(|| FineTuneError::NoTrainer {
+        beside: beside
+            .as_deref()
+            .and_then(Path::parent)
+            .map_or_else(|| "coder-lsp".to_string(), |d| d.display().to_string()),
+    })
+}
+
+/// Runs the trainer for `job`, reporting progress, until it ends or `cancel` completes (the
+/// child is then killed and [`FineTuneError::Cancelled`] returned). An accepted adapter is
+/// installed as the root's adapter before this returns.
+pub async fn run(
+    job: &FineTuneJob,
+    mut on_progress: impl FnMut(Progress),
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<FineTuneOutcome, FineTuneError> {
+    let program = trainer_binary()?;
+    let work = job.index_dir.join(WORK_DIR);
+    let candidate = work.join("candidate");
+    let mut command = tokio::process::Command::new(&program);
+    command
+        .arg("fine-tune")
+        .arg("--json")
+        .arg("--root")
+        .arg(&job.root)
+        .arg("--work")
+        .arg(work.join("data"))
+        .arg("--out")
+        .arg(&candidate)
+        .arg("--model")
+        .arg(&job.model)
+        .arg("--max-file-size")
+        .arg(job.max_file_size.to_string())
+        .args(
+            job.exclude
+                .iter()
+                .flat_map(|g| ["--exclude".to_string(), g.clone()]),
+        )
+        .args(job.settings.args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Dropping the request (the client cancelled it) stops the training too.
+        .kill_on_drop(true);
+    tracing::info!("fine-tuning {}: {:?}", job.root.display(), command.as_std());
+    let mut child = command.spawn().map_err(|source| FineTuneError::Spawn {
+        program: program.display().to_string(),
+        source,
+    })?;
+    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(FineTuneError::Trainer(
+            "its output could not be read".into(),
+        ));
+    };
+    // stderr is drained as it comes (a full pipe would stall the trainer); its tail explains
+    // a failure.
+    let stderr_tail = tokio::spawn(async move {
+        let mut text = String::new();
+        let mut buf = vec![0u8; 8192];
+        while let Ok(n) = stderr.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if text.len() > 64 * 1024 {
+                text.drain(..text.len() - 32 * 1024);
+            }
+        }
+        text
+    });
+    let mut tracker = Tracker::default();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut report = None;
+    tokio::pin!(cancel);
+    loop {
+        tokio::select! {
+            () = &mut cancel => {
+                if let Err(e) = child.kill().await {
+                    tracing::warn!("stopping the trainer: {e}");
+                }
+                return Err(FineTuneError::Cancelled);
+            }
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => {
+                    let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                        tracing::debug!("trainer: {line}");
+                        continue;
+                    };
+                    if event["event"] == "report" {
+                        report = Some(event["report"].clone());
+                    } else if let Some(progress) = tracker.update(&event) {
+                        on_progress(progress);
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+    let status = tokio::select! {
+        () = &mut cancel => {
+            if let Err(e) = child.kill().await {
+                tracing::warn!("stopping the trainer: {e}");
+            }
+            return Err(FineTuneError::Cancelled);
+        }
+        status = child.wait() => status,
+    }
+    .map_err(|e| FineTuneError::Trainer(e.to_string()))?;
+    let stderr_text = stderr_tail.await.unwrap_or_default();
+    let report = match (status.success(), report) {
+        (true, Some(report)) => report,
+        _ => {
+            let reason = stderr_text
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("error:"))
+                .or_else(|| stderr_text.lines().rev().find(|l| !l.trim().is_empty()))
+                .unwrap_or("the trainer ended without a report")
+                .trim_start_matches("error: ")
+                .to_string();
+            return Err(FineTuneError::Trainer(format!("{reason} ({status})")));
+        }
+    };
+    let outcome = finish(&job.index_dir, &candidate, report)?;
+    // The run is complete: its data and checkpoint would only make a later run skip work.
+    if let Err(e) = std::fs::remove_dir_all(&work) {
+        tracing::debug!("removing {}: {e}", work.display());
+    }
+    Ok(outcome)
+}
+
+/// Reads the report and installs an accepted adapter.
+fn finish(
+    index_dir: &Path,
+    candidate: &Path,
+    report: Value,
+) -> Result<FineTuneOutcome, FineTuneError> {
+    let accepted = report["accepted"] == true;
+    let ndcg_before = report["before"]["ndcg_at_10"].as_f64().unwrap_or(0.0);
+    let ndcg_after = report["after"]["ndcg_at_10"].as_f64().unwrap_or(0.0);
+    let heldout_queries = report["after"]["queries"].as_u64().unwrap_or(0);
+    let adapter = if accepted {
+        Some(install(index_dir, candidate)?)
+    } else {
+        None
+    };
+    let message = if accepted {
+        format!(
+            "held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries; the fine-tuned model is in use once the workspace is re-embedded"
+        )
+    } else {
+        format!(
+            "held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries: not better than the current model, which stays in use"
+        )
+    };
+    Ok(FineTuneOutcome {
+        accepted,
+        adapter,
+        ndcg_before,
+        ndcg_after,
+        heldout_queries,
+        message,
+        report,
+    })
+}
+
+/// Moves the adapter files from `candidate` to `<index_dir>/adapter/`, the adapter there to
+/// `adapter-previous/`. Returns the installed adapter's directory.
+pub fn install(index_dir: &Path, candidate: &Path) -> Result<PathBuf, FineTuneError> {
+    let target = index_dir.join(ADAPTER_DIR);
+    let fail = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FineTuneError::Install { path, source }
+    };
+    // Assembled beside the target, then renamed into place in one step.
+    let staging = index_dir.join(format!("{ADAPTER_DIR}.new"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(fail(&staging))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(fail(&staging))?;
+    for entry in std::fs::read_dir(candidate).map_err(fail(candidate))? {
+        let entry = entry.map_err(fail(candidate))?;
+        if entry.file_type().map_err(fail(candidate))?.is_file() {
+            std::fs::rename(entry.path(), staging.join(entry.file_name()))
+                .map_err(fail(&entry.path()))?;
+        }
+    }
+    retire(index_dir)?;
+    std::fs::rename(&staging, &target).map_err(fail(&target))?;
+    Ok(target)
+}
+
+/// Moves the root's adapter (if any) to `adapter-previous/`, replacing an older one there, so
+/// the base model is used again. Returns whether there was an adapter.
+pub fn retire(index_dir: &Path) -> Result<bool, FineTuneError> {
+    let current = index_dir.join(ADAPTER_DIR);
+    if !current.exists() {
+        return Ok(false);
+    }
+    let previous = index_dir.join(PREVIOUS_ADAPTER_DIR);
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous).map_err(|source| FineTuneError::Install {
+            path: previous.clone(),
+            source,
+        })?;
+    }
+    std::fs::rename(&current, &previous).map_err(|source| FineTuneError::Install {
+        path: current.clone(),
+        source,
+    })?;
+    Ok(true)
+}
+
+/// Turns trainer events into progress: mining 0–5%, preparing 5–10%, training steps 10–90%,
+/// the final evaluation 90–100%.
+#[derive(Debug, Default)]
+struct Tracker {
+    stage: String,
+    percentage: u32,
+}
+
+impl Tracker {
+    fn update(&mut self, event: &Value) -> Option<Progress> {
+        let (message, percentage) = match event["event"].as_str()? {
+            "phase" => {
+                let phase = event["phase"].as_str().unwrap_or("");
+                let (message, percentage) = match phase {
+                    "mine" => ("mining training pairs from the repository", 0),
+                    "load" => ("loading the model", 5),
+                    "negatives" => ("finding hard negatives", 5),
+                    "evaluate_base" => ("evaluating the current model on held-out pairs", 5),
+                    "train" => ("training", 10),
+                    "evaluate_adapter" => ("evaluating the fine-tuned model on held-out pairs", 90),
+                    "export" => ("finishing", 95),
+                    other => (other, self.percentage),
+                };
+                let message = message.replace('_', " ");
+                (message, percentage)
+            }
+            "mined" => {
+                let summary = &event["summary"];
+                (
+                    format!(
+                        "mined {} pairs ({} to train on, {} held out)",
+                        summary["pairs"], summary["train"]["pairs"], summary["heldout"]["pairs"]
+                    ),
+                    5,
+                )
+            }
+            "resumed" => (
+                format!(
+                    "resuming after stage {} of an interrupted run",
+                    event["completed_stages"]
+                ),
+                self.percentage,
+            ),
+            "stage_started" => {
+                self.stage = format!(
+                    "stage {}/{} ({})",
+                    event["index"],
+                    event["stages"],
+                    event["stage"].as_str().unwrap_or("")
+                );
+                (
+                    format!("{}: {} pairs", self.stage, event["pairs"]),
+                    self.percentage,
+                )
+            }
+            "step" => {
+                let step = event["step"].as_u64().unwrap_or(0);
+                let total = event["total_steps"].as_u64().unwrap_or(0).max(1);
+                let eta = event["eta_seconds"].as_f64().unwrap_or(0.0);
+                let left = if eta >= 90.0 {
+                    format!("about {:.0} min left", eta / 60.0)
+                } else {
+                    format!("about {eta:.0} s left")
+                };
+                (
+                    format!(
+                        "{} · step {step}/{total} · loss {:.3} · {left}",
+                        self.stage,
+                        event["loss"].as_f64().unwrap_or(f64::NAN)
+                    ),
+                    10 + (80 * step.min(total) / total) as u32,
+                )
+            }
+            "stage_finished" => (
+                format!(
+                    "{} done, mean loss {:.3}",
+                    self.stage,
+                    event["mean_loss"].as_f64().unwrap_or(f64::NAN)
+                ),
+                self.percentage,
+            ),
+            _ => return None,
+        };
+        // Percentages never go back.
+        self.percentage = self.percentage.max(percentage).min(100);
+        Some(Progress {
+            message,
+            percentage: self.percentage,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn trainer_events_become_monotonic_progress() {
+        let mut tracker = Tracker::default();
+        let events = [
+            json!({"event": "phase", "phase": "mine"}),
+            json!({"event": "mined", "summary": {"pairs": 40, "train": {"pairs": 30}, "heldout": {"pairs": 10}}}),
+            json!({"event": "phase", "phase": "negatives"}),
+            json!({"event": "phase", "phase": "evaluate_base"}),
+            json!({"event": "phase", "phase": "train"}),
+            json!({"event": "stage_started", "stage": "warmup", "index": 1, "stages": 3, "pairs": 12, "steps": 2}),
+            json!({"event": "step", "stage": "warmup", "step": 1, "total_steps": 4, "loss": 1.25, "eta_seconds": 150.0}),
+            json!({"event": "stage_finished", "stage": "warmup", "mean_loss": 1.2, "seconds": 3.0}),
+            json!({"event": "step", "stage": "mixed", "step": 4, "total_steps": 4, "loss": 0.5, "eta_seconds": 0.0}),
+            json!({"event": "phase", "phase": "evaluate_adapter"}),
+            json!({"event": "something_new"}),
+        ];
+        let progress: Vec<Progress> = events.iter().filter_map(|e| tracker.update(e)).collect();
+        assert_eq!(progress.len(), 10, "unknown events are skipped");
+        let percentages: Vec<u32> = progress.iter().map(|p| p.percentage).collect();
+        assert_eq!(percentages, [0, 5, 5, 5, 10, 10, 30, 30, 90, 90]);
+        assert_eq!(
+            progress[1].message,
+            "mined 40 pairs (30 to train on, 10 held out)"
+        );
+        assert_eq!(
+            progress[6].message,
+            "stage 1/3 (warmup) · step 1/4 · loss 1.250 · about 2 min left"
+        );
+        assert!(
+            progress[9].message.contains("held-out"),
+            "{:?}",
+            progress[9]
+        );
+    }
+
+    #[test]
+    fn settings_become_trainer_flags_and_requests_override_defaults() {
+        let defaults: FineTuneSettings =
+            serde_json::from_value(json!({"batchSize": 8, "epochs": 2})).unwrap();
+        let asked: FineTuneSettings =
+            serde_json::from_value(json!({"maxStepsPerStage": 1, "epochs": 1})).unwrap();
+        let merged = defaults.merged(&asked);
+        assert_eq!(
+            merged.args(),
+            [
+                "--max-steps-per-stage",
+                "1",
+                "--batch-size",
+                "8",
+                "--epochs",
+                "1"
+            ]
+        );
+        assert!(
+            serde_json::from_value::<FineTuneSettings>(json!({"batchsize": 8})).is_err(),
+            "a misspelt setting is an error, not silently ignored"
+        );
+    }
+
+    #[test]
+    fn install_keeps_the_previous_adapter_and_retire_goes_back_to_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path();
+        let write_candidate = |tag: &str| {
+            let candidate = index.join("candidate");
+            std::fs::create_dir_all(candidate.join("checkpoint")).unwrap();
+            std::fs::write(candidate.join("adapter.json"), tag).unwrap();
+            std::fs::write(candidate.join("adapter.safetensors"), tag).unwrap();
+            candidate
+        };
+        assert!(installed_adapter(index).is_none());
+        let first = install(index, &write_candidate("one")).unwrap();
+        assert_eq!(installed_adapter(index), Some(first.clone()));
+        assert!(
+            !first.join("checkpoint").exists(),
+            "only files are installed"
+        );
+        install(index, &write_candidate("two")).unwrap();
+        let read = |p: PathBuf| std::fs::read_to_string(p.join("adapter.json")).unwrap();
+        assert_eq!(read(index.join(ADAPTER_DIR)), "two");
+        assert_eq!(read(index.join(PREVIOUS_ADAPTER_DIR)), "one");
+        assert!(retire(index).unwrap());
+        assert!(installed_adapter(index).is_none());
+        assert_eq!(read(index.join(PREVIOUS_ADAPTER_DIR)), "two");
+        assert!(!retire(index).unwrap(), "nothing left to retire");
+    }
+}

@@ -1,0 +1,415 @@
+//! End-to-end tests of fine-tuning from the editor and the terminal: the `fineTune` and
+//! `resetModel` commands of the real language server (the real binary, which runs the real
+//! `coder-train` beside it), `coder-lsp fine-tune` and `coder-lsp model reset`, and the switch
+//! to an adapter in the background while the current vectors keep answering.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use coder_tests::lsp_client::LspClient;
+use coder_tests::{Workspace, write_adapter};
+use serde_json::{Value, json};
+
+/// Settings that keep a training run to a few steps.
+const QUICK: &[(&str, &str)] = &[
+    ("heldout", "0.3"),
+    ("maxStepsPerStage", "1"),
+    ("batchSize", "4"),
+    ("maxTokens", "48"),
+];
+
+fn quick_settings() -> Value {
+    let mut settings = serde_json::Map::new();
+    for (key, value) in QUICK {
+        let number: Value = serde_json::from_str(value).expect("a number");
+        settings.insert((*key).to_string(), number);
+    }
+    Value::Object(settings)
+}
+
+fn uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+async fn initialize(client: &mut LspClient, ws: &Workspace, options: Value) -> PathBuf {
+    let root = ws.root().canonicalize().expect("fixture root");
+    let mut init_options = json!({"indexDir": ws.index_dir()});
+    if let (Some(into), Some(from)) = (init_options.as_object_mut(), options.as_object()) {
+        into.extend(from.clone());
+    }
+    let init = client
+        .call(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": uri(&root),
+                "workspaceFolders": [{"uri": uri(&root), "name": "repo"}],
+                "capabilities": {"window": {"workDoneProgress": true}},
+                "initializationOptions": init_options
+            }),
+        )
+        .await;
+    let commands = init["capabilities"]["executeCommandProvider"]["commands"].to_string();
+    assert!(
+        commands.contains("\"fineTune\"") && commands.contains("\"resetModel\""),
+        "{init}"
+    );
+    client.notify("initialized", json!({})).await;
+    root
+}
+
+/// Polls indexStatus until nothing is running and `done` holds for the (only) root's status.
+async fn wait_root(client: &mut LspClient, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let status = client.command("indexStatus", Value::Null).await;
+        let root = &status["roots"][0];
+        if status["indexing"] == false
+            && status["files"].as_u64() > Some(0)
+            && root["pending"] == 0
+            && done(root)
+        {
+            return root.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the root did not settle: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The `$/progress` notifications for `token` once its `end` has arrived (it may come just
+/// after the response).
+async fn finished_progress(client: &LspClient, token: &str) -> Vec<(String, String, Option<u64>)> {
+    let started = Instant::now();
+    loop {
+        let progress = progress_of(client, token);
+        if progress.iter().any(|(kind, _, _)| kind == "end")
+            || started.elapsed() > Duration::from_secs(10)
+        {
+            return progress;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `$/progress` notifications for `token`, as (kind, message, percentage).
+fn progress_of(client: &LspClient, token: &str) -> Vec<(String, String, Option<u64>)> {
+    client
+        .notifications()
+        .iter()
+        .filter(|n| n["method"] == "$/progress" && n["params"]["token"] == token)
+        .map(|n| {
+            let value = &n["params"]["value"];
+            (
+                value["kind"].as_str().unwrap_or("").to_string(),
+                value["message"]
+                    .as_str()
+                    .or(value["title"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
+                value["percentage"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+fn fine_tune_request(root: &Path, token: &str, extra: Value) -> Value {
+    let mut argument = json!({"root": uri(root)});
+    if let (Some(into), Some(from)) = (argument.as_object_mut(), extra.as_object()) {
+        into.extend(from.clone());
+    }
+    json!({"command": "fineTune", "arguments": [argument], "workDoneToken": token})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installed_adapter_is_followed_in_the_background_and_reset_goes_back() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let mut client = LspClient::start();
+    let root = initialize(&mut client, &ws, json!({})).await;
+    let base = wait_root(&mut client, |_| true).await;
+    assert_eq!(base["adapter"], Value::Null, "{base}");
+    let base_fingerprint = base["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string();
+    let index_dir = PathBuf::from(base["indexDir"].as_str().expect("indexDir"));
+
+    // An adapter appears beside the index (as `coder-lsp fine-tune` installs it); a reindex
+    // follows it: the adapted model's vectors are computed, then served.
+    let model = coder_lsp::model::resolve(coder_lsp::model::DEFAULT_MODEL).expect("the model");
+    let adapter = index_dir.join("adapter");
+    write_adapter(&adapter, &model.dir, &base_fingerprint);
+    client.command("reindex", Value::Null).await;
+    let adapted = wait_root(&mut client, |r| r["fingerprint"] != base["fingerprint"]).await;
+    assert_eq!(adapted["adapter"], json!(adapter), "{adapted}");
+    assert_eq!(adapted["embedded"], base["embedded"], "{adapted}");
+    let hits = client
+        .command(
+            "semanticSearch",
+            json!({"query": "escape html special characters"}),
+        )
+        .await;
+    assert_eq!(hits[0]["name"], "escapeHtml", "{hits}");
+
+    // Back to the base model: the adapter is kept aside, the base vectors serve again.
+    let reset = client
+        .command("resetModel", json!({"root": uri(&root)}))
+        .await;
+    assert_eq!(reset["hadAdapter"], true, "{reset}");
+    let back = wait_root(&mut client, |r| r["fingerprint"] == base["fingerprint"]).await;
+    assert_eq!(back["adapter"], Value::Null, "{back}");
+    assert!(!adapter.exists());
+    assert!(index_dir.join("adapter-previous/adapter.json").is_file());
+    let again = client.command("resetModel", Value::Null).await;
+    assert_eq!(again["hadAdapter"], false, "{again}");
+
+    // A folder that is not open, and a misspelt setting, are refused clearly.
+    let outside = client
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "resetModel", "arguments": [{"root": "file:///nowhere"}]}),
+        )
+        .await;
+    assert!(
+        outside["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not inside any workspace folder")),
+        "{outside}"
+    );
+    let misspelt = client
+        .request(
+            "workspace/executeCommand",
+            fine_tune_request(&root, "t", json!({"maxSteps": 1})),
+        )
+        .await;
+    assert!(
+        misspelt["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown field `maxSteps`")),
+        "{misspelt}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fine_tune_reports_progress_and_installs_only_a_better_adapter() {
+    let ws = Workspace::sample_with_history();
+    let log = ws.dir.path().join("server.log");
+    let mut client = LspClient::spawn(&coder_tests::binary(), &log);
+    let root = initialize(&mut client, &ws, json!({"fineTune": quick_settings()})).await;
+    let base = wait_root(&mut client, |_| true).await;
+    let index_dir = PathBuf::from(base["indexDir"].as_str().expect("indexDir"));
+
+    let response = client
+        .request(
+            "workspace/executeCommand",
+            fine_tune_request(&root, "ft-1", json!({})),
+        )
+        .await;
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let result = response
+        .get("result")
+        .unwrap_or_else(|| panic!("fineTune failed: {response}\n{}", log_text()));
+    let progress = finished_progress(&client, "ft-1").await;
+    let kinds: Vec<&str> = progress.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"begin"), "{progress:?}");
+    assert_eq!(kinds.last(), Some(&"end"), "{progress:?}");
+    assert!(
+        progress
+            .iter()
+            .any(|(_, m, _)| m.starts_with("mined ") && m.contains("held out")),
+        "{progress:?}"
+    );
+    assert!(
+        progress
+            .iter()
+            .any(|(_, m, _)| m.contains("· step ") && m.contains("loss")),
+        "{progress:?}"
+    );
+    let percentages: Vec<u64> = progress.iter().filter_map(|(_, _, p)| *p).collect();
+    assert!(
+        percentages.windows(2).all(|w| w[0] <= w[1]),
+        "{percentages:?}"
+    );
+    assert!(result["heldoutQueries"].as_u64() > Some(0), "{result}");
+    assert!(result["ndcgBefore"].as_f64().is_some(), "{result}");
+    assert!(
+        !index_dir.join("fine-tune").exists(),
+        "a finished run cleans its work"
+    );
+
+    if result["accepted"] == true {
+        assert!(index_dir.join("adapter/adapter.json").is_file(), "{result}");
+        let adapted = wait_root(&mut client, |r| r["fingerprint"] != base["fingerprint"]).await;
+        assert_eq!(adapted["adapter"], json!(index_dir.join("adapter")));
+    } else {
+        assert!(!index_dir.join("adapter").exists(), "{result}");
+        assert!(
+            result["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("stays in use")),
+            "{result}"
+        );
+        let same = wait_root(&mut client, |_| true).await;
+        assert_eq!(same["fingerprint"], base["fingerprint"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_fine_tune_keeps_the_current_model() {
+    let ws = Workspace::sample_with_history();
+    let log = ws.dir.path().join("server.log");
+    let mut client = LspClient::spawn(&coder_tests::binary(), &log);
+    // Enough steps that the run is still going when the cancel arrives.
+    let root = initialize(&mut client, &ws, json!({})).await;
+    let base = wait_root(&mut client, |_| true).await;
+    let index_dir = PathBuf::from(base["indexDir"].as_str().expect("indexDir"));
+
+    let pending = client
+        .send_request(
+            "workspace/executeCommand",
+            fine_tune_request(&root, "ft-cancel", json!({"heldout": 0.3})),
+        )
+        .await;
+    let started = Instant::now();
+    while !progress_of(&client, "ft-cancel")
+        .iter()
+        .any(|(kind, _, _)| kind == "report")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no progress: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A second run is refused while one is going.
+    let second = client
+        .request(
+            "workspace/executeCommand",
+            fine_tune_request(&root, "ft-2", json!({})),
+        )
+        .await;
+    assert!(
+        second["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already in progress")),
+        "{second}"
+    );
+    client
+        .notify(
+            "window/workDoneProgress/cancel",
+            json!({"token": "ft-cancel"}),
+        )
+        .await;
+    let response = tokio::time::timeout(Duration::from_secs(30), pending)
+        .await
+        .expect("the cancelled run answers promptly")
+        .expect("a response");
+    assert_eq!(response["error"]["code"], -32800, "{response}");
+    assert!(
+        response["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("model in use is unchanged")),
+        "{response}"
+    );
+    let progress = finished_progress(&client, "ft-cancel").await;
+    assert_eq!(
+        progress.last().map(|(k, _, _)| k.as_str()),
+        Some("end"),
+        "{progress:?}"
+    );
+    assert!(!index_dir.join("adapter").exists());
+    let after = wait_root(&mut client, |_| true).await;
+    assert_eq!(after["fingerprint"], base["fingerprint"]);
+    assert_eq!(after["adapter"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_trainer_fine_tune_says_how_to_get_it() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let log = ws.dir.path().join("server.log");
+    let mut client = LspClient::spawn_with_env(
+        &coder_tests::binary(),
+        &log,
+        &[("CODER_TRAIN", "/nonexistent/coder-train")],
+    );
+    let root = initialize(&mut client, &ws, json!({})).await;
+    wait_root(&mut client, |_| true).await;
+    let response = client
+        .request(
+            "workspace/executeCommand",
+            fine_tune_request(&root, "ft", json!({})),
+        )
+        .await;
+    let message = response["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("CODER_TRAIN=/nonexistent/coder-train"),
+        "{response}"
+    );
+    // The server is still up.
+    client.command("indexStatus", Value::Null).await;
+}
+
+#[test]
+fn the_cli_fine_tunes_installs_and_resets() {
+    let ws = Workspace::sample_with_history();
+    let base = ws.json("index", &[]);
+    assert!(base["embedded"].as_u64() > Some(0), "{base}");
+    let mut args: Vec<String> = Vec::new();
+    for (key, value) in QUICK {
+        let flag: String = key
+            .chars()
+            .flat_map(|c| {
+                if c.is_ascii_uppercase() {
+                    vec!['-', c.to_ascii_lowercase()]
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
+        args.push(format!("--{flag}"));
+        args.push((*value).to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let outcome = ws.json("fine-tune", &args);
+    assert!(outcome["heldout_queries"].as_u64() > Some(0), "{outcome}");
+    let adapter = ws.index_dir().join("adapter");
+    if outcome["accepted"] == true {
+        assert_eq!(outcome["adapter"], json!(adapter));
+    } else {
+        assert!(!adapter.exists(), "{outcome}");
+        assert_eq!(ws.json("status", &[])["adapter"], Value::Null);
+        // Install one as an accepted run would, to follow it through the other commands.
+        let status = ws.json("status", &[]);
+        let model_dir = PathBuf::from(status["model_dir"].as_str().expect("model_dir"));
+        write_adapter(
+            &adapter,
+            &model_dir,
+            status["fingerprint"].as_str().expect("fp"),
+        );
+    }
+    // Every command now uses the installed adapter: another model, so everything is embedded
+    // again for it.
+    let status = ws.json("status", &[]);
+    assert_eq!(status["adapter"], json!(adapter), "{status}");
+    let adapted = ws.json("index", &[]);
+    assert_eq!(adapted["embedded"], base["embedded"], "{adapted}");
+    let reset = std::process::Command::new(coder_tests::binary())
+        .args(["model", "reset", "--root"])
+        .arg(ws.root())
+        .arg("--index-dir")
+        .arg(ws.index_dir())
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .expect("run model reset");
+    let text = coder_tests::success(&reset);
+    assert!(
+        text.contains("base model"),
+        "model reset explains itself: {text}"
+    );
+    assert_eq!(ws.json("status", &[])["adapter"], Value::Null);
+    let again = ws.json("index", &[]);
+    assert_eq!(again["embedded"], 0, "base vectors were kept: {again}");
+}

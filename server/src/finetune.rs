@@ -401,6 +401,8 @@ pub fn retire(index_dir: &Path) -> Result<bool, FineTuneError> {
 #[derive(Debug, Default)]
 struct Tracker {
     stage: String,
+    /// Pairs of the current stage (a stage without any is skipped).
+    stage_pairs: u64,
     percentage: u32,
 }
 
@@ -446,10 +448,13 @@ impl Tracker {
                     event["stages"],
                     event["stage"].as_str().unwrap_or("")
                 );
-                (
-                    format!("{}: {} pairs", self.stage, event["pairs"]),
-                    self.percentage,
-                )
+                self.stage_pairs = event["pairs"].as_u64().unwrap_or(0);
+                let what = if self.stage_pairs == 0 {
+                    "skipped, no pairs left for it".to_string()
+                } else {
+                    format!("{} pairs", self.stage_pairs)
+                };
+                (format!("{}: {what}", self.stage), self.percentage)
             }
             "step" => {
                 let step = event["step"].as_u64().unwrap_or(0);
@@ -469,6 +474,8 @@ impl Tracker {
                     10 + (80 * step.min(total) / total) as u32,
                 )
             }
+            // A skipped stage was reported when it started.
+            "stage_finished" if self.stage_pairs == 0 => return None,
             "stage_finished" => (
                 format!(
                     "{} done, mean loss {:.3}",
@@ -507,13 +514,23 @@ mod tests {
             json!({"event": "step", "stage": "warmup", "step": 1, "total_steps": 4, "loss": 1.25, "eta_seconds": 150.0}),
             json!({"event": "stage_finished", "stage": "warmup", "mean_loss": 1.2, "seconds": 3.0}),
             json!({"event": "step", "stage": "mixed", "step": 4, "total_steps": 4, "loss": 0.5, "eta_seconds": 0.0}),
+            json!({"event": "stage_started", "stage": "code_cooldown", "index": 3, "stages": 3, "pairs": 0, "steps": 0}),
+            json!({"event": "stage_finished", "stage": "code_cooldown", "mean_loss": 0.0, "seconds": 0.0}),
             json!({"event": "phase", "phase": "evaluate_adapter"}),
             json!({"event": "something_new"}),
         ];
         let progress: Vec<Progress> = events.iter().filter_map(|e| tracker.update(e)).collect();
-        assert_eq!(progress.len(), 10, "unknown events are skipped");
+        assert_eq!(
+            progress.len(),
+            11,
+            "unknown events and a skipped stage's end are not shown"
+        );
         let percentages: Vec<u32> = progress.iter().map(|p| p.percentage).collect();
-        assert_eq!(percentages, [0, 5, 5, 5, 10, 10, 30, 30, 90, 90]);
+        assert_eq!(percentages, [0, 5, 5, 5, 10, 10, 30, 30, 90, 90, 90]);
+        assert_eq!(
+            progress[9].message,
+            "stage 3/3 (code_cooldown): skipped, no pairs left for it"
+        );
         assert_eq!(
             progress[1].message,
             "mined 40 pairs (30 to train on, 10 held out)"
@@ -523,9 +540,9 @@ mod tests {
             "stage 1/3 (warmup) · step 1/4 · loss 1.250 · about 2 min left"
         );
         assert!(
-            progress[9].message.contains("held-out"),
+            progress[10].message.contains("held-out"),
             "{:?}",
-            progress[9]
+            progress[10]
         );
     }
 

@@ -181,13 +181,13 @@ async fn an_installed_adapter_is_followed_in_the_background_and_reset_goes_back(
     let misspelt = client
         .request(
             "workspace/executeCommand",
-            fine_tune_request(&root, "t", json!({"maxSteps": 1})),
+            fine_tune_request(&root, "t", json!({"maxStep": 1})),
         )
         .await;
     assert!(
         misspelt["error"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("unknown field `maxSteps`")),
+            .is_some_and(|m| m.contains("unknown field `maxStep`")),
         "{misspelt}"
     );
 }

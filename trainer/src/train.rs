@@ -72,8 +72,11 @@ impl Default for TrainConfig {
             max_tokens: 128,
             temperature: 0.02,
             negatives_per_pair: 2,
-            learning_rate: 1e-4,
-            cooldown_learning_rate: 1e-5,
+            // CodeR uses 1e-4 (and 1e-5 to cool down) for rank-32 LoRA on a 1.5B model. For
+            // rank-8 LoRA on MiniLM, 200 steps on rusqlite (1,777 pairs) moved held-out nDCG@10
+            // from 0.452 to 0.454 at 1e-4 and to 0.485 at 5e-4; the cool-down keeps CodeR's ratio.
+            learning_rate: 5e-4,
+            cooldown_learning_rate: 5e-5,
             weight_decay: 0.01,
             epochs: 1,
             max_steps_per_stage: None,
@@ -670,9 +673,9 @@ mod tests {
         assert_eq!(
             stages,
             [
-                (Stage::TextWarmup, vec![0, 1, 2], 1e-4),
-                (Stage::Mixed, vec![0, 1, 2, 3, 4, 5], 1e-4),
-                (Stage::CodeCooldown, vec![4, 5], 1e-5),
+                (Stage::TextWarmup, vec![0, 1, 2], 5e-4),
+                (Stage::Mixed, vec![0, 1, 2, 3, 4, 5], 5e-4),
+                (Stage::CodeCooldown, vec![4, 5], 5e-5),
             ]
         );
         let flat = plan_stages(

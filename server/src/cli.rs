@@ -695,13 +695,7 @@ fn run_fine_tune(
             })
         );
     } else {
-        println!(
-            "{}",
-            outcome.message.replace(
-                "; the fine-tuned model is in use once the workspace is re-embedded",
-                "",
-            )
-        );
+        println!("{}", outcome.message);
         if let Some(dir) = &outcome.adapter {
             println!(
                 "adapter installed in {}; `coder-lsp index` re-embeds the workspace with it (a running language server switches on its next reindex)",

@@ -65,6 +65,8 @@ enum ModelState {
 /// One workspace root and its index.
 pub struct RootIndex {
     pub root: PathBuf,
+    /// Where the index lives (the fine-tuned adapter too).
+    index_dir: PathBuf,
     index: Mutex<Index>,
     /// This root's own model, when it differs from the engine's: the base model with the
     /// root's fine-tuned adapter merged in. Changed only while holding `index`, together with
@@ -76,6 +78,15 @@ pub struct RootIndex {
     cancel: AtomicBool,
     /// Serialises updates of this root (a full walk and single-file syncs).
     updating: tokio::sync::Mutex<()>,
+}
+
+impl RootIndex {
+    fn adapted_model(&self) -> Option<Arc<LoadedModel>> {
+        self.adapted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for RootIndex {
@@ -218,31 +229,44 @@ impl Engine {
 
     /// The model that serves `root`: its fine-tuned model, else the engine's.
     fn model_of(&self, root: &RootIndex) -> Option<Arc<LoadedModel>> {
-        let adapted = root
-            .adapted
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        adapted.or_else(|| self.model())
+        root.adapted_model().or_else(|| self.model())
     }
 
     /// [`Engine::model_of`], or why there is none.
     fn model_for(&self, root: &RootIndex) -> Result<Arc<LoadedModel>, EngineError> {
-        let adapted = root
-            .adapted
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        adapted.map_or_else(|| self.require_model(), Ok)
+        root.adapted_model()
+            .map_or_else(|| self.require_model(), Ok)
     }
 
-    /// The adapter `root` should use: the one installed in its index directory, unless the
-    /// engine runs with an explicitly chosen adapter (that one then serves every root).
-    fn wanted_adapter(&self, root: &RootIndex) -> Option<PathBuf> {
-        if self.settings.model_options.adapter.is_some() {
-            return None;
+    /// The model `root` should use: its installed adapter merged into `base` (loaded when it
+    /// is not `current` already), else `base`. An adapter chosen explicitly for the engine
+    /// serves every root, so installed ones are then ignored. Blocking (reads the adapter).
+    fn wanted_model(
+        &self,
+        root: &RootIndex,
+        base: Arc<LoadedModel>,
+        current: Arc<LoadedModel>,
+    ) -> Result<(Arc<LoadedModel>, bool), EngineError> {
+        let installed = match &self.settings.model_options.adapter {
+            Some(_) => None,
+            None => finetune::installed_adapter(&root.index_dir),
+        };
+        let Some(dir) = installed else {
+            return Ok((base, false));
+        };
+        let adapter = Adapter::read(&dir).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let fingerprint = model::adapted_fingerprint(&base.resolved.fingerprint, &adapter)
+            .map_err(|e| EngineError::NoModel(e.to_string()))?;
+        if current.resolved.fingerprint == fingerprint {
+            return Ok((current, true));
         }
-        finetune::installed_adapter(&root.index.with(|i| i.dir().to_path_buf()))
+        let options = ModelOptions {
+            adapter: Some(dir),
+            ..self.settings.model_options.clone()
+        };
+        let loaded = model::load(&self.settings.model, &options)
+            .map_err(|e| EngineError::NoModel(e.to_string()))?;
+        Ok((Arc::new(loaded), true))
     }
 
     /// Makes `root` use the adapter installed in its index directory (or the base model when
@@ -257,45 +281,27 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let _switching = root.switching.lock().await;
         let base = self.require_model()?;
-        let wanted = self.wanted_adapter(root);
         let current = self.model_for(root)?;
-        let target: Arc<LoadedModel> = match &wanted {
-            None => base,
-            Some(dir) => {
-                let adapter =
-                    Adapter::read(dir).map_err(|e| EngineError::Internal(e.to_string()))?;
-                let fingerprint = model::adapted_fingerprint(&base.resolved.fingerprint, &adapter)
-                    .map_err(|e| EngineError::NoModel(e.to_string()))?;
-                if fingerprint == current.resolved.fingerprint {
-                    return Ok(false);
-                }
-                let spec = self.settings.model.clone();
-                let options = ModelOptions {
-                    adapter: Some(dir.clone()),
-                    ..self.settings.model_options.clone()
-                };
-                let loaded = blocking(move || {
-                    model::load(&spec, &options).map_err(|e| EngineError::NoModel(e.to_string()))
-                })
-                .await?;
-                Arc::new(loaded)
-            }
-        };
+        let (engine, task_root, task_current) =
+            (Arc::clone(self), Arc::clone(root), Arc::clone(&current));
+        let (target, adapted) =
+            blocking(move || engine.wanted_model(&task_root, base, task_current)).await?;
         if target.resolved.fingerprint == current.resolved.fingerprint {
             return Ok(false);
         }
         tracing::info!(
             "{}: switching to {} ({})",
             root.root.display(),
-            wanted.as_deref().map_or_else(
-                || "the base model".to_string(),
-                |d| format!("the adapter in {}", d.display())
-            ),
+            if adapted {
+                "its fine-tuned adapter"
+            } else {
+                "the base model"
+            },
             target.resolved.fingerprint
         );
         root.cancel.store(false, Ordering::Relaxed);
         self.indexing.fetch_add(1, Ordering::Relaxed);
-        let result = Self::switch_root_model(root, target, wanted.is_some(), progress).await;
+        let result = Self::switch_root_model(root, target, adapted, progress).await;
         self.indexing.fetch_sub(1, Ordering::Relaxed);
         if let Err(e) = &result
             && !matches!(e, EngineError::Index(IndexError::Cancelled))
@@ -364,6 +370,7 @@ impl Engine {
         let skip_dir = std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::canonicalize(&dir))
             .ok();
+        let index_dir = dir.clone();
         let config = IndexConfig {
             root: root.clone(),
             dir,
@@ -377,6 +384,7 @@ impl Engine {
         let index = blocking(move || Ok(Index::open(config, key, Access::WriteOrRead)?)).await?;
         let entry = Arc::new(RootIndex {
             root,
+            index_dir,
             index: Mutex::new(index),
             adapted: RwLock::new(None),
             switching: tokio::sync::Mutex::new(()),
@@ -424,7 +432,7 @@ impl Engine {
         let model = self.require_model()?;
         Ok(finetune::FineTuneJob {
             root: root.root.clone(),
-            index_dir: root.index.with(|i| i.dir().to_path_buf()),
+            index_dir: root.index_dir.clone(),
             // The resolved directory: the trainer must not look the model up again.
             model: model.resolved.dir.display().to_string(),
             exclude: self.settings.exclude.clone(),
@@ -436,8 +444,7 @@ impl Engine {
     /// Puts `root`'s fine-tuned adapter aside (kept in `adapter-previous/`), so the base model
     /// serves it again after [`Engine::follow_adapter`]. Returns whether there was one.
     pub fn retire_adapter(&self, root: &RootIndex) -> Result<bool, EngineError> {
-        let dir = root.index.with(|i| i.dir().to_path_buf());
-        finetune::retire(&dir).map_err(|e| EngineError::Internal(e.to_string()))
+        finetune::retire(&root.index_dir).map_err(|e| EngineError::Internal(e.to_string()))
     }
 
     /// Stops serving a workspace folder (its index stays on disk).

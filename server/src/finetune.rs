@@ -341,9 +341,7 @@ fn finish(
         None
     };
     let message = if accepted {
-        format!(
-            "held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries; the fine-tuned model is in use once the workspace is re-embedded"
-        )
+        format!("held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries")
     } else {
         format!(
             "held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries: not better than the current model, which stays in use"

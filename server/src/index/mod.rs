@@ -619,11 +619,6 @@ impl Index {
         Ok(existed)
     }
 
-    /// Up to `limit` chunk texts that still need a vector from the current model.
-    pub fn pending_texts(&self, limit: usize) -> Result<Vec<([u8; 32], String)>, IndexError> {
-        self.store.pending_texts(self.fingerprint(), limit)
-    }
-
     /// How many chunk texts still need a vector.
     pub fn pending_count(&self) -> Result<u64, IndexError> {
         self.store.pending_count(self.fingerprint())
@@ -781,11 +776,6 @@ impl Index {
     /// How this index walks its root.
     pub fn walk_options(&self) -> &WalkOptions {
         &self.config.walk
-    }
-
-    /// The directory the index lives in.
-    pub fn dir(&self) -> &Path {
-        &self.config.dir
     }
 
     /// The workspace root this index covers.

@@ -525,11 +525,15 @@ impl ServerState {
         .await;
         let (progress, _) = forward.await.unwrap_or((None, None));
         let summary = match &result {
+            Ok(outcome) if outcome.accepted => format!(
+                "{}; the fine-tuned model is in use once the workspace is re-embedded",
+                outcome.message
+            ),
             Ok(outcome) => outcome.message.clone(),
             Err(e) => e.to_string(),
         };
         if let Some(progress) = progress {
-            progress.finish_with_message(summary).await;
+            progress.finish_with_message(summary.clone()).await;
         }
         let outcome = result.map_err(|e| Error {
             code: match e {
@@ -548,7 +552,7 @@ impl ServerState {
             "ndcgBefore": outcome.ndcg_before,
             "ndcgAfter": outcome.ndcg_after,
             "heldoutQueries": outcome.heldout_queries,
-            "message": outcome.message,
+            "message": summary,
             "reembedding": outcome.accepted,
             "report": outcome.report,
         }))

@@ -88,6 +88,8 @@ pub struct MatmulReport {
     pub blas: Option<String>,
     /// The same shapes through the system BLAS.
     pub blas_shapes: Vec<(usize, usize, usize, f64)>,
+    /// The same shapes on AMX bf16 tiles (`embed::amx`), when the CPU has them.
+    pub amx_shapes: Vec<(usize, usize, usize, f64)>,
     /// The best of all.
     pub peak_gflops: f64,
 }
@@ -105,6 +107,7 @@ pub fn matmul_peak(per_shape: Duration) -> Result<MatmulReport> {
     let blas = crate::embed::blas::system();
     let mut results = Vec::new();
     let mut blas_results = Vec::new();
+    let mut amx_results = Vec::new();
     for (m, k, n) in shapes {
         let a = Tensor::randn(0f32, 1.0, (m, k), &device)?;
         // (n, k) like a Linear weight: the product is a · wᵀ.
@@ -130,10 +133,21 @@ pub fn matmul_peak(per_shape: Duration) -> Result<MatmulReport> {
                 gflops(&|| crate::embed::blas::linear_no_bias(&a, &w))?,
             ));
         }
+        if crate::embed::amx::available() {
+            // Packed once, as a model's weights are at load time.
+            let packed = crate::embed::amx::PackedWeight::from_tensor(&w)?;
+            amx_results.push((
+                m,
+                k,
+                n,
+                gflops(&|| crate::embed::amx::linear_no_bias(&a, &w, Some(&packed)))?,
+            ));
+        }
     }
     let peak_gflops = results
         .iter()
         .chain(&blas_results)
+        .chain(&amx_results)
         .map(|r| r.3)
         .fold(0.0, f64::max);
     Ok(MatmulReport {
@@ -141,6 +155,7 @@ pub fn matmul_peak(per_shape: Duration) -> Result<MatmulReport> {
         shapes: results,
         blas: blas.map(|b| b.name.clone()),
         blas_shapes: blas_results,
+        amx_shapes: amx_results,
         peak_gflops,
     })
 }

@@ -94,15 +94,26 @@ pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelErro
             dtype,
             instructions: options.instructions.clone(),
             adapter,
+            bf16_tiles: true,
         },
     )?;
     let (worker, handle) = EmbedWorker::spawn(embedder, options.device.token_budget())?;
     Ok(LoadedModel {
         resolved,
         handle,
-        device: format!("{} {}", options.device, dtype.as_str()),
+        device: describe_device(options.device, dtype),
         _worker: worker,
     })
+}
+
+/// `cpu f32`, `cuda:0 bf16`; `cpu f32 · AMX bf16 matmuls` when the CPU's Linear layers run on
+/// AMX tiles.
+fn describe_device(device: DeviceSpec, dtype: candle_core::DType) -> String {
+    let mut description = format!("{device} {}", dtype.as_str());
+    if device == DeviceSpec::Cpu && dtype == candle_core::DType::F32 && embed::amx::available() {
+        description.push_str(" · AMX bf16 matmuls");
+    }
+    description
 }
 
 /// [`resolve`] with an optional adapter directory: the adapter is read and checked against

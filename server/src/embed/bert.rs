@@ -5,10 +5,12 @@
 //! included) and activations stay 2-D `(batch*seq, hidden)` around each matmul.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{D, DType, Device, Tensor};
 use serde::Deserialize;
 
+use super::amx::{self, PackedWeight};
 use super::kernels::{self, Kernels};
 use super::lora::{Adapter, LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
@@ -84,12 +86,14 @@ impl std::fmt::Debug for BertEmbedder {
 
 impl BertEmbedder {
     /// Loads weights, tokenizer and limits from `dir`; `config` is its parsed config.json.
-    /// An `adapter` is merged into the weights it modifies.
+    /// An `adapter` is merged into the weights it modifies. With `bf16_tiles`, CPU inference
+    /// runs the Linear layers on AMX bf16 tiles when the CPU has them (see [`amx`]).
     pub fn load(
         dir: &Path,
         config: &serde_json::Value,
         device: &Device,
         adapter: Option<&Adapter>,
+        bf16_tiles: bool,
     ) -> Result<Self, EmbedError> {
         let config = read_config(dir, config)?;
         let pooling = read_pooling(dir)?;
@@ -105,7 +109,12 @@ impl BertEmbedder {
             &["", "bert."],
         )?;
         weights.merge_adapter(adapter)?;
-        let model = BertModel::load(&mut weights, &config)?;
+        let mut model = BertModel::load(&mut weights, &config)?;
+        if bf16_tiles && model.kernels == Kernels::FusedCpu && amx::available() {
+            model
+                .pack_tiles()
+                .map_err(|e| EmbedError::load(dir, format!("packing weights for AMX: {e}")))?;
+        }
         Ok(Self {
             info: ModelInfo {
                 architecture: "bert".into(),
@@ -339,6 +348,7 @@ impl Weights {
         Ok(Linear {
             weight: self.take(&format!("{name}.weight"), &[], &[outputs, inputs])?,
             bias: self.take(&format!("{name}.bias"), &[], &[outputs])?,
+            tiles: None,
         })
     }
 
@@ -362,6 +372,8 @@ struct Linear {
     /// `(out, in)`, as stored by PyTorch.
     weight: Tensor,
     bias: Tensor,
+    /// `weight` packed for AMX bf16 tiles, when CPU inference runs on them.
+    tiles: Option<Arc<PackedWeight>>,
 }
 
 impl Linear {
@@ -369,10 +381,16 @@ impl Linear {
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
     }
 
-    /// `x Wᵀ` alone, for fused kernels that add the bias in their own pass; on the system
-    /// BLAS when there is one (CPU inference only: no backward pass).
+    /// `x Wᵀ` alone, for fused kernels that add the bias in their own pass; on AMX tiles or
+    /// the system BLAS when there are (CPU inference only: no backward pass).
     fn forward_no_bias(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        super::blas::linear_no_bias(x, &self.weight)
+        amx::linear_no_bias(x, &self.weight, self.tiles.as_deref())
+    }
+
+    /// Packs the weight for AMX tiles.
+    fn pack_tiles(&mut self) -> candle_core::Result<()> {
+        self.tiles = Some(Arc::new(PackedWeight::from_tensor(&self.weight)?));
+        Ok(())
     }
 }
 
@@ -468,6 +486,7 @@ impl BertModel {
             let qkv = Linear {
                 weight: fused([&q.weight, &k.weight, &v.weight])?,
                 bias: fused([&q.bias, &k.bias, &v.bias])?,
+                tiles: None,
             };
             let attention_out = w.linear(&format!("{p}.attention.output.dense"), h, h)?;
             let attention_norm = w.layer_norm(
@@ -518,6 +537,17 @@ impl BertModel {
         self.word_embeddings.device()
     }
 
+    /// Packs every Linear weight for AMX tiles (CPU inference).
+    fn pack_tiles(&mut self) -> candle_core::Result<()> {
+        for layer in &mut self.layers {
+            layer.qkv.pack_tiles()?;
+            layer.attention_out.pack_tiles()?;
+            layer.intermediate.pack_tiles()?;
+            layer.output.pack_tiles()?;
+        }
+        Ok(())
+    }
+
     /// A copy whose attention weights carry `lora`'s updates (`W + ΔW`, computed in the graph;
     /// the fused QKV weight gets the query, key and value updates in its three row blocks).
     fn with_lora(&self, lora: &LoraParams) -> candle_core::Result<Self> {
@@ -525,6 +555,14 @@ impl BertModel {
         // Training needs a backward pass, which only the elementary ops have.
         model.kernels = Kernels::Elementary;
         for (i, layer) in model.layers.iter_mut().enumerate() {
+            for linear in [
+                &mut layer.qkv,
+                &mut layer.attention_out,
+                &mut layer.intermediate,
+                &mut layer.output,
+            ] {
+                linear.tiles = None;
+            }
             let hidden = layer.attention_out.weight.dim(0)?;
             let parts = [LoraTarget::Query, LoraTarget::Key, LoraTarget::Value]
                 .map(|target| lora.delta(&lora_module_name(i, target)));
@@ -571,10 +609,61 @@ impl BertModel {
         } else {
             None
         };
+        // On AMX tiles, attention runs per sequence over its real tokens: their counts (the
+        // mask is ones then zeros, as `pad_batch` makes it).
+        let lengths = if self.layers.first().is_some_and(|l| l.qkv.tiles.is_some()) {
+            prefix_lengths(mask)?
+        } else {
+            None
+        };
         for layer in &self.layers {
-            x = self.layer_forward(layer, &x, attention_bias.as_ref(), batch, seq)?;
+            x = match &lengths {
+                Some(lengths) => self.layer_forward_tiles(layer, &x, lengths)?,
+                None => self.layer_forward(layer, &x, attention_bias.as_ref(), batch, seq)?,
+            };
         }
         Ok(x)
+    }
+
+    /// One layer on AMX tiles: [`amx::attention`] over the real tokens of each sequence, then
+    /// the fused CPU kernels around the Linear layers.
+    fn layer_forward_tiles(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        lengths: &[usize],
+    ) -> candle_core::Result<Tensor> {
+        let scale = 1.0 / (self.head_dim as f32).sqrt();
+        let qkv = layer.qkv.forward_no_bias(x)?;
+        let context = amx::attention(&qkv, &layer.qkv.bias, lengths, self.heads, scale)?;
+        self.feed_forward(layer, &context, x)
+    }
+
+    /// The fused CPU tail of a layer: attention output + residual + LayerNorm, then the
+    /// feed-forward block with its residual + LayerNorm.
+    fn feed_forward(
+        &self,
+        layer: &Layer,
+        context: &Tensor,
+        x: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let eps = self.layer_norm_eps;
+        let attended = kernels::residual_layer_norm(
+            &layer.attention_out.forward_no_bias(context)?,
+            x,
+            &layer.attention_params,
+            eps,
+        )?;
+        let intermediate = kernels::bias_gelu(
+            &layer.intermediate.forward_no_bias(&attended)?,
+            &layer.intermediate.bias,
+        )?;
+        kernels::residual_layer_norm(
+            &layer.output.forward_no_bias(&intermediate)?,
+            &attended,
+            &layer.output_params,
+            eps,
+        )
     }
 
     /// One layer on `x` `(batch*seq, hidden)`; `attention_bias` is `(batch, seq)`.
@@ -650,23 +739,7 @@ impl BertModel {
         };
 
         if fused {
-            let eps = self.layer_norm_eps;
-            let attended = kernels::residual_layer_norm(
-                &layer.attention_out.forward_no_bias(&context)?,
-                x,
-                &layer.attention_params,
-                eps,
-            )?;
-            let intermediate = kernels::bias_gelu(
-                &layer.intermediate.forward_no_bias(&attended)?,
-                &layer.intermediate.bias,
-            )?;
-            return kernels::residual_layer_norm(
-                &layer.output.forward_no_bias(&intermediate)?,
-                &attended,
-                &layer.output_params,
-                eps,
-            );
+            return self.feed_forward(layer, &context, x);
         }
         let attended = layer
             .attention_norm
@@ -676,6 +749,20 @@ impl BertModel {
             .output_norm
             .forward(&(layer.output.forward(&intermediate)? + attended)?)
     }
+}
+
+/// The number of leading ones in each row of a `(batch, seq)` 0/1 mask; `None` when some row
+/// is not ones followed by zeros.
+fn prefix_lengths(mask: &Tensor) -> candle_core::Result<Option<Vec<usize>>> {
+    let mut lengths = Vec::new();
+    for row in mask.to_vec2::<f32>()? {
+        let len = row.iter().take_while(|&&m| m == 1.0).count();
+        if row[len..].iter().any(|&m| m != 0.0) {
+            return Ok(None);
+        }
+        lengths.push(len);
+    }
+    Ok(Some(lengths))
 }
 
 /// Softmax over the last dimension from elementary (differentiable) ops, shifted by the row
@@ -690,7 +777,7 @@ fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::embed::{cosine, test_model_dir};
+    use crate::embed::{EmbedOptions, cosine, test_model_dir};
 
     struct Reference {
         texts: Vec<String>,
@@ -718,8 +805,9 @@ mod tests {
         Reference { texts, vectors }
     }
 
+    /// The model with every matmul in f32, to compare against PyTorch exactly.
     fn model() -> Box<dyn Embedder> {
-        crate::embed::load(&test_model_dir(), &Device::Cpu).unwrap()
+        crate::embed::load_with(&test_model_dir(), &EmbedOptions::exact(&Device::Cpu)).unwrap()
     }
 
     fn check_against_reference(reference: &Reference, ours: &[Vec<f32>], how: &str) {
@@ -773,6 +861,41 @@ mod tests {
     }
 
     #[test]
+    fn bf16_tiles_stay_close_to_sentence_transformers() {
+        if !amx::available() {
+            eprintln!("no AMX tiles here: the bf16 path is not in use");
+            return;
+        }
+        let reference = reference();
+        let mut model = crate::embed::load(&test_model_dir(), &Device::Cpu).unwrap();
+        let tokens: Vec<Vec<u32>> = reference
+            .texts
+            .iter()
+            .map(|t| model.tokenize(t, InputKind::Document).unwrap())
+            .collect();
+        let ours = model.embed_tokens(&tokens).unwrap();
+        let worst = crate::embed::worst_cosine(reference.vectors.iter().map(Vec::as_slice), &ours);
+        eprintln!(
+            "AMX bf16: worst cosine vs sentence-transformers = 1 - {:.1e}",
+            1.0 - worst
+        );
+        assert!(worst > 0.9995, "AMX bf16: cosine {worst:.6}");
+        // And it really ran on the tiles: the f32 path agrees to 1e-5 per component, this not.
+        let exact = model_exact_vectors(&tokens);
+        let diff = exact
+            .iter()
+            .flatten()
+            .zip(ours.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(diff > 1e-5, "bf16 vectors equal the f32 ones ({diff:.1e})");
+    }
+
+    fn model_exact_vectors(tokens: &[Vec<u32>]) -> Vec<Vec<f32>> {
+        model().embed_tokens(tokens).unwrap()
+    }
+
+    #[test]
     fn matches_sentence_transformers_one_at_a_time() {
         let reference = reference();
         let mut model = model();
@@ -794,7 +917,7 @@ mod tests {
         let reference = reference();
         let dir = test_model_dir();
         let config = crate::embed::read_json(&dir, "config.json").unwrap();
-        let mut model = BertEmbedder::load(&dir, &config, &Device::Cpu, None).unwrap();
+        let mut model = BertEmbedder::load(&dir, &config, &Device::Cpu, None, false).unwrap();
         assert_eq!(model.model.kernels, Kernels::FusedCpu, "the CPU default");
         let tokens: Vec<Vec<u32>> = reference
             .texts

@@ -73,8 +73,12 @@ fn erf(x: f32) -> f32 {
 fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding 1.5·2²³ rounds to the nearest integer n and leaves n in the low mantissa bits:
+    // no float → int conversion, which compilers leave scalar (Rust's `as` saturates).
+    const SHIFT: f32 = 12_582_912.0;
     let clamped = x.clamp(-87.0, 88.0);
-    let n = (clamped * std::f32::consts::LOG2_E).round();
+    let shifted = clamped * std::f32::consts::LOG2_E + SHIFT;
+    let n = shifted - SHIFT;
     // r = x - n·ln2 in two steps (Cody–Waite), |r| ≤ ln2/2.
     let r = (clamped - n * LN2_HI) - n * LN2_LO;
     // Taylor series to r⁶: relative error below 2e-7 on |r| ≤ 0.35.
@@ -85,8 +89,9 @@ fn exp(x: f32) -> f32 {
     let p = p * r + 0.5;
     let p = p * r + 1.0;
     let p = p * r + 1.0;
-    // 2ⁿ from the exponent bits; n is within [-126, 127] after the clamp.
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2ⁿ from the exponent bits: n + 127 is within [1, 254] after the clamp, and the shift
+    // drops every bit of `shifted` above its low nine.
+    let scale = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
     if x < -87.0 { 0.0 } else { p * scale }
 }
 
@@ -256,7 +261,7 @@ fn lanes_map(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 /// baseline), chosen at run time: our crate is built for baseline x86-64, so without this the
 /// loops in `f` would use SSE2 only.
 #[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 
@@ -297,8 +302,9 @@ impl MaskedSoftmax {
     }
 }
 
+/// Softmax of `scores · scale (+ bias)` into `out`, shifted by the row maximum.
 #[inline(always)]
-fn softmax_row(out: &mut [f32], scores: &[f32], bias: Option<&[f32]>, scale: f32) {
+pub(crate) fn softmax_row(out: &mut [f32], scores: &[f32], bias: Option<&[f32]>, scale: f32) {
     match bias {
         Some(bias) => {
             for ((o, &s), &b) in out.iter_mut().zip(scores).zip(bias) {

@@ -570,14 +570,15 @@ mod tests {
         let adapter = Adapter::read(dir.path()).unwrap();
         assert_eq!(adapter.meta.rank, 8);
         assert_eq!(adapter.modules().count(), 24);
-        let mut options = EmbedOptions::new(&Device::Cpu);
+        let mut options = EmbedOptions::exact(&Device::Cpu);
         options.adapter = Some(adapter);
         let mut merged_model = crate::embed::load_with(&test_model_dir(), &options).unwrap();
         let merged = merged_model.embed_tokens(&batch).unwrap();
         let diff = max_diff(&unmerged, &merged);
         assert!(diff < 1e-5, "merged and unmerged differ by {diff}");
 
-        let mut base = crate::embed::load(&test_model_dir(), &Device::Cpu).unwrap();
+        let exact = EmbedOptions::exact(&Device::Cpu);
+        let mut base = crate::embed::load_with(&test_model_dir(), &exact).unwrap();
         let changed = max_diff(&base.embed_tokens(&batch).unwrap(), &merged);
         assert!(
             changed > 1e-3,

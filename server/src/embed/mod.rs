@@ -5,6 +5,7 @@
 //! [`worker::EmbedWorker`] thread tokenizes, sorts by length, forms batches bounded by a token
 //! budget, runs the model and replies on oneshot channels. Nothing here runs on tokio.
 
+pub mod amx;
 pub mod bert;
 pub mod blas;
 pub mod device;
@@ -46,6 +47,9 @@ pub struct EmbedOptions {
     pub instructions: Instructions,
     /// A LoRA adapter merged into the weights at load time.
     pub adapter: Option<lora::Adapter>,
+    /// CPU inference may run the Linear layers on AMX bf16 tiles where the CPU has them
+    /// ([`amx`]); false keeps every matmul in f32.
+    pub bf16_tiles: bool,
 }
 
 impl EmbedOptions {
@@ -56,6 +60,16 @@ impl EmbedOptions {
             dtype: DType::F32,
             instructions: Instructions::default(),
             adapter: None,
+            bf16_tiles: true,
+        }
+    }
+
+    /// Like [`EmbedOptions::new`], with every matmul in f32 even where AMX tiles exist: for
+    /// comparisons against reference outputs that must agree to f32 precision.
+    pub fn exact(device: &Device) -> Self {
+        Self {
+            bf16_tiles: false,
+            ..Self::new(device)
         }
     }
 }
@@ -170,6 +184,7 @@ pub fn load_with(
             &config,
             &options.device,
             options.adapter.as_ref(),
+            options.bf16_tiles,
         )?)),
         Architecture::Qwen2 => Ok(Box::new(qwen2::Qwen2Embedder::load(
             model_dir, &config, options,
@@ -245,7 +260,8 @@ fn read_architecture(model_dir: &Path) -> Result<(Architecture, serde_json::Valu
 pub fn load_trainable(model_dir: &Path, device: &Device) -> Result<bert::BertEmbedder, EmbedError> {
     let config = read_json(model_dir, "config.json")?;
     match config.get("model_type").and_then(serde_json::Value::as_str) {
-        Some("bert") => bert::BertEmbedder::load(model_dir, &config, device, None),
+        // f32 throughout, so evaluation before and after training is exact.
+        Some("bert") => bert::BertEmbedder::load(model_dir, &config, device, None, false),
         other => Err(EmbedError::load(
             model_dir,
             format!(
@@ -414,6 +430,21 @@ pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
+}
+
+/// The lowest cosine between corresponding vectors of `expected` and `got`.
+#[cfg(test)]
+pub(crate) fn worst_cosine<'a>(expected: impl Iterator<Item = &'a [f32]>, got: &[Vec<f32>]) -> f64 {
+    let mut n = 0;
+    let worst = expected
+        .zip(got)
+        .map(|(e, g)| {
+            n += 1;
+            cosine(e, g)
+        })
+        .fold(f64::MAX, f64::min);
+    assert_eq!(n, got.len(), "as many vectors as expected");
+    worst
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
+use super::amx::{self, PackedWeight};
 use super::weights::Weights;
 use super::{
     EmbedError, EmbedOptions, Embedder, InputKind, Instructions, ModelInfo, ModelTokenizer,
@@ -170,7 +171,25 @@ impl Qwen2Embedder {
             &["", "model."],
         )?;
         weights.merge_adapter(options.adapter.as_ref())?;
-        let model = Qwen2Model::load(&mut weights, &config, max_tokens, options.dtype)?;
+        let mut model = Qwen2Model::load(&mut weights, &config, max_tokens, options.dtype)?;
+        if options.bf16_tiles
+            && options.dtype == DType::F32
+            && options.device.is_cpu()
+            && amx::available()
+        {
+            for layer in &mut model.layers {
+                for linear in [
+                    &mut layer.qkv,
+                    &mut layer.o_proj,
+                    &mut layer.gate_up,
+                    &mut layer.down_proj,
+                ] {
+                    linear.pack_tiles().map_err(|e| {
+                        EmbedError::load(dir, format!("packing weights for AMX: {e}"))
+                    })?;
+                }
+            }
+        }
         Ok(Self {
             info: ModelInfo {
                 architecture: "qwen2".into(),
@@ -301,15 +320,30 @@ struct Linear {
     /// `(out, in)`, as stored by PyTorch.
     weight: Tensor,
     bias: Option<Tensor>,
+    /// `weight` packed for AMX bf16 tiles, when CPU inference runs on them.
+    tiles: Option<PackedWeight>,
 }
 
 impl Linear {
+    fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self {
+            weight,
+            bias,
+            tiles: None,
+        }
+    }
+
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x.matmul(&self.weight.t()?)?;
+        let y = amx::linear_no_bias(x, &self.weight, self.tiles.as_ref())?;
         match &self.bias {
             Some(bias) => y.broadcast_add(bias),
             None => Ok(y),
         }
+    }
+
+    fn pack_tiles(&mut self) -> candle_core::Result<()> {
+        self.tiles = Some(PackedWeight::from_tensor(&self.weight)?);
+        Ok(())
     }
 }
 
@@ -369,10 +403,10 @@ impl Qwen2Model {
                     None => Tensor::zeros(size, dtype, embed_tokens.device())?,
                 });
             }
-            let qkv = Linear {
-                weight: fuse(&qkv_weights, "self_attn")?,
-                bias: Some(fuse(&qkv_biases, "self_attn")?),
-            };
+            let qkv = Linear::new(
+                fuse(&qkv_weights, "self_attn")?,
+                Some(fuse(&qkv_biases, "self_attn")?),
+            );
             let gate = w.take(
                 &format!("{p}.mlp.gate_proj.weight"),
                 &[],
@@ -386,27 +420,24 @@ impl Qwen2Model {
             layers.push(Layer {
                 input_norm: w.take(&format!("{p}.input_layernorm.weight"), &[], &[h])?,
                 qkv,
-                o_proj: Linear {
-                    weight: w.take(&format!("{p}.self_attn.o_proj.weight"), &[], &[h, h])?,
-                    bias: None,
-                },
+                o_proj: Linear::new(
+                    w.take(&format!("{p}.self_attn.o_proj.weight"), &[], &[h, h])?,
+                    None,
+                ),
                 post_attention_norm: w.take(
                     &format!("{p}.post_attention_layernorm.weight"),
                     &[],
                     &[h],
                 )?,
-                gate_up: Linear {
-                    weight: fuse(&[gate, up], "mlp")?,
-                    bias: None,
-                },
-                down_proj: Linear {
-                    weight: w.take(
+                gate_up: Linear::new(fuse(&[gate, up], "mlp")?, None),
+                down_proj: Linear::new(
+                    w.take(
                         &format!("{p}.mlp.down_proj.weight"),
                         &[],
                         &[h, c.intermediate_size],
                     )?,
-                    bias: None,
-                },
+                    None,
+                ),
             });
         }
         let final_norm = w.take("norm.weight", &[], &[h])?;
@@ -619,8 +650,9 @@ mod tests {
         (json["instruction"].as_str().unwrap().to_string(), inputs)
     }
 
+    /// The tiny model with every matmul in f32, to compare against transformers exactly.
     fn model() -> Box<dyn Embedder> {
-        load(&tiny_qwen2_dir(), &Device::Cpu).unwrap()
+        load_with(&tiny_qwen2_dir(), &EmbedOptions::exact(&Device::Cpu)).unwrap()
     }
 
     #[test]
@@ -721,6 +753,26 @@ mod tests {
     }
 
     #[test]
+    fn bf16_tiles_stay_close_to_transformers() {
+        if !crate::embed::amx::available() {
+            eprintln!("no AMX tiles here: the bf16 path is not in use");
+            return;
+        }
+        let (_, inputs) = reference();
+        let mut model = load(&tiny_qwen2_dir(), &Device::Cpu).unwrap();
+        let batch: Vec<Vec<u32>> = inputs.iter().map(|i| i.ids.clone()).collect();
+        let ours = model.embed_tokens(&batch).unwrap();
+        let exact =
+            crate::embed::worst_cosine(inputs.iter().map(|i| i.batched_vector.as_slice()), &ours);
+        eprintln!(
+            "AMX bf16: worst cosine vs transformers = 1 - {:.1e}",
+            1.0 - exact
+        );
+        // Random tiny weights are harder on bf16 than trained ones (MiniLM: 1 - 1e-5).
+        assert!(exact > 0.999, "AMX bf16: cosine {exact:.6}");
+    }
+
+    #[test]
     fn padding_does_not_change_vectors() {
         let mut model = model();
         let short = model
@@ -767,7 +819,7 @@ mod tests {
             .map(|(name, t)| (format!("model.{name}"), t))
             .collect();
         candle_core::safetensors::save(&prefixed, dir.path().join("model.safetensors")).unwrap();
-        let mut ours = load(dir.path(), &Device::Cpu).unwrap();
+        let mut ours = load_with(dir.path(), &EmbedOptions::exact(&Device::Cpu)).unwrap();
         let mut theirs = model();
         let ids = theirs
             .tokenize("fn main() {}", InputKind::Document)

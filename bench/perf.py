@@ -11,7 +11,8 @@ Usage: bench/perf.py --binary PATH [--python VENV_PYTHON] [--out bench/RESULTS.m
 5. Embedding: 2,000 chunk texts from that index (what indexing really embeds), through
    `coder-lsp bench embed` (throughput, padding waste, FLOP share of the matmul peak measured in
    the same process) and through sentence-transformers on PyTorch (bench/embed_st.py), same
-   model, same max length; the ratio of their throughputs.
+   model, same max length, each twice in turn (best of each); the ratio of their throughputs.
+   Once more with every matmul in f32 (`CODER_LSP_AMX=off`), for CPUs without AMX tiles.
 6. HNSW recall@10 against exact search over the index's vectors (`coder-lsp bench recall`).
 Writes a markdown report with the goals of issue 9 beside each figure. Nothing is asserted.
 """
@@ -86,14 +87,23 @@ def verdict(ok):
     return "met" if ok else "**missed**"
 
 
-def report(corpus, lines, lsp, noop, size_mb, ours, st, recall, mkl=None):
+def f32_peak(matmul):
+    """The best f32 matmul of the microbenchmark (candle or the system BLAS), AMX left out."""
+    return max(g for *_, g in matmul["shapes"] + matmul.get("blas_shapes", []))
+
+
+def report(corpus, lines, lsp, noop, size_mb, ours, st, recall, mkl=None, f32=None):
     ratio = ours["snippets_per_second"] / st["snippets_per_second"] if st else None
     rows = [
-        ("Embedding: coder-lsp (candle)", f"{ours['snippets_per_second']:.1f} snippets/s, "
+        (f"Embedding: coder-lsp ({ours['device']})", f"{ours['snippets_per_second']:.1f} snippets/s, "
          f"{ours['tokens_per_second']:.0f} tokens/s, {ours['achieved_gflops']:.0f} GFLOP/s", ""),
     ]
+    if f32:
+        rows.append(("Embedding: coder-lsp, every matmul in f32 (`CODER_LSP_AMX=off`)",
+                     f"{f32['snippets_per_second']:.1f} snippets/s ({f32['achieved_gflops']:.0f} GFLOP/s)"
+                     + (f", {f32['snippets_per_second'] / st['snippets_per_second']:.2f}× PyTorch" if st else ""), ""))
     if mkl:
-        rows.append(("Embedding: coder-lsp with MKL for the Linear layers",
+        rows.append(("Embedding: coder-lsp, f32 with MKL for the Linear layers",
                      f"{mkl['snippets_per_second']:.1f} snippets/s ({mkl['achieved_gflops']:.0f} GFLOP/s)", ""))
     if st:
         rows += [
@@ -106,7 +116,9 @@ def report(corpus, lines, lsp, noop, size_mb, ours, st, recall, mkl=None):
         ("Padding waste (ours / PyTorch)", f"{ours['padding_waste'] * 100:.1f}%"
          + (f" / {st['padding_waste'] * 100:.1f}%" if st else ""), f"≤ 10% — {verdict(ours['padding_waste'] <= 0.10)}"),
         ("Achieved FLOP/s / matmul peak", f"{ours['achieved_gflops']:.1f} / {ours['matmul']['peak_gflops']:.1f} GFLOP/s"
-         f" = {share * 100:.0f}%", f"≥ 50% — {verdict(share >= 0.5)}"),
+         f" = {share * 100:.0f}%" + (f"; f32 path {f32['achieved_gflops']:.1f} / {f32_peak(ours['matmul']):.1f} = "
+                                     f"{f32['achieved_gflops'] / f32_peak(ours['matmul']) * 100:.0f}%" if f32 else ""),
+         f"≥ 50% — {verdict(share >= 0.5)}"),
         (f"Cold index ({lsp['files']} files, {lsp['chunks']} chunks)", f"{lsp['cold_index_s']:.0f} s",
          f"≤ 180 s — {verdict(lsp['cold_index_s'] <= 180)}"),
         ("No-op re-index (CLI)", f"{noop['wall_s']:.2f} s, {noop['embedded']} embedded",
@@ -137,6 +149,9 @@ def report(corpus, lines, lsp, noop, size_mb, ours, st, recall, mkl=None):
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     out += ["", "Matmul shapes (m × k × n → GFLOP/s), candle: " + ", ".join(
         f"{m}×{k}×{n} → {g:.1f}" for m, k, n, g in ours["matmul"]["shapes"])]
+    if ours["matmul"].get("amx_shapes"):
+        out += ["", "Same shapes on AMX bf16 tiles: " + ", ".join(
+            f"{m}×{k}×{n} → {g:.1f}" for m, k, n, g in ours["matmul"]["amx_shapes"])]
     if ours["matmul"].get("blas_shapes"):
         out += ["", f"Same shapes with {ours['matmul']['blas']}: " + ", ".join(
             f"{m}×{k}×{n} → {g:.1f}" for m, k, n, g in ours["matmul"]["blas_shapes"])]
@@ -171,10 +186,28 @@ def main():
 
     snippets = os.path.join(work, "snippets.jsonl")
     n = sample_snippets(index_dir, snippets)
-    log(f"embedding {n} snippets with coder-lsp")
-    ours = run_json([args.binary, "bench", "embed", "--snippets", snippets])
+    # Both sides twice, alternating, best of each: a shared machine's slow minutes then hit both.
     st = None
     mkl = None
+    model_dir = os.path.join(os.environ.get("CODER_LSP_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coder-lsp"),
+        "models", "sentence-transformers--all-MiniLM-L6-v2")
+    ours_runs, st_runs = [], []
+    for attempt in range(2):
+        log(f"embedding {n} snippets with coder-lsp ({attempt + 1}/2)")
+        ours_runs.append(run_json([args.binary, "bench", "embed", "--snippets", snippets]
+                                  + (["--no-matmul"] if attempt else [])))
+        if args.python:
+            log(f"embedding {n} snippets with sentence-transformers ({attempt + 1}/2)")
+            st_runs.append(run_json([args.python, os.path.join(HERE, "embed_st.py"), model_dir, snippets]))
+    ours = dict(max(ours_runs, key=lambda r: r["snippets_per_second"]))
+    ours["matmul"] = ours_runs[0]["matmul"]
+    ours["flop_share"] = ours["achieved_gflops"] / ours["matmul"]["peak_gflops"]
+    if st_runs:
+        st = max(st_runs, key=lambda r: r["snippets_per_second"])
+    log("embedding again with every matmul in f32")
+    os.environ["CODER_LSP_AMX"] = "off"
+    f32 = run_json([args.binary, "bench", "embed", "--snippets", snippets, "--no-matmul"])
     if args.python:
         # The venv's MKL (`pip install mkl`), through coder-lsp's optional BLAS path.
         lib = os.path.join(os.path.dirname(os.path.dirname(args.python)), "lib", "libmkl_rt.so.2")
@@ -183,15 +216,11 @@ def main():
             os.environ["CODER_LSP_BLAS"] = lib
             mkl = run_json([args.binary, "bench", "embed", "--snippets", snippets, "--no-matmul"])
             del os.environ["CODER_LSP_BLAS"]
-        log(f"embedding {n} snippets with sentence-transformers")
-        model_dir = os.path.join(os.environ.get("CODER_LSP_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coder-lsp"),
-            "models", "sentence-transformers--all-MiniLM-L6-v2")
-        st = run_json([args.python, os.path.join(HERE, "embed_st.py"), model_dir, snippets])
+    del os.environ["CODER_LSP_AMX"]
     log("HNSW recall")
     recall = run_json([args.binary, "bench", "recall", "--index-dir", index_dir])
 
-    text = report(corpus, lines, lsp, noop, size_mb, ours, st, recall, mkl)
+    text = report(corpus, lines, lsp, noop, size_mb, ours, st, recall, mkl, f32)
     print(text)
     if args.out:
         with open(args.out, "w") as f:
@@ -199,7 +228,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"lsp": lsp, "noop": noop, "index_mb": size_mb, "ours": ours, "st": st,
-                       "mkl": mkl, "recall": recall}, f, indent=1)
+                       "mkl": mkl, "f32": f32, "ours_runs": ours_runs, "st_runs": st_runs,
+                       "recall": recall}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -91,21 +91,64 @@ fn bf16(x: f32) -> u16 {
     (bits.wrapping_add(rounding) >> 16) as u16
 }
 
-/// The tiles of a `(n, k)` right-hand operand whose element `(col, kk)` is `value(col, kk)`:
-/// for each block of 16 columns and each block of 32 `k`, 16 lines whose line `r` holds the
-/// pairs `(col, 2r)`, `(col, 2r + 1)` of the 16 columns. `n` is padded with zeros to a multiple
-/// of 32, `k` to a multiple of 32.
-fn pack_tiles(n: usize, k: usize, value: impl Fn(usize, usize) -> f32) -> Vec<Line> {
+/// The tiles of a `(n, k)` right-hand operand B: for each block of 16 columns and each block of
+/// 32 `k`, 16 lines whose line `r` holds, for each of the 16 columns, the pair
+/// `B[2r][col], B[2r + 1][col]` of that block ("VNNI" order). `n` and `k` are padded with zeros
+/// to multiples of 32.
+fn empty_tiles(n: usize, k: usize) -> Vec<Line> {
+    let n_tiles = n.div_ceil(BLOCK) * BLOCK / TILE_ROWS;
+    vec![ZERO_LINE; n_tiles * k.div_ceil(TILE_K) * TILE_ROWS]
+}
+
+/// [`empty_tiles`] filled column by column: `column(col, out)` writes column `col`'s `k`
+/// values (a Linear weight's row, or one key of attention).
+fn pack_columns(n: usize, k: usize, column: impl Fn(usize, &mut [f32])) -> Vec<Line> {
+    let k_blocks = k.div_ceil(TILE_K);
+    let mut tiles = empty_tiles(n, k);
+    let mut staged = vec![0f32; k];
+    let mut lines = vec![ZERO_LINE; k_blocks];
+    for col in 0..n {
+        column(col, &mut staged);
+        to_bf16_lines(&staged, &mut lines);
+        let c = col % TILE_ROWS;
+        for (kb, line) in lines.iter().enumerate() {
+            let tile = &mut tiles[((col / TILE_ROWS) * k_blocks + kb) * TILE_ROWS..][..TILE_ROWS];
+            for (r, out) in tile.iter_mut().enumerate() {
+                out.0[2 * c] = line.0[2 * r];
+                out.0[2 * c + 1] = line.0[2 * r + 1];
+            }
+        }
+    }
+    tiles
+}
+
+/// [`empty_tiles`] filled row by row: `row(kk, out)` writes the `n` values of row `kk` along
+/// `k` (one value vector of attention).
+fn pack_rows(n: usize, k: usize, row: impl Fn(usize, &mut [f32])) -> Vec<Line> {
     let k_blocks = k.div_ceil(TILE_K);
     let n_tiles = n.div_ceil(BLOCK) * BLOCK / TILE_ROWS;
-    let mut tiles = vec![ZERO_LINE; n_tiles * k_blocks * TILE_ROWS];
-    for (t, tile) in tiles.chunks_mut(TILE_ROWS).enumerate() {
-        let (nt, kb) = (t / k_blocks, t % k_blocks);
-        for c in 0..TILE_ROWS.min(n.saturating_sub(nt * TILE_ROWS)) {
-            let col = nt * TILE_ROWS + c;
-            for kk in kb * TILE_K..(kb * TILE_K + TILE_K).min(k) {
-                let r = (kk % TILE_K) / 2;
-                tile[r].0[2 * c + kk % 2] = bf16(value(col, kk));
+    let mut tiles = empty_tiles(n, k);
+    let mut staged = [vec![0f32; n], vec![0f32; n]];
+    let mut pair = [
+        vec![ZERO_LINE; n.div_ceil(TILE_K)],
+        vec![ZERO_LINE; n.div_ceil(TILE_K)],
+    ];
+    for kk in (0..k).step_by(2) {
+        for (j, (values, lines)) in staged.iter_mut().zip(&mut pair).enumerate() {
+            if kk + j < k {
+                row(kk + j, values);
+            } else {
+                values.fill(0.0);
+            }
+            to_bf16_lines(values, lines);
+        }
+        let (kb, r) = (kk / TILE_K, (kk % TILE_K) / 2);
+        for nt in 0..n_tiles {
+            let line = &mut tiles[(nt * k_blocks + kb) * TILE_ROWS + r];
+            for c in 0..TILE_ROWS.min(n.saturating_sub(nt * TILE_ROWS)) {
+                let col = nt * TILE_ROWS + c;
+                line.0[2 * c] = pair[0][col / TILE_K].0[col % TILE_K];
+                line.0[2 * c + 1] = pair[1][col / TILE_K].0[col % TILE_K];
             }
         }
     }
@@ -142,7 +185,7 @@ impl PackedWeight {
             k,
             k_padded: k.div_ceil(TILE_K) * TILE_K,
             n_padded: n.div_ceil(BLOCK) * BLOCK,
-            tiles: pack_tiles(n, k, |col, kk| w[col * k + kk]),
+            tiles: pack_columns(n, k, |col, out| out.copy_from_slice(&w[col * k..][..k])),
         })
     }
 
@@ -357,18 +400,21 @@ impl Attention<'_> {
         let _tiles = arch::Tiles::configure();
 
         // Scores q·kᵀ, `(rows, rows)`: q rows as A, k rows as the packed right-hand side.
+        let with_bias = |at: usize| {
+            move |i: usize, out: &mut [f32]| {
+                for (x, (value, b)) in out.iter_mut().zip(row(i)[at..].iter().zip(&bias[at..])) {
+                    *x = value + b;
+                }
+            }
+        };
         let mut q = vec![ZERO_LINE; rows * d_blocks];
         let mut staged = vec![0f32; d.max(len)];
+        let q_row = with_bias(q_at);
         for i in 0..len {
-            for (x, (value, b)) in staged
-                .iter_mut()
-                .zip(row(i)[q_at..][..d].iter().zip(&bias[q_at..]))
-            {
-                *x = value + b;
-            }
+            q_row(i, &mut staged[..d]);
             to_bf16_lines(&staged[..d], &mut q[i * d_blocks..][..d_blocks]);
         }
-        let k = pack_tiles(len, d, |j, c| row(j)[k_at + c] + bias[k_at + c]);
+        let k = pack_columns(len, d, with_bias(k_at));
         let mut scores = vec![0f32; rows * rows];
         multiply(&q, d_blocks, &k, rows, &mut scores);
 
@@ -387,7 +433,7 @@ impl Attention<'_> {
         );
 
         // Context = probabilities · v: v is the right-hand side with columns = head dims.
-        let v = pack_tiles(d, len, |c, j| row(j)[v_at + c] + bias[v_at + c]);
+        let v = pack_rows(d, len, with_bias(v_at));
         let d_padded = d.div_ceil(BLOCK) * BLOCK;
         let mut context = vec![0f32; rows * d_padded];
         multiply(&probs, key_blocks, &v, d_padded, &mut context);

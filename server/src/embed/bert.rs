@@ -867,13 +867,13 @@ mod tests {
             return;
         }
         let reference = reference();
-        let mut model = crate::embed::load(&test_model_dir(), &Device::Cpu).unwrap();
+        let mut tiled = crate::embed::load(&test_model_dir(), &Device::Cpu).unwrap();
         let tokens: Vec<Vec<u32>> = reference
             .texts
             .iter()
-            .map(|t| model.tokenize(t, InputKind::Document).unwrap())
+            .map(|t| tiled.tokenize(t, InputKind::Document).unwrap())
             .collect();
-        let ours = model.embed_tokens(&tokens).unwrap();
+        let ours = tiled.embed_tokens(&tokens).unwrap();
         let worst = crate::embed::worst_cosine(reference.vectors.iter().map(Vec::as_slice), &ours);
         eprintln!(
             "AMX bf16: worst cosine vs sentence-transformers = 1 - {:.1e}",
@@ -881,7 +881,7 @@ mod tests {
         );
         assert!(worst > 0.9995, "AMX bf16: cosine {worst:.6}");
         // And it really ran on the tiles: the f32 path agrees to 1e-5 per component, this not.
-        let exact = model_exact_vectors(&tokens);
+        let exact = model().embed_tokens(&tokens).unwrap();
         let diff = exact
             .iter()
             .flatten()
@@ -889,10 +889,6 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         assert!(diff > 1e-5, "bf16 vectors equal the f32 ones ({diff:.1e})");
-    }
-
-    fn model_exact_vectors(tokens: &[Vec<u32>]) -> Vec<Vec<f32>> {
-        model().embed_tokens(tokens).unwrap()
     }
 
     #[test]

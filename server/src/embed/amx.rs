@@ -255,28 +255,15 @@ impl PackedWeight {
             if !direct && spill.is_empty() {
                 spill = vec![0f32; BLOCK * self.n_padded];
             }
-            for nb in (0..self.n_padded).step_by(BLOCK) {
-                let b0 = &self.tiles[(nb / TILE_ROWS) * k_blocks * TILE_ROWS..];
-                let b1 = &self.tiles[(nb / TILE_ROWS + 1) * k_blocks * TILE_ROWS..];
-                // SAFETY: the strip holds 32 rows of `k_blocks` lines and each B column block
-                // `k_blocks` tiles of 16 lines (checked by the slicing above); the destination
-                // has 32 rows of at least nb + 32 floats at the given row stride (`out` when the
-                // whole block fits it, else `spill`).
-                unsafe {
-                    let (c, ldc) = if direct {
-                        (out.as_mut_ptr().add(s * n + nb).cast::<f32>(), n)
-                    } else {
-                        (spill.as_mut_ptr().add(nb), self.n_padded)
-                    };
-                    arch::block(
-                        strip.as_ptr().cast(),
-                        k_blocks,
-                        b0.as_ptr().cast(),
-                        b1.as_ptr().cast(),
-                        c,
-                        ldc,
-                    );
-                }
+            // SAFETY: `out` holds 32 whole rows of `n` (= `n_padded`) floats from row s when
+            // `direct`, else `spill` 32 rows of `n_padded`.
+            unsafe {
+                let (c, ldc) = if direct {
+                    (out.as_mut_ptr().add(s * n).cast::<f32>(), n)
+                } else {
+                    (spill.as_mut_ptr(), self.n_padded)
+                };
+                strip_times(&strip, k_blocks, &self.tiles, self.n_padded, c, ldc);
             }
             if !direct {
                 for r in 0..strip_rows {
@@ -321,33 +308,57 @@ impl CustomOp1 for LinearOp<'_> {
 }
 
 /// `c` `(rows, n_padded)` = A · B for A in bf16 lines (`rows` a multiple of 32, `k_blocks` lines
-/// a row) and B packed by [`pack_tiles`] (`n_padded` columns, `k_blocks` k blocks). Tiles must
-/// be configured on this thread.
+/// a row) and B packed by [`pack_columns`] or [`pack_rows`] (`n_padded` columns, `k_blocks` k
+/// blocks). Tiles must be configured on this thread.
 fn multiply(a: &[Line], k_blocks: usize, b: &[Line], n_padded: usize, c: &mut [f32]) {
     let rows = a.len() / k_blocks;
     assert!(
-        rows.is_multiple_of(BLOCK)
-            && n_padded.is_multiple_of(BLOCK)
-            && b.len() >= n_padded / TILE_ROWS * k_blocks * TILE_ROWS
-            && c.len() >= rows * n_padded,
+        rows.is_multiple_of(BLOCK) && c.len() >= rows * n_padded,
         "amx: operands of the wrong size"
     );
-    for s in (0..rows).step_by(BLOCK) {
-        for nb in (0..n_padded).step_by(BLOCK) {
-            let b0 = &b[(nb / TILE_ROWS) * k_blocks * TILE_ROWS..];
-            let b1 = &b[(nb / TILE_ROWS + 1) * k_blocks * TILE_ROWS..];
-            // SAFETY: sizes checked above: 32 A rows of `k_blocks` lines from row s, `k_blocks`
-            // tiles in each B column block, 32 rows of 32 floats in `c` at stride `n_padded`.
-            unsafe {
-                arch::block(
-                    a[s * k_blocks..].as_ptr().cast(),
-                    k_blocks,
-                    b0.as_ptr().cast(),
-                    b1.as_ptr().cast(),
-                    c.as_mut_ptr().add(s * n_padded + nb),
-                    n_padded,
-                );
-            }
+    for (strip, c) in a
+        .chunks(BLOCK * k_blocks)
+        .zip(c.chunks_mut(BLOCK * n_padded))
+    {
+        // SAFETY: each chunk of `c` holds 32 rows of `n_padded` floats (checked above).
+        unsafe { strip_times(strip, k_blocks, b, n_padded, c.as_mut_ptr(), n_padded) };
+    }
+}
+
+/// One strip of 32 A rows (bf16 lines, `k_blocks` a row) times every column block of B, into 32
+/// rows of `n_padded` floats at `c` with row stride `ldc`. Tiles must be configured on this
+/// thread.
+///
+/// # Safety
+/// `c` points at 32 rows of at least `n_padded` writable floats, `ldc` floats apart.
+unsafe fn strip_times(
+    strip: &[Line],
+    k_blocks: usize,
+    b: &[Line],
+    n_padded: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    assert!(
+        strip.len() == BLOCK * k_blocks
+            && n_padded.is_multiple_of(BLOCK)
+            && b.len() >= n_padded / TILE_ROWS * k_blocks * TILE_ROWS,
+        "amx: operands of the wrong size"
+    );
+    for nb in (0..n_padded).step_by(BLOCK) {
+        let b0 = &b[(nb / TILE_ROWS) * k_blocks * TILE_ROWS..];
+        let b1 = &b[(nb / TILE_ROWS + 1) * k_blocks * TILE_ROWS..];
+        // SAFETY: sizes checked above: 32 A rows of `k_blocks` lines, `k_blocks` tiles in each
+        // B column block; the caller vouches for 32 rows of nb + 32 floats at `c`.
+        unsafe {
+            arch::block(
+                strip.as_ptr().cast(),
+                k_blocks,
+                b0.as_ptr().cast(),
+                b1.as_ptr().cast(),
+                c.add(nb),
+                ldc,
+            );
         }
     }
 }

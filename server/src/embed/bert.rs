@@ -432,6 +432,17 @@ struct Layer {
     output_params: Tensor,
 }
 
+impl Layer {
+    fn linears_mut(&mut self) -> [&mut Linear; 4] {
+        [
+            &mut self.qkv,
+            &mut self.attention_out,
+            &mut self.intermediate,
+            &mut self.output,
+        ]
+    }
+}
+
 /// `(3, hidden)`: a Linear's bias, then the following LayerNorm's gamma and beta.
 fn norm_params(linear: &Linear, norm: &LayerNorm) -> candle_core::Result<Tensor> {
     Tensor::stack(&[&linear.bias, &norm.gamma, &norm.beta], 0)
@@ -540,10 +551,9 @@ impl BertModel {
     /// Packs every Linear weight for AMX tiles (CPU inference).
     fn pack_tiles(&mut self) -> candle_core::Result<()> {
         for layer in &mut self.layers {
-            layer.qkv.pack_tiles()?;
-            layer.attention_out.pack_tiles()?;
-            layer.intermediate.pack_tiles()?;
-            layer.output.pack_tiles()?;
+            for linear in layer.linears_mut() {
+                linear.pack_tiles()?;
+            }
         }
         Ok(())
     }
@@ -555,12 +565,7 @@ impl BertModel {
         // Training needs a backward pass, which only the elementary ops have.
         model.kernels = Kernels::Elementary;
         for (i, layer) in model.layers.iter_mut().enumerate() {
-            for linear in [
-                &mut layer.qkv,
-                &mut layer.attention_out,
-                &mut layer.intermediate,
-                &mut layer.output,
-            ] {
+            for linear in layer.linears_mut() {
                 linear.tiles = None;
             }
             let hidden = layer.attention_out.weight.dim(0)?;

@@ -314,6 +314,49 @@ def evaluate(binary, corpus, model, index_root, modes, ranking_args, adapter=Non
     return results, seconds
 
 
+def fine_tune(binary, corpus, model, index_root, extra_args):
+    """Runs `coder-lsp fine-tune` on the codebase (the adapter is installed beside its index when
+    it beats the base model on held-out pairs mined from the codebase) and returns the outcome."""
+    common = ["--root", corpus_root(corpus), "--index-dir", os.path.join(index_root, corpus["name"])]
+    if model:
+        common += ["--model", model]
+    started = time.time()
+    out = run_binary(binary, ["fine-tune", *common, "--json", *extra_args])
+    outcome = json.loads(out.strip().splitlines()[-1])
+    outcome["seconds"] = time.time() - started
+    return outcome
+
+
+def comparison(base, tuned, outcomes, modes):
+    """Markdown: nDCG@10 and MRR@10 of the base model and the fine-tuned one, per codebase and
+    mode, with each fine-tune's own held-out figures."""
+    lines = ["| codebase | ranking | nDCG@10 base | nDCG@10 fine-tuned | Δ | MRR@10 base | MRR@10 fine-tuned |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    pooled = {m: ([], []) for m in modes}
+    for name in base:
+        for m in modes:
+            b, t = base[name][0][m], tuned[name][0][m]
+            pooled[m][0].extend(b)
+            pooled[m][1].extend(t)
+            delta = mean(t, "ndcg") - mean(b, "ndcg")
+            lines.append(f"| {name} | {m} | {mean(b, 'ndcg'):.3f} | {mean(t, 'ndcg'):.3f} | {delta:+.3f} | "
+                         f"{mean(b, 'mrr'):.3f} | {mean(t, 'mrr'):.3f} |")
+    for m in modes:
+        b, t = pooled[m]
+        delta = mean(t, "ndcg") - mean(b, "ndcg")
+        lines.append(f"| **all** | {m} | **{mean(b, 'ndcg'):.3f}** | **{mean(t, 'ndcg'):.3f}** | **{delta:+.3f}** | "
+                     f"{mean(b, 'mrr'):.3f} | {mean(t, 'mrr'):.3f} |")
+    lines += ["", "Fine-tuning runs (held-out pairs mined from each codebase, split by file):", "",
+              "| codebase | training pairs | held-out queries | held-out nDCG@10 before → after | adapter | seconds |",
+              "|---|---:|---:|---|---|---:|"]
+    for name, o in outcomes.items():
+        report = o.get("report") or {}
+        pairs = sum((report.get("train_pairs") or {}).values())
+        lines.append(f"| {name} | {pairs} | {o['heldout_queries']} | {o['ndcg_before']:.3f} → {o['ndcg_after']:.3f} | "
+                     f"{'installed' if o['accepted'] else 'rejected (base model kept)'} | {o['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def table(rows_by_corpus, modes):
     lines = ["| codebase | queries | ranking | nDCG@10 | MRR@10 | Recall@10 |", "|---|---:|---|---:|---:|---:|"]
     everything = {m: [] for m in modes}
@@ -364,6 +407,11 @@ def main():
                                      "a fine-tuned model is evaluated the same way")
     run.add_argument("--adapter", help="a LoRA adapter directory (coder-train train --out) passed to "
                                        "coder-lsp --adapter, on top of --model")
+    run.add_argument("--fine-tune", action="store_true",
+                     help="also fine-tune the model on each codebase (`coder-lsp fine-tune`, which needs "
+                          "coder-train beside the binary) and compare base and fine-tuned rankings")
+    run.add_argument("--fine-tune-args", default="",
+                     help="extra arguments for `coder-lsp fine-tune`, e.g. '--max-steps 100'")
     run.add_argument("--only", action="append", help="codebase name (repeatable); default all")
     run.add_argument("--role", choices=["tuning", "held-out"],
                      help="only the codebases of this role in corpora.json: tune with `--role tuning`, "
@@ -398,16 +446,29 @@ def main():
             f"{args.model or 'default'}|{os.path.realpath(args.adapter) if args.adapter else ''}".encode()
         ).hexdigest()[:8]
         index_root = os.path.join(args.index_root, model_tag)
+        ranking_args = []
+        if args.rrf_k is not None:
+            ranking_args += ["--rrf-k", str(args.rrf_k)]
+        if args.dense_weight is not None:
+            ranking_args += ["--dense-weight", str(args.dense_weight)]
         by_corpus = {}
         for corpus in chosen:
             print(f"{corpus['name']}: indexing and searching", file=sys.stderr)
-            ranking_args = []
-            if args.rrf_k is not None:
-                ranking_args += ["--rrf-k", str(args.rrf_k)]
-            if args.dense_weight is not None:
-                ranking_args += ["--dense-weight", str(args.dense_weight)]
             by_corpus[corpus["name"]] = evaluate(args.binary, corpus, args.model, index_root, modes,
                                                  ranking_args, args.adapter)
+        if args.fine_tune:
+            if args.adapter:
+                raise SystemExit("--fine-tune trains its own adapters; leave out --adapter")
+            tuned_root = os.path.join(args.index_root, model_tag + "-fine-tuned")
+            tuned, outcomes = {}, {}
+            for corpus in chosen:
+                name = corpus["name"]
+                print(f"{name}: fine-tuning", file=sys.stderr)
+                outcomes[name] = fine_tune(args.binary, corpus, args.model, tuned_root,
+                                           args.fine_tune_args.split())
+                print(f"{name}: {outcomes[name]['message']}", file=sys.stderr)
+                tuned[name] = evaluate(args.binary, corpus, args.model, tuned_root,
+                                       [m for m in modes if m != "grep"], ranking_args)
         report = [
             f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
             f"Machine: {machine()}  ",
@@ -418,6 +479,10 @@ def main():
             "",
             table(by_corpus, modes),
         ]
+        if args.fine_tune:
+            report += ["", "Base model against the model fine-tuned on each codebase (`--fine-tune`"
+                       + (f", `{args.fine_tune_args}`" if args.fine_tune_args else "") + "):", "",
+                       comparison(by_corpus, tuned, outcomes, [m for m in modes if m != "grep"])]
         text = "\n".join(report)
         print(text)
         if args.out:

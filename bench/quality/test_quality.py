@@ -101,5 +101,20 @@ class Queries(unittest.TestCase):
         self.assertEqual(roles.count("held-out"), 1, roles)
 
 
+class FineTuneReport(unittest.TestCase):
+    def test_comparison_shows_both_models_and_the_runs(self):
+        row = lambda ndcg, mrr: {"ndcg": ndcg, "mrr": mrr, "recall": 1.0, "type": "concept", "query": "q"}
+        base = {"a": ({"dense": [row(0.5, 0.5), row(1.0, 1.0)]}, 1.0)}
+        tuned = {"a": ({"dense": [row(1.0, 1.0), row(1.0, 1.0)]}, 1.0)}
+        outcomes = {"a": {"accepted": True, "heldout_queries": 9, "ndcg_before": 0.4, "ndcg_after": 0.45,
+                          "seconds": 12.3, "report": {"train_pairs": {"text2code": 3, "code2code": 2}}}}
+        text = quality.comparison(base, tuned, outcomes, ["dense"])
+        self.assertIn("| a | dense | 0.750 | 1.000 | +0.250 | 0.750 | 1.000 |", text)
+        self.assertIn("| **all** | dense | **0.750** | **1.000** | **+0.250** |", text)
+        self.assertIn("| a | 5 | 9 | 0.400 → 0.450 | installed | 12 |", text)
+        outcomes["a"]["accepted"] = False
+        self.assertIn("rejected (base model kept)", quality.comparison(base, tuned, outcomes, ["dense"]))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -221,12 +221,8 @@ pub struct McpArgs {
 
 impl ModelArgs {
     fn model_options(&self) -> Result<ModelOptions> {
-        let mut instructions = Instructions::default();
-        for arg in &self.instructions {
-            instructions
-                .set_from_arg(arg)
-                .map_err(|e| anyhow::anyhow!("--instruction: {e}"))?;
-        }
+        let instructions =
+            Instructions::from_args(&self.instructions).map_err(anyhow::Error::msg)?;
         Ok(ModelOptions {
             device: self.device,
             instructions,
@@ -645,6 +641,7 @@ fn run_fine_tune(
         );
     }
     let config = args.index_config()?;
+    let options = args.model.model_options()?;
     // The trainer gets the resolved directory, so it does not look the model up again.
     let resolved = model::resolve(&args.model.spec)
         .with_context(|| format!("finding model {}", args.model.spec))?;
@@ -655,6 +652,8 @@ fn run_fine_tune(
         exclude: args.exclude.clone(),
         max_file_size: args.max_file_size,
         settings,
+        device: options.device,
+        instructions: options.instructions,
     };
     let (bar, terminal) = stderr_bar("fine-tune [{bar:30}] {pos:>3}% {msg}");
     bar.set_length(100);

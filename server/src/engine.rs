@@ -438,6 +438,8 @@ impl Engine {
             exclude: self.settings.exclude.clone(),
             max_file_size: self.settings.max_file_size,
             settings,
+            device: self.settings.model_options.device,
+            instructions: self.settings.model_options.instructions.clone(),
         })
     }
 

@@ -11,9 +11,40 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use crate::embed::{DeviceSpec, Instructions};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+/// `coder-train`'s command line for `job`: mined pairs go to `work/data`, the adapter to
+/// `candidate`.
+fn trainer_args(job: &FineTuneJob, work: &Path, candidate: &Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "fine-tune".into(),
+        "--json".into(),
+        "--root".into(),
+        job.root.clone().into(),
+        "--work".into(),
+        work.join("data").into(),
+        "--out".into(),
+        candidate.into(),
+        "--model".into(),
+        job.model.clone().into(),
+        "--max-file-size".into(),
+        job.max_file_size.to_string().into(),
+        // The model trains where it serves, with the instructions it serves queries with.
+        "--device".into(),
+        job.device.to_string().into(),
+    ];
+    for instruction in job.instructions.to_args() {
+        args.extend(["--instruction".into(), instruction.into()]);
+    }
+    for glob in &job.exclude {
+        args.extend(["--exclude".into(), glob.into()]);
+    }
+    args.extend(job.settings.args().into_iter().map(Into::into));
+    args
+}
 
 /// The root's adapter, inside its index directory.
 pub const ADAPTER_DIR: &str = "adapter";
@@ -122,6 +153,10 @@ pub struct FineTuneJob {
     pub exclude: Vec<String>,
     pub max_file_size: u64,
     pub settings: FineTuneSettings,
+    /// Where the model runs: the trainer uses it too.
+    pub device: DeviceSpec,
+    /// The query instructions the model is served with, so the adapter learns with them.
+    pub instructions: Instructions,
 }
 
 /// A progress update: a line for people and a percentage.
@@ -215,24 +250,7 @@ pub async fn run(
     let candidate = work.join("candidate");
     let mut command = tokio::process::Command::new(&program);
     command
-        .arg("fine-tune")
-        .arg("--json")
-        .arg("--root")
-        .arg(&job.root)
-        .arg("--work")
-        .arg(work.join("data"))
-        .arg("--out")
-        .arg(&candidate)
-        .arg("--model")
-        .arg(&job.model)
-        .arg("--max-file-size")
-        .arg(job.max_file_size.to_string())
-        .args(
-            job.exclude
-                .iter()
-                .flat_map(|g| ["--exclude".to_string(), g.clone()]),
-        )
-        .args(job.settings.args())
+        .args(trainer_args(job, &work, &candidate))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -427,7 +445,8 @@ impl Tracker {
                     "evaluate_base" => ("evaluating the current model on held-out pairs", 5),
                     "train" => ("training", 10),
                     "evaluate_adapter" => ("evaluating the fine-tuned model on held-out pairs", 90),
-                    "export" => ("finishing", 95),
+                    "export" => ("saving the fine-tuned adapter", 95),
+                    "report" => ("not better than the current model; writing the report", 95),
                     other => (other, self.percentage),
                 };
                 let message = message.replace('_', " ");
@@ -527,15 +546,21 @@ mod tests {
             json!({"event": "stage_finished", "stage": "code_cooldown", "mean_loss": 0.0, "seconds": 0.0}),
             json!({"event": "phase", "phase": "evaluate_adapter"}),
             json!({"event": "something_new"}),
+            json!({"event": "phase", "phase": "report"}),
         ];
         let progress: Vec<Progress> = events.iter().filter_map(|e| tracker.update(e)).collect();
         assert_eq!(
             progress.len(),
-            11,
+            12,
             "unknown events and a skipped stage's end are not shown"
         );
         let percentages: Vec<u32> = progress.iter().map(|p| p.percentage).collect();
-        assert_eq!(percentages, [0, 5, 5, 5, 10, 10, 30, 30, 90, 90, 90]);
+        assert_eq!(percentages, [0, 5, 5, 5, 10, 10, 30, 30, 90, 90, 90, 95]);
+        assert!(
+            progress[11].message.starts_with("not better"),
+            "a rejected run says so: {:?}",
+            progress[11]
+        );
         assert_eq!(
             progress[9].message,
             "stage 3/3 (code_cooldown): skipped, no pairs left for it"
@@ -576,6 +601,29 @@ mod tests {
         assert!(
             serde_json::from_value::<FineTuneSettings>(json!({"batchsize": 8})).is_err(),
             "a misspelt setting is an error, not silently ignored"
+        );
+
+        // The whole command line: the server's device and changed instructions go along.
+        let job = FineTuneJob {
+            root: "/ws".into(),
+            index_dir: "/ws/.index".into(),
+            model: "/models/bge".into(),
+            exclude: vec!["vendor/**".into()],
+            max_file_size: 1000,
+            settings: merged,
+            device: DeviceSpec::Cuda(1),
+            instructions: Instructions::from_args(&["similar=Find code like this.".into()])
+                .unwrap(),
+        };
+        let args: Vec<String> = trainer_args(&job, Path::new("/w"), Path::new("/w/c"))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            args.join(" "),
+            "fine-tune --json --root /ws --work /w/data --out /w/c --model /models/bge \
+             --max-file-size 1000 --device cuda:1 --instruction similar=Find code like this. \
+             --exclude vendor/** --max-steps-per-stage 1 --batch-size 8 --epochs 1"
         );
     }
 

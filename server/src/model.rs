@@ -439,8 +439,12 @@ mod tests {
         let model_dir = crate::embed::test_model_dir();
         let spec = model_dir.to_str().unwrap();
         let base = load(spec, &ModelOptions::default()).unwrap();
-        let trainable =
-            crate::embed::load_trainable(&model_dir, &candle_core::Device::Cpu).unwrap();
+        let trainable = crate::embed::load_trainable(
+            &model_dir,
+            &candle_core::Device::Cpu,
+            &Default::default(),
+        )
+        .unwrap();
         let lora = random_lora(&trainable.lora_modules(), 1);
         let adapter = tempfile::tempdir().unwrap();
         let meta = AdapterMeta::new(&base.resolved.fingerprint, "bert");

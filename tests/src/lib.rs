@@ -184,7 +184,8 @@ pub fn git(root: &Path, args: &[&str]) {
 pub fn write_adapter(dir: &Path, model_dir: &Path, base_fingerprint: &str) {
     use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams};
     let device = candle_core::Device::Cpu;
-    let model = coder_lsp::embed::load_trainable(model_dir, &device).expect("load the model");
+    let model = coder_lsp::embed::load_trainable(model_dir, &device, &Default::default())
+        .expect("load the model");
     let lora = LoraParams::new(&model.lora_modules(), &LoraConfig::default(), 1, &device)
         .expect("make adapters");
     lora.save(dir, &AdapterMeta::new(base_fingerprint, "bert"))

@@ -123,3 +123,64 @@ fn the_bge_code_v1_alias_names_the_hub_model() {
     assert!(stderr.contains("BAAI/bge-code-v1"), "{stderr}");
     assert!(stderr.contains("not on this machine"), "{stderr}");
 }
+
+#[test]
+fn fine_tunes_a_qwen2_model_with_coders_lora_settings() {
+    let ws = Workspace::sample_with_history();
+    let model = tiny_qwen2();
+    let base = ws.json("index", &["--model", &model]);
+    let outcome = ws.json(
+        "fine-tune",
+        &[
+            "--model",
+            &model,
+            "--heldout",
+            "0.3",
+            "--max-steps-per-stage",
+            "2",
+            "--batch-size",
+            "4",
+            "--max-tokens",
+            "48",
+        ],
+    );
+    let report = &outcome["report"];
+    // Qwen2 gets CodeR's settings unless told otherwise: rank 32, alpha 64, 1e-4 → 1e-5.
+    assert_eq!(report["settings"]["lora"]["rank"], 32, "{report}");
+    assert_eq!(report["settings"]["lora"]["alpha"], 64.0, "{report}");
+    assert_eq!(report["settings"]["learning_rate"], 1e-4, "{report}");
+    assert_eq!(
+        report["settings"]["cooldown_learning_rate"], 1e-5,
+        "{report}"
+    );
+    let steps: u64 = report["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| s["steps"].as_u64().expect("steps"))
+        .sum();
+    assert!(steps >= 2, "the model trained: {report}");
+    let losses_finite = report["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .flat_map(|s| s["losses"].as_array().cloned().unwrap_or_default())
+        .all(|l| l.as_f64().is_some_and(f64::is_finite));
+    assert!(losses_finite, "{report}");
+    assert!(outcome["heldout_queries"].as_u64() > Some(0), "{outcome}");
+
+    let adapter = ws.index_dir().join("adapter");
+    if outcome["accepted"] == true {
+        // The adapter is Qwen2's, and the next index embeds everything again with it.
+        let meta: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(adapter.join("adapter.json")).expect("adapter.json"),
+        )
+        .expect("json");
+        assert_eq!(meta["architecture"], "qwen2", "{meta}");
+        assert_eq!(meta["rank"], 32, "{meta}");
+        let adapted = ws.json("index", &["--model", &model]);
+        assert_eq!(adapted["embedded"], base["embedded"], "{adapted}");
+    } else {
+        assert!(!adapter.exists(), "a rejected adapter is not installed");
+    }
+}

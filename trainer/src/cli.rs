@@ -21,6 +21,7 @@ use crate::mine::{
 use crate::pairs::{Pair, PairSource, TaskFamily};
 use crate::train::{Event, TrainConfig};
 use coder_lsp::embed::lora::LoraConfig;
+use coder_lsp::embed::{DeviceSpec, Instructions};
 
 /// File names of the two sets in the output directory.
 pub const TRAIN_FILE: &str = "train.jsonl";
@@ -119,36 +120,71 @@ pub struct TrainSettings {
     /// 2-core CPU); 0 trains on every pair.
     #[arg(long, default_value_t = crate::train::DEFAULT_MAX_STEPS)]
     pub max_steps: usize,
-    /// Learning rate of the warm-up and mixed stages; the cool-down uses a tenth of it.
-    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
-    pub learning_rate: f64,
-    /// LoRA rank.
-    #[arg(long, default_value_t = LoraConfig::default().rank)]
-    pub rank: usize,
-    /// LoRA alpha (the update is scaled by alpha / rank).
-    #[arg(long, default_value_t = LoraConfig::default().alpha)]
-    pub alpha: f64,
+    /// Learning rate of the warm-up and mixed stages; the cool-down uses a tenth of it
+    /// [default: 5e-4 for BERT models, 1e-4 (CodeR's) for Qwen2]
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// LoRA rank [default: 8 for BERT models, 32 (CodeR's) for Qwen2]
+    #[arg(long)]
+    pub rank: Option<usize>,
+    /// LoRA alpha; the update is scaled by alpha / rank [default: 16 for BERT models, 64 for
+    /// Qwen2]
+    #[arg(long)]
+    pub alpha: Option<f64>,
     /// Train one stage on all pairs instead of CodeR's three-stage curriculum.
     #[arg(long)]
     pub no_curriculum: bool,
+    /// Where to train: cpu, cuda[:N] or metal (GPUs need a build with the `cuda` or `metal`
+    /// feature). Weights stay in f32 everywhere, so evaluation before and after is exact.
+    #[arg(long, default_value_t = DeviceSpec::Cpu)]
+    pub device: DeviceSpec,
+    /// A query instruction for instruction-tuned models (Qwen2), as TASK=TEXT with TASK one of
+    /// search, similar, docs; train with the instructions the model will be used with
+    /// (repeatable).
+    #[arg(long = "instruction", value_name = "TASK=TEXT")]
+    pub instructions: Vec<String>,
 }
 
 impl TrainSettings {
-    fn config(&self) -> Result<TrainConfig> {
+    /// Where to train and with which query instructions.
+    fn setup(&self) -> Result<Setup> {
+        Ok(Setup {
+            device: self.device,
+            instructions: Instructions::from_args(&self.instructions)
+                .map_err(anyhow::Error::msg)?,
+        })
+    }
+
+    /// The training configuration for `model` (a model setting, as `--model` takes): these
+    /// settings over the defaults of the model's architecture.
+    fn config(&self, model: &str) -> Result<TrainConfig> {
+        let resolved = model::resolve(model).with_context(|| format!("finding model {model:?}"))?;
+        let architecture = coder_lsp::embed::architecture_of(&resolved.dir)?;
+        self.config_for(architecture)
+    }
+
+    fn config_for(&self, architecture: &str) -> Result<TrainConfig> {
+        let defaults = TrainConfig::for_architecture(architecture);
         if self.batch_size < 2 {
             bail!("--batch-size must be at least 2 (in-batch negatives need company)");
         }
-        if self.rank == 0 || self.max_tokens < 8 || self.epochs == 0 {
+        let rank = self.rank.unwrap_or(defaults.lora.rank);
+        if rank == 0 || self.max_tokens < 8 || self.epochs == 0 {
             bail!("--rank, --epochs must be positive and --max-tokens at least 8");
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+        let learning_rate = self.learning_rate.unwrap_or(defaults.learning_rate);
+        if !(learning_rate.is_finite() && learning_rate > 0.0) {
             bail!("--learning-rate must be a positive number");
+        }
+        let alpha = self.alpha.unwrap_or(defaults.lora.alpha);
+        if !(alpha.is_finite() && alpha > 0.0) {
+            bail!("--alpha must be a positive number");
         }
         Ok(TrainConfig {
             lora: LoraConfig {
-                rank: self.rank,
-                alpha: self.alpha,
-                ..LoraConfig::default()
+                rank,
+                alpha,
+                ..defaults.lora.clone()
             },
             seed: self.seed,
             batch_size: self.batch_size,
@@ -156,12 +192,19 @@ impl TrainSettings {
             epochs: self.epochs,
             max_steps_per_stage: self.max_steps_per_stage,
             max_steps: (self.max_steps > 0).then_some(self.max_steps),
-            learning_rate: self.learning_rate,
-            cooldown_learning_rate: self.learning_rate / 10.0,
+            learning_rate,
+            cooldown_learning_rate: learning_rate / 10.0,
             curriculum: !self.no_curriculum,
-            ..TrainConfig::default()
+            ..defaults
         })
     }
+}
+
+/// Where a run trains and the instructions its queries carry (not part of the training
+/// configuration a checkpoint records).
+struct Setup {
+    device: DeviceSpec,
+    instructions: Instructions,
 }
 
 /// Options of `coder-train mine`.
@@ -254,12 +297,21 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Pair>> {
 fn run_train(args: &TrainArgs) -> Result<()> {
     let train = read_jsonl(&args.data.join(TRAIN_FILE))?;
     let heldout = read_jsonl(&args.data.join(HELDOUT_FILE))?;
-    let config = args.training.config()?;
-    train_and_report(&args.model, config, &args.out, train, heldout, args.json)
+    let config = args.training.config(&args.model)?;
+    train_and_report(
+        &args.model,
+        config,
+        args.training.setup()?,
+        &args.out,
+        train,
+        heldout,
+        args.json,
+    )
 }
 
 fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
-    let config = args.training.config()?;
+    let config = args.training.config(&args.model)?;
+    let setup = args.training.setup()?;
     let json = args.json;
     if json {
         println!("{}", serde_json::json!({"event": "phase", "phase": "mine"}));
@@ -293,6 +345,7 @@ fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
     train_and_report(
         &args.model,
         config,
+        setup,
         &args.out,
         split.train,
         split.heldout,
@@ -304,6 +357,7 @@ fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
 fn train_and_report(
     model: &str,
     train_config: TrainConfig,
+    setup: Setup,
     out: &Path,
     train: Vec<Pair>,
     heldout: Vec<Pair>,
@@ -312,6 +366,8 @@ fn train_and_report(
     let resolved = model::resolve(model).with_context(|| format!("resolving model {model}"))?;
     let mut config = FineTuneConfig::new(&resolved.dir, out);
     config.train = train_config;
+    config.device = setup.device;
+    config.instructions = setup.instructions;
     eprintln!(
         "coder-train: {} training and {} held-out pairs, model {}",
         train.len(),
@@ -579,5 +635,47 @@ impl Summary {
             self.heldout.files,
             self.heldout.path.display(),
         )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn settings(flags: &[&str]) -> TrainSettings {
+        let mut argv = vec!["coder-train", "train"];
+        argv.extend_from_slice(flags);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Train(args) => args.training,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lora_and_learning_rate_default_by_architecture_and_flags_override_them() {
+        let bert = settings(&[]).config_for("bert").unwrap();
+        assert_eq!((bert.lora.rank, bert.lora.alpha), (8, 16.0));
+        assert_eq!(
+            (bert.learning_rate, bert.cooldown_learning_rate),
+            (5e-4, 5e-5)
+        );
+        let qwen2 = settings(&[]).config_for("qwen2").unwrap();
+        assert_eq!((qwen2.lora.rank, qwen2.lora.alpha), (32, 64.0));
+        assert_eq!(qwen2.learning_rate, 1e-4);
+        assert!((qwen2.cooldown_learning_rate - 1e-5).abs() < 1e-12);
+
+        let chosen = settings(&["--rank", "4", "--alpha", "8", "--learning-rate", "2e-3"])
+            .config_for("qwen2")
+            .unwrap();
+        assert_eq!((chosen.lora.rank, chosen.lora.alpha), (4, 8.0));
+        assert_eq!(chosen.learning_rate, 2e-3);
+        for bad in [
+            &["--rank", "0"][..],
+            &["--alpha=-1"],
+            &["--learning-rate", "0"],
+        ] {
+            assert!(settings(bad).config_for("bert").is_err(), "{bad:?}");
+        }
     }
 }

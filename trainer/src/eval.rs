@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
+use coder_lsp::embed::InputKind;
 use coder_lsp::embed::lora::LoraParams;
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +81,11 @@ pub fn rank_positives(
     pairs: &[Pair],
 ) -> Result<(Vec<usize>, Vec<Vec<f32>>)> {
     let (docs, own) = distinct_positives(pairs);
-    let queries: Vec<&str> = pairs.iter().map(|p| p.query.as_str()).collect();
+    let queries: Vec<(&str, InputKind)> = pairs
+        .iter()
+        .map(|p| (p.query.as_str(), p.family.query_kind()))
+        .collect();
+    let docs: Vec<(&str, InputKind)> = docs.iter().map(|&d| (d, InputKind::Document)).collect();
     let query_vectors = encoder.embed(lora, &queries)?;
     let doc_vectors = encoder.embed(lora, &docs)?;
     let scores: Vec<Vec<f32>> = query_vectors

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use coder_lsp::embed::lora::{ADAPTER_META, ADAPTER_WEIGHTS, AdapterMeta};
+use coder_lsp::embed::{DeviceSpec, Instructions};
 use serde::{Deserialize, Serialize};
 
 use crate::encode::Encoder;
@@ -24,10 +25,15 @@ pub const REPORT_FILE: &str = "fine-tune-report.json";
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 
 /// What to fine-tune and where the adapter goes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FineTuneConfig {
-    /// The base model's directory (a BERT model such as all-MiniLM-L6-v2).
+    /// The base model's directory (a BERT model such as all-MiniLM-L6-v2, or a Qwen2 model
+    /// such as bge-code-v1).
     pub model_dir: PathBuf,
+    /// Where the model trains.
+    pub device: DeviceSpec,
+    /// The query instructions (Qwen2) the adapter will be used with.
+    pub instructions: Instructions,
     /// Receives `adapter.safetensors`, `adapter.json` and the report.
     pub output_dir: PathBuf,
     /// Where checkpoints go (default: `<output_dir>/checkpoint`).
@@ -40,6 +46,8 @@ impl FineTuneConfig {
     pub fn new(model_dir: &Path, output_dir: &Path) -> Self {
         Self {
             model_dir: model_dir.to_path_buf(),
+            device: DeviceSpec::Cpu,
+            instructions: Instructions::default(),
             output_dir: output_dir.to_path_buf(),
             checkpoint_dir: None,
             train: TrainConfig::default(),
@@ -114,7 +122,13 @@ pub fn fine_tune(
     let clock = phase("load", &mut on_event)?;
     let base_fingerprint = coder_lsp::model::fingerprint(&config.model_dir)
         .with_context(|| format!("fingerprinting {}", config.model_dir.display()))?;
-    let encoder = Encoder::load(&config.model_dir, config.train.max_tokens)?;
+    let device = config.device.open()?;
+    let encoder = Encoder::load(
+        &config.model_dir,
+        config.train.max_tokens,
+        &device,
+        &config.instructions,
+    )?;
     let load_s = clock.elapsed().as_secs_f64();
 
     let clock = phase("negatives", &mut on_event)?;
@@ -168,12 +182,13 @@ pub fn fine_tune(
         },
     };
 
-    phase("export", &mut on_event)?;
+    // "export" only when there is an adapter to install; a rejected run just writes its report.
+    phase(if accepted { "export" } else { "report" }, &mut on_event)?;
     std::fs::create_dir_all(&config.output_dir)
         .with_context(|| format!("creating {}", config.output_dir.display()))?;
     if accepted {
         keep_previous(&config.output_dir)?;
-        let mut meta = AdapterMeta::new(&base_fingerprint, "bert");
+        let mut meta = AdapterMeta::new(&base_fingerprint, encoder.architecture());
         meta.training = serde_json::to_value(&config.train)?;
         meta.metrics = serde_json::json!({ "before": before, "after": after });
         outcome.lora.save(&config.output_dir, &meta)?;
@@ -278,6 +293,7 @@ mod tests {
             ControlFlow::Continue(())
         })
         .unwrap();
+        let last = if report.accepted { "export" } else { "report" };
         assert_eq!(
             phases,
             [
@@ -286,7 +302,7 @@ mod tests {
                 "evaluate_base",
                 "train",
                 "evaluate_adapter",
-                "export"
+                last
             ]
         );
         assert_eq!(report.stages.len(), 3);

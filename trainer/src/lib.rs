@@ -16,7 +16,7 @@ pub mod train;
 
 pub use finetune::{FineTuneConfig, FineTuneReport, fine_tune};
 
-/// Tiny hand-made pairs and the installed MiniLM, for tests.
+/// Tiny hand-made pairs, the installed MiniLM and a tiny Qwen2, for tests.
 #[cfg(test)]
 pub(crate) mod testing {
     use std::path::PathBuf;
@@ -32,6 +32,22 @@ pub(crate) mod testing {
             dir.display()
         );
         dir
+    }
+
+    /// The model in `dir` on the CPU with the default instructions, inputs cut to `max_tokens`.
+    pub fn encoder(dir: &std::path::Path, max_tokens: usize) -> crate::encode::Encoder {
+        crate::encode::Encoder::load(
+            dir,
+            max_tokens,
+            &candle_core::Device::Cpu,
+            &coder_lsp::embed::Instructions::default(),
+        )
+        .unwrap_or_else(|e| panic!("loading {}: {e:#}", dir.display()))
+    }
+
+    /// The tiny random-weight Qwen2 checkpoint the server's tests use.
+    pub fn tiny_qwen2_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/testdata/tiny-qwen2")
     }
 
     pub fn pair(family: TaskFamily, query: &str, positive: &str) -> Pair {

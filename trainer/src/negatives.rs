@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn negatives_come_from_the_same_family_and_never_are_the_positive() {
-        let encoder = Encoder::load(&model_dir(), 32).unwrap();
+        let encoder = crate::testing::encoder(&model_dir(), 32);
         let mut pairs = pairs();
         pairs.push(pair(
             TaskFamily::Code2Text,

@@ -1,5 +1,6 @@
 //! The training example every stage of the pipeline passes along.
 
+use coder_lsp::embed::{InputKind, QueryTask};
 use serde::{Deserialize, Serialize};
 
 /// CodeR's four task families: what the query is and what it retrieves. Serialized as
@@ -27,6 +28,22 @@ impl TaskFamily {
         TaskFamily::Code2Code,
         TaskFamily::Hybrid,
     ];
+
+    /// What the family's queries look for, which picks the instruction models like CodeR
+    /// prefix them with: code for text and hybrid queries, similar code for code, and the
+    /// documentation for code → text.
+    pub fn query_task(self) -> QueryTask {
+        match self {
+            TaskFamily::Text2Code | TaskFamily::Hybrid => QueryTask::CodeSearch,
+            TaskFamily::Code2Code => QueryTask::SimilarCode,
+            TaskFamily::Code2Text => QueryTask::CodeToDocs,
+        }
+    }
+
+    /// How the family's queries are embedded.
+    pub fn query_kind(self) -> InputKind {
+        InputKind::Query(self.query_task())
+    }
 
     /// The name used in JSON and reports.
     pub fn as_str(self) -> &'static str {

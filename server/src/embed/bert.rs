@@ -14,7 +14,7 @@ use super::amx::{self, PackedWeight};
 use super::kernels::{self, Kernels};
 use super::lora::{Adapter, LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
-use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer, TextLimits};
+use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer, TextLimits, Trainable};
 
 /// Added to attention scores of padding keys: large enough that softmax gives them exactly 0,
 /// small enough that adding it to a score never overflows to -inf.
@@ -138,9 +138,8 @@ impl Embedder for BertEmbedder {
         &self.tokenizer
     }
 
-    fn tokenize(&self, text: &str, _kind: InputKind) -> Result<Vec<u32>, EmbedError> {
-        // BERT sentence models embed queries and documents alike.
-        self.tokenizer.encode_truncated(text, self.info.max_tokens)
+    fn tokenize(&self, text: &str, kind: InputKind) -> Result<Vec<u32>, EmbedError> {
+        self.tokenize_within(text, kind, self.info.max_tokens)
     }
 
     fn embed_tokens(&mut self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError> {
@@ -158,9 +157,9 @@ impl Embedder for BertEmbedder {
 }
 
 /// Fine-tuning: the same forward pass with LoRA updates added to the attention weights.
-impl BertEmbedder {
-    /// The matrices a LoRA adapter can modify, named as in the checkpoint.
-    pub fn lora_modules(&self) -> Vec<LoraModule> {
+impl Trainable for BertEmbedder {
+    /// Named as in the checkpoint.
+    fn lora_modules(&self) -> Vec<LoraModule> {
         let hidden = self.info.dim;
         (0..self.model.layers.len())
             .flat_map(|layer| {
@@ -174,21 +173,13 @@ impl BertEmbedder {
             .collect()
     }
 
-    /// Pooled, L2-normalised vectors `(batch, dim)` with `lora`'s updates added to the frozen
-    /// weights, kept in the autograd graph so that a loss over them trains the adapters. Without
-    /// `lora` this is [`Embedder::embed_tokens`] as a tensor.
-    pub fn forward_train(
+    fn forward_train(
         &self,
         lora: Option<&LoraParams>,
         batch: &[Vec<u32>],
     ) -> Result<Tensor, EmbedError> {
         let vocab = self.model.word_embeddings.dim(0)?;
-        super::check_token_batch(batch, self.model.max_positions, vocab)?;
-        if batch.is_empty() {
-            return Err(EmbedError::Tokenizer(
-                "an empty batch has no vectors".into(),
-            ));
-        }
+        super::check_training_batch(batch, self.model.max_positions, vocab)?;
         let seq = batch.iter().map(Vec::len).max().unwrap_or(0);
         let (ids, mask) = pad_batch(batch, seq, self.model.pad_id, self.model.device())?;
         let adapted;
@@ -202,6 +193,17 @@ impl BertEmbedder {
         let hidden = model.forward(&ids, &mask)?;
         let pooled = pool(&hidden, &mask, self.pooling)?;
         Ok(super::l2_normalize(&pooled)?)
+    }
+
+    fn tokenize_within(
+        &self,
+        text: &str,
+        _kind: InputKind,
+        max_tokens: usize,
+    ) -> Result<Vec<u32>, EmbedError> {
+        // BERT sentence models embed queries and documents alike.
+        self.tokenizer
+            .encode_truncated(text, max_tokens.min(self.info.max_tokens))
     }
 }
 

@@ -103,6 +103,27 @@ impl Instructions {
         self.set(task, text)
     }
 
+    /// The defaults with each `TASK=TEXT` of `args` applied, as `--instruction` flags give them.
+    pub fn from_args(args: &[String]) -> Result<Self, String> {
+        let mut instructions = Self::default();
+        for arg in args {
+            instructions
+                .set_from_arg(arg)
+                .map_err(|e| format!("--instruction: {e}"))?;
+        }
+        Ok(instructions)
+    }
+
+    /// `TASK=TEXT` for every instruction that differs from its default, as
+    /// [`Instructions::set_from_arg`] reads them back (to hand them to another process).
+    pub fn to_args(&self) -> Vec<String> {
+        QueryTask::ALL
+            .into_iter()
+            .filter(|&task| self.get(task) != task.default_instruction())
+            .map(|task| format!("{task}={}", self.get(task)))
+            .collect()
+    }
+
     /// The text an instruction-tuned model embeds for `query`.
     pub fn format_query(&self, task: QueryTask, query: &str) -> String {
         format!("<instruct>{}\n<query>{query}", self.get(task))
@@ -153,6 +174,16 @@ mod tests {
             instructions.get(QueryTask::CodeSearch),
             QueryTask::CodeSearch.default_instruction()
         );
+        // Handed to another process (the trainer) as flags, only what differs.
+        assert_eq!(
+            instructions.to_args(),
+            ["docs=Find the docs for this code."]
+        );
+        let again = Instructions::from_args(&instructions.to_args()).unwrap();
+        assert_eq!(again, instructions);
+        let err = Instructions::from_args(&["nope".into()]).unwrap_err();
+        assert!(err.starts_with("--instruction: "), "{err}");
+        assert!(Instructions::default().to_args().is_empty());
         for (bad, needle) in [
             ("search", "TASK=TEXT"),
             ("find=x", "unknown instruction task"),

@@ -63,6 +63,19 @@ impl Default for LoraConfig {
 }
 
 impl LoraConfig {
+    /// The defaults for a model of `architecture` (`model_type`): CodeR's rank 32, alpha 64 for
+    /// Qwen2 (a GPU-sized model), else [`LoraConfig::default`].
+    pub fn for_architecture(architecture: &str) -> Self {
+        match architecture {
+            "qwen2" => Self {
+                rank: 32,
+                alpha: 64.0,
+                ..Self::default()
+            },
+            _ => Self::default(),
+        }
+    }
+
     /// The factor `alpha / rank` applied to `B·A`.
     pub fn scale(&self) -> f64 {
         self.alpha / self.rank as f64
@@ -503,44 +516,58 @@ mod tests {
             .collect()
     }
 
+    /// MiniLM and the tiny random Qwen2, each with how many matrices LoRA can adapt.
+    fn trainable_models() -> [(PathBuf, usize); 2] {
+        // 6 layers × 4 projections; 2 layers × 4 projections.
+        [(test_model_dir(), 24), (tiny_qwen2_dir(), 8)]
+    }
+
     #[test]
     fn every_lora_factor_gets_a_gradient() {
-        let model = crate::embed::load_trainable(&test_model_dir(), &Device::Cpu).unwrap();
-        let modules = model.lora_modules();
-        assert_eq!(modules.len(), 6 * 4, "MiniLM has 6 layers × 4 projections");
-        let batch = tokens(&model);
+        for (dir, count) in trainable_models() {
+            let model =
+                crate::embed::load_trainable(&dir, &Device::Cpu, &Default::default()).unwrap();
+            let modules = model.lora_modules();
+            assert_eq!(modules.len(), count, "{}", dir.display());
+            let batch = tokens(&*model);
 
-        // A fresh adapter (B = 0): B gets gradients, A cannot yet (∂L/∂A = Bᵀ·…).
-        let fresh = LoraParams::new(&modules, &LoraConfig::default(), 7, &Device::Cpu).unwrap();
-        let loss = loss_of(&model.forward_train(Some(&fresh), &batch).unwrap());
-        for (name, _, b) in largest_gradients(&fresh, &loss) {
-            assert!(b > 0.0, "{name}.lora_b has a zero gradient");
-        }
+            // A fresh adapter (B = 0): B gets gradients, A cannot yet (∂L/∂A = Bᵀ·…).
+            let fresh = LoraParams::new(&modules, &LoraConfig::default(), 7, &Device::Cpu).unwrap();
+            let loss = loss_of(&model.forward_train(Some(&fresh), &batch).unwrap());
+            for (name, _, b) in largest_gradients(&fresh, &loss) {
+                assert!(b > 0.0, "{name}.lora_b has a zero gradient");
+            }
 
-        // Once B moved, every factor of every module gets one.
-        let trained = random_lora(&modules, 7);
-        let loss = loss_of(&model.forward_train(Some(&trained), &batch).unwrap());
-        for (name, a, b) in largest_gradients(&trained, &loss) {
-            assert!(a > 0.0 && b > 0.0, "{name}: gradients A {a}, B {b}");
+            // Once B moved, every factor of every module gets one.
+            let trained = random_lora(&modules, 7);
+            let loss = loss_of(&model.forward_train(Some(&trained), &batch).unwrap());
+            for (name, a, b) in largest_gradients(&trained, &loss) {
+                assert!(a > 0.0 && b > 0.0, "{name}: gradients A {a}, B {b}");
+            }
         }
     }
 
     #[test]
     fn fresh_adapter_leaves_vectors_unchanged_and_forward_train_matches_inference() {
-        let mut model = crate::embed::load_trainable(&test_model_dir(), &Device::Cpu).unwrap();
-        let batch = tokens(&model);
-        let plain = model.embed_tokens(&batch).unwrap();
-        let fresh = LoraParams::new(
-            &model.lora_modules(),
-            &LoraConfig::default(),
-            1,
-            &Device::Cpu,
-        )
-        .unwrap();
-        for lora in [None, Some(&fresh)] {
-            let train = model.forward_train(lora, &batch).unwrap();
-            let diff = max_diff(&plain, &train.to_vec2::<f32>().unwrap());
-            assert!(diff < 1e-6, "differs by {diff}");
+        for (dir, _) in trainable_models() {
+            let mut model =
+                crate::embed::load_trainable(&dir, &Device::Cpu, &Default::default()).unwrap();
+            let batch = tokens(&*model);
+            let plain = model.embed_tokens(&batch).unwrap();
+            let fresh = LoraParams::new(
+                &model.lora_modules(),
+                &LoraConfig::default(),
+                1,
+                &Device::Cpu,
+            )
+            .unwrap();
+            // With an adapter the forward pass takes the differentiable ops, which compute the
+            // same function as the fused ones.
+            for lora in [None, Some(&fresh)] {
+                let train = model.forward_train(lora, &batch).unwrap();
+                let diff = max_diff(&plain, &train.to_vec2::<f32>().unwrap());
+                assert!(diff < 1e-5, "{}: differs by {diff}", dir.display());
+            }
         }
     }
 
@@ -555,40 +582,52 @@ mod tests {
 
     #[test]
     fn merged_adapter_matches_the_unmerged_forward() {
-        let model = crate::embed::load_trainable(&test_model_dir(), &Device::Cpu).unwrap();
-        let batch = tokens(&model);
-        let lora = random_lora(&model.lora_modules(), 3);
-        let unmerged = model
-            .forward_train(Some(&lora), &batch)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
+        for (dir, count) in trainable_models() {
+            let model =
+                crate::embed::load_trainable(&dir, &Device::Cpu, &Default::default()).unwrap();
+            let batch = tokens(&*model);
+            let lora = random_lora(&model.lora_modules(), 3);
+            let unmerged = model
+                .forward_train(Some(&lora), &batch)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
 
-        let dir = tempfile::tempdir().unwrap();
-        lora.save(dir.path(), &AdapterMeta::new("base-fp", "bert"))
+            let adapter_dir = tempfile::tempdir().unwrap();
+            let architecture = model.info().architecture.clone();
+            lora.save(
+                adapter_dir.path(),
+                &AdapterMeta::new("base-fp", &architecture),
+            )
             .unwrap();
-        let adapter = Adapter::read(dir.path()).unwrap();
-        assert_eq!(adapter.meta.rank, 8);
-        assert_eq!(adapter.modules().count(), 24);
-        let mut options = EmbedOptions::exact(&Device::Cpu);
-        options.adapter = Some(adapter);
-        let mut merged_model = crate::embed::load_with(&test_model_dir(), &options).unwrap();
-        let merged = merged_model.embed_tokens(&batch).unwrap();
-        let diff = max_diff(&unmerged, &merged);
-        assert!(diff < 1e-5, "merged and unmerged differ by {diff}");
+            let adapter = Adapter::read(adapter_dir.path()).unwrap();
+            assert_eq!(adapter.meta.rank, 8);
+            assert_eq!(adapter.modules().count(), count);
+            let mut options = EmbedOptions::exact(&Device::Cpu);
+            options.adapter = Some(adapter);
+            let mut merged_model = crate::embed::load_with(&dir, &options).unwrap();
+            let merged = merged_model.embed_tokens(&batch).unwrap();
+            let diff = max_diff(&unmerged, &merged);
+            assert!(
+                diff < 1e-5,
+                "{architecture}: merged and unmerged differ by {diff}"
+            );
 
-        let exact = EmbedOptions::exact(&Device::Cpu);
-        let mut base = crate::embed::load_with(&test_model_dir(), &exact).unwrap();
-        let changed = max_diff(&base.embed_tokens(&batch).unwrap(), &merged);
-        assert!(
-            changed > 1e-3,
-            "the adapter changed vectors by only {changed}"
-        );
+            let exact = EmbedOptions::exact(&Device::Cpu);
+            let mut base = crate::embed::load_with(&dir, &exact).unwrap();
+            let changed = max_diff(&base.embed_tokens(&batch).unwrap(), &merged);
+            assert!(
+                changed > 1e-3,
+                "{architecture}: the adapter changed vectors by only {changed}"
+            );
+        }
     }
 
     #[test]
     fn restore_brings_back_saved_factors() {
-        let model = crate::embed::load_trainable(&test_model_dir(), &Device::Cpu).unwrap();
+        let model =
+            crate::embed::load_trainable(&test_model_dir(), &Device::Cpu, &Default::default())
+                .unwrap();
         let saved = random_lora(&model.lora_modules(), 5);
         let dir = tempfile::tempdir().unwrap();
         saved

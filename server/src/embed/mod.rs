@@ -211,6 +211,11 @@ pub fn read_text_limits(model_dir: &Path) -> Result<TextLimits, EmbedError> {
     }
 }
 
+/// `model_type` of the model in `model_dir` (`bert`, `qwen2`), read from its config.json.
+pub fn architecture_of(model_dir: &Path) -> Result<&'static str, EmbedError> {
+    read_architecture(model_dir).map(|(architecture, _)| architecture.name())
+}
+
 /// The model families this crate can run.
 enum Architecture {
     Bert,
@@ -255,20 +260,50 @@ fn read_architecture(model_dir: &Path) -> Result<(Architecture, serde_json::Valu
     Ok((architecture, config))
 }
 
-/// A BERT model for fine-tuning: the same [`bert::BertEmbedder`] inference uses, loaded in f32
-/// without an adapter, with its trainable forward pass ([`bert::BertEmbedder::forward_train`]).
-pub fn load_trainable(model_dir: &Path, device: &Device) -> Result<bert::BertEmbedder, EmbedError> {
-    let config = read_json(model_dir, "config.json")?;
-    match config.get("model_type").and_then(serde_json::Value::as_str) {
-        // f32 throughout, so evaluation before and after training is exact.
-        Some("bert") => bert::BertEmbedder::load(model_dir, &config, device, None, false),
-        other => Err(EmbedError::load(
-            model_dir,
-            format!(
-                "fine-tuning supports BERT models only; config.json has model_type {}",
-                other.unwrap_or("(none)")
-            ),
-        )),
+/// A model the trainer can fine-tune: loaded in f32 without an adapter, with a forward pass
+/// that adds LoRA updates to the frozen weights inside the autograd graph.
+pub trait Trainable: Embedder {
+    /// The matrices a LoRA adapter can modify, named as adapter files and
+    /// [`lora::Adapter`] merging name them.
+    fn lora_modules(&self) -> Vec<lora::LoraModule>;
+    /// Unit vectors `(batch, dim)` with `lora`'s updates added to the weights, kept in the
+    /// autograd graph so that a loss over them trains the adapters. Without `lora` these are
+    /// [`Embedder::embed_tokens`]' vectors as a tensor.
+    fn forward_train(
+        &self,
+        lora: Option<&lora::LoraParams>,
+        batch: &[Vec<u32>],
+    ) -> Result<Tensor, EmbedError>;
+    /// Like [`Embedder::tokenize`], cut to `max_tokens` (at most `info().max_tokens`) tokens,
+    /// special tokens included: training works on shorter inputs than inference.
+    fn tokenize_within(
+        &self,
+        text: &str,
+        kind: InputKind,
+        max_tokens: usize,
+    ) -> Result<Vec<u32>, EmbedError>;
+}
+
+/// The model in `model_dir` for fine-tuning ([`Trainable`]): BERT or Qwen2, in f32 throughout
+/// (no AMX bf16 tiles) so that evaluation before and after training is exact, with the query
+/// `instructions` the adapter will be used with.
+pub fn load_trainable(
+    model_dir: &Path,
+    device: &Device,
+    instructions: &Instructions,
+) -> Result<Box<dyn Trainable>, EmbedError> {
+    let (architecture, config) = read_architecture(model_dir)?;
+    let options = EmbedOptions {
+        instructions: instructions.clone(),
+        ..EmbedOptions::exact(device)
+    };
+    match architecture {
+        Architecture::Bert => Ok(Box::new(bert::BertEmbedder::load(
+            model_dir, &config, device, None, false,
+        )?)),
+        Architecture::Qwen2 => Ok(Box::new(qwen2::Qwen2Embedder::load(
+            model_dir, &config, &options,
+        )?)),
     }
 }
 
@@ -333,6 +368,20 @@ fn read_safetensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tenso
         tensors.extend(part);
     }
     Ok(tensors)
+}
+
+/// [`check_token_batch`] for a training step, which must have inputs.
+fn check_training_batch(
+    batch: &[Vec<u32>],
+    max_positions: usize,
+    vocab: usize,
+) -> Result<(), EmbedError> {
+    if batch.is_empty() {
+        return Err(EmbedError::Tokenizer(
+            "an empty batch has no vectors".into(),
+        ));
+    }
+    check_token_batch(batch, max_positions, vocab)
 }
 
 /// Rejects inputs a model cannot run (empty, too long, ids outside the vocabulary) with a

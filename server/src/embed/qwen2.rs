@@ -13,10 +13,11 @@ use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
 use super::amx::{self, PackedWeight};
+use super::lora::{LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
 use super::{
     EmbedError, EmbedOptions, Embedder, InputKind, Instructions, ModelInfo, ModelTokenizer,
-    TextLimits,
+    TextLimits, Trainable,
 };
 
 /// Added to attention scores of keys a query may not see. Scores are in f32 when it is added
@@ -223,12 +224,7 @@ impl Embedder for Qwen2Embedder {
     }
 
     fn tokenize(&self, text: &str, kind: InputKind) -> Result<Vec<u32>, EmbedError> {
-        // The tokenizer leaves room for the EOS (`with_appended_token`).
-        let mut ids = self
-            .tokenizer
-            .encode_truncated(&self.format(text, kind), self.info.max_tokens)?;
-        ids.push(self.eos_id);
-        Ok(ids)
+        self.tokenize_within(text, kind, self.info.max_tokens)
     }
 
     fn embed_tokens(&mut self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError> {
@@ -237,8 +233,56 @@ impl Embedder for Qwen2Embedder {
         }
         let vocab = self.model.embed_tokens.dim(0)?;
         super::check_token_batch(batch, self.model.max_positions, vocab)?;
-        let last = self.model.forward_last_token(batch, self.eos_id)?;
+        let last = self.model.forward_last_token(batch, self.eos_id, None)?;
         Ok(super::l2_normalize(&last.to_dtype(DType::F32)?)?.to_vec2::<f32>()?)
+    }
+}
+
+/// Fine-tuning: LoRA on the attention projections, as CodeR trains bge-code-v1.
+impl Trainable for Qwen2Embedder {
+    fn lora_modules(&self) -> Vec<LoraModule> {
+        let model = &self.model;
+        let hidden = self.info.dim;
+        let kv_size = model.kv_heads * model.head_dim;
+        (0..model.layers.len())
+            .flat_map(|layer| {
+                LoraTarget::ALL.map(|target| LoraModule {
+                    name: lora_module_name(layer, target),
+                    target,
+                    inputs: hidden,
+                    outputs: match target {
+                        LoraTarget::Key | LoraTarget::Value => kv_size,
+                        LoraTarget::Query | LoraTarget::AttentionOutput => hidden,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    fn forward_train(
+        &self,
+        lora: Option<&LoraParams>,
+        batch: &[Vec<u32>],
+    ) -> Result<Tensor, EmbedError> {
+        let vocab = self.model.embed_tokens.dim(0)?;
+        super::check_training_batch(batch, self.model.max_positions, vocab)?;
+        let last = self.model.forward_last_token(batch, self.eos_id, lora)?;
+        Ok(super::l2_normalize(&last.to_dtype(DType::F32)?)?)
+    }
+
+    fn tokenize_within(
+        &self,
+        text: &str,
+        kind: InputKind,
+        max_tokens: usize,
+    ) -> Result<Vec<u32>, EmbedError> {
+        // The tokenizer leaves room for the EOS (`with_appended_token`).
+        let mut ids = self.tokenizer.encode_truncated(
+            &self.format(text, kind),
+            max_tokens.min(self.info.max_tokens),
+        )?;
+        ids.push(self.eos_id);
+        Ok(ids)
     }
 }
 
@@ -348,6 +392,21 @@ impl Linear {
         }
     }
 
+    /// The same Linear with `delta` (in the autograd graph) added to its weight. Training loads
+    /// f32 weights, never packed tiles.
+    fn plus(&self, delta: Option<Tensor>) -> candle_core::Result<Self> {
+        let Weight::Dense(w) = &self.weight else {
+            candle_core::bail!("training needs f32 weights; this model was packed for AMX tiles")
+        };
+        Ok(Self {
+            weight: Weight::Dense(match delta {
+                Some(delta) => (w + delta)?,
+                None => w.clone(),
+            }),
+            bias: self.bias.clone(),
+        })
+    }
+
     /// Packs the weight for AMX tiles and drops the f32 copy.
     fn pack_tiles(&mut self) -> candle_core::Result<()> {
         if let Weight::Dense(w) = &self.weight {
@@ -367,6 +426,65 @@ struct Layer {
     /// Gate and up projections fused (rows: gate, then up).
     gate_up: Linear,
     down_proj: Linear,
+}
+
+impl Layer {
+    /// Layer `index` with `lora`'s updates added to its attention weights (the fused QKV
+    /// weight gets the query, key and value updates in its three row blocks).
+    fn with_lora(
+        &self,
+        index: usize,
+        lora: &LoraParams,
+        sizes: [usize; 3],
+    ) -> candle_core::Result<Self> {
+        let targets = [LoraTarget::Query, LoraTarget::Key, LoraTarget::Value];
+        let mut blocks = Vec::with_capacity(3);
+        for target in targets {
+            blocks.push(lora.delta(&lora_module_name(index, target))?);
+        }
+        let qkv_delta = if blocks.iter().any(Option::is_some) {
+            let Weight::Dense(w) = &self.qkv.weight else {
+                candle_core::bail!(
+                    "training needs f32 weights; this model was packed for AMX tiles"
+                )
+            };
+            let inputs = w.dim(1)?;
+            let parts = blocks
+                .into_iter()
+                .zip(sizes)
+                .map(|(block, rows)| match block {
+                    Some(delta) => Ok(delta),
+                    None => Tensor::zeros((rows, inputs), w.dtype(), w.device()),
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            Some(Tensor::cat(&parts, 0)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            input_norm: self.input_norm.clone(),
+            qkv: self.qkv.plus(qkv_delta)?,
+            o_proj: self
+                .o_proj
+                .plus(lora.delta(&lora_module_name(index, LoraTarget::AttentionOutput))?)?,
+            post_attention_norm: self.post_attention_norm.clone(),
+            gate_up: self.gate_up.plus(None)?,
+            down_proj: self.down_proj.plus(None)?,
+        })
+    }
+}
+
+/// The name (without `.weight`) under which checkpoints and adapters know layer `layer`'s
+/// `target` projection; the `model.` prefix some checkpoints add is left out, as weight
+/// lookups add it themselves.
+fn lora_module_name(layer: usize, target: LoraTarget) -> String {
+    let what = match target {
+        LoraTarget::Query => "q_proj",
+        LoraTarget::Key => "k_proj",
+        LoraTarget::Value => "v_proj",
+        LoraTarget::AttentionOutput => "o_proj",
+    };
+    format!("layers.{layer}.self_attn.{what}")
 }
 
 struct Qwen2Model {
@@ -478,8 +596,15 @@ impl Qwen2Model {
         self.embed_tokens.device()
     }
 
-    /// Final hidden state `(batch, hidden)` of each input's last token.
-    fn forward_last_token(&self, batch: &[Vec<u32>], pad_id: u32) -> candle_core::Result<Tensor> {
+    /// Final hidden state `(batch, hidden)` of each input's last token. With `lora`, its
+    /// updates are added to the attention weights and every op is differentiable (candle's
+    /// fused RMSNorm and RoPE have no backward pass), for training.
+    fn forward_last_token(
+        &self,
+        batch: &[Vec<u32>],
+        pad_id: u32,
+        lora: Option<&LoraParams>,
+    ) -> candle_core::Result<Tensor> {
         let (b, t) = (batch.len(), batch.iter().map(Vec::len).max().unwrap_or(0));
         let hidden = self.embed_tokens.dim(1)?;
         let (ids, bias) = left_pad(batch, t, pad_id, self.device())?;
@@ -488,8 +613,22 @@ impl Qwen2Model {
         // depends only on the distance between two tokens, so left padding shifts nothing.
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
-        for layer in &self.layers {
-            x = self.layer_forward(layer, &x, &bias, &cos, &sin, b, t)?;
+        let ops = Ops {
+            differentiable: lora.is_some(),
+            eps: self.eps,
+        };
+        let kv_size = self.kv_heads * self.head_dim;
+        let sizes = [self.heads * self.head_dim, kv_size, kv_size];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let adapted;
+            let layer = match lora {
+                Some(lora) => {
+                    adapted = layer.with_lora(i, lora, sizes)?;
+                    &adapted
+                }
+                None => layer,
+            };
+            x = self.layer_forward(layer, ops, &x, &bias, &cos, &sin, b, t)?;
         }
         // Left padding puts every row's last real token in the last column.
         let last = x
@@ -497,13 +636,14 @@ impl Qwen2Model {
             .narrow(1, t - 1, 1)?
             .squeeze(1)?
             .contiguous()?;
-        candle_nn::ops::rms_norm(&last, &self.final_norm, self.eps)
+        ops.rms_norm(&last, &self.final_norm)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn layer_forward(
         &self,
         layer: &Layer,
+        ops: Ops,
         x: &Tensor,
         bias: &Tensor,
         cos: &Tensor,
@@ -512,7 +652,7 @@ impl Qwen2Model {
         t: usize,
     ) -> candle_core::Result<Tensor> {
         let (heads, kv_heads, d) = (self.heads, self.kv_heads, self.head_dim);
-        let normed = candle_nn::ops::rms_norm(x, &layer.input_norm, self.eps)?;
+        let normed = ops.rms_norm(x, &layer.input_norm)?;
         let qkv = layer.qkv.forward(&normed)?;
         let split = |start: usize, n: usize| -> candle_core::Result<Tensor> {
             qkv.narrow(1, start * d, n * d)?
@@ -520,8 +660,8 @@ impl Qwen2Model {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = candle_nn::rotary_emb::rope(&split(0, heads)?, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope(&split(heads, kv_heads)?, cos, sin)?;
+        let q = ops.rope(&split(0, heads)?, cos, sin)?;
+        let k = ops.rope(&split(heads, kv_heads)?, cos, sin)?;
         let v = split(heads + kv_heads, kv_heads)?;
         let (k, v) = (
             repeat_kv(&k, heads / kv_heads)?,
@@ -534,19 +674,56 @@ impl Qwen2Model {
         let scores = (q.matmul(&k.t()?)? * scale)?
             .to_dtype(DType::F32)?
             .broadcast_add(bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
+        let probs = ops.softmax(&scores)?.to_dtype(self.dtype)?;
         let context = probs
             .matmul(&v)?
             .transpose(1, 2)?
             .reshape((b * t, heads * d))?;
         let x = (layer.o_proj.forward(&context)? + x)?;
 
-        let normed = candle_nn::ops::rms_norm(&x, &layer.post_attention_norm, self.eps)?;
+        let normed = ops.rms_norm(&x, &layer.post_attention_norm)?;
         let gate_up = layer.gate_up.forward(&normed)?;
         let width = gate_up.dim(1)? / 2;
         let activated =
             (gate_up.narrow(1, 0, width)?.silu()? * gate_up.narrow(1, width, width)?)?;
         layer.down_proj.forward(&activated)? + x
+    }
+}
+
+/// RMSNorm, RoPE and softmax as one forward pass runs them: candle's fused kernels for inference,
+/// or the same functions from elementary ops for training (the fused ones have no backward pass
+/// and silently pass no gradient).
+#[derive(Debug, Clone, Copy)]
+struct Ops {
+    differentiable: bool,
+    eps: f32,
+}
+
+impl Ops {
+    fn rms_norm(self, x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
+        if self.differentiable {
+            candle_nn::ops::rms_norm_slow(x, weight, self.eps)
+        } else {
+            candle_nn::ops::rms_norm(x, weight, self.eps)
+        }
+    }
+
+    /// Softmax over the last dimension.
+    fn softmax(self, scores: &Tensor) -> candle_core::Result<Tensor> {
+        if self.differentiable {
+            candle_nn::ops::softmax(scores, candle_core::D::Minus1)
+        } else {
+            candle_nn::ops::softmax_last_dim(scores)
+        }
+    }
+
+    /// Rotary embeddings on `(b, heads, t, d)` with tables `(t, d/2)`.
+    fn rope(self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+        if self.differentiable {
+            candle_nn::rotary_emb::rope_slow(x, cos, sin)
+        } else {
+            candle_nn::rotary_emb::rope(x, cos, sin)
+        }
     }
 }
 

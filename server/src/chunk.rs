@@ -76,6 +76,16 @@ impl Chunker {
         }
     }
 
+    /// Identifies how this chunker cuts text (the chunk format, the tokenizer and the token
+    /// limit): an index whose chunks were cut by another must cut every file again.
+    pub fn id(&self) -> String {
+        format!(
+            "{CHUNK_FORMAT}:{}:{}",
+            self.tokenizer.fingerprint(),
+            self.max_tokens
+        )
+    }
+
     /// The chunker for the model in `model_dir`, read from its tokenizer and configuration
     /// alone (no weights), so text is chunked exactly as an index built with that model.
     pub fn for_model_dir(model_dir: &std::path::Path) -> Result<Self, crate::embed::EmbedError> {

@@ -5,7 +5,7 @@
 //! inputs to the model's own limit and pads each batch to its longest input itself.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokenizers::{Encoding, Tokenizer, TruncationDirection};
 
@@ -18,6 +18,8 @@ pub struct ModelTokenizer {
     /// Tokens added around one input's content: by the post-processor (`[CLS]` and `[SEP]`
     /// for BERT) or by the embedder (the EOS a decoder embedder appends).
     special_tokens: usize,
+    /// [`ModelTokenizer::fingerprint`], computed on first use.
+    fingerprint: Arc<OnceLock<String>>,
 }
 
 impl std::fmt::Debug for ModelTokenizer {
@@ -56,6 +58,24 @@ impl ModelTokenizer {
         Ok(Self {
             inner: Arc::new(tokenizer),
             special_tokens,
+            fingerprint: Arc::default(),
+        })
+    }
+
+    /// Identifies how this tokenizer splits text: a hash of its whole definition (vocabulary,
+    /// merges, normalizer, special tokens) and of the tokens the embedder adds. Two tokenizers
+    /// with the same fingerprint count and cut every text alike.
+    pub fn fingerprint(&self) -> &str {
+        self.fingerprint.get_or_init(|| {
+            let mut hasher = blake3::Hasher::new();
+            // Serializing cannot fail for a tokenizer that was deserialized; an error still
+            // gives a distinct (if less stable) identity instead of a panic.
+            match self.inner.to_string(false) {
+                Ok(json) => hasher.update(json.as_bytes()),
+                Err(e) => hasher.update(e.to_string().as_bytes()),
+            };
+            hasher.update(&(self.special_tokens as u64).to_le_bytes());
+            hasher.finalize().to_hex()[..16].to_string()
         })
     }
 
@@ -63,6 +83,7 @@ impl ModelTokenizer {
     /// [`ModelTokenizer::encode_truncated`]; truncation and chunking leave room for it.
     pub fn with_appended_token(mut self) -> Self {
         self.special_tokens += 1;
+        self.fingerprint = Arc::default();
         self
     }
 
@@ -169,6 +190,22 @@ mod tests {
         assert_eq!(tok.count_tokens(&long).unwrap(), 300);
         assert_eq!(tok.encode(&long, true).unwrap().len(), 302);
         assert_eq!(tok.encode("hello", true).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn the_fingerprint_tells_tokenizers_apart() {
+        let minilm = tokenizer();
+        assert_eq!(minilm.fingerprint(), tokenizer().fingerprint(), "stable");
+        assert_eq!(minilm.fingerprint(), minilm.clone().fingerprint());
+        let qwen2 =
+            ModelTokenizer::from_file(&crate::embed::tiny_qwen2_dir().join("tokenizer.json"))
+                .unwrap();
+        assert_ne!(minilm.fingerprint(), qwen2.fingerprint());
+        // One more token added by the embedder changes how much content fits.
+        assert_ne!(
+            qwen2.fingerprint(),
+            qwen2.clone().with_appended_token().fingerprint()
+        );
     }
 
     #[test]

@@ -201,11 +201,16 @@ pub fn update_shared(
     cancel: &AtomicBool,
 ) -> Result<UpdateStats, IndexError> {
     let started = Instant::now();
+    let chunker = Chunker::new(embedder.tokenizer(), embedder.info().max_tokens);
+    if index.with(|i| i.use_chunker(&chunker))? {
+        tracing::info!(
+            "the stored chunks were cut for another tokenizer or token limit: every file is chunked again"
+        );
+    }
     let plan = index.with(|i| i.plan_update())?;
     progress(IndexEvent::Scanned {
         files: plan.total_files,
     });
-    let chunker = Chunker::new(embedder.tokenizer(), embedder.info().max_tokens);
     let mut stats = UpdateStats {
         skipped: plan.skipped,
         ..UpdateStats::default()
@@ -505,6 +510,26 @@ impl Index {
             });
         }
         Ok(())
+    }
+
+    /// Records that `chunker` cuts this index's files from now on. When the stored chunks were
+    /// cut by another (a model with another tokenizer or token limit), every file is marked to
+    /// be chunked again on this update, so no chunk is longer than the model reads (a model
+    /// would silently drop what lies beyond its limit). Returns whether that happened.
+    pub fn use_chunker(&mut self, chunker: &Chunker) -> Result<bool, IndexError> {
+        self.require_writer()?;
+        let id = chunker.id();
+        let stored = self.store.meta("chunker")?;
+        if stored.as_deref() == Some(id.as_str()) {
+            return Ok(false);
+        }
+        // Marked first, so an interrupted update still finishes the job later.
+        let had_files = self.store.counts(self.fingerprint())?.files > 0;
+        if had_files {
+            self.store.forget_file_contents()?;
+        }
+        self.store.set_meta("chunker", &id)?;
+        Ok(had_files)
     }
 
     /// Walks the root and compares with the store: which files may have changed, which are gone.
@@ -910,6 +935,57 @@ mod tests {
         fs::remove_file(root.join("a.rs")).unwrap();
         let stats = reader.update(&model.handle, &mut |_| {}).unwrap();
         assert_eq!((stats.removed, stats.files), (1, 1));
+    }
+
+    #[test]
+    fn chunks_cut_for_another_tokenizer_or_limit_are_cut_again() {
+        let model = crate::model::load(
+            &test_model_dir().to_string_lossy(),
+            &crate::model::ModelOptions::default(),
+        )
+        .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, dir) = (tmp.path().join("repo"), tmp.path().join("index"));
+        fs::create_dir_all(&root).unwrap();
+        let body: String = (0..40)
+            .map(|i| format!("    let value_{i} = compute_something({i}) + offset;\n"))
+            .collect();
+        fs::write(
+            root.join("long.rs"),
+            format!("fn long_one() {{\n{body}}}\n"),
+        )
+        .unwrap();
+        let mut index =
+            Index::open(config(&root, &dir), Some(model.key()), Access::WriteWait).unwrap();
+        let first = index.update(&model.handle, &mut |_| {}).unwrap();
+        assert_eq!(first.changed, 1);
+        let again = index.update(&model.handle, &mut |_| {}).unwrap();
+        assert_eq!(
+            (again.changed, again.embedded),
+            (0, 0),
+            "same chunker: nothing to do"
+        );
+
+        // A model with a smaller limit (another tokenizer alike): every file is cut again,
+        // though no file changed, and no chunk is longer than the new limit.
+        let small = Chunker::new(model.handle.tokenizer(), 40);
+        assert_ne!(small.id(), Chunker::new(model.handle.tokenizer(), 256).id());
+        assert!(index.use_chunker(&small).unwrap());
+        assert!(!index.use_chunker(&small).unwrap(), "recorded");
+        let plan = index.plan_update().unwrap();
+        assert_eq!(plan.to_check.len(), 1);
+        let synced = index.sync_file(&plan.to_check[0], &small).unwrap();
+        assert!(matches!(synced, FileSync::Changed { .. }), "{synced:?}");
+        let chunks = index.store.counts(index.fingerprint()).unwrap().chunks;
+        assert!(
+            chunks > first.chunks,
+            "{chunks} chunks, before {}",
+            first.chunks
+        );
+
+        // Back to the model's own chunker: cut again, to what it was.
+        let back = index.update(&model.handle, &mut |_| {}).unwrap();
+        assert_eq!((back.changed, back.chunks), (1, first.chunks));
     }
 
     #[test]

@@ -870,18 +870,21 @@ mod tests {
         }
     }
 
+    fn test_model() -> crate::model::LoadedModel {
+        crate::model::load(
+            &test_model_dir().to_string_lossy(),
+            &crate::model::ModelOptions::default(),
+        )
+        .unwrap()
+    }
+
     fn names(hits: &[(StoredChunk, f32)]) -> Vec<String> {
         hits.iter().map(|(c, _)| c.name.clone()).collect()
     }
 
     #[test]
     fn a_reader_sees_what_the_writer_commits_after_it_opened() {
-        let model = crate::model::load(
-            &test_model_dir().to_string_lossy(),
-            &crate::model::ModelOptions::default(),
-        )
-        .unwrap();
-        let tmp = tempfile::tempdir().unwrap();
+        let (model, tmp) = (test_model(), tempfile::tempdir().unwrap());
         let (root, dir) = (tmp.path().join("repo"), tmp.path().join("index"));
         fs::create_dir_all(&root).unwrap();
         fs::write(
@@ -939,12 +942,7 @@ mod tests {
 
     #[test]
     fn chunks_cut_for_another_tokenizer_or_limit_are_cut_again() {
-        let model = crate::model::load(
-            &test_model_dir().to_string_lossy(),
-            &crate::model::ModelOptions::default(),
-        )
-        .unwrap();
-        let tmp = tempfile::tempdir().unwrap();
+        let (model, tmp) = (test_model(), tempfile::tempdir().unwrap());
         let (root, dir) = (tmp.path().join("repo"), tmp.path().join("index"));
         fs::create_dir_all(&root).unwrap();
         let body: String = (0..40)

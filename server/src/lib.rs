@@ -18,6 +18,7 @@ pub mod index;
 pub mod lsp;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+pub mod memory;
 pub mod model;
 pub mod search;
 pub mod symbols;

@@ -3,6 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    coder_lsp::memory::reuse_large_buffers();
     let cli = coder_lsp::cli::Cli::parse();
     coder_lsp::cli::init_logging();
     match coder_lsp::cli::run(cli) {

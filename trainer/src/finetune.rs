@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use coder_lsp::embed::lora::{ADAPTER_META, ADAPTER_WEIGHTS, AdapterMeta};
+use coder_lsp::embed::lora::{ADAPTER_META, ADAPTER_WEIGHTS, AdapterMeta, LoraParams};
 use coder_lsp::embed::{DeviceSpec, Instructions};
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,9 @@ use crate::encode::Encoder;
 use crate::eval::{RetrievalMetrics, evaluate};
 use crate::negatives::{NegativeSettings, mine_hard_negatives};
 use crate::pairs::Pair;
-use crate::train::{Event, StageReport, TrainConfig, family_counts, train};
+use crate::train::{
+    Event, StageReport, TrainConfig, TrainOutcome, family_counts, stage_adapter_dir, train,
+};
 
 /// Where the previous adapter of an output directory is kept when a new one replaces it.
 pub const PREVIOUS_DIR: &str = "previous";
@@ -88,7 +90,15 @@ pub struct FineTuneReport {
     pub pairs_with_negatives: usize,
     pub stages: Vec<StageReport>,
     pub before: RetrievalMetrics,
+    /// The chosen adapter's metrics (the best of [`FineTuneReport::after_stage`]).
     pub after: RetrievalMetrics,
+    /// Held-out metrics of the adapter as it was after each curriculum stage.
+    #[serde(default)]
+    pub after_stage: Vec<RetrievalMetrics>,
+    /// Which stage's adapter is the outcome (1-based): the one with the best held-out nDCG@10,
+    /// since a later stage can overfit a small repository's pairs.
+    #[serde(default)]
+    pub chosen_stage: usize,
     pub settings: TrainConfig,
     pub negatives: NegativeSettings,
     pub timings: Timings,
@@ -152,7 +162,14 @@ pub fn fine_tune(
     let train_s = clock.elapsed().as_secs_f64();
 
     let clock = phase("evaluate_adapter", &mut on_event)?;
-    let after = evaluate(&encoder, Some(&outcome.lora), &heldout)?;
+    let (after_stage, chosen_stage) =
+        evaluate_stages(&encoder, config, &outcome, &checkpoint, &heldout)?;
+    let after = after_stage[chosen_stage - 1];
+    let chosen = if chosen_stage == after_stage.len() {
+        outcome.lora
+    } else {
+        stage_lora(&encoder, config, &checkpoint, chosen_stage)?
+    };
     let evaluate_adapter_s = clock.elapsed().as_secs_f64();
 
     let accepted = after.ndcg_at_10 > before.ndcg_at_10;
@@ -169,6 +186,8 @@ pub fn fine_tune(
         stages: outcome.stages.clone(),
         before,
         after,
+        after_stage,
+        chosen_stage,
         settings: config.train.clone(),
         negatives: config.negatives.clone(),
         timings: Timings {
@@ -190,8 +209,9 @@ pub fn fine_tune(
         keep_previous(&config.output_dir)?;
         let mut meta = AdapterMeta::new(&base_fingerprint, encoder.architecture());
         meta.training = serde_json::to_value(&config.train)?;
-        meta.metrics = serde_json::json!({ "before": before, "after": after });
-        outcome.lora.save(&config.output_dir, &meta)?;
+        meta.metrics =
+            serde_json::json!({ "before": before, "after": after, "stage": chosen_stage });
+        chosen.save(&config.output_dir, &meta)?;
     }
     // The run is complete: its checkpoint would only make a later run skip its stages.
     if checkpoint.exists() {
@@ -203,6 +223,60 @@ pub fn fine_tune(
     std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(report)
+}
+
+/// Held-out metrics of the adapter after each stage of `outcome` (read back from the
+/// checkpoint; the last is the outcome itself), and the 1-based stage with the best nDCG@10
+/// (then MRR@10; the later stage on a tie). A stage without steps repeats the one before.
+fn evaluate_stages(
+    encoder: &Encoder,
+    config: &FineTuneConfig,
+    outcome: &TrainOutcome,
+    checkpoint: &Path,
+    heldout: &[Pair],
+) -> Result<(Vec<RetrievalMetrics>, usize)> {
+    let stages = outcome.stages.len();
+    let mut metrics: Vec<RetrievalMetrics> = Vec::with_capacity(stages);
+    for (index, stage) in outcome.stages.iter().enumerate() {
+        let completed = index + 1;
+        let unchanged = stage.steps == 0 && completed < stages;
+        let measured = match metrics.last() {
+            Some(&previous) if unchanged => previous,
+            _ if completed == stages => evaluate(encoder, Some(&outcome.lora), heldout)?,
+            _ => {
+                let lora = stage_lora(encoder, config, checkpoint, completed)?;
+                evaluate(encoder, Some(&lora), heldout)?
+            }
+        };
+        metrics.push(measured);
+    }
+    let best = metrics
+        .iter()
+        .enumerate()
+        .max_by(|(_, a), (_, b)| {
+            a.ndcg_at_10
+                .total_cmp(&b.ndcg_at_10)
+                .then(a.mrr_at_10.total_cmp(&b.mrr_at_10))
+        })
+        .map_or(stages, |(i, _)| i + 1);
+    Ok((metrics, best))
+}
+
+/// The adapter as the checkpoint saved it after `completed` stages.
+fn stage_lora(
+    encoder: &Encoder,
+    config: &FineTuneConfig,
+    checkpoint: &Path,
+    completed: usize,
+) -> Result<LoraParams> {
+    let lora = LoraParams::new(
+        &encoder.lora_modules(),
+        &config.train.lora,
+        config.train.seed,
+        encoder.device(),
+    )?;
+    lora.restore(&stage_adapter_dir(checkpoint, completed))?;
+    Ok(lora)
 }
 
 /// Moves an adapter in `dir` to `dir/previous/` (replacing an older one there).
@@ -284,7 +358,7 @@ mod tests {
         ];
         let mut phases = Vec::new();
         let mut steps = 0;
-        let report = fine_tune(&config, pairs(), heldout, |e| {
+        let report = fine_tune(&config, pairs(), heldout.clone(), |e| {
             match e {
                 Event::Phase { phase } => phases.push(phase.clone()),
                 Event::Step { .. } => steps += 1,
@@ -324,6 +398,13 @@ mod tests {
             serde_json::from_slice(&std::fs::read(out.path().join(REPORT_FILE)).unwrap()).unwrap();
         assert_eq!(written, report);
 
+        // One evaluation per stage; the outcome is the best of them.
+        assert_eq!(report.after_stage.len(), report.stages.len());
+        assert!((1..=report.stages.len()).contains(&report.chosen_stage));
+        assert_eq!(report.after, report.after_stage[report.chosen_stage - 1]);
+        for stage in &report.after_stage {
+            assert!(stage.ndcg_at_10 <= report.after.ndcg_at_10, "{report:?}");
+        }
         assert_eq!(
             report.accepted,
             report.after.ndcg_at_10 > report.before.ndcg_at_10
@@ -334,6 +415,19 @@ mod tests {
             assert_eq!(std::fs::read_to_string(kept).unwrap(), "old");
             let meta = AdapterMeta::read(out.path()).unwrap();
             assert_eq!(meta.base_fingerprint, report.base_fingerprint);
+            assert_eq!(meta.metrics["stage"], report.chosen_stage);
+            // What was exported is the chosen stage's adapter: it scores what the report says.
+            let encoder = crate::testing::encoder(&model_dir(), 32);
+            let exported = LoraParams::new(
+                &encoder.lora_modules(),
+                &config.train.lora,
+                config.train.seed,
+                encoder.device(),
+            )
+            .unwrap();
+            exported.restore(out.path()).unwrap();
+            let metrics = crate::eval::evaluate(&encoder, Some(&exported), &heldout).unwrap();
+            assert_eq!(metrics, report.after);
         } else {
             assert_eq!(
                 current, b"old",

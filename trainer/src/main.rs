@@ -3,6 +3,8 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Training allocates even more short-lived activations than inference.
+    coder_lsp::memory::reuse_large_buffers();
     let cli = coder_train::cli::Cli::parse();
     // stdout carries the summary (JSON with --json); logs and progress go to stderr.
     coder_lsp::cli::init_logging();

@@ -550,6 +550,12 @@ fn pairs_digest(pairs: &[Pair]) -> Result<String> {
     Ok(blake3::hash(&bytes).to_hex()[..16].to_string())
 }
 
+/// Where a checkpoint in `checkpoint` keeps the adapter as it was after `completed_stages`
+/// stages (1-based); [`LoraParams::restore`] reads it.
+pub fn stage_adapter_dir(checkpoint: &Path, completed_stages: usize) -> std::path::PathBuf {
+    checkpoint.join(stage_dir(completed_stages))
+}
+
 fn stage_dir(completed_stages: usize) -> String {
     format!("stage-{completed_stages}")
 }
@@ -611,10 +617,7 @@ fn write_checkpoint(
         .with_context(|| format!("writing {}", partial.display()))?;
     std::fs::rename(&partial, dir.join(CHECKPOINT_FILE))
         .with_context(|| format!("writing the checkpoint in {}", dir.display()))?;
-    // The previous stage's factors are no longer needed.
-    if completed_stages > 0 {
-        let _ = std::fs::remove_dir_all(dir.join(stage_dir(completed_stages - 1)));
-    }
+    // Every stage's factors stay until the run ends: the fine-tune keeps the best stage.
     Ok(())
 }
 

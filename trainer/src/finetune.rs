@@ -92,9 +92,10 @@ pub struct FineTuneReport {
     pub before: RetrievalMetrics,
     /// The chosen adapter's metrics (the best of [`FineTuneReport::after_stage`]).
     pub after: RetrievalMetrics,
-    /// Held-out metrics of the adapter as it was after each curriculum stage.
+    /// Held-out metrics of the adapter as it was after each curriculum stage (`null` for a
+    /// stage whose factors were not kept).
     #[serde(default)]
-    pub after_stage: Vec<RetrievalMetrics>,
+    pub after_stage: Vec<Option<RetrievalMetrics>>,
     /// Which stage's adapter is the outcome (1-based): the one with the best held-out nDCG@10,
     /// since a later stage can overfit a small repository's pairs.
     #[serde(default)]
@@ -164,7 +165,9 @@ pub fn fine_tune(
     let clock = phase("evaluate_adapter", &mut on_event)?;
     let (after_stage, chosen_stage) =
         evaluate_stages(&encoder, config, &outcome, &checkpoint, &heldout)?;
-    let after = after_stage[chosen_stage - 1];
+    // The last stage always has metrics, so the chosen one does.
+    let after = after_stage[chosen_stage - 1]
+        .ok_or_else(|| anyhow::anyhow!("stage {chosen_stage} has no held-out metrics"))?;
     let chosen = if chosen_stage == after_stage.len() {
         outcome.lora
     } else {
@@ -227,38 +230,46 @@ pub fn fine_tune(
 
 /// Held-out metrics of the adapter after each stage of `outcome` (read back from the
 /// checkpoint; the last is the outcome itself), and the 1-based stage with the best nDCG@10
-/// (then MRR@10; the later stage on a tie). A stage without steps repeats the one before.
+/// (then MRR@10; the later stage on a tie). A stage without steps repeats the one before; a
+/// stage whose factors are not in the checkpoint (a run resumed from an older version, which
+/// kept only the last) is not a candidate and has no metrics.
 fn evaluate_stages(
     encoder: &Encoder,
     config: &FineTuneConfig,
     outcome: &TrainOutcome,
     checkpoint: &Path,
     heldout: &[Pair],
-) -> Result<(Vec<RetrievalMetrics>, usize)> {
+) -> Result<(Vec<Option<RetrievalMetrics>>, usize)> {
     let stages = outcome.stages.len();
-    let mut metrics: Vec<RetrievalMetrics> = Vec::with_capacity(stages);
+    let mut metrics: Vec<Option<RetrievalMetrics>> = Vec::with_capacity(stages);
     for (index, stage) in outcome.stages.iter().enumerate() {
         let completed = index + 1;
         let unchanged = stage.steps == 0 && completed < stages;
         let measured = match metrics.last() {
             Some(&previous) if unchanged => previous,
-            _ if completed == stages => evaluate(encoder, Some(&outcome.lora), heldout)?,
+            _ if completed == stages => Some(evaluate(encoder, Some(&outcome.lora), heldout)?),
+            _ if !stage_adapter_dir(checkpoint, completed).exists() => None,
             _ => {
                 let lora = stage_lora(encoder, config, checkpoint, completed)?;
-                evaluate(encoder, Some(&lora), heldout)?
+                Some(evaluate(encoder, Some(&lora), heldout)?)
             }
         };
         metrics.push(measured);
     }
+    if metrics.is_empty() {
+        // No stage at all: the outcome is the (fresh) adapter itself.
+        metrics.push(Some(evaluate(encoder, Some(&outcome.lora), heldout)?));
+    }
     let best = metrics
         .iter()
         .enumerate()
+        .filter_map(|(i, m)| m.map(|m| (i, m)))
         .max_by(|(_, a), (_, b)| {
             a.ndcg_at_10
                 .total_cmp(&b.ndcg_at_10)
                 .then(a.mrr_at_10.total_cmp(&b.mrr_at_10))
         })
-        .map_or(stages, |(i, _)| i + 1);
+        .map_or(metrics.len(), |(i, _)| i + 1);
     Ok((metrics, best))
 }
 
@@ -328,6 +339,37 @@ mod tests {
                 round
             );
         }
+    }
+
+    #[test]
+    fn stages_whose_factors_are_missing_are_no_candidates() {
+        let checkpoint = tempfile::tempdir().unwrap();
+        let mut config = FineTuneConfig::new(&model_dir(), checkpoint.path());
+        config.train.batch_size = 3;
+        config.train.max_tokens = 32;
+        config.train.max_steps_per_stage = Some(1);
+        let encoder = crate::testing::encoder(&model_dir(), 32);
+        let outcome = train(
+            &encoder,
+            &pairs(),
+            &[9; 6],
+            &config.train,
+            Some(checkpoint.path()),
+            &mut |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+        let heldout = pairs();
+        let (all, _) =
+            evaluate_stages(&encoder, &config, &outcome, checkpoint.path(), &heldout).unwrap();
+        assert_eq!(all.len(), 3);
+        assert!(all.iter().all(Option::is_some), "{all:?}");
+        // An older version kept only the last stage's factors.
+        std::fs::remove_dir_all(stage_adapter_dir(checkpoint.path(), 1)).unwrap();
+        let (kept, chosen) =
+            evaluate_stages(&encoder, &config, &outcome, checkpoint.path(), &heldout).unwrap();
+        assert_eq!(kept[0], None);
+        assert_eq!(kept[1..], all[1..]);
+        assert!(chosen > 1, "stage 1 cannot be chosen");
     }
 
     #[test]
@@ -401,8 +443,12 @@ mod tests {
         // One evaluation per stage; the outcome is the best of them.
         assert_eq!(report.after_stage.len(), report.stages.len());
         assert!((1..=report.stages.len()).contains(&report.chosen_stage));
-        assert_eq!(report.after, report.after_stage[report.chosen_stage - 1]);
+        assert_eq!(
+            Some(report.after),
+            report.after_stage[report.chosen_stage - 1]
+        );
         for stage in &report.after_stage {
+            let stage = stage.expect("every stage was kept");
             assert!(stage.ndcg_at_10 <= report.after.ndcg_at_10, "{report:?}");
         }
         assert_eq!(

@@ -392,12 +392,20 @@ impl Linear {
         }
     }
 
+    /// The f32 weight `(out, in)`; training loads those, never packed tiles.
+    fn dense(&self) -> candle_core::Result<&Tensor> {
+        match &self.weight {
+            Weight::Dense(w) => Ok(w),
+            Weight::Tiles(_) => candle_core::bail!(
+                "training needs f32 weights; this model was packed for AMX tiles"
+            ),
+        }
+    }
+
     /// The same Linear with `delta` (in the autograd graph) added to its weight. Training loads
     /// f32 weights, never packed tiles.
     fn plus(&self, delta: Option<Tensor>) -> candle_core::Result<Self> {
-        let Weight::Dense(w) = &self.weight else {
-            candle_core::bail!("training needs f32 weights; this model was packed for AMX tiles")
-        };
+        let w = self.dense()?;
         Ok(Self {
             weight: Weight::Dense(match delta {
                 Some(delta) => (w + delta)?,
@@ -443,11 +451,7 @@ impl Layer {
             blocks.push(lora.delta(&lora_module_name(index, target))?);
         }
         let qkv_delta = if blocks.iter().any(Option::is_some) {
-            let Weight::Dense(w) = &self.qkv.weight else {
-                candle_core::bail!(
-                    "training needs f32 weights; this model was packed for AMX tiles"
-                )
-            };
+            let w = self.qkv.dense()?;
             let inputs = w.dim(1)?;
             let parts = blocks
                 .into_iter()

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::embed::{DeviceSpec, EmbedHandle, Instructions};
+use crate::embed::{DeviceSpec, Instructions};
 use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats};
 use crate::model::{self, DEFAULT_MODEL, LoadedModel, ModelOptions};
 use crate::search::{
@@ -454,7 +454,7 @@ fn run_index(args: &WorkspaceArgs, json: bool) -> Result<()> {
     let model = load_model(args, &config)?;
     let mut index = Index::open(config, Some(model.key()), Access::WriteWait)?;
     report_notes(index.notes());
-    let stats = update_with_progress(&mut index, &model.handle)?;
+    let stats = update_with_progress(&mut index, &model)?;
     let status = index.status()?;
     if json {
         let mut value = serde_json::to_value(&stats)?;
@@ -526,7 +526,7 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
     if let Some(model) = &model
         && index.is_writable()
     {
-        update_with_progress(&mut index, &model.handle)?;
+        update_with_progress(&mut index, model)?;
     }
     let mut out = std::io::stdout().lock();
     let filter = SearchFilter::default();
@@ -748,7 +748,10 @@ fn stderr_bar(template: &str) -> (ProgressBar, bool) {
 }
 
 /// Runs an update with a progress bar on a terminal, or a few plain lines otherwise.
-fn update_with_progress(index: &mut Index, embedder: &EmbedHandle) -> Result<UpdateStats> {
+/// Brings the index up to date with a progress bar, and records `model` as the one serving it
+/// once every chunk has its vector (a language server started later with another model keeps
+/// serving with this one until the other has caught up).
+fn update_with_progress(index: &mut Index, model: &LoadedModel) -> Result<UpdateStats> {
     let (bar, terminal) = stderr_bar("{prefix:>9} [{bar:30}] {pos}/{len} {msg}");
     let mut last_plain = std::time::Instant::now();
     let mut report = |event: IndexEvent| match event {
@@ -777,6 +780,7 @@ fn update_with_progress(index: &mut Index, embedder: &EmbedHandle) -> Result<Upd
         }
         IndexEvent::Finished => bar.finish_and_clear(),
     };
-    let stats = index.update(embedder, &mut report)?;
+    let stats = index.update(&model.handle, &mut report)?;
+    index.record_served(&model.served())?;
     Ok(stats)
 }

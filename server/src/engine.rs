@@ -18,8 +18,8 @@ use crate::embed::QueryTask;
 use crate::embed::lora::Adapter;
 use crate::finetune;
 use crate::index::{
-    Access, Index, IndexAccess, IndexConfig, IndexError, IndexEvent, UpdateStats, embed_pending,
-    embed_pending_for, update_shared,
+    Access, Index, IndexAccess, IndexConfig, IndexError, IndexEvent, UpdateStats, chunker_for,
+    embed_pending, embed_pending_for, stage_chunks, update_shared,
 };
 use crate::model::{self, LoadedModel, ModelOptions};
 use crate::search::{
@@ -69,9 +69,11 @@ pub struct RootIndex {
     index_dir: PathBuf,
     index: Mutex<Index>,
     /// This root's own model, when it differs from the engine's: the base model with the
-    /// root's fine-tuned adapter merged in. Changed only while holding `index`, together with
-    /// the vectors the index serves, so a query never mixes two models.
-    adapted: RwLock<Option<Arc<LoadedModel>>>,
+    /// root's fine-tuned adapter merged in, or the model that served the root before the
+    /// engine's model changed, until the new one has a vector for every chunk. Changed only
+    /// while holding `index`, together with the vectors the index serves, so a query never
+    /// mixes two models.
+    own: RwLock<Option<Arc<LoadedModel>>>,
     /// Serialises model switches of this root.
     switching: tokio::sync::Mutex<()>,
     /// Cancels the running update of this root.
@@ -81,11 +83,8 @@ pub struct RootIndex {
 }
 
 impl RootIndex {
-    fn adapted_model(&self) -> Option<Arc<LoadedModel>> {
-        self.adapted
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    fn own_model(&self) -> Option<Arc<LoadedModel>> {
+        self.own.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -229,13 +228,12 @@ impl Engine {
 
     /// The model that serves `root`: its fine-tuned model, else the engine's.
     fn model_of(&self, root: &RootIndex) -> Option<Arc<LoadedModel>> {
-        root.adapted_model().or_else(|| self.model())
+        root.own_model().or_else(|| self.model())
     }
 
     /// [`Engine::model_of`], or why there is none.
     fn model_for(&self, root: &RootIndex) -> Result<Arc<LoadedModel>, EngineError> {
-        root.adapted_model()
-            .map_or_else(|| self.require_model(), Ok)
+        root.own_model().map_or_else(|| self.require_model(), Ok)
     }
 
     /// The model `root` should use: its installed adapter merged into `base` (loaded when it
@@ -255,8 +253,15 @@ impl Engine {
             return Ok((base, false));
         };
         let adapter = Adapter::read(&dir).map_err(|e| EngineError::Internal(e.to_string()))?;
-        let fingerprint = model::adapted_fingerprint(&base.resolved.fingerprint, &adapter)
-            .map_err(|e| EngineError::NoModel(e.to_string()))?;
+        let fingerprint = match model::adapted_fingerprint(&base.resolved.fingerprint, &adapter) {
+            Ok(fingerprint) => fingerprint,
+            Err(e @ model::ModelError::AdapterMismatch { .. }) => {
+                // Fine-tuned for the model used before: it cannot serve this one.
+                tracing::warn!("{}: {e}; the base model serves it", root.root.display());
+                return Ok((base, false));
+            }
+            Err(e) => return Err(EngineError::NoModel(e.to_string())),
+        };
         if current.resolved.fingerprint == fingerprint {
             return Ok((current, true));
         }
@@ -270,10 +275,10 @@ impl Engine {
     }
 
     /// Makes `root` use the adapter installed in its index directory (or the base model when
-    /// there is none, e.g. after a reset), if it does not already. The new model's vectors are
-    /// computed in the background while the current ones keep answering queries; the switch
-    /// happens once every chunk has one (`progress` sees the embedding). Returns whether the
-    /// model changed.
+    /// there is none, e.g. after a reset, or after the engine's model changed), if it does not
+    /// already. The new model's vectors are computed in the background while the current ones
+    /// keep answering queries; the switch happens once every chunk has one (`progress` sees
+    /// the embedding). Returns whether the model changed.
     pub async fn follow_adapter(
         self: &Arc<Self>,
         root: &Arc<RootIndex>,
@@ -290,18 +295,21 @@ impl Engine {
             return Ok(false);
         }
         tracing::info!(
-            "{}: switching to {} ({})",
+            "{}: switching to {}{} ({})",
             root.root.display(),
+            target.resolved.name,
             if adapted {
-                "its fine-tuned adapter"
+                " with the folder's fine-tuned adapter"
             } else {
-                "the base model"
+                ""
             },
             target.resolved.fingerprint
         );
         root.cancel.store(false, Ordering::Relaxed);
         self.indexing.fetch_add(1, Ordering::Relaxed);
-        let result = Self::switch_root_model(root, target, adapted, progress).await;
+        let result = self
+            .switch_root_model(root, target, adapted, progress)
+            .await;
         self.indexing.fetch_sub(1, Ordering::Relaxed);
         if let Err(e) = &result
             && !matches!(e, EngineError::Index(IndexError::Cancelled))
@@ -312,11 +320,23 @@ impl Engine {
     }
 
     async fn switch_root_model(
+        self: &Arc<Self>,
         root: &Arc<RootIndex>,
         target: Arc<LoadedModel>,
         adapted: bool,
         progress: impl FnMut(IndexEvent) + Send + 'static,
     ) -> Result<(), EngineError> {
+        let (task_root, task_target) = (Arc::clone(root), Arc::clone(&target));
+        let same_chunks = blocking(move || {
+            let stored = task_root.index.with(|i| i.chunker_id())?;
+            Ok(stored == Some(chunker_for(&task_target.handle).id()))
+        })
+        .await?;
+        if !same_chunks {
+            return self
+                .switch_root_chunks(root, target, adapted, progress)
+                .await;
+        }
         // Most of the embedding happens while the root is still served (and updated) with its
         // current model; what changed meanwhile is caught up while updates wait.
         let catch_up = |mut progress: Box<dyn FnMut(IndexEvent) + Send>| {
@@ -340,12 +360,73 @@ impl Engine {
             root.index.with(|i| -> Result<(), EngineError> {
                 i.switch_model(target.key())?;
                 i.flush()?;
-                *root.adapted.write().unwrap_or_else(|e| e.into_inner()) =
-                    adapted.then_some(target);
+                i.record_served(&target.served())?;
+                *root.own.write().unwrap_or_else(|e| e.into_inner()) = adapted.then_some(target);
                 Ok(())
             })
         })
         .await
+    }
+
+    /// [`Engine::switch_root_model`] to a model that cuts files into other chunks (another
+    /// tokenizer or token limit): its chunks are cut and embedded beside the served ones
+    /// ([`stage_chunks`]), then installed at once; files changed meanwhile are then updated
+    /// with the new model.
+    async fn switch_root_chunks(
+        self: &Arc<Self>,
+        root: &Arc<RootIndex>,
+        target: Arc<LoadedModel>,
+        adapted: bool,
+        progress: impl FnMut(IndexEvent) + Send + 'static,
+    ) -> Result<(), EngineError> {
+        let (task_root, task_target) = (Arc::clone(root), Arc::clone(&target));
+        let mut progress = progress;
+        let staged = blocking(move || {
+            Ok(stage_chunks(
+                &task_root.index,
+                &chunker_for(&task_target.handle),
+                &task_target.handle,
+                &task_target.resolved.fingerprint,
+                &mut progress,
+                &task_root.cancel,
+            )?)
+        })
+        .await?;
+        let updating = root.updating.lock().await;
+        let (task_root, task_target) = (Arc::clone(root), Arc::clone(&target));
+        let result = blocking(move || {
+            let started = std::time::Instant::now();
+            let adopted = task_root.index.with(|i| -> Result<usize, EngineError> {
+                let adopted = i.adopt_staged(task_target.key(), staged)?;
+                *task_root.own.write().unwrap_or_else(|e| e.into_inner()) =
+                    adapted.then(|| Arc::clone(&task_target));
+                Ok(adopted)
+            })?;
+            // The time queries waited: the store's chunks replaced and the vectors loaded.
+            tracing::info!(
+                "{}: {adopted} files now cut for {} ({} ms to switch)",
+                task_root.root.display(),
+                task_target.resolved.fingerprint,
+                started.elapsed().as_millis()
+            );
+            // What changed since it was staged, with the new model.
+            update_shared(
+                &task_root.index,
+                &task_target.handle,
+                &mut |_| {},
+                &task_root.cancel,
+            )?;
+            task_root
+                .index
+                .with(|i| i.record_served(&task_target.served()))?;
+            Ok(())
+        })
+        .await;
+        drop(updating);
+        if result.is_ok() {
+            self.reapply_buffers(root).await;
+        }
+        result
     }
 
     fn set_error(&self, message: &str) {
@@ -380,13 +461,22 @@ impl Engine {
                 skip_dir,
             },
         };
-        let key = self.model().map(|m| m.key());
-        let index = blocking(move || Ok(Index::open(config, key, Access::WriteOrRead)?)).await?;
+        let engine = Arc::clone(self);
+        let (index, own) = blocking(move || {
+            let mut index = Index::open(config, None, Access::WriteOrRead)?;
+            let Some(base) = engine.model() else {
+                return Ok((index, None));
+            };
+            let own = engine.previous_model(&index, &base);
+            index.switch_model(own.as_ref().unwrap_or(&base).key())?;
+            Ok((index, own))
+        })
+        .await?;
         let entry = Arc::new(RootIndex {
             root,
             index_dir,
             index: Mutex::new(index),
-            adapted: RwLock::new(None),
+            own: RwLock::new(own),
             switching: tokio::sync::Mutex::new(()),
             cancel: AtomicBool::new(false),
             updating: tokio::sync::Mutex::new(()),
@@ -414,6 +504,55 @@ impl Engine {
             Some(path) => EngineError::OutsideWorkspace(path.to_path_buf()),
             None => EngineError::Internal("no workspace folder is open".into()),
         })
+    }
+
+    /// The model that last served `index` completely ([`Index::record_served`]), loaded again,
+    /// when it is not `base`: it keeps answering while `base` catches up in the background
+    /// ([`Engine::follow_adapter`]), instead of a model with vectors for only part of the
+    /// chunks. `None` (and `base` serves at once) when this process only reads the index, or
+    /// the previous model is gone or changed. Blocking (loads weights).
+    fn previous_model(&self, index: &Index, base: &LoadedModel) -> Option<Arc<LoadedModel>> {
+        if !index.is_writable() {
+            return None;
+        }
+        let served = match index.served_model() {
+            Ok(Some(served)) if served.fingerprint != base.resolved.fingerprint => served,
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!("reading the index's previous model: {e}");
+                return None;
+            }
+        };
+        if !served.dir.is_dir() {
+            tracing::info!(
+                "the model that served this index before ({}) is gone; {} serves it as it catches up",
+                served.dir.display(),
+                base.resolved.name
+            );
+            return None;
+        }
+        let options = ModelOptions {
+            adapter: served.adapter.clone(),
+            ..self.settings.model_options.clone()
+        };
+        match model::load(&served.dir.to_string_lossy(), &options) {
+            Ok(loaded) if loaded.resolved.fingerprint == served.fingerprint => {
+                tracing::info!(
+                    "{} keeps serving this index until {} has embedded it",
+                    served.dir.display(),
+                    base.resolved.name
+                );
+                Some(Arc::new(loaded))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::info!(
+                    "the model that served this index before ({}) cannot be loaded: {e}",
+                    served.dir.display()
+                );
+                None
+            }
+        }
     }
 
     /// What the trainer needs to fine-tune the model on `root` (its adapter goes beside the
@@ -488,12 +627,14 @@ impl Engine {
         let task_root = Arc::clone(root);
         let mut progress = progress;
         let result = blocking(move || {
-            Ok(update_shared(
+            let stats = update_shared(
                 &task_root.index,
                 &model.handle,
                 &mut progress,
                 &task_root.cancel,
-            )?)
+            )?;
+            task_root.index.with(|i| i.record_served(&model.served()))?;
+            Ok(stats)
         })
         .await;
         self.indexing.fetch_sub(1, Ordering::Relaxed);
@@ -886,16 +1027,21 @@ impl Engine {
     /// Counts per root and overall.
     pub async fn status(self: &Arc<Self>) -> Result<EngineStatus, EngineError> {
         let roots = self.roots();
+        let engine = Arc::clone(self);
         let per_root = blocking(move || {
             let mut out = Vec::new();
             for root in roots {
-                let s = root.index.with(|i| i.status())?;
-                let adapter = root
-                    .adapted
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .as_ref()
-                    .map(|_| s.index_dir.join(finetune::ADAPTER_DIR));
+                let mut s = root.index.with(|i| i.status())?;
+                let model = engine.model_of(&root);
+                let adapter = model.as_ref().and_then(|m| m.adapter.clone());
+                if let (Some(own), Some(base)) = (root.own_model(), engine.model())
+                    && own.resolved.dir != base.resolved.dir
+                {
+                    s.notes.push(format!(
+                        "{} serves this folder until {} has embedded it",
+                        own.resolved.name, base.resolved.name
+                    ));
+                }
                 out.push(RootStatus {
                     fingerprint: s.fingerprint.clone(),
                     adapter,

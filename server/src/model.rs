@@ -13,7 +13,7 @@ use crate::embed::lora::{ADAPTER_WEIGHTS, Adapter};
 use crate::embed::{
     self, DeviceError, DeviceSpec, EmbedError, EmbedHandle, EmbedOptions, EmbedWorker, Instructions,
 };
-use crate::index::ModelKey;
+use crate::index::{ModelKey, ServedModel};
 
 /// The model used when none is asked for: small, fast on a CPU, 384 dimensions.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -67,6 +67,8 @@ pub struct LoadedModel {
     pub handle: EmbedHandle,
     /// Where the model runs and in what precision, for display (`cpu f32`, `cuda:0 bf16`).
     pub device: String,
+    /// The adapter merged into the weights, if any.
+    pub adapter: Option<PathBuf>,
     _worker: EmbedWorker,
 }
 
@@ -76,6 +78,15 @@ impl LoadedModel {
         ModelKey {
             fingerprint: self.resolved.fingerprint.clone(),
             dimensions: self.handle.info().dim,
+        }
+    }
+
+    /// How an index records this model, to load it again later.
+    pub fn served(&self) -> ServedModel {
+        ServedModel {
+            fingerprint: self.resolved.fingerprint.clone(),
+            dir: self.resolved.dir.clone(),
+            adapter: self.adapter.clone(),
         }
     }
 }
@@ -102,6 +113,7 @@ pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelErro
         resolved,
         handle,
         device: describe_device(options.device, dtype),
+        adapter: options.adapter.clone(),
         _worker: worker,
     })
 }

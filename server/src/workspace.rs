@@ -195,11 +195,7 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkReport, WorkspaceE
             });
             continue;
         }
-        let mtime_ns = metadata
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let mtime_ns = mtime_ns(&metadata);
         report.files.push(WorkspaceFile {
             rel_path,
             abs_path: entry.path().to_path_buf(),
@@ -210,6 +206,21 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkReport, WorkspaceE
     }
     report.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     Ok(report)
+}
+
+/// A file's modification time in nanoseconds since the epoch (0 when the platform has none).
+pub fn mtime_ns(metadata: &fs::Metadata) -> i64 {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// Whether the file behind `file` still has the size and modification time it was walked with.
+pub fn is_unchanged(file: &WorkspaceFile) -> bool {
+    fs::metadata(&file.abs_path)
+        .is_ok_and(|m| m.len() == file.size && mtime_ns(&m) == file.mtime_ns)
 }
 
 /// Decides whether one file (e.g. reported by a file watcher) belongs in the index, by the same
@@ -248,11 +259,7 @@ pub fn walk_one(
     if !metadata.is_file() || !inside || metadata.len() > options.max_file_size {
         return Ok(None);
     }
-    let mtime_ns = metadata
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let mtime_ns = mtime_ns(&metadata);
     Ok(Some(WorkspaceFile {
         rel_path,
         abs_path: path.to_path_buf(),

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::chunk::{CHUNK_FORMAT, Chunker, chunks_for_file};
+use crate::chunk::{CHUNK_FORMAT, Chunk, Chunker, chunks_for_file};
 use crate::embed::{EmbedError, EmbedHandle, InputKind, QueryTask};
 use crate::model::cache_root;
 use crate::symbols::{Language, SymbolExtractor};
@@ -96,6 +96,36 @@ pub enum Access {
 pub struct ModelKey {
     pub fingerprint: String,
     pub dimensions: usize,
+}
+
+/// The last model that had a vector for every chunk of an index, and how to load it again:
+/// when another model is asked for, this one keeps answering until the new one has caught up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ServedModel {
+    pub fingerprint: String,
+    /// The model's resolved directory.
+    pub dir: PathBuf,
+    /// The adapter merged into it, if any.
+    pub adapter: Option<PathBuf>,
+}
+
+/// A file cut by another model's chunker, ahead of a switch to that model.
+#[derive(Debug)]
+struct StagedFile {
+    file: WorkspaceFile,
+    hash: [u8; 32],
+    chunks: Vec<Chunk>,
+}
+
+/// The root's files cut by the chunker of a model the index is about to switch to, with that
+/// model's vectors already stored ([`stage_chunks`]); [`Index::adopt_staged`] installs them.
+#[derive(Debug)]
+pub struct StagedChunks {
+    chunker: String,
+    fingerprint: String,
+    files: Vec<StagedFile>,
+    /// Chunk texts embedded while staging.
+    pub embedded: usize,
 }
 
 /// Progress of an update, for bars and `$/progress`.
@@ -201,7 +231,7 @@ pub fn update_shared(
     cancel: &AtomicBool,
 ) -> Result<UpdateStats, IndexError> {
     let started = Instant::now();
-    let chunker = Chunker::new(embedder.tokenizer(), embedder.info().max_tokens);
+    let chunker = chunker_for(embedder);
     if index.with(|i| i.use_chunker(&chunker))? {
         tracing::info!(
             "the stored chunks were cut for another tokenizer or token limit: every file is chunked again"
@@ -306,6 +336,118 @@ pub fn embed_pending_for(
         });
     }
     Ok(done)
+}
+
+/// How `embedder`'s model cuts files into chunks.
+pub fn chunker_for(embedder: &EmbedHandle) -> Chunker {
+    Chunker::new(embedder.tokenizer(), embedder.info().max_tokens)
+}
+
+/// Extracts the symbols of `text` and cuts them into chunks; `None` when the file cannot be
+/// parsed (it is then skipped).
+fn cut_file(
+    extractor: &mut SymbolExtractor,
+    rel_path: &str,
+    language: Language,
+    text: &str,
+    chunker: &Chunker,
+) -> Option<Vec<Chunk>> {
+    match extractor.extract(language, file_name(rel_path), text) {
+        Ok(symbols) => Some(chunks_for_file(
+            rel_path,
+            &symbols,
+            &chunker.tokenizer,
+            chunker.max_tokens,
+        )),
+        Err(err) => {
+            tracing::warn!("skipping {rel_path}: symbols could not be extracted ({err})");
+            None
+        }
+    }
+}
+
+/// Prepares a switch to a model whose chunker differs from the one that cut the stored chunks
+/// (another tokenizer or token limit): every file of the root is cut with `chunker`, and each
+/// resulting text without a vector from `embedder` (fingerprint `target`) is embedded and
+/// stored. The stored chunks and the vectors they are served with stay as they are, so the
+/// current model keeps answering meanwhile; the index is taken only for short steps.
+/// [`Index::adopt_staged`] then installs the new chunks at once.
+pub fn stage_chunks(
+    index: &impl IndexAccess,
+    chunker: &Chunker,
+    embedder: &EmbedHandle,
+    target: &str,
+    progress: &mut dyn FnMut(IndexEvent),
+    cancel: &AtomicBool,
+) -> Result<StagedChunks, IndexError> {
+    let (root, walk) = index.with(|i| {
+        i.require_writer()
+            .map(|()| (i.config.root.clone(), i.config.walk.clone()))
+    })?;
+    let report = workspace::walk(&root, &walk)?;
+    let total = report.files.len();
+    progress(IndexEvent::Scanned { files: total });
+    let mut extractor = SymbolExtractor::new();
+    let mut files = Vec::with_capacity(total);
+    for (done, file) in report.files.into_iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(IndexError::Cancelled);
+        }
+        if done % 16 == 0 {
+            progress(IndexEvent::Parsing { done, total });
+        }
+        // What cannot be read or cut now is left to the update that follows the switch.
+        let Ok(text) = workspace::read_text(&file.abs_path, walk.max_file_size) else {
+            continue;
+        };
+        let Some(chunks) = cut_file(
+            &mut extractor,
+            &file.rel_path,
+            file.language,
+            &text,
+            chunker,
+        ) else {
+            continue;
+        };
+        files.push(StagedFile {
+            hash: workspace::content_hash(&text),
+            file,
+            chunks,
+        });
+    }
+    progress(IndexEvent::Parsing { done: total, total });
+    let mut texts: std::collections::HashMap<[u8; 32], &str> = std::collections::HashMap::new();
+    let mut hashes = Vec::new();
+    for chunk in files.iter().flat_map(|f| &f.chunks) {
+        if texts.insert(chunk.text_hash, &chunk.text).is_none() {
+            hashes.push(chunk.text_hash);
+        }
+    }
+    let missing = index.with(|i| i.store.missing_vectors(target, &hashes))?;
+    let total = missing.len();
+    progress(IndexEvent::Embedding { done: 0, total });
+    for (n, batch) in missing.chunks(EMBED_REQUEST_SIZE).enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(IndexError::Cancelled);
+        }
+        let batch_texts: Vec<String> = batch
+            .iter()
+            .map(|hash| texts.get(hash).copied().unwrap_or_default().to_string())
+            .collect();
+        let vectors = embedder.embed_blocking(batch_texts, InputKind::Document)?;
+        let pairs: Vec<([u8; 32], Vec<f32>)> = batch.iter().copied().zip(vectors).collect();
+        index.with(|i| i.store_vectors_for(target, &pairs))?;
+        progress(IndexEvent::Embedding {
+            done: (n * EMBED_REQUEST_SIZE + batch.len()),
+            total,
+        });
+    }
+    Ok(StagedChunks {
+        chunker: chunker.id(),
+        fingerprint: target.to_string(),
+        files,
+        embedded: total,
+    })
 }
 
 /// A snapshot for `status`.
@@ -532,6 +674,79 @@ impl Index {
         Ok(had_files)
     }
 
+    /// The id of the chunker that cut the stored chunks ([`Chunker::id`]), if recorded.
+    pub fn chunker_id(&self) -> Result<Option<String>, IndexError> {
+        self.store.meta("chunker")
+    }
+
+    /// Switches to the model of `staged` ([`stage_chunks`]) in one step: its chunks replace
+    /// the stored ones of every file unchanged since it was staged, and its vectors are served
+    /// from now on. Files that changed meanwhile are left marked for the next update, which
+    /// cuts and embeds them with the new model. Returns how many files were installed.
+    pub fn adopt_staged(
+        &mut self,
+        model: ModelKey,
+        staged: StagedChunks,
+    ) -> Result<usize, IndexError> {
+        self.require_writer()?;
+        if staged.fingerprint != model.fingerprint {
+            return Err(IndexError::Vectors(format!(
+                "chunks staged for model {} cannot be served with model {}",
+                staged.fingerprint, model.fingerprint
+            )));
+        }
+        // The vectors of the model serving until now are saved as they are; the store
+        // changes below make that file out of date, so it is rebuilt if that model serves
+        // again.
+        self.save_vectors()?;
+        self.store.forget_file_contents()?;
+        self.store.set_meta("chunker", &staged.chunker)?;
+        let mut adopted = 0;
+        for staged_file in &staged.files {
+            let file = &staged_file.file;
+            if !workspace::is_unchanged(file) {
+                continue;
+            }
+            let record = FileRecord {
+                path: &file.rel_path,
+                hash: staged_file.hash,
+                size: file.size,
+                mtime_ns: file.mtime_ns,
+                language: file.language.name(),
+            };
+            self.store
+                .replace_file(&record, &staged_file.chunks, &model.fingerprint)?;
+            adopted += 1;
+        }
+        self.vectors_dirty = false;
+        self.switch_model(model)?;
+        Ok(adopted)
+    }
+
+    /// The model recorded by [`Index::record_served`], if any.
+    pub fn served_model(&self) -> Result<Option<ServedModel>, IndexError> {
+        let Some(value) = self.store.meta("served_model")? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_str(&value).ok())
+    }
+
+    /// Records `model` as the one to keep serving while another model catches up, when it is
+    /// the current model and every chunk has its vector. Returns whether it was recorded.
+    pub fn record_served(&self, model: &ServedModel) -> Result<bool, IndexError> {
+        if self.lock.is_none()
+            || model.fingerprint != self.fingerprint()
+            || self.pending_count()? > 0
+            || self.served_model()?.as_ref() == Some(model)
+        {
+            return Ok(false);
+        }
+        let value = serde_json::to_string(model)
+            .map_err(|e| IndexError::Vectors(format!("recording the served model: {e}")))?;
+        self.store.set_meta("served_model", &value)?;
+        Ok(true)
+    }
+
     /// Walks the root and compares with the store: which files may have changed, which are gone.
     /// Cheap (no file is read); the caller then syncs each file with [`Index::sync_file`].
     pub fn plan_update(&self) -> Result<UpdatePlan, IndexError> {
@@ -612,14 +827,9 @@ impl Index {
             self.store.touch_file(rel_path, size, mtime_ns)?;
             return Ok(FileSync::Unchanged);
         }
-        let symbols = match self.extractor.extract(language, file_name(rel_path), text) {
-            Ok(symbols) => symbols,
-            Err(err) => {
-                tracing::warn!("skipping {rel_path}: symbols could not be extracted ({err})");
-                return Ok(FileSync::Skipped);
-            }
+        let Some(chunks) = cut_file(&mut self.extractor, rel_path, language, text, chunker) else {
+            return Ok(FileSync::Skipped);
         };
-        let chunks = chunks_for_file(rel_path, &symbols, &chunker.tokenizer, chunker.max_tokens);
         let record = FileRecord {
             path: rel_path,
             hash,
@@ -984,6 +1194,103 @@ mod tests {
         // Back to the model's own chunker: cut again, to what it was.
         let back = index.update(&model.handle, &mut |_| {}).unwrap();
         assert_eq!((back.changed, back.chunks), (1, first.chunks));
+    }
+
+    #[test]
+    fn a_model_with_other_chunks_is_staged_beside_the_served_one_then_adopted_at_once() {
+        let (minilm, tmp) = (test_model(), tempfile::tempdir().unwrap());
+        let qwen = crate::model::load(
+            &crate::embed::tiny_qwen2_dir().to_string_lossy(),
+            &crate::model::ModelOptions::default(),
+        )
+        .unwrap();
+        let (root, dir) = (tmp.path().join("repo"), tmp.path().join("index"));
+        fs::create_dir_all(&root).unwrap();
+        fs::write(
+            root.join("mail.rs"),
+            "/// Sends an email to every user.\nfn notify_users_by_email() {}\n",
+        )
+        .unwrap();
+        fs::write(
+            root.join("math.rs"),
+            "/// Adds two numbers.\nfn add(a: i32, b: i32) -> i32 { a + b }\n",
+        )
+        .unwrap();
+        let mut index =
+            Index::open(config(&root, &dir), Some(minilm.key()), Access::WriteWait).unwrap();
+        index.update(&minilm.handle, &mut |_| {}).unwrap();
+        assert!(index.record_served(&minilm.served()).unwrap());
+        assert_eq!(index.served_model().unwrap(), Some(minilm.served()));
+        let served_chunker = index.chunker_id().unwrap();
+        let qwen_chunker = chunker_for(&qwen.handle);
+        assert_ne!(served_chunker.as_deref(), Some(qwen_chunker.id().as_str()));
+
+        // Staging cuts and embeds for the new model; the index still serves the old one.
+        let fingerprint = qwen.resolved.fingerprint.clone();
+        let mut events = Vec::new();
+        let staged = stage_chunks(
+            &RefCell::new(&mut index),
+            &qwen_chunker,
+            &qwen.handle,
+            &fingerprint,
+            &mut |e| events.push(e),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(staged.embedded, 2, "{events:?}");
+        assert_eq!(index.fingerprint(), minilm.resolved.fingerprint);
+        assert_eq!(index.chunker_id().unwrap(), served_chunker);
+        assert_eq!(index.pending_count().unwrap(), 0);
+        let hits = index
+            .query(
+                &minilm.handle,
+                "send mail to users",
+                QueryTask::CodeSearch,
+                1,
+            )
+            .unwrap();
+        assert_eq!(names(&hits), ["notify_users_by_email"]);
+        assert!(
+            !index.record_served(&qwen.served()).unwrap(),
+            "not serving it yet"
+        );
+
+        // A file edited after staging is left to the update that follows the switch.
+        fs::write(
+            root.join("math.rs"),
+            "/// Multiplies two numbers.\nfn mul(a: i32, b: i32) -> i32 { a * b }\n",
+        )
+        .unwrap();
+        assert_eq!(index.adopt_staged(qwen.key(), staged).unwrap(), 1);
+        assert_eq!(index.fingerprint(), qwen.resolved.fingerprint);
+        assert_eq!(index.chunker_id().unwrap(), Some(qwen_chunker.id()));
+        assert_eq!(index.status().unwrap().dimensions, 64);
+        let after = index.update(&qwen.handle, &mut |_| {}).unwrap();
+        assert_eq!((after.changed, after.embedded, after.pending), (1, 1, 0));
+        assert_eq!(index.chunks_in_file("math.rs").unwrap()[0].name, "mul");
+        assert!(index.record_served(&qwen.served()).unwrap());
+
+        // Back to MiniLM: its vectors are still cached, only the edited file is embedded.
+        let staged = stage_chunks(
+            &RefCell::new(&mut index),
+            &chunker_for(&minilm.handle),
+            &minilm.handle,
+            &minilm.resolved.fingerprint,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(
+            staged.embedded, 1,
+            "only the edited file's chunk is new to MiniLM"
+        );
+        let err = index.adopt_staged(qwen.key(), staged).unwrap_err();
+        assert!(err.to_string().contains("cannot be served with"), "{err}");
+        assert_eq!(
+            index.fingerprint(),
+            qwen.resolved.fingerprint,
+            "nothing changed"
+        );
     }
 
     #[test]

@@ -447,6 +447,24 @@ impl IndexStore {
         Ok(ids)
     }
 
+    /// Which of `hashes` have no vector for `fingerprint` yet, in the order given.
+    pub fn missing_vectors(
+        &self,
+        fingerprint: &str,
+        hashes: &[[u8; 32]],
+    ) -> Result<Vec<[u8; 32]>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM vectors WHERE fingerprint = ?1 AND text_hash = ?2")?;
+        let mut missing = Vec::new();
+        for hash in hashes {
+            if !stmt.exists(params![fingerprint, &hash[..]])? {
+                missing.push(*hash);
+            }
+        }
+        Ok(missing)
+    }
+
     /// Vectors of the given chunks (those that have one) for `fingerprint`.
     pub fn vectors_for_chunks(
         &self,

@@ -133,17 +133,31 @@ impl McpServer {
                     // The workspace's fine-tuned adapter, if one is installed, takes over once
                     // its vectors are computed.
                     match self.engine.follow_adapter(&entry, stderr_progress()).await {
-                        Ok(true) => {
-                            eprintln!("coder-lsp mcp: now using the workspace's fine-tuned model")
-                        }
+                        Ok(true) => eprintln!("coder-lsp mcp: {}", self.now_serving().await),
                         Ok(false) => {}
-                        Err(e) => eprintln!(
-                            "coder-lsp mcp: switching to the fine-tuned model failed: {e}"
-                        ),
+                        Err(e) => eprintln!("coder-lsp mcp: switching models failed: {e}"),
                     }
                 }
                 Err(e) => eprintln!("coder-lsp mcp: indexing {root} stopped: {e}"),
             }
+        }
+    }
+
+    /// Which model serves the root after a switch, for the log.
+    async fn now_serving(&self) -> String {
+        let adapter = self
+            .engine
+            .status()
+            .await
+            .ok()
+            .and_then(|s| s.roots.into_iter().next())
+            .and_then(|r| r.adapter);
+        match adapter {
+            Some(dir) => format!(
+                "now using the workspace's fine-tuned model ({})",
+                dir.display()
+            ),
+            None => format!("now using {}", self.engine.settings().model),
         }
     }
 

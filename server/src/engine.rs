@@ -226,7 +226,8 @@ impl Engine {
         }
     }
 
-    /// The model that serves `root`: its fine-tuned model, else the engine's.
+    /// The model that serves `root`: its own (fine-tuned, or the previous one while the
+    /// engine's catches up), else the engine's.
     fn model_of(&self, root: &RootIndex) -> Option<Arc<LoadedModel>> {
         root.own_model().or_else(|| self.model())
     }

@@ -11,7 +11,7 @@ use coder_lsp::engine::{Engine, EngineSettings, RootStatus};
 use coder_lsp::index::IndexEvent;
 use coder_lsp::model::{DEFAULT_MODEL, ModelOptions};
 use coder_lsp::search::{Ranking, SearchFilter};
-use coder_tests::Workspace;
+use coder_tests::{Workspace, write_adapter};
 
 fn tiny_qwen2() -> String {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/testdata/tiny-qwen2");
@@ -71,6 +71,12 @@ async fn the_previous_model_serves_until_a_new_model_has_embedded_the_workspace(
     let minilm_status = root_status(&minilm).await;
     minilm.flush().await;
     drop((root, minilm));
+    // An adapter fine-tuned for MiniLM cannot serve Qwen2: it is passed over, not an error.
+    let model_dir = coder_lsp::model::resolve(DEFAULT_MODEL)
+        .expect("MiniLM")
+        .dir;
+    let adapter = minilm_status.index_dir.join("adapter");
+    write_adapter(&adapter, &model_dir, &minilm_status.fingerprint);
 
     // The server restarts with the Qwen2 model: MiniLM still serves the folder, with every
     // vector, and answers as MiniLM does (random Qwen2 weights rank nothing well).
@@ -102,6 +108,7 @@ async fn the_previous_model_serves_until_a_new_model_has_embedded_the_workspace(
     );
     let after = root_status(&qwen).await;
     assert_ne!(after.fingerprint, minilm_status.fingerprint);
+    assert_eq!(after.adapter, None);
     assert_eq!(
         (after.pending, after.embedded),
         (0, after.chunks),
@@ -114,6 +121,7 @@ async fn the_previous_model_serves_until_a_new_model_has_embedded_the_workspace(
     );
     qwen.flush().await;
     drop((root, qwen));
+    std::fs::remove_dir_all(&adapter).expect("remove the adapter");
 
     // Restarted with Qwen2 again, it serves at once; back to MiniLM, whose vectors are all
     // still cached: the switch embeds nothing.

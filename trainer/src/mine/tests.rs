@@ -192,7 +192,7 @@ fn doc_comment_finds_its_symbol_without_the_doc_in_the_positive() {
     assert_eq!(pair.family, TaskFamily::Text2Code);
     assert_eq!(
         pair.query,
-        "Parses a human duration such as `90s` or `5m` into seconds."
+        "Parses a human duration such as 90s or 5m into seconds"
     );
     assert_eq!(pair.file, "src/duration.rs");
     assert!(

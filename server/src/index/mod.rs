@@ -324,11 +324,12 @@ pub fn embed_pending_for(
         if pending.is_empty() {
             break;
         }
-        let texts: Vec<String> = pending.iter().map(|(_, text)| text.clone()).collect();
-        let vectors = embedder.embed_blocking(texts, InputKind::Document)?;
-        let pairs: Vec<([u8; 32], Vec<f32>)> =
-            pending.iter().map(|(hash, _)| *hash).zip(vectors).collect();
-        index.with(|i| i.store_vectors_for(&fp, &pairs))?;
+        embed_and_store(
+            index,
+            embedder,
+            &fp,
+            pending.iter().map(|(h, t)| (*h, t.as_str())),
+        )?;
         done += pending.len();
         progress(IndexEvent::Embedding {
             done,
@@ -336,6 +337,20 @@ pub fn embed_pending_for(
         });
     }
     Ok(done)
+}
+
+/// Embeds chunk texts as documents and stores their vectors under `fingerprint`.
+fn embed_and_store<'a>(
+    index: &impl IndexAccess,
+    embedder: &EmbedHandle,
+    fingerprint: &str,
+    texts: impl Iterator<Item = ([u8; 32], &'a str)>,
+) -> Result<(), IndexError> {
+    let (hashes, texts): (Vec<[u8; 32]>, Vec<String>) =
+        texts.map(|(hash, text)| (hash, text.to_string())).unzip();
+    let vectors = embedder.embed_blocking(texts, InputKind::Document)?;
+    let pairs: Vec<([u8; 32], Vec<f32>)> = hashes.into_iter().zip(vectors).collect();
+    index.with(|i| i.store_vectors_for(fingerprint, &pairs))
 }
 
 /// How `embedder`'s model cuts files into chunks.
@@ -430,13 +445,10 @@ pub fn stage_chunks(
         if cancel.load(Ordering::Relaxed) {
             return Err(IndexError::Cancelled);
         }
-        let batch_texts: Vec<String> = batch
+        let with_texts = batch
             .iter()
-            .map(|hash| texts.get(hash).copied().unwrap_or_default().to_string())
-            .collect();
-        let vectors = embedder.embed_blocking(batch_texts, InputKind::Document)?;
-        let pairs: Vec<([u8; 32], Vec<f32>)> = batch.iter().copied().zip(vectors).collect();
-        index.with(|i| i.store_vectors_for(target, &pairs))?;
+            .map(|hash| (*hash, texts.get(hash).copied().unwrap_or_default()));
+        embed_and_store(index, embedder, target, with_texts)?;
         progress(IndexEvent::Embedding {
             done: (n * EMBED_REQUEST_SIZE + batch.len()),
             total,
@@ -736,8 +748,8 @@ impl Index {
     pub fn record_served(&self, model: &ServedModel) -> Result<bool, IndexError> {
         if self.lock.is_none()
             || model.fingerprint != self.fingerprint()
-            || self.pending_count()? > 0
             || self.served_model()?.as_ref() == Some(model)
+            || self.pending_count()? > 0
         {
             return Ok(false);
         }

@@ -98,6 +98,13 @@ pub struct FineTuneSettings {
     #[serde(default)]
     #[arg(long)]
     pub no_curriculum: bool,
+    /// InfoNCE temperature (the trainer's default: 0.02, CodeR's).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Weight of the trained update in the installed adapter, in (0, 1] (the trainer's
+    /// default: 0.5, halfway between the base model and the trained one; 1 keeps it whole).
+    #[arg(long)]
+    pub adapter_weight: Option<f64>,
 }
 
 impl FineTuneSettings {
@@ -113,6 +120,8 @@ impl FineTuneSettings {
             max_tokens: over.max_tokens.or(self.max_tokens),
             seed: over.seed.or(self.seed),
             no_curriculum: over.no_curriculum || self.no_curriculum,
+            temperature: over.temperature.or(self.temperature),
+            adapter_weight: over.adapter_weight.or(self.adapter_weight),
         }
     }
 
@@ -135,6 +144,11 @@ impl FineTuneSettings {
         push("--epochs", self.epochs.map(|n| n.to_string()));
         push("--max-tokens", self.max_tokens.map(|n| n.to_string()));
         push("--seed", self.seed.map(|n| n.to_string()));
+        push("--temperature", self.temperature.map(|t| t.to_string()));
+        push(
+            "--adapter-weight",
+            self.adapter_weight.map(|w| w.to_string()),
+        );
         if self.no_curriculum {
             args.push("--no-curriculum".into());
         }
@@ -584,8 +598,10 @@ mod tests {
     fn settings_become_trainer_flags_and_requests_override_defaults() {
         let defaults: FineTuneSettings =
             serde_json::from_value(json!({"batchSize": 8, "epochs": 2})).unwrap();
-        let asked: FineTuneSettings =
-            serde_json::from_value(json!({"maxStepsPerStage": 1, "epochs": 1})).unwrap();
+        let asked: FineTuneSettings = serde_json::from_value(
+            json!({"maxStepsPerStage": 1, "epochs": 1, "adapterWeight": 0.75}),
+        )
+        .unwrap();
         let merged = defaults.merged(&asked);
         assert_eq!(
             merged.args(),
@@ -595,7 +611,9 @@ mod tests {
                 "--batch-size",
                 "8",
                 "--epochs",
-                "1"
+                "1",
+                "--adapter-weight",
+                "0.75"
             ]
         );
         assert!(
@@ -623,7 +641,8 @@ mod tests {
             args.join(" "),
             "fine-tune --json --root /ws --work /w/data --out /w/c --model /models/bge \
              --max-file-size 1000 --device cuda:1 --instruction similar=Find code like this. \
-             --exclude vendor/** --max-steps-per-stage 1 --batch-size 8 --epochs 1"
+             --exclude vendor/** --max-steps-per-stage 1 --batch-size 8 --epochs 1 \
+             --adapter-weight 0.75"
         );
     }
 

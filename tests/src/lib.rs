@@ -11,6 +11,11 @@ use std::process::{Command, Output};
 /// The `coder-lsp` binary built in the same target directory as the running test, or the one
 /// `CODER_LSP_TEST_BINARY` names (for a target directory shared by several checkouts, where the
 /// last build of any of them wins).
+/// `path` as a `file://` URI, as editors send it (the fixtures' paths need no escaping).
+pub fn file_uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
 pub fn binary() -> PathBuf {
     built_binary("coder-lsp", "CODER_LSP_TEST_BINARY")
 }

@@ -200,6 +200,32 @@ impl LspClient {
         response["result"].clone()
     }
 
+    /// The handshake for one workspace folder, `root` (named "repo"): `initialize` with these
+    /// client `capabilities` and `initializationOptions`, then `initialized`. Returns the
+    /// server's `InitializeResult`.
+    pub async fn initialize(
+        &mut self,
+        root: &std::path::Path,
+        capabilities: Value,
+        options: Value,
+    ) -> Value {
+        let uri = crate::file_uri(root);
+        let init = self
+            .call(
+                "initialize",
+                json!({
+                    "processId": null,
+                    "rootUri": uri,
+                    "workspaceFolders": [{"uri": uri, "name": "repo"}],
+                    "capabilities": capabilities,
+                    "initializationOptions": options
+                }),
+            )
+            .await;
+        self.notify("initialized", json!({})).await;
+        init
+    }
+
     /// Runs a `workspace/executeCommand` that must succeed.
     pub async fn command(&mut self, command: &str, argument: Value) -> Value {
         let arguments = if argument.is_null() {

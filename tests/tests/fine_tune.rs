@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use coder_tests::lsp_client::LspClient;
-use coder_tests::{Workspace, write_adapter};
+use coder_tests::{Workspace, file_uri as uri, write_adapter};
 use serde_json::{Value, json};
 
 /// Settings that keep a training run to a few steps.
@@ -27,34 +27,19 @@ fn quick_settings() -> Value {
     Value::Object(settings)
 }
 
-fn uri(path: &Path) -> String {
-    format!("file://{}", path.display())
-}
-
 async fn initialize(client: &mut LspClient, ws: &Workspace, options: Value) -> PathBuf {
     let root = ws.root().canonicalize().expect("fixture root");
     let mut init_options = json!({"indexDir": ws.index_dir()});
     if let (Some(into), Some(from)) = (init_options.as_object_mut(), options.as_object()) {
         into.extend(from.clone());
     }
-    let init = client
-        .call(
-            "initialize",
-            json!({
-                "processId": null,
-                "rootUri": uri(&root),
-                "workspaceFolders": [{"uri": uri(&root), "name": "repo"}],
-                "capabilities": {"window": {"workDoneProgress": true}},
-                "initializationOptions": init_options
-            }),
-        )
-        .await;
+    let capabilities = json!({"window": {"workDoneProgress": true}});
+    let init = client.initialize(&root, capabilities, init_options).await;
     let commands = init["capabilities"]["executeCommandProvider"]["commands"].to_string();
     assert!(
         commands.contains("\"fineTune\"") && commands.contains("\"resetModel\""),
         "{init}"
     );
-    client.notify("initialized", json!({})).await;
     root
 }
 

@@ -7,9 +7,7 @@ use coder_tests::Workspace;
 use coder_tests::lsp_client::LspClient;
 use serde_json::{Value, json};
 
-fn uri(path: &std::path::Path) -> String {
-    format!("file://{}", path.display())
-}
+use coder_tests::file_uri as uri;
 
 fn names(results: &Value) -> Vec<String> {
     results
@@ -23,21 +21,12 @@ fn names(results: &Value) -> Vec<String> {
 async fn start(ws: &Workspace) -> LspClient {
     let mut client = LspClient::start();
     let root = ws.root().canonicalize().expect("fixture root");
-    let init = client
-        .call(
-            "initialize",
-            json!({
-                "processId": null,
-                "rootUri": uri(&root),
-                "workspaceFolders": [{"uri": uri(&root), "name": "repo"}],
-                "capabilities": {
-                    "window": {"workDoneProgress": true},
-                    "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}
-                },
-                "initializationOptions": {"indexDir": ws.index_dir(), "topK": 5}
-            }),
-        )
-        .await;
+    let capabilities = json!({
+        "window": {"workDoneProgress": true},
+        "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}
+    });
+    let options = json!({"indexDir": ws.index_dir(), "topK": 5});
+    let init = client.initialize(&root, capabilities, options).await;
     let commands = &init["capabilities"]["executeCommandProvider"]["commands"];
     for command in [
         "semanticSearch",
@@ -55,7 +44,6 @@ async fn start(ws: &Workspace) -> LspClient {
             "{init}"
         );
     }
-    client.notify("initialized", json!({})).await;
     client
 }
 
@@ -438,18 +426,8 @@ async fn a_missing_model_is_explained_once_and_search_stays_lexical() {
             .unwrap(),
     );
     let mut client = LspClient::start();
-    client
-        .call(
-            "initialize",
-            json!({
-                "processId": null,
-                "rootUri": uri(&root),
-                "capabilities": {},
-                "initializationOptions": {"model": "/no/such/model", "indexDir": base}
-            }),
-        )
-        .await;
-    client.notify("initialized", json!({})).await;
+    let options = json!({"model": "/no/such/model", "indexDir": base});
+    client.initialize(&root, json!({}), options).await;
     let started = Instant::now();
     let message = loop {
         if let Some(m) = client
@@ -576,14 +554,8 @@ async fn folders_come_and_go_and_changes_outside_the_editor_are_seen() {
     let other = other.canonicalize().unwrap();
     // No dynamic registration: the server watches the roots itself.
     let mut client = LspClient::spawn(&coder_tests::binary(), &ws.dir.path().join("server.log"));
-    client
-        .call(
-            "initialize",
-            json!({"processId": null, "rootUri": uri(&root), "capabilities": {},
-                   "initializationOptions": {"indexDir": ws.index_dir()}}),
-        )
-        .await;
-    client.notify("initialized", json!({})).await;
+    let options = json!({"indexDir": ws.index_dir()});
+    client.initialize(&root, json!({}), options).await;
     wait_indexed(&mut client).await;
 
     // A second folder is added, indexed and searched; removed, it is gone from results.
@@ -639,14 +611,9 @@ async fn indexing_can_be_cancelled_and_closing_a_buffer_restores_the_disk_conten
     // Enough extra code that indexing is still running when the cancel arrives.
     ws.add_generated_modules(60, 12);
     let mut client = LspClient::spawn(&coder_tests::binary(), &ws.dir.path().join("server.log"));
-    client
-        .call(
-            "initialize",
-            json!({"processId": null, "rootUri": uri(&root), "capabilities": {"window": {"workDoneProgress": true}},
-                   "initializationOptions": {"indexDir": ws.index_dir()}}),
-        )
-        .await;
-    client.notify("initialized", json!({})).await;
+    let capabilities = json!({"window": {"workDoneProgress": true}});
+    let options = json!({"indexDir": ws.index_dir()});
+    client.initialize(&root, capabilities, options).await;
     let started = Instant::now();
     let token = loop {
         let begin = client

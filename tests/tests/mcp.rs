@@ -352,7 +352,7 @@ async fn an_agent_uses_every_tool_over_stdio() {
 async fn mcp_and_the_language_server_share_one_workspace_index() {
     let ws = Workspace::from_fixture("sample-repo");
     let root = ws.root().canonicalize().unwrap();
-    let uri = |p: &std::path::Path| format!("file://{}", p.display());
+    let uri = coder_tests::file_uri;
 
     // The editor's language server starts first and takes the write lock.
     let mut lsp = LspClient::spawn(&coder_tests::binary(), &ws.dir.path().join("lsp.log"));

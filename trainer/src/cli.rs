@@ -131,6 +131,9 @@ pub struct TrainSettings {
     /// Qwen2]
     #[arg(long)]
     pub alpha: Option<f64>,
+    /// InfoNCE temperature τ [default: 0.02, CodeR's]
+    #[arg(long)]
+    pub temperature: Option<f64>,
     /// Train one stage on all pairs instead of CodeR's three-stage curriculum.
     #[arg(long)]
     pub no_curriculum: bool,
@@ -143,12 +146,19 @@ pub struct TrainSettings {
     /// (repeatable).
     #[arg(long = "instruction", value_name = "TASK=TEXT")]
     pub instructions: Vec<String>,
+    /// Weight of the trained update in the exported adapter, in (0, 1]: 0.5 lies halfway
+    /// between the base model and the trained one, which kept more of the base model's skill
+    /// on hand-written queries; 1 exports the trained adapter whole. The adapter is judged on
+    /// held-out pairs at this weight.
+    #[arg(long, default_value_t = crate::finetune::DEFAULT_ADAPTER_WEIGHT, value_parser = parse_weight)]
+    pub adapter_weight: f64,
 }
 
 impl TrainSettings {
     /// Where to train and with which query instructions.
     fn setup(&self) -> Result<Setup> {
         Ok(Setup {
+            adapter_weight: self.adapter_weight,
             device: self.device,
             instructions: Instructions::from_args(&self.instructions)
                 .map_err(anyhow::Error::msg)?,
@@ -176,6 +186,10 @@ impl TrainSettings {
         if !(learning_rate.is_finite() && learning_rate > 0.0) {
             bail!("--learning-rate must be a positive number");
         }
+        let temperature = self.temperature.unwrap_or(defaults.temperature);
+        if !(temperature.is_finite() && temperature > 0.0) {
+            bail!("--temperature must be a positive number");
+        }
         let alpha = self.alpha.unwrap_or(defaults.lora.alpha);
         if !(alpha.is_finite() && alpha > 0.0) {
             bail!("--alpha must be a positive number");
@@ -194,6 +208,7 @@ impl TrainSettings {
             max_steps: (self.max_steps > 0).then_some(self.max_steps),
             learning_rate,
             cooldown_learning_rate: learning_rate / 10.0,
+            temperature,
             curriculum: !self.no_curriculum,
             ..defaults
         })
@@ -203,6 +218,7 @@ impl TrainSettings {
 /// Where a run trains and the instructions its queries carry (not part of the training
 /// configuration a checkpoint records).
 struct Setup {
+    adapter_weight: f64,
     device: DeviceSpec,
     instructions: Instructions,
 }
@@ -268,6 +284,13 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
         Ok(value)
     } else {
         Err(format!("{value} is not between 0 and 1"))
+    }
+}
+
+fn parse_weight(text: &str) -> Result<f64, String> {
+    match parse_fraction(text)? {
+        0.0 => Err("an adapter weight of 0 is the base model; give one above 0".into()),
+        weight => Ok(weight),
     }
 }
 
@@ -368,6 +391,7 @@ fn train_and_report(
     config.train = train_config;
     config.device = setup.device;
     config.instructions = setup.instructions;
+    config.adapter_weight = setup.adapter_weight;
     eprintln!(
         "coder-train: {} training and {} held-out pairs, model {}",
         train.len(),
@@ -665,17 +689,43 @@ mod tests {
         assert_eq!(qwen2.learning_rate, 1e-4);
         assert!((qwen2.cooldown_learning_rate - 1e-5).abs() < 1e-12);
 
-        let chosen = settings(&["--rank", "4", "--alpha", "8", "--learning-rate", "2e-3"])
-            .config_for("qwen2")
-            .unwrap();
+        assert_eq!((bert.temperature, qwen2.temperature), (0.02, 0.02));
+        let chosen = settings(&[
+            "--rank",
+            "4",
+            "--alpha",
+            "8",
+            "--learning-rate",
+            "2e-3",
+            "--temperature",
+            "0.05",
+        ])
+        .config_for("qwen2")
+        .unwrap();
         assert_eq!((chosen.lora.rank, chosen.lora.alpha), (4, 8.0));
+        assert_eq!(chosen.temperature, 0.05);
         assert_eq!(chosen.learning_rate, 2e-3);
         for bad in [
             &["--rank", "0"][..],
             &["--alpha=-1"],
             &["--learning-rate", "0"],
+            &["--temperature", "0"],
         ] {
             assert!(settings(bad).config_for("bert").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_adapter_weight_defaults_to_half_and_must_be_in_zero_to_one() {
+        assert_eq!(settings(&[]).adapter_weight, 0.5);
+        let whole = settings(&["--adapter-weight", "1"]).setup().unwrap();
+        assert_eq!(whole.adapter_weight, 1.0);
+        for bad in ["0", "1.5", "-0.2", "half"] {
+            let flag = format!("--adapter-weight={bad}");
+            let error = Cli::try_parse_from(["coder-train", "train", &flag])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("adapter-weight"), "{bad}: {error}");
         }
     }
 }

@@ -13,7 +13,7 @@ export interface InitializationOptions {
   topK?: number;
   maxFileSize?: number;
   hover?: boolean;
-  /** Defaults of the fineTune command: heldout, maxStepsPerStage, batchSize, epochs, maxTokens, seed, noCurriculum. */
+  /** Defaults of the fineTune command: heldout, maxStepsPerStage, batchSize, epochs, maxTokens, seed, noCurriculum, temperature, adapterWeight. */
   fineTune?: Record<string, unknown>;
 }
 

@@ -212,6 +212,23 @@ impl LoraParams {
         ))
     }
 
+    /// The same factors with their update multiplied by `weight` (alpha scaled by it): at 0.5
+    /// the model lies halfway between the base weights and the trained ones. Interpolating
+    /// this way keeps most of what fine-tuning learned while giving back part of what it
+    /// unlearned (Wortsman et al., "Robust fine-tuning of zero-shot models", 2022); the
+    /// fine-tune exports adapters weighted so.
+    pub fn weighted(&self, weight: f64) -> candle_core::Result<Self> {
+        let config = LoraConfig {
+            alpha: self.config.alpha * weight,
+            ..self.config.clone()
+        };
+        config.validate().map_err(candle_core::Error::Msg)?;
+        Ok(Self {
+            config,
+            factors: self.factors.clone(),
+        })
+    }
+
     /// The factors as the adapter file names them: `<module>.lora_a`, `<module>.lora_b`.
     pub fn named_tensors(&self) -> HashMap<String, Tensor> {
         let mut out = HashMap::new();
@@ -578,6 +595,34 @@ mod tests {
             .zip(b.iter().flatten())
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn a_weighted_adapter_scales_the_update_and_saves_its_alpha() {
+        let model =
+            crate::embed::load_trainable(&test_model_dir(), &Device::Cpu, &Default::default())
+                .unwrap();
+        let lora = random_lora(&model.lora_modules(), 5);
+        let half = lora.weighted(0.5).unwrap();
+        assert_eq!(half.config().alpha, lora.config().alpha / 2.0);
+        let module = &model.lora_modules()[0].name;
+        let full = lora.delta(module).unwrap().unwrap();
+        let halved = half.delta(module).unwrap().unwrap();
+        let diff = ((full * 0.5).unwrap() - halved)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-7, "differs by {diff}");
+        // What is saved carries the weighted alpha, so the server merges the same update.
+        let dir = tempfile::tempdir().unwrap();
+        half.save(dir.path(), &AdapterMeta::new("fp", "bert"))
+            .unwrap();
+        assert_eq!(AdapterMeta::read(dir.path()).unwrap().alpha, 8.0);
+        assert!(lora.weighted(0.0).is_err(), "a zero weight is no adapter");
     }
 
     #[test]

@@ -98,9 +98,13 @@ pub struct FineTuneSettings {
     #[serde(default)]
     #[arg(long)]
     pub no_curriculum: bool,
-    /// InfoNCE temperature (the trainer's default: 0.02, CodeR's).
+    /// InfoNCE temperature (the trainer's default: 0.05 for BERT models, 0.02 for Qwen2).
     #[arg(long)]
     pub temperature: Option<f64>,
+    /// The adapter is installed only when the chance that its held-out gain is luck (a paired
+    /// sign-flip test) is at most this (the trainer's default: 0.05; 1 installs any gain).
+    #[arg(long)]
+    pub significance: Option<f64>,
     /// Weight of the trained update in the installed adapter, in (0, 1] (the trainer's
     /// default: 0.5, halfway between the base model and the trained one; 1 keeps it whole).
     #[arg(long)]
@@ -121,6 +125,7 @@ impl FineTuneSettings {
             seed: over.seed.or(self.seed),
             no_curriculum: over.no_curriculum || self.no_curriculum,
             temperature: over.temperature.or(self.temperature),
+            significance: over.significance.or(self.significance),
             adapter_weight: over.adapter_weight.or(self.adapter_weight),
         }
     }
@@ -145,6 +150,7 @@ impl FineTuneSettings {
         push("--max-tokens", self.max_tokens.map(|n| n.to_string()));
         push("--seed", self.seed.map(|n| n.to_string()));
         push("--temperature", self.temperature.map(|t| t.to_string()));
+        push("--significance", self.significance.map(|p| p.to_string()));
         push(
             "--adapter-weight",
             self.adapter_weight.map(|w| w.to_string()),
@@ -372,12 +378,16 @@ fn finish(
     } else {
         None
     };
-    let message = if accepted {
-        format!("held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries")
-    } else {
-        format!(
-            "held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries: not better than the current model, which stays in use"
-        )
+    let measured =
+        format!("held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries");
+    let p_value = report["p_value"].as_f64();
+    let message = match (accepted, p_value) {
+        (true, _) => measured,
+        (false, Some(p)) if ndcg_after > ndcg_before => format!(
+            "{measured}: a gain this small is likely luck (p = {p:.2}, above {}), so the current model stays in use",
+            report["significance"].as_f64().unwrap_or(0.0)
+        ),
+        (false, _) => format!("{measured}: not better than the current model, which stays in use"),
     };
     Ok(FineTuneOutcome {
         accepted,
@@ -644,6 +654,36 @@ mod tests {
              --exclude vendor/** --max-steps-per-stage 1 --batch-size 8 --epochs 1 \
              --adapter-weight 0.75"
         );
+    }
+
+    #[test]
+    fn a_rejected_run_says_whether_it_was_worse_or_only_luckily_better() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = |after: f64, p: f64| {
+            json!({"accepted": false, "p_value": p, "significance": 0.05,
+                   "before": {"ndcg_at_10": 0.4}, "after": {"ndcg_at_10": after, "queries": 30}})
+        };
+        let lucky = finish(dir.path(), dir.path(), report(0.41, 0.31)).unwrap();
+        assert!(!lucky.accepted);
+        assert!(
+            lucky.message.contains("likely luck (p = 0.31, above 0.05)"),
+            "{}",
+            lucky.message
+        );
+        let worse = finish(dir.path(), dir.path(), report(0.38, 1.0)).unwrap();
+        assert!(
+            worse
+                .message
+                .ends_with("not better than the current model, which stays in use"),
+            "{}",
+            worse.message
+        );
+        assert!(
+            worse
+                .message
+                .starts_with("held-out nDCG@10 0.400 → 0.380 on 30 queries")
+        );
+        assert!(!dir.path().join(ADAPTER_DIR).exists(), "nothing installed");
     }
 
     #[test]

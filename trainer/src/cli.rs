@@ -131,7 +131,8 @@ pub struct TrainSettings {
     /// Qwen2]
     #[arg(long)]
     pub alpha: Option<f64>,
-    /// InfoNCE temperature τ [default: 0.02, CodeR's]
+    /// InfoNCE temperature τ [default: 0.05 for BERT models (MiniLM's own), 0.02 (CodeR's) for
+    /// Qwen2]
     #[arg(long)]
     pub temperature: Option<f64>,
     /// Train one stage on all pairs instead of CodeR's three-stage curriculum.
@@ -152,6 +153,10 @@ pub struct TrainSettings {
     /// held-out pairs at this weight.
     #[arg(long, default_value_t = crate::finetune::DEFAULT_ADAPTER_WEIGHT, value_parser = parse_weight)]
     pub adapter_weight: f64,
+    /// The adapter is kept only when a paired sign-flip test over the held-out queries puts
+    /// the chance of its gain arising by luck at or below this; 1 keeps any gain.
+    #[arg(long, default_value_t = crate::finetune::DEFAULT_SIGNIFICANCE, value_parser = parse_weight)]
+    pub significance: f64,
 }
 
 impl TrainSettings {
@@ -159,6 +164,7 @@ impl TrainSettings {
     fn setup(&self) -> Result<Setup> {
         Ok(Setup {
             adapter_weight: self.adapter_weight,
+            significance: self.significance,
             device: self.device,
             instructions: Instructions::from_args(&self.instructions)
                 .map_err(anyhow::Error::msg)?,
@@ -219,6 +225,7 @@ impl TrainSettings {
 /// configuration a checkpoint records).
 struct Setup {
     adapter_weight: f64,
+    significance: f64,
     device: DeviceSpec,
     instructions: Instructions,
 }
@@ -287,9 +294,10 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A fraction above 0 (an adapter weight, a significance level).
 fn parse_weight(text: &str) -> Result<f64, String> {
     match parse_fraction(text)? {
-        0.0 => Err("an adapter weight of 0 is the base model; give one above 0".into()),
+        0.0 => Err("0 is not allowed here; give a number above 0 and at most 1".into()),
         weight => Ok(weight),
     }
 }
@@ -392,6 +400,7 @@ fn train_and_report(
     config.device = setup.device;
     config.instructions = setup.instructions;
     config.adapter_weight = setup.adapter_weight;
+    config.significance = setup.significance;
     eprintln!(
         "coder-train: {} training and {} held-out pairs, model {}",
         train.len(),
@@ -689,7 +698,7 @@ mod tests {
         assert_eq!(qwen2.learning_rate, 1e-4);
         assert!((qwen2.cooldown_learning_rate - 1e-5).abs() < 1e-12);
 
-        assert_eq!((bert.temperature, qwen2.temperature), (0.02, 0.02));
+        assert_eq!((bert.temperature, qwen2.temperature), (0.05, 0.02));
         let chosen = settings(&[
             "--rank",
             "4",
@@ -716,16 +725,20 @@ mod tests {
     }
 
     #[test]
-    fn the_adapter_weight_defaults_to_half_and_must_be_in_zero_to_one() {
+    fn adapter_weight_and_significance_default_and_must_be_in_zero_to_one() {
         assert_eq!(settings(&[]).adapter_weight, 0.5);
         let whole = settings(&["--adapter-weight", "1"]).setup().unwrap();
         assert_eq!(whole.adapter_weight, 1.0);
-        for bad in ["0", "1.5", "-0.2", "half"] {
-            let flag = format!("--adapter-weight={bad}");
-            let error = Cli::try_parse_from(["coder-train", "train", &flag])
-                .unwrap_err()
-                .to_string();
-            assert!(error.contains("adapter-weight"), "{bad}: {error}");
+        assert_eq!(settings(&[]).significance, 0.05);
+        assert_eq!(settings(&["--significance", "1"]).significance, 1.0);
+        for flag in ["adapter-weight", "significance"] {
+            for bad in ["0", "1.5", "-0.2", "half"] {
+                let arg = format!("--{flag}={bad}");
+                let error = Cli::try_parse_from(["coder-train", "train", &arg])
+                    .unwrap_err()
+                    .to_string();
+                assert!(error.contains(flag), "{bad}: {error}");
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use coder_lsp::embed::InputKind;
-use coder_lsp::embed::lora::LoraParams;
+use coder_lsp::embed::lora::{LoraParams, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use crate::encode::{Encoder, dot};
@@ -22,6 +22,16 @@ pub struct RetrievalMetrics {
     pub queries: usize,
 }
 
+/// nDCG@10 of one query whose relevant document is at 0-based `rank` (one relevant document,
+/// so the ideal DCG is 1).
+pub fn ndcg_of(rank: usize) -> f64 {
+    if rank < CUTOFF {
+        1.0 / ((rank + 2) as f64).log2()
+    } else {
+        0.0
+    }
+}
+
 impl RetrievalMetrics {
     /// Metrics from the 0-based rank of each query's relevant document.
     pub fn from_ranks(ranks: &[usize]) -> Self {
@@ -35,8 +45,7 @@ impl RetrievalMetrics {
         }
         let (mut ndcg, mut mrr) = (0.0, 0.0);
         for &rank in ranks.iter().filter(|&&r| r < CUTOFF) {
-            // One relevant document: the ideal DCG is 1.
-            ndcg += 1.0 / ((rank + 2) as f64).log2();
+            ndcg += ndcg_of(rank);
             mrr += 1.0 / (rank + 1) as f64;
         }
         Self {
@@ -110,6 +119,40 @@ pub fn evaluate(
     Ok(RetrievalMetrics::from_ranks(&ranks))
 }
 
+/// Random sign patterns drawn by [`p_value_of_gain`].
+const SIGN_FLIPS: usize = 10_000;
+
+/// How likely a gain in mean nDCG@10 at least as large as that from `before` to `after` (each
+/// query's 0-based rank under either model, same queries in the same order) arises by chance:
+/// the one-sided p-value of a paired sign-flip test, in which each query's difference is
+/// equally likely to have gone either way when the models are equally good. Seeded, so a run
+/// repeats its verdict. 1 when there is no gain.
+pub fn p_value_of_gain(before: &[usize], after: &[usize], seed: u64) -> f64 {
+    let differences: Vec<f64> = before
+        .iter()
+        .zip(after)
+        .map(|(&b, &a)| ndcg_of(a) - ndcg_of(b))
+        .filter(|d| *d != 0.0)
+        .collect();
+    let observed: f64 = differences.iter().sum();
+    if observed <= 0.0 {
+        return 1.0;
+    }
+    let mut rng = SeededRng::new(seed ^ 0x51_6E_F1_1B);
+    let mut as_large = 0usize;
+    for _ in 0..SIGN_FLIPS {
+        let flipped: f64 = differences
+            .iter()
+            .map(|&d| if rng.next_u64() & 1 == 0 { d } else { -d })
+            .sum();
+        // A tolerance for sums that are equal but add up in another order.
+        if flipped >= observed - 1e-9 {
+            as_large += 1;
+        }
+    }
+    (as_large + 1) as f64 / (SIGN_FLIPS + 1) as f64
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -133,6 +176,33 @@ mod tests {
         // Rank 9 counts, rank 10 does not.
         assert!(RetrievalMetrics::from_ranks(&[9]).mrr_at_10 > 0.0);
         assert_eq!(RetrievalMetrics::from_ranks(&[10]).mrr_at_10, 0.0);
+    }
+
+    #[test]
+    fn chance_gains_have_large_p_values_and_steady_ones_small() {
+        // Nothing changed, or things got worse: no gain to explain.
+        assert_eq!(p_value_of_gain(&[0, 3, 12], &[0, 3, 12], 1), 1.0);
+        assert_eq!(p_value_of_gain(&[0, 1], &[2, 4], 1), 1.0);
+        // One query of forty moved up, one moved down a little less: chance.
+        let mut before = vec![2; 40];
+        let mut after = before.clone();
+        after[0] = 0;
+        before[1] = 1;
+        after[1] = 2;
+        let p = p_value_of_gain(&before, &after, 7);
+        assert!(p > 0.3, "{p}");
+        // Thirty of forty queries moved up a place, none down: no coincidence.
+        let before = vec![3; 40];
+        let after: Vec<usize> = (0..40).map(|i| if i < 30 { 2 } else { 3 }).collect();
+        let p = p_value_of_gain(&before, &after, 7);
+        assert!(p < 0.001, "{p}");
+        // Seeded: the same inputs give the same verdict.
+        let mixed_after: Vec<usize> = (0..40).map(|i| i % 5).collect();
+        let mixed_before: Vec<usize> = (0..40).map(|i| (i * 7) % 6).collect();
+        assert_eq!(
+            p_value_of_gain(&mixed_before, &mixed_after, 3),
+            p_value_of_gain(&mixed_before, &mixed_after, 3)
+        );
     }
 
     #[test]

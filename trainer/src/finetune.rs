@@ -124,7 +124,7 @@ pub struct FineTuneReport {
     pub chosen_stage: usize,
     /// The weight of the exported adapter's update (reports written before weights existed
     /// read as 1).
-    #[serde(default = "full_weight")]
+    #[serde(default = "one")]
     pub adapter_weight: f64,
     /// The chosen stage's adapter at full weight, for comparison (`null` when the weight is 1).
     #[serde(default)]
@@ -135,7 +135,7 @@ pub struct FineTuneReport {
     #[serde(default)]
     pub p_value: f64,
     /// The largest p-value at which the adapter is accepted (older reports: 1, any gain).
-    #[serde(default = "full_weight")]
+    #[serde(default = "one")]
     pub significance: f64,
     pub settings: TrainConfig,
     pub negatives: NegativeSettings,
@@ -157,16 +157,15 @@ pub fn fine_tune(
         !heldout.is_empty(),
         "no held-out pairs to evaluate the adapter on"
     );
-    anyhow::ensure!(
-        config.adapter_weight > 0.0 && config.adapter_weight <= 1.0,
-        "the adapter weight must be in (0, 1], got {}",
-        config.adapter_weight
-    );
-    anyhow::ensure!(
-        config.significance > 0.0 && config.significance <= 1.0,
-        "the significance level must be in (0, 1], got {}",
-        config.significance
-    );
+    for (name, value) in [
+        ("adapter weight", config.adapter_weight),
+        ("significance level", config.significance),
+    ] {
+        anyhow::ensure!(
+            value > 0.0 && value <= 1.0,
+            "the {name} must be in (0, 1], got {value}"
+        );
+    }
     let total = Instant::now();
     let phase = |name: &str, on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>| match on_event(
         &Event::Phase {
@@ -364,7 +363,9 @@ fn stage_lora(
     Ok(lora)
 }
 
-fn full_weight() -> f64 {
+/// The value older reports lack for the adapter weight (whole) and the significance level (any
+/// gain was accepted).
+fn one() -> f64 {
     1.0
 }
 

@@ -81,3 +81,4 @@
       (variable_declarator
         name: (identifier) @name)) @definition.constant)
   (#match? @name "^[A-Z][A-Z0-9_]*$"))
+

@@ -20,6 +20,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -419,6 +420,9 @@ def main():
     run.add_argument("--modes", default="grep,dense,lexical,hybrid")
     run.add_argument("--rrf-k", type=float, help="passed to coder-lsp search --rrf-k")
     run.add_argument("--dense-weight", type=float, help="passed to coder-lsp search --dense-weight")
+    run.add_argument("--search-args", default="",
+                     help="more arguments for every coder-lsp search, e.g. "
+                          "'--ranking-params @params.json --prior test=1'")
     run.add_argument("--index-root", default=os.path.join(CORPORA_DIR, ".index"),
                      help="where the indexes go (one directory per codebase and model)")
     run.add_argument("--out", help="also write the markdown report here")
@@ -451,6 +455,7 @@ def main():
             ranking_args += ["--rrf-k", str(args.rrf_k)]
         if args.dense_weight is not None:
             ranking_args += ["--dense-weight", str(args.dense_weight)]
+        ranking_args += shlex.split(args.search_args)
         by_corpus = {}
         for corpus in chosen:
             print(f"{corpus['name']}: indexing and searching", file=sys.stderr)

@@ -1,19 +1,20 @@
 //! Chunks: the text that is embedded for each symbol.
 //!
 //! [`chunk_text`] is the one place that decides what a chunk says (a header naming the symbol,
-//! its doc and body); retrieval tuning changes it there, by measurement (README, "How ranking
-//! works"). Text is fitted to the model's token
-//! limit with the model's own tokenizer. A symbol too long for one chunk is split into windows
+//! its doc and body); retrieval tuning changes it there, by measurement (docs/ranking.md).
+//! Text is fitted to the model's token limit with the model's own tokenizer. A symbol too long for one chunk is split into windows
 //! that repeat its header; a container whose members are chunks of their own (a class, an impl)
 //! keeps only its first window, so its members are not embedded twice.
 
 use crate::embed::ModelTokenizer;
-use crate::index::fts::split_identifier;
 use crate::symbols::{Symbol, SymbolKind};
+use crate::words::split_identifier;
 
-/// Names the format [`chunk_text`] writes. Bumped whenever what a chunk says changes: an index
-/// written with another format re-chunks (and so re-embeds) every file on its next update.
-pub const CHUNK_FORMAT: &str = "2";
+/// Names the format [`chunk_text`] writes. Bumped whenever what a chunk says changes, or which
+/// symbols a file is cut into (a query in `grammars/`): an index written with another format
+/// cuts every file again on its next update, and embeds only the texts it has no vector for.
+/// 3: JavaScript/TypeScript calls that define names (`defineGetter(req, 'ip', function ip…)`).
+pub const CHUNK_FORMAT: &str = "3";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

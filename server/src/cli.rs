@@ -16,7 +16,8 @@ use crate::embed::{DeviceSpec, Instructions};
 use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats};
 use crate::model::{self, DEFAULT_MODEL, LoadedModel, ModelOptions};
 use crate::search::{
-    DEFAULT_RRF_K, DEFAULT_TOP_K, Ranking, SearchFilter, SearchHit, SearchMode, search_filtered,
+    DEFAULT_RRF_K, DEFAULT_TOP_K, Priors, Ranking, SearchFilter, SearchHit, SearchMode,
+    StackParams, search_filtered,
 };
 use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions, canonical_root};
 
@@ -156,16 +157,61 @@ pub struct RankingArgs {
     /// a word with the query, else 2.5.
     #[arg(long, value_parser = parse_positive)]
     pub dense_weight: Option<f32>,
+    /// Change a path prior of hybrid ranking, as CLASS=FACTOR between 0 and 1 (repeatable):
+    /// `--prior test=1` ranks tests like other code. Classes: test, bench, docs, changelog,
+    /// example, vendored, generated, compat, declarations, reexport.
+    #[arg(long = "prior", value_name = "CLASS=FACTOR")]
+    pub priors: Vec<String>,
+    /// Every parameter of the hybrid ranking stack as JSON (inline or `@FILE`), for tuning; see
+    /// docs/ranking.md. `--prior` applies on top.
+    #[arg(long, value_name = "JSON")]
+    pub ranking_params: Option<String>,
+    /// Show how each result's score was made (dense and lexical ranks, priors, boosts).
+    #[arg(long)]
+    pub explain: bool,
 }
 
 impl RankingArgs {
-    fn ranking(&self) -> Ranking {
-        Ranking {
+    fn ranking(&self) -> Result<Ranking> {
+        let mut stack = match &self.ranking_params {
+            None => StackParams::default(),
+            Some(spec) => {
+                let text = match spec.strip_prefix('@') {
+                    Some(file) => std::fs::read_to_string(file)
+                        .with_context(|| format!("reading --ranking-params file {file}"))?,
+                    None => spec.clone(),
+                };
+                serde_json::from_str(&text).context("--ranking-params is not valid")?
+            }
+        };
+        apply_priors(&mut stack.priors, &self.priors)?;
+        stack
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--ranking-params: {e}"))?;
+        Ok(Ranking {
             mode: self.mode,
             rrf_k: self.rrf_k,
             dense_weight: self.dense_weight,
-        }
+            stack,
+            explain: self.explain,
+        })
     }
+}
+
+/// The `--prior CLASS=FACTOR` flags over the default priors.
+fn parse_priors(args: &[String]) -> Result<Priors> {
+    let mut priors = Priors::default();
+    apply_priors(&mut priors, args)?;
+    Ok(priors)
+}
+
+fn apply_priors(priors: &mut Priors, args: &[String]) -> Result<()> {
+    for arg in args {
+        priors
+            .set_from_arg(arg)
+            .map_err(|e| anyhow::anyhow!("--prior: {e}"))?;
+    }
+    Ok(())
 }
 
 fn parse_mode(s: &str) -> Result<SearchMode, String> {
@@ -217,6 +263,9 @@ pub struct McpArgs {
     /// Files larger than this many bytes are skipped.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
     pub max_file_size: u64,
+    /// Change a path prior of the ranking, as CLASS=FACTOR (repeatable; see `search --help`).
+    #[arg(long = "prior", value_name = "CLASS=FACTOR")]
+    pub priors: Vec<String>,
 }
 
 impl ModelArgs {
@@ -321,6 +370,7 @@ fn run_mcp(args: McpArgs) -> Result<()> {
         index_dir: args.index_dir,
         exclude: args.exclude,
         max_file_size: args.max_file_size,
+        priors: parse_priors(&args.priors)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -356,7 +406,7 @@ fn run_command(command: Command) -> Result<()> {
                 json,
                 stdin,
                 no_update,
-                ranking: ranking.ranking(),
+                ranking: ranking.ranking()?,
             },
             query,
         ),
@@ -581,6 +631,15 @@ fn print_hits(out: &mut impl Write, query: &str, hits: &[SearchHit], json: bool)
             "{:.3}  {}:{}-{}  {} {}{}",
             hit.score, hit.path, hit.start_line, hit.end_line, hit.kind, hit.name, container
         )?;
+        for part in hit.explain.iter().flatten() {
+            let stage = serde_json::to_value(part.stage)?;
+            let stage = stage.as_str().unwrap_or_default();
+            writeln!(
+                out,
+                "       {:+.3}  {stage:<14} {}",
+                part.value, part.detail
+            )?;
+        }
     }
     Ok(())
 }

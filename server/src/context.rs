@@ -142,10 +142,12 @@ mod tests {
             kind: "function".into(),
             start_line: start,
             end_line: end,
+            line: start,
             score,
             container: None,
             signature: String::new(),
             language: "rust".into(),
+            explain: None,
         }
     }
 

@@ -23,7 +23,7 @@ use crate::index::{
 };
 use crate::model::{self, LoadedModel, ModelOptions};
 use crate::search::{
-    Ranking, SearchFilter, SearchHit, SearchMode, search_filtered, search_task, similar,
+    Priors, Ranking, SearchFilter, SearchHit, SearchMode, search_filtered, search_task, similar,
 };
 use crate::symbols::Language;
 use crate::workspace::{self, WalkOptions};
@@ -39,6 +39,8 @@ pub struct EngineSettings {
     pub index_dir: Option<PathBuf>,
     pub exclude: Vec<String>,
     pub max_file_size: u64,
+    /// Path priors of hybrid ranking (the defaults unless the user changed some).
+    pub priors: Priors,
 }
 
 /// Errors of engine operations, as text a user can act on.
@@ -846,7 +848,8 @@ impl Engine {
             .flatten()
     }
 
-    /// Natural-language search over every root, best first. Without a model it is lexical.
+    /// Natural-language search over every root, best first, with the configured priors.
+    /// Without a model it is lexical.
     pub async fn search(
         self: &Arc<Self>,
         query: &str,
@@ -854,6 +857,8 @@ impl Engine {
         filter: SearchFilter,
         ranking: Ranking,
     ) -> Result<Vec<RootedHit>, EngineError> {
+        let mut ranking = ranking;
+        ranking.stack.priors = self.settings.priors.clone();
         let engine = Arc::clone(self);
         let query = query.to_string();
         let roots = self.roots();
@@ -898,17 +903,7 @@ impl Engine {
                         .enumerate()
                         .map(|(rank, chunk)| RootedHit {
                             root: root.root.clone(),
-                            hit: SearchHit {
-                                path: chunk.path,
-                                name: chunk.name,
-                                kind: chunk.kind.as_str().to_string(),
-                                start_line: chunk.start_line,
-                                end_line: chunk.end_line,
-                                score: 1.0 - rank as f32 / count,
-                                container: chunk.container,
-                                signature: chunk.signature,
-                                language: chunk.language,
-                            },
+                            hit: SearchHit::from_chunk(chunk, 1.0 - rank as f32 / count),
                         }),
                 );
             }
@@ -946,8 +941,17 @@ impl Engine {
             let own = root.index.with(|i| {
                 i.refresh_view()?;
                 let model = engine.model_for(&root)?;
-                similar(i, &model.handle, &rel, start_line, end_line, &text, top_k)
-                    .map_err(EngineError::from)
+                similar(
+                    i,
+                    &model.handle,
+                    &rel,
+                    start_line,
+                    end_line,
+                    &text,
+                    top_k,
+                    &engine.settings.priors,
+                )
+                .map_err(EngineError::from)
             })?;
             let mut hits = Vec::new();
             add_rooted(&mut hits, &root, own);

@@ -22,4 +22,5 @@ pub mod memory;
 pub mod model;
 pub mod search;
 pub mod symbols;
+pub mod words;
 pub mod workspace;

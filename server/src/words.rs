@@ -1,4 +1,5 @@
-//! Code-aware text for the FTS5 table: identifiers are kept whole and also split into words.
+//! Words of code and of queries: identifiers kept whole and split into words, and the words a
+//! question carries. Shared by the chunker, the lexical index (FTS5), ranking and the trainer.
 //!
 //! `parseHttpRequest_v2` is indexed as `parsehttprequest_v2 parse http request v 2`, so both an
 //! identifier search and a plain-words search find it. Queries go through the same function and

@@ -480,3 +480,210 @@ fn an_adapter_is_another_model_and_one_for_another_base_is_refused() {
     assert!(stderr.contains("trained on another model"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A test that exercises `backoff_delay` and says as much in its name and body: it matches the
+/// question as well as the implementation does.
+const RETRY_TEST_RS: &str = r#"use sample::retry::backoff_delay;
+use std::time::Duration;
+
+/// How long to wait before retrying a failed request: the delay doubles every attempt.
+#[test]
+fn wait_before_retrying_a_failed_request_doubles() {
+    let base = Duration::from_millis(100);
+    let max = Duration::from_secs(30);
+    assert_eq!(backoff_delay(0, base, max), base);
+    assert_eq!(backoff_delay(1, base, max), base * 2);
+    assert_eq!(backoff_delay(20, base, max), max);
+}
+"#;
+
+fn result_paths(answer: &serde_json::Value) -> Vec<String> {
+    answer["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["path"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn regression_20_the_implementation_ranks_above_its_test() {
+    let ws = Workspace::from_fixture("sample-repo");
+    fs::create_dir_all(ws.root().join("tests")).unwrap();
+    fs::write(ws.root().join("tests/retry_test.rs"), RETRY_TEST_RS).unwrap();
+    let query = "how long to wait before retrying a failed request";
+    let answer = ws.json("search", &["--top-k", "5", query]);
+    let paths = result_paths(&answer);
+    let names = result_names(&answer);
+    let implementation = paths.iter().position(|p| p == "src/retry.rs");
+    let test = paths.iter().position(|p| p == "tests/retry_test.rs");
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("backoff_delay"),
+        "{names:?}"
+    );
+    assert!(
+        test.is_none_or(|t| implementation.is_some_and(|i| i < t)),
+        "{paths:?}"
+    );
+    // The test is demoted, not dropped, and asking for tests lifts the prior.
+    let asked = ws.json(
+        "search",
+        &[
+            "--top-k",
+            "5",
+            "the test that checks the wait before retrying",
+        ],
+    );
+    assert!(
+        result_paths(&asked)
+            .iter()
+            .any(|p| p == "tests/retry_test.rs"),
+        "{asked}"
+    );
+    // With the prior turned off the test competes on its words alone and wins here: the
+    // prior is what keeps it below the implementation.
+    let unranked = ws.json(
+        "search",
+        &["--top-k", "5", "--prior", "test=1", "--no-update", query],
+    );
+    assert_eq!(
+        result_paths(&unranked)[0],
+        "tests/retry_test.rs",
+        "{unranked}"
+    );
+}
+
+#[test]
+fn regression_20_a_long_symbol_is_one_result_spanning_its_windows() {
+    let ws = Workspace::from_fixture("sample-repo");
+    // One function far longer than the model's 256 tokens: several windows.
+    let mut body = String::from(
+        "/// Renders the monthly invoice report.\npub fn render_invoice_report(rows: &[Row]) -> String {\n    let mut out = String::new();\n",
+    );
+    for i in 0..60 {
+        body.push_str(&format!(
+            "    out.push_str(&format!(\"line {i}: {{}} {{}}\\n\", rows[{i}].customer, rows[{i}].amount));\n"
+        ));
+    }
+    body.push_str(
+        "    out.push_str(\"currency conversion with exchange rates at the end\");\n    out\n}\n",
+    );
+    fs::write(ws.root().join("src/report.rs"), &body).unwrap();
+    let last_line = body.lines().count() as u64;
+    let stats = ws.json("index", &[]);
+    assert!(stats["chunks"].as_u64().unwrap() > 0, "{stats}");
+    // The store is the truth: count the function's windows there.
+    let chunks_of_report = rusqlite::Connection::open(ws.index_dir().join("store.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM chunks WHERE name = 'render_invoice_report'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap();
+    assert!(chunks_of_report >= 3, "{chunks_of_report} windows");
+    let answer = ws.json(
+        "search",
+        &[
+            "--top-k",
+            "10",
+            "--no-update",
+            "invoice report lines with customer amounts",
+        ],
+    );
+    let hits: Vec<&serde_json::Value> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == "render_invoice_report")
+        .collect();
+    assert_eq!(hits.len(), 1, "{answer}");
+    let hit = hits[0];
+    assert_eq!(hit["start_line"], 2, "{hit}");
+    assert_eq!(hit["end_line"], last_line, "{hit}");
+    let line = hit["line"].as_u64().unwrap();
+    assert!((2..=last_line).contains(&line), "{hit}");
+}
+
+#[test]
+fn regression_20_explain_adds_up_to_the_score() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let answer = ws.json(
+        "search",
+        &[
+            "--top-k",
+            "6",
+            "--explain",
+            "read the settings file and fill in defaults",
+        ],
+    );
+    let results = answer["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for result in results {
+        let parts = result["explain"].as_array().expect("explain parts");
+        let sum: f64 = parts.iter().map(|p| p["value"].as_f64().unwrap()).sum();
+        let score = result["score"].as_f64().unwrap();
+        assert!((sum - score).abs() < 1e-4, "{sum} != {score}: {result}");
+        for part in parts {
+            assert!(
+                part["stage"].is_string() && part["detail"].is_string(),
+                "{part}"
+            );
+        }
+        assert!(
+            parts
+                .iter()
+                .any(|p| p["stage"] == "dense" || p["stage"] == "lexical"),
+            "{result}"
+        );
+    }
+    // Without --explain the field is absent.
+    let plain = ws.json("search", &["--no-update", "read the settings file"]);
+    assert!(plain["results"][0].get("explain").is_none());
+    // The text output lists the parts under each result.
+    let output = ws
+        .command("search")
+        .args([
+            "--no-update",
+            "--explain",
+            "-k",
+            "1",
+            "read the settings file",
+        ])
+        .output()
+        .unwrap();
+    let text = success(&output);
+    assert!(text.contains("dense") || text.contains("lexical"), "{text}");
+}
+
+#[test]
+fn bad_ranking_settings_are_refused_with_a_reason() {
+    let ws = Workspace::from_fixture("sample-repo");
+    for (args, expected) in [
+        (vec!["--prior", "tests=3"], "between 0 and 1"),
+        (vec!["--prior", "gizmo=1"], "unknown prior"),
+        (
+            vec!["--ranking-params", "{\"same_file_decay\": 0}"],
+            "same_file_decay",
+        ),
+        (
+            vec!["--ranking-params", "{\"no_such\": 1}"],
+            "unknown field",
+        ),
+        (
+            vec!["--ranking-params", "@/nonexistent/params.json"],
+            "reading --ranking-params",
+        ),
+    ] {
+        let output = ws
+            .command("search")
+            .args(&args)
+            .arg("anything")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

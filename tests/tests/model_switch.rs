@@ -25,6 +25,7 @@ async fn engine(ws: &Workspace, model: &str) -> Arc<Engine> {
         index_dir: Some(ws.index_dir()),
         exclude: Vec::new(),
         max_file_size: 1 << 20,
+        priors: Default::default(),
     });
     engine.load_model().await.expect("the model loads");
     engine

@@ -6,7 +6,6 @@
 //! from it whenever it is missing, stale or damaged. A lock file lets one process write;
 //! others open the index read-only and serve what is stored.
 
-pub mod fts;
 pub mod store;
 pub mod vectors;
 
@@ -1004,6 +1003,16 @@ impl Index {
     /// Symbols whose name fuzzily matches `pattern`.
     pub fn symbols_by_name(&self, pattern: &str, k: usize) -> Result<Vec<StoredChunk>, IndexError> {
         self.store.symbols_by_name(pattern, k)
+    }
+
+    /// The current model's vectors of every chunk of one file.
+    pub fn vectors_in_file(&self, rel_path: &str) -> Result<Vec<Vec<f32>>, IndexError> {
+        self.store.vectors_in_file(self.fingerprint(), rel_path)
+    }
+
+    /// Symbols named exactly `name` (see [`store::IndexStore::symbols_named`]).
+    pub fn symbols_named(&self, name: &str, k: usize) -> Result<Vec<StoredChunk>, IndexError> {
+        self.store.symbols_named(name, k)
     }
 
     /// The chunks of one file, in line order.

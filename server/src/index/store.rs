@@ -12,8 +12,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 
 use super::IndexError;
 use crate::chunk::Chunk;
-use crate::index::fts::{code_tokens, query_terms};
 use crate::symbols::SymbolKind;
+use crate::words::{code_tokens, query_terms};
 
 /// Bumped when the schema changes incompatibly; an older store is moved aside and rebuilt.
 const SCHEMA_VERSION: i64 = 1;
@@ -487,6 +487,25 @@ impl IndexStore {
         Ok(out)
     }
 
+    /// The vectors for `fingerprint` of every chunk of one file.
+    pub fn vectors_in_file(
+        &self,
+        fingerprint: &str,
+        path: &str,
+    ) -> Result<Vec<Vec<f32>>, IndexError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT v.vector FROM files f JOIN chunks c ON c.file_id = f.id
+             JOIN vectors v ON v.fingerprint = ?1 AND v.text_hash = c.text_hash
+             WHERE f.path = ?2",
+        )?;
+        let rows = stmt.query_map(params![fingerprint, path], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for blob in rows {
+            out.push(decode_vector(&blob?));
+        }
+        Ok(out)
+    }
+
     /// Calls `f` for every chunk that has a vector for `fingerprint` (to rebuild the ANN index).
     pub fn for_each_vector(
         &self,
@@ -605,6 +624,46 @@ impl IndexStore {
             }
             if out.len() == limit {
                 break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Chunks of the symbols named exactly `name` (ASCII case aside; a Ruby `?`/`!` ending is
+    /// optional), found through the FTS5 name column; at most `limit`, in path and line order.
+    /// Text windows and Markdown sections are not definitions and are left out.
+    pub fn symbols_named(&self, name: &str, limit: usize) -> Result<Vec<StoredChunk>, IndexError> {
+        let bare = name.trim_end_matches(['?', '!']);
+        let Some(token) = code_tokens(bare)
+            .split_whitespace()
+            .next()
+            .map(str::to_string)
+        else {
+            return Ok(Vec::new());
+        };
+        // Names that are exactly the token have the shortest name field, so BM25 puts them
+        // first among the names that merely contain it as a part.
+        let sql = format!(
+            "{CHUNK_SELECT} JOIN (SELECT rowid AS id, bm25(chunks_fts, 1.0, 0.0, 0.0) AS rank
+               FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2) m ON m.id = c.id
+             WHERE c.kind != 'section'
+             ORDER BY f.path, c.start_line"
+        );
+        let expression = format!("name : \"{}\"", token.replace('"', ""));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![expression, (limit * 8 + 64) as i64], row_to_chunk)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let chunk = row?;
+            if chunk
+                .name
+                .trim_end_matches(['?', '!'])
+                .eq_ignore_ascii_case(bare)
+            {
+                out.push(chunk);
+                if out.len() == limit {
+                    break;
+                }
             }
         }
         Ok(out)
@@ -945,6 +1004,20 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["send_response"]);
         assert!(store.symbols_by_name("%", 10).unwrap().is_empty());
+        // Exact names only: `parse` is not `parseHttpRequest`; case aside.
+        let named = |n: &str| -> Vec<String> {
+            store
+                .symbols_named(n, 10)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.name)
+                .collect()
+        };
+        assert_eq!(named("parse"), vec!["parse"]);
+        assert_eq!(named("ParseHTTPRequest"), vec!["parseHttpRequest"]);
+        assert_eq!(named("parse?"), vec!["parse"]);
+        assert!(named("request").is_empty());
+        assert!(named("\"").is_empty());
         let in_file = store.chunks_in_file("src/http.rs").unwrap();
         assert_eq!(in_file.len(), 3);
     }

@@ -8,7 +8,7 @@ use crate::embed::{DeviceSpec, Instructions, QueryTask};
 use crate::engine::EngineSettings;
 use crate::finetune::FineTuneSettings;
 use crate::model::{DEFAULT_MODEL, ModelOptions};
-use crate::search::DEFAULT_TOP_K;
+use crate::search::{DEFAULT_TOP_K, Priors};
 use crate::workspace::DEFAULT_MAX_FILE_SIZE;
 
 /// Largest `topK` a client may ask for.
@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub hover: Option<bool>,
     /// Defaults of the `fineTune` command (`maxStepsPerStage`, `batchSize`, `epochs`, …).
     pub fine_tune: Option<FineTuneSettings>,
+    /// Path priors of the ranking by class (`{"test": 1}` ranks tests like other code).
+    pub priors: Option<Priors>,
 }
 
 /// Validated settings of the language server.
@@ -93,6 +95,8 @@ impl RawConfig {
             Some(m) => m,
             None => DEFAULT_MODEL.to_string(),
         };
+        let priors = self.priors.unwrap_or_default();
+        priors.validate().map_err(|e| format!("priors: {e}"))?;
         let exclude = self.exclude.unwrap_or_default();
         for pattern in &exclude {
             globset::Glob::new(pattern.trim_start_matches('/'))
@@ -109,6 +113,7 @@ impl RawConfig {
                 index_dir: self.index_dir,
                 exclude,
                 max_file_size,
+                priors,
             },
             top_k,
             hover: self.hover.unwrap_or(true),

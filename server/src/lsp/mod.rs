@@ -363,7 +363,10 @@ impl ServerState {
                 &args.query,
                 self.top_k(args.top_k),
                 filter,
-                Ranking::mode(args.mode.unwrap_or_default()),
+                Ranking {
+                    explain: args.explain,
+                    ..Ranking::mode(args.mode.unwrap_or_default())
+                },
             )
             .await
             .map_err(engine_error)?;

@@ -25,6 +25,9 @@ pub struct SearchArgs {
     pub kinds: Vec<String>,
     /// `dense`, `lexical` or `hybrid` (the default).
     pub mode: Option<SearchMode>,
+    /// Attach each result's score parts (`explain`).
+    #[serde(default)]
+    pub explain: bool,
 }
 
 /// Arguments of `findSimilar`: a range, or a position inside the symbol to compare.
@@ -115,16 +118,21 @@ pub fn line_range(start_line: u32, end_line: u32) -> Value {
 pub fn hit_to_json(hit: &RootedHit) -> Option<Value> {
     let uri = uri_of(&hit.abs_path())?;
     let preview: String = hit.hit.signature.chars().take(200).collect();
-    Some(json!({
+    let mut value = json!({
         "uri": uri,
         "range": line_range(hit.hit.start_line, hit.hit.end_line),
+        "line": hit.hit.line.saturating_sub(1),
         "name": hit.hit.name,
         "kind": hit.hit.kind,
         "containerName": hit.hit.container,
         "score": hit.hit.score,
         "preview": preview,
         "path": hit.hit.path,
-    }))
+    });
+    if let Some(explain) = &hit.hit.explain {
+        value["explain"] = serde_json::to_value(explain).unwrap_or(Value::Null);
+    }
+    Some(value)
 }
 
 /// The LSP symbol kind for one of our kinds.

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::context::{DEFAULT_TOKEN_BUDGET, MAX_TOKEN_BUDGET};
 use crate::engine::{Engine, EngineError, RootIndex, RootedHit};
-use crate::search::{DEFAULT_TOP_K, Ranking, SearchFilter};
+use crate::search::{DEFAULT_TOP_K, Ranking, ScorePart, SearchFilter};
 use crate::symbols::{Language, SymbolKind};
 
 /// The most results one call returns.
@@ -77,6 +77,10 @@ pub(super) struct SearchCodeArgs {
     /// Only these kinds of symbols (names listed below). Default: every kind.
     #[serde(default)]
     pub kinds: Vec<String>,
+    /// Also return how each result's score was made (dense and lexical ranks, priors such as
+    /// "test file", boosts such as "defines the queried name"). Default: false.
+    #[serde(default)]
+    pub explain: bool,
 }
 
 /// Find code elsewhere in the workspace that does something similar to some lines of a file.
@@ -136,10 +140,15 @@ pub(super) struct CodeHit {
     pub start_line: u32,
     /// Last line (1-based, inclusive).
     pub end_line: u32,
+    /// Where the best-matching part of a long symbol starts (1-based); start_line otherwise.
+    pub line: u32,
     /// Relevance; higher is better. Only comparable within one answer.
     pub score: f32,
     /// The symbol's signature (its first line or so).
     pub preview: String,
+    /// How the score was made, part by part (the parts add up to it); only when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Vec<ScorePart>>,
 }
 
 impl From<&RootedHit> for CodeHit {
@@ -153,8 +162,10 @@ impl From<&RootedHit> for CodeHit {
             language: hit.hit.language.clone(),
             start_line: hit.hit.start_line,
             end_line: hit.hit.end_line,
+            line: hit.hit.line,
             score: hit.hit.score,
             preview: hit.hit.signature.chars().take(PREVIEW_CHARS).collect(),
+            explain: hit.hit.explain.clone(),
         }
     }
 }
@@ -454,8 +465,12 @@ pub(super) async fn answer(
             let filter = SearchFilter::new(&args.paths, &args.languages, &args.kinds)
                 .map_err(|e| format!("search_code: {e}"))?;
             let top_k = args.top_k.unwrap_or(DEFAULT_TOP_K);
+            let ranking = Ranking {
+                explain: args.explain,
+                ..Ranking::default()
+            };
             let hits = engine
-                .search(&args.query, top_k, filter, Ranking::default())
+                .search(&args.query, top_k, filter, ranking)
                 .await
                 .map_err(|e| engine_message("search_code", e))?;
             let results: Vec<CodeHit> = hits.iter().map(CodeHit::from).collect();

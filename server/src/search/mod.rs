@@ -1,10 +1,18 @@
 //! Search: a natural-language query in, ranked symbols out, as plain data.
 //!
-//! Three rankings share one path (CLI, LSP and engine all call [`search_filtered`]): dense
+//! Three rankings share one path (CLI, LSP, MCP and engine all call [`search_filtered`]): dense
 //! (nearest vectors), lexical (BM25 over code-aware tokens) and hybrid, the default, which fuses
-//! the two by weighted reciprocal rank, the dense weight chosen per query by what the lexical
-//! list matched. Several windows of one long symbol collapse into the best of them. README "How
-//! ranking works" has the numbers.
+//! the two by weighted reciprocal rank and passes the result through the ranking stack of
+//! [`rank`] (priors, definition and path boosts, per-file diversity). Dense and lexical are the
+//! stack's raw ingredients, ranked as they come. Several windows of one long symbol are one
+//! result. docs/ranking.md has the numbers.
+
+pub mod priors;
+pub mod query;
+mod rank;
+
+pub use priors::{PathClass, Priors};
+pub use rank::{ScorePart, StackParams, Stage};
 
 use std::collections::HashMap;
 
@@ -12,17 +20,20 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::embed::{EmbedHandle, InputKind, QueryTask};
-use crate::index::fts::{code_tokens, query_terms};
 use crate::index::store::StoredChunk;
 use crate::index::{Index, IndexError};
 use crate::symbols::{Language, SymbolKind};
+use crate::words::code_tokens;
+
+use query::QueryProfile;
+use rank::{Candidate, RankedList, SymbolKey};
 
 /// Results returned when the caller does not say.
 pub const DEFAULT_TOP_K: usize = 10;
 
 /// The `k` of reciprocal-rank fusion, `1 / (k + rank)`. Cormack et al. (2009) use 60, which
 /// flattens the head of each list; with a per-query dense weight the first places deserve more,
-/// and 5 to 10 measured best on the tuning codebases (README, "How ranking works").
+/// and 5 to 10 measured best on the tuning codebases (docs/ranking.md).
 pub const DEFAULT_RRF_K: f32 = 5.0;
 
 /// The dense weight when the best lexical hit's name shares a word with the query: BM25 found a
@@ -31,7 +42,7 @@ pub const NAMED_DENSE_WEIGHT: f32 = 0.5;
 
 /// The dense weight otherwise: BM25 matched only words of bodies or paths, which is weak
 /// evidence, and the dense ranking leads. Both weights were measured with the default model
-/// (all-MiniLM-L6-v2) on three tuning codebases (README, "How ranking works");
+/// (all-MiniLM-L6-v2) on three tuning codebases (docs/ranking.md);
 /// `--dense-weight` replaces the choice with one weight for every query.
 pub const UNNAMED_DENSE_WEIGHT: f32 = 2.5;
 
@@ -75,7 +86,7 @@ impl std::str::FromStr for SearchMode {
 }
 
 /// How results are ranked. Without a model every mode ranks lexically.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ranking {
     pub mode: SearchMode,
     /// See [`DEFAULT_RRF_K`]; must be positive.
@@ -83,6 +94,10 @@ pub struct Ranking {
     /// How much a dense rank counts (the lexical list weighs 1); `None` chooses per query
     /// ([`dense_weight_for`]).
     pub dense_weight: Option<f32>,
+    /// The stages after fusion (hybrid only): priors, boosts, per-file diversity.
+    pub stack: StackParams,
+    /// Attach each result's score parts ([`SearchHit::explain`]).
+    pub explain: bool,
 }
 
 impl Default for Ranking {
@@ -91,6 +106,8 @@ impl Default for Ranking {
             mode: SearchMode::Hybrid,
             rrf_k: DEFAULT_RRF_K,
             dense_weight: None,
+            stack: StackParams::default(),
+            explain: false,
         }
     }
 }
@@ -105,38 +122,57 @@ impl Ranking {
     }
 }
 
-/// One search result. Lines are 1-based and inclusive.
+/// One search result: a symbol. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SearchHit {
     /// Relative to the workspace root, with forward slashes.
     pub path: String,
     pub name: String,
     pub kind: String,
+    /// The whole symbol, every window of a long one included.
     pub start_line: u32,
     pub end_line: u32,
+    /// Where the best-matching part starts: `start_line` unless the symbol is long enough to be
+    /// embedded in windows and a later one matched best.
+    pub line: u32,
     /// Higher is better. Dense: cosine similarity in [-1, 1]; lexical: the reciprocal of the
-    /// BM25 rank; hybrid: the fused score as a share of first place in every list. Only
-    /// comparable within one mode.
+    /// BM25 rank; hybrid: in units of a symbol first in every list (the sum of
+    /// [`SearchHit::explain`]'s parts). Only comparable within one mode.
     pub score: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     pub signature: String,
     pub language: String,
+    /// How the score was made, stage by stage (hybrid, when [`Ranking::explain`] asks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Vec<ScorePart>>,
 }
 
 impl SearchHit {
-    fn from_chunk(chunk: StoredChunk, score: f32) -> Self {
+    /// A hit for one stored chunk, as it is (no widening to the whole symbol).
+    pub fn from_chunk(chunk: StoredChunk, score: f32) -> Self {
         Self {
             path: chunk.path,
             name: chunk.name,
             kind: chunk.kind.as_str().to_string(),
             start_line: chunk.start_line,
             end_line: chunk.end_line,
+            line: chunk.start_line,
             score,
             container: chunk.container,
             signature: chunk.signature,
             language: chunk.language,
+            explain: None,
         }
+    }
+
+    fn from_candidate(candidate: Candidate, explain: bool) -> Self {
+        let score = candidate.score();
+        let mut hit = Self::from_chunk(candidate.chunk, score);
+        if explain {
+            hit.explain = Some(candidate.parts);
+        }
+        hit
     }
 }
 
@@ -252,37 +288,85 @@ pub fn search_task(
     } else {
         top_k * 20 + 50
     };
-    let ranked = |candidates: Vec<(StoredChunk, f32)>, keep: usize| {
+    let accepts = |chunk: &StoredChunk| filter.accepts(chunk);
+    let kept = |candidates: Vec<(StoredChunk, f32)>| {
         let mut candidates = candidates;
-        candidates.retain(|(chunk, _)| filter.accepts(chunk));
-        collapse_windows(candidates, keep)
+        candidates.retain(|(chunk, _)| accepts(chunk));
+        collapse_windows(candidates)
+    };
+    let raw = |ranked: Vec<(StoredChunk, f32)>| -> Result<Vec<SearchHit>, IndexError> {
+        let hits: Vec<SearchHit> = ranked
+            .into_iter()
+            .take(top_k)
+            .map(|(chunk, score)| SearchHit::from_chunk(chunk, score))
+            .collect();
+        whole_symbols(index, hits)
     };
     match (embedder, ranking.mode) {
-        (None, _) | (Some(_), SearchMode::Lexical) => {
-            Ok(ranked(index.lexical(query, fetch)?, top_k))
-        }
+        (Some(_), SearchMode::Lexical) => raw(kept(index.lexical(query, fetch)?)),
         (Some(embedder), SearchMode::Dense) => {
-            Ok(ranked(index.query(embedder, query, task, fetch)?, top_k))
+            raw(kept(index.query(embedder, query, task, fetch)?))
         }
-        (Some(embedder), SearchMode::Hybrid) => {
+        // Hybrid, or any mode without a model: the stack over the lists there are.
+        (embedder, _) => {
             let pool = fetch.max(FUSION_POOL);
-            let dense = ranked(index.query(embedder, query, task, pool)?, pool);
-            let lexical = ranked(index.lexical(query, pool)?, pool);
-            let weight = ranking
-                .dense_weight
-                .unwrap_or_else(|| dense_weight_for(&lexical, &query_terms(query)));
-            Ok(fuse(
-                &[(dense, weight), (lexical, 1.0)],
-                ranking.rrf_k,
-                top_k,
-            ))
+            let profile = QueryProfile::new(query);
+            let query_vector = match embedder {
+                Some(embedder) => embedder
+                    .embed_blocking(vec![query.to_string()], InputKind::Query(task))?
+                    .pop(),
+                None => None,
+            };
+            let dense: Vec<StoredChunk> = match &query_vector {
+                Some(vector) => kept(index.nearest(vector, pool)?),
+                None => Vec::new(),
+            }
+            .into_iter()
+            .map(|(chunk, _)| chunk)
+            .collect();
+            let lexical: Vec<StoredChunk> = kept(index.lexical(query, pool)?)
+                .into_iter()
+                .map(|(chunk, _)| chunk)
+                .collect();
+            let mut lists = Vec::with_capacity(2);
+            if embedder.is_some() {
+                let weight = ranking
+                    .dense_weight
+                    .unwrap_or_else(|| dense_weight_for(&lexical, &profile.terms));
+                lists.push(RankedList {
+                    stage: Stage::Dense,
+                    chunks: &dense,
+                    weight,
+                });
+            }
+            lists.push(RankedList {
+                stage: Stage::Lexical,
+                chunks: &lexical,
+                weight: 1.0,
+            });
+            let mut candidates = rank::fuse(&lists, ranking.rrf_k);
+            rank::apply_stack(
+                &mut candidates,
+                &profile,
+                query_vector.as_deref(),
+                &ranking.stack,
+                index,
+                &accepts,
+            )?;
+            let chosen = rank::select(candidates, top_k, &ranking.stack);
+            let hits = chosen
+                .into_iter()
+                .map(|c| SearchHit::from_candidate(c, ranking.explain))
+                .collect();
+            whole_symbols(index, hits)
         }
     }
 }
 
-/// The dense weight for one query given its lexical list and its [`query_terms`]: whether the
-/// first lexical hit's name, whole or split into words, shares a word with the query.
-pub fn dense_weight_for(lexical: &[SearchHit], terms: &[String]) -> f32 {
+/// The dense weight for one query given its lexical list and its [`QueryProfile::terms`]:
+/// whether the first lexical hit's name, whole or split into words, shares a word with the
+/// query.
+pub fn dense_weight_for(lexical: &[StoredChunk], terms: &[String]) -> f32 {
     let named = lexical.first().is_some_and(|top| {
         code_tokens(&top.name)
             .split_whitespace()
@@ -295,80 +379,13 @@ pub fn dense_weight_for(lexical: &[SearchHit], terms: &[String]) -> f32 {
     }
 }
 
-/// Weighted reciprocal-rank fusion: each `(list, weight)` adds `weight / (k + rank)` (rank from 1)
-/// to a symbol's score; [`kind_prior`], in first places, adds `/ (k + 1)`. Ties keep the order of
-/// first appearance, earlier lists first. The hit kept for a symbol is the one of the first list
-/// that has it. Scores are a share of the best possible, so 1 for a symbol first in every list:
-/// the per-query weights differ between roots of one workspace, whose hits are merged by score.
-pub fn fuse(lists: &[(Vec<SearchHit>, f32)], rrf_k: f32, top_k: usize) -> Vec<SearchHit> {
-    let best: f32 = lists.iter().map(|(_, weight)| weight).sum::<f32>() / (rrf_k + 1.0);
-    let mut order: Vec<(SearchHit, f32)> = Vec::new();
-    let mut slot: HashMap<HitKey, usize> = HashMap::new();
-    for (list, weight) in lists {
-        for (rank, hit) in list.iter().enumerate() {
-            let share = weight / (rrf_k + rank as f32 + 1.0);
-            let key = HitKey::of(hit);
-            match slot.get(&key) {
-                Some(&i) => order[i].1 += share,
-                None => {
-                    slot.insert(key, order.len());
-                    let prior = kind_prior(&hit.kind) / (rrf_k + 1.0);
-                    order.push((hit.clone(), share + prior));
-                }
-            }
-        }
-    }
-    // A stable sort keeps first appearance among equal scores.
-    order.sort_by(|a, b| b.1.total_cmp(&a.1));
-    order
-        .into_iter()
-        .take(top_k)
-        .map(|(mut hit, score)| {
-            hit.score = if best > 0.0 { score / best } else { score };
-            hit
-        })
-        .collect()
-}
-
-/// Half a first place less for an `impl` block or a module: its chunk is only the first window of
-/// a container whose members are chunks of their own, so it repeats them and is rarely the
-/// answer (a question names the type or the method). Measured: +0.04 nDCG@10 on the Rust tuning
-/// codebase, no change on the Python one; favouring functions instead lost.
-pub fn kind_prior(kind: &str) -> f32 {
-    if kind == SymbolKind::Impl.as_str() || kind == SymbolKind::Module.as_str() {
-        -0.5
-    } else {
-        0.0
-    }
-}
-
-/// What makes two hits the same symbol (windows of one symbol share all of it).
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct HitKey {
-    path: String,
-    name: String,
-    kind: String,
-    container: Option<String>,
-    signature: String,
-}
-
-impl HitKey {
-    fn of(hit: &SearchHit) -> Self {
-        Self {
-            path: hit.path.clone(),
-            name: hit.name.clone(),
-            kind: hit.kind.clone(),
-            container: hit.container.clone(),
-            signature: hit.signature.clone(),
-        }
-    }
-}
-
 /// Code elsewhere that is similar to lines `start_line..=end_line` of `path` (code → code):
 /// the stored vector of the chunk covering those lines when there is one, else `text`
 /// embedded as a document. Instruction-tuned models (CodeR) embed `text` as a "find similar
 /// code" query instead: their stored document vectors are not what they search with. The code
-/// itself and anything overlapping it are left out.
+/// itself and anything overlapping it are left out. Cosine scores are multiplied by the path
+/// `priors` (similar code in a test ranks below similar code elsewhere).
+#[allow(clippy::too_many_arguments)]
 pub fn similar(
     index: &Index,
     embedder: &EmbedHandle,
@@ -377,6 +394,7 @@ pub fn similar(
     end_line: u32,
     text: &str,
     top_k: usize,
+    priors: &Priors,
 ) -> Result<Vec<SearchHit>, IndexError> {
     let own = index
         .chunks_in_file(path)?
@@ -413,32 +431,98 @@ pub fn similar(
     });
     let mut candidates = index.nearest(&vector, top_k * 3 + 10)?;
     candidates.retain(|(c, _)| !(c.path == path && c.start_line <= to && c.end_line >= from));
-    Ok(collapse_windows(candidates, top_k))
+    // Similar code in a test or an example is worth less than in the code itself.
+    for (chunk, score) in &mut candidates {
+        let classes = priors::classify(
+            &chunk.path,
+            chunk.kind,
+            &chunk.name,
+            chunk.container.as_deref(),
+        );
+        for class in classes {
+            *score *= priors.factor(class);
+        }
+    }
+    let hits = collapse_windows(candidates)
+        .into_iter()
+        .take(top_k)
+        .map(|(chunk, score)| SearchHit::from_chunk(chunk, score))
+        .collect();
+    whole_symbols(index, hits)
 }
 
-/// Keeps the best-scoring window of each symbol, in score order, at most `top_k`.
-fn collapse_windows(candidates: Vec<(StoredChunk, f32)>, top_k: usize) -> Vec<SearchHit> {
+/// Keeps the best-scoring window of each symbol, in score order.
+fn collapse_windows(candidates: Vec<(StoredChunk, f32)>) -> Vec<(StoredChunk, f32)> {
     let mut ranked = candidates;
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut seen = std::collections::HashSet::new();
-    let mut hits = Vec::with_capacity(top_k);
-    for (chunk, score) in ranked {
-        let key = (
-            chunk.path.clone(),
-            chunk.name.clone(),
-            chunk.kind,
-            chunk.container.clone(),
-            chunk.signature.clone(),
+    ranked.retain(|(chunk, _)| seen.insert(SymbolKey::of(chunk)));
+    ranked
+}
+
+/// Widens each hit from its best window to the whole symbol: the adjacent windows of the same
+/// symbol in the store. `line` keeps pointing at the best window.
+fn whole_symbols(index: &Index, hits: Vec<SearchHit>) -> Result<Vec<SearchHit>, IndexError> {
+    let mut files: HashMap<String, Vec<(u32, u32, String)>> = HashMap::new();
+    let mut out = Vec::with_capacity(hits.len());
+    for mut hit in hits {
+        if !files.contains_key(&hit.path) {
+            let windows = index
+                .chunks_in_file(&hit.path)?
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.start_line,
+                        c.end_line,
+                        window_key(
+                            &c.name,
+                            c.kind.as_str(),
+                            c.container.as_deref(),
+                            &c.signature,
+                        ),
+                    )
+                })
+                .collect();
+            files.insert(hit.path.clone(), windows);
+        }
+        let key = window_key(
+            &hit.name,
+            &hit.kind,
+            hit.container.as_deref(),
+            &hit.signature,
         );
-        if !seen.insert(key) {
-            continue;
-        }
-        hits.push(SearchHit::from_chunk(chunk, score));
-        if hits.len() == top_k {
-            break;
-        }
+        let windows: Vec<(u32, u32)> = files[&hit.path]
+            .iter()
+            .filter(|w| w.2 == key)
+            .map(|w| (w.0, w.1))
+            .collect();
+        let (start, end) = symbol_extent(&windows, hit.start_line, hit.end_line);
+        hit.start_line = start;
+        hit.end_line = end;
+        out.push(hit);
     }
-    hits
+    Ok(out)
+}
+
+fn window_key(name: &str, kind: &str, container: Option<&str>, signature: &str) -> String {
+    format!(
+        "{kind}\u{0}{name}\u{0}{}\u{0}{signature}",
+        container.unwrap_or("")
+    )
+}
+
+/// The run of adjacent `windows` of one symbol that contains `start..=end`: windows follow each
+/// other line by line, so the symbol grows while a window starts right after it or right
+/// before it ends.
+fn symbol_extent(windows: &[(u32, u32)], start: u32, end: u32) -> (u32, u32) {
+    let (mut from, mut to) = (start, end);
+    while let Some(w) = windows.iter().find(|w| w.1 + 1 == from) {
+        from = w.0;
+    }
+    while let Some(w) = windows.iter().find(|w| w.0 == to + 1) {
+        to = w.1;
+    }
+    (from, to)
 }
 
 #[cfg(test)]
@@ -477,161 +561,37 @@ mod tests {
         assert!(SearchFilter::default().accepts(&other));
     }
 
-    fn hit(name: &str) -> SearchHit {
-        SearchHit::from_chunk(chunk(0, name, 1), 0.0)
-    }
-
-    fn names(hits: &[SearchHit]) -> Vec<&str> {
-        hits.iter().map(|h| h.name.as_str()).collect()
-    }
-
-    #[test]
-    fn fusion_adds_reciprocal_ranks() {
-        let dense = vec![hit("a"), hit("b"), hit("c")];
-        let lexical = vec![hit("c"), hit("d"), hit("a")];
-        let fused = fuse(&[(dense, 1.0), (lexical, 1.0)], 60.0, 10);
-        // a: 1/61 + 1/63, c: 1/63 + 1/61 (tie, a came first), b: 1/62, d: 1/62; as a share of
-        // first place in both, 2/61.
-        assert_eq!(names(&fused), vec!["a", "c", "b", "d"]);
-        let expected = (1.0 / 61.0 + 1.0 / 63.0) / (2.0 / 61.0);
-        assert!(
-            (fused[0].score - expected).abs() < 1e-6,
-            "{}",
-            fused[0].score
-        );
-        // Found by both beats first place in one list.
-        let fused = fuse(
-            &[
-                (vec![hit("x"), hit("y")], 1.0),
-                (vec![hit("z"), hit("y")], 1.0),
-            ],
-            60.0,
-            2,
-        );
-        assert_eq!(names(&fused), vec!["y", "x"]);
-        // A lighter list: its first place loses to the other's.
-        let fused = fuse(
-            &[(vec![hit("dense")], 0.5), (vec![hit("lexical")], 1.0)],
-            60.0,
-            2,
-        );
-        assert_eq!(names(&fused), vec!["lexical", "dense"]);
-        assert!((fused[1].score - 0.5 / 1.5).abs() < 1e-6);
-    }
-
-    #[test]
-    fn a_small_k_favours_first_places() {
-        // "top" is first in one list; "both" is third in both: 2/(k+3) > 1/(k+1) iff k > 1.
-        let lists = [
-            (vec![hit("top"), hit("x"), hit("both")], 1.0),
-            (vec![hit("y"), hit("z"), hit("both")], 1.0),
-        ];
-        assert_eq!(names(&fuse(&lists, 60.0, 1)), vec!["both"]);
-        assert_eq!(names(&fuse(&lists, 0.5, 1)), vec!["top"]);
-        assert!(fuse(&lists, 60.0, 0).is_empty());
-    }
-
     #[test]
     fn the_dense_weight_follows_what_the_lexical_list_matched() {
-        let terms = query_terms("where is the retry delay computed");
+        let named = |name: &str| chunk(0, name, 1);
+        let terms = QueryProfile::new("where is the retry delay computed").terms;
         // The first lexical hit is named by a query word (whole or split): BM25 is trusted.
-        let named = [hit("backoff_delay"), hit("other")];
-        assert_eq!(dense_weight_for(&named, &terms), NAMED_DENSE_WEIGHT);
+        let first_named = [named("backoff_delay"), named("other")];
+        assert_eq!(dense_weight_for(&first_named, &terms), NAMED_DENSE_WEIGHT);
         assert_eq!(
-            dense_weight_for(&[hit("RetryPolicy")], &terms),
+            dense_weight_for(&[named("RetryPolicy")], &terms),
             NAMED_DENSE_WEIGHT
         );
+        let retry = QueryProfile::new("retry").terms;
         assert_eq!(
-            dense_weight_for(&[hit("retry")], &query_terms("retry")),
+            dense_weight_for(&[named("retry")], &retry),
             NAMED_DENSE_WEIGHT
         );
         // Only a later hit is named, or none is, or nothing matched: the dense list leads.
-        let unnamed = [hit("schedule"), hit("backoff_delay")];
-        assert_eq!(dense_weight_for(&unnamed, &terms), UNNAMED_DENSE_WEIGHT);
+        let later = [named("schedule"), named("backoff_delay")];
+        assert_eq!(dense_weight_for(&later, &terms), UNNAMED_DENSE_WEIGHT);
         assert_eq!(dense_weight_for(&[], &terms), UNNAMED_DENSE_WEIGHT);
         // A stop word the query dropped ("is") does not count as a shared word.
+        let only_stop_words = QueryProfile::new("where is it").terms;
         assert_eq!(
-            dense_weight_for(&[hit("is_valid")], &query_terms("where is it")),
+            dense_weight_for(&[named("is_valid")], &only_stop_words),
             NAMED_DENSE_WEIGHT,
             "a query made only of stop words keeps them"
         );
         assert_eq!(
-            dense_weight_for(&[hit("is_valid")], &terms),
+            dense_weight_for(&[named("is_valid")], &terms),
             UNNAMED_DENSE_WEIGHT
         );
-    }
-
-    #[test]
-    fn fused_scores_compare_across_weights() {
-        // First in both lists scores 1 whatever the weights, so the hits of two roots searched
-        // with different per-query weights merge fairly.
-        for weight in [NAMED_DENSE_WEIGHT, UNNAMED_DENSE_WEIGHT] {
-            let lists = [(vec![hit("a")], weight), (vec![hit("a")], 1.0)];
-            let fused = fuse(&lists, DEFAULT_RRF_K, 1);
-            assert!((fused[0].score - 1.0).abs() < 1e-6, "{weight}");
-        }
-        // First in a heavy dense list only stays below first in both lists under light weights.
-        let both = fuse(
-            &[(vec![hit("c")], NAMED_DENSE_WEIGHT), (vec![hit("c")], 1.0)],
-            DEFAULT_RRF_K,
-            1,
-        );
-        let dense_only_share = fuse(
-            &[
-                (vec![hit("b")], UNNAMED_DENSE_WEIGHT),
-                (vec![hit("other")], 1.0),
-            ],
-            DEFAULT_RRF_K,
-            2,
-        );
-        assert_eq!(names(&dense_only_share), vec!["b", "other"]);
-        assert!(dense_only_share[0].score < both[0].score);
-        assert!(fuse(&[], DEFAULT_RRF_K, 1).is_empty());
-    }
-
-    #[test]
-    fn the_per_query_weight_decides_between_two_first_places() {
-        // Each list puts a different symbol first; the weight picks which one wins.
-        let lists = |weight| {
-            [
-                (vec![hit("from_dense"), hit("x")], weight),
-                (vec![hit("from_lexical"), hit("y")], 1.0),
-            ]
-        };
-        let k = DEFAULT_RRF_K;
-        assert_eq!(
-            names(&fuse(&lists(NAMED_DENSE_WEIGHT), k, 1)),
-            vec!["from_lexical"]
-        );
-        assert_eq!(
-            names(&fuse(&lists(UNNAMED_DENSE_WEIGHT), k, 1)),
-            vec!["from_dense"]
-        );
-        // Found second by both still beats either first place under the weight for a named
-        // lexical hit: (0.5 + 1) / (k + 2) > 1 / (k + 1) for k = 5.
-        let both = [
-            (vec![hit("a"), hit("both")], NAMED_DENSE_WEIGHT),
-            (vec![hit("b"), hit("both")], 1.0),
-        ];
-        assert_eq!(names(&fuse(&both, k, 1)), vec!["both"]);
-    }
-
-    #[test]
-    fn containers_rank_below_their_members() {
-        let mut block = hit("Parser");
-        block.kind = "impl".into();
-        // The impl block is first in one list, the method second in both.
-        let lists = [
-            (vec![block, hit("parse")], 1.0),
-            (vec![hit("other"), hit("parse")], 1.0),
-        ];
-        assert_eq!(
-            names(&fuse(&lists, 60.0, 3)),
-            vec!["parse", "other", "Parser"]
-        );
-        assert_eq!(kind_prior("module"), -0.5);
-        assert_eq!(kind_prior("function"), 0.0);
-        assert_eq!(kind_prior("class"), 0.0);
     }
 
     #[test]
@@ -653,20 +613,26 @@ mod tests {
 
     #[test]
     fn windows_of_one_symbol_collapse_to_the_best() {
-        let hits = collapse_windows(
-            vec![
-                (chunk(1, "big", 1), 0.4),
-                (chunk(2, "big", 11), 0.7),
-                (chunk(3, "small", 30), 0.5),
-                (chunk(4, "other", 50), 0.1),
-            ],
-            2,
-        );
-        let got: Vec<(&str, u32)> = hits
+        let kept = collapse_windows(vec![
+            (chunk(1, "big", 1), 0.4),
+            (chunk(2, "big", 11), 0.7),
+            (chunk(3, "small", 30), 0.5),
+            (chunk(4, "other", 50), 0.1),
+        ]);
+        let got: Vec<(&str, u32)> = kept
             .iter()
-            .map(|h| (h.name.as_str(), h.start_line))
+            .map(|(c, _)| (c.name.as_str(), c.start_line))
             .collect();
-        assert_eq!(got, vec![("big", 11), ("small", 30)]);
-        assert!((hits[0].score - 0.7).abs() < 1e-6);
+        assert_eq!(got, vec![("big", 11), ("small", 30), ("other", 50)]);
+        assert!((kept[0].1 - 0.7).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_window_widens_to_its_whole_symbol() {
+        let windows = [(10, 19), (20, 29), (30, 35), (50, 60)];
+        assert_eq!(symbol_extent(&windows, 20, 29), (10, 35));
+        assert_eq!(symbol_extent(&windows, 10, 19), (10, 35));
+        assert_eq!(symbol_extent(&windows, 50, 60), (50, 60));
+        assert_eq!(symbol_extent(&[], 5, 9), (5, 9));
     }
 }

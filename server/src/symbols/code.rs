@@ -31,15 +31,24 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
         ),
         Language::JavaScript => (
             tree_sitter_javascript::LANGUAGE.into(),
-            include_str!("../../../grammars/javascript.scm"),
+            concat!(
+                include_str!("../../../grammars/javascript.scm"),
+                include_str!("../../../grammars/ecmascript.scm")
+            ),
         ),
         Language::TypeScript => (
             tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
-            include_str!("../../../grammars/typescript.scm"),
+            concat!(
+                include_str!("../../../grammars/typescript.scm"),
+                include_str!("../../../grammars/ecmascript.scm")
+            ),
         ),
         Language::Tsx => (
             tree_sitter_typescript::LANGUAGE_TSX.into(),
-            include_str!("../../../grammars/typescript.scm"),
+            concat!(
+                include_str!("../../../grammars/typescript.scm"),
+                include_str!("../../../grammars/ecmascript.scm")
+            ),
         ),
         Language::Go => (
             tree_sitter_go::LANGUAGE.into(),

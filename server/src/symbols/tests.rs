@@ -376,6 +376,49 @@ fn javascript_chained_assignments() {
     );
 }
 
+const JAVASCRIPT_DEFINING_CALLS: &str = r#"/**
+ * Return the remote address.
+ */
+defineGetter(req, 'ip', function ip() {
+  return this.connection.remoteAddress;
+});
+
+defineGetter(req, 'xhr', () => {
+  return true;
+});
+
+Object.defineProperty(exports, 'secure', {
+  get() {
+    return this.protocol === 'https';
+  }
+});
+
+app.listen(3000, function () {});
+
+describe('router', function () {
+  it('routes', function named() {});
+});
+"#;
+
+#[test]
+fn regression_20_calls_that_define_names_are_symbols() {
+    for language in [Language::JavaScript, Language::TypeScript] {
+        let symbols = extract(language, "request.js", JAVASCRIPT_DEFINING_CALLS);
+        let expected: Vec<Row<'_>> = vec![
+            ("ip", "function", None, 4, 6),
+            ("xhr", "function", None, 8, 10),
+            ("secure", "function", None, 12, 16),
+        ];
+        assert_eq!(outline(&symbols), expected, "{language}");
+        assert_eq!(
+            symbols[0].doc.as_deref(),
+            Some("Return the remote address."),
+            "{language}"
+        );
+        assert_texts_match_lines(&symbols, JAVASCRIPT_DEFINING_CALLS);
+    }
+}
+
 const TYPESCRIPT: &str = r#"import { Request } from "express";
 
 /** Options for the client. */

@@ -2,8 +2,8 @@
 //! symbols it names. Only compound names count (`parse_duration`, `RetryPolicy`): a one-word
 //! name in prose is too often just a word.
 
-use coder_lsp::index::fts::split_identifier;
 use coder_lsp::symbols::{Language, SymbolKind};
+use coder_lsp::words::split_identifier;
 
 use super::Candidate;
 use super::names::mentioned_names;

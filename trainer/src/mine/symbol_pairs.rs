@@ -1,7 +1,7 @@
 //! Pairs one symbol makes on its own: its doc finds it (Text2Code), it finds its doc
 //! (Code2Text), and its name in words with its signature finds its body (Hybrid).
 
-use coder_lsp::index::fts::split_identifier;
+use coder_lsp::words::split_identifier;
 
 use super::Candidate;
 use super::repo::{Repo, is_callable, is_definition};

@@ -1,0 +1,28 @@
+; Patterns shared by JavaScript and TypeScript, appended to javascript.scm and typescript.scm
+; when their queries are compiled (capture convention: see rust.scm).
+
+; Top-level calls that define a name: a named function passed as an argument (express's
+; `defineGetter(req, 'ip', function ip() {…})`), and the property-defining helpers with the
+; name as a string (`Object.defineProperty(obj, 'name', {get() {…}})`). Only at the top level:
+; inside a function such a symbol would make the function a container of it.
+(program
+  (expression_statement
+    (call_expression
+      arguments: (arguments
+        (function_expression
+          name: (identifier) @name)))) @definition.function)
+
+(program
+  (expression_statement
+    (call_expression
+      function: [
+        (identifier) @_define
+        (member_expression
+          property: (property_identifier) @_define)
+      ]
+      arguments: (arguments
+        (_)
+        (string
+          (string_fragment) @name)
+        [(object) (function_expression) (arrow_function)])) @definition.function)
+  (#match? @_define "^(defineProperty|defineGetter|defineSetter|__defineGetter__|__defineSetter__)$"))

@@ -1,0 +1,982 @@
+//! The ranking stack of hybrid search: fused candidates pass through each stage in turn, and
+//! every stage records what it added to a candidate's score, so a ranking can be explained.
+//!
+//! 1. Fusion: weighted reciprocal ranks of the dense and the lexical list ([`fuse`]).
+//! 2. Kind prior: containers (impl blocks, modules) lose half a first place.
+//! 3. Definitions: a symbol named like the queried identifier gains, found in the index if
+//!    neither list had it.
+//! 4. Path words: a file or directory named by a query word gains.
+//! 5. File coherence: the best symbol of a file with several good ones gains a little.
+//! 6. Path priors: tests, docs, examples, … are multiplied down unless asked for ([`priors`]).
+//! 7. Selection: each further symbol of an already chosen file counts less (same-file decay).
+//!
+//! docs/ranking.md gives each stage's measured effect. Scores are in units of "first
+//! place in every list" (1.0), so they compare across workspace folders.
+//!
+//! [`priors`]: super::priors
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::index::store::StoredChunk;
+use crate::index::{Index, IndexError};
+use crate::symbols::SymbolKind;
+use crate::words::split_identifier;
+
+use super::priors::{Priors, classify};
+use super::query::{QueryProfile, same_word};
+
+/// What each stage adds. The defaults are the best measured on the tuning half of the semble
+/// benchmark (file-level) that leave the symbol-level quality benchmark where it was; stages
+/// whose default is 0 were measured and did not pay (docs/ranking.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "snake_case")]
+pub struct StackParams {
+    /// Added to a symbol that defines the queried identifier (in first-place units). Off: BM25's
+    /// name column already finds definitions, and the boost lifted same-named symbols in other
+    /// files (`formatter` specialisations, zod's v3 and v4 `ZodType`): semble tuning 0.812 →
+    /// 0.808 at 0.5.
+    pub definition: f32,
+    /// The share of [`StackParams::definition`] for identifiers written inside a sentence.
+    pub embedded_share: f32,
+    /// Added, times the share of query words matched, when the file's name or directory
+    /// matches query words. 0.6: semble tuning +0.02, quality +0.005.
+    pub path_words: f32,
+    /// Added to the best symbol of each file, times the file's candidate mass relative to the
+    /// heaviest file's. Off: +0.03 file-level at 0.8, but −0.06 symbol-level (the heavy file's
+    /// best symbol jumps over the one specific answer in a small file).
+    pub file_coherence: f32,
+    /// Added to every symbol of the file whose chunks, averaged, lie nearest the query (and
+    /// less, by reciprocal rank, to the next files): what a file is about as a whole. Off:
+    /// +0.002 file-level, −0.001 to −0.007 symbol-level at 0.2–0.5.
+    pub file_similarity: f32,
+    /// Each further symbol of a file already in the results is multiplied by this (1 = off)…
+    /// 0.8 after 2: semble tuning +0.017 (more files in the top 10); stronger diversity gained
+    /// up to +0.03 more file-level but cost symbol-level up to 0.03 (two answers in one file).
+    pub same_file_decay: f32,
+    /// …once the file has this many results above it…
+    pub same_file_free: u32,
+    /// …unless it scores at least this share of the best result (a second strong match in one
+    /// file keeps its place; 1 exempts nothing below the best).
+    pub same_file_keep: f32,
+    /// Path priors (see [`PathClass`]).
+    pub priors: Priors,
+}
+
+impl Default for StackParams {
+    fn default() -> Self {
+        Self {
+            definition: 0.0,
+            embedded_share: 0.5,
+            path_words: 0.6,
+            file_coherence: 0.0,
+            file_similarity: 0.0,
+            same_file_decay: 0.8,
+            same_file_free: 2,
+            same_file_keep: 1.0,
+            priors: Priors::default(),
+        }
+    }
+}
+
+impl StackParams {
+    /// Rejects values that would turn a stage upside down.
+    pub fn validate(&self) -> Result<(), String> {
+        let non_negative = [
+            ("definition", self.definition),
+            ("embedded_share", self.embedded_share),
+            ("path_words", self.path_words),
+            ("file_coherence", self.file_coherence),
+            ("file_similarity", self.file_similarity),
+        ];
+        for (name, value) in non_negative {
+            if !(value >= 0.0 && value.is_finite()) {
+                return Err(format!("{name} must be a number ≥ 0, not {value}"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.same_file_keep) {
+            return Err(format!(
+                "same_file_keep must lie in [0, 1], not {}",
+                self.same_file_keep
+            ));
+        }
+        if !(self.same_file_decay > 0.0 && self.same_file_decay <= 1.0) {
+            return Err(format!(
+                "same_file_decay must lie in (0, 1], not {}",
+                self.same_file_decay
+            ));
+        }
+        self.priors.validate()
+    }
+}
+
+/// Which stage a part of a score comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "mcp", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Dense,
+    Lexical,
+    Kind,
+    Prior,
+    Definition,
+    PathWords,
+    FileCoherence,
+    FileSimilarity,
+    SameFile,
+}
+
+/// One stage's contribution to a result's score; a result's parts add up to its score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "mcp", derive(schemars::JsonSchema))]
+pub struct ScorePart {
+    pub stage: Stage,
+    pub value: f32,
+    /// What the stage saw, e.g. "rank 3 of the dense list, weight 2.5" or "test file × 0.3".
+    pub detail: String,
+}
+
+/// A symbol on its way through the stack: its best window and its score so far, by part.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    pub chunk: StoredChunk,
+    pub parts: Vec<ScorePart>,
+}
+
+impl Candidate {
+    pub fn score(&self) -> f32 {
+        self.parts.iter().map(|p| p.value).sum()
+    }
+
+    fn add(&mut self, stage: Stage, value: f32, detail: String) {
+        self.parts.push(ScorePart {
+            stage,
+            value,
+            detail,
+        });
+    }
+
+    /// Multiplies the score so far by `factor`, recorded as one additive part.
+    fn scale(&mut self, stage: Stage, factor: f32, detail: String) {
+        let delta = self.score() * (factor - 1.0);
+        self.add(stage, delta, detail);
+    }
+}
+
+/// What makes two chunks the same symbol (windows of one symbol share all of it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct SymbolKey {
+    path: String,
+    name: String,
+    kind: SymbolKind,
+    container: Option<String>,
+    signature: String,
+}
+
+impl SymbolKey {
+    pub fn of(chunk: &StoredChunk) -> Self {
+        Self {
+            path: chunk.path.clone(),
+            name: chunk.name.clone(),
+            kind: chunk.kind,
+            container: chunk.container.clone(),
+            signature: chunk.signature.clone(),
+        }
+    }
+}
+
+/// One ranked list entering fusion: symbols best first, its weight and its name.
+pub(crate) struct RankedList<'a> {
+    pub stage: Stage,
+    pub chunks: &'a [StoredChunk],
+    pub weight: f32,
+}
+
+/// Weighted reciprocal-rank fusion: each list adds `weight / (k + rank)` (rank from 1) to a
+/// symbol; the sum is divided by that of a symbol first in every list, so 1.0 is the best
+/// possible. The kind prior (half a first place less for impl blocks and modules) is applied
+/// here too, in the same units. Ties keep the order of first appearance, earlier lists first.
+pub(crate) fn fuse(lists: &[RankedList<'_>], rrf_k: f32) -> Vec<Candidate> {
+    let best: f32 = lists.iter().map(|l| l.weight).sum::<f32>() / (rrf_k + 1.0);
+    let norm = if best > 0.0 { best } else { 1.0 };
+    let mut order: Vec<Candidate> = Vec::new();
+    let mut slot: HashMap<SymbolKey, usize> = HashMap::new();
+    for list in lists {
+        for (rank, chunk) in list.chunks.iter().enumerate() {
+            let share = list.weight / (rrf_k + rank as f32 + 1.0) / norm;
+            let detail = format!(
+                "rank {} of {}, weight {}",
+                rank + 1,
+                list.chunks.len(),
+                list.weight
+            );
+            let key = SymbolKey::of(chunk);
+            let i = *slot.entry(key).or_insert_with(|| {
+                order.push(Candidate {
+                    chunk: chunk.clone(),
+                    parts: Vec::new(),
+                });
+                order.len() - 1
+            });
+            order[i].add(list.stage, share, detail);
+        }
+    }
+    for candidate in &mut order {
+        let prior = kind_prior(candidate.chunk.kind);
+        if prior != 0.0 {
+            let kind = candidate.chunk.kind;
+            candidate.add(
+                Stage::Kind,
+                prior / (rrf_k + 1.0) / norm,
+                format!("{kind}: its members are results of their own"),
+            );
+        }
+    }
+    // Parts were added list by list; show them in a fixed order.
+    sort_stable(&mut order);
+    order
+}
+
+/// Half a first place less for an `impl` block or a module: its chunk only repeats the start of
+/// members that are chunks of their own, so it is rarely the answer. Measured: +0.04 nDCG@10 on
+/// the Rust tuning codebase of `bench/quality`, no change on the Python one.
+pub fn kind_prior(kind: SymbolKind) -> f32 {
+    if matches!(kind, SymbolKind::Impl | SymbolKind::Module) {
+        -0.5
+    } else {
+        0.0
+    }
+}
+
+/// The stages after fusion: definitions, path words, file coherence, then path priors.
+/// `accepts` is the caller's filter, applied to symbols brought in from the index.
+pub(crate) fn apply_stack(
+    candidates: &mut Vec<Candidate>,
+    profile: &QueryProfile,
+    query_vector: Option<&[f32]>,
+    params: &StackParams,
+    index: &Index,
+    accepts: &dyn Fn(&StoredChunk) -> bool,
+) -> Result<(), IndexError> {
+    if params.definition > 0.0 {
+        boost_definitions(candidates, profile, params, index, accepts)?;
+    }
+    if params.path_words > 0.0 {
+        boost_path_words(candidates, profile, params.path_words);
+    }
+    if params.file_coherence > 0.0 {
+        boost_file_coherence(candidates, params.file_coherence);
+    }
+    if params.file_similarity > 0.0
+        && let Some(vector) = query_vector
+    {
+        boost_file_similarity(candidates, vector, index, params.file_similarity)?;
+    }
+    // Last, so a prior scales everything a result earned (a test that defines the queried
+    // name is still a test).
+    apply_priors(candidates, profile, &params.priors);
+    Ok(())
+}
+
+fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &Priors) {
+    for candidate in candidates.iter_mut() {
+        let chunk = &candidate.chunk;
+        let classes = classify(
+            &chunk.path,
+            chunk.kind,
+            &chunk.name,
+            chunk.container.as_deref(),
+        );
+        for class in classes {
+            if profile.asks_for(class) {
+                continue;
+            }
+            let factor = priors.factor(class);
+            if factor < 1.0 {
+                candidate.scale(Stage::Prior, factor, format!("{class} × {factor}"));
+            }
+        }
+    }
+}
+
+/// Symbols named like a queried identifier gain `params.definition` (times the identifier's
+/// weight); when the query qualifies it (`Base` in `Sinatra::Base`) a symbol whose container or
+/// file matches the qualifier gains the whole, others half. Definitions neither list found are
+/// brought in from the index.
+fn boost_definitions(
+    candidates: &mut Vec<Candidate>,
+    profile: &QueryProfile,
+    params: &StackParams,
+    index: &Index,
+    accepts: &dyn Fn(&StoredChunk) -> bool,
+) -> Result<(), IndexError> {
+    for (name, qualifier, weight) in profile.wanted_definitions(params.embedded_share) {
+        let mut known: std::collections::HashSet<SymbolKey> =
+            candidates.iter().map(|c| SymbolKey::of(&c.chunk)).collect();
+        for chunk in index.symbols_named(name, MAX_DEFINITIONS)? {
+            if accepts(&chunk) && known.insert(SymbolKey::of(&chunk)) {
+                candidates.push(Candidate {
+                    chunk,
+                    parts: Vec::new(),
+                });
+            }
+        }
+        // Exact case wins (`Engine` the type, not `engine()`); other cases count only when
+        // nothing has the exact one.
+        let bare = name.trim_end_matches(['?', '!']);
+        let matches = |chunk: &StoredChunk, exact: bool| {
+            let own = chunk.name.trim_end_matches(['?', '!']);
+            chunk.kind != SymbolKind::Section
+                && if exact {
+                    own == bare
+                } else {
+                    own.eq_ignore_ascii_case(bare)
+                }
+        };
+        let exact = candidates.iter().any(|c| matches(&c.chunk, true));
+        // A name defined in many files says less about each: the boost is shared out.
+        let files = candidates
+            .iter()
+            .filter(|c| matches(&c.chunk, exact))
+            .map(|c| c.chunk.path.as_str())
+            .collect::<std::collections::HashSet<&str>>()
+            .len();
+        let spread = (files.max(1) as f32).sqrt();
+        // `Engine` asks for the type: where one is defined, a method `Engine()` counts little.
+        let wants_type = bare.chars().next().is_some_and(char::is_uppercase)
+            && candidates
+                .iter()
+                .any(|c| matches(&c.chunk, exact) && is_type_kind(c.chunk.kind));
+        for candidate in candidates.iter_mut() {
+            let chunk = &candidate.chunk;
+            if !matches(chunk, exact) {
+                continue;
+            }
+            let qualified = qualifier.is_some_and(|q| qualifier_matches(q, chunk));
+            let mut share = match qualifier {
+                Some(_) if !qualified => 0.5,
+                _ => 1.0,
+            };
+            if wants_type && !is_type_kind(chunk.kind) {
+                share *= 0.25;
+            }
+            let value = params.definition * weight * share / spread;
+            let mut detail = match qualifier {
+                Some(q) if qualified => format!("defines {q}::{name}"),
+                _ => format!("defines {name}"),
+            };
+            if spread > 1.0 {
+                detail.push_str(&format!(", as do {} other files", files - 1));
+            }
+            candidate.add(Stage::Definition, value, detail);
+        }
+    }
+    Ok(())
+}
+
+/// Kinds that define a type, which a capitalised identifier most likely names.
+fn is_type_kind(kind: SymbolKind) -> bool {
+    matches!(
+        kind,
+        SymbolKind::Class
+            | SymbolKind::Struct
+            | SymbolKind::Enum
+            | SymbolKind::Trait
+            | SymbolKind::Interface
+            | SymbolKind::Type
+            | SymbolKind::Module
+    )
+}
+
+/// Definitions of one name brought in from the index at most (overloads, one per file).
+const MAX_DEFINITIONS: usize = 20;
+
+fn qualifier_matches(qualifier: &str, chunk: &StoredChunk) -> bool {
+    let q = qualifier.trim_start_matches('$').to_ascii_lowercase();
+    if chunk
+        .container
+        .as_deref()
+        .is_some_and(|c| c.to_ascii_lowercase() == q || c.to_ascii_lowercase().ends_with(&q))
+    {
+        return true;
+    }
+    let stem = file_stem(&chunk.path).to_ascii_lowercase().replace('_', "");
+    stem == q.replace('_', "")
+}
+
+fn file_stem(path: &str) -> &str {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.split('.').next().unwrap_or(file)
+}
+
+/// The words of a file's name and of its directory: `src/http_client/RetryPolicy.java` gives
+/// `retrypolicy retry policy http_client http client`.
+fn path_words(path: &str) -> Vec<String> {
+    let mut parts: Vec<&str> = path.rsplit('/').take(2).collect();
+    if let Some(file) = parts.first_mut() {
+        *file = file_stem(file);
+    }
+    let mut words = Vec::new();
+    for part in parts {
+        let whole = part.to_lowercase();
+        for word in std::iter::once(whole.as_str())
+            .chain(
+                split_identifier(part)
+                    .into_iter()
+                    .map(|w| w.trim_matches('-')),
+            )
+            .flat_map(|w| w.split('-'))
+        {
+            let word = word.to_lowercase();
+            if word.chars().count() >= 3 && !words.contains(&word) {
+                words.push(word);
+            }
+        }
+    }
+    words
+}
+
+/// Files whose name or directory shares words with the query gain `weight` × the share of the
+/// query's content words they match.
+fn boost_path_words(candidates: &mut [Candidate], profile: &QueryProfile, weight: f32) {
+    if profile.words.is_empty() {
+        return;
+    }
+    let mut cache: HashMap<String, Option<(f32, String)>> = HashMap::new();
+    for candidate in candidates.iter_mut() {
+        let path = candidate.chunk.path.clone();
+        let found = cache
+            .entry(path.clone())
+            .or_insert_with(|| path_match(&path, &profile.words))
+            .clone();
+        if let Some((share, names)) = found {
+            candidate.add(
+                Stage::PathWords,
+                weight * share,
+                format!("path names {names}"),
+            );
+        }
+    }
+}
+
+/// How well a file's name and directory match the query's words: the share of query words
+/// they contain, weighed by how much of the file name those words cover (`request.rb` matches
+/// "Request" better than `bad_request.rb`). `None` when nothing matches.
+fn path_match(path: &str, query_words: &[String]) -> Option<(f32, String)> {
+    let words = path_words(path);
+    let stem_words = path_words(file_stem(path.rsplit('/').next().unwrap_or(path)));
+    let mut hit: Vec<&str> = Vec::new();
+    let matched = query_words
+        .iter()
+        .filter(|q| {
+            let found = words.iter().find(|w| same_word(q, w));
+            if let Some(w) = found
+                && !hit.contains(&w.as_str())
+            {
+                hit.push(w);
+            }
+            found.is_some()
+        })
+        .count();
+    if matched == 0 {
+        return None;
+    }
+    // The stem's words besides the whole stem (`bad_request` → bad, request).
+    let parts: Vec<&String> = stem_words
+        .iter()
+        .skip(usize::from(stem_words.len() > 1))
+        .collect();
+    let covered = parts
+        .iter()
+        .filter(|w| query_words.iter().any(|q| same_word(q, w)))
+        .count();
+    let cover = if parts.is_empty() {
+        0.0
+    } else {
+        covered as f32 / parts.len() as f32
+    };
+    let share = matched as f32 / query_words.len() as f32 * (0.5 + 0.5 * cover);
+    Some((share, hit.join(", ")))
+}
+
+/// The best symbol of each file gains `weight` × (the file's summed candidate scores / the
+/// largest such sum): a file with several good matches is more likely the answer.
+fn boost_file_coherence(candidates: &mut [Candidate], weight: f32) {
+    let mut mass: HashMap<&str, (f32, usize)> = HashMap::new();
+    for (i, candidate) in candidates.iter().enumerate() {
+        let score = candidate.score().max(0.0);
+        let entry = mass
+            .entry(candidate.chunk.path.as_str())
+            .or_insert((0.0, i));
+        entry.0 += score;
+        if score > candidates[entry.1].score() {
+            entry.1 = i;
+        }
+    }
+    let heaviest = mass.values().map(|m| m.0).fold(0.0f32, f32::max);
+    if heaviest <= 0.0 {
+        return;
+    }
+    let best: Vec<(usize, f32)> = mass.values().map(|&(sum, i)| (i, sum / heaviest)).collect();
+    for (i, share) in best {
+        if share > 0.0 {
+            candidates[i].add(
+                Stage::FileCoherence,
+                weight * share,
+                format!(
+                    "its file holds {:.0}% of the heaviest file's matches",
+                    share * 100.0
+                ),
+            );
+        }
+    }
+}
+
+/// Candidate files whose centroid is compared with the query, best first by their best symbol.
+const SIMILARITY_FILES: usize = 30;
+
+/// Every symbol of the files whose mean chunk vector lies nearest the query gains `weight`
+/// × `(k + 1) / (k + rank)` of its file (k = 5): a file about the question as a whole (a
+/// WebSocket client module for "WebSocket client implementation") is likely the answer even
+/// when no single symbol says it all. Only the best [`SIMILARITY_FILES`] files take part.
+fn boost_file_similarity(
+    candidates: &mut [Candidate],
+    query: &[f32],
+    index: &Index,
+    weight: f32,
+) -> Result<(), IndexError> {
+    let mut files: Vec<(String, f32)> = Vec::new();
+    let mut order: Vec<&Candidate> = candidates.iter().collect();
+    order.sort_by(|a, b| b.score().total_cmp(&a.score()));
+    for candidate in order {
+        if files.len() == SIMILARITY_FILES {
+            break;
+        }
+        if files.iter().any(|(p, _)| *p == candidate.chunk.path) {
+            continue;
+        }
+        let vectors = index.vectors_in_file(&candidate.chunk.path)?;
+        if let Some(similarity) = centroid_similarity(query, &vectors) {
+            files.push((candidate.chunk.path.clone(), similarity));
+        }
+    }
+    files.sort_by(|a, b| b.1.total_cmp(&a.1));
+    const K: f32 = 5.0;
+    for candidate in candidates.iter_mut() {
+        if let Some(rank) = files.iter().position(|(p, _)| *p == candidate.chunk.path) {
+            let value = weight * (K + 1.0) / (K + rank as f32 + 1.0);
+            let similarity = files[rank].1;
+            candidate.add(
+                Stage::FileSimilarity,
+                value,
+                format!(
+                    "file rank {} by its mean vector (cosine {similarity:.2})",
+                    rank + 1
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Cosine between `query` and the mean of `vectors` (None without vectors).
+fn centroid_similarity(query: &[f32], vectors: &[Vec<f32>]) -> Option<f32> {
+    let first = vectors.first()?;
+    let mut mean = vec![0.0f32; first.len()];
+    for v in vectors {
+        for (m, x) in mean.iter_mut().zip(v) {
+            *m += x;
+        }
+    }
+    let dot: f32 = mean.iter().zip(query).map(|(a, b)| a * b).sum();
+    let norm_m = mean.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let norm_q = query.iter().map(|x| x * x).sum::<f32>().sqrt();
+    (norm_m > 0.0 && norm_q > 0.0).then(|| dot / (norm_m * norm_q))
+}
+
+/// Stage 7: picks the `top_k` best, greedily; once a file has `free` results, each further
+/// symbol of it is multiplied by `decay` once more (1 keeps the plain score order).
+pub(crate) fn select(
+    candidates: Vec<Candidate>,
+    top_k: usize,
+    params: &StackParams,
+) -> Vec<Candidate> {
+    let (decay, free) = (params.same_file_decay, params.same_file_free);
+    let mut pool = candidates;
+    sort_stable(&mut pool);
+    if decay >= 1.0 {
+        pool.truncate(top_k);
+        return pool;
+    }
+    let keep = pool
+        .first()
+        .map_or(f32::INFINITY, |c| c.score() * params.same_file_keep);
+    let exempt = |raw: f32| params.same_file_keep < 1.0 && raw >= keep;
+    let mut chosen: Vec<Candidate> = Vec::with_capacity(top_k);
+    let mut per_file: HashMap<String, i32> = HashMap::new();
+    while chosen.len() < top_k && !pool.is_empty() {
+        // The best score after decay; ties go to the earlier (higher raw score) candidate.
+        let mut best: Option<(usize, f32)> = None;
+        for (i, candidate) in pool.iter().enumerate() {
+            let raw = candidate.score();
+            // Sorted by raw score and decay only lowers: nothing further can win.
+            if best.is_some_and(|(_, b)| raw <= b) {
+                break;
+            }
+            let seen = per_file.get(&candidate.chunk.path).copied().unwrap_or(0);
+            let score = if exempt(raw) {
+                raw
+            } else {
+                raw * decay.powi((seen - free as i32 + 1).max(0))
+            };
+            if best.is_none_or(|(_, b)| score > b) {
+                best = Some((i, score));
+            }
+        }
+        let Some((i, _)) = best else { break };
+        let mut candidate = pool.remove(i);
+        let seen = per_file.entry(candidate.chunk.path.clone()).or_insert(0);
+        let excess = (*seen - free as i32 + 1).max(0);
+        if excess > 0 && !exempt(candidate.score()) {
+            let factor = decay.powi(excess);
+            candidate.scale(
+                Stage::SameFile,
+                factor,
+                format!("{} result(s) of this file above, × {factor:.2}", *seen),
+            );
+        }
+        *seen += 1;
+        chosen.push(candidate);
+    }
+    chosen
+}
+
+/// Best score first; equal scores keep their order.
+fn sort_stable(candidates: &mut [Candidate]) {
+    candidates.sort_by(|a, b| b.score().total_cmp(&a.score()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::PathClass;
+
+    fn chunk(path: &str, name: &str) -> StoredChunk {
+        StoredChunk {
+            id: 0,
+            path: path.into(),
+            language: "rust".into(),
+            name: name.into(),
+            kind: SymbolKind::Function,
+            container: None,
+            start_line: 1,
+            end_line: 10,
+            signature: format!("fn {name}()"),
+            text: String::new(),
+        }
+    }
+
+    fn decay(same_file_decay: f32, same_file_free: u32) -> StackParams {
+        StackParams {
+            same_file_decay,
+            same_file_free,
+            ..StackParams::default()
+        }
+    }
+
+    fn names(candidates: &[Candidate]) -> Vec<&str> {
+        candidates.iter().map(|c| c.chunk.name.as_str()).collect()
+    }
+
+    fn adds_up(candidate: &Candidate) {
+        let sum: f32 = candidate.parts.iter().map(|p| p.value).sum();
+        assert!((sum - candidate.score()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fusion_is_a_share_of_first_place_everywhere() {
+        let dense = [chunk("a.rs", "a"), chunk("a.rs", "b")];
+        let lexical = [chunk("a.rs", "b"), chunk("a.rs", "c")];
+        let lists = [
+            RankedList {
+                stage: Stage::Dense,
+                chunks: &dense,
+                weight: 1.0,
+            },
+            RankedList {
+                stage: Stage::Lexical,
+                chunks: &lexical,
+                weight: 1.0,
+            },
+        ];
+        let fused = fuse(&lists, 60.0);
+        // b: 1/62 + 1/61 beats a: 1/61.
+        assert_eq!(names(&fused), vec!["b", "a", "c"]);
+        let expected = (1.0 / 62.0 + 1.0 / 61.0) / (2.0 / 61.0);
+        assert!((fused[0].score() - expected).abs() < 1e-6);
+        assert_eq!(fused[0].parts.len(), 2);
+        let first_everywhere = fuse(&lists[..1], 60.0);
+        assert!((first_everywhere[0].score() - 1.0).abs() < 1e-6);
+    }
+
+    /// Fuses lists of names (all in one file) and returns names with scores, best first.
+    fn fused(lists: &[(&[&str], f32)], rrf_k: f32, top_k: usize) -> Vec<(String, f32)> {
+        let chunks: Vec<Vec<StoredChunk>> = lists
+            .iter()
+            .map(|(names, _)| names.iter().map(|n| chunk("a.rs", n)).collect())
+            .collect();
+        let ranked: Vec<RankedList<'_>> = chunks
+            .iter()
+            .zip(lists)
+            .map(|(chunks, (_, weight))| RankedList {
+                stage: Stage::Lexical,
+                chunks,
+                weight: *weight,
+            })
+            .collect();
+        select(fuse(&ranked, rrf_k), top_k, &decay(1.0, 1))
+            .into_iter()
+            .map(|c| (c.chunk.name.clone(), c.score()))
+            .collect()
+    }
+
+    fn order(fused: &[(String, f32)]) -> Vec<&str> {
+        fused.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn fusion_adds_reciprocal_ranks_and_keeps_ties_in_order() {
+        let f = fused(
+            &[(&["a", "b", "c"], 1.0), (&["c", "d", "a"], 1.0)],
+            60.0,
+            10,
+        );
+        // a: 1/61 + 1/63, c: 1/63 + 1/61 (tie, a came first), b: 1/62, d: 1/62.
+        assert_eq!(order(&f), vec!["a", "c", "b", "d"]);
+        let expected = (1.0 / 61.0 + 1.0 / 63.0) / (2.0 / 61.0);
+        assert!((f[0].1 - expected).abs() < 1e-6, "{}", f[0].1);
+        // Found by both beats first place in one list.
+        let f = fused(&[(&["x", "y"], 1.0), (&["z", "y"], 1.0)], 60.0, 2);
+        assert_eq!(order(&f), vec!["y", "x"]);
+        // A lighter list: its first place loses to the other's.
+        let f = fused(&[(&["dense"], 0.5), (&["lexical"], 1.0)], 60.0, 2);
+        assert_eq!(order(&f), vec!["lexical", "dense"]);
+        assert!((f[1].1 - 0.5 / 1.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_small_k_favours_first_places() {
+        // "top" is first in one list; "both" is third in both: 2/(k+3) > 1/(k+1) iff k > 1.
+        let lists: [(&[&str], f32); 2] = [(&["top", "x", "both"], 1.0), (&["y", "z", "both"], 1.0)];
+        assert_eq!(order(&fused(&lists, 60.0, 1)), vec!["both"]);
+        assert_eq!(order(&fused(&lists, 0.5, 1)), vec!["top"]);
+        assert!(fused(&lists, 60.0, 0).is_empty());
+    }
+
+    #[test]
+    fn the_per_query_weight_decides_between_two_first_places() {
+        use crate::search::{NAMED_DENSE_WEIGHT, UNNAMED_DENSE_WEIGHT};
+        let k = crate::search::DEFAULT_RRF_K;
+        let lists = |w: f32| -> [(&'static [&'static str], f32); 2] {
+            [(&["from_dense", "x"], w), (&["from_lexical", "y"], 1.0)]
+        };
+        assert_eq!(
+            order(&fused(&lists(NAMED_DENSE_WEIGHT), k, 1)),
+            vec!["from_lexical"]
+        );
+        assert_eq!(
+            order(&fused(&lists(UNNAMED_DENSE_WEIGHT), k, 1)),
+            vec!["from_dense"]
+        );
+        // First in every list scores 1 whatever the weights, so roots searched with different
+        // per-query weights merge fairly.
+        for w in [NAMED_DENSE_WEIGHT, UNNAMED_DENSE_WEIGHT] {
+            let f = fused(&[(&["a"], w), (&["a"], 1.0)], k, 1);
+            assert!((f[0].1 - 1.0).abs() < 1e-6);
+        }
+        // Second in both beats either first place under the named weight at k = 5.
+        let both: [(&[&str], f32); 2] =
+            [(&["a", "both"], NAMED_DENSE_WEIGHT), (&["b", "both"], 1.0)];
+        assert_eq!(order(&fused(&both, k, 1)), vec!["both"]);
+    }
+
+    #[test]
+    fn containers_lose_half_a_first_place() {
+        let mut block = chunk("a.rs", "Parser");
+        block.kind = SymbolKind::Impl;
+        let dense = [block, chunk("a.rs", "parse")];
+        let fused = fuse(
+            &[RankedList {
+                stage: Stage::Dense,
+                chunks: &dense,
+                weight: 1.0,
+            }],
+            5.0,
+        );
+        assert_eq!(names(&fused), vec!["parse", "Parser"]);
+        assert!(fused[1].parts.iter().any(|p| p.stage == Stage::Kind));
+        assert_eq!(kind_prior(SymbolKind::Module), -0.5);
+        assert_eq!(kind_prior(SymbolKind::Class), 0.0);
+    }
+
+    fn candidate(path: &str, name: &str, score: f32) -> Candidate {
+        let mut c = Candidate {
+            chunk: chunk(path, name),
+            parts: Vec::new(),
+        };
+        c.add(Stage::Dense, score, String::new());
+        c
+    }
+
+    #[test]
+    fn priors_lower_tests_unless_asked_for() {
+        let mut demoted = Priors::default();
+        demoted.set(PathClass::Test, 0.3).unwrap();
+        let mut found = vec![
+            candidate("tests/walk.rs", "skips_binary", 1.0),
+            candidate("src/walk.rs", "read_text", 0.8),
+        ];
+        apply_priors(
+            &mut found,
+            &QueryProfile::new("where are binary files skipped"),
+            &demoted,
+        );
+        let ranked = select(found, 2, &decay(1.0, 1));
+        assert_eq!(names(&ranked), vec!["read_text", "skips_binary"]);
+        let test = &ranked[1];
+        adds_up(test);
+        assert!((test.score() - 0.3).abs() < 1e-6);
+        assert!(
+            test.parts
+                .iter()
+                .any(|p| p.stage == Stage::Prior && p.detail.contains("test"))
+        );
+
+        let mut asked = vec![
+            candidate("tests/walk.rs", "skips_binary", 1.0),
+            candidate("src/walk.rs", "read_text", 0.8),
+        ];
+        apply_priors(
+            &mut asked,
+            &QueryProfile::new("the test that binary files are skipped"),
+            &demoted,
+        );
+        assert_eq!(
+            names(&select(asked, 2, &decay(1.0, 1))),
+            vec!["skips_binary", "read_text"]
+        );
+
+        let mut off = vec![
+            candidate("tests/walk.rs", "skips_binary", 1.0),
+            candidate("src/walk.rs", "read_text", 0.8),
+        ];
+        demoted.set(PathClass::Test, 1.0).unwrap();
+        apply_priors(
+            &mut off,
+            &QueryProfile::new("binary files skipped"),
+            &demoted,
+        );
+        assert_eq!(
+            names(&select(off, 2, &decay(1.0, 1))),
+            vec!["skips_binary", "read_text"]
+        );
+    }
+
+    #[test]
+    fn path_words_favour_files_named_by_the_query() {
+        let mut found = vec![
+            candidate("src/util.rs", "helper", 0.5),
+            candidate("src/retry/backoff.rs", "delay", 0.4),
+        ];
+        boost_path_words(
+            &mut found,
+            &QueryProfile::new("how is the backoff delay computed"),
+            0.6,
+        );
+        let ranked = select(found, 2, &decay(1.0, 1));
+        assert_eq!(names(&ranked), vec!["delay", "helper"]);
+        adds_up(&ranked[0]);
+        let part = ranked[0]
+            .parts
+            .iter()
+            .find(|p| p.stage == Stage::PathWords)
+            .unwrap();
+        assert!(part.detail.contains("backoff"), "{}", part.detail);
+        assert_eq!(
+            path_words("src/http_client/RetryPolicy.java"),
+            vec![
+                "retrypolicy",
+                "retry",
+                "policy",
+                "http_client",
+                "http",
+                "client"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_file_decays_in_selection() {
+        let found = vec![
+            candidate("a.rs", "a1", 1.0),
+            candidate("a.rs", "a2", 0.9),
+            candidate("a.rs", "a3", 0.8),
+            candidate("b.rs", "b1", 0.6),
+        ];
+        let ranked = select(found.clone(), 4, &decay(0.5, 1));
+        // a2: 0.45 < b1: 0.6; a3: 0.8 × 0.25 = 0.2.
+        assert_eq!(names(&ranked), vec!["a1", "b1", "a2", "a3"]);
+        for c in &ranked {
+            adds_up(c);
+        }
+        assert!((ranked[3].score() - 0.2).abs() < 1e-6);
+        assert_eq!(
+            names(&select(found.clone(), 4, &decay(1.0, 1))),
+            vec!["a1", "a2", "a3", "b1"]
+        );
+        assert_eq!(
+            names(&select(found.clone(), 2, &decay(0.5, 1))),
+            vec!["a1", "b1"]
+        );
+        // Two results of a file come free; the third decays once.
+        assert_eq!(
+            names(&select(found, 4, &decay(0.5, 2))),
+            vec!["a1", "a2", "b1", "a3"]
+        );
+    }
+
+    #[test]
+    fn coherence_lifts_the_best_of_a_busy_file() {
+        let mut found = vec![
+            candidate("lone.rs", "lone", 0.5),
+            candidate("busy.rs", "b1", 0.45),
+            candidate("busy.rs", "b2", 0.4),
+            candidate("busy.rs", "b3", 0.4),
+        ];
+        boost_file_coherence(&mut found, 0.2);
+        let ranked = select(found, 4, &decay(1.0, 1));
+        assert_eq!(ranked[0].chunk.name, "b1");
+        adds_up(&ranked[0]);
+    }
+
+    #[test]
+    fn params_are_checked() {
+        assert!(StackParams::default().validate().is_ok());
+        let bad = StackParams {
+            same_file_decay: 0.0,
+            ..StackParams::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("same_file_decay"));
+        let bad = StackParams {
+            definition: -1.0,
+            ..StackParams::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("definition"));
+        let parsed: StackParams =
+            serde_json::from_str(r#"{"definition": 1.5, "priors": {"test": 1}}"#).unwrap();
+        assert_eq!(parsed.definition, 1.5);
+        assert_eq!(parsed.priors.factor(PathClass::Test), 1.0);
+        assert!(serde_json::from_str::<StackParams>(r#"{"definitoin": 1}"#).is_err());
+    }
+}

@@ -199,6 +199,7 @@ impl RankingArgs {
 }
 
 /// The `--prior CLASS=FACTOR` flags over the default priors.
+#[cfg(feature = "mcp")]
 fn parse_priors(args: &[String]) -> Result<Priors> {
     let mut priors = Priors::default();
     apply_priors(&mut priors, args)?;
@@ -748,6 +749,9 @@ fn run_fine_tune(
                 "ndcg_before": outcome.ndcg_before,
                 "ndcg_after": outcome.ndcg_after,
                 "heldout_queries": outcome.heldout_queries,
+                "served_before": outcome.served_before,
+                "served_after": outcome.served_after,
+                "served_queries": outcome.served_queries,
                 "message": outcome.message,
                 "report": outcome.report,
             })

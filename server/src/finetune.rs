@@ -32,6 +32,9 @@ fn trainer_args(job: &FineTuneJob, work: &Path, candidate: &Path) -> Vec<std::ff
         job.model.clone().into(),
         "--max-file-size".into(),
         job.max_file_size.to_string().into(),
+        // The adapter is judged by searching a copy of this index as users search it.
+        "--index-dir".into(),
+        job.index_dir.clone().into(),
         // The model trains where it serves, with the instructions it serves queries with.
         "--device".into(),
         job.device.to_string().into(),
@@ -193,9 +196,16 @@ pub struct FineTuneOutcome {
     pub accepted: bool,
     /// The installed adapter (when accepted).
     pub adapter: Option<PathBuf>,
+    /// Held-out pairs: nDCG@10 before and after, and how many.
     pub ndcg_before: f64,
     pub ndcg_after: f64,
     pub heldout_queries: u64,
+    /// The ranking users are served, on held-out questions searched over the whole workspace:
+    /// nDCG@10 with the current model and with the adapter (`None` when not measured), and how
+    /// many questions.
+    pub served_before: Option<f64>,
+    pub served_after: Option<f64>,
+    pub served_queries: u64,
     /// One line for people.
     pub message: String,
     /// The trainer's full report.
@@ -378,16 +388,30 @@ fn finish(
     } else {
         None
     };
-    let measured =
-        format!("held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries");
-    let p_value = report["p_value"].as_f64();
-    let message = match (accepted, p_value) {
-        (true, _) => measured,
-        (false, Some(p)) if ndcg_after > ndcg_before => format!(
-            "{measured}: a gain this small is likely luck (p = {p:.2}, above {}), so the current model stays in use",
-            report["significance"].as_f64().unwrap_or(0.0)
-        ),
-        (false, _) => format!("{measured}: not better than the current model, which stays in use"),
+    let served = &report["served"];
+    let served_before = served["before"].as_f64();
+    let served_after = served["after"].as_f64();
+    let served_queries = served["queries"].as_u64().unwrap_or(0);
+    let message = match report["decision"].as_str().filter(|d| !d.is_empty()) {
+        // The trainer says why (served-mode gate, or the held-out pairs alone).
+        Some(decision) if accepted => format!("installed: {decision}"),
+        Some(decision) => format!("{decision}; the current model stays in use"),
+        // A trainer from before decisions were reported.
+        None => {
+            let measured = format!(
+                "held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries"
+            );
+            match (accepted, report["p_value"].as_f64()) {
+                (true, _) => measured,
+                (false, Some(p)) if ndcg_after > ndcg_before => format!(
+                    "{measured}: a gain this small is likely luck (p = {p:.2}, above {}), so the current model stays in use",
+                    report["significance"].as_f64().unwrap_or(0.0)
+                ),
+                (false, _) => {
+                    format!("{measured}: not better than the current model, which stays in use")
+                }
+            }
+        }
     };
     Ok(FineTuneOutcome {
         accepted,
@@ -395,6 +419,9 @@ fn finish(
         ndcg_before,
         ndcg_after,
         heldout_queries,
+        served_before,
+        served_after,
+        served_queries,
         message,
         report,
     })
@@ -469,6 +496,10 @@ impl Tracker {
                     "evaluate_base" => ("evaluating the current model on held-out pairs", 5),
                     "train" => ("training", 10),
                     "evaluate_adapter" => ("evaluating the fine-tuned model on held-out pairs", 90),
+                    "evaluate_served" => (
+                        "searching the workspace with the current and the fine-tuned model",
+                        92,
+                    ),
                     "export" => ("saving the fine-tuned adapter", 95),
                     "report" => ("not better than the current model; writing the report", 95),
                     other => (other, self.percentage),

@@ -25,7 +25,7 @@ pub const IGNORE_FILE_NAME: &str = ".coderignore";
 const ALWAYS_EXCLUDED_DIRS: &[&str] = &["node_modules", "__pycache__", ".git", ".hg", ".svn"];
 
 /// How a workspace is walked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalkOptions {
     pub max_file_size: u64,
     /// Extra glob patterns (relative to the root, `.gitignore`-like) that are excluded.

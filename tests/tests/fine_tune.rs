@@ -401,3 +401,153 @@ fn the_cli_fine_tunes_installs_and_resets() {
     let again = ws.json("index", &[]);
     assert_eq!(again["embedded"], 0, "base vectors were kept: {again}");
 }
+
+/// Writes an adapter whose factors are all random: it scrambles every embedding.
+fn write_scrambled_adapter(dir: &std::path::Path, model_dir: &std::path::Path, fingerprint: &str) {
+    use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams};
+    let device = candle_core::Device::Cpu;
+    let model = coder_lsp::embed::load_trainable(model_dir, &device, &Default::default())
+        .expect("load the model");
+    let lora = LoraParams::new(&model.lora_modules(), &LoraConfig::default(), 7, &device)
+        .expect("make adapters");
+    for var in lora.vars() {
+        let noise = candle_core::Tensor::randn(0f32, 1.0, var.shape(), &device).expect("noise");
+        var.set(&noise).expect("set factors");
+    }
+    lora.save(dir, &AdapterMeta::new(fingerprint, "bert"))
+        .expect("write the adapter");
+}
+
+#[test]
+fn regression_21_the_served_gate_searches_a_leak_free_copy_exactly_as_search_does() {
+    use coder_lsp::index::store::IndexStore;
+    use coder_lsp::model::{DEFAULT_MODEL, ModelOptions, local_model_dir};
+    use coder_lsp::workspace::WalkOptions;
+    use coder_train::pairs::PairSource;
+    use coder_train::served::{ServedEval, ServedQuery, judge};
+
+    let ws = Workspace::sample_with_history();
+    ws.json("index", &[]);
+    let model_dir = local_model_dir(DEFAULT_MODEL);
+    let chunker = coder_lsp::chunk::Chunker::for_model_dir(&model_dir).expect("chunker");
+    let mined = coder_train::mine::mine_repository(
+        &ws.root(),
+        &coder_train::mine::MineOptions::new(chunker),
+    )
+    .expect("mine the sample");
+    let queries = ServedQuery::from_heldout(&mined.pairs);
+    let docs: Vec<&ServedQuery> = queries
+        .iter()
+        .filter(|q| q.source == PairSource::DocComment)
+        .collect();
+    assert!(docs.len() >= 3, "{queries:?}");
+
+    let dir = ws.dir.path().join("served-eval");
+    let eval = ServedEval::prepare(
+        &ws.root(),
+        WalkOptions::default(),
+        Some(&ws.index_dir()),
+        &dir,
+        DEFAULT_MODEL,
+        ModelOptions::default(),
+        queries.clone(),
+    )
+    .expect("prepare the evaluation copy");
+    assert!(
+        eval.leaks_removed >= docs.len().min(3),
+        "{}",
+        eval.leaks_removed
+    );
+
+    // Leakage: the workspace's chunk holds the doc the question was cut from; the copy's does
+    // not, for the vectors and for BM25 alike.
+    let (workspace, _) = IndexStore::open(&ws.index_dir().join("store.sqlite")).unwrap();
+    let (copy, _) = IndexStore::open(&dir.join("store.sqlite")).unwrap();
+    let text_of = |store: &IndexStore, q: &ServedQuery| {
+        store
+            .chunks_in_file(&q.file)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.name == q.symbol)
+            .min_by_key(|c| c.start_line)
+            .map(|c| c.text)
+            .unwrap_or_default()
+    };
+    for q in &docs {
+        let (original, evaluated) = (text_of(&workspace, q), text_of(&copy, q));
+        assert_eq!(Some(&evaluated), q.leak_free.as_ref(), "{q:?}");
+        // Words of the question that only the doc held are gone from the evaluated chunk.
+        let only_in_doc: Vec<&str> = q
+            .query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() > 3 && original.contains(w) && !evaluated.contains(w))
+            .collect();
+        assert!(!only_in_doc.is_empty(), "{q:?}\n{original}");
+    }
+    drop((workspace, copy));
+
+    // The gate's numbers are those of a separate `coder-lsp search` on the same copy.
+    let scores = eval.measure(None).expect("measure the base model");
+    let input: String = queries.iter().map(|q| format!("{}\n", q.query)).collect();
+    let mut child = std::process::Command::new(coder_tests::binary())
+        .args([
+            "search",
+            "--no-update",
+            "--json",
+            "--stdin",
+            "-k",
+            "10",
+            "--root",
+        ])
+        .arg(ws.root())
+        .arg("--index-dir")
+        .arg(&dir)
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run coder-lsp search");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = coder_tests::success(&output);
+    let answers: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), queries.len());
+    for ((q, answer), score) in queries.iter().zip(&answers).zip(&scores) {
+        let rank = answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|h| h["path"] == q.file.as_str() && h["name"] == q.symbol.as_str());
+        let expected = rank.map_or(0.0, |r| 1.0 / ((r + 2) as f64).log2());
+        assert!(
+            (expected - score).abs() < 1e-9,
+            "{q:?}: {expected} != {score}"
+        );
+    }
+
+    // An adapter that scrambles the embeddings answers worse and is refused.
+    let scrambled = ws.dir.path().join("scrambled");
+    let fingerprint = coder_lsp::model::fingerprint(&model_dir).unwrap();
+    write_scrambled_adapter(&scrambled, &model_dir, &fingerprint);
+    let worse = eval
+        .measure(Some(&scrambled))
+        .expect("measure the scrambled adapter");
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(mean(&worse) < mean(&scores), "{worse:?} vs {scores:?}");
+    let judged = judge(&eval.queries, &scores, &[(1, worse)], 0.05, 1);
+    assert!(!judged.accepted, "{}", judged.decision);
+    assert!(
+        judged.decision.contains("not better"),
+        "{}",
+        judged.decision
+    );
+}

@@ -14,7 +14,7 @@ use coder_lsp::chunk::Chunker;
 use coder_lsp::model::{self, DEFAULT_MODEL};
 use coder_lsp::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions};
 
-use crate::finetune::{FineTuneConfig, fine_tune};
+use crate::finetune::{FineTuneConfig, ServedSetup, fine_tune};
 use crate::mine::{
     self, DEFAULT_MAX_COMMITS, GeneratorOptions, MineOptions, MineProgress, PairLimits, Split,
 };
@@ -67,6 +67,11 @@ pub struct FineTuneArgs {
     /// The base model: a model directory or Hugging Face id (a BERT model).
     #[arg(long = "model", env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
     pub model: String,
+    /// The workspace's coder-lsp index: the adapter is judged by searching a copy of it with
+    /// the ranking users are served (without it, the copy is built from the files, which embeds
+    /// the workspace once more).
+    #[arg(long)]
+    pub index_dir: Option<PathBuf>,
     #[command(flatten)]
     pub mining: MineSettings,
     #[command(flatten)]
@@ -333,6 +338,7 @@ fn run_train(args: &TrainArgs) -> Result<()> {
         &args.model,
         config,
         args.training.setup()?,
+        None,
         &args.out,
         train,
         heldout,
@@ -373,10 +379,26 @@ fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
             split.heldout.len()
         );
     }
+    // Never walk the workspace's own index if it sits inside the workspace.
+    let skip_dir = args
+        .index_dir
+        .as_ref()
+        .and_then(|dir| std::fs::canonicalize(dir).ok());
+    let served = ServedSetup {
+        root: args.root.clone(),
+        walk: WalkOptions {
+            max_file_size: args.mining.max_file_size,
+            exclude: args.mining.exclude.clone(),
+            skip_dir,
+        },
+        workspace_index: args.index_dir.clone(),
+        model: args.model.clone(),
+    };
     train_and_report(
         &args.model,
         config,
         setup,
+        Some(served),
         &args.out,
         split.train,
         split.heldout,
@@ -384,11 +406,14 @@ fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
     )
 }
 
-/// Fine-tunes `model` on the pairs and prints progress and the report (JSON lines with `json`).
+/// Fine-tunes `model` on the pairs and prints progress and the report (JSON lines with `json`);
+/// with `served`, the adapter is judged by searching that workspace.
+#[allow(clippy::too_many_arguments)]
 fn train_and_report(
     model: &str,
     train_config: TrainConfig,
     setup: Setup,
+    served: Option<ServedSetup>,
     out: &Path,
     train: Vec<Pair>,
     heldout: Vec<Pair>,
@@ -401,6 +426,7 @@ fn train_and_report(
     config.instructions = setup.instructions;
     config.adapter_weight = setup.adapter_weight;
     config.significance = setup.significance;
+    config.served = served;
     eprintln!(
         "coder-train: {} training and {} held-out pairs, model {}",
         train.len(),
@@ -424,7 +450,7 @@ fn train_and_report(
         );
     } else {
         println!(
-            "held-out nDCG@10 {:.3} → {:.3}, MRR@10 {:.3} → {:.3} ({} queries)",
+            "held-out pairs: nDCG@10 {:.3} → {:.3}, MRR@10 {:.3} → {:.3} ({} queries)",
             report.before.ndcg_at_10,
             report.after.ndcg_at_10,
             report.before.mrr_at_10,
@@ -433,11 +459,12 @@ fn train_and_report(
         );
         match &report.adapter_dir {
             Some(dir) => println!(
-                "adapter written to {} (use it: coder-lsp --adapter {})",
+                "adapter written to {} (use it: coder-lsp --adapter {}): {}",
                 dir.display(),
-                dir.display()
+                dir.display(),
+                report.decision
             ),
-            None => println!("no adapter written: it did not beat the base model"),
+            None => println!("no adapter written: {}", report.decision),
         }
     }
     Ok(())

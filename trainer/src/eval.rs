@@ -132,8 +132,15 @@ pub fn p_value_of_gain(before: &[usize], after: &[usize], seed: u64) -> f64 {
         .iter()
         .zip(after)
         .map(|(&b, &a)| ndcg_of(a) - ndcg_of(b))
-        .filter(|d| *d != 0.0)
         .collect();
+    p_value_of_differences(&differences, seed)
+}
+
+/// How likely a total at least as large as the sum of `differences` (per query, after minus
+/// before) is when each difference's sign is a coin flip: the paired sign-flip test, seeded,
+/// [`SIGN_FLIPS`] draws. 1 when the sum is not positive.
+pub fn p_value_of_differences(differences: &[f64], seed: u64) -> f64 {
+    let differences: Vec<f64> = differences.iter().copied().filter(|d| *d != 0.0).collect();
     let observed: f64 = differences.iter().sum();
     if observed <= 0.0 {
         return 1.0;

@@ -9,12 +9,15 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use coder_lsp::embed::lora::{ADAPTER_META, ADAPTER_WEIGHTS, AdapterMeta, LoraParams};
 use coder_lsp::embed::{DeviceSpec, Instructions};
+use coder_lsp::model::ModelOptions;
+use coder_lsp::workspace::WalkOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::encode::Encoder;
 use crate::eval::{RetrievalMetrics, evaluate, p_value_of_gain, rank_positives};
 use crate::negatives::{NegativeSettings, mine_hard_negatives};
 use crate::pairs::Pair;
+use crate::served::{ServedEval, ServedQuery, ServedReport, judge, mean};
 use crate::train::{
     Event, StageReport, TrainConfig, TrainOutcome, family_counts, stage_adapter_dir, train,
 };
@@ -61,6 +64,21 @@ pub struct FineTuneConfig {
     /// p-value of a paired sign-flip test over the held-out queries, [`p_value_of_gain`]);
     /// 1 installs any gain.
     pub significance: f64,
+    /// The workspace whose served ranking judges the adapter ([`crate::served`]). Without it
+    /// the adapter is judged on the held-out pairs alone (`coder-train train`).
+    pub served: Option<ServedSetup>,
+}
+
+/// Where the served-mode gate searches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedSetup {
+    pub root: PathBuf,
+    pub walk: WalkOptions,
+    /// The workspace's own index: its store (and base-model vectors) is copied for the
+    /// evaluation; without it the copy is built from the files.
+    pub workspace_index: Option<PathBuf>,
+    /// The base model as the index uses it (a directory, hub id or alias).
+    pub model: String,
 }
 
 impl FineTuneConfig {
@@ -75,6 +93,7 @@ impl FineTuneConfig {
             negatives: NegativeSettings::default(),
             adapter_weight: DEFAULT_ADAPTER_WEIGHT,
             significance: DEFAULT_SIGNIFICANCE,
+            served: None,
         }
     }
 
@@ -137,6 +156,14 @@ pub struct FineTuneReport {
     /// The largest p-value at which the adapter is accepted (older reports: 1, any gain).
     #[serde(default = "one")]
     pub significance: f64,
+    /// The served-mode gate's findings: held-out questions searched over the whole workspace
+    /// with the served ranking, base model against each candidate (`null` when the adapter was
+    /// judged on the held-out pairs alone).
+    #[serde(default)]
+    pub served: Option<ServedReport>,
+    /// Why the adapter was installed or not, in a sentence.
+    #[serde(default)]
+    pub decision: String,
     pub settings: TrainConfig,
     pub negatives: NegativeSettings,
     pub timings: Timings,
@@ -220,8 +247,41 @@ pub fn fine_tune(
     let after_ranks = stage_ranks[chosen_stage - 1]
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("stage {chosen_stage} has no held-out metrics"))?;
-    let after = RetrievalMetrics::from_ranks(after_ranks);
-    let p_value = p_value_of_gain(&before_ranks, after_ranks, config.train.seed);
+    let mut after = RetrievalMetrics::from_ranks(after_ranks);
+    let mut p_value = p_value_of_gain(&before_ranks, after_ranks, config.train.seed);
+    let mut chosen_stage = chosen_stage;
+    let evaluate_adapter_pairs_s = clock.elapsed().as_secs_f64();
+
+    // The served-mode gate: the candidates that beat the base model on the held-out pairs are
+    // searched for with the workspace's own ranking; the best of them is the outcome.
+    let served = match &config.served {
+        None => None,
+        Some(setup) => {
+            let clock = phase("evaluate_served", &mut on_event)?;
+            let mut served = served_gate(
+                setup,
+                config,
+                &encoder,
+                &outcome,
+                &checkpoint,
+                &heldout,
+                &after_stage,
+                before.ndcg_at_10,
+            )?;
+            if let Some(gate) = &mut served {
+                gate.report.seconds = clock.elapsed().as_secs_f64();
+                if let Some(stage) = gate.chosen_stage {
+                    chosen_stage = stage;
+                    if let Some(ranks) = stage_ranks[stage - 1].as_deref() {
+                        after = RetrievalMetrics::from_ranks(ranks);
+                        p_value = p_value_of_gain(&before_ranks, ranks, config.train.seed);
+                    }
+                }
+            }
+            Some(served)
+        }
+    };
+    let clock = Instant::now();
     let trained = if chosen_stage == after_stage.len() {
         outcome.lora
     } else {
@@ -233,9 +293,29 @@ pub fn fine_tune(
         Some(evaluate(&encoder, Some(&trained), &heldout)?)
     };
     let chosen = trained.weighted(config.adapter_weight)?;
-    let evaluate_adapter_s = clock.elapsed().as_secs_f64();
+    let evaluate_adapter_s = evaluate_adapter_pairs_s + clock.elapsed().as_secs_f64();
 
-    let accepted = after.ndcg_at_10 > before.ndcg_at_10 && p_value <= config.significance;
+    let pairs_gain = after.ndcg_at_10 > before.ndcg_at_10;
+    let (accepted, decision, served) = match served {
+        // Judged on the held-out pairs alone.
+        None => {
+            let accepted = pairs_gain && p_value <= config.significance;
+            let decision = if accepted {
+                format!("held-out pairs: nDCG@10 {:.3} → {:.3} (p = {p_value:.3})", before.ndcg_at_10, after.ndcg_at_10)
+            } else if pairs_gain {
+                format!("held-out pairs: a gain this small is likely luck (p = {p_value:.2}, above {})", config.significance)
+            } else {
+                "held-out pairs: not better than the current model".to_string()
+            };
+            (accepted, decision, None)
+        }
+        Some(None) => (
+            false,
+            "no held-out questions (doc comments, README sections, commit messages) to search for, so the adapter cannot be judged on the ranking you are served".to_string(),
+            None,
+        ),
+        Some(Some(gate)) => (gate.accepted, gate.decision, Some(gate.report)),
+    };
     let mut report = FineTuneReport {
         accepted,
         adapter_dir: accepted.then(|| config.output_dir.clone()),
@@ -255,6 +335,8 @@ pub fn fine_tune(
         after_full_weight,
         p_value,
         significance: config.significance,
+        served,
+        decision,
         settings: config.train.clone(),
         negatives: config.negatives.clone(),
         timings: Timings {
@@ -295,6 +377,111 @@ pub fn fine_tune(
     std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(report)
+}
+
+/// What the served-mode gate decided.
+struct ServedGate {
+    accepted: bool,
+    decision: String,
+    /// The stage whose adapter won in served mode (`None` when none was measured).
+    chosen_stage: Option<usize>,
+    report: ServedReport,
+}
+
+/// Runs the served-mode gate (see [`crate::served`]); `None` when the held-out pairs hold no
+/// natural-language question to search for.
+#[allow(clippy::too_many_arguments)]
+fn served_gate(
+    setup: &ServedSetup,
+    config: &FineTuneConfig,
+    encoder: &Encoder,
+    outcome: &TrainOutcome,
+    checkpoint: &Path,
+    heldout: &[Pair],
+    after_stage: &[Option<RetrievalMetrics>],
+    before_pairs: f64,
+) -> Result<Option<ServedGate>> {
+    let queries = ServedQuery::from_heldout(heldout);
+    if queries.is_empty() {
+        return Ok(None);
+    }
+    let work = checkpoint.join("served");
+    let options = ModelOptions {
+        device: config.device,
+        instructions: config.instructions.clone(),
+        adapter: None,
+    };
+    let eval = ServedEval::prepare(
+        &setup.root,
+        setup.walk.clone(),
+        setup.workspace_index.as_deref(),
+        &work.join("index"),
+        &setup.model,
+        options,
+        queries,
+    )?;
+    let before = eval.measure(None)?;
+    // Only the stages that beat the base model on the held-out pairs are worth embedding the
+    // whole workspace for.
+    let mut stages: Vec<Option<f64>> = vec![None; after_stage.len()];
+    let mut best: Option<(usize, Vec<f64>)> = None;
+    let base_fingerprint = coder_lsp::model::fingerprint(&config.model_dir)?;
+    for (i, metrics) in after_stage.iter().enumerate() {
+        if !metrics.is_some_and(|m| m.ndcg_at_10 > before_pairs) {
+            continue;
+        }
+        // A stage that trained nothing is the stage before it.
+        if i > 0 && outcome.stages.get(i).is_some_and(|s| s.steps == 0) && stages[i - 1].is_some() {
+            stages[i] = stages[i - 1];
+            continue;
+        }
+        let stage = i + 1;
+        let lora = if stage == after_stage.len() {
+            outcome.lora.weighted(config.adapter_weight)?
+        } else {
+            stage_lora(encoder, config, checkpoint, stage)?.weighted(config.adapter_weight)?
+        };
+        let dir = work.join(format!("stage-{stage}"));
+        lora.save(
+            &dir,
+            &AdapterMeta::new(&base_fingerprint, encoder.architecture()),
+        )?;
+        let scores = eval.measure(Some(&dir))?;
+        let score = mean(&scores);
+        stages[i] = Some(score);
+        // The later stage on a tie, as on the held-out pairs.
+        if best.as_ref().is_none_or(|(_, b)| score >= mean(b)) {
+            best = Some((stage, scores));
+        }
+    }
+    let candidates: Vec<(usize, Vec<f64>)> = best.into_iter().collect();
+    let judged = judge(
+        &eval.queries,
+        &before,
+        &candidates,
+        config.significance,
+        config.train.seed,
+    );
+    let after = candidates.first().map(|(_, scores)| scores.as_slice());
+    let report = ServedReport {
+        mode: "hybrid".to_string(),
+        queries: eval.queries.len(),
+        by_source: eval.by_source(),
+        before: mean(&before),
+        after: after.map(mean),
+        stages,
+        by_source_ndcg: eval.by_source_ndcg(&before, after.unwrap_or(&before)),
+        p_value: judged.p_value,
+        losing_sources: judged.losing_sources,
+        leaks_removed: eval.leaks_removed,
+        seconds: 0.0,
+    };
+    Ok(Some(ServedGate {
+        accepted: judged.accepted,
+        decision: judged.decision,
+        chosen_stage: judged.chosen,
+        report,
+    }))
 }
 
 /// Held-out ranks (each held-out query's rank of its positive) of the adapter after each stage

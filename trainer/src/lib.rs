@@ -12,6 +12,7 @@ pub mod finetune;
 pub mod mine;
 pub mod negatives;
 pub mod pairs;
+pub mod served;
 pub mod train;
 
 pub use finetune::{FineTuneConfig, FineTuneReport, fine_tune};

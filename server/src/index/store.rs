@@ -382,6 +382,45 @@ impl IndexStore {
         Ok(change)
     }
 
+    /// Writes a consistent copy of the whole store to `path` (which must not exist), even while
+    /// another connection writes: SQLite's `VACUUM INTO`.
+    pub fn copy_to(&self, path: &Path) -> Result<(), IndexError> {
+        let target = path.to_string_lossy().into_owned();
+        self.conn.execute("VACUUM INTO ?1", [target])?;
+        Ok(())
+    }
+
+    /// Gives one chunk another text (its lexical row too), in one transaction; the chunk then
+    /// waits for a vector of the new text. For evaluation copies of an index, where a query's
+    /// source (a doc comment) is cut out of its answer so that it cannot be found by copying;
+    /// the next parse of the file restores the original.
+    pub fn replace_chunk_text(&mut self, id: i64, text: &str) -> Result<(), IndexError> {
+        let tx = self.conn.transaction()?;
+        let (name, path): (String, String) = tx.query_row(
+            "SELECT c.name, f.path FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let hash = blake3::hash(text.as_bytes());
+        tx.execute(
+            "UPDATE chunks SET text = ?2, text_hash = ?3 WHERE id = ?1",
+            params![id, text, &hash.as_bytes()[..]],
+        )?;
+        tx.execute("DELETE FROM chunks_fts WHERE rowid = ?1", [id])?;
+        tx.execute(
+            "INSERT INTO chunks_fts(rowid, name, path, body) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                id,
+                code_tokens(&name),
+                code_tokens(&path),
+                code_tokens(text)
+            ],
+        )?;
+        bump_generation(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Removes a file and its chunks in one transaction; returns the removed chunk ids.
     pub fn remove_file(&mut self, path: &str) -> Result<Vec<i64>, IndexError> {
         let tx = self.conn.transaction()?;
@@ -1004,6 +1043,28 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["send_response"]);
         assert!(store.symbols_by_name("%", 10).unwrap().is_empty());
+        // A replaced text is what lexical search and the vectors see from then on.
+        let parse = store.symbols_named("parse", 1).unwrap().remove(0);
+        store
+            .replace_chunk_text(parse.id, "fn parse() { tokenize_everything(); }")
+            .unwrap();
+        assert_eq!(
+            store.lexical_search("tokenize_everything", 5).unwrap()[0]
+                .0
+                .id,
+            parse.id
+        );
+        assert_eq!(
+            store.chunks_by_ids(&[parse.id]).unwrap()[0].text,
+            "fn parse() { tokenize_everything(); }"
+        );
+        let pending = store.pending_texts("fp", 10).unwrap();
+        assert!(
+            pending
+                .iter()
+                .any(|(_, text)| text.contains("tokenize_everything")),
+            "the new text waits for a vector"
+        );
         // Exact names only: `parse` is not `parseHttpRequest`; case aside.
         let named = |n: &str| -> Vec<String> {
             store

@@ -494,8 +494,10 @@ fn load_model(args: &WorkspaceArgs, config: &IndexConfig) -> Result<LoadedModel>
 
 fn workspace_model_options(args: &WorkspaceArgs, config: &IndexConfig) -> Result<ModelOptions> {
     let mut options = args.model.model_options()?;
-    if options.adapter.is_none() {
-        options.adapter = crate::finetune::installed_adapter(&config.dir);
+    if options.adapter.is_none() && crate::finetune::installed_adapter(&config.dir).is_some() {
+        let base = model::resolve(&args.model.spec)
+            .with_context(|| format!("resolving model {}", args.model.spec))?;
+        options.adapter = crate::finetune::installed_adapter_for(&config.dir, &base.fingerprint)?;
     }
     Ok(options)
 }

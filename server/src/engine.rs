@@ -250,21 +250,15 @@ impl Engine {
     ) -> Result<(Arc<LoadedModel>, bool), EngineError> {
         let installed = match &self.settings.model_options.adapter {
             Some(_) => None,
-            None => finetune::installed_adapter(&root.index_dir),
+            None => finetune::installed_adapter_for(&root.index_dir, &base.resolved.fingerprint)
+                .map_err(|e| EngineError::Internal(e.to_string()))?,
         };
         let Some(dir) = installed else {
             return Ok((base, false));
         };
         let adapter = Adapter::read(&dir).map_err(|e| EngineError::Internal(e.to_string()))?;
-        let fingerprint = match model::adapted_fingerprint(&base.resolved.fingerprint, &adapter) {
-            Ok(fingerprint) => fingerprint,
-            Err(e @ model::ModelError::AdapterMismatch { .. }) => {
-                // Fine-tuned for the model used before: it cannot serve this one.
-                tracing::warn!("{}: {e}; the base model serves it", root.root.display());
-                return Ok((base, false));
-            }
-            Err(e) => return Err(EngineError::NoModel(e.to_string())),
-        };
+        let fingerprint = model::adapted_fingerprint(&base.resolved.fingerprint, &adapter)
+            .map_err(|e| EngineError::NoModel(e.to_string()))?;
         if current.resolved.fingerprint == fingerprint {
             return Ok((current, true));
         }

@@ -67,6 +67,31 @@ pub fn installed_adapter(index_dir: &Path) -> Option<PathBuf> {
         .then_some(dir)
 }
 
+/// The adapter installed for the index in `index_dir` when it was trained for the base model
+/// whose fingerprint is `base_fingerprint`. One trained for another base model (the workspace
+/// was fine-tuned, then the model setting changed) cannot serve it: it is passed over with a
+/// warning and the base model serves. The one place that decides this, for the engine and the
+/// CLI alike.
+pub fn installed_adapter_for(
+    index_dir: &Path,
+    base_fingerprint: &str,
+) -> Result<Option<PathBuf>, crate::embed::EmbedError> {
+    let Some(dir) = installed_adapter(index_dir) else {
+        return Ok(None);
+    };
+    let meta = crate::embed::lora::AdapterMeta::read(&dir)?;
+    if meta.base_fingerprint != base_fingerprint {
+        tracing::warn!(
+            "the fine-tuned adapter in {} was trained on another model ({}, this one is {}); the base model serves this workspace (fine-tune it again, or `coder-lsp model reset`)",
+            dir.display(),
+            meta.base_fingerprint,
+            base_fingerprint
+        );
+        return Ok(None);
+    }
+    Ok(Some(dir))
+}
+
 /// Training settings a client may choose; unset ones take the trainer's defaults. (Also the
 /// flags of `coder-lsp fine-tune`.)
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, clap::Args)]

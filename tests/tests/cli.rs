@@ -687,3 +687,45 @@ fn bad_ranking_settings_are_refused_with_a_reason() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn regression_22_an_installed_adapter_for_another_model_is_passed_over_by_the_cli() {
+    // Fine-tuned with MiniLM, then searched with another model: the language server and MCP
+    // fall back to the base model with a warning, and so must every CLI command.
+    let ws = Workspace::from_fixture("sample-repo");
+    ws.json("index", &[]);
+    let status = ws.json("status", &[]);
+    let model_dir = std::path::PathBuf::from(status["model_dir"].as_str().unwrap());
+    write_adapter(
+        &ws.index_dir().join("adapter"),
+        &model_dir,
+        status["fingerprint"].as_str().unwrap(),
+    );
+    let with_adapter = ws.json("status", &[]);
+    assert!(with_adapter["adapter"].is_string(), "{with_adapter}");
+
+    let qwen =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/testdata/tiny-qwen2");
+    let qwen = qwen.to_str().unwrap();
+    for subcommand in ["index", "search", "status"] {
+        let mut command = ws.command(subcommand);
+        command.args(["--model", qwen, "--json"]);
+        if subcommand == "search" {
+            command.arg("escape html");
+        }
+        let output = command.output().unwrap();
+        let stdout = success(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("trained on another model"),
+            "{subcommand}: {stderr}"
+        );
+        let value: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        if subcommand == "status" {
+            assert!(value["adapter"].is_null(), "{value}");
+        }
+    }
+    // The adapter is still there for the model it was made for.
+    let back = ws.json("status", &[]);
+    assert!(back["adapter"].is_string(), "{back}");
+}

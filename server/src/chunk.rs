@@ -6,7 +6,8 @@
 //! that repeat its header; a container whose members are chunks of their own (a class, an impl)
 //! keeps only its first window, so its members are not embedded twice.
 
-use crate::embed::ModelTokenizer;
+use std::sync::Arc;
+
 use crate::symbols::{Symbol, SymbolKind};
 use crate::words::split_identifier;
 
@@ -31,46 +32,39 @@ pub struct Chunk {
     pub text_hash: [u8; 32],
 }
 
-/// Counts and cuts text in model tokens (special tokens excluded).
-pub trait TokenCounter {
+/// Counts and cuts text in model tokens (special tokens excluded). The model's tokenizer
+/// implements it (`embed`); the chunker only needs this much of it.
+pub trait TokenCounter: Send + Sync {
     fn count(&self, text: &str) -> usize;
     /// The longest prefix of `text` with at most `max` tokens.
     fn truncate<'a>(&self, text: &'a str, max: usize) -> &'a str;
-}
-
-impl TokenCounter for ModelTokenizer {
-    fn count(&self, text: &str) -> usize {
-        self.count_tokens(text).unwrap_or_else(|e| {
-            // Tokenizers do not fail on valid UTF-8; if one does, over-estimate to stay safe.
-            tracing::warn!("token count failed ({e}); estimating");
-            text.len() / 2 + 1
-        })
-    }
-
-    fn truncate<'a>(&self, text: &'a str, max: usize) -> &'a str {
-        ModelTokenizer::truncate(self, text, max).unwrap_or_else(|e| {
-            tracing::warn!("token truncation failed ({e}); cutting by characters");
-            let end = text
-                .char_indices()
-                .nth(max * 2)
-                .map_or(text.len(), |(i, _)| i);
-            &text[..end]
-        })
-    }
+    /// Identifies the tokenizer: text cut by two counters with one fingerprint is cut alike.
+    fn fingerprint(&self) -> &str;
+    /// Tokens the model adds to every input (`[CLS]`, `[SEP]`, an end-of-sequence token).
+    fn special_tokens(&self) -> usize;
 }
 
 /// Everything needed to cut a file's symbols into chunks for one model.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Chunker {
-    pub tokenizer: ModelTokenizer,
+    pub tokenizer: Arc<dyn TokenCounter>,
     /// Content tokens per chunk: the model's limit less its special tokens.
     pub max_tokens: usize,
 }
 
+impl std::fmt::Debug for Chunker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunker")
+            .field("tokenizer", &self.tokenizer.fingerprint())
+            .field("max_tokens", &self.max_tokens)
+            .finish()
+    }
+}
+
 impl Chunker {
     /// A chunker for a model that takes at most `model_max_tokens` tokens per input.
-    pub fn new(tokenizer: ModelTokenizer, model_max_tokens: usize) -> Self {
-        let max_tokens = model_max_tokens.saturating_sub(tokenizer.special_tokens_count());
+    pub fn new(tokenizer: Arc<dyn TokenCounter>, model_max_tokens: usize) -> Self {
+        let max_tokens = model_max_tokens.saturating_sub(tokenizer.special_tokens());
         Self {
             tokenizer,
             max_tokens,
@@ -85,13 +79,6 @@ impl Chunker {
             self.tokenizer.fingerprint(),
             self.max_tokens
         )
-    }
-
-    /// The chunker for the model in `model_dir`, read from its tokenizer and configuration
-    /// alone (no weights), so text is chunked exactly as an index built with that model.
-    pub fn for_model_dir(model_dir: &std::path::Path) -> Result<Self, crate::embed::EmbedError> {
-        let limits = crate::embed::read_text_limits(model_dir)?;
-        Ok(Self::new(limits.tokenizer, limits.max_tokens))
     }
 }
 
@@ -266,6 +253,12 @@ pub(crate) mod tests {
                 }
             }
             text
+        }
+        fn fingerprint(&self) -> &str {
+            "words"
+        }
+        fn special_tokens(&self) -> usize {
+            0
         }
     }
 

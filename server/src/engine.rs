@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
-use crate::chunk::Chunker;
 use crate::context::{PackedContext, pack_context};
 use crate::embed::QueryTask;
 use crate::embed::lora::Adapter;
@@ -732,7 +731,8 @@ impl Engine {
         let model = self.model_for(&root)?;
         let task_root = Arc::clone(&root);
         blocking(move || {
-            let chunker = Chunker::new(model.handle.tokenizer(), model.handle.info().max_tokens);
+            let chunker =
+                crate::embed::chunker(model.handle.tokenizer(), model.handle.info().max_tokens);
             // Size/mtime are left unknown so the next walk compares the disk content again.
             task_root
                 .index
@@ -780,8 +780,10 @@ impl Engine {
                 .map_err(IndexError::from)?;
             match walked {
                 Some(file) => {
-                    let chunker =
-                        Chunker::new(model.handle.tokenizer(), model.handle.info().max_tokens);
+                    let chunker = crate::embed::chunker(
+                        model.handle.tokenizer(),
+                        model.handle.info().max_tokens,
+                    );
                     task_root.index.with(|i| i.sync_file(&file, &chunker))?;
                     embed_pending(
                         &task_root.index,

@@ -706,7 +706,8 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "fine-tune --json --root /ws --work /w/data --out /w/c --model /models/bge \
-             --max-file-size 1000 --device cuda:1 --instruction similar=Find code like this. \
+             --max-file-size 1000 --index-dir /ws/.index --device cuda:1 \
+             --instruction similar=Find code like this. \
              --exclude vendor/** --max-steps-per-stage 1 --batch-size 8 --epochs 1 \
              --adapter-weight 0.75"
         );
@@ -740,6 +741,24 @@ mod tests {
                 .starts_with("held-out nDCG@10 0.400 → 0.380 on 30 queries")
         );
         assert!(!dir.path().join(ADAPTER_DIR).exists(), "nothing installed");
+
+        // The served-mode gate's decision is the message, and its figures are the outcome's.
+        let served = json!({"accepted": false, "p_value": 0.01, "significance": 0.05,
+            "before": {"ndcg_at_10": 0.3}, "after": {"ndcg_at_10": 0.45, "queries": 30},
+            "served": {"before": 0.61, "after": 0.58, "queries": 40},
+            "decision": "40 held-out questions searched over the whole workspace (hybrid): nDCG@10 0.610 → 0.580: not better than the current model"});
+        let judged = finish(dir.path(), dir.path(), served).unwrap();
+        assert!(!judged.accepted);
+        assert_eq!(judged.served_before, Some(0.61));
+        assert_eq!(judged.served_after, Some(0.58));
+        assert_eq!(judged.served_queries, 40);
+        assert!(
+            judged
+                .message
+                .ends_with("not better than the current model; the current model stays in use"),
+            "{}",
+            judged.message
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::embed::lora::{ADAPTER_WEIGHTS, Adapter};
 use crate::embed::{
     self, DeviceError, DeviceSpec, EmbedError, EmbedHandle, EmbedOptions, EmbedWorker, Instructions,
 };
-use crate::index::{ModelKey, ServedModel};
+use crate::model_key::{ModelKey, ServedModel};
 
 /// The model used when none is asked for: small, fast on a CPU, 384 dimensions.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -202,15 +202,7 @@ pub enum ModelError {
     },
 }
 
-/// The root of coder-lsp's caches: `$CODER_LSP_CACHE_DIR`, else the platform cache dir.
-pub fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CODER_LSP_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    dirs::cache_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("coder-lsp")
-}
+pub use crate::cache::cache_root;
 
 /// Where a hub model id is kept locally: `<cache>/models/<org>--<name>`.
 pub fn local_model_dir(id: &str) -> PathBuf {

@@ -429,7 +429,7 @@ fn regression_21_the_served_gate_searches_a_leak_free_copy_exactly_as_search_doe
     let ws = Workspace::sample_with_history();
     ws.json("index", &[]);
     let model_dir = local_model_dir(DEFAULT_MODEL);
-    let chunker = coder_lsp::chunk::Chunker::for_model_dir(&model_dir).expect("chunker");
+    let chunker = coder_lsp::embed::chunker_for_model_dir(&model_dir).expect("chunker");
     let mined = coder_train::mine::mine_repository(
         &ws.root(),
         &coder_train::mine::MineOptions::new(chunker),

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use coder_lsp::chunk::Chunker;
 use coder_lsp::model::{self, DEFAULT_MODEL};
 use coder_lsp::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions};
 
@@ -525,7 +524,7 @@ fn mine_split(
         bail!("repository root {} is not a directory", root.display());
     }
     let resolved = model::resolve(model).with_context(|| format!("finding model {model:?}"))?;
-    let chunker = Chunker::for_model_dir(&resolved.dir)
+    let chunker = coder_lsp::embed::chunker_for_model_dir(&resolved.dir)
         .with_context(|| format!("reading the tokenizer of {}", resolved.dir.display()))?;
     let options = MineOptions {
         chunker,

@@ -24,7 +24,7 @@ use candle_core::{DType, Device, Tensor};
 
 pub use device::{DeviceError, DeviceSpec};
 pub use instruct::{Instructions, QueryTask};
-pub use tokenizer::ModelTokenizer;
+pub use tokenizer::{ModelTokenizer, chunker, chunker_for_model_dir};
 pub use worker::{EmbedHandle, EmbedStats, EmbedWorker};
 
 /// Whether a text is a search query (and what it looks for) or a document to be found.

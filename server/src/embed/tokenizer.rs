@@ -171,6 +171,50 @@ fn prefix_end(text: &str, token_ends: impl Iterator<Item = usize>) -> usize {
     end
 }
 
+/// What the chunker needs of a tokenizer.
+impl crate::chunk::TokenCounter for ModelTokenizer {
+    fn count(&self, text: &str) -> usize {
+        self.count_tokens(text).unwrap_or_else(|e| {
+            // Tokenizers do not fail on valid UTF-8; if one does, over-estimate to stay safe.
+            tracing::warn!("token count failed ({e}); estimating");
+            text.len() / 2 + 1
+        })
+    }
+
+    fn truncate<'a>(&self, text: &'a str, max: usize) -> &'a str {
+        ModelTokenizer::truncate(self, text, max).unwrap_or_else(|e| {
+            tracing::warn!("token truncation failed ({e}); cutting by characters");
+            let end = text
+                .char_indices()
+                .nth(max * 2)
+                .map_or(text.len(), |(i, _)| i);
+            &text[..end]
+        })
+    }
+
+    fn fingerprint(&self) -> &str {
+        ModelTokenizer::fingerprint(self)
+    }
+
+    fn special_tokens(&self) -> usize {
+        self.special_tokens_count()
+    }
+}
+
+/// The chunker for `tokenizer` and a model taking `model_max_tokens` tokens per input.
+pub fn chunker(tokenizer: ModelTokenizer, model_max_tokens: usize) -> crate::chunk::Chunker {
+    crate::chunk::Chunker::new(std::sync::Arc::new(tokenizer), model_max_tokens)
+}
+
+/// The chunker for the model in `model_dir`, read from its tokenizer and configuration alone
+/// (no weights), so text is chunked exactly as an index built with that model.
+pub fn chunker_for_model_dir(
+    model_dir: &std::path::Path,
+) -> Result<crate::chunk::Chunker, EmbedError> {
+    let limits = super::read_text_limits(model_dir)?;
+    Ok(chunker(limits.tokenizer, limits.max_tokens))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

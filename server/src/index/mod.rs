@@ -19,9 +19,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::cache::cache_root;
 use crate::chunk::{CHUNK_FORMAT, Chunk, Chunker, chunks_for_file};
 use crate::embed::{EmbedError, EmbedHandle, InputKind, QueryTask};
-use crate::model::cache_root;
+pub use crate::model_key::{ModelKey, ServedModel};
 use crate::symbols::{Language, SymbolExtractor};
 use crate::workspace::{self, SkipReason, WalkOptions, WorkspaceError, WorkspaceFile};
 use store::{FileRecord, IndexStore, StoredChunk};
@@ -88,24 +89,6 @@ pub enum Access {
     WriteOrRead,
     /// Never write.
     ReadOnly,
-}
-
-/// The model an index's vectors belong to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelKey {
-    pub fingerprint: String,
-    pub dimensions: usize,
-}
-
-/// The last model that had a vector for every chunk of an index, and how to load it again:
-/// when another model is asked for, this one keeps answering until the new one has caught up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct ServedModel {
-    pub fingerprint: String,
-    /// The model's resolved directory.
-    pub dir: PathBuf,
-    /// The adapter merged into it, if any.
-    pub adapter: Option<PathBuf>,
 }
 
 /// A file cut by another model's chunker, ahead of a switch to that model.
@@ -354,7 +337,7 @@ fn embed_and_store<'a>(
 
 /// How `embedder`'s model cuts files into chunks.
 pub fn chunker_for(embedder: &EmbedHandle) -> Chunker {
-    Chunker::new(embedder.tokenizer(), embedder.info().max_tokens)
+    crate::embed::chunker(embedder.tokenizer(), embedder.info().max_tokens)
 }
 
 /// Extracts the symbols of `text` and cuts them into chunks; `None` when the file cannot be
@@ -370,7 +353,7 @@ fn cut_file(
         Ok(symbols) => Some(chunks_for_file(
             rel_path,
             &symbols,
-            &chunker.tokenizer,
+            chunker.tokenizer.as_ref(),
             chunker.max_tokens,
         )),
         Err(err) => {
@@ -1197,8 +1180,11 @@ mod tests {
 
         // A model with a smaller limit (another tokenizer alike): every file is cut again,
         // though no file changed, and no chunk is longer than the new limit.
-        let small = Chunker::new(model.handle.tokenizer(), 40);
-        assert_ne!(small.id(), Chunker::new(model.handle.tokenizer(), 256).id());
+        let small = crate::embed::chunker(model.handle.tokenizer(), 40);
+        assert_ne!(
+            small.id(),
+            crate::embed::chunker(model.handle.tokenizer(), 256).id()
+        );
         assert!(index.use_chunker(&small).unwrap());
         assert!(!index.use_chunker(&small).unwrap(), "recorded");
         let plan = index.plan_update().unwrap();

@@ -199,7 +199,12 @@ pub(crate) fn mine_symbols(
     symbols: Vec<Symbol>,
     chunker: &Chunker,
 ) -> Vec<MinedSymbol> {
-    let chunks = chunks_for_file(rel_path, &symbols, &chunker.tokenizer, chunker.max_tokens);
+    let chunks = chunks_for_file(
+        rel_path,
+        &symbols,
+        chunker.tokenizer.as_ref(),
+        chunker.max_tokens,
+    );
     // The same file with every doc cut out: chunking depends on the neighbours (a container
     // whose members have chunks of their own is cut short), so the whole file is chunked again.
     let undocumented: Vec<Option<Symbol>> =
@@ -216,7 +221,12 @@ pub(crate) fn mine_symbols(
         })
         .collect();
     let bare_chunks = if any_doc {
-        chunks_for_file(rel_path, &bare, &chunker.tokenizer, chunker.max_tokens)
+        chunks_for_file(
+            rel_path,
+            &bare,
+            chunker.tokenizer.as_ref(),
+            chunker.max_tokens,
+        )
     } else {
         Vec::new()
     };

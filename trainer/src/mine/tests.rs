@@ -165,7 +165,7 @@ pub(crate) fn fixture(root: &Path, history: bool) {
 
 pub(crate) fn chunker() -> Chunker {
     let dir = coder_lsp::model::local_model_dir(coder_lsp::model::DEFAULT_MODEL);
-    Chunker::for_model_dir(&dir)
+    coder_lsp::embed::chunker_for_model_dir(&dir)
         .unwrap_or_else(|e| panic!("the default model is needed (run scripts/setup): {e}"))
 }
 
@@ -252,7 +252,7 @@ fn signature_words_find_the_body_as_the_index_embeds_it() {
     let chunks = coder_lsp::chunk::chunks_for_file(
         "src/duration.rs",
         &symbols,
-        &chunker.tokenizer,
+        chunker.tokenizer.as_ref(),
         chunker.max_tokens,
     );
     let chunk = chunks.iter().find(|c| c.name == "unit_seconds").unwrap();

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::embed::{DeviceSpec, Instructions};
+use crate::trainer_protocol::{Phase, ReportHead, TrainerEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -351,14 +352,15 @@ pub async fn run(
             }
             line = lines.next_line() => match line {
                 Ok(Some(line)) => {
-                    let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                        tracing::debug!("trainer: {line}");
-                        continue;
-                    };
-                    if event["event"] == "report" {
-                        report = Some(event["report"].clone());
-                    } else if let Some(progress) = tracker.update(&event) {
-                        on_progress(progress);
+                    match serde_json::from_str::<TrainerEvent>(&line) {
+                        Ok(TrainerEvent::Report { report: whole }) => report = Some(whole),
+                        Ok(event) => {
+                            if let Some(progress) = tracker.update(&event) {
+                                on_progress(progress);
+                            }
+                        }
+                        // Not a protocol line (or an event of a newer trainer): kept for the log.
+                        Err(e) => tracing::debug!("trainer: {line} ({e})"),
                     }
                 }
                 Ok(None) | Err(_) => break,
@@ -404,20 +406,22 @@ fn finish(
     candidate: &Path,
     report: Value,
 ) -> Result<FineTuneOutcome, FineTuneError> {
-    let accepted = report["accepted"] == true;
-    let ndcg_before = report["before"]["ndcg_at_10"].as_f64().unwrap_or(0.0);
-    let ndcg_after = report["after"]["ndcg_at_10"].as_f64().unwrap_or(0.0);
-    let heldout_queries = report["after"]["queries"].as_u64().unwrap_or(0);
+    let head: ReportHead = serde_json::from_value(report.clone()).map_err(|e| {
+        FineTuneError::Trainer(format!("the trainer's report is not understood: {e}"))
+    })?;
+    let accepted = head.accepted;
+    let ndcg_before = head.before.ndcg_at_10;
+    let ndcg_after = head.after.ndcg_at_10;
+    let heldout_queries = head.after.queries as u64;
     let adapter = if accepted {
         Some(install(index_dir, candidate)?)
     } else {
         None
     };
-    let served = &report["served"];
-    let served_before = served["before"].as_f64();
-    let served_after = served["after"].as_f64();
-    let served_queries = served["queries"].as_u64().unwrap_or(0);
-    let message = match report["decision"].as_str().filter(|d| !d.is_empty()) {
+    let served_before = head.served.as_ref().map(|s| s.before);
+    let served_after = head.served.as_ref().and_then(|s| s.after);
+    let served_queries = head.served.as_ref().map_or(0, |s| s.queries as u64);
+    let message = match Some(head.decision.as_str()).filter(|d| !d.is_empty()) {
         // The trainer says why (served-mode gate, or the held-out pairs alone).
         Some(decision) if accepted => format!("installed: {decision}"),
         Some(decision) => format!("{decision}; the current model stays in use"),
@@ -426,11 +430,11 @@ fn finish(
             let measured = format!(
                 "held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries"
             );
-            match (accepted, report["p_value"].as_f64()) {
+            match (accepted, head.p_value) {
                 (true, _) => measured,
                 (false, Some(p)) if ndcg_after > ndcg_before => format!(
                     "{measured}: a gain this small is likely luck (p = {p:.2}, above {}), so the current model stays in use",
-                    report["significance"].as_f64().unwrap_or(0.0)
+                    head.significance.unwrap_or(0.0)
                 ),
                 (false, _) => {
                     format!("{measured}: not better than the current model, which stays in use")
@@ -510,89 +514,80 @@ struct Tracker {
 }
 
 impl Tracker {
-    fn update(&mut self, event: &Value) -> Option<Progress> {
-        let (message, percentage) = match event["event"].as_str()? {
-            "phase" => {
-                let phase = event["phase"].as_str().unwrap_or("");
-                let (message, percentage) = match phase {
-                    "mine" => ("mining training pairs from the repository", 0),
-                    "load" => ("loading the model", 5),
-                    "negatives" => ("finding hard negatives", 5),
-                    "evaluate_base" => ("evaluating the current model on held-out pairs", 5),
-                    "train" => ("training", 10),
-                    "evaluate_adapter" => ("evaluating the fine-tuned model on held-out pairs", 90),
-                    "evaluate_served" => (
-                        "searching the workspace with the current and the fine-tuned model",
-                        92,
-                    ),
-                    "export" => ("saving the fine-tuned adapter", 95),
-                    "report" => ("not better than the current model; writing the report", 95),
-                    other => (other, self.percentage),
+    fn update(&mut self, event: &TrainerEvent) -> Option<Progress> {
+        let (message, percentage) = match event {
+            TrainerEvent::Phase { phase } => {
+                let percentage = match phase {
+                    Phase::Mine => 0,
+                    Phase::Load | Phase::Negatives | Phase::EvaluateBase => 5,
+                    Phase::Train => 10,
+                    Phase::EvaluateAdapter => 90,
+                    Phase::EvaluateServed => 92,
+                    Phase::Export | Phase::Report => 95,
                 };
-                let message = message.replace('_', " ");
-                (message, percentage)
+                (phase.describe().to_string(), percentage)
             }
-            "mined" => {
-                let summary = &event["summary"];
-                (
-                    format!(
-                        "mined {} pairs ({} to train on, {} held out)",
-                        summary["pairs"], summary["train"]["pairs"], summary["heldout"]["pairs"]
-                    ),
-                    5,
-                )
-            }
-            "resumed" => (
+            TrainerEvent::Mined { summary } => (
                 format!(
-                    "resuming after stage {} of an interrupted run",
-                    event["completed_stages"]
+                    "mined {} pairs ({} to train on, {} held out)",
+                    summary.pairs, summary.train.pairs, summary.heldout.pairs
                 ),
+                5,
+            ),
+            TrainerEvent::Resumed {
+                completed_stages, ..
+            } => (
+                format!("resuming after stage {completed_stages} of an interrupted run"),
                 self.percentage,
             ),
-            "stage_started" => {
-                self.stage = format!(
-                    "stage {}/{} ({})",
-                    event["index"],
-                    event["stages"],
-                    event["stage"].as_str().unwrap_or("")
-                );
-                self.stage_pairs = event["pairs"].as_u64().unwrap_or(0);
-                let what = if self.stage_pairs == 0 {
+            TrainerEvent::StageStarted {
+                stage,
+                index,
+                stages,
+                pairs,
+                ..
+            } => {
+                let name = serde_json::to_value(stage)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                self.stage = format!("stage {index}/{stages} ({name})");
+                self.stage_pairs = *pairs as u64;
+                let what = if *pairs == 0 {
                     "skipped, no pairs left for it".to_string()
                 } else {
-                    format!("{} pairs", self.stage_pairs)
+                    format!("{pairs} pairs")
                 };
                 (format!("{}: {what}", self.stage), self.percentage)
             }
-            "step" => {
-                let step = event["step"].as_u64().unwrap_or(0);
-                let total = event["total_steps"].as_u64().unwrap_or(0).max(1);
-                let eta = event["eta_seconds"].as_f64().unwrap_or(0.0);
-                let left = if eta >= 90.0 {
-                    format!("about {:.0} min left", eta / 60.0)
+            TrainerEvent::Step {
+                step,
+                total_steps,
+                loss,
+                eta_seconds,
+                ..
+            } => {
+                let total = (*total_steps).max(1);
+                let left = if *eta_seconds >= 90.0 {
+                    format!("about {:.0} min left", eta_seconds / 60.0)
                 } else {
-                    format!("about {eta:.0} s left")
+                    format!("about {eta_seconds:.0} s left")
                 };
                 (
                     format!(
-                        "{} · step {step}/{total} · loss {:.3} · {left}",
-                        self.stage,
-                        event["loss"].as_f64().unwrap_or(f64::NAN)
+                        "{} · step {step}/{total} · loss {loss:.3} · {left}",
+                        self.stage
                     ),
-                    10 + (80 * step.min(total) / total) as u32,
+                    10 + (80 * (*step).min(total) / total) as u32,
                 )
             }
             // A skipped stage was reported when it started.
-            "stage_finished" if self.stage_pairs == 0 => return None,
-            "stage_finished" => (
-                format!(
-                    "{} done, mean loss {:.3}",
-                    self.stage,
-                    event["mean_loss"].as_f64().unwrap_or(f64::NAN)
-                ),
+            TrainerEvent::StageFinished { .. } if self.stage_pairs == 0 => return None,
+            TrainerEvent::StageFinished { mean_loss, .. } => (
+                format!("{} done, mean loss {mean_loss:.3}", self.stage),
                 self.percentage,
             ),
-            _ => return None,
+            TrainerEvent::Report { .. } => return None,
         };
         // Percentages never go back.
         self.percentage = self.percentage.max(percentage).min(100);
@@ -614,20 +609,29 @@ mod tests {
         let mut tracker = Tracker::default();
         let events = [
             json!({"event": "phase", "phase": "mine"}),
-            json!({"event": "mined", "summary": {"pairs": 40, "train": {"pairs": 30}, "heldout": {"pairs": 10}}}),
+            json!({"event": "mined", "summary": {"pairs": 40, "by_family": {}, "by_source": {},
+                "train": {"pairs": 30, "files": 3}, "heldout": {"pairs": 10, "files": 1}}}),
             json!({"event": "phase", "phase": "negatives"}),
             json!({"event": "phase", "phase": "evaluate_base"}),
             json!({"event": "phase", "phase": "train"}),
-            json!({"event": "stage_started", "stage": "warmup", "index": 1, "stages": 3, "pairs": 12, "steps": 2}),
-            json!({"event": "step", "stage": "warmup", "step": 1, "total_steps": 4, "loss": 1.25, "eta_seconds": 150.0}),
-            json!({"event": "stage_finished", "stage": "warmup", "mean_loss": 1.2, "seconds": 3.0}),
+            json!({"event": "stage_started", "stage": "text_warmup", "index": 1, "stages": 3, "pairs": 12, "steps": 2}),
+            json!({"event": "step", "stage": "text_warmup", "step": 1, "total_steps": 4, "loss": 1.25, "eta_seconds": 150.0}),
+            json!({"event": "stage_finished", "stage": "text_warmup", "mean_loss": 1.2, "seconds": 3.0}),
             json!({"event": "step", "stage": "mixed", "step": 4, "total_steps": 4, "loss": 0.5, "eta_seconds": 0.0}),
             json!({"event": "stage_started", "stage": "code_cooldown", "index": 3, "stages": 3, "pairs": 0, "steps": 0}),
             json!({"event": "stage_finished", "stage": "code_cooldown", "mean_loss": 0.0, "seconds": 0.0}),
             json!({"event": "phase", "phase": "evaluate_adapter"}),
-            json!({"event": "something_new"}),
             json!({"event": "phase", "phase": "report"}),
         ];
+        // What the trainer writes, read as the server reads it.
+        let events: Vec<TrainerEvent> = events
+            .into_iter()
+            .map(|e| serde_json::from_value(e).unwrap())
+            .collect();
+        assert!(
+            serde_json::from_value::<TrainerEvent>(json!({"event": "something_new"})).is_err(),
+            "an unknown event is not mistaken for a known one"
+        );
         let progress: Vec<Progress> = events.iter().filter_map(|e| tracker.update(e)).collect();
         assert_eq!(
             progress.len(),
@@ -637,7 +641,7 @@ mod tests {
         let percentages: Vec<u32> = progress.iter().map(|p| p.percentage).collect();
         assert_eq!(percentages, [0, 5, 5, 5, 10, 10, 30, 30, 90, 90, 90, 95]);
         assert!(
-            progress[11].message.starts_with("not better"),
+            progress[11].message.contains("not kept"),
             "a rejected run says so: {:?}",
             progress[11]
         );
@@ -651,7 +655,7 @@ mod tests {
         );
         assert_eq!(
             progress[6].message,
-            "stage 1/3 (warmup) · step 1/4 · loss 1.250 · about 2 min left"
+            "stage 1/3 (text_warmup) · step 1/4 · loss 1.250 · about 2 min left"
         );
         assert!(
             progress[10].message.contains("held-out"),

@@ -24,6 +24,7 @@ pub mod model;
 pub mod model_key;
 pub mod search;
 pub mod symbols;
+pub mod trainer_protocol;
 pub mod words;
 pub mod workspace;
 
@@ -31,7 +32,7 @@ pub mod workspace;
 /// (or of its own, without a cycle). Checked by `module_layers_hold`.
 #[cfg(test)]
 const LAYERS: &[&[&str]] = &[
-    &["words", "cache", "model_key", "memory"],
+    &["words", "cache", "model_key", "memory", "trainer_protocol"],
     &["symbols"],
     &["chunk", "workspace"],
     &["embed"],

@@ -21,6 +21,7 @@ use crate::pairs::{Pair, PairSource, TaskFamily};
 use crate::train::{Event, TrainConfig};
 use coder_lsp::embed::lora::LoraConfig;
 use coder_lsp::embed::{DeviceSpec, Instructions};
+use coder_lsp::trainer_protocol::{MinedCounts, Phase, SetCounts};
 
 /// File names of the two sets in the output directory.
 pub const TRAIN_FILE: &str = "train.jsonl";
@@ -350,7 +351,7 @@ fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
     let setup = args.training.setup()?;
     let json = args.json;
     if json {
-        println!("{}", serde_json::json!({"event": "phase", "phase": "mine"}));
+        print_event(&Event::Phase { phase: Phase::Mine })?;
     } else {
         eprintln!("mine…");
     }
@@ -362,10 +363,9 @@ fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
         args.training.seed,
     )?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(&serde_json::json!({"event": "mined", "summary": summary}))?
-        );
+        print_event(&Event::Mined {
+            summary: summary.counts(),
+        })?;
     } else {
         eprint!("{}", summary.human());
     }
@@ -434,8 +434,8 @@ fn train_and_report(
     );
     let report = fine_tune(&config, train, heldout, |event| {
         if json {
-            if let Ok(line) = serde_json::to_string(event) {
-                println!("{line}");
+            if let Err(e) = print_event(event) {
+                tracing::warn!("writing a progress event: {e}");
             }
         } else {
             eprintln!("{}", describe(event));
@@ -443,10 +443,9 @@ fn train_and_report(
         ControlFlow::Continue(())
     })?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(&serde_json::json!({"event": "report", "report": report}))?
-        );
+        print_event(&Event::Report {
+            report: serde_json::to_value(&report)?,
+        })?;
     } else {
         println!(
             "held-out pairs: nDCG@10 {:.3} → {:.3}, MRR@10 {:.3} → {:.3} ({} queries)",
@@ -469,10 +468,16 @@ fn train_and_report(
     Ok(())
 }
 
+/// One line of the trainer protocol on stdout.
+fn print_event(event: &Event) -> Result<()> {
+    println!("{}", serde_json::to_string(event)?);
+    Ok(())
+}
+
 /// One line of progress for people.
 fn describe(event: &Event) -> String {
     match event {
-        Event::Phase { phase } => format!("{phase}…"),
+        Event::Phase { phase } => format!("{}…", phase.describe()),
         Event::Resumed {
             completed_stages,
             step,
@@ -496,6 +501,11 @@ fn describe(event: &Event) -> String {
             mean_loss,
             seconds,
         } => format!("{stage:?} done: mean loss {mean_loss:.4} in {seconds:.1} s"),
+        Event::Mined { summary } => format!(
+            "mined {} pairs ({} to train on, {} held out)",
+            summary.pairs, summary.train.pairs, summary.heldout.pairs
+        ),
+        Event::Report { .. } => "report written".to_string(),
     }
 }
 
@@ -626,6 +636,36 @@ struct SetSummary {
     pairs: usize,
     files: usize,
     path: PathBuf,
+}
+
+impl Summary {
+    /// What the `mined` event carries.
+    fn counts(&self) -> MinedCounts {
+        let names = |counts: Vec<(String, usize)>| counts.into_iter().collect();
+        MinedCounts {
+            pairs: self.pairs,
+            by_family: names(
+                self.by_family
+                    .iter()
+                    .map(|(f, n)| (f.as_str().to_string(), *n))
+                    .collect(),
+            ),
+            by_source: names(
+                self.by_source
+                    .iter()
+                    .map(|(s, n)| (s.as_str().to_string(), *n))
+                    .collect(),
+            ),
+            train: SetCounts {
+                pairs: self.train.pairs,
+                files: self.train.files,
+            },
+            heldout: SetCounts {
+                pairs: self.heldout.pairs,
+                files: self.heldout.files,
+            },
+        }
+    }
 }
 
 impl SetSummary {

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use coder_lsp::embed::lora::{ADAPTER_META, ADAPTER_WEIGHTS, AdapterMeta, LoraParams};
 use coder_lsp::embed::{DeviceSpec, Instructions};
 use coder_lsp::model::ModelOptions;
+use coder_lsp::trainer_protocol::Phase;
 use coder_lsp::workspace::WalkOptions;
 use serde::{Deserialize, Serialize};
 
@@ -194,16 +195,17 @@ pub fn fine_tune(
         );
     }
     let total = Instant::now();
-    let phase = |name: &str, on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>| match on_event(
-        &Event::Phase {
-            phase: name.to_string(),
-        },
+    let phase = |phase: Phase, on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>| match on_event(
+        &Event::Phase { phase },
     ) {
         ControlFlow::Continue(()) => Ok(Instant::now()),
-        ControlFlow::Break(()) => Err(anyhow::anyhow!("fine-tuning stopped before {name}")),
+        ControlFlow::Break(()) => Err(anyhow::anyhow!(
+            "fine-tuning stopped before {}",
+            phase.describe()
+        )),
     };
 
-    let clock = phase("load", &mut on_event)?;
+    let clock = phase(Phase::Load, &mut on_event)?;
     let base_fingerprint = coder_lsp::model::fingerprint(&config.model_dir)
         .with_context(|| format!("fingerprinting {}", config.model_dir.display()))?;
     let device = config.device.open()?;
@@ -215,16 +217,16 @@ pub fn fine_tune(
     )?;
     let load_s = clock.elapsed().as_secs_f64();
 
-    let clock = phase("negatives", &mut on_event)?;
+    let clock = phase(Phase::Negatives, &mut on_event)?;
     let base_ranks = mine_hard_negatives(&encoder, None, &mut train_pairs, &config.negatives)?;
     let negatives_s = clock.elapsed().as_secs_f64();
 
-    let clock = phase("evaluate_base", &mut on_event)?;
+    let clock = phase(Phase::EvaluateBase, &mut on_event)?;
     let (before_ranks, _) = rank_positives(&encoder, None, &heldout)?;
     let before = RetrievalMetrics::from_ranks(&before_ranks);
     let evaluate_base_s = clock.elapsed().as_secs_f64();
 
-    let clock = phase("train", &mut on_event)?;
+    let clock = phase(Phase::Train, &mut on_event)?;
     let checkpoint = config.checkpoint_dir();
     let outcome = train(
         &encoder,
@@ -236,7 +238,7 @@ pub fn fine_tune(
     )?;
     let train_s = clock.elapsed().as_secs_f64();
 
-    let clock = phase("evaluate_adapter", &mut on_event)?;
+    let clock = phase(Phase::EvaluateAdapter, &mut on_event)?;
     let (stage_ranks, chosen_stage) =
         evaluate_stages(&encoder, config, &outcome, &checkpoint, &heldout)?;
     let after_stage: Vec<Option<RetrievalMetrics>> = stage_ranks
@@ -257,7 +259,7 @@ pub fn fine_tune(
     let served = match &config.served {
         None => None,
         Some(setup) => {
-            let clock = phase("evaluate_served", &mut on_event)?;
+            let clock = phase(Phase::EvaluateServed, &mut on_event)?;
             let mut served = served_gate(
                 setup,
                 config,
@@ -351,7 +353,14 @@ pub fn fine_tune(
     };
 
     // "export" only when there is an adapter to install; a rejected run just writes its report.
-    phase(if accepted { "export" } else { "report" }, &mut on_event)?;
+    phase(
+        if accepted {
+            Phase::Export
+        } else {
+            Phase::Report
+        },
+        &mut on_event,
+    )?;
     std::fs::create_dir_all(&config.output_dir)
         .with_context(|| format!("creating {}", config.output_dir.display()))?;
     if accepted {
@@ -695,22 +704,34 @@ mod tests {
         let mut steps = 0;
         let report = fine_tune(&config, pairs(), heldout.clone(), |e| {
             match e {
-                Event::Phase { phase } => phases.push(phase.clone()),
+                Event::Phase { phase } => phases.push(*phase),
                 Event::Step { .. } => steps += 1,
                 _ => {}
             }
             ControlFlow::Continue(())
         })
         .unwrap();
-        let last = if report.accepted { "export" } else { "report" };
+        // The server reads the report through the protocol's head: it must keep fitting.
+        let head: coder_lsp::trainer_protocol::ReportHead =
+            serde_json::from_value(serde_json::to_value(&report).unwrap()).unwrap();
+        assert_eq!(head.accepted, report.accepted);
+        assert_eq!(head.after.ndcg_at_10, report.after.ndcg_at_10);
+        assert_eq!(head.after.queries, report.after.queries);
+        assert_eq!(head.decision, report.decision);
+        assert!(!head.decision.is_empty());
+        let last = if report.accepted {
+            Phase::Export
+        } else {
+            Phase::Report
+        };
         assert_eq!(
             phases,
             [
-                "load",
-                "negatives",
-                "evaluate_base",
-                "train",
-                "evaluate_adapter",
+                Phase::Load,
+                Phase::Negatives,
+                Phase::EvaluateBase,
+                Phase::Train,
+                Phase::EvaluateAdapter,
                 last
             ]
         );

@@ -129,20 +129,8 @@ impl TrainConfig {
     }
 }
 
-/// A stage of the curriculum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Pairs with a natural-language query (Text2Code, Hybrid).
-    TextWarmup,
-    /// Every pair.
-    Mixed,
-    /// Code-side pairs (Code2Code, Code2Text) the base model does not rank in its top 3, at a
-    /// low learning rate.
-    CodeCooldown,
-    /// Every pair in one stage (no curriculum).
-    All,
-}
+/// A stage of the curriculum (shared with the server through the trainer protocol).
+pub use coder_lsp::trainer_protocol::CurriculumStage as Stage;
 
 /// One stage's pairs and learning rate.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,39 +174,8 @@ pub fn plan_stages(config: &TrainConfig, pairs: &[Pair], base_ranks: &[usize]) -
     ]
 }
 
-/// Progress, for a progress bar or JSON lines.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    /// A part of the pipeline begins (`negatives`, `evaluate_base`, `train`, …).
-    Phase { phase: String },
-    /// A checkpoint was found: its stages are skipped.
-    Resumed {
-        completed_stages: usize,
-        step: usize,
-    },
-    StageStarted {
-        stage: Stage,
-        /// 1-based.
-        index: usize,
-        stages: usize,
-        pairs: usize,
-        steps: usize,
-    },
-    Step {
-        stage: Stage,
-        /// 1-based, over all stages.
-        step: usize,
-        total_steps: usize,
-        loss: f32,
-        eta_seconds: f64,
-    },
-    StageFinished {
-        stage: Stage,
-        mean_loss: f32,
-        seconds: f64,
-    },
-}
+/// Progress, for a progress bar or JSON lines: the trainer protocol's events.
+pub use coder_lsp::trainer_protocol::TrainerEvent as Event;
 
 /// What one stage did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 //! A panic inside a handler becomes an error reply; the server keeps running.
 
 pub mod config;
+pub mod ext;
 mod progress;
 mod protocol;
 mod transport;
@@ -31,21 +32,8 @@ use crate::engine::{Engine, EngineError, RootedHit};
 use crate::index::IndexError;
 use crate::search::{Ranking, SearchFilter};
 use config::Config;
-use protocol::{
-    ContextArgs, ModelArgs, SearchArgs, SimilarArgs, hit_to_json, line_range, path_of, symbol_kind,
-    uri_of,
-};
-
-/// The commands of `workspace/executeCommand`.
-pub const COMMANDS: &[&str] = &[
-    "semanticSearch",
-    "findSimilar",
-    "ragContext",
-    "indexStatus",
-    "reindex",
-    "fineTune",
-    "resetModel",
-];
+use ext::{Command, ContextArgs, ModelArgs, Request, SearchArgs, SimilarArgs};
+use protocol::{hit_to_json, line_range, path_of, symbol_kind, uri_of};
 
 /// How long typing must pause before an unsaved buffer is re-indexed.
 const CHANGE_DEBOUNCE: Duration = Duration::from_millis(300);
@@ -750,7 +738,7 @@ impl LanguageServer for Backend {
                 hover_provider: hover.then_some(HoverProviderCapability::Simple(true)),
                 workspace_symbol_provider: Some(OneOf::Left(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: COMMANDS.iter().map(|c| (*c).to_string()).collect(),
+                    commands: Command::names(),
                     work_done_progress_options: WorkDoneProgressOptions::default(),
                 }),
                 workspace: Some(WorkspaceServerCapabilities {
@@ -905,49 +893,22 @@ impl LanguageServer for Backend {
         let command = params.command.clone();
         guarded(&command, async {
             let first = params.arguments.into_iter().next().unwrap_or(Value::Null);
-            let parse = |what: &str| invalid_params(format!("invalid arguments for {what}"));
-            let value = match params.command.as_str() {
-                "semanticSearch" => {
-                    let args = protocol::parse_args(first).map_err(|e| {
-                        invalid_params(format!("{}: {e}", parse("semanticSearch").message))
-                    })?;
-                    self.state.semantic_search(args).await?
-                }
-                "findSimilar" => {
-                    let args = protocol::parse_args(first).map_err(|e| {
-                        invalid_params(format!("{}: {e}", parse("findSimilar").message))
-                    })?;
-                    self.state.find_similar(args).await?
-                }
-                "ragContext" => {
-                    let args = protocol::parse_args(first).map_err(|e| {
-                        invalid_params(format!("{}: {e}", parse("ragContext").message))
-                    })?;
-                    self.state.rag_context(args).await?
-                }
-                "indexStatus" => self.state.index_status().await?,
-                "reindex" => {
+            let value = match Request::parse(&params.command, first).map_err(invalid_params)? {
+                Request::SemanticSearch(args) => self.state.semantic_search(args).await?,
+                Request::FindSimilar(args) => self.state.find_similar(args).await?,
+                Request::RagContext(args) => self.state.rag_context(args).await?,
+                Request::IndexStatus => self.state.index_status().await?,
+                Request::Reindex => {
                     for root in self.state.engine()?.roots() {
                         self.state.spawn_indexing(root.root.clone());
                     }
                     json!({ "started": true })
                 }
-                "fineTune" | "resetModel" => {
-                    let args = ModelArgs::parse(first)
-                        .map_err(|e| invalid_params(format!("{}: {e}", parse(&command).message)))?;
-                    if command == "fineTune" {
-                        let token = params.work_done_progress_params.work_done_token.clone();
-                        self.state.fine_tune(args, token).await?
-                    } else {
-                        self.state.reset_model(args)?
-                    }
+                Request::FineTune(args) => {
+                    let token = params.work_done_progress_params.work_done_token.clone();
+                    self.state.fine_tune(args, token).await?
                 }
-                other => {
-                    return Err(invalid_params(format!(
-                        "unknown command {other:?}; coder-lsp knows {}",
-                        COMMANDS.join(", ")
-                    )));
-                }
+                Request::ResetModel(args) => self.state.reset_model(args)?,
             };
             Ok(Some(value))
         })

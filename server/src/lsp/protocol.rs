@@ -3,87 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower_lsp_server::ls_types::{Position, Range, SymbolKind, Uri};
 
 use crate::engine::RootedHit;
-use crate::search::SearchMode;
-
-/// Arguments of `semanticSearch`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SearchArgs {
-    pub query: String,
-    pub top_k: Option<usize>,
-    #[serde(default)]
-    pub paths: Vec<String>,
-    #[serde(default)]
-    pub languages: Vec<String>,
-    #[serde(default)]
-    pub kinds: Vec<String>,
-    /// `dense`, `lexical` or `hybrid` (the default).
-    pub mode: Option<SearchMode>,
-    /// Attach each result's score parts (`explain`).
-    #[serde(default)]
-    pub explain: bool,
-}
-
-/// Arguments of `findSimilar`: a range, or a position inside the symbol to compare.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SimilarArgs {
-    pub uri: Uri,
-    pub range: Option<Range>,
-    pub position: Option<Position>,
-    pub top_k: Option<usize>,
-}
-
-/// Arguments of `fineTune` and `resetModel`: the workspace folder (default: the first) and,
-/// for `fineTune`, training settings over the `fineTune` initialization options.
-#[derive(Debug, Default)]
-pub struct ModelArgs {
-    pub root: Option<Uri>,
-    pub settings: crate::finetune::FineTuneSettings,
-}
-
-impl ModelArgs {
-    /// Reads `{root?, …settings}` (absent or `null`: all defaults); unknown fields are errors.
-    pub fn parse(value: Value) -> Result<Self, String> {
-        let mut fields = match value {
-            Value::Null => return Ok(Self::default()),
-            Value::Object(fields) => fields,
-            _ => return Err("the argument must be an object".into()),
-        };
-        let root = match fields.remove("root") {
-            None | Some(Value::Null) => None,
-            Some(root) => Some(serde_json::from_value(root).map_err(|e| format!("root: {e}"))?),
-        };
-        let settings = serde_json::from_value(Value::Object(fields)).map_err(|e| e.to_string())?;
-        Ok(Self { root, settings })
-    }
-}
-
-/// Arguments of `ragContext` and `coder/context`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContextArgs {
-    pub query: String,
-    #[allow(dead_code)]
-    pub uri: Option<Uri>,
-    #[allow(dead_code)]
-    pub position: Option<Position>,
-    pub token_budget: Option<usize>,
-}
-
-/// Reads command arguments (the first element of `arguments`), with serde's message on error.
-pub fn parse_args<T: DeserializeOwned>(value: Value) -> Result<T, String> {
-    if value.is_null() {
-        return Err("an argument object is required".into());
-    }
-    serde_json::from_value(value).map_err(|e| e.to_string())
-}
 
 /// The local path of a `file://` URI.
 pub fn path_of(uri: &Uri) -> Option<PathBuf> {

@@ -23,48 +23,48 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
     let parts = match language {
         Language::Rust => (
             tree_sitter_rust::LANGUAGE.into(),
-            include_str!("../../../grammars/rust.scm"),
+            include_str!("../../grammars/rust.scm"),
         ),
         Language::Python => (
             tree_sitter_python::LANGUAGE.into(),
-            include_str!("../../../grammars/python.scm"),
+            include_str!("../../grammars/python.scm"),
         ),
         Language::JavaScript => (
             tree_sitter_javascript::LANGUAGE.into(),
             concat!(
-                include_str!("../../../grammars/javascript.scm"),
-                include_str!("../../../grammars/ecmascript.scm")
+                include_str!("../../grammars/javascript.scm"),
+                include_str!("../../grammars/ecmascript.scm")
             ),
         ),
         Language::TypeScript => (
             tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
             concat!(
-                include_str!("../../../grammars/typescript.scm"),
-                include_str!("../../../grammars/ecmascript.scm")
+                include_str!("../../grammars/typescript.scm"),
+                include_str!("../../grammars/ecmascript.scm")
             ),
         ),
         Language::Tsx => (
             tree_sitter_typescript::LANGUAGE_TSX.into(),
             concat!(
-                include_str!("../../../grammars/typescript.scm"),
-                include_str!("../../../grammars/ecmascript.scm")
+                include_str!("../../grammars/typescript.scm"),
+                include_str!("../../grammars/ecmascript.scm")
             ),
         ),
         Language::Go => (
             tree_sitter_go::LANGUAGE.into(),
-            include_str!("../../../grammars/go.scm"),
+            include_str!("../../grammars/go.scm"),
         ),
         Language::Java => (
             tree_sitter_java::LANGUAGE.into(),
-            include_str!("../../../grammars/java.scm"),
+            include_str!("../../grammars/java.scm"),
         ),
         Language::C => (
             tree_sitter_c::LANGUAGE.into(),
-            include_str!("../../../grammars/c.scm"),
+            include_str!("../../grammars/c.scm"),
         ),
         Language::Cpp => (
             tree_sitter_cpp::LANGUAGE.into(),
-            include_str!("../../../grammars/cpp.scm"),
+            include_str!("../../grammars/cpp.scm"),
         ),
         Language::Markdown | Language::Text => return None,
     };

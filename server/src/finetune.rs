@@ -421,26 +421,24 @@ fn finish(
     let served_before = head.served.as_ref().map(|s| s.before);
     let served_after = head.served.as_ref().and_then(|s| s.after);
     let served_queries = head.served.as_ref().map_or(0, |s| s.queries as u64);
+    // Always the held-out figures first (editors and scripts read them), then why.
+    let measured =
+        format!("held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries");
     let message = match Some(head.decision.as_str()).filter(|d| !d.is_empty()) {
         // The trainer says why (served-mode gate, or the held-out pairs alone).
-        Some(decision) if accepted => format!("installed: {decision}"),
-        Some(decision) => format!("{decision}; the current model stays in use"),
+        Some(decision) if accepted => format!("{measured}; installed: {decision}"),
+        Some(decision) => format!("{measured}; {decision}; the current model stays in use"),
         // A trainer from before decisions were reported.
-        None => {
-            let measured = format!(
-                "held-out nDCG@10 {ndcg_before:.3} → {ndcg_after:.3} on {heldout_queries} queries"
-            );
-            match (accepted, head.p_value) {
-                (true, _) => measured,
-                (false, Some(p)) if ndcg_after > ndcg_before => format!(
-                    "{measured}: a gain this small is likely luck (p = {p:.2}, above {}), so the current model stays in use",
-                    head.significance.unwrap_or(0.0)
-                ),
-                (false, _) => {
-                    format!("{measured}: not better than the current model, which stays in use")
-                }
+        None => match (accepted, head.p_value) {
+            (true, _) => measured,
+            (false, Some(p)) if ndcg_after > ndcg_before => format!(
+                "{measured}: a gain this small is likely luck (p = {p:.2}, above {}), so the current model stays in use",
+                head.significance.unwrap_or(0.0)
+            ),
+            (false, _) => {
+                format!("{measured}: not better than the current model, which stays in use")
             }
-        }
+        },
     };
     Ok(FineTuneOutcome {
         accepted,
@@ -756,6 +754,13 @@ mod tests {
         assert_eq!(judged.served_before, Some(0.61));
         assert_eq!(judged.served_after, Some(0.58));
         assert_eq!(judged.served_queries, 40);
+        assert!(
+            judged
+                .message
+                .starts_with("held-out nDCG@10 0.300 → 0.450 on 30 queries; 40 held-out questions"),
+            "{}",
+            judged.message
+        );
         assert!(
             judged
                 .message

@@ -303,11 +303,11 @@ pub fn fine_tune(
         None => {
             let accepted = pairs_gain && p_value <= config.significance;
             let decision = if accepted {
-                format!("held-out pairs: nDCG@10 {:.3} → {:.3} (p = {p_value:.3})", before.ndcg_at_10, after.ndcg_at_10)
+                format!("a gain beyond chance on the held-out pairs (p = {p_value:.3})")
             } else if pairs_gain {
-                format!("held-out pairs: a gain this small is likely luck (p = {p_value:.2}, above {})", config.significance)
+                format!("a gain this small on the held-out pairs is likely luck (p = {p_value:.2}, above {})", config.significance)
             } else {
-                "held-out pairs: not better than the current model".to_string()
+                "not better than the current model on the held-out pairs".to_string()
             };
             (accepted, decision, None)
         }

@@ -10,6 +10,9 @@ Subcommands (bench/semble/run calls them in order):
   run     index each repo with the real binary, answer all its queries in one `search --stdin`
           process, and score file-level nDCG@10 the way semble's benchmark does; print the tables
           beside semble's published numbers (published.json) and save everything as JSON
+  finetune  (run on its own) per repo and seed: copy the repo's index, score the queries, run
+          `coder-lsp fine-tune` on the copy, re-index and score again if an adapter was installed;
+          record the trainer's figures, times and peak memory; resumable (--out)
 
 Scoring, as semble's file-level baselines do it: the hits are taken in rank order, each hit path is
 made relative to the semble repo root (the repo's prefix + the path), reduced to distinct files and
@@ -386,9 +389,11 @@ def parse_search_output(text, expected):
     return [[hit["path"] for hit in a.get("results", [])] for a in answers]
 
 
-def evaluate_repo(binary, repo, tasks, top_k, extra_args, verbose):
+def evaluate_repo(binary, repo, tasks, top_k, extra_args, verbose, index_dir=None):
+    """Index (timed), answer every task in one `search --stdin` process, score. The index lives
+    in `index_dir`, by default the benchmark's own `indexes/NAME`."""
     root = index_root(repo)
-    index_dir = os.path.join(INDEXES_DIR, repo["name"])
+    index_dir = index_dir or os.path.join(INDEXES_DIR, repo["name"])
     os.makedirs(index_dir, exist_ok=True)
     common = ["--root", root, "--index-dir", index_dir]
     started = time.perf_counter()
@@ -533,6 +538,415 @@ def report(results, repos_by_name, published, label):
             "test_or_doc_share": share, "test_or_doc_first": first, "zero": zero, "queries": nq}
 
 
+# ---------------------------------------------------------------- finetune
+
+FINETUNE_DIR = os.path.join(INDEXES_DIR, ".finetune")
+
+
+def spread(values):
+    """max - min of the values (None when there are none)."""
+    values = [v for v in values if v is not None]
+    return max(values) - min(values) if values else None
+
+
+def run_key(run):
+    """What makes two runs the same experiment: repo, seed and the extra fine-tune arguments."""
+    return (run["repo"], int(run["seed"]), tuple(run.get("fine_tune_args") or ()))
+
+
+def pending_runs(repos, seeds, ft_args, done_runs):
+    """The (repo, seed) pairs still to run, in order, skipping those recorded in done_runs."""
+    done = {run_key(r) for r in done_runs}
+    return [(repo, seed) for repo in repos for seed in seeds
+            if (repo["name"], int(seed), tuple(ft_args)) not in done]
+
+
+def finetune_summary(runs, eps=1e-9):
+    """Per codebase over its seeds, then over codebases.
+
+    Per codebase: the hand-written queries' nDCG@10 with the base model (`before`) and the
+    served outcome per seed (`after`: the adapter's when one was installed, else the base
+    model's), their difference per seed (`delta`), the spread of the deltas over the seeds
+    (max - min; 0 with one seed), and whether the codebase is *worse*: its mean delta is a loss
+    larger than that spread. `gain_installed` is the mean delta over the seeds whose adapter
+    was installed (None when none was).
+
+    Over codebases: how many are worse, the mean of `gain_installed` over the codebases where
+    an adapter was installed at least once, and the mean delta over all codebases (what a user
+    can expect from running fine-tune, rejections counting as no change)."""
+    by_repo = {}
+    for r in runs:
+        by_repo.setdefault(r["repo"], []).append(r)
+    per_repo = {}
+    for name, rs in by_repo.items():
+        rs = sorted(rs, key=lambda r: r["seed"])
+        deltas = [r["ndcg_after"] - r["ndcg_before"] for r in rs]
+        installed = [d for r, d in zip(rs, deltas) if r["accepted"]]
+        mean_delta = mean(deltas)
+        sp = spread(deltas)
+        served = [r["served_after"] - r["served_before"] for r in rs
+                  if r.get("served_after") is not None and r.get("served_before") is not None]
+        per_repo[name] = {
+            "language": rs[0].get("language"),
+            "seeds": [r["seed"] for r in rs],
+            "before": mean([r["ndcg_before"] for r in rs]),
+            "after": [r["ndcg_after"] for r in rs],
+            "after_mean": mean([r["ndcg_after"] for r in rs]),
+            "delta": deltas,
+            "mean_delta": mean_delta,
+            "spread": sp,
+            "worse": mean_delta < 0 and -mean_delta > sp + eps,
+            "accepted": sum(1 for r in rs if r["accepted"]),
+            "runs": len(rs),
+            "gain_installed": mean(installed),
+            "served_delta_mean": mean(served),
+            "heldout_delta_mean": mean([r["heldout_ndcg_after"] - r["heldout_ndcg_before"] for r in rs
+                                        if r.get("heldout_ndcg_after") is not None
+                                        and r.get("heldout_ndcg_before") is not None]),
+        }
+    with_adapter = [n for n, s in per_repo.items() if s["accepted"]]
+    return {
+        "per_repo": per_repo,
+        "codebases": len(per_repo),
+        "runs": len(runs),
+        "accepted_runs": sum(1 for r in runs if r["accepted"]),
+        "worse": sorted(n for n, s in per_repo.items() if s["worse"]),
+        "codebases_with_adapter": sorted(with_adapter),
+        "mean_gain_installed": mean([per_repo[n]["gain_installed"] for n in with_adapter]),
+        "mean_gain_installed_runs": mean([r["ndcg_after"] - r["ndcg_before"] for r in runs if r["accepted"]]),
+        "mean_delta_all": mean([s["mean_delta"] for s in per_repo.values()]),
+        "mean_before": mean([s["before"] for s in per_repo.values()]),
+        "mean_after": mean([s["after_mean"] for s in per_repo.values()]),
+        "seconds": sum(r.get("run_seconds") or 0 for r in runs),
+        "fine_tune_seconds": sum(r.get("fine_tune_seconds") or 0 for r in runs),
+    }
+
+
+def pair_total(counts):
+    return sum(counts.values()) if isinstance(counts, dict) else counts
+
+
+def arrow(before, after, digits=3):
+    if before is None and after is None:
+        return "-"
+    return f"{fmt(before, digits)}→{fmt(after, digits)}"
+
+
+def signed(x, digits=3):
+    return "-" if x is None else f"{x:+.{digits}f}"
+
+
+def print_finetune_report(runs, summary):
+    runs = sorted(runs, key=lambda r: (r.get("language") or "", r["repo"], r["seed"]))
+    print("\n## Per-repository fine-tuning: one row per run\n")
+    print("nDCG@10 before→after. held-out: mined pairs held out by file (ranked among themselves); "
+          "gate: held-out questions searched over the workspace with the served ranking (the "
+          "install decision); queries: the benchmark's hand-written queries, served ranking, "
+          "default search settings.\n")
+    header = ["repo", "lang", "seed", "train", "held", "held-out", "gate (n)", "gate p", "losing",
+              "installed", "queries", "Δ", "fine-tune s", "CPU s", "load", "re-index s", "peak MB"]
+    rows = []
+    for r in runs:
+        rows.append([
+            r["repo"], r.get("language") or "-", r["seed"], pair_total(r.get("train_pairs") or {}),
+            pair_total(r.get("heldout_pairs") or {}),
+            arrow(r.get("heldout_ndcg_before"), r.get("heldout_ndcg_after")),
+            f"{arrow(r.get('served_before'), r.get('served_after'))} ({r.get('served_queries', '-')})",
+            fmt(r.get("served_p_value"), 2), ", ".join(r.get("served_losing_sources") or []) or "-",
+            "yes" if r["accepted"] else "no", arrow(r["ndcg_before"], r["ndcg_after"]),
+            signed(r["ndcg_after"] - r["ndcg_before"]), f"{r['fine_tune_seconds']:.0f}",
+            "-" if r.get("fine_tune_cpu_seconds") is None else f"{r['fine_tune_cpu_seconds']:.0f}",
+            "/".join(f"{x:.1f}" for x in r.get("load_average") or []) or "-",
+            "-" if r.get("reindex_seconds") is None else f"{r['reindex_seconds']:.0f}",
+            "-" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:.0f}",
+        ])
+    print_table(header, rows)
+    print("\nDecisions:\n")
+    for r in runs:
+        print(f"- {r['repo']} seed {r['seed']}: {r.get('decision') or r.get('message') or '-'}")
+
+    print("\n## Per codebase over seeds (hand-written queries, nDCG@10)\n")
+    header = ["repo", "lang", "seeds", "installed", "base", "outcome per seed", "Δ per seed",
+              "spread", "mean Δ", "worse than base beyond spread", "gate Δ (mean)"]
+    rows = []
+    for name, s in sorted(summary["per_repo"].items(), key=lambda kv: (kv[1]["language"] or "", kv[0])):
+        rows.append([name, s["language"] or "-", " ".join(str(x) for x in s["seeds"]),
+                     f"{s['accepted']}/{s['runs']}", fmt(s["before"]),
+                     " ".join(fmt(a) for a in s["after"]), " ".join(signed(d) for d in s["delta"]),
+                     fmt(s["spread"]), signed(s["mean_delta"]), "yes" if s["worse"] else "no",
+                     signed(s["served_delta_mean"])])
+    print_table(header, rows)
+    print(f"\nRuns: {summary['runs']}, adapters installed: {summary['accepted_runs']}; codebases: "
+          f"{summary['codebases']}, with an adapter installed at least once: "
+          f"{len(summary['codebases_with_adapter'])} ({', '.join(summary['codebases_with_adapter']) or '-'}).")
+    print(f"Codebases worse than the base model by more than the seeds' spread: {len(summary['worse'])}"
+          f" ({', '.join(summary['worse']) or '-'}).")
+    print(f"Mean gain where an adapter was installed: {signed(summary['mean_gain_installed'])} over "
+          f"codebases ({signed(summary['mean_gain_installed_runs'])} over runs); mean change over all "
+          f"codebases: {signed(summary['mean_delta_all'])} ({fmt(summary['mean_before'])} → "
+          f"{fmt(summary['mean_after'])}).")
+    print(f"Time in runs: {summary['seconds']:.0f}s ({summary['fine_tune_seconds']:.0f}s fine-tuning).")
+
+
+def process_tree(pid):
+    """pid and its descendants, from /proc (Linux)."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        p = pids[i]
+        i += 1
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    pids.extend(int(x) for x in f.read().split())
+            except (OSError, ValueError):
+                pass
+    return pids
+
+
+def rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class TreeRssSampler:
+    """Samples the summed resident memory of a process and its descendants every `interval` s
+    (coder-lsp and the coder-train it runs are alive together); `peak_kb` is the largest sum."""
+
+    def __init__(self, pid, interval=0.5):
+        import threading
+        self.pid, self.interval, self.peak_kb = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, sum(rss_kb(p) for p in process_tree(self.pid)))
+            self._stop.wait(self.interval)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb
+
+
+def last_json_line(text):
+    """The last line of text that parses as a JSON object, or None."""
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+def tail(path, lines=30):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def run_fine_tune(binary, root, index_dir, seed, ft_args, log_path, out_path):
+    """`coder-lsp fine-tune --json` on index_dir; stderr to log_path, stdout to out_path. Returns
+    (parsed JSON, seconds, peak RSS MB of the largest process in the tree from wait4, peak summed
+    RSS MB of the tree sampled from /proc, CPU seconds of the tree, its mean load average)."""
+    cmd = [binary, "fine-tune", "--root", root, "--index-dir", index_dir, "--json",
+           "--seed", str(seed), *ft_args]
+    with open(log_path, "w") as log:
+        log.write("$ " + shlex.join(cmd) + "\n")
+        log.flush()
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+        sampler = TreeRssSampler(proc.pid).start()
+        load_before = os.getloadavg()[1]
+        out = proc.stdout.read()
+        proc.stdout.close()
+        tree_peak_kb = sampler.stop()
+        # wait4 gives this child's own usage, its waited-for descendants (coder-train) included:
+        # ru_maxrss is the largest single process's peak (KiB on Linux).
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        load_after = os.getloadavg()[1]
+    cpu_seconds = usage.ru_utime + usage.ru_stime
+    with open(out_path, "w") as f:
+        f.write(out)
+    result = last_json_line(out)
+    if proc.returncode != 0 or result is None:
+        raise RuntimeError(f"fine-tune exited with {proc.returncode}"
+                           f"{'' if result else ' without a JSON line'}; the end of {log_path}:\n"
+                           f"{tail(log_path)}")
+    return (result, seconds, usage.ru_maxrss / 1024, tree_peak_kb / 1024, cpu_seconds,
+            (load_before, load_after))
+
+
+def finetune_one(binary, repo, tasks, seed, ft_args, top_k):
+    """One fine-tuning run on a scratch copy of the repo's index; returns its record."""
+    name = repo["name"]
+    root = index_root(repo)
+    original = os.path.join(INDEXES_DIR, name)
+    scratch = os.path.join(FINETUNE_DIR, f"{name}-seed{seed}")
+    started = time.perf_counter()
+    if os.path.exists(scratch):
+        shutil.rmtree(scratch)
+    os.makedirs(FINETUNE_DIR, exist_ok=True)
+    shutil.copytree(original, scratch)
+
+    print(f"    before: scoring {len(tasks)} queries with the base model", flush=True)
+    before = evaluate_repo(binary, repo, tasks, top_k, [], False, index_dir=scratch)
+    b = summarize_repo(before)
+    print(f"    before: nDCG@10 {b['ndcg10']:.3f} (index {before['index_seconds']:.1f}s)", flush=True)
+
+    log_path, out_path = scratch + ".log", scratch + ".out"
+    print(f"    fine-tune: seed {seed} {shlex.join(ft_args)} (stderr: {os.path.relpath(log_path, HERE)})",
+          flush=True)
+    outcome, ft_seconds, peak_mb, tree_peak_mb, cpu_s, load = run_fine_tune(
+        binary, root, scratch, seed, ft_args, log_path, out_path)
+    accepted = bool(outcome.get("accepted"))
+    has_adapter = os.path.isdir(os.path.join(scratch, "adapter"))
+    if accepted != has_adapter:
+        raise RuntimeError(f"fine-tune said accepted={accepted} but {scratch}/adapter "
+                           f"{'exists' if has_adapter else 'is missing'}")
+    print(f"    fine-tune: {ft_seconds:.0f}s ({cpu_s:.0f} CPU s; 5-min load {load[0]:.1f} → {load[1]:.1f}), "
+          f"peak {peak_mb:.0f} MB (tree {tree_peak_mb:.0f} MB): "
+          f"{outcome.get('message')}", flush=True)
+    if accepted:
+        after = evaluate_repo(binary, repo, tasks, top_k, [], False, index_dir=scratch)
+        a = summarize_repo(after)
+        reindex = after["index_seconds"]
+        print(f"    after: nDCG@10 {a['ndcg10']:.3f} (re-index {reindex:.1f}s)", flush=True)
+    else:
+        after, a, reindex = None, b, None
+
+    report_ = outcome.get("report") or {}
+    served = report_.get("served") or {}
+    train_pairs = report_.get("train_pairs") or {}
+    heldout_pairs = report_.get("heldout_pairs") or {}
+    return {
+        "repo": name, "language": repo["language"], "role": repo["role"], "seed": seed,
+        "fine_tune_args": list(ft_args), "top_k": top_k,
+        "train_pairs": train_pairs, "heldout_pairs": heldout_pairs,
+        "train_pairs_total": pair_total(train_pairs), "heldout_pairs_total": pair_total(heldout_pairs),
+        "heldout_ndcg_before": outcome.get("ndcg_before"), "heldout_ndcg_after": outcome.get("ndcg_after"),
+        "heldout_queries": outcome.get("heldout_queries"), "heldout_p_value": report_.get("p_value"),
+        "served_before": outcome.get("served_before"), "served_after": outcome.get("served_after"),
+        "served_queries": outcome.get("served_queries"), "served_p_value": served.get("p_value"),
+        "served_losing_sources": served.get("losing_sources") or [],
+        "served_stages": served.get("stages"), "served_by_source": served.get("by_source"),
+        "served_by_source_ndcg": served.get("by_source_ndcg"),
+        "chosen_stage": report_.get("chosen_stage"),
+        "decision": report_.get("decision"), "message": outcome.get("message"), "accepted": accepted,
+        "queries": b["queries"], "ndcg_before": b["ndcg10"], "ndcg_after": a["ndcg10"],
+        "by_category_before": b["by_category"], "by_category_after": a["by_category"],
+        "fine_tune_seconds": round(ft_seconds, 1), "fine_tune_cpu_seconds": round(cpu_s, 1),
+        # Other work on the machine slows the run: the 5-minute load average at its start and end.
+        "load_average": [round(x, 2) for x in load], "cpus": os.cpu_count(),
+        "reindex_seconds": None if reindex is None else round(reindex, 1),
+        "peak_rss_mb": round(peak_mb, 1), "peak_tree_rss_mb": round(tree_peak_mb, 1),
+        "timings": report_.get("timings"),
+        "run_seconds": round(time.perf_counter() - started, 1),
+        "log": os.path.relpath(log_path, HERE), "scratch": os.path.relpath(scratch, HERE),
+        "before": before, "after": after, "fine_tune_output": outcome,
+    }
+
+
+def finetune(binary, repos, seeds, ft_args, top_k, out_path):
+    """Every (repo, seed) not yet recorded in out_path: fine-tune on a scratch copy of the index,
+    score the hand-written queries before and after. Saves after each run; prints the report."""
+    if os.environ.get("CODER_LSP_ADAPTER"):
+        raise SystemExit("CODER_LSP_ADAPTER is set: the base model would not be the base model")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    payload = {"kind": "finetune", "runs": [], "failed": [], "invocations": []}
+    if out_path and os.path.exists(out_path):
+        with open(out_path) as f:
+            payload = json.load(f)
+        payload.setdefault("failed", [])
+        payload.setdefault("invocations", [])
+    done = payload["runs"]
+    repos = sorted(repos, key=lambda r: (r["language"], r["name"]))
+    todo = pending_runs(repos, seeds, ft_args, done)
+    skipped = len(repos) * len(seeds) - len(todo)
+    print(f"\n{len(todo)} runs to do" + (f", {skipped} already in {out_path}" if skipped else ""),
+          flush=True)
+
+    def save():
+        if not out_path:
+            return
+        payload.update({"binary": binary, "date": datetime.datetime.now(datetime.timezone.utc)
+                        .isoformat(timespec="seconds"), "summary": finetune_summary(payload["runs"])})
+        tmp = out_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(payload, f, indent=1)
+        os.replace(tmp, out_path)
+
+    started = time.perf_counter()
+    coverage_by_repo = check(repos) if todo else {}
+    indexed = set()
+    failures = []
+    for repo, seed in todo:
+        name = repo["name"]
+        scored = coverage_by_repo[name][0]
+        if name not in indexed:
+            if os.path.isdir(os.path.join(INDEXES_DIR, name, "adapter")):
+                raise SystemExit(f"{name}: indexes/{name} has an adapter installed; the base would not "
+                                 f"be the base model")
+            print(f"\n--- {name}: bringing indexes/{name} up to date", flush=True)
+            os.makedirs(os.path.join(INDEXES_DIR, name), exist_ok=True)
+            run_binary(binary, ["index", "--root", index_root(repo), "--index-dir",
+                                os.path.join(INDEXES_DIR, name), "--json"])
+            indexed.add(name)
+        print(f"\n--- {name} seed {seed}: {len(scored)} queries", flush=True)
+        try:
+            run = finetune_one(binary, repo, scored, seed, ft_args, top_k)
+        except (RuntimeError, OSError, SystemExit, json.JSONDecodeError) as e:
+            print(f"    FAILED: {e}", flush=True)
+            failure = {"repo": name, "seed": seed, "fine_tune_args": list(ft_args), "error": str(e),
+                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+            failures.append(failure)
+            payload["failed"].append(failure)
+            save()
+            continue
+        payload["runs"] = [r for r in payload["runs"] if run_key(r) != run_key(run)] + [run]
+        # A run that succeeds now supersedes its earlier failures.
+        payload["failed"] = [f for f in payload["failed"] if run_key(f) != run_key(run)]
+        print(f"    done in {run['run_seconds']:.0f}s: queries {run['ndcg_before']:.3f} → "
+              f"{run['ndcg_after']:.3f} ({'installed' if run['accepted'] else 'not installed'})",
+              flush=True)
+        save()
+    seconds = time.perf_counter() - started
+    payload["invocations"].append({"seconds": round(seconds, 1), "runs": len(todo) - len(failures),
+                                   "failed": len(failures), "fine_tune_args": list(ft_args)})
+    save()
+    wanted = {(r["name"], int(s), tuple(ft_args)) for r in repos for s in seeds}
+    runs = [r for r in payload["runs"] if run_key(r) in wanted]
+    if runs:
+        print_finetune_report(runs, finetune_summary(runs))
+    print(f"\nThis invocation: {seconds:.0f}s, {len(todo) - len(failures)} runs done, "
+          f"{len(failures)} failed.")
+    if out_path:
+        print(f"saved {out_path}")
+    if failures:
+        raise SystemExit(f"{len(failures)} runs failed: "
+                         + ", ".join(f"{f['repo']} seed {f['seed']}" for f in failures))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -549,6 +963,15 @@ def main():
     p_run.add_argument("--out", help="write everything to this JSON file")
     p_run.add_argument("--extra-args", default="", help='extra `search` arguments, e.g. "--mode lexical"')
     p_run.add_argument("--verbose", action="store_true")
+    p_ft = sub.add_parser("finetune", help="per-repository fine-tuning: hand-written queries before and after")
+    p_ft.add_argument("--binary", required=True, help="the coder-lsp binary (coder-train beside it)")
+    p_ft.add_argument("--only", nargs="+", metavar="REPO")
+    p_ft.add_argument("--seeds", nargs="+", type=int, default=[1, 2], metavar="N")
+    p_ft.add_argument("--top-k", type=int, default=CUTOFF)
+    p_ft.add_argument("--out", help="JSON file: every run is saved there as it ends, and runs already "
+                                    "recorded there (same repo, seed and fine-tune arguments) are skipped")
+    p_ft.add_argument("--fine-tune-args", default="",
+                      help='extra `coder-lsp fine-tune` arguments, e.g. "--max-steps 10"')
     args = parser.parse_args()
 
     repos = load_repos()
@@ -567,6 +990,11 @@ def main():
         return
     if args.cmd == "check":
         check(repos)
+        return
+
+    if args.cmd == "finetune":
+        finetune(os.path.abspath(args.binary), repos, args.seeds, shlex.split(args.fine_tune_args),
+                 args.top_k, args.out)
         return
 
     if args.role != "all":

@@ -157,5 +157,109 @@ class Data(unittest.TestCase):
             semble.parse_search_output(out, 3)
 
 
+def ft_run(repo, seed, before, after, accepted, args=(), served=(0.5, 0.5), heldout=(0.4, 0.4)):
+    return {"repo": repo, "language": "go", "seed": seed, "fine_tune_args": list(args),
+            "ndcg_before": before, "ndcg_after": after, "accepted": accepted,
+            "served_before": served[0], "served_after": served[1],
+            "heldout_ndcg_before": heldout[0], "heldout_ndcg_after": heldout[1],
+            "run_seconds": 100, "fine_tune_seconds": 90}
+
+
+def ft_seeds(table):
+    """Runs from (repo, before, [(after, accepted) per seed, seeds counted from 1])."""
+    return [ft_run(repo, seed, before, after, accepted)
+            for repo, before, outcomes in table
+            for seed, (after, accepted) in enumerate(outcomes, start=1)]
+
+
+class FineTuneSummary(unittest.TestCase):
+    def test_spread(self):
+        self.assertAlmostEqual(semble.spread([0.1, -0.2, 0.05]), 0.3)
+        self.assertEqual(semble.spread([0.4]), 0)
+        self.assertIsNone(semble.spread([]))
+
+    def test_rejected_everywhere_is_no_change(self):
+        s = semble.finetune_summary([ft_run("chi", 1, 0.8, 0.8, False), ft_run("chi", 2, 0.8, 0.8, False)])
+        chi = s["per_repo"]["chi"]
+        self.assertEqual(chi["spread"], 0)
+        self.assertEqual(chi["mean_delta"], 0)
+        self.assertFalse(chi["worse"])
+        self.assertEqual(chi["accepted"], 0)
+        self.assertIsNone(chi["gain_installed"])
+        self.assertEqual(s["accepted_runs"], 0)
+        self.assertEqual(s["codebases_with_adapter"], [])
+        self.assertIsNone(s["mean_gain_installed"])
+        self.assertEqual(s["mean_delta_all"], 0)
+
+    def test_worse_only_beyond_the_seeds_spread(self):
+        runs = ft_seeds([
+            # Both seeds lose 0.1: mean loss 0.1, spread 0: worse.
+            ("chi", 0.8, [(0.7, True), (0.7, True)]),
+            # One seed loses 0.1, the other keeps the base: mean loss 0.05, spread 0.1: not worse.
+            ("cobra", 0.6, [(0.5, True), (0.6, False)]),
+            # Gains are never worse.
+            ("gson", 0.5, [(0.6, True), (0.7, True)]),
+        ])
+        s = semble.finetune_summary(runs)
+        self.assertTrue(s["per_repo"]["chi"]["worse"])
+        self.assertFalse(s["per_repo"]["cobra"]["worse"])
+        self.assertAlmostEqual(s["per_repo"]["cobra"]["spread"], 0.1)
+        self.assertAlmostEqual(s["per_repo"]["cobra"]["mean_delta"], -0.05)
+        self.assertFalse(s["per_repo"]["gson"]["worse"])
+        self.assertEqual(s["worse"], ["chi"])
+
+    def test_single_seed_any_loss_is_worse(self):
+        s = semble.finetune_summary([ft_run("chi", 1, 0.8, 0.79, True)])
+        self.assertTrue(s["per_repo"]["chi"]["worse"])
+        s = semble.finetune_summary([ft_run("chi", 1, 0.8, 0.8 - 1e-12, True)])
+        self.assertFalse(s["per_repo"]["chi"]["worse"])
+
+    def test_gains_where_installed(self):
+        runs = ft_seeds([
+            ("chi", 0.8, [(0.9, True), (0.8, False)]),
+            ("gson", 0.5, [(0.4, True), (0.6, True)]),
+            ("cobra", 0.6, [(0.6, False), (0.6, False)]),
+        ])
+        s = semble.finetune_summary(runs)
+        # chi: its one installed seed gained 0.1; gson: (-0.1 + 0.1) / 2 = 0; cobra has none.
+        self.assertAlmostEqual(s["per_repo"]["chi"]["gain_installed"], 0.1)
+        self.assertAlmostEqual(s["per_repo"]["gson"]["gain_installed"], 0.0)
+        self.assertEqual(s["codebases_with_adapter"], ["chi", "gson"])
+        self.assertAlmostEqual(s["mean_gain_installed"], 0.05)
+        self.assertAlmostEqual(s["mean_gain_installed_runs"], 0.1 / 3)
+        # Over all codebases, rejections count as no change: (0.05 + 0 + 0) / 3.
+        self.assertAlmostEqual(s["mean_delta_all"], 0.05 / 3)
+        self.assertEqual(s["accepted_runs"], 3)
+        self.assertEqual(s["runs"], 6)
+        self.assertEqual(s["seconds"], 600)
+
+    def test_served_and_heldout_deltas(self):
+        s = semble.finetune_summary([ft_run("chi", 1, 0.8, 0.8, False, served=(0.5, 0.6), heldout=(0.3, 0.5)),
+                                     ft_run("chi", 2, 0.8, 0.8, False, served=(0.4, None))])
+        self.assertAlmostEqual(s["per_repo"]["chi"]["served_delta_mean"], 0.1)
+        self.assertAlmostEqual(s["per_repo"]["chi"]["heldout_delta_mean"], 0.1)
+
+
+class FineTuneResume(unittest.TestCase):
+    def test_skips_recorded_runs_with_the_same_arguments(self):
+        repos = [{"name": "chi"}, {"name": "gson"}]
+        done = [ft_run("chi", 1, 0.8, 0.8, False), ft_run("gson", 2, 0.5, 0.5, False, args=["--max-steps", "10"])]
+        todo = semble.pending_runs(repos, [1, 2], [], done)
+        self.assertEqual([(r["name"], s) for r, s in todo], [("chi", 2), ("gson", 1), ("gson", 2)])
+        todo = semble.pending_runs(repos, [1, 2], ["--max-steps", "10"], done)
+        self.assertEqual([(r["name"], s) for r, s in todo], [("chi", 1), ("chi", 2), ("gson", 1)])
+
+    def test_last_json_line(self):
+        out = 'noise\n{"accepted": true}\n{"accepted": false, "message": "m"}\n{broken\n'
+        self.assertEqual(semble.last_json_line(out), {"accepted": False, "message": "m"})
+        self.assertIsNone(semble.last_json_line("no json here\n"))
+
+    @unittest.skipUnless(os.path.isdir("/proc/self/task"), "needs Linux /proc")
+    def test_process_tree_rss_of_this_process(self):
+        self.assertIn(os.getpid(), semble.process_tree(os.getpid()))
+        self.assertGreater(semble.rss_kb(os.getpid()), 0)
+        self.assertEqual(semble.rss_kb(-1), 0)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -139,14 +139,14 @@ mod tests {
         SearchHit {
             path: path.into(),
             name: format!("f{start}"),
-            kind: "function".into(),
+            kind: crate::symbols::SymbolKind::Function,
             start_line: start,
             end_line: end,
             line: start,
             score,
             container: None,
             signature: String::new(),
-            language: "rust".into(),
+            language: crate::symbols::Language::Rust,
             explain: None,
         }
     }

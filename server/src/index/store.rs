@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 
 use super::IndexError;
 use crate::chunk::Chunk;
-use crate::symbols::SymbolKind;
+use crate::symbols::{Language, SymbolKind};
 use crate::words::{code_tokens, query_terms};
 
 /// Bumped when the schema changes incompatibly; an older store is moved aside and rebuilt.
@@ -95,7 +95,7 @@ pub struct FileChange {
 pub struct StoredChunk {
     pub id: i64,
     pub path: String,
-    pub language: String,
+    pub language: Language,
     pub name: String,
     pub kind: SymbolKind,
     pub container: Option<String>,
@@ -747,11 +747,13 @@ const CHUNK_SELECT: &str = "SELECT c.id, f.path, f.language, c.name, c.kind, c.c
      FROM chunks c JOIN files f ON f.id = c.file_id";
 
 fn row_to_chunk(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredChunk> {
+    let language: String = r.get(2)?;
     let kind: String = r.get(4)?;
     Ok(StoredChunk {
         id: r.get(0)?,
         path: r.get(1)?,
-        language: r.get(2)?,
+        // A name this build does not know (an index written by a newer one) reads as text.
+        language: Language::parse_name(&language).unwrap_or(Language::Text),
         name: r.get(3)?,
         kind: SymbolKind::parse(&kind).unwrap_or(SymbolKind::Section),
         container: r.get(5)?,

@@ -940,7 +940,7 @@ impl LanguageServer for Backend {
                 .filter_map(|h| {
                     Some(WorkspaceSymbol {
                         name: h.hit.name.clone(),
-                        kind: symbol_kind(&h.hit.kind),
+                        kind: symbol_kind(h.hit.kind),
                         tags: None,
                         container_name: h.hit.container.clone(),
                         location: OneOf::Left(Location {

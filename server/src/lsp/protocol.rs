@@ -59,18 +59,19 @@ pub fn hit_to_json(hit: &RootedHit) -> Option<Value> {
 }
 
 /// The LSP symbol kind for one of our kinds.
-pub fn symbol_kind(kind: &str) -> SymbolKind {
+pub fn symbol_kind(kind: crate::symbols::SymbolKind) -> SymbolKind {
+    use crate::symbols::SymbolKind as Kind;
     match kind {
-        "function" | "macro" => SymbolKind::FUNCTION,
-        "method" => SymbolKind::METHOD,
-        "class" | "impl" => SymbolKind::CLASS,
-        "struct" => SymbolKind::STRUCT,
-        "enum" => SymbolKind::ENUM,
-        "trait" | "interface" => SymbolKind::INTERFACE,
-        "module" => SymbolKind::MODULE,
-        "type" => SymbolKind::TYPE_PARAMETER,
-        "constant" => SymbolKind::CONSTANT,
-        _ => SymbolKind::NAMESPACE,
+        Kind::Function | Kind::Macro => SymbolKind::FUNCTION,
+        Kind::Method => SymbolKind::METHOD,
+        Kind::Class | Kind::Impl => SymbolKind::CLASS,
+        Kind::Struct => SymbolKind::STRUCT,
+        Kind::Enum => SymbolKind::ENUM,
+        Kind::Trait | Kind::Interface => SymbolKind::INTERFACE,
+        Kind::Module => SymbolKind::MODULE,
+        Kind::Type => SymbolKind::TYPE_PARAMETER,
+        Kind::Constant => SymbolKind::CONSTANT,
+        Kind::Section => SymbolKind::NAMESPACE,
     }
 }
 

@@ -128,7 +128,7 @@ pub struct SearchHit {
     /// Relative to the workspace root, with forward slashes.
     pub path: String,
     pub name: String,
-    pub kind: String,
+    pub kind: SymbolKind,
     /// The whole symbol, every window of a long one included.
     pub start_line: u32,
     pub end_line: u32,
@@ -142,7 +142,7 @@ pub struct SearchHit {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     pub signature: String,
-    pub language: String,
+    pub language: Language,
     /// How the score was made, stage by stage (hybrid, when [`Ranking::explain`] asks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Vec<ScorePart>>,
@@ -154,7 +154,7 @@ impl SearchHit {
         Self {
             path: chunk.path,
             name: chunk.name,
-            kind: chunk.kind.as_str().to_string(),
+            kind: chunk.kind,
             start_line: chunk.start_line,
             end_line: chunk.end_line,
             line: chunk.start_line,
@@ -180,7 +180,7 @@ impl SearchHit {
 #[derive(Debug, Clone, Default)]
 pub struct SearchFilter {
     paths: Option<GlobSet>,
-    languages: Vec<String>,
+    languages: Vec<Language>,
     kinds: Vec<SymbolKind>,
 }
 
@@ -201,11 +201,7 @@ impl SearchFilter {
         };
         let languages = languages
             .iter()
-            .map(|l| {
-                Language::parse_name(l)
-                    .map(|l| l.name().to_string())
-                    .ok_or_else(|| format!("unknown language {l:?}"))
-            })
+            .map(|l| Language::parse_name(l).ok_or_else(|| format!("unknown language {l:?}")))
             .collect::<Result<_, _>>()?;
         let kinds = kinds
             .iter()
@@ -487,7 +483,7 @@ fn whole_symbols(index: &Index, hits: Vec<SearchHit>) -> Result<Vec<SearchHit>, 
         }
         let key = window_key(
             &hit.name,
-            &hit.kind,
+            hit.kind.as_str(),
             hit.container.as_deref(),
             &hit.signature,
         );
@@ -533,7 +529,7 @@ mod tests {
         StoredChunk {
             id,
             path: "src/a.rs".into(),
-            language: "rust".into(),
+            language: Language::Rust,
             name: name.into(),
             kind: SymbolKind::Function,
             container: None,
@@ -559,6 +555,19 @@ mod tests {
         assert!(SearchFilter::new(&[], &[], &["gizmo".into()]).is_err());
         assert!(SearchFilter::new(&["src/[".into()], &[], &[]).is_err());
         assert!(SearchFilter::default().accepts(&other));
+    }
+
+    #[test]
+    fn a_hit_goes_on_the_wire_with_the_stored_kind_and_language_names() {
+        let mut stored = chunk(1, "parse", 3);
+        stored.kind = SymbolKind::Trait;
+        stored.language = Language::Cpp;
+        let hit = serde_json::to_value(SearchHit::from_chunk(stored, 0.5)).unwrap();
+        assert_eq!(hit["kind"], "trait");
+        assert_eq!(hit["language"], "cpp");
+        // What the wire says parses back to the same values.
+        assert_eq!(SymbolKind::parse("trait"), Some(SymbolKind::Trait));
+        assert_eq!(Language::parse_name("cpp"), Some(Language::Cpp));
     }
 
     #[test]

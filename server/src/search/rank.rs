@@ -666,7 +666,7 @@ mod tests {
         StoredChunk {
             id: 0,
             path: path.into(),
-            language: "rust".into(),
+            language: crate::symbols::Language::Rust,
             name: name.into(),
             kind: SymbolKind::Function,
             container: None,

@@ -182,6 +182,20 @@ impl fmt::Display for Language {
     }
 }
 
+/// On the wire (search results, JSON output) a language is its [`Language::name`].
+impl serde::Serialize for Language {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// On the wire a kind is its [`SymbolKind::as_str`].
+impl serde::Serialize for SymbolKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl SymbolKind {
     /// Every kind, in declaration order.
     pub const ALL: [SymbolKind; 13] = [

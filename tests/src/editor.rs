@@ -17,7 +17,7 @@ pub fn nvim() -> PathBuf {
         let path = PathBuf::from(path);
         assert!(
             path.is_file(),
-            "CODER_LSP_NVIM={} is not a file; unset it to use the nvim that scripts/setup installs",
+            "CODER_LSP_NVIM={} is not a file; unset it to use the nvim that scripts/setup-tests installs",
             path.display()
         );
         return path;
@@ -25,7 +25,7 @@ pub fn nvim() -> PathBuf {
     let path = coder_lsp::model::cache_root().join("tools/nvim/bin/nvim");
     assert!(
         path.is_file(),
-        "Neovim is not installed at {}: run scripts/setup (it runs scripts/fetch-nvim), or set \
+        "Neovim is not installed at {}: run scripts/setup-tests (it runs scripts/fetch-nvim), or set \
          CODER_LSP_NVIM to an nvim >= 0.11",
         path.display()
     );

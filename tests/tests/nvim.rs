@@ -1,5 +1,5 @@
 //! End-to-end test of the language server in a real editor: headless Neovim (installed by
-//! `scripts/setup` through `scripts/fetch-nvim`) runs `tests/nvim/lsp_smoke.lua`, which starts
+//! `scripts/setup-tests` through `scripts/fetch-nvim`) runs `tests/nvim/lsp_smoke.lua`, which starts
 //! `coder-lsp serve` with `vim.lsp.config`/`vim.lsp.enable` on a copy of the sample fixture, waits
 //! for the background index, and runs `semanticSearch` and `workspace/symbol`. The script writes
 //! what it saw as JSON; the assertions are here.

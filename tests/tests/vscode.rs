@@ -40,7 +40,7 @@ fn package_extension(dir: &Path) -> PathBuf {
     let ext = extension_dir();
     assert!(
         ext.join("node_modules/.bin/vsce").is_file(),
-        "{} has no npm dependencies: run scripts/setup (it runs scripts/setup-editors)",
+        "{} has no npm dependencies: run scripts/setup-tests (it runs scripts/setup-editors)",
         ext.display()
     );
     let vsix = dir.join("coder-lsp.vsix");
@@ -107,7 +107,7 @@ fn vscode_search_code_finds_and_opens_a_symbol_by_meaning() {
     let code_server = code_server();
     assert!(
         code_server.is_file(),
-        "code-server is not installed at {}: run scripts/setup (it runs scripts/setup-editors), \
+        "code-server is not installed at {}: run scripts/setup-tests (it runs scripts/setup-editors), \
          or set CODER_LSP_CODE_SERVER",
         code_server.display()
     );

@@ -222,7 +222,7 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    /// The library `CODER_LSP_BLAS` names, MKL, or OpenBLAS (which `scripts/setup` installs).
+    /// The library `CODER_LSP_BLAS` names, MKL, or OpenBLAS (which `scripts/setup-tests` installs).
     fn test_library() -> Option<&'static Blas> {
         let mut names: Vec<String> = std::env::var("CODER_LSP_BLAS").into_iter().collect();
         names.extend(CANDIDATES.iter().map(|s| (*s).to_string()));
@@ -234,10 +234,10 @@ mod tests {
     #[test]
     fn blas_linear_matches_candle() {
         let Some(blas) = test_library() else {
-            // CI installs OpenBLAS (scripts/setup), so there this path must be tested.
+            // CI installs OpenBLAS (scripts/setup-tests), so there this path must be tested.
             assert!(
                 std::env::var_os("CI").is_none(),
-                "no CBLAS library found in CI; scripts/setup installs libopenblas0"
+                "no CBLAS library found in CI; scripts/setup-tests installs libopenblas0"
             );
             eprintln!("no CBLAS library here: only candle's matmul is in use");
             return;

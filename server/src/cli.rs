@@ -23,11 +23,38 @@ use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions, canonical_root};
 
 /// Semantic code search for your workspace.
 #[derive(Debug, Parser)]
-#[command(name = "coder-lsp", version, about, long_about = None)]
+#[command(name = "coder-lsp", version, long_version = long_version(), about, long_about = None)]
 pub struct Cli {
     /// With no command, coder-lsp serves the Language Server Protocol on stdin/stdout.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// `--version`: the version, then what this build brings: the default model and the optional
+/// parts compiled in. (clap builds it for every run, so it only reads constants.)
+fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let features: Vec<&str> = [
+            ("lsp", cfg!(feature = "lsp")),
+            ("mcp", cfg!(feature = "mcp")),
+            ("hub", cfg!(feature = "hub")),
+            ("cuda", cfg!(feature = "cuda")),
+            ("metal", cfg!(feature = "metal")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        format!(
+            "{}\ndefault model: {DEFAULT_MODEL}\nfeatures: {}",
+            env!("CARGO_PKG_VERSION"),
+            if features.is_empty() {
+                "none".to_string()
+            } else {
+                features.join(", ")
+            }
+        )
+    })
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use coder_tests::{Workspace, result_names, success, write_adapter};
+use coder_tests::{Workspace, binary, result_names, success, write_adapter};
 
 fn search(ws: &Workspace, query: &str) -> serde_json::Value {
     ws.json("search", &["--top-k", "5", query])
@@ -728,4 +728,19 @@ fn regression_22_an_installed_adapter_for_another_model_is_passed_over_by_the_cl
     // The adapter is still there for the model it was made for.
     let back = ws.json("status", &[]);
     assert!(back["adapter"].is_string(), "{back}");
+}
+
+#[test]
+fn version_names_the_default_model_and_the_compiled_features() {
+    let output = std::process::Command::new(binary())
+        .arg("--version")
+        .output()
+        .expect("run coder-lsp --version");
+    let text = success(&output);
+    assert!(text.starts_with("coder-lsp "), "{text}");
+    assert!(
+        text.contains("default model: sentence-transformers/all-MiniLM-L6-v2"),
+        "{text}"
+    );
+    assert!(text.contains("features: lsp, mcp, hub"), "{text}");
 }

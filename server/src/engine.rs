@@ -111,9 +111,9 @@ impl RootedHit {
     }
 }
 
-/// A snapshot of the engine for `indexStatus`.
+/// A snapshot of the engine (the protocol layers put it on the wire in their own form and
+/// casing).
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct EngineStatus {
     pub indexing: bool,
     pub files: u64,
@@ -130,7 +130,6 @@ pub struct EngineStatus {
 
 /// Per-root part of [`EngineStatus`].
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct RootStatus {
     pub root: PathBuf,
     pub index_dir: PathBuf,
@@ -677,9 +676,7 @@ impl Engine {
     /// ended, takes the index over and catches up with the disk in the background, since
     /// changes seen while reading could not be written. Returns whether this process writes.
     async fn claim_writer(self: &Arc<Self>, root: &Arc<RootIndex>) -> Result<bool, EngineError> {
-        let task_root = Arc::clone(root);
-        let was_writer = blocking(move || Ok(task_root.index.with(|i| i.is_writable()))).await?;
-        if was_writer {
+        if self.is_writer(root).await? {
             return Ok(true);
         }
         if !self.try_become_writer(root).await? {
@@ -1086,6 +1083,12 @@ impl Engine {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
         })
+    }
+
+    /// Whether this process writes `root`'s index (another process may hold the write lock).
+    pub async fn is_writer(&self, root: &Arc<RootIndex>) -> Result<bool, EngineError> {
+        let root = Arc::clone(root);
+        blocking(move || Ok(root.index.with(|i| i.is_writable()))).await
     }
 
     /// Saves what is in memory (called on shutdown).

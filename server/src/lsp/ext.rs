@@ -7,7 +7,45 @@ use serde::Deserialize;
 use serde_json::Value;
 use tower_lsp_server::ls_types::{Position, Range, Uri};
 
+use crate::engine::EngineStatus;
 use crate::search::SearchMode;
+
+/// The answer of `indexStatus`: the engine's status in the protocol's camelCase, with the first
+/// folder's index directory as `indexDir` (editors show it).
+pub fn index_status_result(status: &EngineStatus) -> Result<Value, String> {
+    let mut value = camel_case_keys(serde_json::to_value(status).map_err(|e| e.to_string())?);
+    if let Some(first) = status.roots.first() {
+        value["indexDir"] = Value::from(first.index_dir.to_string_lossy().into_owned());
+    }
+    Ok(value)
+}
+
+/// Renames every object key from snake_case to camelCase, at any depth (values stay as they are).
+fn camel_case_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let mut camel = String::with_capacity(key.len());
+                    let mut upper = false;
+                    for c in key.chars() {
+                        match c {
+                            '_' => upper = true,
+                            c if upper => {
+                                camel.extend(c.to_uppercase());
+                                upper = false;
+                            }
+                            c => camel.push(c),
+                        }
+                    }
+                    (camel, camel_case_keys(value))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),
+        other => other,
+    }
+}
 
 /// A command of `workspace/executeCommand`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +209,42 @@ pub struct ContextArgs {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn index_status_is_camel_case_on_the_wire_with_the_first_index_dir() {
+        let root = |name: &str| crate::engine::RootStatus {
+            root: format!("/ws/{name}").into(),
+            index_dir: format!("/idx/{name}").into(),
+            files: 2,
+            chunks: 5,
+            embedded: 5,
+            pending: 0,
+            read_only: true,
+            notes: vec!["a_note stays as it is".into()],
+            fingerprint: "f".into(),
+            adapter: None,
+        };
+        let status = EngineStatus {
+            indexing: false,
+            files: 4,
+            chunks: 10,
+            embedded: 10,
+            pending: 0,
+            model: "m".into(),
+            model_state: "ready".into(),
+            device: "cpu".into(),
+            fingerprint: Some("f".into()),
+            roots: vec![root("a"), root("b")],
+            last_error: None,
+        };
+        let wire = index_status_result(&status).unwrap();
+        assert_eq!(wire["modelState"], "ready");
+        assert_eq!(wire["indexDir"], "/idx/a");
+        assert_eq!(wire["roots"][1]["readOnly"], true);
+        assert_eq!(wire["roots"][1]["indexDir"], "/idx/b");
+        assert_eq!(wire["roots"][0]["notes"][0], "a_note stays as it is");
+        assert!(wire.get("model_state").is_none());
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -563,11 +563,7 @@ impl ServerState {
 
     async fn index_status(&self) -> Result<Value> {
         let status = self.engine()?.status().await.map_err(engine_error)?;
-        let mut value = serde_json::to_value(&status).map_err(|e| invalid_params(e.to_string()))?;
-        if let Some(first) = status.roots.first() {
-            value["indexDir"] = json!(first.index_dir);
-        }
-        Ok(value)
+        ext::index_status_result(&status).map_err(invalid_params)
     }
 
     /// Indexes an unsaved buffer once typing pauses: only the last of a burst of edits runs.

@@ -104,13 +104,7 @@ impl McpServer {
                 return;
             }
         };
-        let writer = match self.engine.status().await {
-            Ok(status) => status
-                .roots
-                .iter()
-                .any(|r| r.root == entry.root && !r.read_only),
-            Err(_) => false,
-        };
+        let writer = self.engine.is_writer(&entry).await.unwrap_or(false);
         if !writer {
             eprintln!(
                 "coder-lsp mcp: another coder-lsp process is updating the index of {root}; serving what it stores (read-only)"

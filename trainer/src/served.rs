@@ -304,6 +304,9 @@ pub fn judge(
     let losing_sources: Vec<String> = losses
         .into_iter()
         .filter(|(_, l)| l.len() >= MIN_SOURCE_QUERIES)
+        // Only a family that lost can block: a test of "no loss" passes trivially at a
+        // significance of 1, which would otherwise refuse every adapter.
+        .filter(|(_, l)| l.iter().sum::<f64>() > 0.0)
         .filter(|(_, l)| p_value_of_differences(l, seed) <= significance)
         .map(|(source, _)| source.to_string())
         .collect();
@@ -452,6 +455,22 @@ mod tests {
             "{}",
             judged.decision
         );
+
+        // At a significance of 1 any gain is installed: families that gained or held never
+        // count as losing, one that lost still does.
+        let mut sources = vec![PairSource::DocComment; 6];
+        sources.extend([PairSource::Readme; 6]);
+        let queries = questions(&sources);
+        let before = vec![0.5; 12];
+        let mut after = vec![0.6; 6];
+        after.extend([0.5; 6]);
+        let judged = judge(&queries, &before, &[(1, after.clone())], 1.0, 1);
+        assert!(judged.accepted, "{}", judged.decision);
+        assert!(judged.losing_sources.is_empty());
+        after[6] = 0.4;
+        let judged = judge(&queries, &before, &[(1, after)], 1.0, 1);
+        assert!(!judged.accepted);
+        assert_eq!(judged.losing_sources, vec!["readme"]);
     }
 
     #[test]

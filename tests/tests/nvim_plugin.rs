@@ -205,3 +205,54 @@ fn nvim_plugin_commands_search_similar_context_status_reindex_and_health() {
         &format!(":checkhealth coder reports an error:\n{health}"),
     );
 }
+
+/// The plain install of doc/coder-lsp.txt: a link in a 'packpath' folder, `:packadd`, and
+/// `setup()` without a path finds `coder-lsp` on PATH.
+#[test]
+fn nvim_plugin_installs_with_packadd_and_finds_the_server_on_path() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("nvim/packadd.lua");
+    let bin_dir = coder_tests::binary()
+        .parent()
+        .expect("the binary has a folder")
+        .to_path_buf();
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH");
+    let run = run_nvim_script(
+        &ws,
+        &script,
+        &[
+            (
+                "CODER_LSP_TEST_PLUGIN",
+                repo_root().join("extensions/nvim").display().to_string(),
+            ),
+            (
+                "CODER_LSP_TEST_PACK",
+                ws.dir.path().join("pack").display().to_string(),
+            ),
+            ("PATH", path.to_string_lossy().into_owned()),
+        ],
+        Duration::from_secs(120),
+    );
+    let diagnostics = run.diagnostics();
+    let result = run.checked_result();
+    let check = |ok: bool, what: &str| assert!(ok, "{what}\n{diagnostics}");
+    check(
+        result["commands_before_packadd"] == false && result["commands_after_packadd"] == true,
+        ":packadd coder-lsp did not define the commands",
+    );
+    check(
+        result["attached"] == true,
+        "the server did not attach to src/retry.rs",
+    );
+    check(
+        list(&result["cmd"]) == vec![Value::from("coder-lsp"), Value::from("serve")],
+        "the client did not start `coder-lsp serve` from PATH",
+    );
+    check(
+        result["server_name"] == "coder-lsp",
+        "the server that answered is not coder-lsp",
+    );
+}

@@ -1,5 +1,5 @@
 -- End-to-end smoke test of coder-lsp in a real Neovim (>= 0.11), run headless by
--- tests/tests/nvim.rs:
+-- tests/tests/e2e/nvim.rs:
 --
 --   nvim --headless --clean -u NONE -i NONE -l tests/nvim/lsp_smoke.lua
 --

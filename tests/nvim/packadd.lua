@@ -1,7 +1,7 @@
 -- Installs the Neovim plugin the plain way, as doc/coder-lsp.txt says (a link in a 'packpath'
 -- folder, then :packadd), in a real headless Neovim, and checks that it works without a plugin
 -- manager: the commands exist, setup() with no options finds `coder-lsp` on PATH, and the
--- server attaches to a file of the project. Run by tests/tests/nvim_plugin.rs; writes one JSON
+-- server attaches to a file of the project. Run by tests/tests/e2e/nvim_plugin.rs; writes one JSON
 -- object to $CODER_LSP_TEST_OUT.
 --
 -- Environment: CODER_LSP_TEST_ROOT, CODER_LSP_TEST_INDEX_DIR, CODER_LSP_TEST_OUT,

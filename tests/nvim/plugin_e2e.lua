@@ -1,5 +1,5 @@
 -- End-to-end test of the Neovim plugin (extensions/nvim) in a real headless Neovim (>= 0.11),
--- run by tests/tests/nvim_plugin.rs:
+-- run by tests/tests/e2e/nvim_plugin.rs:
 --
 --   nvim --headless --clean -u NONE -i NONE -l tests/nvim/plugin_e2e.lua
 --

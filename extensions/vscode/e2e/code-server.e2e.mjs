@@ -4,7 +4,7 @@
 // chromium. It waits until the status bar says the index is ready, runs Coder: Search Code,
 // types a plain-language query, waits for the expected symbol in the list, opens it with Enter
 // and records which file and line the editor shows, with screenshots. Run by
-// tests/tests/vscode.rs, which prepares the workspace and asserts on the JSON this script writes.
+// tests/tests/e2e/vscode.rs, which prepares the workspace and asserts on the JSON this script writes.
 //
 // Environment (all required unless a default is given):
 //   CODER_LSP_E2E_CODE_SERVER  the code-server executable (scripts/setup-editors installs it)

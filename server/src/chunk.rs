@@ -15,7 +15,8 @@ use crate::words::split_identifier;
 /// symbols a file is cut into (a query in `grammars/`): an index written with another format
 /// cuts every file again on its next update, and embeds only the texts it has no vector for.
 /// 3: JavaScript/TypeScript calls that define names (`defineGetter(req, 'ip', function ip…)`).
-pub const CHUNK_FORMAT: &str = "3";
+/// 4: Ruby symbols (classes, modules, methods, constants) and `#` comments as doc text.
+pub const CHUNK_FORMAT: &str = "4";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,6 +66,10 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
             tree_sitter_cpp::LANGUAGE.into(),
             include_str!("../../grammars/cpp.scm"),
         ),
+        Language::Ruby => (
+            tree_sitter_ruby::LANGUAGE.into(),
+            include_str!("../../grammars/ruby.scm"),
+        ),
         Language::Markdown | Language::Text => return None,
     };
     Some(parts)
@@ -399,13 +403,26 @@ fn draft(
         outer -= 1;
     }
     let outer_node = path.get(outer).map_or(def, |frame| frame.node);
-    let before: &[Node<'_>] = match (outer.checked_sub(1), path.get(outer)) {
-        (Some(parent), Some(frame)) => runs
-            .get(parent)
-            .and_then(|run| run.get(..frame.run_len))
-            .unwrap_or(&[]),
-        _ => &[],
+    let run_before = |depth: usize| -> &[Node<'_>] {
+        match (depth.checked_sub(1), path.get(depth)) {
+            (Some(parent), Some(frame)) => runs
+                .get(parent)
+                .and_then(|run| run.get(..frame.run_len))
+                .unwrap_or(&[]),
+            _ => &[],
+        }
     };
+    let mut before = run_before(outer);
+    // Ruby: a body starts at its first statement, so the comment above that statement is a
+    // child of the class or module, just before the body.
+    if language == Language::Ruby
+        && before.is_empty()
+        && outer > 0
+        && path[outer - 1].node.kind() == "body_statement"
+        && path[outer - 1].node.start_byte() == outer_node.start_byte()
+    {
+        before = run_before(outer - 1);
+    }
 
     let mut start_byte = outer_node.start_byte();
     let mut start_row = outer_node.start_position().row;

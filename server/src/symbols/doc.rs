@@ -3,10 +3,23 @@
 //! Pure string functions: the tree walk in `code.rs` decides which comments belong to a symbol,
 //! this module only strips markers (`///`, `/** */`, leading `*`, quotes) and indentation.
 
-/// Strips the markers of one comment: `//`, `///`, `//!`, `/* */`, `/** */`, `/*! */`, and the
-/// `*` gutter of block comments. Returns the comment's lines.
+/// Strips the markers of one comment: `//`, `///`, `//!`, `/* */`, `/** */`, `/*! */`, the
+/// `*` gutter of block comments, `#` and `##` (Ruby, Python) and Ruby's `=begin … =end`.
+/// Returns the comment's lines.
 pub(crate) fn comment_lines(comment: &str) -> Vec<String> {
     let comment = comment.trim();
+    if let Some(rest) = comment.strip_prefix('#') {
+        let rest = rest.trim_start_matches('#');
+        let rest = rest.strip_suffix('\r').unwrap_or(rest);
+        return vec![strip_one_space(rest).trim_end().to_string()];
+    }
+    if let Some(body) = comment.strip_prefix("=begin") {
+        let body = body.trim_end();
+        let body = body.strip_suffix("=end").unwrap_or(body);
+        // The rest of the `=begin` line is not text (`=begin rdoc`).
+        let body = body.split_once('\n').map_or("", |(_, rest)| rest);
+        return dedent(body.lines());
+    }
     if let Some(rest) = comment.strip_prefix("//") {
         let rest = rest.strip_prefix(['/', '!']).unwrap_or(rest);
         let rest = rest.strip_suffix('\r').unwrap_or(rest);
@@ -125,6 +138,18 @@ mod tests {
         );
         assert_eq!(doc(&["//! inner\n"]).as_deref(), Some("inner"));
         assert_eq!(doc(&["//\r", "//"]), None);
+        assert_eq!(
+            doc(&["# Returns the body.", "#", "#   @return [String]"]).as_deref(),
+            Some("Returns the body.\n\n  @return [String]")
+        );
+        assert_eq!(
+            doc(&["## RDoc opener", "#no space"]).as_deref(),
+            Some("RDoc opener\nno space")
+        );
+        assert_eq!(
+            doc(&["=begin rdoc\n  Parses a header.\n    Indented.\n=end\n"]).as_deref(),
+            Some("Parses a header.\n  Indented.")
+        );
     }
 
     #[test]

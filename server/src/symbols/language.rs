@@ -72,7 +72,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
     // styles and templates
     "css", "scss", "sass", "less", "vue", "svelte", "astro", "hbs", "j2", "jinja", "erb",
     // other programming languages
-    "lua", "rb", "rake", "php", "swift", "kt", "kts", "scala", "sc", "cs", "fs", "fsx", "vb",
+    "lua", "php", "swift", "kt", "kts", "scala", "sc", "cs", "fs", "fsx", "vb",
     "r", "jl", "ex", "exs", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
     "dart", "pl", "pm", "groovy", "elm", "zig", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
     "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
@@ -80,7 +80,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 11] = [
+    pub const ALL: [Language; 12] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -90,6 +90,7 @@ impl Language {
         Language::Java,
         Language::C,
         Language::Cpp,
+        Language::Ruby,
         Language::Markdown,
         Language::Text,
     ];
@@ -125,6 +126,7 @@ impl Language {
             "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" => {
                 Language::Cpp
             }
+            "rb" | "rake" | "gemspec" | "ru" => Language::Ruby,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -144,6 +146,7 @@ impl Language {
             Language::Java => "java",
             Language::C => "c",
             Language::Cpp => "cpp",
+            Language::Ruby => "ruby",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -162,6 +165,7 @@ impl Language {
             "java" => Language::Java,
             "c" => Language::C,
             "cpp" | "c++" | "cxx" => Language::Cpp,
+            "ruby" | "rb" => Language::Ruby,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -294,6 +298,14 @@ mod tests {
         }
         assert_eq!(detect("legacy.C"), Some(Language::Cpp));
         assert_eq!(detect("LOUD.RS"), Some(Language::Rust));
+        for name in [
+            "lib/rack/request.rb",
+            "tasks/release.rake",
+            "rack.gemspec",
+            "config.ru",
+        ] {
+            assert_eq!(detect(name), Some(Language::Ruby), "{name}");
+        }
     }
 
     #[test]
@@ -315,7 +327,6 @@ mod tests {
             "style.scss",
             "api.proto",
             "init.lua",
-            "app.rb",
             "index.php",
             "View.swift",
             "Main.kt",

@@ -31,6 +31,7 @@ pub enum Language {
     Java,
     C,
     Cpp,
+    Ruby,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

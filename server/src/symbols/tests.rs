@@ -650,6 +650,87 @@ fn go_fixture() {
     assert_eq!(symbols[8].signature, "func New() *Store");
 }
 
+const RUBY: &str = r#"# frozen_string_literal: true
+
+require "uri"
+
+module Rack
+  # Default port when none is given.
+  DEFAULT_PORT = 80
+
+  # A request: the environment
+  # with helpers.
+  class Request < Base
+    # Wraps a Rack environment.
+    def initialize(env)
+      @env = env
+    end
+
+    # Whether the request is a GET.
+    def get?
+      method == "GET"
+    end
+
+    # Parses a request from text.
+    def self.parse(text)
+      new(text)
+    end
+
+    class << self
+      def build!(env)
+        new(env)
+      end
+    end
+  end
+
+  class Utils::Escape; end
+end
+
+def helper; end
+"#;
+
+#[test]
+fn ruby_fixture() {
+    let symbols = extract(Language::Ruby, "request.rb", RUBY);
+    let expected: Vec<Row<'_>> = vec![
+        ("Rack", "module", None, 5, 35),
+        ("DEFAULT_PORT", "constant", Some("Rack"), 7, 7),
+        ("Request", "class", Some("Rack"), 11, 32),
+        ("initialize", "method", Some("Request"), 13, 15),
+        ("get?", "method", Some("Request"), 18, 20),
+        ("parse", "method", Some("Request"), 23, 25),
+        ("build!", "method", Some("Request"), 28, 30),
+        ("Escape", "class", Some("Rack"), 34, 34),
+        ("helper", "function", None, 37, 37),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, RUBY);
+
+    let port = find(&symbols, "DEFAULT_PORT");
+    assert_eq!(
+        port.doc.as_deref(),
+        Some("Default port when none is given.")
+    );
+    let request = find(&symbols, "Request");
+    assert_eq!(
+        request.doc.as_deref(),
+        Some("A request: the environment\nwith helpers.")
+    );
+    assert_eq!(request.signature, "class Request < Base");
+    let get = find(&symbols, "get?");
+    assert_eq!(get.doc.as_deref(), Some("Whether the request is a GET."));
+    assert_eq!(get.signature, "def get?");
+    let parse = find(&symbols, "parse");
+    assert_eq!(parse.doc.as_deref(), Some("Parses a request from text."));
+    assert_eq!(parse.signature, "def self.parse(text)");
+    // The first statement of a body: its comment sits before the body in the tree.
+    assert_eq!(
+        find(&symbols, "initialize").doc.as_deref(),
+        Some("Wraps a Rack environment.")
+    );
+    assert_eq!(find(&symbols, "build!").doc, None);
+}
+
 const JAVA: &str = r#"package com.example;
 
 import java.util.List;
@@ -980,6 +1061,7 @@ fn hostile_inputs_do_not_panic() {
         "é".repeat(100_000)
     );
     let long_signature = format!("def f({}):\n    pass\n", "a, ".repeat(1000));
+    let deep_ruby = format!("{}def f; end", "module M\nclass C\n".repeat(1500));
     let cases = [
         (Language::JavaScript, deep_js.as_str()),
         (Language::Rust, deep_rust.as_str()),
@@ -990,6 +1072,11 @@ fn hostile_inputs_do_not_panic() {
             "template <class T> class { ::: } }}} ;; \u{0}",
         ),
         (Language::Go, "func (*) () {\nfunc"),
+        (Language::Ruby, deep_ruby.as_str()),
+        (
+            Language::Ruby,
+            "def \u{0} end end end\n=begin\nnever closed",
+        ),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),
         (Language::Text, "\u{feff}\r\r\r"),

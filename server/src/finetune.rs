@@ -46,7 +46,7 @@ fn trainer_args(job: &FineTuneJob, work: &Path, candidate: &Path) -> Vec<std::ff
     for glob in &job.exclude {
         args.extend(["--exclude".into(), glob.into()]);
     }
-    args.extend(job.settings.args().into_iter().map(Into::into));
+    args.extend(job.settings.trainer_flags().into_iter().map(Into::into));
     args
 }
 
@@ -159,7 +159,8 @@ impl FineTuneSettings {
         }
     }
 
-    fn args(&self) -> Vec<String> {
+    /// The settings as `coder-train fine-tune` flags (the trainer's tests parse them back).
+    pub fn trainer_flags(&self) -> Vec<String> {
         let mut args = Vec::new();
         let mut push = |flag: &str, value: Option<String>| {
             if let Some(value) = value {
@@ -672,7 +673,7 @@ mod tests {
         .unwrap();
         let merged = defaults.merged(&asked);
         assert_eq!(
-            merged.args(),
+            merged.trainer_flags(),
             [
                 "--max-steps-per-stage",
                 "1",

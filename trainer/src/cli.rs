@@ -742,6 +742,50 @@ impl Summary {
 mod tests {
     use super::*;
 
+    /// The server starts `coder-train fine-tune` with its settings as flags: every setting must
+    /// be a flag this command line takes, landing in the field it means.
+    #[test]
+    fn the_servers_fine_tune_settings_are_flags_of_fine_tune() {
+        let sent = coder_lsp::finetune::FineTuneSettings {
+            heldout: Some(0.2),
+            max_steps_per_stage: Some(3),
+            max_steps: Some(7),
+            batch_size: Some(4),
+            learning_rate: Some(1e-3),
+            epochs: Some(2),
+            max_tokens: Some(64),
+            seed: Some(9),
+            no_curriculum: true,
+            temperature: Some(0.07),
+            significance: Some(0.2),
+            adapter_weight: Some(0.75),
+        };
+        let mut argv = vec![
+            "coder-train".to_string(),
+            "fine-tune".into(),
+            "--root".into(),
+            "/r".into(),
+        ];
+        argv.extend(sent.trainer_flags());
+        let args = match Cli::try_parse_from(argv).unwrap().command {
+            Command::FineTune(args) => args,
+            other => panic!("parsed as {other:?}"),
+        };
+        let t = &args.training;
+        assert_eq!(args.mining.heldout, 0.2);
+        assert_eq!(t.max_steps_per_stage, Some(3));
+        assert_eq!(t.max_steps, 7);
+        assert_eq!(t.batch_size, 4);
+        assert_eq!(t.learning_rate, Some(1e-3));
+        assert_eq!(t.epochs, 2);
+        assert_eq!(t.max_tokens, 64);
+        assert_eq!(t.seed, 9);
+        assert!(t.no_curriculum);
+        assert_eq!(t.temperature, Some(0.07));
+        assert_eq!(t.significance, 0.2);
+        assert_eq!(t.adapter_weight, 0.75);
+    }
+
     fn settings(flags: &[&str]) -> TrainSettings {
         let mut argv = vec!["coder-train", "train"];
         argv.extend_from_slice(flags);

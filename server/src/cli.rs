@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::embed::{DeviceSpec, Instructions};
-use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats};
+use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats, sync_files};
 use crate::model::{self, DEFAULT_MODEL, LoadedModel, ModelOptions};
 use crate::search::{
     DEFAULT_RRF_K, DEFAULT_TOP_K, Priors, Ranking, SearchFilter, SearchHit, SearchMode,
@@ -580,6 +580,14 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
         no_update,
         ranking,
     } = options;
+    // One query (not `--stdin`) must say something before any indexing starts.
+    let query = match (stdin, query) {
+        (true, _) => None,
+        (false, Some(query)) if !query.trim().is_empty() => Some(query),
+        (false, _) => bail!(
+            "the query is empty: say what you are looking for, e.g. `coder-lsp search \"parse the config file\"`"
+        ),
+    };
     let config = args.index_config()?;
     // Lexical ranking needs no model: without one, answer from the index as it is.
     let model = match load_model(args, &config) {
@@ -603,10 +611,32 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
     };
     let mut index = Index::open(config, model.as_ref().map(LoadedModel::key), access)?;
     report_notes(index.notes());
+    // Chunks still without a vector when the one query is answered (a cold index): the model
+    // embeds them after the answer, so the first answer does not wait minutes.
+    let mut partial: Option<Partial> = None;
     if let Some(model) = &model
         && index.is_writable()
     {
-        update_with_progress(&mut index, model)?;
+        if stdin {
+            update_with_progress(&mut index, model)?;
+        } else {
+            let synced = with_progress(|report| {
+                sync_files(
+                    &std::cell::RefCell::new(&mut index),
+                    &model.handle,
+                    report,
+                    &std::sync::atomic::AtomicBool::new(false),
+                )
+            })?;
+            if synced.pending > EMBED_BEFORE_ANSWER {
+                partial = Some(Partial {
+                    pending: synced.pending,
+                    chunks: synced.chunks,
+                });
+            } else {
+                update_with_progress(&mut index, model)?;
+            }
+        }
     }
     let mut out = std::io::stdout().lock();
     let filter = SearchFilter::default();
@@ -619,10 +649,26 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
             &filter,
             &ranking,
         )?;
-        print_hits(&mut out, query, &hits, json)?;
+        print_hits(&mut out, query, &hits, json, partial.as_ref())?;
         out.flush()?;
         Ok(())
     };
+    if let (Some(&Partial { pending, chunks }), Some(query)) = (partial.as_ref(), query.as_deref())
+    {
+        answer(query)?;
+        eprintln!(
+            "note: a partial answer: {pending} of {chunks} chunks have no vector yet and were ranked by their words only.\n\
+             note: embedding them now, so later searches rank every chunk by meaning (Ctrl-C stops; what is embedded is kept)"
+        );
+        if let Some(model) = &model {
+            let stats = update_with_progress(&mut index, model)?;
+            eprintln!(
+                "note: embedded {} chunks in {:.0}s; the index is complete",
+                stats.embedded, stats.seconds
+            );
+        }
+        return Ok(());
+    }
     if stdin {
         for line in std::io::stdin().lock().lines() {
             let line = line.context("reading a query from standard input")?;
@@ -633,19 +679,41 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
         }
         Ok(())
     } else {
-        match query {
-            Some(query) if !query.trim().is_empty() => answer(&query),
-            _ => bail!(
-                "the query is empty: say what you are looking for, e.g. `coder-lsp search \"parse the config file\"`"
-            ),
-        }
+        answer(query.as_deref().unwrap_or_default())
     }
 }
 
-fn print_hits(out: &mut impl Write, query: &str, hits: &[SearchHit], json: bool) -> Result<()> {
+/// Chunks the model embeds in about five seconds on a 2-core CPU: a search waits for this many
+/// pending chunks, and answers first (flagged partial) when there are more.
+const EMBED_BEFORE_ANSWER: u64 = 256;
+
+/// How much of the index a partial answer could not rank by meaning.
+struct Partial {
+    pending: u64,
+    chunks: u64,
+}
+
+fn print_hits(
+    out: &mut impl Write,
+    query: &str,
+    hits: &[SearchHit],
+    json: bool,
+    partial: Option<&Partial>,
+) -> Result<()> {
     if json {
-        writeln!(out, "{}", json!({ "query": query, "results": hits }))?;
+        let mut value = json!({ "query": query, "results": hits });
+        if let Some(p) = partial {
+            value["partial"] = json!({ "pending": p.pending, "chunks": p.chunks });
+        }
+        writeln!(out, "{value}")?;
         return Ok(());
+    }
+    if let Some(p) = partial {
+        writeln!(
+            out,
+            "(partial: {} of {} chunks not embedded yet, ranked by their words)",
+            p.pending, p.chunks
+        )?;
     }
     if hits.is_empty() {
         writeln!(out, "no results for {query:?}")?;
@@ -844,6 +912,15 @@ fn stderr_bar(template: &str) -> (ProgressBar, bool) {
 /// once every chunk has its vector (a language server started later with another model keeps
 /// serving with this one until the other has caught up).
 fn update_with_progress(index: &mut Index, model: &LoadedModel) -> Result<UpdateStats> {
+    let stats = with_progress(|report| index.update(&model.handle, report))?;
+    index.record_served(&model.served())?;
+    Ok(stats)
+}
+
+/// Runs an indexing step with a progress bar on a terminal, or a line every few seconds in logs.
+fn with_progress<T>(
+    step: impl FnOnce(&mut dyn FnMut(IndexEvent)) -> Result<T, crate::index::IndexError>,
+) -> Result<T> {
     let (bar, terminal) = stderr_bar("{prefix:>9} [{bar:30}] {pos}/{len} {msg}");
     let mut last_plain = std::time::Instant::now();
     let mut report = |event: IndexEvent| match event {
@@ -872,7 +949,7 @@ fn update_with_progress(index: &mut Index, model: &LoadedModel) -> Result<Update
         }
         IndexEvent::Finished => bar.finish_and_clear(),
     };
-    let stats = index.update(&model.handle, &mut report)?;
-    index.record_served(&model.served())?;
-    Ok(stats)
+    let result = step(&mut report);
+    bar.finish_and_clear();
+    Ok(result?)
 }

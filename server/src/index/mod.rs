@@ -12,7 +12,7 @@ pub mod vectors;
 
 pub use pipeline::{
     FileSync, IndexAccess, IndexEvent, StagedChunks, UpdatePlan, UpdateStats, chunker_for,
-    embed_pending, embed_pending_for, stage_chunks, update_shared,
+    embed_pending, embed_pending_for, stage_chunks, sync_files, update_shared,
 };
 
 use std::fs::{self, File, TryLockError};

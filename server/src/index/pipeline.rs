@@ -128,6 +128,24 @@ pub fn update_shared(
     cancel: &AtomicBool,
 ) -> Result<UpdateStats, IndexError> {
     let started = Instant::now();
+    let mut stats = sync_files(index, embedder, progress, cancel)?;
+    stats.embedded = embed_pending(index, embedder, progress, cancel)?;
+    finish_counts(index, &mut stats)?;
+    stats.seconds = started.elapsed().as_secs_f64();
+    progress(IndexEvent::Finished);
+    Ok(stats)
+}
+
+/// The first half of [`update_shared`]: the stored files follow the disk (changed files cut
+/// again, removed ones dropped), without embedding anything. Lexical search is then complete;
+/// `pending` says how many chunk texts still wait for the model ([`embed_pending`]).
+pub fn sync_files(
+    index: &impl IndexAccess,
+    embedder: &EmbedHandle,
+    progress: &mut dyn FnMut(IndexEvent),
+    cancel: &AtomicBool,
+) -> Result<UpdateStats, IndexError> {
+    let started = Instant::now();
     let chunker = chunker_for(embedder);
     if index.with(|i| i.use_chunker(&chunker))? {
         tracing::info!(
@@ -166,7 +184,13 @@ pub fn update_shared(
             stats.removed += 1;
         }
     }
-    stats.embedded = embed_pending(index, embedder, progress, cancel)?;
+    finish_counts(index, &mut stats)?;
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// Saves the vectors and fills in the counts after an update step.
+fn finish_counts(index: &impl IndexAccess, stats: &mut UpdateStats) -> Result<(), IndexError> {
     index.with(|i| -> Result<(), IndexError> {
         i.flush()?;
         let counts = i.store.counts(i.fingerprint())?;
@@ -174,10 +198,7 @@ pub fn update_shared(
         stats.chunks = counts.chunks;
         stats.pending = i.pending_count()?;
         Ok(())
-    })?;
-    stats.seconds = started.elapsed().as_secs_f64();
-    progress(IndexEvent::Finished);
-    Ok(stats)
+    })
 }
 
 /// Embeds every chunk text without a vector for the index's current model, a request at a

@@ -744,3 +744,44 @@ fn version_names_the_default_model_and_the_compiled_features() {
     );
     assert!(text.contains("features: lsp, mcp, hub"), "{text}");
 }
+
+/// A first search on a cold index answers before the model has embedded every chunk (lexical
+/// ranking for what has no vector yet), says so, then embeds the rest: the next search is whole.
+#[test]
+fn regression_23_a_cold_search_answers_first_then_embeds_the_rest() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let generated = ws.add_generated_modules(30, 12);
+    assert!(generated > 256, "enough chunks to answer before embedding");
+    let output = ws
+        .command("search")
+        .args([
+            "--json",
+            "--top-k",
+            "5",
+            "delay before the next retry attempt",
+        ])
+        .output()
+        .expect("run search");
+    let stdout = success(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let first: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON answer");
+    let pending = first["partial"]["pending"]
+        .as_u64()
+        .expect("flagged partial");
+    let chunks = first["partial"]["chunks"].as_u64().expect("chunk count");
+    assert!(pending > 256 && pending <= chunks, "{first}");
+    // Words alone still find the function.
+    assert!(
+        result_names(&first).contains(&"backoff_delay".to_string()),
+        "{first}"
+    );
+    assert!(stderr.contains("a partial answer"), "{stderr}");
+    assert!(stderr.contains("the index is complete"), "{stderr}");
+
+    // Everything was embedded after the answer: the next search is whole and ranks by meaning.
+    let status = ws.json("status", &[]);
+    assert_eq!(status["pending"], 0, "{status}");
+    let second = search(&ws, "delay before the next retry attempt");
+    assert!(second.get("partial").is_none(), "{second}");
+    assert_eq!(result_names(&second)[0], "backoff_delay", "{second}");
+}

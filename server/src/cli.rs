@@ -13,7 +13,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::embed::{DeviceSpec, Instructions};
-use crate::index::{Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats, sync_files};
+use crate::index::{
+    Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats, embed_pending, sync_files,
+};
 use crate::model::{self, DEFAULT_MODEL, LoadedModel, ModelOptions};
 use crate::search::{
     DEFAULT_RRF_K, DEFAULT_TOP_K, Priors, Ranking, SearchFilter, SearchHit, SearchMode,
@@ -634,7 +636,7 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
                     chunks: synced.chunks,
                 });
             } else {
-                update_with_progress(&mut index, model)?;
+                embed_rest(&mut index, model)?;
             }
         }
     }
@@ -661,10 +663,11 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
              note: embedding them now, so later searches rank every chunk by meaning (Ctrl-C stops; what is embedded is kept)"
         );
         if let Some(model) = &model {
-            let stats = update_with_progress(&mut index, model)?;
+            let started = std::time::Instant::now();
+            let embedded = embed_rest(&mut index, model)?;
             eprintln!(
-                "note: embedded {} chunks in {:.0}s; the index is complete",
-                stats.embedded, stats.seconds
+                "note: embedded {embedded} chunks in {:.0}s; the index is complete",
+                started.elapsed().as_secs_f64()
             );
         }
         return Ok(());
@@ -915,6 +918,22 @@ fn update_with_progress(index: &mut Index, model: &LoadedModel) -> Result<Update
     let stats = with_progress(|report| index.update(&model.handle, report))?;
     index.record_served(&model.served())?;
     Ok(stats)
+}
+
+/// The second half of an update after [`sync_files`]: embeds the chunk texts still without a
+/// vector, saves the vectors and records the model. Returns how many were embedded.
+fn embed_rest(index: &mut Index, model: &LoadedModel) -> Result<usize> {
+    let embedded = with_progress(|report| {
+        embed_pending(
+            &std::cell::RefCell::new(&mut *index),
+            &model.handle,
+            report,
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+    })?;
+    index.flush()?;
+    index.record_served(&model.served())?;
+    Ok(embedded)
 }
 
 /// Runs an indexing step with a progress bar on a terminal, or a line every few seconds in logs.

@@ -128,7 +128,7 @@ pub fn update_shared(
     cancel: &AtomicBool,
 ) -> Result<UpdateStats, IndexError> {
     let started = Instant::now();
-    let mut stats = sync_files(index, embedder, progress, cancel)?;
+    let mut stats = sync_changed_files(index, embedder, progress, cancel)?;
     stats.embedded = embed_pending(index, embedder, progress, cancel)?;
     finish_counts(index, &mut stats)?;
     stats.seconds = started.elapsed().as_secs_f64();
@@ -146,6 +146,20 @@ pub fn sync_files(
     cancel: &AtomicBool,
 ) -> Result<UpdateStats, IndexError> {
     let started = Instant::now();
+    let mut stats = sync_changed_files(index, embedder, progress, cancel)?;
+    finish_counts(index, &mut stats)?;
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// Cuts changed files and drops removed ones; the vectors are saved and the counts filled in
+/// by the caller, once, after whatever follows (an update saves them after embedding).
+fn sync_changed_files(
+    index: &impl IndexAccess,
+    embedder: &EmbedHandle,
+    progress: &mut dyn FnMut(IndexEvent),
+    cancel: &AtomicBool,
+) -> Result<UpdateStats, IndexError> {
     let chunker = chunker_for(embedder);
     if index.with(|i| i.use_chunker(&chunker))? {
         tracing::info!(
@@ -184,8 +198,6 @@ pub fn sync_files(
             stats.removed += 1;
         }
     }
-    finish_counts(index, &mut stats)?;
-    stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
 }
 

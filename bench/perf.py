@@ -12,7 +12,7 @@ Usage: bench/perf.py --binary PATH [--python VENV_PYTHON] [--out bench/RESULTS.m
    `coder-lsp bench embed` (throughput, padding waste, FLOP share of the matmul peak measured in
    the same process) and through sentence-transformers on PyTorch (bench/embed_st.py), same
    model, same max length, each twice in turn (best of each); the ratio of their throughputs.
-   Once more with every matmul in f32 (`CODER_LSP_AMX=off`), for CPUs without AMX tiles.
+   Once more with every matmul in f32 (`CODER_LSP_BF16=off`), for CPUs without bf16 matmuls.
 6. HNSW recall@10 against exact search over the index's vectors (`coder-lsp bench recall`).
 Writes a markdown report with the goals of issue 9 beside each figure. Nothing is asserted.
 """
@@ -88,7 +88,7 @@ def verdict(ok):
 
 
 def f32_peak(matmul):
-    """The best f32 matmul of the microbenchmark (candle or the system BLAS), AMX left out."""
+    """The best f32 matmul of the microbenchmark (candle or the system BLAS), bf16 left out."""
     return max(g for *_, g in matmul["shapes"] + matmul.get("blas_shapes", []))
 
 
@@ -99,7 +99,7 @@ def report(corpus, lines, lsp, noop, size_mb, ours, st, recall, mkl=None, f32=No
          f"{ours['tokens_per_second']:.0f} tokens/s, {ours['achieved_gflops']:.0f} GFLOP/s", ""),
     ]
     if f32:
-        rows.append(("Embedding: coder-lsp, every matmul in f32 (`CODER_LSP_AMX=off`)",
+        rows.append(("Embedding: coder-lsp, every matmul in f32 (`CODER_LSP_BF16=off`)",
                      f"{f32['snippets_per_second']:.1f} snippets/s ({f32['achieved_gflops']:.0f} GFLOP/s)"
                      + (f", {f32['snippets_per_second'] / st['snippets_per_second']:.2f}× PyTorch" if st else ""), ""))
     if mkl:
@@ -149,9 +149,10 @@ def report(corpus, lines, lsp, noop, size_mb, ours, st, recall, mkl=None, f32=No
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     out += ["", "Matmul shapes (m × k × n → GFLOP/s), candle: " + ", ".join(
         f"{m}×{k}×{n} → {g:.1f}" for m, k, n, g in ours["matmul"]["shapes"])]
-    if ours["matmul"].get("amx_shapes"):
-        out += ["", "Same shapes on AMX bf16 tiles: " + ", ".join(
-            f"{m}×{k}×{n} → {g:.1f}" for m, k, n, g in ours["matmul"]["amx_shapes"])]
+    for bf16 in ours["matmul"].get("bf16", []):
+        use = "in use" if bf16["in_use"] else "not in use"
+        out += ["", f"Same shapes in bf16 on {bf16['backend']} ({use}): " + ", ".join(
+            f"{m}×{k}×{n} → {g:.1f}" for m, k, n, g in bf16["shapes"])]
     if ours["matmul"].get("blas_shapes"):
         out += ["", f"Same shapes with {ours['matmul']['blas']}: " + ", ".join(
             f"{m}×{k}×{n} → {g:.1f}" for m, k, n, g in ours["matmul"]["blas_shapes"])]
@@ -206,7 +207,7 @@ def main():
     if st_runs:
         st = max(st_runs, key=lambda r: r["snippets_per_second"])
     log("embedding again with every matmul in f32")
-    os.environ["CODER_LSP_AMX"] = "off"
+    os.environ["CODER_LSP_BF16"] = "off"
     f32 = run_json([args.binary, "bench", "embed", "--snippets", snippets, "--no-matmul"])
     if args.python:
         # The venv's MKL (`pip install mkl`), through coder-lsp's optional BLAS path.
@@ -216,7 +217,7 @@ def main():
             os.environ["CODER_LSP_BLAS"] = lib
             mkl = run_json([args.binary, "bench", "embed", "--snippets", snippets, "--no-matmul"])
             del os.environ["CODER_LSP_BLAS"]
-    del os.environ["CODER_LSP_AMX"]
+    del os.environ["CODER_LSP_BF16"]
     log("HNSW recall")
     recall = run_json([args.binary, "bench", "recall", "--index-dir", index_dir])
 

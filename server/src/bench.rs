@@ -88,10 +88,22 @@ pub struct MatmulReport {
     pub blas: Option<String>,
     /// The same shapes through the system BLAS.
     pub blas_shapes: Vec<(usize, usize, usize, f64)>,
-    /// The same shapes on AMX bf16 tiles (`embed::amx`), when the CPU has them.
-    pub amx_shapes: Vec<(usize, usize, usize, f64)>,
-    /// The best of all.
+    /// The same shapes in bf16 (`embed::bf16`) on each backend the CPU has (AMX tiles,
+    /// AVX512-BF16), whether or not this process chose it.
+    pub bf16: Vec<Bf16Shapes>,
+    /// The best of all the paths embedding may take here (f32, the system BLAS, the bf16
+    /// backend in use).
     pub peak_gflops: f64,
+}
+
+/// [`MatmulReport`]'s shapes on one bf16 backend.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bf16Shapes {
+    pub backend: &'static str,
+    /// Whether this process's matmuls run on it ([`crate::embed::bf16::backend`]).
+    pub in_use: bool,
+    /// (m, k, n, GFLOP/s) for each shape.
+    pub shapes: Vec<(usize, usize, usize, f64)>,
 }
 
 /// Measures [`MatmulReport`] on the CPU, running each shape for about `per_shape`.
@@ -107,7 +119,15 @@ pub fn matmul_peak(per_shape: Duration) -> Result<MatmulReport> {
     let blas = crate::embed::blas::system();
     let mut results = Vec::new();
     let mut blas_results = Vec::new();
-    let mut amx_results = Vec::new();
+    let backends = crate::embed::bf16::Backend::supported();
+    let mut bf16: Vec<Bf16Shapes> = backends
+        .iter()
+        .map(|&backend| Bf16Shapes {
+            backend: backend.name(),
+            in_use: crate::embed::bf16::backend() == Some(backend),
+            shapes: Vec::new(),
+        })
+        .collect();
     for (m, k, n) in shapes {
         let a = Tensor::randn(0f32, 1.0, (m, k), &device)?;
         // (n, k) like a Linear weight: the product is a · wᵀ.
@@ -133,21 +153,23 @@ pub fn matmul_peak(per_shape: Duration) -> Result<MatmulReport> {
                 gflops(&|| crate::embed::blas::linear_no_bias(&a, &w))?,
             ));
         }
-        if crate::embed::amx::available() {
+        if !backends.is_empty() {
             // Packed once, as a model's weights are at load time.
-            let packed = crate::embed::amx::PackedWeight::from_tensor(&w)?;
-            amx_results.push((
-                m,
-                k,
-                n,
-                gflops(&|| crate::embed::amx::linear_no_bias(&a, &w, Some(&packed)))?,
-            ));
+            let packed = crate::embed::bf16::PackedWeight::from_tensor(&w)?;
+            let values = a.flatten_all()?.to_vec1::<f32>()?;
+            for (&backend, report) in backends.iter().zip(&mut bf16) {
+                let product = || {
+                    let out = packed.x_wt_on(backend, &values, m)?;
+                    Tensor::from_vec(out, (m, n), &device)
+                };
+                report.shapes.push((m, k, n, gflops(&product)?));
+            }
         }
     }
     let peak_gflops = results
         .iter()
         .chain(&blas_results)
-        .chain(&amx_results)
+        .chain(bf16.iter().filter(|b| b.in_use).flat_map(|b| &b.shapes))
         .map(|r| r.3)
         .fold(0.0, f64::max);
     Ok(MatmulReport {
@@ -155,7 +177,7 @@ pub fn matmul_peak(per_shape: Duration) -> Result<MatmulReport> {
         shapes: results,
         blas: blas.map(|b| b.name.clone()),
         blas_shapes: blas_results,
-        amx_shapes: amx_results,
+        bf16,
         peak_gflops,
     })
 }

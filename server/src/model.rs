@@ -118,12 +118,15 @@ pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelErro
     })
 }
 
-/// `cpu f32`, `cuda:0 bf16`; `cpu f32 · AMX bf16 matmuls` when the CPU's Linear layers run on
-/// AMX tiles.
+/// `cpu f32`, `cuda:0 bf16`; `cpu f32 · bf16 matmuls on AMX` (or `on AVX512-BF16`) when the
+/// CPU's Linear layers run in bf16 ([`embed::bf16`]).
 fn describe_device(device: DeviceSpec, dtype: candle_core::DType) -> String {
     let mut description = format!("{device} {}", dtype.as_str());
-    if device == DeviceSpec::Cpu && dtype == candle_core::DType::F32 && embed::amx::available() {
-        description.push_str(" · AMX bf16 matmuls");
+    if device == DeviceSpec::Cpu
+        && dtype == candle_core::DType::F32
+        && let Some(backend) = embed::bf16::backend()
+    {
+        description.push_str(&format!(" · bf16 matmuls on {}", backend.name()));
     }
     description
 }

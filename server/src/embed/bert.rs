@@ -10,7 +10,7 @@ use std::sync::Arc;
 use candle_core::{D, DType, Device, Tensor};
 use serde::Deserialize;
 
-use super::amx::{self, PackedWeight};
+use super::bf16::{self, PackedWeight};
 use super::kernels::{self, Kernels};
 use super::lora::{Adapter, LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
@@ -87,7 +87,7 @@ impl std::fmt::Debug for BertEmbedder {
 impl BertEmbedder {
     /// Loads weights, tokenizer and limits from `dir`; `config` is its parsed config.json.
     /// An `adapter` is merged into the weights it modifies. With `bf16_tiles`, CPU inference
-    /// runs the Linear layers on AMX bf16 tiles when the CPU has them (see [`amx`]).
+    /// runs the Linear layers on bf16 (AMX tiles or AVX512-BF16) when the CPU has them (see [`bf16`]).
     pub fn load(
         dir: &Path,
         config: &serde_json::Value,
@@ -110,10 +110,10 @@ impl BertEmbedder {
         )?;
         weights.merge_adapter(adapter)?;
         let mut model = BertModel::load(&mut weights, &config)?;
-        if bf16_tiles && model.kernels == Kernels::FusedCpu && amx::available() {
-            model
-                .pack_tiles()
-                .map_err(|e| EmbedError::load(dir, format!("packing weights for AMX: {e}")))?;
+        if bf16_tiles && model.kernels == Kernels::FusedCpu && bf16::available() {
+            model.pack_tiles().map_err(|e| {
+                EmbedError::load(dir, format!("packing weights for bf16 matmuls: {e}"))
+            })?;
         }
         Ok(Self {
             info: ModelInfo {
@@ -374,7 +374,7 @@ struct Linear {
     /// `(out, in)`, as stored by PyTorch.
     weight: Tensor,
     bias: Tensor,
-    /// `weight` packed for AMX bf16 tiles, when CPU inference runs on them.
+    /// `weight` packed for bf16 matmuls, when CPU inference runs them.
     tiles: Option<Arc<PackedWeight>>,
 }
 
@@ -383,13 +383,13 @@ impl Linear {
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
     }
 
-    /// `x Wᵀ` alone, for fused kernels that add the bias in their own pass; on AMX tiles or
+    /// `x Wᵀ` alone, for fused kernels that add the bias in their own pass; in bf16 (AMX or AVX512-BF16) or
     /// the system BLAS when there are (CPU inference only: no backward pass).
     fn forward_no_bias(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        amx::linear_no_bias(x, &self.weight, self.tiles.as_deref())
+        bf16::linear_no_bias(x, &self.weight, self.tiles.as_deref())
     }
 
-    /// Packs the weight for AMX tiles.
+    /// Packs the weight for bf16 matmuls.
     fn pack_tiles(&mut self) -> candle_core::Result<()> {
         self.tiles = Some(Arc::new(PackedWeight::from_tensor(&self.weight)?));
         Ok(())
@@ -550,7 +550,7 @@ impl BertModel {
         self.word_embeddings.device()
     }
 
-    /// Packs every Linear weight for AMX tiles (CPU inference).
+    /// Packs every Linear weight for bf16 matmuls (CPU inference).
     fn pack_tiles(&mut self) -> candle_core::Result<()> {
         for layer in &mut self.layers {
             for linear in layer.linears_mut() {
@@ -616,7 +616,7 @@ impl BertModel {
         } else {
             None
         };
-        // On AMX tiles, attention runs per sequence over its real tokens: their counts (the
+        // In bf16, attention runs per sequence over its real tokens: their counts (the
         // mask is ones then zeros, as `pad_batch` makes it).
         let lengths = if self.layers.first().is_some_and(|l| l.qkv.tiles.is_some()) {
             prefix_lengths(mask)?
@@ -632,7 +632,7 @@ impl BertModel {
         Ok(x)
     }
 
-    /// One layer on AMX tiles: [`amx::attention`] over the real tokens of each sequence, then
+    /// One layer in bf16: [`bf16::attention`] over the real tokens of each sequence, then
     /// the fused CPU kernels around the Linear layers.
     fn layer_forward_tiles(
         &self,
@@ -642,7 +642,7 @@ impl BertModel {
     ) -> candle_core::Result<Tensor> {
         let scale = 1.0 / (self.head_dim as f32).sqrt();
         let qkv = layer.qkv.forward_no_bias(x)?;
-        let context = amx::attention(&qkv, &layer.qkv.bias, lengths, self.heads, scale)?;
+        let context = bf16::attention(&qkv, &layer.qkv.bias, lengths, self.heads, scale)?;
         self.feed_forward(layer, &context, x)
     }
 
@@ -868,11 +868,12 @@ mod tests {
     }
 
     #[test]
-    fn bf16_tiles_stay_close_to_sentence_transformers() {
-        if !amx::available() {
-            eprintln!("no AMX tiles here: the bf16 path is not in use");
+    fn bf16_matmuls_stay_close_to_sentence_transformers() {
+        bf16::prefer_bf16_in_tests();
+        let Some(backend) = bf16::backend() else {
+            eprintln!("no bf16 backend in use here (embed::bf16::backend): only f32");
             return;
-        }
+        };
         let reference = reference();
         let mut tiled = crate::embed::load(&test_model_dir(), &Device::Cpu).unwrap();
         let tokens: Vec<Vec<u32>> = reference
@@ -883,11 +884,12 @@ mod tests {
         let ours = tiled.embed_tokens(&tokens).unwrap();
         let worst = crate::embed::worst_cosine(reference.vectors.iter().map(Vec::as_slice), &ours);
         eprintln!(
-            "AMX bf16: worst cosine vs sentence-transformers = 1 - {:.1e}",
+            "bf16 ({}): worst cosine vs sentence-transformers = 1 - {:.1e}",
+            backend.name(),
             1.0 - worst
         );
-        assert!(worst > 0.9995, "AMX bf16: cosine {worst:.6}");
-        // And it really ran on the tiles: the f32 path agrees to 1e-5 per component, this not.
+        assert!(worst > 0.9995, "bf16 ({backend:?}): cosine {worst:.6}");
+        // And it really ran in bf16: the f32 path agrees to 1e-5 per component, this not.
         let exact = model().embed_tokens(&tokens).unwrap();
         let diff = exact
             .iter()

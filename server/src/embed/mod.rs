@@ -5,8 +5,8 @@
 //! [`worker::EmbedWorker`] thread tokenizes, sorts by length, forms batches bounded by a token
 //! budget, runs the model and replies on oneshot channels. Nothing here runs on tokio.
 
-pub mod amx;
 pub mod bert;
+pub mod bf16;
 pub mod blas;
 pub mod device;
 pub mod instruct;
@@ -47,8 +47,8 @@ pub struct EmbedOptions {
     pub instructions: Instructions,
     /// A LoRA adapter merged into the weights at load time.
     pub adapter: Option<lora::Adapter>,
-    /// CPU inference may run the Linear layers on AMX bf16 tiles where the CPU has them
-    /// ([`amx`]); false keeps every matmul in f32.
+    /// CPU inference may run the Linear layers (and attention) in bf16 where the CPU has AMX
+    /// tiles or AVX512-BF16 ([`bf16`]); false keeps every matmul in f32.
     pub bf16_tiles: bool,
 }
 
@@ -64,7 +64,7 @@ impl EmbedOptions {
         }
     }
 
-    /// Like [`EmbedOptions::new`], with every matmul in f32 even where AMX tiles exist: for
+    /// Like [`EmbedOptions::new`], with every matmul in f32 even where bf16 ones exist: for
     /// comparisons against reference outputs that must agree to f32 precision.
     pub fn exact(device: &Device) -> Self {
         Self {
@@ -285,7 +285,7 @@ pub trait Trainable: Embedder {
 }
 
 /// The model in `model_dir` for fine-tuning ([`Trainable`]): BERT or Qwen2, in f32 throughout
-/// (no AMX bf16 tiles) so that evaluation before and after training is exact, with the query
+/// (no bf16 matmuls) so that evaluation before and after training is exact, with the query
 /// `instructions` the adapter will be used with.
 pub fn load_trainable(
     model_dir: &Path,

@@ -12,7 +12,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
-use super::amx::{self, PackedWeight};
+use super::bf16::{self, PackedWeight};
 use super::lora::{LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
 use super::{
@@ -176,7 +176,7 @@ impl Qwen2Embedder {
         if options.bf16_tiles
             && options.dtype == DType::F32
             && options.device.is_cpu()
-            && amx::available()
+            && bf16::available()
         {
             for layer in &mut model.layers {
                 for linear in [
@@ -186,7 +186,7 @@ impl Qwen2Embedder {
                     &mut layer.down_proj,
                 ] {
                     linear.pack_tiles().map_err(|e| {
-                        EmbedError::load(dir, format!("packing weights for AMX: {e}"))
+                        EmbedError::load(dir, format!("packing weights for bf16 matmuls: {e}"))
                     })?;
                 }
             }
@@ -365,7 +365,7 @@ struct Linear {
     bias: Option<Tensor>,
 }
 
-/// A Linear weight `(out, in)`: as stored by PyTorch, or only packed for AMX tiles (for CPU
+/// A Linear weight `(out, in)`: as stored by PyTorch, or only packed for bf16 matmuls (for CPU
 /// inference, which then needs no other copy: the 1.5B model's Linear layers take about 2.6 GB as
 /// bf16 tiles, against 5.2 GB in f32).
 enum Weight {
@@ -384,7 +384,7 @@ impl Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let y = match &self.weight {
             Weight::Dense(w) => x.matmul(&w.t()?)?,
-            Weight::Tiles(packed) => x.contiguous()?.apply_op1_no_bwd(&amx::LinearOp(packed))?,
+            Weight::Tiles(packed) => x.contiguous()?.apply_op1_no_bwd(&bf16::LinearOp(packed))?,
         };
         match &self.bias {
             Some(bias) => y.broadcast_add(bias),
@@ -397,7 +397,7 @@ impl Linear {
         match &self.weight {
             Weight::Dense(w) => Ok(w),
             Weight::Tiles(_) => candle_core::bail!(
-                "training needs f32 weights; this model was packed for AMX tiles"
+                "training needs f32 weights; this model was packed for bf16 matmuls"
             ),
         }
     }
@@ -415,7 +415,7 @@ impl Linear {
         })
     }
 
-    /// Packs the weight for AMX tiles and drops the f32 copy.
+    /// Packs the weight for bf16 matmuls and drops the f32 copy.
     fn pack_tiles(&mut self) -> candle_core::Result<()> {
         if let Weight::Dense(w) = &self.weight {
             self.weight = Weight::Tiles(PackedWeight::from_tensor(w)?);
@@ -944,11 +944,12 @@ mod tests {
     }
 
     #[test]
-    fn bf16_tiles_stay_close_to_transformers() {
-        if !crate::embed::amx::available() {
-            eprintln!("no AMX tiles here: the bf16 path is not in use");
+    fn bf16_matmuls_stay_close_to_transformers() {
+        crate::embed::bf16::prefer_bf16_in_tests();
+        let Some(backend) = crate::embed::bf16::backend() else {
+            eprintln!("no bf16 backend in use here (embed::bf16::backend): only f32");
             return;
-        }
+        };
         let (_, inputs) = reference();
         let mut model = load(&tiny_qwen2_dir(), &Device::Cpu).unwrap();
         let batch: Vec<Vec<u32>> = inputs.iter().map(|i| i.ids.clone()).collect();
@@ -956,11 +957,12 @@ mod tests {
         let exact =
             crate::embed::worst_cosine(inputs.iter().map(|i| i.batched_vector.as_slice()), &ours);
         eprintln!(
-            "AMX bf16: worst cosine vs transformers = 1 - {:.1e}",
+            "bf16 ({}): worst cosine vs transformers = 1 - {:.1e}",
+            backend.name(),
             1.0 - exact
         );
         // Random tiny weights are harder on bf16 than trained ones (MiniLM: 1 - 1e-5).
-        assert!(exact > 0.999, "AMX bf16: cosine {exact:.6}");
+        assert!(exact > 0.999, "bf16 ({backend:?}): cosine {exact:.6}");
     }
 
     #[test]

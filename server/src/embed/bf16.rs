@@ -1,20 +1,27 @@
-//! bf16 matmuls on Intel AMX tiles for the CPU's Linear layers.
+//! bf16 matmuls for the CPU's Linear layers and attention: on Intel AMX tiles, or with
+//! AVX512-BF16 dot products where the CPU has no tiles (AMD Zen 4/5, Intel parts without AMX).
 //!
 //! Xeons since Sapphire Rapids carry AMX: eight 1 KiB tile registers and an instruction
 //! (`TDPBF16PS`) that multiplies a 16×32 bf16 tile by a 32×16 one into a 16×16 f32 tile. One core
 //! reaches about 1.1 TFLOP/s that way, against about 110 GFLOP/s with AVX-512 f32 FMAs (both
-//! measured on the 2-core development machine). The Linear layers hold most of an encoder's
-//! FLOPs, so running them on the tiles is the largest single speed-up a CPU offers.
+//! measured on the 2-core development machine). CPUs with AVX512-BF16 but no tiles have
+//! `VDPBF16PS`: sixteen f32 lanes, each adding the dot product of a pair of bf16 values, twice
+//! the multiplies of an f32 FMA per instruction and half the bytes of weights to read. The Linear
+//! layers hold most of an encoder's FLOPs, so running them in bf16 is the largest single
+//! speed-up a CPU offers.
 //!
 //! Inputs are rounded to bf16 (8 bits of mantissa) and products are summed in f32: a MiniLM
-//! vector stays within cosine 1 − 1e-4 of the f32 one (the tests check it), well inside what
-//! retrieval can tell apart. `CODER_LSP_AMX=off` keeps every matmul in f32.
+//! vector stays within cosine 1 − 1e-4 of the f32 one (the tests check it, on every backend the
+//! CPU has), well inside what retrieval can tell apart. `CODER_LSP_BF16=off` keeps every matmul
+//! in f32; `CODER_LSP_AMX=off` leaves the tiles unused (the AVX512-BF16 path runs where the CPU
+//! has it: what CPUs without AMX run).
 //!
-//! Weights are packed once, at load time, into the layout the tiles read (pairs of consecutive
-//! `k` side by side, "VNNI" order); activations are rounded into bf16 rows per strip of 32 rows.
-//! The instructions are emitted with inline assembly (Rust's AMX intrinsics are not stable);
-//! Linux must be asked for the tile state once per process (`arch_prctl`), which [`available`]
-//! does.
+//! Both backends read the same layouts: weights are packed once, at load time, into the layout
+//! the tiles read (pairs of consecutive `k` side by side, "VNNI" order; one 64-byte line holds
+//! the pairs of 16 columns, which is also one `VDPBF16PS` operand); activations are rounded into
+//! bf16 rows per strip of 32 rows. The AMX instructions are emitted with inline assembly (Rust's
+//! AMX intrinsics are not stable); Linux must be asked for the tile state once per process
+//! (`arch_prctl`), which [`backend`] does.
 
 #![allow(unsafe_code)]
 
@@ -30,27 +37,117 @@ const TILE_K: usize = 32;
 /// The micro-kernel computes a 32×32 output block from two A tiles and two B tiles.
 const BLOCK: usize = 2 * TILE_ROWS;
 
-/// Whether AMX bf16 tiles can be used in this process: the CPU has them, Linux granted the tile
-/// state, and `CODER_LSP_AMX` does not turn them off.
-pub fn available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        if matches!(
-            std::env::var("CODER_LSP_AMX")
-                .ok()
-                .as_deref()
-                .map(str::trim),
-            Some("off" | "0" | "false" | "no")
-        ) {
-            tracing::info!("CODER_LSP_AMX is off: CPU matmuls run in f32");
-            return false;
+/// What runs the bf16 products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// AMX tiles (`TDPBF16PS`).
+    Amx,
+    /// AVX-512 vectors (`VDPBF16PS`).
+    Avx512,
+}
+
+impl Backend {
+    /// How logs and `--version`-like descriptions name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Amx => "AMX",
+            Backend::Avx512 => "AVX512-BF16",
         }
-        let granted = arch::request_tiles();
-        if granted {
-            tracing::info!("CPU matmuls run on AMX tiles in bf16");
+    }
+
+    /// Every backend this CPU can run, best first, whatever the environment says (for tests and
+    /// benchmarks that compare them).
+    pub fn supported() -> Vec<Backend> {
+        let mut backends = Vec::new();
+        if arch::request_tiles() {
+            backends.push(Backend::Amx);
         }
-        granted
+        if avx512::supported() {
+            backends.push(Backend::Avx512);
+        }
+        backends
+    }
+}
+
+/// What an environment variable says: `Some(false)` for `off`, `0`, `false`, `no`;
+/// `Some(true)` for `on`, `1`, `true`, `yes`; `None` when unset or anything else.
+fn switch(variable: &str) -> Option<bool> {
+    match std::env::var(variable).ok().as_deref().map(str::trim) {
+        Some("off" | "0" | "false" | "no") => Some(false),
+        Some("on" | "1" | "true" | "yes") => Some(true),
+        _ => None,
+    }
+}
+
+/// How much faster than f32 FMAs the AVX512-BF16 dot products must run on this core before the
+/// matmuls move to them: the bf16 path also rounds every activation and packs attention's
+/// operands, which the f32 path does not.
+const AVX512_MIN_SPEEDUP: f64 = 1.25;
+
+/// The backend this process runs bf16 matmuls on, chosen once:
+/// - AMX tiles when the CPU has them, Linux granted the tile state and `CODER_LSP_AMX` does not
+///   turn them off (always several times faster than f32);
+/// - else AVX512-BF16 when the CPU has it and its dot products outrun f32 FMAs on this core by
+///   [`AVX512_MIN_SPEEDUP`] (measured here, in about a millisecond: AMD Zen 4/5 run them at
+///   twice the FLOPs of an FMA; some Intel cores without AMX run them slower than FMAs), or
+///   `CODER_LSP_BF16=on` asks for them regardless;
+/// - else none: every matmul in f32, as also with `CODER_LSP_BF16=off`.
+pub fn backend() -> Option<Backend> {
+    static BACKEND: OnceLock<Option<Backend>> = OnceLock::new();
+    *BACKEND.get_or_init(|| {
+        let wanted = switch("CODER_LSP_BF16");
+        if wanted == Some(false) {
+            tracing::info!("CODER_LSP_BF16 is off: CPU matmuls run in f32");
+            return None;
+        }
+        if switch("CODER_LSP_AMX") != Some(false) && arch::request_tiles() {
+            tracing::info!("CPU matmuls run in bf16 on AMX tiles");
+            return Some(Backend::Amx);
+        }
+        if !avx512::supported() {
+            tracing::info!("no AMX or AVX512-BF16 on this CPU: CPU matmuls run in f32");
+            return None;
+        }
+        // SAFETY: `supported` checked AVX512-BF16.
+        let speedup = unsafe { avx512::speedup_over_f32() };
+        if wanted == Some(true) || speedup >= AVX512_MIN_SPEEDUP {
+            tracing::info!(
+                "CPU matmuls run in bf16 on AVX512-BF16 ({speedup:.2}× the FLOP rate of f32 FMAs here)"
+            );
+            Some(Backend::Avx512)
+        } else {
+            tracing::info!(
+                "AVX512-BF16 runs at {speedup:.2}× the FLOP rate of f32 FMAs on this CPU: CPU \
+                 matmuls stay in f32 (CODER_LSP_BF16=on uses bf16 anyway)"
+            );
+            None
+        }
     })
+}
+
+/// For tests of the bf16 model paths: asks [`backend`] for AVX512-BF16 even where it measured
+/// slower than f32 (unless `CODER_LSP_BF16` is set), so that those paths run on every CPU that
+/// has a backend. Takes effect only before the first [`backend`] call of the process (each test
+/// is its own process under nextest).
+#[cfg(test)]
+pub fn prefer_bf16_in_tests() {
+    if std::env::var_os("CODER_LSP_BF16").is_none() {
+        // SAFETY: called at the start of a test, before it starts threads of its own.
+        unsafe { std::env::set_var("CODER_LSP_BF16", "on") };
+    }
+}
+
+/// Whether bf16 matmuls run in this process ([`backend`] chose one).
+pub fn available() -> bool {
+    backend().is_some()
+}
+
+/// The chosen backend, or an error saying there is none.
+fn chosen() -> Result<Backend> {
+    match backend() {
+        Some(backend) => Ok(backend),
+        None => candle_core::bail!("bf16: neither AMX tiles nor AVX512-BF16 are in use"),
+    }
 }
 
 /// A Linear weight `(n, k)` rounded to bf16 and laid out in tiles: for each block of 16 output
@@ -159,9 +256,9 @@ fn pack_rows(n: usize, k: usize, row: impl Fn(usize, &mut [f32])) -> Vec<Line> {
 fn to_bf16_lines(row: &[f32], lines: &mut [Line]) {
     let mut chunks = row.chunks_exact(TILE_K);
     for (values, line) in (&mut chunks).zip(lines.iter_mut()) {
-        // SAFETY: AMX-BF16 CPUs have AVX512-BF16 (`available` checked the former before any
-        // conversion runs); `values` holds 32 floats and `line` 32 bf16 slots.
-        unsafe { arch::line_to_bf16(values.as_ptr(), line) };
+        // SAFETY: both backends need AVX512-BF16 (every AMX-BF16 CPU has it, and `backend`
+        // checked it before any conversion runs); `values` holds 32 floats, `line` 32 bf16 slots.
+        unsafe { avx512::line_to_bf16(values.as_ptr(), line) };
     }
     let rest = chunks.remainder();
     if let Some(line) = lines.get_mut(row.len() / TILE_K)
@@ -178,7 +275,7 @@ impl PackedWeight {
     /// Packs a row-major `(n, k)` f32 weight.
     pub fn pack(w: &[f32], n: usize, k: usize) -> Result<Self> {
         if w.len() != n * k || n == 0 || k == 0 {
-            candle_core::bail!("amx: a weight of {} values is not {n}×{k}", w.len());
+            candle_core::bail!("bf16: a weight of {} values is not {n}×{k}", w.len());
         }
         Ok(Self {
             n,
@@ -199,14 +296,18 @@ impl PackedWeight {
         Self::pack(&values, n, k)
     }
 
-    /// `x · wᵀ` for row-major `x` `(m, k)`, into a new row-major `(m, n)` buffer.
+    /// `x · wᵀ` for row-major `x` `(m, k)`, into a new row-major `(m, n)` buffer, on the
+    /// process's [`backend`].
     pub fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        self.x_wt_on(chosen()?, x, m)
+    }
+
+    /// [`PackedWeight::x_wt`] on a given backend, which the CPU must support
+    /// ([`Backend::supported`]).
+    pub fn x_wt_on(&self, backend: Backend, x: &[f32], m: usize) -> Result<Vec<f32>> {
         let (n, k) = (self.n, self.k);
         if x.len() != m * k {
-            candle_core::bail!("amx: an input of {} values is not {m}×{k}", x.len());
-        }
-        if !available() {
-            candle_core::bail!("amx: AMX tiles are not available in this process");
+            candle_core::bail!("bf16: an input of {} values is not {m}×{k}", x.len());
         }
         // Every element is written below (tile stores, or copies out of the spill buffer), so
         // the output is not zero-filled first: for big batches that pass cost more than the
@@ -220,7 +321,7 @@ impl PackedWeight {
             let per_task = strips.div_ceil(rayon::current_num_threads().max(1)).max(1);
             out.par_chunks_mut(per_task * BLOCK * n)
                 .zip(x.par_chunks(per_task * BLOCK * k))
-                .for_each(|(out, x)| self.rows(x, out));
+                .for_each(|(out, x)| self.rows(backend, x, out));
         }
         let mut out = std::mem::ManuallyDrop::new(out);
         // SAFETY: `rows` wrote all m·n values (see there); MaybeUninit<f32> has f32's layout,
@@ -232,7 +333,7 @@ impl PackedWeight {
 
     /// One task's rows: `x` `(rows, k)` into `out` `(rows, n)`, every value of which it writes:
     /// whole 32×32 blocks straight from the tiles, the rest through `spill`.
-    fn rows(&self, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    fn rows(&self, backend: Backend, x: &[f32], out: &mut [MaybeUninit<f32>]) {
         let (n, k) = (self.n, self.k);
         let k_blocks = self.k_padded / TILE_K;
         let rows = x.len() / k;
@@ -241,7 +342,7 @@ impl PackedWeight {
         // Where a block is stored when it does not fit `out` (a ragged last strip, or `n` not a
         // multiple of 32): 32 rows of `n_padded` floats.
         let mut spill: Vec<f32> = Vec::new();
-        let _tiles = arch::Tiles::configure();
+        let _tiles = (backend == Backend::Amx).then(arch::Tiles::configure);
         for s in (0..rows).step_by(BLOCK) {
             let strip_rows = BLOCK.min(rows - s);
             for (r, lines) in strip.chunks_mut(k_blocks).enumerate() {
@@ -263,7 +364,12 @@ impl PackedWeight {
                 } else {
                     (spill.as_mut_ptr(), self.n_padded)
                 };
-                strip_times(&strip, k_blocks, &self.tiles, self.n_padded, c, ldc);
+                let operands = Strip {
+                    a: &strip,
+                    rows: strip_rows,
+                    k_blocks,
+                };
+                strip_times(backend, operands, &self.tiles, self.n_padded, c, ldc);
             }
             if !direct {
                 for r in 0..strip_rows {
@@ -293,77 +399,104 @@ pub struct LinearOp<'a>(pub &'a PackedWeight);
 
 impl CustomOp1 for LinearOp<'_> {
     fn name(&self) -> &'static str {
-        "amx-linear"
+        "bf16-linear"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (m, k) = layout.shape().dims2()?;
         if k != self.0.k {
-            candle_core::bail!("amx-linear: ({m}×{k}) times ({}×{})ᵀ", self.0.n, self.0.k);
+            candle_core::bail!("bf16-linear: ({m}×{k}) times ({}×{})ᵀ", self.0.n, self.0.k);
         }
-        let x = super::kernels::contiguous(storage, layout, "amx-linear")?;
+        let x = super::kernels::contiguous(storage, layout, "bf16-linear")?;
         let out = self.0.x_wt(x, m)?;
         Ok((CpuStorage::F32(out), Shape::from((m, self.0.n))))
     }
 }
 
-/// `c` `(rows, n_padded)` = A · B for A in bf16 lines (`rows` a multiple of 32, `k_blocks` lines
-/// a row) and B packed by [`pack_columns`] or [`pack_rows`] (`n_padded` columns, `k_blocks` k
-/// blocks). Tiles must be configured on this thread.
-fn multiply(a: &[Line], k_blocks: usize, b: &[Line], n_padded: usize, c: &mut [f32]) {
-    let rows = a.len() / k_blocks;
+/// Left-hand rows of a product: bf16 lines, `k_blocks` a row; only the first `rows` are real
+/// (the rest are zero padding, whose products nothing reads, so a backend may skip them).
+#[derive(Clone, Copy)]
+struct Strip<'a> {
+    a: &'a [Line],
+    rows: usize,
+    k_blocks: usize,
+}
+
+/// `c` `(a.len() / k_blocks, n_padded)` = A · B for A in bf16 lines (a multiple of 32 rows,
+/// `k_blocks` lines a row, the first `rows` real) and B packed by [`pack_columns`] or
+/// [`pack_rows`] (`n_padded` columns, `k_blocks` k blocks). On AMX, tiles must be configured on
+/// this thread. The rows of `c` past `rows` may be left as they were.
+fn multiply(backend: Backend, a: Strip<'_>, b: &[Line], n_padded: usize, c: &mut [f32]) {
+    let total = a.a.len() / a.k_blocks;
     assert!(
-        rows.is_multiple_of(BLOCK) && c.len() >= rows * n_padded,
-        "amx: operands of the wrong size"
+        total.is_multiple_of(BLOCK) && c.len() >= total * n_padded,
+        "bf16: operands of the wrong size"
     );
-    for (strip, c) in a
-        .chunks(BLOCK * k_blocks)
-        .zip(c.chunks_mut(BLOCK * n_padded))
+    for (s, (strip, c)) in
+        a.a.chunks(BLOCK * a.k_blocks)
+            .zip(c.chunks_mut(BLOCK * n_padded))
+            .enumerate()
     {
+        let operands = Strip {
+            a: strip,
+            rows: a.rows.saturating_sub(s * BLOCK).min(BLOCK),
+            k_blocks: a.k_blocks,
+        };
+        if operands.rows == 0 {
+            break;
+        }
         // SAFETY: each chunk of `c` holds 32 rows of `n_padded` floats (checked above).
-        unsafe { strip_times(strip, k_blocks, b, n_padded, c.as_mut_ptr(), n_padded) };
+        unsafe { strip_times(backend, operands, b, n_padded, c.as_mut_ptr(), n_padded) };
     }
 }
 
-/// One strip of 32 A rows (bf16 lines, `k_blocks` a row) times every column block of B, into 32
-/// rows of `n_padded` floats at `c` with row stride `ldc`. Tiles must be configured on this
-/// thread.
+/// One strip of 32 A rows times every column block of B, into 32 rows of `n_padded` floats at
+/// `c` with row stride `ldc` (rows past `strip.rows` may be left unwritten). On AMX, tiles must
+/// be configured on this thread.
 ///
 /// # Safety
-/// `c` points at 32 rows of at least `n_padded` writable floats, `ldc` floats apart.
+/// `c` points at 32 rows of at least `n_padded` writable floats, `ldc` floats apart; the CPU
+/// supports `backend`.
 unsafe fn strip_times(
-    strip: &[Line],
-    k_blocks: usize,
+    backend: Backend,
+    strip: Strip<'_>,
     b: &[Line],
     n_padded: usize,
     c: *mut f32,
     ldc: usize,
 ) {
+    let k_blocks = strip.k_blocks;
     assert!(
-        strip.len() == BLOCK * k_blocks
+        strip.a.len() == BLOCK * k_blocks
+            && strip.rows <= BLOCK
             && n_padded.is_multiple_of(BLOCK)
             && b.len() >= n_padded / TILE_ROWS * k_blocks * TILE_ROWS,
-        "amx: operands of the wrong size"
+        "bf16: operands of the wrong size"
     );
     for nb in (0..n_padded).step_by(BLOCK) {
         let b0 = &b[(nb / TILE_ROWS) * k_blocks * TILE_ROWS..];
         let b1 = &b[(nb / TILE_ROWS + 1) * k_blocks * TILE_ROWS..];
+        let (a, b0, b1) = (
+            strip.a.as_ptr().cast(),
+            b0.as_ptr().cast(),
+            b1.as_ptr().cast(),
+        );
         // SAFETY: sizes checked above: 32 A rows of `k_blocks` lines, `k_blocks` tiles in each
-        // B column block; the caller vouches for 32 rows of nb + 32 floats at `c`.
+        // B column block; the caller vouches for 32 rows of nb + 32 floats at `c` and for the
+        // backend.
         unsafe {
-            arch::block(
-                strip.as_ptr().cast(),
-                k_blocks,
-                b0.as_ptr().cast(),
-                b1.as_ptr().cast(),
-                c.add(nb),
-                ldc,
-            );
+            match backend {
+                Backend::Amx => arch::block(a, k_blocks, b0, b1, c.add(nb), ldc),
+                Backend::Avx512 => {
+                    avx512::block(a, strip.rows, k_blocks, b0, b1, c.add(nb), ldc);
+                }
+            }
         }
     }
 }
 
-/// Multi-head self-attention of an encoder on AMX tiles, from the fused QKV projection.
+/// Multi-head self-attention of an encoder in bf16 products on the process's [`backend`], from
+/// the fused QKV projection.
 ///
 /// `qkv` is `(batch·seq, 3·hidden)` without its bias (`bias` is `(3·hidden)`), rows grouped by
 /// sequence; `lengths[b]` real tokens open sequence `b` and the rest is padding. Returns the
@@ -378,9 +511,22 @@ pub fn attention(
     heads: usize,
     scale: f32,
 ) -> Result<Tensor> {
+    attention_on(chosen()?, qkv, bias, lengths, heads, scale)
+}
+
+/// [`attention`] on a given backend, which the CPU must support ([`Backend::supported`]).
+pub fn attention_on(
+    backend: Backend,
+    qkv: &Tensor,
+    bias: &Tensor,
+    lengths: &[usize],
+    heads: usize,
+    scale: f32,
+) -> Result<Tensor> {
     qkv.apply_op2_no_bwd(
         bias,
         &Attention {
+            backend,
             lengths,
             heads,
             scale,
@@ -389,6 +535,7 @@ pub fn attention(
 }
 
 struct Attention<'a> {
+    backend: Backend,
     lengths: &'a [usize],
     heads: usize,
     scale: f32,
@@ -408,7 +555,7 @@ impl Attention<'_> {
         let (q_at, k_at, v_at) = (h * d, hidden + h * d, 2 * hidden + h * d);
         let rows = len.div_ceil(BLOCK) * BLOCK;
         let d_blocks = d.div_ceil(TILE_K);
-        let _tiles = arch::Tiles::configure();
+        let _tiles = (self.backend == Backend::Amx).then(arch::Tiles::configure);
 
         // Scores q·kᵀ, `(rows, rows)`: q rows as A, k rows as the packed right-hand side.
         let with_bias = |at: usize| {
@@ -427,7 +574,12 @@ impl Attention<'_> {
         }
         let k = pack_columns(len, d, with_bias(k_at));
         let mut scores = vec![0f32; rows * rows];
-        multiply(&q, d_blocks, &k, rows, &mut scores);
+        let q = Strip {
+            a: &q,
+            rows: len,
+            k_blocks: d_blocks,
+        };
+        multiply(self.backend, q, &k, rows, &mut scores);
 
         // Probabilities over the real keys, in bf16 lines (zero past `len`).
         let key_blocks = rows / TILE_K;
@@ -447,7 +599,12 @@ impl Attention<'_> {
         let v = pack_rows(d, len, with_bias(v_at));
         let d_padded = d.div_ceil(BLOCK) * BLOCK;
         let mut context = vec![0f32; rows * d_padded];
-        multiply(&probs, key_blocks, &v, d_padded, &mut context);
+        let probs = Strip {
+            a: &probs,
+            rows: len,
+            k_blocks: key_blocks,
+        };
+        multiply(self.backend, probs, &v, d_padded, &mut context);
         context.truncate(len * d_padded);
         context
     }
@@ -455,7 +612,7 @@ impl Attention<'_> {
 
 impl CustomOp2 for Attention<'_> {
     fn name(&self) -> &'static str {
-        "amx-attention"
+        "bf16-attention"
     }
 
     fn cpu_fwd(
@@ -476,16 +633,13 @@ impl CustomOp2 for Attention<'_> {
             || l2.shape().elem_count() != width
         {
             candle_core::bail!(
-                "amx-attention: ({total}×{width}) for {batch} sequences of {} heads",
+                "bf16-attention: ({total}×{width}) for {batch} sequences of {} heads",
                 self.heads
             );
         }
         let seq = total / batch;
         if let Some(len) = self.lengths.iter().find(|&&len| len > seq) {
-            candle_core::bail!("amx-attention: a length of {len} in sequences of {seq}");
-        }
-        if !available() {
-            candle_core::bail!("amx: AMX tiles are not available in this process");
+            candle_core::bail!("bf16-attention: a length of {len} in sequences of {seq}");
         }
         let qkv = super::kernels::contiguous(s1, l1, self.name())?;
         let bias = super::kernels::contiguous(s2, l2, self.name())?;
@@ -588,29 +742,6 @@ mod arch {
         }
     }
 
-    /// Rounds 32 floats at `values` to bf16 (to nearest even) into `line`, with one
-    /// AVX512-BF16 instruction.
-    ///
-    /// # Safety
-    /// The CPU has AVX512-BF16; `values` points at 32 readable floats.
-    #[target_feature(enable = "avx512f,avx512bf16")]
-    pub unsafe fn line_to_bf16(values: *const f32, line: &mut super::Line) {
-        // SAFETY: the caller's contract; `line` is 64 writable bytes.
-        unsafe {
-            asm!(
-                "vmovups {lo}, [{src}]",
-                "vmovups {hi}, [{src} + 64]",
-                "vcvtne2ps2bf16 {lo}, {hi}, {lo}",
-                "vmovups [{dst}], {lo}",
-                src = in(reg) values,
-                dst = in(reg) line.0.as_mut_ptr(),
-                lo = out(zmm_reg) _,
-                hi = out(zmm_reg) _,
-                options(nostack),
-            );
-        }
-    }
-
     /// A 32×32 f32 block `c` (row stride `ldc` floats) = A `(32, 32·k_blocks)` bf16 rows at `a`
     /// times the two packed column blocks at `b0` and `b1` (`k_blocks` tiles each).
     ///
@@ -687,12 +818,7 @@ mod arch {
         }
     }
 
-    /// Never called: [`super::available`] is false on these targets.
-    pub unsafe fn line_to_bf16(_values: *const f32, _line: &mut super::Line) {
-        unreachable!("AMX tiles exist on x86-64 Linux only")
-    }
-
-    /// Never called: [`super::available`] is false on these targets.
+    /// Never called: `request_tiles` is false on these targets.
     pub unsafe fn block(
         _a: *const u8,
         _k_blocks: usize,
@@ -705,19 +831,187 @@ mod arch {
     }
 }
 
+/// The AVX512-BF16 backend: `VDPBF16PS` on 512-bit vectors, reading the same packed layouts as
+/// the tiles.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::asm;
+    use std::arch::x86_64::{
+        __m512, __m512bh, _mm512_dpbf16_ps, _mm512_fmadd_ps, _mm512_loadu_si512, _mm512_set1_epi32,
+        _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    };
+
+    /// Output rows one pass keeps in registers: with two 16-column vectors each, 16 of the 32
+    /// vector registers accumulate, two hold B and the rest broadcast A.
+    const ROWS: usize = 8;
+
+    /// Whether the CPU has AVX-512 and its bf16 dot products.
+    pub fn supported() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+
+    /// The FLOP rate of `VDPBF16PS` over that of f32 `VFMADD` on this core: each instruction
+    /// repeated over 16 independent accumulators (so latency hides and only throughput counts),
+    /// three rounds alternating, the fastest round of each kept. About a millisecond.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-BF16 ([`supported`]).
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn speedup_over_f32() -> f64 {
+        let x = std::hint::black_box(_mm512_set1_ps(1.0));
+        // SAFETY: `__m512i` and `__m512bh` are both 64 plain bytes.
+        let pairs: __m512bh =
+            unsafe { std::mem::transmute(std::hint::black_box(_mm512_set1_epi32(0x3f80_3f80))) };
+        // SAFETY (both): the caller's contract (AVX512-BF16, so AVX-512 too).
+        let fma = || unsafe { seconds_for(|acc| _mm512_fmadd_ps(acc, x, x)) };
+        let dot = || unsafe { seconds_for(|acc| _mm512_dpbf16_ps(acc, pairs, pairs)) };
+        let (mut fma_best, mut dot_best) = (f64::MAX, f64::MAX);
+        for _ in 0..3 {
+            fma_best = fma_best.min(fma());
+            dot_best = dot_best.min(dot());
+        }
+        // Per instruction: an FMA does 16 multiply-adds, a bf16 dot product 32.
+        2.0 * fma_best / dot_best.max(f64::MIN_POSITIVE)
+    }
+
+    /// Rounds 32 floats at `values` to bf16 (to nearest even) into `line`, with one
+    /// AVX512-BF16 instruction.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-BF16; `values` points at 32 readable floats.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn line_to_bf16(values: *const f32, line: &mut super::Line) {
+        // SAFETY: the caller's contract; `line` is 64 writable bytes.
+        unsafe {
+            asm!(
+                "vmovups {lo}, [{src}]",
+                "vmovups {hi}, [{src} + 64]",
+                "vcvtne2ps2bf16 {lo}, {hi}, {lo}",
+                "vmovups [{dst}], {lo}",
+                src = in(reg) values,
+                dst = in(reg) line.0.as_mut_ptr(),
+                lo = out(zmm_reg) _,
+                hi = out(zmm_reg) _,
+                options(nostack),
+            );
+        }
+    }
+
+    /// Seconds for 16 independent accumulators to take 16,384 `step`s each.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-BF16.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn seconds_for(step: impl Fn(__m512) -> __m512) -> f64 {
+        let mut acc = [_mm512_setzero_ps(); 16];
+        let started = std::time::Instant::now();
+        for _ in 0..16_384 {
+            for acc in &mut acc {
+                *acc = step(*acc);
+            }
+        }
+        std::hint::black_box(acc);
+        started.elapsed().as_secs_f64()
+    }
+
+    /// A 32×32 f32 block `c` (row stride `ldc` floats) = A `(32, 32·k_blocks)` bf16 rows at `a`
+    /// times the two packed column blocks at `b0` and `b1` (`k_blocks` tiles each), as
+    /// [`super::arch::block`] computes it; only rows that hold some of the first `rows` are
+    /// computed and written (in groups of 8).
+    ///
+    /// # Safety
+    /// The CPU has AVX512-BF16 ([`supported`]); `a` points at 32 rows of `k_blocks · 64` bytes,
+    /// `b0` and `b1` at `k_blocks` packed tiles of 1 KiB each, `c` at 32 rows of 32 writable
+    /// floats with row stride `ldc`; `rows` ≤ 32.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn block(
+        a: *const u8,
+        rows: usize,
+        k_blocks: usize,
+        b0: *const u8,
+        b1: *const u8,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        let a_stride = k_blocks * 64;
+        // SAFETY (whole function): the caller's contract above; every offset stays inside the
+        // 32 rows of A, the `k_blocks` tiles of B and the 32 rows of C it describes.
+        unsafe {
+            for r0 in (0..rows.min(32)).step_by(ROWS) {
+                let mut acc = [[_mm512_setzero_ps(); 2]; ROWS];
+                for kb in 0..k_blocks {
+                    let (t0, t1) = (b0.add(kb * 1024), b1.add(kb * 1024));
+                    let a_k = a.add(r0 * a_stride + kb * 64);
+                    // Line `p` of a tile holds, for each of its 16 columns, the pair of B at
+                    // k = 2p, 2p + 1; each A row's pair at the same k is broadcast against it.
+                    for p in 0..16 {
+                        let w0: __m512bh =
+                            std::mem::transmute(_mm512_loadu_si512(t0.add(p * 64).cast()));
+                        let w1: __m512bh =
+                            std::mem::transmute(_mm512_loadu_si512(t1.add(p * 64).cast()));
+                        for (i, acc) in acc.iter_mut().enumerate() {
+                            let pair = a_k.add(i * a_stride + p * 4).cast::<i32>().read_unaligned();
+                            let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                            acc[0] = _mm512_dpbf16_ps(acc[0], x, w0);
+                            acc[1] = _mm512_dpbf16_ps(acc[1], x, w1);
+                        }
+                    }
+                }
+                for (i, acc) in acc.iter().enumerate() {
+                    let row = c.add((r0 + i) * ldc);
+                    _mm512_storeu_ps(row, acc[0]);
+                    _mm512_storeu_ps(row.add(16), acc[1]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx512 {
+    pub fn supported() -> bool {
+        false
+    }
+
+    /// Never called: `supported` is false on these targets.
+    pub unsafe fn speedup_over_f32() -> f64 {
+        0.0
+    }
+
+    /// Never called: no backend is chosen on these targets, so nothing is rounded to bf16.
+    pub unsafe fn line_to_bf16(_values: *const f32, _line: &mut super::Line) {
+        unreachable!("bf16 matmuls run on x86-64 only")
+    }
+
+    /// Never called: `supported` is false on these targets.
+    pub unsafe fn block(
+        _a: *const u8,
+        _rows: usize,
+        _k_blocks: usize,
+        _b0: *const u8,
+        _b1: *const u8,
+        _c: *mut f32,
+        _ldc: usize,
+    ) {
+        unreachable!("AVX512-BF16 exists on x86-64 only")
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use candle_core::Device;
 
-    /// Whether to run: AMX here, or say why not (CI's machine has it, so there it must run).
-    fn tiles_here() -> bool {
-        if available() {
-            return true;
+    /// Every backend this CPU has, each of which the tests run; says so when there is none (CI's
+    /// machines have at least AVX512-BF16, so there they run).
+    fn backends_here() -> Vec<Backend> {
+        let backends = Backend::supported();
+        if backends.is_empty() {
+            eprintln!("neither AMX nor AVX512-BF16 on this CPU: only f32 matmuls in use");
         }
-        eprintln!("no AMX tiles on this CPU (or CODER_LSP_AMX=off): only f32 matmuls in use");
-        false
+        backends
     }
 
     fn round_to_bf16(t: &Tensor) -> Tensor {
@@ -725,6 +1019,37 @@ mod tests {
             .unwrap()
             .to_dtype(candle_core::DType::F32)
             .unwrap()
+    }
+
+    #[test]
+    fn switches_read_on_and_off() {
+        // SAFETY (set_var): this test alone uses these variable names.
+        unsafe {
+            std::env::set_var("CODER_LSP_TEST_SWITCH_A", " off ");
+            std::env::set_var("CODER_LSP_TEST_SWITCH_B", "on");
+            std::env::set_var("CODER_LSP_TEST_SWITCH_C", "sometimes");
+        }
+        assert_eq!(switch("CODER_LSP_TEST_SWITCH_A"), Some(false));
+        assert_eq!(switch("CODER_LSP_TEST_SWITCH_B"), Some(true));
+        assert_eq!(switch("CODER_LSP_TEST_SWITCH_C"), None);
+        assert_eq!(switch("CODER_LSP_TEST_SWITCH_UNSET"), None);
+    }
+
+    #[test]
+    fn avx512_speed_is_measured() {
+        if !avx512::supported() {
+            eprintln!("no AVX512-BF16 here: nothing to measure");
+            return;
+        }
+        // SAFETY: checked above.
+        let speedup = unsafe { avx512::speedup_over_f32() };
+        eprintln!("AVX512-BF16 FLOP rate / f32 FMA FLOP rate: {speedup:.2}");
+        // Per instruction a dot product does twice an FMA's work; no core runs it 4× slower or
+        // 4× faster than an FMA (a broken timing would).
+        assert!(
+            speedup.is_finite() && (0.25..8.0).contains(&speedup),
+            "{speedup}"
+        );
     }
 
     #[test]
@@ -743,23 +1068,35 @@ mod tests {
     }
 
     #[test]
-    fn tiles_match_f32_matmul_on_bf16_inputs() {
-        if !tiles_here() {
-            return;
-        }
-        // Ragged shapes on purpose: rows not a multiple of 32, k not of 32, n not of 16.
-        for (m, k, n) in [(37, 40, 20), (64, 384, 1152), (1, 96, 32), (70, 1536, 384)] {
+    fn every_backend_matches_f32_matmul_on_bf16_inputs() {
+        // Ragged shapes on purpose: rows not a multiple of 32 (nor of the AVX-512 kernel's 8), k
+        // not of 32, n not of 16.
+        let shapes = [
+            (37, 40, 20),
+            (64, 384, 1152),
+            (1, 96, 32),
+            (70, 1536, 384),
+            (45, 64, 64),
+        ];
+        for (backend, (m, k, n)) in backends_here()
+            .into_iter()
+            .flat_map(|b| shapes.map(|shape| (b, shape)))
+        {
             let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
             let w = Tensor::randn(0f32, 0.1, (n, k), &Device::Cpu).unwrap();
             let packed = PackedWeight::from_tensor(&w).unwrap();
-            let ours = x.apply_op1_no_bwd(&LinearOp(&packed)).unwrap();
-            assert_eq!(ours.dims(), &[m, n]);
+            let values = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let ours = packed.x_wt_on(backend, &values, m).unwrap();
+            let ours = Tensor::from_vec(ours, (m, n), &Device::Cpu).unwrap();
             // Same bf16-rounded inputs multiplied in f32: only summation order differs.
             let exact = round_to_bf16(&x)
                 .matmul(&round_to_bf16(&w).t().unwrap())
                 .unwrap();
             let diff = crate::embed::kernels::tests::max_diff(&ours, &exact);
-            assert!(diff < 1e-3, "{m}×{k}×{n}: differs from f32 by {diff}");
+            assert!(
+                diff < 1e-3,
+                "{backend:?} {m}×{k}×{n}: differs from f32 by {diff}"
+            );
             // Against the f32 inputs: bf16's relative error, no more.
             let f32_result = x.matmul(&w.t().unwrap()).unwrap();
             let scale = f32_result.abs().unwrap().max_all().unwrap();
@@ -767,7 +1104,7 @@ mod tests {
             let diff = crate::embed::kernels::tests::max_diff(&ours, &f32_result);
             assert!(
                 diff < 0.02 * scale,
-                "{m}×{k}×{n}: off by {diff} at scale {scale}"
+                "{backend:?} {m}×{k}×{n}: off by {diff} at scale {scale}"
             );
         }
     }
@@ -799,19 +1136,19 @@ mod tests {
 
     #[test]
     fn attention_matches_f32_over_real_tokens_only() {
-        if !tiles_here() {
-            return;
-        }
         // Lengths around the 32-row strips, one empty and one full sequence; head dim 32 (one
         // k block) and 48 (a padded one).
-        for (heads, d) in [(4, 32), (2, 48)] {
+        for (backend, (heads, d)) in backends_here()
+            .into_iter()
+            .flat_map(|b| [(4, 32), (2, 48)].map(|shape| (b, shape)))
+        {
             let hidden = heads * d;
             let (seq, lengths) = (70, vec![70, 1, 33, 0, 64, 31]);
             let total = seq * lengths.len();
             let qkv = Tensor::randn(0f32, 1.0, (total, 3 * hidden), &Device::Cpu).unwrap();
             let bias = Tensor::randn(0f32, 0.5, 3 * hidden, &Device::Cpu).unwrap();
             let scale = 1.0 / (d as f64).sqrt();
-            let ours = attention(&qkv, &bias, &lengths, heads, scale as f32).unwrap();
+            let ours = attention_on(backend, &qkv, &bias, &lengths, heads, scale as f32).unwrap();
             assert_eq!(ours.dims(), &[total, hidden]);
             for (b, &len) in lengths.iter().enumerate() {
                 let start = b * seq;
@@ -834,12 +1171,18 @@ mod tests {
                     let diff = crate::embed::kernels::tests::max_diff(&got, &expected);
                     assert!(
                         diff < 0.03,
-                        "heads {heads}, sequence {b}, head {h}: off by {diff}"
+                        "{backend:?}: heads {heads}, sequence {b}, head {h}: off by {diff}"
                     );
                 }
             }
         }
         // Inconsistent shapes are errors.
+        let Some(&backend) = backends_here().first() else {
+            return;
+        };
+        let attention = |qkv: &Tensor, bias: &Tensor, lengths: &[usize], heads: usize, scale| {
+            attention_on(backend, qkv, bias, lengths, heads, scale)
+        };
         let qkv = Tensor::zeros((10, 12), candle_core::DType::F32, &Device::Cpu).unwrap();
         let bias = Tensor::zeros(12, candle_core::DType::F32, &Device::Cpu).unwrap();
         assert!(
@@ -865,13 +1208,12 @@ mod tests {
     fn bad_shapes_are_errors() {
         assert!(PackedWeight::pack(&[1.0; 6], 2, 4).is_err());
         assert!(PackedWeight::pack(&[], 0, 4).is_err());
-        if !tiles_here() {
-            return;
-        }
         let packed = PackedWeight::pack(&[1.0; 8], 2, 4).unwrap();
-        assert!(packed.x_wt(&[1.0; 5], 1).is_err());
         let x = Tensor::ones((3, 5), candle_core::DType::F32, &Device::Cpu).unwrap();
         assert!(x.apply_op1_no_bwd(&LinearOp(&packed)).is_err());
-        assert_eq!(packed.x_wt(&[], 0).unwrap(), Vec::<f32>::new());
+        for backend in backends_here() {
+            assert!(packed.x_wt_on(backend, &[1.0; 5], 1).is_err());
+            assert_eq!(packed.x_wt_on(backend, &[], 0).unwrap(), Vec::<f32>::new());
+        }
     }
 }

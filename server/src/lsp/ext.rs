@@ -276,17 +276,17 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_lists_every_command() {
-        let readme = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
-        )
-        .expect("README.md");
-        for command in Command::ALL {
-            assert!(
-                readme.contains(&format!("`{}`", command.name())),
-                "README.md does not document the {} command",
-                command.name()
-            );
+    fn the_docs_list_every_command() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for page in ["README.md", "docs/lsp.md"] {
+            let text = std::fs::read_to_string(root.join(page)).expect(page);
+            for command in Command::ALL {
+                assert!(
+                    text.contains(&format!("`{}`", command.name())),
+                    "{page} does not name the {} command",
+                    command.name()
+                );
+            }
         }
     }
 }

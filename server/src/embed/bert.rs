@@ -5,20 +5,16 @@
 //! included) and activations stay 2-D `(batch*seq, hidden)` around each matmul.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use candle_core::{D, DType, Device, Tensor};
 use serde::Deserialize;
 
-use super::bf16::{self, PackedWeight};
+use super::bf16;
 use super::kernels::{self, Kernels};
+use super::layers::{Linear, MASK_VALUE};
 use super::lora::{Adapter, LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
 use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer, TextLimits, Trainable};
-
-/// Added to attention scores of padding keys: large enough that softmax gives them exactly 0,
-/// small enough that adding it to a score never overflows to -inf.
-const MASK_VALUE: f32 = -1.0e30;
 
 /// Most attention-score floats computed at once (4 MB), see `BertModel::layer_forward`.
 const ATTENTION_CHUNK_FLOATS: usize = 1 << 20;
@@ -347,11 +343,10 @@ fn read_pooling(dir: &Path) -> Result<Pooling, EmbedError> {
 /// BERT's layers out of the checkpoint (names with or without a `bert.` prefix).
 impl Weights {
     fn linear(&mut self, name: &str, inputs: usize, outputs: usize) -> Result<Linear, EmbedError> {
-        Ok(Linear {
-            weight: self.take(&format!("{name}.weight"), &[], &[outputs, inputs])?,
-            bias: self.take(&format!("{name}.bias"), &[], &[outputs])?,
-            tiles: None,
-        })
+        Ok(Linear::new(
+            self.take(&format!("{name}.weight"), &[], &[outputs, inputs])?,
+            Some(self.take(&format!("{name}.bias"), &[], &[outputs])?),
+        ))
     }
 
     fn layer_norm(&mut self, name: &str, size: usize, eps: f64) -> Result<LayerNorm, EmbedError> {
@@ -365,34 +360,6 @@ impl Weights {
             beta: self.take(&format!("{name}.bias"), &[&format!("{name}.beta")], &[size])?,
             eps,
         })
-    }
-}
-
-/// `y = x Wᵀ + b` on 2-D input.
-#[derive(Clone)]
-struct Linear {
-    /// `(out, in)`, as stored by PyTorch.
-    weight: Tensor,
-    bias: Tensor,
-    /// `weight` packed for bf16 matmuls, when CPU inference runs them.
-    tiles: Option<Arc<PackedWeight>>,
-}
-
-impl Linear {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
-    }
-
-    /// `x Wᵀ` alone, for fused kernels that add the bias in their own pass; in bf16 (AMX or AVX512-BF16) or
-    /// the system BLAS when there are (CPU inference only: no backward pass).
-    fn forward_no_bias(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        bf16::linear_no_bias(x, &self.weight, self.tiles.as_deref())
-    }
-
-    /// Packs the weight for bf16 matmuls.
-    fn pack_tiles(&mut self) -> candle_core::Result<()> {
-        self.tiles = Some(Arc::new(PackedWeight::from_tensor(&self.weight)?));
-        Ok(())
     }
 }
 
@@ -447,7 +414,7 @@ impl Layer {
 
 /// `(3, hidden)`: a Linear's bias, then the following LayerNorm's gamma and beta.
 fn norm_params(linear: &Linear, norm: &LayerNorm) -> candle_core::Result<Tensor> {
-    Tensor::stack(&[&linear.bias, &norm.gamma, &norm.beta], 0)
+    Tensor::stack(&[linear.bias()?, &norm.gamma, &norm.beta], 0)
 }
 
 #[derive(Clone)]
@@ -492,15 +459,19 @@ impl BertModel {
             let q = w.linear(&format!("{p}.attention.self.query"), h, h)?;
             let k = w.linear(&format!("{p}.attention.self.key"), h, h)?;
             let v = w.linear(&format!("{p}.attention.self.value"), h, h)?;
-            let fused = |parts: [&Tensor; 3]| {
+            let fused = |part: fn(&Linear) -> candle_core::Result<&Tensor>| {
+                let parts = [part(&q)?, part(&k)?, part(&v)?];
                 Tensor::cat(&parts, 0)
-                    .map_err(|e| EmbedError::load(&w.dir, format!("{p}.attention.self: {e}")))
             };
-            let qkv = Linear {
-                weight: fused([&q.weight, &k.weight, &v.weight])?,
-                bias: fused([&q.bias, &k.bias, &v.bias])?,
-                tiles: None,
-            };
+            let qkv = (|| {
+                Ok(Linear::new(
+                    fused(Linear::dense)?,
+                    Some(fused(Linear::bias)?),
+                ))
+            })()
+            .map_err(|e: candle_core::Error| {
+                EmbedError::load(&w.dir, format!("{p}.attention.self: {e}"))
+            })?;
             let attention_out = w.linear(&format!("{p}.attention.output.dense"), h, h)?;
             let attention_norm = w.layer_norm(
                 &format!("{p}.attention.output.LayerNorm"),
@@ -554,7 +525,7 @@ impl BertModel {
     fn pack_tiles(&mut self) -> candle_core::Result<()> {
         for layer in &mut self.layers {
             for linear in layer.linears_mut() {
-                linear.pack_tiles()?;
+                linear.pack()?;
             }
         }
         Ok(())
@@ -567,29 +538,18 @@ impl BertModel {
         // Training needs a backward pass, which only the elementary ops have.
         model.kernels = Kernels::Elementary;
         for (i, layer) in model.layers.iter_mut().enumerate() {
+            // A packed weight has no backward pass: gradients would stop there unnoticed.
             for linear in layer.linears_mut() {
-                linear.tiles = None;
+                linear.dense()?;
             }
-            let hidden = layer.attention_out.weight.dim(0)?;
-            let parts = [LoraTarget::Query, LoraTarget::Key, LoraTarget::Value]
-                .map(|target| lora.delta(&lora_module_name(i, target)));
-            if parts.iter().any(|p| matches!(p, Ok(Some(_)) | Err(_))) {
-                let mut blocks = Vec::with_capacity(3);
-                for part in parts {
-                    blocks.push(match part? {
-                        Some(delta) => delta,
-                        None => Tensor::zeros(
-                            (hidden, hidden),
-                            layer.qkv.weight.dtype(),
-                            layer.qkv.weight.device(),
-                        )?,
-                    });
-                }
-                layer.qkv.weight = (&layer.qkv.weight + Tensor::cat(&blocks, 0)?)?;
-            }
-            if let Some(delta) = lora.delta(&lora_module_name(i, LoraTarget::AttentionOutput))? {
-                layer.attention_out.weight = (&layer.attention_out.weight + delta)?;
-            }
+            let hidden = layer.attention_out.dense()?.dim(0)?;
+            let blocks = [LoraTarget::Query, LoraTarget::Key, LoraTarget::Value]
+                .into_iter()
+                .map(|target| lora.delta(&lora_module_name(i, target)))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            layer.qkv = layer.qkv.plus_blocks(blocks, &[hidden; 3])?;
+            let delta = lora.delta(&lora_module_name(i, LoraTarget::AttentionOutput))?;
+            layer.attention_out = layer.attention_out.plus(delta)?;
         }
         Ok(model)
     }
@@ -618,7 +578,7 @@ impl BertModel {
         };
         // In bf16, attention runs per sequence over its real tokens: their counts (the
         // mask is ones then zeros, as `pad_batch` makes it).
-        let lengths = if self.layers.first().is_some_and(|l| l.qkv.tiles.is_some()) {
+        let lengths = if self.layers.first().is_some_and(|l| l.qkv.is_packed()) {
             prefix_lengths(mask)?
         } else {
             None
@@ -642,7 +602,7 @@ impl BertModel {
     ) -> candle_core::Result<Tensor> {
         let scale = 1.0 / (self.head_dim as f32).sqrt();
         let qkv = layer.qkv.forward_no_bias(x)?;
-        let context = bf16::attention(&qkv, &layer.qkv.bias, lengths, self.heads, scale)?;
+        let context = bf16::attention(&qkv, layer.qkv.bias()?, lengths, self.heads, scale)?;
         self.feed_forward(layer, &context, x)
     }
 
@@ -663,7 +623,7 @@ impl BertModel {
         )?;
         let intermediate = kernels::bias_gelu(
             &layer.intermediate.forward_no_bias(&attended)?,
-            &layer.intermediate.bias,
+            layer.intermediate.bias()?,
         )?;
         kernels::residual_layer_norm(
             &layer.output.forward_no_bias(&intermediate)?,
@@ -691,7 +651,7 @@ impl BertModel {
             layer
                 .qkv
                 .forward_no_bias(x)?
-                .broadcast_add(&layer.qkv.bias)?
+                .broadcast_add(layer.qkv.bias()?)?
         } else {
             layer.qkv.forward(x)?
         };

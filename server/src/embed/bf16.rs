@@ -383,17 +383,6 @@ impl PackedWeight {
     }
 }
 
-/// `x · wᵀ` for 2-D `x` and a Linear weight `w` `(out, in)`: on AMX tiles when `tiles` holds
-/// `w` packed for them, else on the system BLAS or candle ([`super::blas::linear_no_bias`]).
-pub fn linear_no_bias(x: &Tensor, w: &Tensor, tiles: Option<&PackedWeight>) -> Result<Tensor> {
-    match tiles {
-        Some(packed) if x.is_contiguous() && x.device().is_cpu() => {
-            x.apply_op1_no_bwd(&LinearOp(packed))
-        }
-        _ => super::blas::linear_no_bias(x, w),
-    }
-}
-
 /// `x · wᵀ` as a candle op over a packed weight (CPU inference only: no backward pass).
 pub struct LinearOp<'a>(pub &'a PackedWeight);
 

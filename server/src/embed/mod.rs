@@ -11,6 +11,7 @@ pub mod blas;
 pub mod device;
 pub mod instruct;
 pub mod kernels;
+mod layers;
 pub mod lora;
 pub mod qwen2;
 pub mod tokenizer;

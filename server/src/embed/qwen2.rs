@@ -12,18 +12,14 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
-use super::bf16::{self, PackedWeight};
+use super::bf16;
+use super::layers::{Linear, MASK_VALUE};
 use super::lora::{LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
 use super::{
     EmbedError, EmbedOptions, Embedder, InputKind, Instructions, ModelInfo, ModelTokenizer,
     TextLimits, Trainable,
 };
-
-/// Added to attention scores of keys a query may not see. Scores are in f32 when it is added
-/// (whatever the model's precision), so it stays finite and a row with nothing visible (a
-/// padding query) gets a finite, ignored softmax instead of NaN.
-const MASK_VALUE: f32 = -1.0e30;
 
 /// Longest input when sentence_bert_config.json does not say: code chunks are functions, and
 /// Qwen2's 32k-position table would otherwise turn whole files into one vector.
@@ -185,7 +181,7 @@ impl Qwen2Embedder {
                     &mut layer.gate_up,
                     &mut layer.down_proj,
                 ] {
-                    linear.pack_tiles().map_err(|e| {
+                    linear.pack().map_err(|e| {
                         EmbedError::load(dir, format!("packing weights for bf16 matmuls: {e}"))
                     })?;
                 }
@@ -359,71 +355,6 @@ fn read_eos_id(
     })
 }
 
-/// `y = x Wᵀ (+ b)` on 2-D input.
-struct Linear {
-    weight: Weight,
-    bias: Option<Tensor>,
-}
-
-/// A Linear weight `(out, in)`: as stored by PyTorch, or only packed for bf16 matmuls (for CPU
-/// inference, which then needs no other copy: the 1.5B model's Linear layers take about 2.6 GB as
-/// bf16 tiles, against 5.2 GB in f32).
-enum Weight {
-    Dense(Tensor),
-    Tiles(PackedWeight),
-}
-
-impl Linear {
-    fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self {
-            weight: Weight::Dense(weight),
-            bias,
-        }
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = match &self.weight {
-            Weight::Dense(w) => x.matmul(&w.t()?)?,
-            Weight::Tiles(packed) => x.contiguous()?.apply_op1_no_bwd(&bf16::LinearOp(packed))?,
-        };
-        match &self.bias {
-            Some(bias) => y.broadcast_add(bias),
-            None => Ok(y),
-        }
-    }
-
-    /// The f32 weight `(out, in)`; training loads those, never packed tiles.
-    fn dense(&self) -> candle_core::Result<&Tensor> {
-        match &self.weight {
-            Weight::Dense(w) => Ok(w),
-            Weight::Tiles(_) => candle_core::bail!(
-                "training needs f32 weights; this model was packed for bf16 matmuls"
-            ),
-        }
-    }
-
-    /// The same Linear with `delta` (in the autograd graph) added to its weight. Training loads
-    /// f32 weights, never packed tiles.
-    fn plus(&self, delta: Option<Tensor>) -> candle_core::Result<Self> {
-        let w = self.dense()?;
-        Ok(Self {
-            weight: Weight::Dense(match delta {
-                Some(delta) => (w + delta)?,
-                None => w.clone(),
-            }),
-            bias: self.bias.clone(),
-        })
-    }
-
-    /// Packs the weight for bf16 matmuls and drops the f32 copy.
-    fn pack_tiles(&mut self) -> candle_core::Result<()> {
-        if let Weight::Dense(w) = &self.weight {
-            self.weight = Weight::Tiles(PackedWeight::from_tensor(w)?);
-        }
-        Ok(())
-    }
-}
-
 /// One decoder layer: pre-norm attention and pre-norm SwiGLU feed-forward, each residual.
 struct Layer {
     input_norm: Tensor,
@@ -445,29 +376,13 @@ impl Layer {
         lora: &LoraParams,
         sizes: [usize; 3],
     ) -> candle_core::Result<Self> {
-        let targets = [LoraTarget::Query, LoraTarget::Key, LoraTarget::Value];
-        let mut blocks = Vec::with_capacity(3);
-        for target in targets {
-            blocks.push(lora.delta(&lora_module_name(index, target))?);
-        }
-        let qkv_delta = if blocks.iter().any(Option::is_some) {
-            let w = self.qkv.dense()?;
-            let inputs = w.dim(1)?;
-            let parts = blocks
-                .into_iter()
-                .zip(sizes)
-                .map(|(block, rows)| match block {
-                    Some(delta) => Ok(delta),
-                    None => Tensor::zeros((rows, inputs), w.dtype(), w.device()),
-                })
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            Some(Tensor::cat(&parts, 0)?)
-        } else {
-            None
-        };
+        let blocks = [LoraTarget::Query, LoraTarget::Key, LoraTarget::Value]
+            .into_iter()
+            .map(|target| lora.delta(&lora_module_name(index, target)))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             input_norm: self.input_norm.clone(),
-            qkv: self.qkv.plus(qkv_delta)?,
+            qkv: self.qkv.plus_blocks(blocks, &sizes)?,
             o_proj: self
                 .o_proj
                 .plus(lora.delta(&lora_module_name(index, LoraTarget::AttentionOutput))?)?,

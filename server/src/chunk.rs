@@ -16,7 +16,8 @@ use crate::words::split_identifier;
 /// cuts every file again on its next update, and embeds only the texts it has no vector for.
 /// 3: JavaScript/TypeScript calls that define names (`defineGetter(req, 'ip', function ip…)`).
 /// 4: Ruby symbols (classes, modules, methods, constants) and `#` comments as doc text.
-pub const CHUNK_FORMAT: &str = "4";
+/// 5: Lua symbols (functions and methods of tables) and `--` comments as doc text.
+pub const CHUNK_FORMAT: &str = "5";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -401,6 +401,9 @@ mod tests {
             "core/src/test/scala/cats/MonadSuite.scala",
             "absl/strings/str_cat_test.cc",
             "lua/telescope/finders_spec.lua",
+            // busted: `*_spec.lua` files and their helpers under `spec/`
+            "spec/busted/core_spec.lua",
+            "spec/helpers/init.lua",
             "src/MessagePack.Tests/FormatterTests.cs",
         ] {
             assert!(classes(path).contains(&PathClass::Test), "{path}");
@@ -411,6 +414,7 @@ mod tests {
             "src/Contest.java",
             "src/attestation.py",
             "src/testing_tools_are_not_here/x.rs",
+            "lua/plenary/inspect.lua",
         ] {
             assert!(!classes(path).contains(&PathClass::Test), "{path}");
         }

@@ -70,6 +70,10 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
             tree_sitter_ruby::LANGUAGE.into(),
             include_str!("../../grammars/ruby.scm"),
         ),
+        Language::Lua => (
+            tree_sitter_lua::LANGUAGE.into(),
+            include_str!("../../grammars/lua.scm"),
+        ),
         Language::Markdown | Language::Text => return None,
     };
     Some(parts)
@@ -565,6 +569,30 @@ fn find_body<'t>(def: Node<'t>, name: Node<'t>) -> Option<Node<'t>> {
     inner.child_by_field_name("body")
 }
 
+/// The parameter list of a Lua function, where its signature ends (a body may be empty, or on
+/// the same line): `function M.f(a)`, `local f = function(a)`, `f = function(a)` in a table.
+fn lua_parameters(def: Node<'_>) -> Option<Node<'_>> {
+    let function = match def.kind() {
+        "function_declaration" => def,
+        "variable_declaration" => lua_function_value(def.named_child(0)?)?,
+        "assignment_statement" => lua_function_value(def)?,
+        "field" => def.child_by_field_name("value")?,
+        _ => return None,
+    };
+    function.child_by_field_name("parameters")
+}
+
+/// The function stored by a Lua assignment: the first value of its expression list.
+fn lua_function_value(assignment: Node<'_>) -> Option<Node<'_>> {
+    let mut cursor = assignment.walk();
+    let values = assignment
+        .named_children(&mut cursor)
+        .find(|node| node.kind() == "expression_list")?;
+    values
+        .named_child(0)
+        .filter(|value| value.kind() == "function_definition")
+}
+
 /// The declaration text from the symbol's start to its body (or the end of the definition's
 /// first line when it has none), whitespace collapsed.
 fn signature(
@@ -575,8 +603,13 @@ fn signature(
     skipped: &[(usize, usize)],
 ) -> String {
     let def = candidate.def;
-    let end_byte = match find_body(def, candidate.name) {
-        Some(body) if body.start_byte() > def.start_byte() => body.start_byte(),
+    let lua_end = match language {
+        Language::Lua => lua_parameters(def).map(|parameters| parameters.end_byte()),
+        _ => None,
+    };
+    let end_byte = match (lua_end, find_body(def, candidate.name)) {
+        (Some(end), _) => end,
+        (None, Some(body)) if body.start_byte() > def.start_byte() => body.start_byte(),
         _ => {
             let text = node_text(source, def);
             def.start_byte() + text.find('\n').unwrap_or(text.len())

@@ -4,10 +4,21 @@
 //! this module only strips markers (`///`, `/** */`, leading `*`, quotes) and indentation.
 
 /// Strips the markers of one comment: `//`, `///`, `//!`, `/* */`, `/** */`, `/*! */`, the
-/// `*` gutter of block comments, `#` and `##` (Ruby, Python) and Ruby's `=begin … =end`.
-/// Returns the comment's lines.
+/// `*` gutter of block comments, `#` and `##` (Ruby, Python), Ruby's `=begin … =end`, and Lua's
+/// `--`, `---` and `--[[ … ]]`. Returns the comment's lines.
 pub(crate) fn comment_lines(comment: &str) -> Vec<String> {
     let comment = comment.trim();
+    if let Some(rest) = comment.strip_prefix("--") {
+        if let Some(body) = lua_long_bracket(rest) {
+            let mut raw = body.lines();
+            let first = raw.next().map(|line| line.trim().to_string());
+            return first.into_iter().chain(dedent(raw)).collect();
+        }
+        // LuaLS and LDoc open doc lines with `---`; longer runs are decoration.
+        let rest = rest.trim_start_matches('-');
+        let rest = rest.strip_suffix('\r').unwrap_or(rest);
+        return vec![strip_one_space(rest).trim_end().to_string()];
+    }
     if let Some(rest) = comment.strip_prefix('#') {
         let rest = rest.trim_start_matches('#');
         let rest = rest.strip_suffix('\r').unwrap_or(rest);
@@ -68,6 +79,18 @@ pub(crate) fn comment_lines(comment: &str) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The text inside a Lua long bracket, `[[ … ]]` or `[==[ … ]==]` (the `--` already gone), and
+/// without a closing `--` (`--[[ … --]]`); `None` when the comment is not a long one.
+fn lua_long_bracket(comment: &str) -> Option<&str> {
+    let after = comment.strip_prefix('[')?;
+    let level = after.len() - after.trim_start_matches('=').len();
+    let body = after.get(level..)?.strip_prefix('[')?;
+    let close = format!("]{}]", "=".repeat(level));
+    let body = body.trim_end();
+    let body = body.strip_suffix(close.as_str()).unwrap_or(body);
+    Some(body.strip_suffix("--").unwrap_or(body))
 }
 
 /// Joins doc lines, dropping blank lines at both ends; `None` when nothing is left.
@@ -150,6 +173,31 @@ mod tests {
             doc(&["=begin rdoc\n  Parses a header.\n    Indented.\n=end\n"]).as_deref(),
             Some("Parses a header.\n  Indented.")
         );
+    }
+
+    #[test]
+    fn lua_comments() {
+        assert_eq!(
+            doc(&[
+                "--- Creates an account.",
+                "---@param owner string",
+                "-- plain"
+            ])
+            .as_deref(),
+            Some("Creates an account.\n@param owner string\nplain")
+        );
+        assert_eq!(doc(&["-------------", "--\r"]), None);
+        assert_eq!(
+            doc(&["--[[\n  Deposits money.\n    Indented.\n]]"]).as_deref(),
+            Some("Deposits money.\n  Indented.")
+        );
+        assert_eq!(
+            doc(&["--[==[ One line ]] still inside ]==]"]).as_deref(),
+            Some("One line ]] still inside")
+        );
+        assert_eq!(doc(&["--[[ Old style --]]"]).as_deref(), Some("Old style"));
+        assert_eq!(doc(&["--[ not long"]).as_deref(), Some("[ not long"));
+        assert_eq!(doc(&["--[=x"]).as_deref(), Some("[=x"));
     }
 
     #[test]

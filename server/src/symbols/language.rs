@@ -72,7 +72,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
     // styles and templates
     "css", "scss", "sass", "less", "vue", "svelte", "astro", "hbs", "j2", "jinja", "erb",
     // other programming languages
-    "lua", "php", "swift", "kt", "kts", "scala", "sc", "cs", "fs", "fsx", "vb",
+    "php", "swift", "kt", "kts", "scala", "sc", "cs", "fs", "fsx", "vb",
     "r", "jl", "ex", "exs", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
     "dart", "pl", "pm", "groovy", "elm", "zig", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
     "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
@@ -80,7 +80,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 12] = [
+    pub const ALL: [Language; 13] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -91,6 +91,7 @@ impl Language {
         Language::C,
         Language::Cpp,
         Language::Ruby,
+        Language::Lua,
         Language::Markdown,
         Language::Text,
     ];
@@ -127,6 +128,7 @@ impl Language {
                 Language::Cpp
             }
             "rb" | "rake" | "gemspec" | "ru" => Language::Ruby,
+            "lua" | "rockspec" => Language::Lua,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -147,6 +149,7 @@ impl Language {
             Language::C => "c",
             Language::Cpp => "cpp",
             Language::Ruby => "ruby",
+            Language::Lua => "lua",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -166,6 +169,7 @@ impl Language {
             "c" => Language::C,
             "cpp" | "c++" | "cxx" => Language::Cpp,
             "ruby" | "rb" => Language::Ruby,
+            "lua" => Language::Lua,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -306,6 +310,9 @@ mod tests {
         ] {
             assert_eq!(detect(name), Some(Language::Ruby), "{name}");
         }
+        for name in ["lua/telescope/init.lua", "busted-2.2.0-1.rockspec"] {
+            assert_eq!(detect(name), Some(Language::Lua), "{name}");
+        }
     }
 
     #[test]
@@ -326,7 +333,6 @@ mod tests {
             "index.html",
             "style.scss",
             "api.proto",
-            "init.lua",
             "index.php",
             "View.swift",
             "Main.kt",

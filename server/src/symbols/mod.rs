@@ -32,6 +32,7 @@ pub enum Language {
     C,
     Cpp,
     Ruby,
+    Lua,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

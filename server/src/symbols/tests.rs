@@ -731,6 +731,99 @@ fn ruby_fixture() {
     assert_eq!(find(&symbols, "build!").doc, None);
 }
 
+const LUA: &str = r#"--- Account objects.
+-- @module account
+local M = {}
+
+--- Creates an account.
+---@param owner string
+---@return Account
+function M.new(owner)
+  return setmetatable({ owner = owner, balance = 0 }, M)
+end
+
+--[[
+  Deposits money.
+]]
+function M:deposit(amount)
+  local function check(x) return x > 0 end
+  if check(amount) then
+    self.balance = self.balance + amount
+  end
+end
+
+local function helper(x) return x end
+
+-- Joins two strings.
+M.format = function(a, b)
+  return a .. b
+end
+
+local log = function(msg) print(msg) end
+
+local handlers = {
+  -- Called on attach.
+  on_attach = function(client) end,
+  name = "x",
+}
+
+function vim.lsp.util.trim(s) end
+x = 1 -- not a doc
+function global_fn() end
+
+return M
+"#;
+
+#[test]
+fn lua_fixture() {
+    let symbols = extract(Language::Lua, "account.lua", LUA);
+    let expected: Vec<Row<'_>> = vec![
+        ("new", "function", Some("M"), 8, 10),
+        ("deposit", "method", Some("M"), 15, 20),
+        ("helper", "function", None, 22, 22),
+        ("format", "function", Some("M"), 25, 27),
+        ("log", "function", None, 29, 29),
+        ("on_attach", "function", Some("handlers"), 33, 33),
+        ("trim", "function", Some("util"), 37, 37),
+        ("global_fn", "function", None, 39, 39),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, LUA);
+
+    let new = find(&symbols, "new");
+    assert_eq!(
+        new.doc.as_deref(),
+        Some("Creates an account.\n@param owner string\n@return Account")
+    );
+    assert_eq!(new.signature, "function M.new(owner)");
+    let deposit = find(&symbols, "deposit");
+    assert_eq!(deposit.doc.as_deref(), Some("Deposits money."));
+    assert_eq!(deposit.signature, "function M:deposit(amount)");
+    assert_eq!(
+        find(&symbols, "helper").signature,
+        "local function helper(x)"
+    );
+    let format = find(&symbols, "format");
+    assert_eq!(format.doc.as_deref(), Some("Joins two strings."));
+    assert_eq!(format.signature, "M.format = function(a, b)");
+    assert_eq!(find(&symbols, "log").signature, "local log = function(msg)");
+    let on_attach = find(&symbols, "on_attach");
+    assert_eq!(on_attach.doc.as_deref(), Some("Called on attach."));
+    assert_eq!(on_attach.signature, "on_attach = function(client)");
+    assert_eq!(
+        find(&symbols, "trim").signature,
+        "function vim.lsp.util.trim(s)"
+    );
+    // A comment that trails code on the line above documents that code.
+    assert_eq!(find(&symbols, "global_fn").doc, None);
+
+    // A module returned as a table literal.
+    let returned = "return {\n  --- Sets up.\n  setup = function(opts)\n  end,\n}\n";
+    let symbols = extract(Language::Lua, "init.lua", returned);
+    assert_eq!(outline(&symbols), vec![("setup", "function", None, 3, 4)]);
+    assert_eq!(symbols[0].doc.as_deref(), Some("Sets up."));
+}
+
 const JAVA: &str = r#"package com.example;
 
 import java.util.List;
@@ -1062,6 +1155,13 @@ fn hostile_inputs_do_not_panic() {
     );
     let long_signature = format!("def f({}):\n    pass\n", "a, ".repeat(1000));
     let deep_ruby = format!("{}def f; end", "module M\nclass C\n".repeat(1500));
+    let deep_lua = format!(
+        "local t = {}\n{}",
+        "{ f = function() ".repeat(1500),
+        "function M.f() if x then ".repeat(1500)
+    );
+    let invalid_lua =
+        String::from_utf8_lossy(b"function M.\xff\xfe(a) end\n--[==[ \xc3 never closed");
     let cases = [
         (Language::JavaScript, deep_js.as_str()),
         (Language::Rust, deep_rust.as_str()),
@@ -1077,6 +1177,9 @@ fn hostile_inputs_do_not_panic() {
             Language::Ruby,
             "def \u{0} end end end\n=begin\nnever closed",
         ),
+        (Language::Lua, deep_lua.as_str()),
+        (Language::Lua, &invalid_lua),
+        (Language::Lua, "function M:() end end end local function"),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),
         (Language::Text, "\u{feff}\r\r\r"),

@@ -16,7 +16,8 @@ use crate::words::split_identifier;
 /// cuts every file again on its next update, and embeds only the texts it has no vector for.
 /// 3: JavaScript/TypeScript calls that define names (`defineGetter(req, 'ip', function ip…)`).
 /// 4: Ruby symbols (classes, modules, methods, constants) and `#` comments as doc text.
-/// 5: Lua symbols (functions and methods of tables) and `--` comments as doc text.
+/// 5: Lua symbols (functions and methods of tables) and `--` comments as doc text; PHP symbols
+/// (functions, classes, interfaces, traits, enums, methods, constants).
 pub const CHUNK_FORMAT: &str = "5";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
@@ -169,9 +170,19 @@ pub fn chunks_for_file(
             continued: false,
         };
         let whole = chunk_text(&parts);
-        if has_members || tokens.count(&whole) <= max_tokens {
+        if has_members {
             let text = tokens.truncate(&whole, max_tokens).to_string();
             chunks.push(make_chunk(symbol, symbol.start_line, symbol.end_line, text));
+            continue;
+        }
+        if tokens.count(&whole) <= max_tokens {
+            // It fits: truncating would only tokenize it a second time.
+            chunks.push(make_chunk(
+                symbol,
+                symbol.start_line,
+                symbol.end_line,
+                whole,
+            ));
             continue;
         }
         split_into_windows(symbol, parts, tokens, max_tokens, &mut chunks);

@@ -180,6 +180,11 @@ mod tests {
         );
         assert_eq!(code_tokens("Größe ändern"), "größe ändern");
         assert_eq!(code_tokens("  --  "), "");
+        // PHP: `$` and `->` are not part of names, namespaces split at `\`.
+        assert_eq!(
+            code_tokens("$userName->save(App\\Models\\User::class)"),
+            "username user name save app models user class"
+        );
     }
 
     #[test]

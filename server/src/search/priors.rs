@@ -404,6 +404,10 @@ mod tests {
             // busted: `*_spec.lua` files and their helpers under `spec/`
             "spec/busted/core_spec.lua",
             "spec/helpers/init.lua",
+            // PHPUnit: `*Test.php` files, under `tests/`
+            "tests/Unit/UserTest.php",
+            "src/Symfony/Component/Yaml/Tests/ParserTest.php",
+            "tests/bootstrap.php",
             "src/MessagePack.Tests/FormatterTests.cs",
         ] {
             assert!(classes(path).contains(&PathClass::Test), "{path}");
@@ -415,6 +419,8 @@ mod tests {
             "src/attestation.py",
             "src/testing_tools_are_not_here/x.rs",
             "lua/plenary/inspect.lua",
+            "src/Illuminate/Support/Contest.php",
+            "src/Attestation.php",
         ] {
             assert!(!classes(path).contains(&PathClass::Test), "{path}");
         }

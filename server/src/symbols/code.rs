@@ -74,6 +74,11 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
             tree_sitter_lua::LANGUAGE.into(),
             include_str!("../../grammars/lua.scm"),
         ),
+        // The PHP of `.php` files: HTML with `<?php … ?>` islands (not the PHP-only grammar).
+        Language::Php => (
+            tree_sitter_php::LANGUAGE_PHP.into(),
+            include_str!("../../grammars/php.scm"),
+        ),
         Language::Markdown | Language::Text => return None,
     };
     Some(parts)

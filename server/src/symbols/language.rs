@@ -72,7 +72,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
     // styles and templates
     "css", "scss", "sass", "less", "vue", "svelte", "astro", "hbs", "j2", "jinja", "erb",
     // other programming languages
-    "php", "swift", "kt", "kts", "scala", "sc", "cs", "fs", "fsx", "vb",
+    "swift", "kt", "kts", "scala", "sc", "cs", "fs", "fsx", "vb",
     "r", "jl", "ex", "exs", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
     "dart", "pl", "pm", "groovy", "elm", "zig", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
     "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
@@ -80,7 +80,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 13] = [
+    pub const ALL: [Language; 14] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -92,6 +92,7 @@ impl Language {
         Language::Cpp,
         Language::Ruby,
         Language::Lua,
+        Language::Php,
         Language::Markdown,
         Language::Text,
     ];
@@ -129,6 +130,7 @@ impl Language {
             }
             "rb" | "rake" | "gemspec" | "ru" => Language::Ruby,
             "lua" | "rockspec" => Language::Lua,
+            "php" | "phtml" => Language::Php,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -150,6 +152,7 @@ impl Language {
             Language::Cpp => "cpp",
             Language::Ruby => "ruby",
             Language::Lua => "lua",
+            Language::Php => "php",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -170,6 +173,7 @@ impl Language {
             "cpp" | "c++" | "cxx" => Language::Cpp,
             "ruby" | "rb" => Language::Ruby,
             "lua" => Language::Lua,
+            "php" => Language::Php,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -313,6 +317,9 @@ mod tests {
         for name in ["lua/telescope/init.lua", "busted-2.2.0-1.rockspec"] {
             assert_eq!(detect(name), Some(Language::Lua), "{name}");
         }
+        for name in ["src/Http/Request.php", "views/layout.phtml"] {
+            assert_eq!(detect(name), Some(Language::Php), "{name}");
+        }
     }
 
     #[test]
@@ -333,7 +340,6 @@ mod tests {
             "index.html",
             "style.scss",
             "api.proto",
-            "index.php",
             "View.swift",
             "Main.kt",
             "Build.scala",

@@ -33,6 +33,7 @@ pub enum Language {
     Cpp,
     Ruby,
     Lua,
+    Php,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

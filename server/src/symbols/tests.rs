@@ -824,6 +824,130 @@ fn lua_fixture() {
     assert_eq!(symbols[0].doc.as_deref(), Some("Sets up."));
 }
 
+const PHP: &str = r#"<html><body>
+<?php
+declare(strict_types=1);
+
+namespace App\Models;
+
+use Foo\Bar;
+
+/**
+ * Greets someone.
+ *
+ * @param string $name who
+ */
+function greet(string $name): string
+{
+    return "Hi $name";
+}
+
+/** A user of the app. */
+#[Entity]
+final class User extends Model implements JsonSerializable
+{
+    /** Table name. */
+    public const TABLE = 'users', OTHER = 2;
+    private ?string $email = null;
+
+    /**
+     * Creates a user.
+     */
+    public function __construct(private string $name) {}
+
+    // Finds one.
+    public static function find(int $id): ?static
+    {
+        $f = function ($x) { return $x; };
+        return null;
+    }
+}
+
+interface Shape
+{
+    public function area(): float;
+}
+
+trait HasName
+{
+    abstract public function name(): string;
+}
+
+enum Suit: string
+{
+    case Hearts = 'H';
+
+    public function color(): string { return 'Red'; }
+}
+?>
+<p><?= greet("x") ?></p>
+"#;
+
+#[test]
+fn php_fixture() {
+    let symbols = extract(Language::Php, "User.php", PHP);
+    let expected: Vec<Row<'_>> = vec![
+        ("greet", "function", None, 14, 17),
+        ("User", "class", None, 20, 38),
+        ("TABLE", "constant", Some("User"), 24, 24),
+        ("__construct", "method", Some("User"), 30, 30),
+        ("find", "method", Some("User"), 33, 37),
+        ("Shape", "interface", None, 40, 43),
+        ("area", "method", Some("Shape"), 42, 42),
+        ("HasName", "trait", None, 45, 48),
+        ("name", "method", Some("HasName"), 47, 47),
+        ("Suit", "enum", None, 50, 55),
+        ("color", "method", Some("Suit"), 54, 54),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, PHP);
+
+    let greet = find(&symbols, "greet");
+    assert_eq!(
+        greet.doc.as_deref(),
+        Some("Greets someone.\n\n@param string $name who")
+    );
+    assert_eq!(greet.signature, "function greet(string $name): string");
+    let user = find(&symbols, "User");
+    assert_eq!(user.doc.as_deref(), Some("A user of the app."));
+    assert_eq!(
+        user.signature,
+        "#[Entity] final class User extends Model implements JsonSerializable"
+    );
+    let table = find(&symbols, "TABLE");
+    assert_eq!(table.doc.as_deref(), Some("Table name."));
+    assert_eq!(table.signature, "public const TABLE = 'users', OTHER = 2");
+    let construct = find(&symbols, "__construct");
+    assert_eq!(construct.doc.as_deref(), Some("Creates a user."));
+    assert_eq!(
+        construct.signature,
+        "public function __construct(private string $name)"
+    );
+    let find_one = find(&symbols, "find");
+    assert_eq!(find_one.doc.as_deref(), Some("Finds one."));
+    assert_eq!(
+        find_one.signature,
+        "public static function find(int $id): ?static"
+    );
+    assert_eq!(
+        find(&symbols, "area").signature,
+        "public function area(): float"
+    );
+    assert_eq!(find(&symbols, "Suit").signature, "enum Suit: string");
+
+    // A braced namespace holds what it declares.
+    let braced = "<?php\nnamespace App {\n    const VERSION = '1';\n    function boot() {}\n}\n";
+    let symbols = extract(Language::Php, "boot.php", braced);
+    assert_eq!(
+        outline(&symbols),
+        vec![
+            ("App", "module", None, 2, 5),
+            ("VERSION", "constant", Some("App"), 3, 3),
+            ("boot", "function", Some("App"), 4, 4),
+        ]
+    );
+}
+
 const JAVA: &str = r#"package com.example;
 
 import java.util.List;
@@ -1160,6 +1284,13 @@ fn hostile_inputs_do_not_panic() {
         "{ f = function() ".repeat(1500),
         "function M.f() if x then ".repeat(1500)
     );
+    let deep_php = format!(
+        "<?php\n{}{}",
+        "namespace A { class B { function f() { ".repeat(500),
+        "if ($x) { ".repeat(3000)
+    );
+    let invalid_php =
+        String::from_utf8_lossy(b"<?php function \xff\xfe() {} /** \xc3 class ?> <?php");
     let invalid_lua =
         String::from_utf8_lossy(b"function M.\xff\xfe(a) end\n--[==[ \xc3 never closed");
     let cases = [
@@ -1180,6 +1311,9 @@ fn hostile_inputs_do_not_panic() {
         (Language::Lua, deep_lua.as_str()),
         (Language::Lua, &invalid_lua),
         (Language::Lua, "function M:() end end end local function"),
+        (Language::Php, deep_php.as_str()),
+        (Language::Php, &invalid_php),
+        (Language::Php, "<?php class { function ( } } enum : { case"),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),
         (Language::Text, "\u{feff}\r\r\r"),

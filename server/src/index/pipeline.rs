@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::store::FileRecord;
@@ -21,6 +22,16 @@ use crate::workspace::{self, SkipReason, WorkspaceFile};
 
 /// How many chunk texts are sent to the model per request (progress is reported per request).
 const EMBED_REQUEST_SIZE: usize = 256;
+
+/// Files an update reads and cuts at once, in parallel and without the index, before storing
+/// them under it; progress and cancellation are checked per batch.
+const CUT_BATCH: usize = 32;
+
+thread_local! {
+    /// The parsers of each thread that cuts files (a grammar's query is compiled once per thread
+    /// and language, on first use).
+    static EXTRACTOR: RefCell<SymbolExtractor> = RefCell::new(SymbolExtractor::new());
+}
 
 /// A file cut by another model's chunker, ahead of a switch to that model.
 #[derive(Debug)]
@@ -83,6 +94,49 @@ pub struct UpdatePlan {
     pub skipped: usize,
     /// Files in the workspace.
     pub total_files: usize,
+}
+
+impl UpdateStats {
+    /// Counts one file's outcome.
+    fn count(&mut self, outcome: FileSync) {
+        match outcome {
+            FileSync::Unchanged => {}
+            FileSync::Changed { reused } => {
+                self.changed += 1;
+                self.reused += reused;
+            }
+            FileSync::Skipped => self.skipped += 1,
+        }
+    }
+}
+
+/// Where syncing a file stands once its text is known: done, or to be cut and stored.
+enum Settled {
+    Done(FileSync),
+    /// The content (hash `hash`) differs from the stored one (`stored`, when there is one).
+    Cut {
+        hash: [u8; 32],
+        stored: Option<[u8; 32]>,
+    },
+}
+
+/// A file's identity and stat, as stored beside its chunks.
+struct FileFacts<'a> {
+    rel_path: &'a str,
+    language: Language,
+    size: u64,
+    mtime_ns: i64,
+}
+
+impl<'a> From<&'a WorkspaceFile> for FileFacts<'a> {
+    fn from(file: &'a WorkspaceFile) -> Self {
+        FileFacts {
+            rel_path: &file.rel_path,
+            language: file.language,
+            size: file.size,
+            mtime_ns: file.mtime_ns,
+        }
+    }
 }
 
 /// The outcome of syncing one file.
@@ -175,22 +229,54 @@ fn sync_changed_files(
         ..UpdateStats::default()
     };
     let total = plan.to_check.len();
-    for (done, file) in plan.to_check.iter().enumerate() {
+    let max_file_size = index.with(|i| i.config.walk.max_file_size);
+    for (b, batch) in plan.to_check.chunks(CUT_BATCH).enumerate() {
         if cancel.load(Ordering::Relaxed) {
             index.with(|i| i.flush())?;
             return Err(IndexError::Cancelled);
         }
-        if done % 16 == 0 {
-            progress(IndexEvent::Parsing { done, total });
-        }
-        match index.with(|i| i.sync_file(file, &chunker))? {
-            FileSync::Unchanged => {}
-            FileSync::Changed { reused } => {
-                stats.changed += 1;
-                stats.reused += reused;
+        progress(IndexEvent::Parsing {
+            done: b * CUT_BATCH,
+            total,
+        });
+        // Read on every core, decide under the index which files changed, cut those on every
+        // core, and store them under the index: one file at a time on one core left the other
+        // idle while a cold index was parsed.
+        let reads: Vec<Result<String, SkipReason>> = batch
+            .par_iter()
+            .map(|file| workspace::read_text(&file.abs_path, max_file_size))
+            .collect();
+        let settled = index.with(|i| {
+            i.require_writer()?;
+            batch
+                .iter()
+                .zip(&reads)
+                .map(|(file, read)| i.settle_read(file, read))
+                .collect::<Result<Vec<_>, IndexError>>()
+        })?;
+        let cuts: Vec<Option<Vec<Chunk>>> = batch
+            .par_iter()
+            .zip(&reads)
+            .zip(&settled)
+            .map(|((file, read), settled)| match (settled, read) {
+                (Settled::Cut { .. }, Ok(text)) => EXTRACTOR.with_borrow_mut(|extractor| {
+                    cut_file(extractor, &file.rel_path, file.language, text, &chunker)
+                }),
+                _ => None,
+            })
+            .collect();
+        index.with(|i| -> Result<(), IndexError> {
+            for ((file, settled), chunks) in batch.iter().zip(settled).zip(cuts) {
+                let outcome = match settled {
+                    Settled::Done(outcome) => outcome,
+                    Settled::Cut { hash, stored } => {
+                        i.store_cut(&file.into(), hash, stored, chunks)?
+                    }
+                };
+                stats.count(outcome);
             }
-            FileSync::Skipped => stats.skipped += 1,
-        }
+            Ok(())
+        })?;
     }
     progress(IndexEvent::Parsing { done: total, total });
     for path in &plan.removed {
@@ -447,28 +533,23 @@ impl Index {
         chunker: &Chunker,
     ) -> Result<FileSync, IndexError> {
         self.require_writer()?;
-        let text = match workspace::read_text(&file.abs_path, self.config.walk.max_file_size) {
-            Ok(text) => text,
-            Err(SkipReason::Unreadable(why)) => {
-                // A file we cannot read right now keeps its last indexed version.
-                tracing::warn!("cannot read {}: {why}", file.rel_path);
-                return Ok(FileSync::Skipped);
+        let read = workspace::read_text(&file.abs_path, self.config.walk.max_file_size);
+        match self.settle_read(file, &read)? {
+            Settled::Done(outcome) => Ok(outcome),
+            Settled::Cut { hash, stored } => {
+                // Only a text that was read is ever to be cut.
+                let chunks = read.as_ref().ok().and_then(|text| {
+                    cut_file(
+                        &mut self.extractor,
+                        &file.rel_path,
+                        file.language,
+                        text,
+                        chunker,
+                    )
+                });
+                self.store_cut(&file.into(), hash, stored, chunks)
             }
-            Err(reason) => {
-                tracing::info!("skipping {}: {reason}", file.rel_path);
-                let removed = self.store.remove_file(&file.rel_path)?;
-                self.apply_change(&removed, &[])?;
-                return Ok(FileSync::Skipped);
-            }
-        };
-        self.sync_text(
-            &file.rel_path,
-            file.language,
-            &text,
-            file.size,
-            file.mtime_ns,
-            chunker,
-        )
+        }
     }
 
     /// Stores the chunks of `text` as the content of `rel_path` (from disk or an editor buffer),
@@ -483,20 +564,78 @@ impl Index {
         chunker: &Chunker,
     ) -> Result<FileSync, IndexError> {
         self.require_writer()?;
-        let hash = workspace::content_hash(text);
-        if self.store.file_hash(rel_path)? == Some(hash) {
-            self.store.touch_file(rel_path, size, mtime_ns)?;
-            return Ok(FileSync::Unchanged);
-        }
-        let Some(chunks) = cut_file(&mut self.extractor, rel_path, language, text, chunker) else {
-            return Ok(FileSync::Skipped);
-        };
-        let record = FileRecord {
-            path: rel_path,
-            hash,
+        let facts = FileFacts {
+            rel_path,
+            language,
             size,
             mtime_ns,
-            language: language.name(),
+        };
+        match self.settle_text(&facts, text)? {
+            Settled::Done(outcome) => Ok(outcome),
+            Settled::Cut { hash, stored } => {
+                let chunks = cut_file(&mut self.extractor, rel_path, language, text, chunker);
+                self.store_cut(&facts, hash, stored, chunks)
+            }
+        }
+    }
+
+    /// Handles a file read from disk up to its cut: one that cannot be read now keeps its last
+    /// indexed version, one refused (binary, minified, too large) leaves the index, one whose
+    /// content is stored already only gets its size and mtime refreshed.
+    fn settle_read(
+        &mut self,
+        file: &WorkspaceFile,
+        read: &Result<String, SkipReason>,
+    ) -> Result<Settled, IndexError> {
+        match read {
+            Ok(text) => self.settle_text(&file.into(), text),
+            Err(SkipReason::Unreadable(why)) => {
+                tracing::warn!("cannot read {}: {why}", file.rel_path);
+                Ok(Settled::Done(FileSync::Skipped))
+            }
+            Err(reason) => {
+                tracing::info!("skipping {}: {reason}", file.rel_path);
+                let removed = self.store.remove_file(&file.rel_path)?;
+                self.apply_change(&removed, &[])?;
+                Ok(Settled::Done(FileSync::Skipped))
+            }
+        }
+    }
+
+    /// [`Index::settle_read`] for a text in hand.
+    fn settle_text(&mut self, facts: &FileFacts<'_>, text: &str) -> Result<Settled, IndexError> {
+        let hash = workspace::content_hash(text);
+        let stored = self.store.file_hash(facts.rel_path)?;
+        if stored == Some(hash) {
+            self.store
+                .touch_file(facts.rel_path, facts.size, facts.mtime_ns)?;
+            return Ok(Settled::Done(FileSync::Unchanged));
+        }
+        Ok(Settled::Cut { hash, stored })
+    }
+
+    /// Stores the chunks cut from a changed file (`None`: it could not be parsed, and is
+    /// skipped). `stored` is the content hash the file had when it was found changed: when
+    /// another writer stored something else meanwhile (an editor's buffer), that stays.
+    fn store_cut(
+        &mut self,
+        facts: &FileFacts<'_>,
+        hash: [u8; 32],
+        stored: Option<[u8; 32]>,
+        chunks: Option<Vec<Chunk>>,
+    ) -> Result<FileSync, IndexError> {
+        let Some(chunks) = chunks else {
+            return Ok(FileSync::Skipped);
+        };
+        if self.store.file_hash(facts.rel_path)? != stored {
+            return Ok(FileSync::Unchanged);
+        }
+        let record = FileRecord {
+            path: facts.rel_path,
+            hash,
+            size: facts.size,
+            mtime_ns: facts.mtime_ns,
+            language: facts.language.name(),
         };
         let fingerprint = self.fingerprint().to_string();
         let change = self.store.replace_file(&record, &chunks, &fingerprint)?;

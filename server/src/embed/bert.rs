@@ -412,6 +412,16 @@ impl Layer {
     }
 }
 
+/// The query, key and value projections as one Linear (rows: q, then k, then v).
+fn fuse_qkv(parts: [&Linear; 3]) -> candle_core::Result<Linear> {
+    let weights = [parts[0].dense()?, parts[1].dense()?, parts[2].dense()?];
+    let biases = [parts[0].bias()?, parts[1].bias()?, parts[2].bias()?];
+    Ok(Linear::new(
+        Tensor::cat(&weights, 0)?,
+        Some(Tensor::cat(&biases, 0)?),
+    ))
+}
+
 /// `(3, hidden)`: a Linear's bias, then the following LayerNorm's gamma and beta.
 fn norm_params(linear: &Linear, norm: &LayerNorm) -> candle_core::Result<Tensor> {
     Tensor::stack(&[linear.bias()?, &norm.gamma, &norm.beta], 0)
@@ -459,19 +469,8 @@ impl BertModel {
             let q = w.linear(&format!("{p}.attention.self.query"), h, h)?;
             let k = w.linear(&format!("{p}.attention.self.key"), h, h)?;
             let v = w.linear(&format!("{p}.attention.self.value"), h, h)?;
-            let fused = |part: fn(&Linear) -> candle_core::Result<&Tensor>| {
-                let parts = [part(&q)?, part(&k)?, part(&v)?];
-                Tensor::cat(&parts, 0)
-            };
-            let qkv = (|| {
-                Ok(Linear::new(
-                    fused(Linear::dense)?,
-                    Some(fused(Linear::bias)?),
-                ))
-            })()
-            .map_err(|e: candle_core::Error| {
-                EmbedError::load(&w.dir, format!("{p}.attention.self: {e}"))
-            })?;
+            let qkv = fuse_qkv([&q, &k, &v])
+                .map_err(|e| EmbedError::load(&w.dir, format!("{p}.attention.self: {e}")))?;
             let attention_out = w.linear(&format!("{p}.attention.output.dense"), h, h)?;
             let attention_norm = w.layer_norm(
                 &format!("{p}.attention.output.LayerNorm"),

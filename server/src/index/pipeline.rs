@@ -533,22 +533,16 @@ impl Index {
         chunker: &Chunker,
     ) -> Result<FileSync, IndexError> {
         self.require_writer()?;
-        let read = workspace::read_text(&file.abs_path, self.config.walk.max_file_size);
-        match self.settle_read(file, &read)? {
-            Settled::Done(outcome) => Ok(outcome),
-            Settled::Cut { hash, stored } => {
-                // Only a text that was read is ever to be cut.
-                let chunks = read.as_ref().ok().and_then(|text| {
-                    cut_file(
-                        &mut self.extractor,
-                        &file.rel_path,
-                        file.language,
-                        text,
-                        chunker,
-                    )
-                });
-                self.store_cut(&file.into(), hash, stored, chunks)
-            }
+        match workspace::read_text(&file.abs_path, self.config.walk.max_file_size) {
+            Ok(text) => self.sync_text(
+                &file.rel_path,
+                file.language,
+                &text,
+                file.size,
+                file.mtime_ns,
+                chunker,
+            ),
+            Err(reason) => self.refuse(file, &reason),
         }
     }
 
@@ -579,9 +573,8 @@ impl Index {
         }
     }
 
-    /// Handles a file read from disk up to its cut: one that cannot be read now keeps its last
-    /// indexed version, one refused (binary, minified, too large) leaves the index, one whose
-    /// content is stored already only gets its size and mtime refreshed.
+    /// Handles a file read from disk up to its cut ([`Index::refuse`] when it was not read; one
+    /// whose content is stored already only gets its size and mtime refreshed).
     fn settle_read(
         &mut self,
         file: &WorkspaceFile,
@@ -589,17 +582,25 @@ impl Index {
     ) -> Result<Settled, IndexError> {
         match read {
             Ok(text) => self.settle_text(&file.into(), text),
-            Err(SkipReason::Unreadable(why)) => {
-                tracing::warn!("cannot read {}: {why}", file.rel_path);
-                Ok(Settled::Done(FileSync::Skipped))
-            }
-            Err(reason) => {
-                tracing::info!("skipping {}: {reason}", file.rel_path);
-                let removed = self.store.remove_file(&file.rel_path)?;
-                self.apply_change(&removed, &[])?;
-                Ok(Settled::Done(FileSync::Skipped))
-            }
+            Err(reason) => self.refuse(file, reason).map(Settled::Done),
         }
+    }
+
+    /// A file that could not be read (it keeps its last indexed version) or was refused
+    /// (binary, minified, too large: it leaves the index).
+    fn refuse(
+        &mut self,
+        file: &WorkspaceFile,
+        reason: &SkipReason,
+    ) -> Result<FileSync, IndexError> {
+        if let SkipReason::Unreadable(why) = reason {
+            tracing::warn!("cannot read {}: {why}", file.rel_path);
+        } else {
+            tracing::info!("skipping {}: {reason}", file.rel_path);
+            let removed = self.store.remove_file(&file.rel_path)?;
+            self.apply_change(&removed, &[])?;
+        }
+        Ok(FileSync::Skipped)
     }
 
     /// [`Index::settle_read`] for a text in hand.

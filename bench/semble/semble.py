@@ -48,7 +48,10 @@ CACHE_DIR = os.path.join(HERE, ".cache")
 DOWNLOADS_DIR = os.path.join(CACHE_DIR, "downloads")
 APT_DIR = os.path.join(CACHE_DIR, "apt")
 CUTOFF = 10
-ROLES = ("tuning", "held-out")
+ROLES = ("tuning", "held-out", "fresh")
+# The split rule alternates these two over the repos of the first split; repos added later are
+# "fresh": never tuned on, run once after the choices they judge were fixed, reported apart.
+SPLIT_ROLES = ("tuning", "held-out")
 DEBIAN_SUITES = ("bookworm", "trixie", "sid")
 MARKER = ".semble-fetched.json"
 PUBLISHED_ORDER = ("semble", "cre_hybrid", "cre", "bm25", "ck")
@@ -145,9 +148,13 @@ def is_test_or_doc(path):
 
 
 def assign_roles(repos):
-    """The fixed split: sort by (language, name), alternate tuning / held-out from the first."""
-    ordered = sorted(repos, key=lambda r: (r["language"], r["name"]))
-    return {r["name"]: ROLES[i % 2] for i, r in enumerate(ordered)}
+    """The fixed split: sort by (language, name), alternate tuning / held-out from the first.
+    Repos marked `fresh` (added after the split) keep that role and do not shift the others."""
+    ordered = sorted((r for r in repos if r.get("role") != "fresh"),
+                     key=lambda r: (r["language"], r["name"]))
+    roles = {r["name"]: SPLIT_ROLES[i % 2] for i, r in enumerate(ordered)}
+    roles.update({r["name"]: "fresh" for r in repos if r.get("role") == "fresh"})
+    return roles
 
 
 def mean(values):
@@ -957,7 +964,7 @@ def main():
     p_run = sub.add_parser("run", help="index, search and score")
     p_run.add_argument("--binary", required=True, help="the coder-lsp binary")
     p_run.add_argument("--only", nargs="+", metavar="REPO")
-    p_run.add_argument("--role", choices=["tuning", "held-out", "all"], default="all")
+    p_run.add_argument("--role", choices=[*ROLES, "all"], default="all")
     p_run.add_argument("--top-k", type=int, default=CUTOFF,
                        help="results asked of `search` per query (reduced to distinct files, cut to 10)")
     p_run.add_argument("--out", help="write everything to this JSON file")

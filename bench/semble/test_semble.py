@@ -130,6 +130,15 @@ class Split(unittest.TestCase):
         self.assertEqual(roles, {"libuv": "tuning", "chi": "held-out", "gin": "tuning",
                                  "trpc": "held-out", "zod": "tuning"})
 
+    def test_fresh_repos_keep_their_role_and_do_not_shift_the_split(self):
+        repos = [{"name": n, "language": l} for n, l in
+                 [("zod", "typescript"), ("gin", "go"), ("chi", "go"), ("libuv", "c"), ("trpc", "typescript")]]
+        before = semble.assign_roles(repos)
+        repos.append({"name": "cobra", "language": "go", "role": "fresh"})
+        after = semble.assign_roles(repos)
+        self.assertEqual(after.pop("cobra"), "fresh")
+        self.assertEqual(after, before)
+
     def test_repos_json_follows_the_rule(self):
         repos = semble.load_repos()
         roles = semble.assign_roles(repos)

@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     let source = String::from_utf8_lossy(rest);
     let lines = u32::try_from(source.lines().count().max(1)).unwrap_or(u32::MAX);
     let mut extractor = SymbolExtractor::new();
-    let Ok(symbols) = extractor.extract(language, "fuzz.src", &source) else {
+    let Ok(symbols) = extractor.extract_file(language, "src/fuzz/mod.src", &source) else {
         return;
     };
     for symbol in &symbols {

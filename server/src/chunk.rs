@@ -18,7 +18,9 @@ use crate::words::split_identifier;
 /// 4: Ruby symbols (classes, modules, methods, constants) and `#` comments as doc text.
 /// 5: Lua symbols (functions and methods of tables) and `--` comments as doc text; PHP symbols
 /// (functions, classes, interfaces, traits, enums, methods, constants).
-pub const CHUNK_FORMAT: &str = "5";
+/// 6: a module symbol for a code file's header (its own docs and re-exports: Rust, Python, Go,
+/// JavaScript/TypeScript).
+pub const CHUNK_FORMAT: &str = "6";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,7 +172,9 @@ pub fn chunks_for_file(
             continued: false,
         };
         let whole = chunk_text(&parts);
-        if has_members {
+        // A container is one chunk (its members are chunks of their own), and so is a module:
+        // what is worth embedding of it is its head (a file header's docs and re-exports).
+        if has_members || symbol.kind == SymbolKind::Module {
             let text = tokens.truncate(&whole, max_tokens).to_string();
             chunks.push(make_chunk(symbol, symbol.start_line, symbol.end_line, text));
             continue;
@@ -397,6 +401,32 @@ pub(crate) mod tests {
         assert_eq!((chunks[0].start_line, chunks[0].end_line), (1, 22));
         assert!(Words.count(&chunks[0].text) <= 30);
         assert_eq!(chunks[1].name, "m0");
+    }
+
+    #[test]
+    fn a_module_is_one_chunk_even_without_members() {
+        // A file header's text is docs and re-exports, not its lines: windows would misplace
+        // them, and its head is what identifies the module.
+        let exports: Vec<String> = (0..40).map(|i| format!("pub use m{i}::Item{i};")).collect();
+        let module = Symbol {
+            name: "extract".into(),
+            kind: SymbolKind::Module,
+            container: None,
+            start_line: 1,
+            end_line: 60,
+            signature: "Types for extracting data.".into(),
+            doc: Some("Types for extracting data.".into()),
+            text: exports.join("\n"),
+        };
+        let chunks = chunks_for_file("extract/mod.rs", &[module], &Words, 30);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!((chunks[0].start_line, chunks[0].end_line), (1, 60));
+        assert!(
+            chunks[0]
+                .text
+                .starts_with("module extract · extract/mod.rs\nTypes for")
+        );
+        assert!(Words.count(&chunks[0].text) <= 30);
     }
 
     #[test]

@@ -383,7 +383,7 @@ fn cut_file(
     text: &str,
     chunker: &Chunker,
 ) -> Option<Vec<Chunk>> {
-    match extractor.extract(language, file_name(rel_path), text) {
+    match extractor.extract_file(language, rel_path, text) {
         Ok(symbols) => Some(chunks_for_file(
             rel_path,
             &symbols,
@@ -689,8 +689,4 @@ impl Index {
         self.switch_model(model)?;
         Ok(adopted)
     }
-}
-
-fn file_name(rel_path: &str) -> &str {
-    rel_path.rsplit('/').next().unwrap_or(rel_path)
 }

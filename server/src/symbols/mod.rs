@@ -8,6 +8,7 @@
 
 mod code;
 mod doc;
+mod header;
 mod language;
 #[cfg(test)]
 mod tests;
@@ -169,5 +170,32 @@ impl SymbolExtractor {
                 }
             }
         }
+    }
+
+    /// The symbols of the file at `rel_path` (relative, `/`-separated): [`Self::extract`]'s,
+    /// preceded by a module symbol for the file's header (its own documentation and its
+    /// re-exports, see `header.rs`) where the file has one.
+    pub fn extract_file(
+        &mut self,
+        language: Language,
+        rel_path: &str,
+        source: &str,
+    ) -> Result<Vec<Symbol>, SymbolError> {
+        let file_name = rel_path.rsplit('/').next().unwrap_or(rel_path);
+        let mut symbols = self.extract(language, file_name, source)?;
+        let parsed = symbols
+            .first()
+            .is_some_and(|first| first.kind != SymbolKind::Section);
+        if parsed {
+            let first_row = symbols
+                .iter()
+                .map(|s| s.start_line.saturating_sub(1) as usize)
+                .min()
+                .unwrap_or(0);
+            if let Some(module) = header::file_header(language, rel_path, source, first_row) {
+                symbols.insert(0, module);
+            }
+        }
+        Ok(symbols)
     }
 }

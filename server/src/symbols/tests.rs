@@ -1179,6 +1179,39 @@ fn markdown_through_the_extractor() {
 }
 
 #[test]
+fn extract_file_adds_the_file_header_as_a_module_before_the_definitions() {
+    let source = "//! Routing of requests to handlers.\n\npub use self::route::Route;\nmod route;\n\n\
+                  /// Adds a route.\npub fn add(path: &str) {}\n";
+    let mut extractor = SymbolExtractor::new();
+    let symbols = match extractor.extract_file(Language::Rust, "src/routing/mod.rs", source) {
+        Ok(symbols) => symbols,
+        Err(error) => panic!("{error}"),
+    };
+    assert_eq!(
+        outline(&symbols),
+        vec![
+            ("routing", "module", None, 1, 4),
+            ("add", "function", None, 7, 7),
+        ]
+    );
+    assert_eq!(
+        symbols[0].doc.as_deref(),
+        Some("Routing of requests to handlers.")
+    );
+    assert_eq!(symbols[0].text, "pub use self::route::Route;\nmod route;");
+    // `extract` alone (the trainer's miner, the fuzz target) is unchanged.
+    let plain = extract(Language::Rust, "mod.rs", source);
+    assert_eq!(outline(&plain), vec![("add", "function", None, 7, 7)]);
+    // A file without definitions is windows, and a window already holds its header.
+    let script = "\"\"\"A script that does things, in words.\"\"\"\nprint('hi')\n";
+    let symbols = match extractor.extract_file(Language::Python, "tools/run.py", script) {
+        Ok(symbols) => symbols,
+        Err(error) => panic!("{error}"),
+    };
+    assert_eq!(outline(&symbols), vec![("run.py", "section", None, 1, 2)]);
+}
+
+#[test]
 fn text_through_the_extractor() {
     let source = "[package]\nname = \"x\"\n";
     let symbols = extract(Language::Text, "Cargo.toml", source);

@@ -1,0 +1,626 @@
+//! File headers: what a code file says about itself before its first definition.
+//!
+//! A grammar's query finds definitions; the text around them is not part of any symbol. Most of
+//! it is rightly left out (imports, top-level statements: cutting it into windows was measured
+//! to crowd out the functions that answer precise questions), but two kinds of header text are
+//! often the only place a question can be answered:
+//!
+//! - **the file's own documentation**: Rust `//!` docs, a Python module docstring, a Go package
+//!   comment, the leading `/** … */` of a JavaScript/TypeScript module ("WebSocket client for
+//!   asyncio.");
+//! - **re-exports**: `pub use` / `pub mod` in Rust, `from … import` in a Python `__init__.py`,
+//!   `export … from` in JavaScript/TypeScript: where a name defined elsewhere becomes part of
+//!   this module's interface (axum's `extract/mod.rs` is where `FromRequest` is offered).
+//!
+//! [`file_header`] turns that text, taken from the lines before the first definition, into one
+//! module symbol named after the module. License banners are not documentation and are skipped.
+
+use super::text::Lines;
+use super::{Language, Symbol, SymbolKind};
+
+/// A header with fewer doc words and no re-export is not worth a chunk of its own.
+const MIN_DOC_WORDS: usize = 3;
+
+/// The module symbol for the header of a code file at `path` (relative, `/`-separated), taken
+/// from the lines before `first_definition` (0-based row of the file's first symbol). `None`
+/// when the language has no header convention handled here or the header says nothing.
+pub(crate) fn file_header(
+    language: Language,
+    path: &str,
+    source: &str,
+    first_definition: usize,
+) -> Option<Symbol> {
+    let lines = Lines::new(source);
+    let end = first_definition.min(lines.len());
+    let header = match language {
+        Language::Rust => rust_header(&lines, end),
+        Language::Python => python_header(&lines, end, is_package_init(path)),
+        Language::Go => go_header(&lines, end),
+        Language::JavaScript | Language::TypeScript | Language::Tsx => {
+            ecmascript_header(&lines, end)
+        }
+        _ => return None,
+    };
+    header.into_symbol(path)
+}
+
+/// What a header was found to hold, with the rows it spans.
+#[derive(Default)]
+struct Header {
+    doc: Vec<String>,
+    exports: Vec<String>,
+    first_row: Option<usize>,
+    last_row: usize,
+}
+
+impl Header {
+    fn touch(&mut self, first: usize, last: usize) {
+        self.first_row = Some(self.first_row.map_or(first, |f| f.min(first)));
+        self.last_row = self.last_row.max(last);
+    }
+
+    fn add_doc(&mut self, row: usize, text: &str) {
+        self.doc.push(text.trim_end().to_string());
+        self.touch(row, row);
+    }
+
+    /// The lines of a JavaScript/TypeScript comment starting at `first`, if they are the
+    /// module's own documentation.
+    fn add_module_doc(&mut self, first: usize, comment: &[&str]) {
+        if is_module_doc(&comment.join("\n")) {
+            for (offset, line) in comment.iter().enumerate() {
+                self.add_doc(first + offset, line);
+            }
+        }
+    }
+
+    fn add_export(&mut self, first: usize, last: usize, text: &str) {
+        self.exports.push(text.to_string());
+        self.touch(first, last);
+    }
+
+    fn into_symbol(self, path: &str) -> Option<Symbol> {
+        let first_row = self.first_row?;
+        let doc = self.doc.join("\n").trim().to_string();
+        let doc_words = doc.split_whitespace().count();
+        if self.exports.is_empty() && doc_words < MIN_DOC_WORDS {
+            return None;
+        }
+        let text = self.exports.join("\n");
+        let signature = doc
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .or_else(|| text.lines().next())
+            .unwrap_or_default()
+            .to_string();
+        Some(Symbol {
+            name: module_name(path),
+            kind: SymbolKind::Module,
+            container: None,
+            start_line: row_to_line(first_row),
+            end_line: row_to_line(self.last_row),
+            signature,
+            doc: (!doc.is_empty()).then_some(doc),
+            text,
+        })
+    }
+}
+
+fn row_to_line(row: usize) -> u32 {
+    u32::try_from(row + 1).unwrap_or(u32::MAX)
+}
+
+/// The module a file is: its stem, or for the files that stand for their directory (`mod.rs`,
+/// `lib.rs`, `__init__.py`, `index.ts`, …) the directory's name (above a `src/`).
+fn module_name(path: &str) -> String {
+    let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let file = parts.pop().unwrap_or(path);
+    let stem = file.split('.').next().unwrap_or(file);
+    let stands_for_dir = matches!(stem, "mod" | "lib" | "main" | "__init__" | "index" | "doc");
+    if stands_for_dir {
+        while let Some(dir) = parts.pop() {
+            if dir != "src" {
+                return dir.to_string();
+            }
+        }
+    }
+    if stem.is_empty() {
+        file.to_string()
+    } else {
+        stem.to_string()
+    }
+}
+
+fn is_package_init(path: &str) -> bool {
+    path.rsplit('/').next() == Some("__init__.py")
+}
+
+/// Whether a comment is a license or copyright banner rather than documentation: one of its
+/// first two lines says so (a module doc that mentions its license further down is still a doc).
+fn is_license(text: &str) -> bool {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(2)
+        .any(|line| {
+            let lower = line.to_ascii_lowercase();
+            ["copyright", "license", "spdx-", "all rights reserved"]
+                .iter()
+                .any(|m| lower.contains(m))
+        })
+}
+
+/// JSDoc/TSDoc tags that make a comment the module's own documentation. An untagged comment at
+/// the top of a JavaScript file documents whatever follows (often "Module dependencies." above
+/// the `require`s), so only tagged ones count.
+const ECMASCRIPT_FILE_TAGS: [&str; 5] = [
+    "@file",
+    "@fileoverview",
+    "@module",
+    "@overview",
+    "@packagedocumentation",
+];
+
+fn is_module_doc(comment: &str) -> bool {
+    let lower = comment.to_ascii_lowercase();
+    ECMASCRIPT_FILE_TAGS.iter().any(|tag| lower.contains(tag)) && !is_license(comment)
+}
+
+/// The rows `first..=last` of a statement that starts at `first` and ends at the first row
+/// satisfying `ends` (at most 200 rows, and never past `end`).
+fn statement_rows(
+    lines: &Lines<'_>,
+    first: usize,
+    end: usize,
+    ends: impl Fn(&str) -> bool,
+) -> usize {
+    let limit = end.min(first + 200);
+    (first..limit)
+        .find(|&row| ends(lines.line(row)))
+        .unwrap_or(first)
+}
+
+/// The text of rows `first..=last`, each trimmed, joined by single spaces where a statement was
+/// broken over lines (`pub use a::{\n b,\n c };` reads `pub use a::{ b, c };`).
+fn joined(lines: &Lines<'_>, first: usize, last: usize) -> String {
+    (first..=last)
+        .map(|row| lines.line(row).trim())
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn rust_header(lines: &Lines<'_>, end: usize) -> Header {
+    let mut header = Header::default();
+    let mut row = 0;
+    while row < end {
+        let line = lines.line(row);
+        let trimmed = line.trim_start();
+        if let Some(doc) = trimmed.strip_prefix("//!") {
+            header.add_doc(row, doc.strip_prefix(' ').unwrap_or(doc));
+            row += 1;
+            continue;
+        }
+        if let Some(first) = trimmed.strip_prefix("/*!") {
+            // A block inner doc: up to its `*/`.
+            let last = statement_rows(lines, row, end, |l| l.contains("*/"));
+            for r in row..=last {
+                let text = if r == row { first } else { lines.line(r) };
+                let text = text.split("*/").next().unwrap_or_default();
+                header.add_doc(r, text.trim_start().trim_start_matches('*').trim_start());
+            }
+            header.touch(row, last);
+            row = last + 1;
+            continue;
+        }
+        // Only top-level items: an indented line belongs to something else.
+        let top_level = !line.starts_with([' ', '\t']);
+        let item = strip_rust_visibility(trimmed);
+        let reexport = top_level
+            && trimmed.starts_with("pub")
+            && (item.starts_with("use ") || item.starts_with("mod "));
+        let private_mod = top_level && trimmed.starts_with("mod ") && trimmed.ends_with(';');
+        if reexport || private_mod {
+            let last = statement_rows(lines, row, end, |l| l.trim_end().ends_with(';'));
+            header.add_export(row, last, &joined(lines, row, last));
+            row = last + 1;
+            continue;
+        }
+        row += 1;
+    }
+    header
+}
+
+/// `pub(crate) use x` → `use x`; `pub use x` → `use x`.
+fn strip_rust_visibility(item: &str) -> &str {
+    let Some(rest) = item.strip_prefix("pub") else {
+        return item;
+    };
+    let rest = if rest.starts_with('(') {
+        rest.find(')').map_or(rest, |i| &rest[i + 1..])
+    } else {
+        rest
+    };
+    rest.trim_start()
+}
+
+fn python_header(lines: &Lines<'_>, end: usize, package_init: bool) -> Header {
+    let mut header = Header::default();
+    let mut row = 0;
+    let mut seen_code = false;
+    while row < end {
+        let trimmed = lines.line(row).trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            row += 1;
+            continue;
+        }
+        if !seen_code && let Some((quote, rest)) = docstring_start(trimmed) {
+            // The module docstring: the file's first statement.
+            let mut last = row;
+            let mut body = vec![];
+            if let Some(close) = rest.find(quote) {
+                body.push(&rest[..close]);
+            } else {
+                body.push(rest);
+                let limit = end.min(row + 400);
+                let mut r = row + 1;
+                while r < limit {
+                    let l = lines.line(r);
+                    if let Some(close) = l.find(quote) {
+                        body.push(&l[..close]);
+                        last = r;
+                        break;
+                    }
+                    body.push(l);
+                    last = r;
+                    r += 1;
+                }
+            }
+            let text = dedent(&body);
+            if !is_license(&text) {
+                for (offset, doc_line) in text.lines().enumerate() {
+                    header.add_doc(row + offset.min(last - row), doc_line);
+                }
+                header.touch(row, last);
+            }
+            seen_code = true;
+            row = last + 1;
+            continue;
+        }
+        seen_code = true;
+        let top_level = !lines.line(row).starts_with([' ', '\t']);
+        let exported = trimmed.starts_with("from ") && trimmed.contains(" import ")
+            || trimmed.starts_with("__all__");
+        if package_init && top_level && exported {
+            let opens = trimmed.matches(['(', '[']).count();
+            let closes = trimmed.matches([')', ']']).count();
+            let last = if opens > closes {
+                statement_rows(lines, row + 1, end, |l| l.contains([')', ']'])).max(row)
+            } else {
+                row
+            };
+            header.add_export(row, last, &joined(lines, row, last));
+            row = last + 1;
+            continue;
+        }
+        row += 1;
+    }
+    header
+}
+
+/// A docstring's quote and the text after it, if `line` opens one (with any string prefix).
+fn docstring_start(line: &str) -> Option<(&'static str, &str)> {
+    let unprefixed = line.trim_start_matches(['r', 'R', 'u', 'U']);
+    for quote in ["\"\"\"", "'''"] {
+        if let Some(rest) = unprefixed.strip_prefix(quote) {
+            return Some((quote, rest));
+        }
+    }
+    None
+}
+
+/// Lines with their common indentation removed (the first line, after the quotes, is kept).
+fn dedent(body: &[&str]) -> String {
+    let indent = body
+        .iter()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    body.iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                l.trim()
+            } else {
+                l.get(indent..).unwrap_or(l.trim_start()).trim_end()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn go_header(lines: &Lines<'_>, end: usize) -> Header {
+    let mut header = Header::default();
+    let Some(package_row) = (0..end).find(|&r| lines.line(r).starts_with("package ")) else {
+        return header;
+    };
+    // The package comment: the `//` lines right above the package clause.
+    let mut first = package_row;
+    while first > 0 {
+        let previous = lines.line(first - 1).trim_start();
+        if previous.starts_with("//") && !previous.starts_with("//go:") {
+            first -= 1;
+        } else {
+            break;
+        }
+    }
+    let comment: Vec<&str> = (first..package_row)
+        .map(|r| {
+            let l = lines.line(r).trim_start().trim_start_matches("//");
+            l.strip_prefix(' ').unwrap_or(l)
+        })
+        .collect();
+    if !is_license(&comment.join("\n")) {
+        for (offset, l) in comment.iter().enumerate() {
+            header.add_doc(first + offset, l);
+        }
+    }
+    header
+}
+
+fn ecmascript_header(lines: &Lines<'_>, end: usize) -> Header {
+    let mut header = Header::default();
+    let mut row = 0;
+    let mut seen_code = false;
+    while row < end {
+        let line = lines.line(row);
+        let trimmed = line.trim();
+        if !seen_code && trimmed.starts_with("/*") {
+            // A block comment before any code: the module's doc unless it is a license.
+            let last = statement_rows(lines, row, end, |l| l.contains("*/"));
+            let text: Vec<&str> = (row..=last)
+                .map(|r| {
+                    lines
+                        .line(r)
+                        .trim()
+                        .trim_start_matches("/**")
+                        .trim_start_matches("/*")
+                        .trim_end_matches("*/")
+                        .trim_start_matches('*')
+                        .trim()
+                })
+                .collect();
+            header.add_module_doc(row, &text);
+            row = last + 1;
+            continue;
+        }
+        if !seen_code && trimmed.starts_with("//") {
+            let mut last = row;
+            while last + 1 < end && lines.line(last + 1).trim_start().starts_with("//") {
+                last += 1;
+            }
+            let text: Vec<&str> = (row..=last)
+                .map(|r| lines.line(r).trim().trim_start_matches('/').trim())
+                .collect();
+            header.add_module_doc(row, &text);
+            row = last + 1;
+            continue;
+        }
+        if trimmed.is_empty()
+            || trimmed.starts_with("#!")
+            || trimmed.trim_end_matches(';') == "'use strict'"
+            || trimmed.trim_end_matches(';') == "\"use strict\""
+        {
+            row += 1;
+            continue;
+        }
+        seen_code = true;
+        let top_level = !line.starts_with([' ', '\t']);
+        let reexport_form = ["export *", "export {", "export type {", "export type *"]
+            .iter()
+            .any(|p| trimmed.starts_with(p));
+        if top_level && reexport_form {
+            let last = statement_rows(lines, row, end, |l| {
+                l.contains(" from ") || l.contains('}') || l.trim_start().starts_with("from ")
+            });
+            let statement = joined(lines, row, last);
+            if statement.contains(" from ") || statement.starts_with("export *") {
+                header.add_export(row, last, &statement);
+                row = last + 1;
+                continue;
+            }
+        }
+        row += 1;
+    }
+    header
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(language: Language, path: &str, source: &str) -> Option<Symbol> {
+        file_header(language, path, source, usize::MAX)
+    }
+
+    #[test]
+    fn rust_docs_and_reexports_become_a_module_named_after_the_directory() {
+        let source = "//! Types and traits for extracting data from requests.\n\
+                      //!\n\
+                      //! More words here.\n\
+                      #![doc = include_str!(\"../docs/extract.md\")]\n\
+                      use http::HeaderMap;\n\
+                      pub mod path;\n\
+                      mod state;\n\
+                      #[doc(inline)]\n\
+                      pub use axum_core::extract::{\n    FromRequest, FromRequestParts,\n};\n\
+                      pub(crate) use self::state::State;\n\
+                      fn private() {\n    pub use nothing::Here;\n}\n";
+        let symbol = header(Language::Rust, "axum/src/extract/mod.rs", source).unwrap();
+        assert_eq!(symbol.name, "extract");
+        assert_eq!(symbol.kind, SymbolKind::Module);
+        assert_eq!(symbol.start_line, 1);
+        assert_eq!(symbol.end_line, 12);
+        assert_eq!(
+            symbol.signature,
+            "Types and traits for extracting data from requests."
+        );
+        assert!(symbol.doc.as_deref().unwrap().contains("More words here."));
+        assert_eq!(
+            symbol.text,
+            "pub mod path;\nmod state;\n\
+             pub use axum_core::extract::{ FromRequest, FromRequestParts, };\n\
+             pub(crate) use self::state::State;"
+        );
+        assert!(
+            !symbol.text.contains("HeaderMap"),
+            "private imports are not exports"
+        );
+        assert!(!symbol.text.contains("Here"), "only top-level items");
+    }
+
+    #[test]
+    fn only_lines_before_the_first_definition_count() {
+        let source = "//! Crate docs, three words.\nfn first() {}\npub use late::Name;\n";
+        let symbol = file_header(Language::Rust, "src/lib.rs", source, 1).unwrap();
+        assert_eq!(symbol.name, "lib");
+        assert_eq!((symbol.start_line, symbol.end_line), (1, 1));
+        assert!(symbol.text.is_empty());
+    }
+
+    #[test]
+    fn python_module_docstring_and_package_exports() {
+        let source = "# comment\n\"\"\"WebSocket client for asyncio.\n\n    Second line.\n\"\"\"\n\
+                      import asyncio\nfrom .client import (\n    ClientSession,\n    request,\n)\n\
+                      __all__ = [\"ClientSession\"]\n";
+        let module = header(Language::Python, "aiohttp/client_ws.py", source).unwrap();
+        assert_eq!(module.name, "client_ws");
+        assert_eq!(module.signature, "WebSocket client for asyncio.");
+        assert_eq!(
+            module.doc.as_deref(),
+            Some("WebSocket client for asyncio.\n\nSecond line.")
+        );
+        assert!(
+            module.text.is_empty(),
+            "a plain module's imports are not exports"
+        );
+
+        let package = header(Language::Python, "aiohttp/__init__.py", source).unwrap();
+        assert_eq!(package.name, "aiohttp");
+        assert_eq!(
+            package.text,
+            "from .client import ( ClientSession, request, )\n__all__ = [\"ClientSession\"]"
+        );
+        assert_eq!((package.start_line, package.end_line), (2, 11));
+    }
+
+    #[test]
+    fn a_docstring_after_code_is_not_the_module_doc() {
+        let source = "import os\n\"\"\"Not the module's docstring at all.\"\"\"\n";
+        assert!(header(Language::Python, "a.py", source).is_none());
+    }
+
+    #[test]
+    fn go_package_comment_but_not_a_license() {
+        let source = "// Copyright 2020 The Authors. All rights reserved.\n\n\
+                      // Package chi is a small, idiomatic and composable router.\n\
+                      //go:build linux\npackage chi\n";
+        // `//go:build` interrupts the comment: nothing is directly above `package`.
+        assert!(header(Language::Go, "chi.go", source).is_none());
+        let source = "// Copyright 2020 The Authors.\n\n\
+                      // Package chi is a small, idiomatic and composable router.\npackage chi\n";
+        let symbol = header(Language::Go, "chi.go", source).unwrap();
+        assert_eq!(symbol.name, "chi");
+        assert_eq!(symbol.start_line, 3);
+        assert_eq!(
+            symbol.signature,
+            "Package chi is a small, idiomatic and composable router."
+        );
+        let license = "// Copyright 2020 The Authors.\n// Use of this source is governed by a license.\npackage chi\n";
+        assert!(header(Language::Go, "x.go", license).is_none());
+    }
+
+    #[test]
+    fn ecmascript_module_doc_and_reexports() {
+        let source = "/*!\n * express\n * MIT Licensed\n */\n'use strict';\n\
+                      /**\n * @file Module dependencies and the router.\n */\n\
+                      export { parse, type Options } from './parse';\nexport * from \"./core\";\n\
+                      export {\n  a,\n  b,\n} from './ab';\nexport const local = 1;\n";
+        let symbol = header(Language::TypeScript, "src/index.ts", source).unwrap();
+        assert_eq!(symbol.name, "index");
+        assert_eq!(
+            symbol.doc.as_deref(),
+            Some("@file Module dependencies and the router.")
+        );
+        assert_eq!(
+            symbol.text,
+            "export { parse, type Options } from './parse';\nexport * from \"./core\";\n\
+             export { a, b, } from './ab';"
+        );
+        assert_eq!((symbol.start_line, symbol.end_line), (6, 14));
+    }
+
+    #[test]
+    fn an_untagged_javascript_comment_documents_what_follows_not_the_module() {
+        let source = "'use strict';\n/**\n * Module dependencies.\n * @private\n */\n\n\
+                      var accepts = require('accepts');\n";
+        assert!(header(Language::JavaScript, "lib/request.js", source).is_none());
+    }
+
+    #[test]
+    fn rust_block_inner_docs_and_docs_that_mention_a_license() {
+        let source = "/*!\nThe globset crate matches many globs at once.\n\n\
+                      Dual-licensed under MIT or the UNLICENSE.\n*/\n#![deny(missing_docs)]\n";
+        let symbol = header(Language::Rust, "src/lib.rs", source).unwrap();
+        assert_eq!(
+            symbol.signature,
+            "The globset crate matches many globs at once."
+        );
+        assert!(symbol.doc.as_deref().unwrap().contains("Dual-licensed"));
+        assert_eq!((symbol.start_line, symbol.end_line), (1, 5));
+        let source = "\"\"\"\nRequests HTTP Library\n~~~~\n\n:copyright: (c) 2017.\n:license: Apache 2.0.\n\"\"\"\n";
+        let symbol = header(Language::Python, "requests/__init__.py", source).unwrap();
+        assert_eq!(symbol.signature, "Requests HTTP Library");
+        assert_eq!(symbol.name, "requests");
+    }
+
+    #[test]
+    fn nothing_to_say_is_no_symbol() {
+        assert!(header(Language::Rust, "a.rs", "use std::fmt;\n").is_none());
+        assert!(header(Language::Rust, "a.rs", "//! Tiny.\n").is_none());
+        assert!(
+            header(
+                Language::Java,
+                "A.java",
+                "/** Docs of a class, many words. */\n"
+            )
+            .is_none()
+        );
+        assert!(header(Language::Python, "a.py", "").is_none());
+    }
+
+    #[test]
+    fn hostile_input_does_not_panic() {
+        for language in [
+            Language::Rust,
+            Language::Python,
+            Language::Go,
+            Language::JavaScript,
+        ] {
+            for source in [
+                "\"\"\"",
+                "'''\n",
+                "/*",
+                "pub use a::{\n",
+                "from x import (\n",
+                "export {\n",
+                "//!\u{0}\u{FEFF}é",
+                "package",
+            ] {
+                let _ = header(language, "é/mod.rs", source);
+            }
+        }
+    }
+}

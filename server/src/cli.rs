@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::embed::{DeviceSpec, Instructions};
+use crate::engine::workspace_model;
 use crate::index::{
     Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats, embed_pending, sync_files,
 };
@@ -330,6 +331,19 @@ pub struct ModelArgs {
 }
 
 impl WorkspaceArgs {
+    /// How the workspace's model is loaded, decided as the language server and MCP decide it
+    /// ([`workspace_model`]): with `--adapter`, that adapter; else the workspace's fine-tuned
+    /// adapter when one is installed beside its index for this base model; else the base model.
+    fn served_options(&self, config: &IndexConfig) -> Result<ModelOptions> {
+        let spec = &self.model.spec;
+        let served = workspace_model(&self.model.model_options()?, &config.dir, || {
+            model::resolve(spec)
+                .map(|resolved| resolved.fingerprint)
+                .with_context(|| format!("resolving model {spec}"))
+        })?;
+        Ok(served.options)
+    }
+
     fn index_config(&self) -> Result<IndexConfig> {
         let root = canonical_root(&self.root)?;
         let dir = match &self.index_dir {
@@ -513,22 +527,11 @@ fn run_bench(command: BenchCommand) -> Result<()> {
     Ok(())
 }
 
-/// The model for a workspace: with `--adapter`, that adapter; else the workspace's fine-tuned
-/// adapter when one is installed beside its index; else the base model.
+/// The model for a workspace, loaded as [`WorkspaceArgs::served_options`] says.
 fn load_model(args: &WorkspaceArgs, config: &IndexConfig) -> Result<LoadedModel> {
     let spec = &args.model.spec;
-    let options = workspace_model_options(args, config)?;
+    let options = args.served_options(config)?;
     model::load(spec, &options).with_context(|| format!("loading model {spec}"))
-}
-
-fn workspace_model_options(args: &WorkspaceArgs, config: &IndexConfig) -> Result<ModelOptions> {
-    let mut options = args.model.model_options()?;
-    if options.adapter.is_none() && crate::finetune::installed_adapter(&config.dir).is_some() {
-        let base = model::resolve(&args.model.spec)
-            .with_context(|| format!("resolving model {}", args.model.spec))?;
-        options.adapter = crate::finetune::installed_adapter_for(&config.dir, &base.fingerprint)?;
-    }
-    Ok(options)
 }
 
 fn run_index(args: &WorkspaceArgs, json: bool) -> Result<()> {
@@ -747,7 +750,7 @@ fn print_hits(
 
 fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
     let config = args.index_config()?;
-    let options = workspace_model_options(args, &config)?;
+    let options = args.served_options(&config)?;
     let (resolved, _) = model::resolve_adapted(&args.model.spec, options.adapter.as_deref())?;
     let key = ModelKey {
         fingerprint: resolved.fingerprint.clone(),

@@ -13,14 +13,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 
 use crate::context::{PackedContext, pack_context};
-use crate::embed::QueryTask;
 use crate::embed::lora::Adapter;
+use crate::embed::{EmbedError, QueryTask};
 use crate::finetune;
 use crate::index::{
     Access, Index, IndexAccess, IndexConfig, IndexError, IndexEvent, UpdateStats, chunker_for,
     embed_pending, embed_pending_for, stage_chunks, update_shared,
 };
-use crate::model::{self, LoadedModel, ModelOptions};
+use crate::model::{self, LoadedModel, ModelError, ModelOptions};
 use crate::search::{
     Priors, Ranking, SearchFilter, SearchHit, SearchMode, search_filtered, search_task, similar,
 };
@@ -237,34 +237,29 @@ impl Engine {
         root.own_model().map_or_else(|| self.require_model(), Ok)
     }
 
-    /// The model `root` should use: its installed adapter merged into `base` (loaded when it
-    /// is not `current` already), else `base`. An adapter chosen explicitly for the engine
-    /// serves every root, so installed ones are then ignored. Blocking (reads the adapter).
+    /// The model `root` should use ([`workspace_model`]): its installed adapter merged into
+    /// `base` (loaded when it is not `current` already), else `base`. Blocking (reads the
+    /// adapter).
     fn wanted_model(
         &self,
         root: &RootIndex,
         base: Arc<LoadedModel>,
         current: Arc<LoadedModel>,
     ) -> Result<(Arc<LoadedModel>, bool), EngineError> {
-        let installed = match &self.settings.model_options.adapter {
-            Some(_) => None,
-            None => finetune::installed_adapter_for(&root.index_dir, &base.resolved.fingerprint)
-                .map_err(|e| EngineError::Internal(e.to_string()))?,
-        };
-        let Some(dir) = installed else {
+        let wanted = workspace_model(&self.settings.model_options, &root.index_dir, || {
+            Ok::<_, ModelError>(base.resolved.fingerprint.clone())
+        })
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let Some(dir) = &wanted.installed else {
             return Ok((base, false));
         };
-        let adapter = Adapter::read(&dir).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let adapter = Adapter::read(dir).map_err(|e| EngineError::Internal(e.to_string()))?;
         let fingerprint = model::adapted_fingerprint(&base.resolved.fingerprint, &adapter)
             .map_err(|e| EngineError::NoModel(e.to_string()))?;
         if current.resolved.fingerprint == fingerprint {
             return Ok((current, true));
         }
-        let options = ModelOptions {
-            adapter: Some(dir),
-            ..self.settings.model_options.clone()
-        };
-        let loaded = model::load(&self.settings.model, &options)
+        let loaded = model::load(&self.settings.model, &wanted.options)
             .map_err(|e| EngineError::NoModel(e.to_string()))?;
         Ok((Arc::new(loaded), true))
     }
@@ -1114,6 +1109,47 @@ impl Engine {
     }
 }
 
+/// Which model serves a workspace, as [`workspace_model`] decides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceModel {
+    /// What the model is loaded with: the configured options, with the workspace's installed
+    /// adapter when it serves.
+    pub options: ModelOptions,
+    /// The workspace's own fine-tuned adapter (installed beside its index), when it serves.
+    pub installed: Option<PathBuf>,
+}
+
+/// Decides which model and adapter serve the workspace whose index lives in `index_dir`: the one
+/// place that does, for the engine (language server, MCP) and the CLI alike. `options` are the
+/// configured ones (settings, command line). An adapter chosen there serves every workspace, so
+/// installed ones are then ignored; else the adapter installed beside the index serves when it
+/// was trained for the base model (whose fingerprint `base_fingerprint` gives, asked only then);
+/// one trained for another base model is passed over with a warning and the base model serves
+/// ([`finetune::installed_adapter_for`]). Blocking (reads the adapter's metadata).
+pub fn workspace_model<E: From<EmbedError>>(
+    options: &ModelOptions,
+    index_dir: &Path,
+    base_fingerprint: impl FnOnce() -> Result<String, E>,
+) -> Result<WorkspaceModel, E> {
+    let configured = WorkspaceModel {
+        options: options.clone(),
+        installed: None,
+    };
+    if options.adapter.is_some() || finetune::installed_adapter(index_dir).is_none() {
+        return Ok(configured);
+    }
+    let Some(dir) = finetune::installed_adapter_for(index_dir, &base_fingerprint()?)? else {
+        return Ok(configured);
+    };
+    Ok(WorkspaceModel {
+        options: ModelOptions {
+            adapter: Some(dir.clone()),
+            ..configured.options
+        },
+        installed: Some(dir),
+    })
+}
+
 /// Labels one root's hits with the root.
 fn add_rooted(into: &mut Vec<RootedHit>, root: &RootIndex, hits: Vec<SearchHit>) {
     into.extend(hits.into_iter().map(|hit| RootedHit {
@@ -1131,4 +1167,108 @@ fn best(mut hits: Vec<RootedHit>, top_k: usize) -> Vec<RootedHit> {
 
 fn walk_options(root: &RootIndex) -> WalkOptions {
     root.index.with(|i| i.walk_options().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::lora::{AdapterMeta, LoraTarget};
+
+    /// Installs adapter metadata for the base model `base` beside the index in `index_dir` (the
+    /// decision reads only the metadata).
+    fn install_adapter(index_dir: &Path, base: &str) -> PathBuf {
+        let dir = index_dir.join(finetune::ADAPTER_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        let meta = AdapterMeta {
+            rank: 8,
+            alpha: 16.0,
+            target_modules: LoraTarget::ALL.to_vec(),
+            ..AdapterMeta::new(base, "bert")
+        };
+        std::fs::write(
+            dir.join(crate::embed::lora::ADAPTER_META),
+            serde_json::to_string(&meta).unwrap(),
+        )
+        .unwrap();
+        dir
+    }
+
+    fn base_is(fingerprint: &str) -> impl FnOnce() -> Result<String, EmbedError> + '_ {
+        move || Ok(fingerprint.to_string())
+    }
+
+    fn not_asked() -> Result<String, EmbedError> {
+        panic!("the base model is resolved only when an adapter is installed")
+    }
+
+    /// What serves a workspace with `options` when no installed adapter does.
+    fn as_configured(options: &ModelOptions) -> WorkspaceModel {
+        WorkspaceModel {
+            options: options.clone(),
+            installed: None,
+        }
+    }
+
+    #[test]
+    fn without_an_installed_adapter_the_configured_model_serves() {
+        let index = tempfile::tempdir().unwrap();
+        let options = ModelOptions::default();
+        let served = workspace_model(&options, index.path(), not_asked).unwrap();
+        assert_eq!(served, as_configured(&options));
+    }
+
+    #[test]
+    fn the_adapter_installed_for_the_base_model_serves() {
+        let index = tempfile::tempdir().unwrap();
+        let dir = install_adapter(index.path(), "base");
+        let options = ModelOptions::default();
+        let served = workspace_model(&options, index.path(), base_is("base")).unwrap();
+        assert_eq!(served.installed.as_ref(), Some(&dir));
+        assert_eq!(
+            served.options,
+            ModelOptions {
+                adapter: Some(dir),
+                ..options
+            }
+        );
+    }
+
+    #[test]
+    fn an_adapter_installed_for_another_base_model_is_passed_over() {
+        let index = tempfile::tempdir().unwrap();
+        install_adapter(index.path(), "minilm");
+        let options = ModelOptions::default();
+        let served = workspace_model(&options, index.path(), base_is("qwen")).unwrap();
+        assert_eq!(served, as_configured(&options));
+    }
+
+    #[test]
+    fn an_adapter_chosen_explicitly_serves_instead_of_the_installed_one() {
+        let index = tempfile::tempdir().unwrap();
+        install_adapter(index.path(), "base");
+        let options = ModelOptions {
+            adapter: Some(PathBuf::from("/elsewhere/adapter")),
+            ..ModelOptions::default()
+        };
+        let served = workspace_model(&options, index.path(), not_asked).unwrap();
+        assert_eq!(served, as_configured(&options));
+    }
+
+    #[test]
+    fn unreadable_adapter_metadata_and_an_unresolvable_base_are_errors() {
+        let index = tempfile::tempdir().unwrap();
+        let dir = install_adapter(index.path(), "base");
+        let options = ModelOptions::default();
+        let unresolvable = || {
+            Err(EmbedError::Adapter {
+                dir: PathBuf::from("model"),
+                message: "not found".into(),
+            })
+        };
+        let err = workspace_model(&options, index.path(), unresolvable).unwrap_err();
+        assert!(err.to_string().contains("not found"), "{err}");
+        std::fs::write(dir.join(crate::embed::lora::ADAPTER_META), "{").unwrap();
+        let err = workspace_model(&options, index.path(), base_is("base")).unwrap_err();
+        assert!(err.to_string().contains("invalid"), "{err}");
+    }
 }

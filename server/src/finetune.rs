@@ -71,8 +71,8 @@ pub fn installed_adapter(index_dir: &Path) -> Option<PathBuf> {
 /// The adapter installed for the index in `index_dir` when it was trained for the base model
 /// whose fingerprint is `base_fingerprint`. One trained for another base model (the workspace
 /// was fine-tuned, then the model setting changed) cannot serve it: it is passed over with a
-/// warning and the base model serves. The one place that decides this, for the engine and the
-/// CLI alike.
+/// warning and the base model serves. (`engine::workspace_model`, which decides for the engine
+/// and the CLI alike, asks this.)
 pub fn installed_adapter_for(
     index_dir: &Path,
     base_fingerprint: &str,

@@ -178,32 +178,48 @@ fn search_updates_the_index_first() {
 
 #[test]
 fn stdin_answers_one_json_line_per_query() {
-    use std::io::Write;
     let ws = Workspace::from_fixture("sample-repo");
+    let (stdout, _) = search_stdin(
+        &ws,
+        &[],
+        "escape html special characters\n\nwelcome message after login\n",
+    );
+    let answers = json_lines(&stdout);
+    assert_eq!(answers.len(), 2, "blank lines are skipped: {stdout}");
+    assert_eq!(answers[0]["query"], "escape html special characters");
+    assert_eq!(result_names(&answers[0])[0], "escapeHtml");
+    assert_eq!(result_names(&answers[1])[0], "Greeting");
+}
+
+/// `search --stdin --json --top-k 3` with `args` and `queries` on its standard input: its stdout
+/// (after asserting it succeeded) and stderr.
+fn search_stdin(ws: &Workspace, args: &[&str], queries: &str) -> (String, String) {
+    use std::io::Write;
     let mut child = ws
         .command("search")
+        .args(args)
         .args(["--stdin", "--json", "--top-k", "3"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .expect("start coder-lsp search --stdin");
     child
         .stdin
         .take()
-        .unwrap()
-        .write_all(b"escape html special characters\n\nwelcome message after login\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+        .expect("a piped stdin")
+        .write_all(queries.as_bytes())
+        .expect("write the queries");
+    let output = child.wait_with_output().expect("wait for coder-lsp");
     let stdout = success(&output);
-    let answers: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(answers.len(), 2, "blank lines are skipped: {stdout}");
-    assert_eq!(answers[0]["query"], "escape html special characters");
-    assert_eq!(result_names(&answers[0])[0], "escapeHtml");
-    assert_eq!(result_names(&answers[1])[0], "Greeting");
+    (stdout, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// One JSON value per line.
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
 }
 
 #[test]
@@ -691,7 +707,8 @@ fn bad_ranking_settings_are_refused_with_a_reason() {
 #[test]
 fn regression_22_an_installed_adapter_for_another_model_is_passed_over_by_the_cli() {
     // Fine-tuned with MiniLM, then searched with another model: the language server and MCP
-    // fall back to the base model with a warning, and so must every CLI command.
+    // fall back to the base model with a warning, and so must every CLI command (it failed with
+    // "adapter … was trained on another model").
     let ws = Workspace::from_fixture("sample-repo");
     ws.json("index", &[]);
     let status = ws.json("status", &[]);
@@ -707,6 +724,13 @@ fn regression_22_an_installed_adapter_for_another_model_is_passed_over_by_the_cl
     let qwen =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/testdata/tiny-qwen2");
     let qwen = qwen.to_str().unwrap();
+    let passed_over = |subcommand: &str, stderr: &str| {
+        assert!(
+            stderr.contains("trained on another model")
+                && stderr.contains("the base model serves this workspace"),
+            "{subcommand}: {stderr}"
+        );
+    };
     for subcommand in ["index", "search", "status"] {
         let mut command = ws.command(subcommand);
         command.args(["--model", qwen, "--json"]);
@@ -715,16 +739,36 @@ fn regression_22_an_installed_adapter_for_another_model_is_passed_over_by_the_cl
         }
         let output = command.output().unwrap();
         let stdout = success(&output);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains("trained on another model"),
-            "{subcommand}: {stderr}"
-        );
+        passed_over(subcommand, &String::from_utf8_lossy(&output.stderr));
         let value: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-        if subcommand == "status" {
-            assert!(value["adapter"].is_null(), "{value}");
+        match subcommand {
+            // The base model served: it is the one named, with no adapter.
+            "index" => assert_eq!(value["model"], qwen, "{value}"),
+            "status" => {
+                assert_eq!(value["model"], qwen, "{value}");
+                assert!(value["adapter"].is_null(), "{value}");
+            }
+            // An answer in the usual form, nothing added to it.
+            _ => {
+                let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+                assert_eq!(keys, ["query", "results"], "{value}");
+                assert!(!result_names(&value).is_empty(), "{value}");
+            }
         }
     }
+    // The benchmarks' way: queries on stdin, one JSON line each.
+    let (stdout, stderr) = search_stdin(
+        &ws,
+        &["--model", qwen],
+        "escape html\nwelcome message after login\n",
+    );
+    passed_over("search --stdin", &stderr);
+    let answers = json_lines(&stdout);
+    assert_eq!(answers.len(), 2, "{stdout}");
+    assert!(
+        answers.iter().all(|a| !result_names(a).is_empty()),
+        "{stdout}"
+    );
     // The adapter is still there for the model it was made for.
     let back = ws.json("status", &[]);
     assert!(back["adapter"].is_string(), "{back}");

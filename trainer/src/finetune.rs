@@ -1,7 +1,7 @@
 //! The whole fine-tuning run as one call: hard negatives → evaluate the base model → train →
 //! evaluate the adapter → export it (only if it beats the base model) beside a report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encode::Encoder;
 use crate::eval::{RetrievalMetrics, evaluate, p_value_of_gain, rank_positives};
-use crate::negatives::{NegativeSettings, mine_hard_negatives};
+use crate::negatives::{NegativeSettings, merge_served, mine_hard_negatives};
 use crate::pairs::Pair;
 use crate::served::{ServedEval, ServedQuery, ServedReport, judge, mean};
 use crate::train::{
@@ -82,6 +82,32 @@ pub struct ServedSetup {
     pub model: String,
 }
 
+impl ServedSetup {
+    /// A served-ranking evaluation of `queries` on a leak-free copy of the workspace index in
+    /// `dir`, with the base model as `config` runs it.
+    fn prepare(
+        &self,
+        config: &FineTuneConfig,
+        dir: &Path,
+        queries: Vec<ServedQuery>,
+    ) -> Result<ServedEval> {
+        let options = ModelOptions {
+            device: config.device,
+            instructions: config.instructions.clone(),
+            adapter: None,
+        };
+        ServedEval::prepare(
+            &self.root,
+            self.walk.clone(),
+            self.workspace_index.as_deref(),
+            dir,
+            &self.model,
+            options,
+            queries,
+        )
+    }
+}
+
 impl FineTuneConfig {
     pub fn new(model_dir: &Path, output_dir: &Path) -> Self {
         Self {
@@ -130,6 +156,10 @@ pub struct FineTuneReport {
     pub heldout_pairs: BTreeMap<String, usize>,
     /// Training pairs that got at least one hard negative.
     pub pairs_with_negatives: usize,
+    /// Of those, the pairs with a negative from the served ranking (reports written before it
+    /// existed read as 0).
+    #[serde(default)]
+    pub pairs_with_served_negatives: usize,
     pub stages: Vec<StageReport>,
     pub before: RetrievalMetrics,
     /// The chosen adapter's metrics (the best of [`FineTuneReport::after_stage`]).
@@ -219,6 +249,12 @@ pub fn fine_tune(
 
     let clock = phase(Phase::Negatives, &mut on_event)?;
     let base_ranks = mine_hard_negatives(&encoder, None, &mut train_pairs, &config.negatives)?;
+    let pairs_with_served_negatives = match &config.served {
+        Some(setup) if config.negatives.served > 0 => {
+            served_negatives(setup, config, &mut train_pairs)?
+        }
+        _ => 0,
+    };
     let negatives_s = clock.elapsed().as_secs_f64();
 
     let clock = phase(Phase::EvaluateBase, &mut on_event)?;
@@ -328,6 +364,7 @@ pub fn fine_tune(
             .iter()
             .filter(|p| !p.negatives.is_empty())
             .count(),
+        pairs_with_served_negatives,
         stages: outcome.stages.clone(),
         before,
         after,
@@ -397,6 +434,36 @@ struct ServedGate {
     report: ServedReport,
 }
 
+/// Adds the served ranking's confusers to the training questions' negatives (see
+/// [`ServedEval::confusers`]), searched over a copy of the workspace index from which each
+/// question's source text is cut (so a doc summary does not find its answer by copying).
+/// Returns how many pairs got one.
+fn served_negatives(
+    setup: &ServedSetup,
+    config: &FineTuneConfig,
+    train_pairs: &mut [Pair],
+) -> Result<usize> {
+    let queries = ServedQuery::from_heldout(train_pairs);
+    if queries.is_empty() {
+        return Ok(0);
+    }
+    let dir = config.checkpoint_dir().join("negatives-index");
+    let eval = setup.prepare(config, &dir, queries)?;
+    let confusers = eval.confusers(config.negatives.served)?;
+    let by_question: HashMap<(String, String, String), Vec<String>> = eval
+        .queries
+        .iter()
+        .zip(confusers)
+        .map(|(q, c)| ((q.query.clone(), q.file.clone(), q.symbol.clone()), c))
+        .collect();
+    drop(eval);
+    // The copy is only needed for the search; the gate makes its own later.
+    if let Err(error) = std::fs::remove_dir_all(&dir) {
+        tracing::warn!("could not remove {}: {error}", dir.display());
+    }
+    Ok(merge_served(train_pairs, &by_question, &config.negatives))
+}
+
 /// Runs the served-mode gate (see [`crate::served`]); `None` when the held-out pairs hold no
 /// natural-language question to search for.
 #[allow(clippy::too_many_arguments)]
@@ -415,20 +482,7 @@ fn served_gate(
         return Ok(None);
     }
     let work = checkpoint.join("served");
-    let options = ModelOptions {
-        device: config.device,
-        instructions: config.instructions.clone(),
-        adapter: None,
-    };
-    let eval = ServedEval::prepare(
-        &setup.root,
-        setup.walk.clone(),
-        setup.workspace_index.as_deref(),
-        &work.join("index"),
-        &setup.model,
-        options,
-        queries,
-    )?;
+    let eval = setup.prepare(config, &work.join("index"), queries)?;
     let before = eval.measure(None)?;
     // Only the stages that beat the base model on the held-out pairs are worth embedding the
     // whole workspace for.

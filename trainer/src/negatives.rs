@@ -2,6 +2,8 @@
 //! it. Only neighbours scoring below a fraction of the positive's score are kept, since one
 //! scoring as high as the positive is likely another right answer (a false negative).
 
+use std::collections::HashMap;
+
 use anyhow::Result;
 use coder_lsp::embed::lora::LoraParams;
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,12 @@ pub struct NegativeSettings {
     pub per_query: usize,
     /// A neighbour is kept only if it scores below `max_ratio` × the positive's score.
     pub max_ratio: f32,
+    /// Most negatives per natural-language question taken from the served ranking (the results
+    /// it puts above the answer: lexical false friends as well as dense neighbours), placed
+    /// before the dense ones. Needs the workspace (a fine-tune of an indexed root); 0 turns it
+    /// off. Reports written before it existed read as 0.
+    #[serde(default)]
+    pub served: usize,
 }
 
 impl Default for NegativeSettings {
@@ -27,8 +35,40 @@ impl Default for NegativeSettings {
             top_k: 10,
             per_query: 3,
             max_ratio: 0.95,
+            served: 2,
         }
     }
+}
+
+/// Puts each pair's served confusers (`confusers`, keyed by query, file and symbol) before its
+/// dense negatives, keeping at most `settings.per_query` distinct ones, none equal to the
+/// positive. Returns how many pairs got at least one.
+pub fn merge_served(
+    pairs: &mut [Pair],
+    confusers: &HashMap<(String, String, String), Vec<String>>,
+    settings: &NegativeSettings,
+) -> usize {
+    let mut with_served = 0;
+    for pair in pairs.iter_mut() {
+        let key = (pair.query.clone(), pair.file.clone(), pair.symbol.clone());
+        let Some(served) = confusers.get(&key).filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        let mut merged: Vec<String> = Vec::with_capacity(settings.per_query);
+        for text in served.iter().take(settings.served).chain(&pair.negatives) {
+            if merged.len() == settings.per_query.max(1) {
+                break;
+            }
+            if *text != pair.positive && !merged.contains(text) {
+                merged.push(text.clone());
+            }
+        }
+        if merged.iter().any(|m| served.contains(m)) {
+            with_served += 1;
+        }
+        pair.negatives = merged;
+    }
+    with_served
 }
 
 /// Fills each pair's `negatives` from the positives of the other pairs of its task family (so a
@@ -125,6 +165,7 @@ mod tests {
             top_k: 4,
             per_query: 2,
             max_ratio: 0.95,
+            served: 0,
         };
         assert_eq!(choose(&scores, 0, &settings), [3, 4]);
         let wide = NegativeSettings {
@@ -135,5 +176,41 @@ mod tests {
         assert_eq!(choose(&scores, 0, &wide), [3, 4, 1]);
         // A weak positive (0.50, limit 0.475): of the top 4 (0, 2, 3, 1) only 1 is below.
         assert_eq!(choose(&scores, 4, &settings), [1]);
+    }
+
+    #[test]
+    fn served_confusers_come_first_without_repeats_or_the_positive() {
+        let pair = |query: &str, negatives: &[&str]| Pair {
+            family: TaskFamily::Text2Code,
+            source: crate::pairs::PairSource::DocComment,
+            query: query.into(),
+            positive: "fn answer() {}".into(),
+            file: "a.rs".into(),
+            symbol: "answer".into(),
+            negatives: negatives.iter().map(|n| n.to_string()).collect(),
+        };
+        let mut pairs = vec![
+            pair("read a file", &["dense 1", "dense 2", "dense 3"]),
+            pair("no confusers here", &["dense 1"]),
+            pair("parse a number", &["dense 1"]),
+        ];
+        let key = |q: &str| (q.to_string(), "a.rs".to_string(), "answer".to_string());
+        let confusers = HashMap::from([
+            (
+                key("read a file"),
+                vec!["served 1".into(), "dense 2".into(), "served 3".into()],
+            ),
+            (key("no confusers here"), vec![]),
+            (key("parse a number"), vec!["fn answer() {}".into()]),
+        ]);
+        let settings = NegativeSettings::default();
+        assert_eq!(settings.served, 2);
+        let with_served = merge_served(&mut pairs, &confusers, &settings);
+        // Two served ones at most, then the dense ones, three in all, none twice.
+        assert_eq!(pairs[0].negatives, ["served 1", "dense 2", "dense 1"]);
+        assert_eq!(pairs[1].negatives, ["dense 1"]);
+        // A "confuser" equal to the positive is never a negative.
+        assert_eq!(pairs[2].negatives, ["dense 1"]);
+        assert_eq!(with_served, 1);
     }
 }

@@ -98,6 +98,10 @@ pub struct ServedEval {
     pub leaks_removed: usize,
 }
 
+/// How deep the served ranking is searched for a training question's answer when its confusers
+/// are mined: the results above the answer are its hard negatives.
+const CONFUSER_DEPTH: usize = 20;
+
 /// The least number of questions from one source for its loss to be judged on its own.
 const MIN_SOURCE_QUERIES: usize = 5;
 
@@ -220,6 +224,56 @@ impl ServedEval {
             scores.push(rank.map_or(0.0, ndcg_of));
         }
         Ok(scores)
+    }
+
+    /// For each question, up to `per_query` chunks that the served ranking (base model) puts
+    /// before its answer, best first: the answers a user would be shown instead, lexical false
+    /// friends included. Each is the text of the chunk the index stores for the hit (the window
+    /// that matched, for a long symbol). A hit named like the answer is skipped (an overload or
+    /// another implementation may be right too), and so is any hit when the answer is not found
+    /// within the first results (nothing then says the hits are wrong rather than the label).
+    pub fn confusers(&self, per_query: usize) -> Result<Vec<Vec<String>>> {
+        if per_query == 0 {
+            return Ok(vec![Vec::new(); self.queries.len()]);
+        }
+        let model = self.load(None)?;
+        let index = self.open_updated(&model)?;
+        let (store, _) = IndexStore::open_as(&self.config.dir.join("store.sqlite"), false)?;
+        let mut out = Vec::with_capacity(self.queries.len());
+        for query in &self.queries {
+            let hits = search_filtered(
+                &index,
+                Some(&model.handle),
+                &query.query,
+                CONFUSER_DEPTH,
+                &SearchFilter::default(),
+                &Ranking::default(),
+            )?;
+            let Some(answer) = hits
+                .iter()
+                .position(|h| h.path == query.file && h.name == query.symbol)
+            else {
+                out.push(Vec::new());
+                continue;
+            };
+            let mut texts = Vec::new();
+            for hit in hits[..answer].iter().filter(|h| h.name != query.symbol) {
+                if texts.len() == per_query {
+                    break;
+                }
+                let chunks = store.chunks_in_file(&hit.path)?;
+                let text = chunks
+                    .iter()
+                    .filter(|c| c.name == hit.name && c.start_line <= hit.line)
+                    .max_by_key(|c| c.start_line)
+                    .map(|c| c.text.clone());
+                if let Some(text) = text.filter(|t| !texts.contains(t)) {
+                    texts.push(text);
+                }
+            }
+            out.push(texts);
+        }
+        Ok(out)
     }
 
     /// Questions per source.

@@ -534,6 +534,36 @@ fn regression_21_the_served_gate_searches_a_leak_free_copy_exactly_as_search_doe
         );
     }
 
+    // Hard negatives from the served ranking: what the same search shows before a question's
+    // answer (never a symbol named like the answer), best first, at most two.
+    let confusers = eval.confusers(2).expect("mine the confusers");
+    assert_eq!(confusers.len(), queries.len());
+    let mut with_confusers = 0;
+    for ((q, answer), found) in queries.iter().zip(&answers).zip(&confusers) {
+        let hits = answer["results"].as_array().unwrap();
+        let Some(rank) = hits
+            .iter()
+            .position(|h| h["path"] == q.file.as_str() && h["name"] == q.symbol.as_str())
+        else {
+            continue;
+        };
+        let before: Vec<&str> = hits[..rank]
+            .iter()
+            .map(|h| h["name"].as_str().unwrap())
+            .filter(|name| *name != q.symbol)
+            .collect();
+        assert!(found.len() <= before.len().min(2), "{q:?}: {found:?}");
+        assert_eq!(found.is_empty(), before.is_empty(), "{q:?}: {found:?}");
+        for (text, name) in found.iter().zip(&before) {
+            assert!(text.contains(name), "{q:?}: {name} not in {text}");
+        }
+        with_confusers += usize::from(!found.is_empty());
+    }
+    assert!(
+        with_confusers > 0,
+        "no question had a confuser: {confusers:?}"
+    );
+
     // An adapter that scrambles the embeddings answers worse and is refused.
     let scrambled = ws.dir.path().join("scrambled");
     let fingerprint = coder_lsp::model::fingerprint(&model_dir).unwrap();

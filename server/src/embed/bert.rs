@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::bf16;
 use super::kernels::{self, Kernels};
-use super::layers::{Linear, MASK_VALUE};
+use super::layers::{LayerNorm, Linear, MASK_VALUE};
 use super::lora::{Adapter, LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
 use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer, TextLimits, Trainable};
@@ -360,28 +360,6 @@ impl Weights {
             beta: self.take(&format!("{name}.bias"), &[&format!("{name}.beta")], &[size])?,
             eps,
         })
-    }
-}
-
-/// Layer normalisation over the last dimension of a 2-D input, from elementary ops so that a
-/// backward pass can go through it.
-#[derive(Clone)]
-struct LayerNorm {
-    gamma: Tensor,
-    beta: Tensor,
-    eps: f64,
-}
-
-impl LayerNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let variance = centered.sqr()?.mean_keepdim(D::Minus1)?;
-        // Reciprocal on the small (rows, 1) tensor, then a multiply over the big one.
-        let inv_std = (variance + self.eps)?.sqrt()?.recip()?;
-        centered
-            .broadcast_mul(&inv_std)?
-            .broadcast_mul(&self.gamma)?
-            .broadcast_add(&self.beta)
     }
 }
 
@@ -916,24 +894,5 @@ mod tests {
         let padded = model.embed_tokens(&[long, short]).unwrap();
         assert!(cosine(&alone[0], &padded[1]) > 0.99999);
         assert!(model.embed_tokens(&[]).unwrap().is_empty());
-    }
-
-    #[test]
-    fn layer_norm_matches_definition() {
-        let x = Tensor::new(&[[1f32, 2., 3., 4.], [-1., 0., 0., 5.]], &Device::Cpu).unwrap();
-        let norm = LayerNorm {
-            gamma: Tensor::new(&[1f32, 2., 1., 1.], &Device::Cpu).unwrap(),
-            beta: Tensor::new(&[0f32, 0., 0., 1.], &Device::Cpu).unwrap(),
-            eps: 1e-12,
-        };
-        let got = norm.forward(&x).unwrap().to_vec2::<f32>().unwrap();
-        for (row, out) in [[1f32, 2., 3., 4.], [-1., 0., 0., 5.]].iter().zip(&got) {
-            let mean = row.iter().sum::<f32>() / 4.0;
-            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
-            for (i, (v, o)) in row.iter().zip(out).enumerate() {
-                let expected = (v - mean) / var.sqrt() * [1., 2., 1., 1.][i] + [0., 0., 0., 1.][i];
-                assert!((expected - o).abs() < 1e-5, "{expected} vs {o}");
-            }
-        }
     }
 }

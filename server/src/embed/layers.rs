@@ -1,13 +1,14 @@
-//! Building blocks both architectures share: the Linear layer (its f32 weight, or the same weight
-//! packed for bf16 matmuls; LoRA updates added in the autograd graph) and the additive mask
-//! value of attention.
+//! Building blocks of the architectures: the Linear layer (its f32 weight, or the same weight
+//! packed for bf16 matmuls; LoRA updates added in the autograd graph), the additive mask value
+//! of attention, the norms (LayerNorm for BERT, RMSNorm for Qwen2), rotary position embeddings
+//! and softmax, each in a fused form for inference and a differentiable one for training.
 //!
 //! A model file (`bert.rs`, `qwen2.rs`) keeps what is its own: its config, its checkpoint names,
-//! its norms and its attention.
+//! its layer wiring and its attention.
 
 use std::sync::Arc;
 
-use candle_core::Tensor;
+use candle_core::{D, DType, Device, Tensor};
 
 use super::bf16::{self, PackedWeight};
 
@@ -138,6 +139,88 @@ fn packed_product(x: &Tensor, packed: &PackedWeight) -> candle_core::Result<Tens
     x.contiguous()?.apply_op1_no_bwd(&bf16::LinearOp(packed))
 }
 
+/// Layer normalisation over the last dimension of a 2-D input, from elementary ops so that a
+/// backward pass can go through it.
+#[derive(Clone)]
+pub(crate) struct LayerNorm {
+    pub(crate) gamma: Tensor,
+    pub(crate) beta: Tensor,
+    pub(crate) eps: f64,
+}
+
+impl LayerNorm {
+    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let variance = centered.sqr()?.mean_keepdim(D::Minus1)?;
+        // Reciprocal on the small (rows, 1) tensor, then a multiply over the big one.
+        let inv_std = (variance + self.eps)?.sqrt()?.recip()?;
+        centered
+            .broadcast_mul(&inv_std)?
+            .broadcast_mul(&self.gamma)?
+            .broadcast_add(&self.beta)
+    }
+}
+
+/// RMSNorm, RoPE and softmax as one forward pass runs them: candle's fused kernels for inference,
+/// or the same functions from elementary ops for training (the fused ones have no backward pass
+/// and silently pass no gradient).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ops {
+    pub(crate) differentiable: bool,
+    pub(crate) eps: f32,
+}
+
+impl Ops {
+    pub(crate) fn rms_norm(self, x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
+        if self.differentiable {
+            candle_nn::ops::rms_norm_slow(x, weight, self.eps)
+        } else {
+            candle_nn::ops::rms_norm(x, weight, self.eps)
+        }
+    }
+
+    /// Softmax over the last dimension.
+    pub(crate) fn softmax(self, scores: &Tensor) -> candle_core::Result<Tensor> {
+        if self.differentiable {
+            candle_nn::ops::softmax(scores, candle_core::D::Minus1)
+        } else {
+            candle_nn::ops::softmax_last_dim(scores)
+        }
+    }
+
+    /// Rotary embeddings on `(b, heads, t, d)` with tables `(t, d/2)`.
+    pub(crate) fn rope(
+        self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        if self.differentiable {
+            candle_nn::rotary_emb::rope_slow(x, cos, sin)
+        } else {
+            candle_nn::rotary_emb::rope(x, cos, sin)
+        }
+    }
+}
+
+/// RoPE cos and sin tables `(positions, head_dim/2)` in f32, as transformers computes them.
+pub(crate) fn rope_tables(
+    theta: f64,
+    head_dim: usize,
+    positions: usize,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let inv_freq: Vec<f32> = (0..head_dim / 2)
+        .map(|i| (1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)) as f32)
+        .collect();
+    let inv_freq = Tensor::from_vec(inv_freq, (1, head_dim / 2), device)?;
+    let positions = Tensor::arange(0u32, positions as u32, device)?
+        .to_dtype(DType::F32)?
+        .reshape((positions, 1))?;
+    let freqs = positions.broadcast_mul(&inv_freq)?;
+    Ok((freqs.cos()?, freqs.sin()?))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -199,6 +282,25 @@ mod tests {
             let diff =
                 crate::embed::kernels::tests::max_diff(&linear.forward(&x).unwrap(), &expected);
             assert!(diff < 0.05, "bf16 product off by {diff}");
+        }
+    }
+
+    #[test]
+    fn layer_norm_matches_definition() {
+        let x = Tensor::new(&[[1f32, 2., 3., 4.], [-1., 0., 0., 5.]], &Device::Cpu).unwrap();
+        let norm = LayerNorm {
+            gamma: Tensor::new(&[1f32, 2., 1., 1.], &Device::Cpu).unwrap(),
+            beta: Tensor::new(&[0f32, 0., 0., 1.], &Device::Cpu).unwrap(),
+            eps: 1e-12,
+        };
+        let got = norm.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+        for (row, out) in [[1f32, 2., 3., 4.], [-1., 0., 0., 5.]].iter().zip(&got) {
+            let mean = row.iter().sum::<f32>() / 4.0;
+            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
+            for (i, (v, o)) in row.iter().zip(out).enumerate() {
+                let expected = (v - mean) / var.sqrt() * [1., 2., 1., 1.][i] + [0., 0., 0., 1.][i];
+                assert!((expected - o).abs() < 1e-5, "{expected} vs {o}");
+            }
         }
     }
 }

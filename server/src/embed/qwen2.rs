@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
 use super::bf16;
-use super::layers::{Linear, MASK_VALUE};
+use super::layers::{Linear, MASK_VALUE, Ops, rope_tables};
 use super::lora::{LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
 use super::{
@@ -609,43 +609,6 @@ impl Qwen2Model {
     }
 }
 
-/// RMSNorm, RoPE and softmax as one forward pass runs them: candle's fused kernels for inference,
-/// or the same functions from elementary ops for training (the fused ones have no backward pass
-/// and silently pass no gradient).
-#[derive(Debug, Clone, Copy)]
-struct Ops {
-    differentiable: bool,
-    eps: f32,
-}
-
-impl Ops {
-    fn rms_norm(self, x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
-        if self.differentiable {
-            candle_nn::ops::rms_norm_slow(x, weight, self.eps)
-        } else {
-            candle_nn::ops::rms_norm(x, weight, self.eps)
-        }
-    }
-
-    /// Softmax over the last dimension.
-    fn softmax(self, scores: &Tensor) -> candle_core::Result<Tensor> {
-        if self.differentiable {
-            candle_nn::ops::softmax(scores, candle_core::D::Minus1)
-        } else {
-            candle_nn::ops::softmax_last_dim(scores)
-        }
-    }
-
-    /// Rotary embeddings on `(b, heads, t, d)` with tables `(t, d/2)`.
-    fn rope(self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-        if self.differentiable {
-            candle_nn::rotary_emb::rope_slow(x, cos, sin)
-        } else {
-            candle_nn::rotary_emb::rope(x, cos, sin)
-        }
-    }
-}
-
 /// Key/value heads repeated for grouped-query attention: `(b, kv, t, d)` → `(b, kv*n, t, d)`,
 /// each head `n` times in a row (query head `i` reads key/value head `i / n`).
 fn repeat_kv(x: &Tensor, n: usize) -> candle_core::Result<Tensor> {
@@ -685,24 +648,6 @@ fn left_pad(
         Tensor::from_vec(ids, (batch.len(), seq), device)?,
         causal.broadcast_add(&padding)?,
     ))
-}
-
-/// RoPE cos and sin tables `(positions, head_dim/2)` in f32, as transformers computes them.
-fn rope_tables(
-    theta: f64,
-    head_dim: usize,
-    positions: usize,
-    device: &Device,
-) -> candle_core::Result<(Tensor, Tensor)> {
-    let inv_freq: Vec<f32> = (0..head_dim / 2)
-        .map(|i| (1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)) as f32)
-        .collect();
-    let inv_freq = Tensor::from_vec(inv_freq, (1, head_dim / 2), device)?;
-    let positions = Tensor::arange(0u32, positions as u32, device)?
-        .to_dtype(DType::F32)?
-        .reshape((positions, 1))?;
-    let freqs = positions.broadcast_mul(&inv_freq)?;
-    Ok((freqs.cos()?, freqs.sin()?))
 }
 
 #[cfg(test)]

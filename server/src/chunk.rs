@@ -20,7 +20,9 @@ use crate::words::split_identifier;
 /// (functions, classes, interfaces, traits, enums, methods, constants).
 /// 6: a module symbol for a code file's header (its own docs and re-exports: Rust, Python, Go,
 /// JavaScript/TypeScript).
-pub const CHUNK_FORMAT: &str = "6";
+/// 7: C# symbols (namespaces, types, methods, constructors, properties, constants) with XML doc
+/// comments as plain text.
+pub const CHUNK_FORMAT: &str = "7";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

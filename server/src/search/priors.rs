@@ -228,7 +228,17 @@ pub fn classify(
 
     let test_symbol = matches!(container, Some(c) if c == "tests" || c == "test")
         || (kind == SymbolKind::Module && (name == "tests" || name == "test"));
-    if test_symbol || in_dir(TEST_DIRS) || is_test_file(stem, &lower_stem, &lower_file) {
+    // .NET test projects are folders named after the project they test: `Foo.Tests/`,
+    // `Foo.UnitTests/`, and their files need not be named as tests (`TestObjects/Person.cs`).
+    let test_project = dirs.iter().any(|d| {
+        d.rsplit_once('.')
+            .is_some_and(|(_, last)| TEST_PROJECT_SUFFIXES.contains(&last))
+    });
+    if test_symbol
+        || in_dir(TEST_DIRS)
+        || test_project
+        || is_test_file(stem, &lower_stem, &lower_file)
+    {
         classes.push(PathClass::Test);
     }
     if in_dir(&["bench", "benches", "benchmark", "benchmarks"])
@@ -325,6 +335,17 @@ const TEST_DIRS: &[&str] = &[
     "e2e",
 ];
 
+/// The last dotted part of a .NET test project's folder, lower-cased (`Foo.Tests`).
+const TEST_PROJECT_SUFFIXES: &[&str] = &[
+    "test",
+    "tests",
+    "unittests",
+    "integrationtests",
+    "functionaltests",
+    "specs",
+    "testing",
+];
+
 const GENERATED_SUFFIXES: &[&str] = &[
     ".pb.go",
     ".pb.h",
@@ -409,6 +430,10 @@ mod tests {
             "src/Symfony/Component/Yaml/Tests/ParserTest.php",
             "tests/bootstrap.php",
             "src/MessagePack.Tests/FormatterTests.cs",
+            // .NET: `*Tests.cs`, `*Test.cs`, and whole test projects (`Foo.Tests/`)
+            "Tests/AccountTest.cs",
+            "Src/Newtonsoft.Json.Tests/TestObjects/Person.cs",
+            "src/Serilog.UnitTests/Support/Some.cs",
         ] {
             assert!(classes(path).contains(&PathClass::Test), "{path}");
         }
@@ -421,6 +446,9 @@ mod tests {
             "lua/plenary/inspect.lua",
             "src/Illuminate/Support/Contest.php",
             "src/Attestation.php",
+            "Src/Newtonsoft.Json/Linq/JToken.cs",
+            "src/Contests.Api/Contest.cs",
+            "src/Latest.cs",
         ] {
             assert!(!classes(path).contains(&PathClass::Test), "{path}");
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tree_sitter::{Node, ParseOptions, ParseState, Parser, Query, QueryCursor, StreamingIterator};
 
-use super::doc::{comment_lines, join_doc, python_docstring};
+use super::doc::{comment_lines, join_doc, python_docstring, xml_doc_text};
 use super::text::{Lines, row_to_line, truncate_chars};
 use super::{Language, Symbol, SymbolError, SymbolKind};
 
@@ -78,6 +78,10 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
         Language::Php => (
             tree_sitter_php::LANGUAGE_PHP.into(),
             include_str!("../../grammars/php.scm"),
+        ),
+        Language::CSharp => (
+            tree_sitter_c_sharp::LANGUAGE.into(),
+            include_str!("../../grammars/csharp.scm"),
         ),
         Language::Markdown | Language::Text => return None,
     };
@@ -412,6 +416,11 @@ fn draft(
         outer -= 1;
     }
     let outer_node = path.get(outer).map_or(def, |frame| frame.node);
+    // A file-scoped C# namespace (`namespace Foo;`) holds the rest of its file.
+    let end_node = match outer.checked_sub(1).and_then(|parent| path.get(parent)) {
+        Some(parent) if def.kind() == "file_scoped_namespace_declaration" => parent.node,
+        _ => outer_node,
+    };
     let run_before = |depth: usize| -> &[Node<'_>] {
         match (depth.checked_sub(1), path.get(depth)) {
             (Some(parent), Some(frame)) => runs
@@ -464,7 +473,16 @@ fn draft(
                 next_row = node.start_position().row;
             }
             doc_comments.reverse();
-            comments_doc(source, &doc_comments)
+            let doc = comments_doc(source, &doc_comments);
+            let xml = language == Language::CSharp
+                && doc_comments
+                    .iter()
+                    .any(|&node| node_text(source, node).starts_with("///"));
+            if xml {
+                doc.and_then(|doc| xml_doc_text(&doc))
+            } else {
+                doc
+            }
         }
     };
 
@@ -492,9 +510,9 @@ fn draft(
         name,
         container,
         start_byte,
-        end_byte: outer_node.end_byte(),
+        end_byte: end_node.end_byte(),
         start_row,
-        end_row: last_row(outer_node).max(start_row),
+        end_row: last_row(end_node).max(start_row),
         signature,
         doc,
         pattern: candidate.pattern,
@@ -549,6 +567,12 @@ fn docstring(source: &str, def: Node<'_>) -> Option<String> {
 fn find_body<'t>(def: Node<'t>, name: Node<'t>) -> Option<Node<'t>> {
     if let Some(body) = def.child_by_field_name("body") {
         return Some(body);
+    }
+    if def.kind() == "property_declaration" {
+        // C#: `{ get; set; }` or `=> value` follows the name.
+        return def
+            .child_by_field_name("accessors")
+            .or_else(|| def.child_by_field_name("value"));
     }
     let mut inner = match def.kind() {
         // `const f = (…) => {…}`: the function is the value of the declarator that holds the

@@ -93,6 +93,107 @@ fn lua_long_bracket(comment: &str) -> Option<&str> {
     Some(body.strip_suffix("--").unwrap_or(body))
 }
 
+/// The plain text of a C# XML doc comment (its `///` markers already stripped): tags go, their
+/// words stay. A reference (`<see cref="Owner"/>`, `<paramref name="x"/>`) becomes the name it
+/// refers to, `<param name="x">` and `<typeparam name="T">` open with `x:`, `<exception
+/// cref="E">` with `E:`, `<returns>` with `Returns:`; entities are decoded. Lines that held only
+/// tags (`<summary>`) are dropped, blank lines kept.
+pub(crate) fn xml_doc_text(doc: &str) -> Option<String> {
+    let mut lines = Vec::new();
+    for line in doc.lines() {
+        let plain = xml_line_text(line);
+        if plain.trim().is_empty() && !line.trim().is_empty() {
+            continue;
+        }
+        lines.push(plain);
+    }
+    join_doc(dedent(lines.iter().map(String::as_str)))
+}
+
+/// One line of an XML doc comment without its tags (see [`xml_doc_text`]).
+fn xml_line_text(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find(['<', '&']) {
+        out.push_str(&rest[..open]);
+        let at = &rest[open..];
+        if let Some(entity) = at.strip_prefix('&') {
+            let decoded = [
+                ("lt;", '<'),
+                ("gt;", '>'),
+                ("amp;", '&'),
+                ("quot;", '"'),
+                ("apos;", '\''),
+            ]
+            .into_iter()
+            .find(|(name, _)| entity.starts_with(name));
+            match decoded {
+                Some((name, c)) => {
+                    out.push(c);
+                    rest = &entity[name.len()..];
+                }
+                None => {
+                    out.push('&');
+                    rest = entity;
+                }
+            }
+            continue;
+        }
+        // A tag starts with a letter or `/` and ends at the next `>`; anything else is text
+        // (`a < b`).
+        let tag_like = at[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '/');
+        let Some(close) = at.find('>').filter(|_| tag_like) else {
+            out.push('<');
+            rest = &at[1..];
+            continue;
+        };
+        out.push_str(&xml_tag_text(&at[1..close]));
+        rest = &at[close + 1..];
+    }
+    out.push_str(rest);
+    out.trim_end().to_string()
+}
+
+/// What a tag (the text between `<` and `>`) leaves in the plain text.
+fn xml_tag_text(tag: &str) -> String {
+    if tag.starts_with('/') {
+        return String::new();
+    }
+    let self_closing = tag.ends_with('/');
+    let tag = tag.trim_end_matches('/');
+    let (element, attributes) = tag.split_once(char::is_whitespace).unwrap_or((tag, ""));
+    let attribute = |name: &str| {
+        let mut rest = attributes;
+        while let Some(at) = rest.find(name) {
+            let after = rest[at + name.len()..].trim_start();
+            let boundary = rest[..at].ends_with(char::is_whitespace) || at == 0;
+            if boundary && let Some(value) = after.strip_prefix('=') {
+                let value = value.trim_start();
+                let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+                let value = &value[1..];
+                return Some(value.split(quote).next().unwrap_or(value).to_string());
+            }
+            rest = &rest[at + name.len()..];
+        }
+        None
+    };
+    // `cref="T:System.String"`: documentation IDs name what they refer to after a prefix.
+    let reference = ["cref", "name", "langword", "href"]
+        .into_iter()
+        .find_map(attribute)
+        .map(|value| match value.split_once(':') {
+            Some((prefix, name)) if prefix.len() == 1 => name.to_string(),
+            _ => value,
+        });
+    match (element, reference) {
+        (_, Some(reference)) if self_closing => reference,
+        ("param" | "typeparam" | "exception", Some(reference)) => format!("{reference}: "),
+        ("returns", _) => "Returns: ".to_string(),
+        ("value", _) => "Value: ".to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Joins doc lines, dropping blank lines at both ends; `None` when nothing is left.
 pub(crate) fn join_doc(lines: Vec<String>) -> Option<String> {
     let first = lines.iter().position(|line| !line.trim().is_empty())?;
@@ -198,6 +299,53 @@ mod tests {
         assert_eq!(doc(&["--[[ Old style --]]"]).as_deref(), Some("Old style"));
         assert_eq!(doc(&["--[ not long"]).as_deref(), Some("[ not long"));
         assert_eq!(doc(&["--[=x"]).as_deref(), Some("[=x"));
+    }
+
+    #[test]
+    fn csharp_xml_doc_comments() {
+        let xml = |comments: &[&str]| doc(comments).and_then(|doc| xml_doc_text(&doc));
+        assert_eq!(
+            xml(&[
+                "/// <summary>",
+                "/// Deposits <paramref name=\"amount\"/> into a <see cref=\"T:Bank.Account\"/>.",
+                "/// </summary>",
+                "/// <param name=\"amount\">How much.</param>",
+                "/// <returns>The new balance, or <see langword=\"null\"/>.</returns>",
+                "/// <exception cref=\"ArgumentException\">When negative.</exception>",
+            ])
+            .as_deref(),
+            Some(
+                "Deposits amount into a Bank.Account.\n\
+                 amount: How much.\n\
+                 Returns: The new balance, or null.\n\
+                 ArgumentException: When negative."
+            )
+        );
+        // Blank lines stay, tag-only lines go, indentation is relative, entities are decoded.
+        assert_eq!(
+            xml(&[
+                "/// <summary>Parses.</summary>",
+                "///",
+                "/// <remarks>",
+                "///   <code>",
+                "///   if (a &lt; b &amp;&amp; c) { }",
+                "///   </code>",
+                "///   <para>Never &#1; throws</para>",
+                "/// </remarks>",
+            ])
+            .as_deref(),
+            Some("Parses.\n\n  if (a < b && c) { }\n  Never &#1; throws")
+        );
+        assert_eq!(xml(&["/// <summary></summary>", "/// <br/>"]), None);
+        // Text that only looks like a tag is text.
+        assert_eq!(
+            xml(&["/// a < b, c <= d, unclosed <see cref=\"X\""]).as_deref(),
+            Some("a < b, c <= d, unclosed <see cref=\"X\"")
+        );
+        assert_eq!(
+            xml(&["/// <see href='https://example.com/x'>the spec</see>"]).as_deref(),
+            Some("the spec")
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
     // styles and templates
     "css", "scss", "sass", "less", "vue", "svelte", "astro", "hbs", "j2", "jinja", "erb",
     // other programming languages
-    "swift", "kt", "kts", "scala", "sc", "cs", "fs", "fsx", "vb",
+    "swift", "kt", "kts", "scala", "sc", "fs", "fsx", "vb",
     "r", "jl", "ex", "exs", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
     "dart", "pl", "pm", "groovy", "elm", "zig", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
     "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
@@ -80,7 +80,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 14] = [
+    pub const ALL: [Language; 15] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -93,6 +93,7 @@ impl Language {
         Language::Ruby,
         Language::Lua,
         Language::Php,
+        Language::CSharp,
         Language::Markdown,
         Language::Text,
     ];
@@ -131,6 +132,7 @@ impl Language {
             "rb" | "rake" | "gemspec" | "ru" => Language::Ruby,
             "lua" | "rockspec" => Language::Lua,
             "php" | "phtml" => Language::Php,
+            "cs" | "csx" => Language::CSharp,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -153,6 +155,7 @@ impl Language {
             Language::Ruby => "ruby",
             Language::Lua => "lua",
             Language::Php => "php",
+            Language::CSharp => "csharp",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -174,6 +177,7 @@ impl Language {
             "ruby" | "rb" => Language::Ruby,
             "lua" => Language::Lua,
             "php" => Language::Php,
+            "csharp" | "c#" | "cs" => Language::CSharp,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -320,6 +324,9 @@ mod tests {
         for name in ["src/Http/Request.php", "views/layout.phtml"] {
             assert_eq!(detect(name), Some(Language::Php), "{name}");
         }
+        for name in ["src/Newtonsoft.Json/JsonConvert.cs", "build.csx"] {
+            assert_eq!(detect(name), Some(Language::CSharp), "{name}");
+        }
     }
 
     #[test]
@@ -343,7 +350,6 @@ mod tests {
             "View.swift",
             "Main.kt",
             "Build.scala",
-            "Program.cs",
             "analysis.R",
             "mix.exs",
             "Makefile",
@@ -385,6 +391,7 @@ mod tests {
         }
         assert_eq!(Language::parse_name("C++"), Some(Language::Cpp));
         assert_eq!(Language::parse_name("RS"), Some(Language::Rust));
+        assert_eq!(Language::parse_name("C#"), Some(Language::CSharp));
         assert_eq!(Language::parse_name("cobol"), None);
         assert_eq!(Language::Tsx.name(), "tsx");
         assert!(Language::Go.has_grammar());

@@ -35,6 +35,7 @@ pub enum Language {
     Ruby,
     Lua,
     Php,
+    CSharp,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

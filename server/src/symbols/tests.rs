@@ -948,6 +948,201 @@ fn php_fixture() {
     );
 }
 
+const CSHARP: &str = r#"using System;
+using System.Collections.Generic;
+
+namespace Bank.Accounts
+{
+    /// <summary>
+    /// A bank account, owned by <see cref="Owner"/>.
+    /// </summary>
+    /// <remarks>Not thread-safe.</remarks>
+    [Serializable]
+    [DebuggerDisplay("{Owner}")]
+    public sealed class Account : IAccount
+    {
+        /// <summary>The most one deposit may add.</summary>
+        public const decimal Limit = 10_000m, Floor = 0m;
+
+        private decimal balance;
+
+        /// <summary>Opens an account for <paramref name="owner"/>.</summary>
+        public Account(string owner)
+        {
+            Owner = owner;
+        }
+
+        /// <summary>The owner's name.</summary>
+        public string Owner { get; private set; }
+
+        public decimal Balance => balance;
+
+        /// <summary>Deposits money.</summary>
+        /// <param name="amount">How much, at most <see cref="Limit"/>.</param>
+        /// <returns>The new balance.</returns>
+        /// <exception cref="ArgumentOutOfRangeException">Above the limit.</exception>
+        [MethodImpl(MethodImplOptions.Synchronized)]
+        public decimal Deposit(decimal amount)
+        {
+            if (amount > Limit) throw new ArgumentOutOfRangeException(nameof(amount));
+            return balance += amount;
+        }
+
+        public IEnumerable<T> History<T>(int last) where T : Entry
+        {
+            yield break;
+        }
+
+        // Snapshots for the audit log.
+        public class Snapshot
+        {
+            internal void Write() { }
+        }
+    }
+
+    /// <summary>Called on every change.</summary>
+    public delegate void ChangedHandler(object sender, EventArgs e);
+
+    public interface IAccount
+    {
+        decimal Deposit(decimal amount);
+        string Owner { get; }
+    }
+
+    public record Entry(DateTime At, decimal Amount)
+    {
+        public bool IsCredit => Amount > 0;
+    }
+
+    public readonly record struct Money(decimal Amount, string Currency);
+
+    public struct Range { public int Low, High; }
+
+    /// <summary>Kinds of account.</summary>
+    public enum Kind
+    {
+        Checking,
+        Savings,
+    }
+}
+"#;
+
+#[test]
+fn csharp_fixture() {
+    let symbols = extract(Language::CSharp, "Account.cs", CSHARP);
+    let expected: Vec<Row<'_>> = vec![
+        ("Bank.Accounts", "module", None, 4, 77),
+        ("Account", "class", Some("Bank.Accounts"), 10, 51),
+        ("Limit", "constant", Some("Account"), 15, 15),
+        ("Account", "method", Some("Account"), 20, 23),
+        ("Owner", "method", Some("Account"), 26, 26),
+        ("Balance", "method", Some("Account"), 28, 28),
+        ("Deposit", "method", Some("Account"), 34, 39),
+        ("History", "method", Some("Account"), 41, 44),
+        ("Snapshot", "class", Some("Account"), 47, 50),
+        ("Write", "method", Some("Snapshot"), 49, 49),
+        ("ChangedHandler", "type", Some("Bank.Accounts"), 54, 54),
+        ("IAccount", "interface", Some("Bank.Accounts"), 56, 60),
+        ("Deposit", "method", Some("IAccount"), 58, 58),
+        ("Owner", "method", Some("IAccount"), 59, 59),
+        ("Entry", "class", Some("Bank.Accounts"), 62, 65),
+        ("IsCredit", "method", Some("Entry"), 64, 64),
+        ("Money", "struct", Some("Bank.Accounts"), 67, 67),
+        ("Range", "struct", Some("Bank.Accounts"), 69, 69),
+        ("Kind", "enum", Some("Bank.Accounts"), 72, 76),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, CSHARP);
+
+    assert_eq!(symbols[0].signature, "namespace Bank.Accounts");
+    let account = &symbols[1];
+    assert_eq!(
+        account.doc.as_deref(),
+        Some("A bank account, owned by Owner.\nNot thread-safe.")
+    );
+    // Attributes are part of the declaration.
+    assert_eq!(
+        account.signature,
+        "[Serializable] [DebuggerDisplay(\"{Owner}\")] public sealed class Account : IAccount"
+    );
+    assert_eq!(
+        symbols[2].doc.as_deref(),
+        Some("The most one deposit may add.")
+    );
+    assert_eq!(
+        symbols[2].signature,
+        "public const decimal Limit = 10_000m, Floor = 0m"
+    );
+    assert_eq!(
+        symbols[3].doc.as_deref(),
+        Some("Opens an account for owner.")
+    );
+    assert_eq!(symbols[3].signature, "public Account(string owner)");
+    assert_eq!(symbols[4].doc.as_deref(), Some("The owner's name."));
+    assert_eq!(symbols[4].signature, "public string Owner");
+    assert_eq!(symbols[5].signature, "public decimal Balance");
+    let deposit = &symbols[6];
+    assert_eq!(
+        deposit.doc.as_deref(),
+        Some(
+            "Deposits money.\namount: How much, at most Limit.\nReturns: The new balance.\n\
+             ArgumentOutOfRangeException: Above the limit."
+        )
+    );
+    assert_eq!(
+        deposit.signature,
+        "[MethodImpl(MethodImplOptions.Synchronized)] public decimal Deposit(decimal amount)"
+    );
+    assert_eq!(
+        symbols[7].signature,
+        "public IEnumerable<T> History<T>(int last) where T : Entry"
+    );
+    // A plain `//` comment above a definition is its doc too, as in the other C-like languages.
+    assert_eq!(
+        symbols[8].doc.as_deref(),
+        Some("Snapshots for the audit log.")
+    );
+    assert_eq!(symbols[10].doc.as_deref(), Some("Called on every change."));
+    assert_eq!(
+        symbols[10].signature,
+        "public delegate void ChangedHandler(object sender, EventArgs e)"
+    );
+    assert_eq!(symbols[12].signature, "decimal Deposit(decimal amount)");
+    assert_eq!(symbols[13].signature, "string Owner");
+    assert_eq!(
+        symbols[14].signature,
+        "public record Entry(DateTime At, decimal Amount)"
+    );
+    assert_eq!(
+        symbols[16].signature,
+        "public readonly record struct Money(decimal Amount, string Currency)"
+    );
+    assert_eq!(symbols[18].doc.as_deref(), Some("Kinds of account."));
+
+    // A file-scoped namespace holds the rest of its file.
+    let file_scoped = "namespace Bank.Ledger;\n\n/// Records entries.\npublic static class Ledger\n{\n    public static void Add<T>(T entry) where T : class\n    {\n        int Local() => 1;\n    }\n}\n";
+    let symbols = extract(Language::CSharp, "Ledger.cs", file_scoped);
+    assert_eq!(
+        outline(&symbols),
+        vec![
+            ("Bank.Ledger", "module", None, 1, 10),
+            ("Ledger", "class", Some("Bank.Ledger"), 4, 10),
+            ("Add", "method", Some("Ledger"), 6, 9),
+        ]
+    );
+    assert_eq!(symbols[0].signature, "namespace Bank.Ledger");
+    assert_eq!(symbols[1].doc.as_deref(), Some("Records entries."));
+    assert_texts_match_lines(&symbols, file_scoped);
+
+    // A top-level program (C# 9) has no definitions: it stays searchable as windows.
+    let program = "using System;\n\nConsole.WriteLine(\"hi\");\n";
+    let symbols = extract(Language::CSharp, "Program.cs", program);
+    assert_eq!(
+        outline(&symbols),
+        vec![("Program.cs", "section", None, 1, 3)]
+    );
+}
+
 const JAVA: &str = r#"package com.example;
 
 import java.util.List;
@@ -1326,6 +1521,14 @@ fn hostile_inputs_do_not_panic() {
         String::from_utf8_lossy(b"<?php function \xff\xfe() {} /** \xc3 class ?> <?php");
     let invalid_lua =
         String::from_utf8_lossy(b"function M.\xff\xfe(a) end\n--[==[ \xc3 never closed");
+    let deep_csharp = format!(
+        "namespace A {{ {}{}",
+        "class B { void F() { ".repeat(500),
+        "if (x) { ".repeat(3000)
+    );
+    let invalid_csharp = String::from_utf8_lossy(
+        b"/// <summary \xff\xfe\n[Attr(\xc3]\npublic class \xff { void M(\xfe) => ; }",
+    );
     let cases = [
         (Language::JavaScript, deep_js.as_str()),
         (Language::Rust, deep_rust.as_str()),
@@ -1347,6 +1550,12 @@ fn hostile_inputs_do_not_panic() {
         (Language::Php, deep_php.as_str()),
         (Language::Php, &invalid_php),
         (Language::Php, "<?php class { function ( } } enum : { case"),
+        (Language::CSharp, deep_csharp.as_str()),
+        (Language::CSharp, &invalid_csharp),
+        (
+            Language::CSharp,
+            "namespace ; namespace A; record struct ( { get; } /// <see cref=\"",
+        ),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),
         (Language::Text, "\u{feff}\r\r\r"),

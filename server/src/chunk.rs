@@ -21,7 +21,7 @@ use crate::words::split_identifier;
 /// 6: a module symbol for a code file's header (its own docs and re-exports: Rust, Python, Go,
 /// JavaScript/TypeScript).
 /// 7: C# symbols (namespaces, types, methods, constructors, properties, constants) with XML doc
-/// comments as plain text.
+/// comments as plain text; Bash functions and bats tests with `#` comments as doc text.
 pub const CHUNK_FORMAT: &str = "7";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.

@@ -359,7 +359,7 @@ const GENERATED_SUFFIXES: &[&str] = &[
 
 /// Test file names of the languages coder-lsp indexes or is likely to meet: `test_x.py`,
 /// `x_test.go`, `x.test.ts`, `x.spec.js`, `x_spec.rb`, `XTest.java`, `XTests.cs`, `XSpec.scala`,
-/// `conftest.py`, `test_helper.rb`, …
+/// `x.bats`, `conftest.py`, `test_helper.rb`, …
 fn is_test_file(stem: &str, lower_stem: &str, lower_file: &str) -> bool {
     const LOWER_PREFIXES: &[&str] = &["test_", "tests_", "test-"];
     const LOWER_SUFFIXES: &[&str] = &[
@@ -382,7 +382,8 @@ fn is_test_file(stem: &str, lower_stem: &str, lower_file: &str) -> bool {
     if NAMES.contains(&lower_stem) {
         return true;
     }
-    if lower_file.ends_with(".snap") {
+    // Snapshots, and bats test files (`install.bats`).
+    if lower_file.ends_with(".snap") || lower_file.ends_with(".bats") {
         return true;
     }
     LOWER_PREFIXES.iter().any(|p| lower_stem.starts_with(p))
@@ -434,6 +435,10 @@ mod tests {
             "Tests/AccountTest.cs",
             "Src/Newtonsoft.Json.Tests/TestObjects/Person.cs",
             "src/Serilog.UnitTests/Support/Some.cs",
+            // Bash: bats files, scripts and helpers under `test/`
+            "install.bats",
+            "test/helpers/assert.bash",
+            "t/run_test.sh",
         ] {
             assert!(classes(path).contains(&PathClass::Test), "{path}");
         }
@@ -449,6 +454,7 @@ mod tests {
             "Src/Newtonsoft.Json/Linq/JToken.cs",
             "src/Contests.Api/Contest.cs",
             "src/Latest.cs",
+            "scripts/run-tests-in-ci.sh",
         ] {
             assert!(!classes(path).contains(&PathClass::Test), "{path}");
         }

@@ -83,6 +83,10 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
             tree_sitter_c_sharp::LANGUAGE.into(),
             include_str!("../../grammars/csharp.scm"),
         ),
+        Language::Bash => (
+            tree_sitter_bash::LANGUAGE.into(),
+            include_str!("../../grammars/bash.scm"),
+        ),
         Language::Markdown | Language::Text => return None,
     };
     Some(parts)
@@ -119,6 +123,8 @@ struct Candidate<'t> {
     kind: SymbolKind,
     /// Earlier patterns win when several capture the same node.
     pattern: usize,
+    /// The last node of a definition the grammar sees as several (a bats `@test` block).
+    end: Option<Node<'t>>,
 }
 
 /// A symbol with its byte range, before nesting decides its container and final kind.
@@ -268,6 +274,7 @@ impl Grammar {
                 container,
                 kind,
                 pattern: found.pattern_index,
+                end: None,
             };
             candidates
                 .entry(def.id())
@@ -277,6 +284,13 @@ impl Grammar {
                     }
                 })
                 .or_insert(candidate);
+        }
+        if self.language == Language::Bash {
+            for (test, end) in bats_test_ends(root, source) {
+                if let Some(candidate) = candidates.get_mut(&test) {
+                    candidate.end = Some(end);
+                }
+            }
         }
         if candidates.is_empty() {
             return Ok(Some(Parsed {
@@ -360,6 +374,45 @@ fn walk<'t>(
     }
 }
 
+/// bats test blocks, `@test "name" { … }`: the grammar sees an `@test` command, then the body's
+/// lines and the closing `}` as top-level commands of their own. Maps each `@test` command (by
+/// node id) to the `}` command that closes it, or to the last node before the next test when it
+/// is never closed. One pass over the file's top-level nodes.
+fn bats_test_ends<'t>(root: Node<'t>, source: &str) -> HashMap<usize, Node<'t>> {
+    let mut ends = HashMap::new();
+    // The test being read, and its last node so far.
+    let mut open: Option<(Node<'t>, Node<'t>)> = None;
+    let mut cursor = root.walk();
+    for node in root.named_children(&mut cursor) {
+        let command = match node.kind() {
+            "command" => node
+                .child_by_field_name("name")
+                .map(|name| node_text(source, name)),
+            _ => None,
+        };
+        if command == Some("@test") {
+            if let Some((test, last)) = open.take() {
+                ends.insert(test.id(), last);
+            }
+            open = Some((node, node));
+            continue;
+        }
+        let Some((test, last)) = open.as_mut() else {
+            continue;
+        };
+        if command == Some("}") {
+            ends.insert(test.id(), node);
+            open = None;
+        } else if !node.kind().contains("comment") {
+            *last = node;
+        }
+    }
+    if let Some((test, last)) = open {
+        ends.insert(test.id(), last);
+    }
+    ends
+}
+
 /// Whether `parent` only dresses up `child` (`export`, decorators, `template <…>`, a lone Go
 /// `type` spec): the symbol then spans the parent, and its doc comment precedes the parent.
 fn wraps(language: Language, parent: Node<'_>, child: Node<'_>) -> bool {
@@ -419,7 +472,7 @@ fn draft(
     // A file-scoped C# namespace (`namespace Foo;`) holds the rest of its file.
     let end_node = match outer.checked_sub(1).and_then(|parent| path.get(parent)) {
         Some(parent) if def.kind() == "file_scoped_namespace_declaration" => parent.node,
-        _ => outer_node,
+        _ => candidate.end.unwrap_or(outer_node),
     };
     let run_before = |depth: usize| -> &[Node<'_>] {
         match (depth.checked_sub(1), path.get(depth)) {
@@ -466,7 +519,9 @@ fn draft(
             let mut next_row = start_row;
             for &node in before.iter().rev() {
                 let adjacent = last_row(node) + 1 >= next_row;
-                if !adjacent || !starts_line(lines, node) {
+                // A `#!` shebang says how to run the file, not what a definition does.
+                let shebang = node_text(source, node).starts_with("#!");
+                if !adjacent || !starts_line(lines, node) || shebang {
                     break;
                 }
                 doc_comments.push(node);
@@ -756,6 +811,8 @@ fn clean_name(language: Language, kind: SymbolKind, raw: &str) -> (String, Optio
         (Language::TypeScript | Language::Tsx, SymbolKind::Module) => {
             (name.trim_matches(['"', '\'', '`']).to_string(), None, false)
         }
+        // A bats test is named by its string.
+        (Language::Bash, _) => (name.trim_matches(['"', '\'']).to_string(), None, false),
         (Language::Cpp, _) => {
             let parts = split_qualified(&name);
             match parts.as_slice() {

@@ -66,7 +66,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
     // build files
     "cmake", "gradle", "mk", "make", "bazel", "bzl", "sbt", "dockerfile",
     // shells and scripts
-    "sh", "bash", "zsh", "fish", "ps1", "psm1", "bat", "cmd", "awk", "sed",
+    "zsh", "fish", "ps1", "psm1", "bat", "cmd", "awk", "sed",
     // interface definitions and queries
     "sql", "proto", "thrift", "graphql", "gql", "prisma", "scm",
     // styles and templates
@@ -80,7 +80,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 15] = [
+    pub const ALL: [Language; 16] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -94,6 +94,7 @@ impl Language {
         Language::Lua,
         Language::Php,
         Language::CSharp,
+        Language::Bash,
         Language::Markdown,
         Language::Text,
     ];
@@ -133,6 +134,7 @@ impl Language {
             "lua" | "rockspec" => Language::Lua,
             "php" | "phtml" => Language::Php,
             "cs" | "csx" => Language::CSharp,
+            "sh" | "bash" | "bats" => Language::Bash,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -156,6 +158,7 @@ impl Language {
             Language::Lua => "lua",
             Language::Php => "php",
             Language::CSharp => "csharp",
+            Language::Bash => "bash",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -178,6 +181,7 @@ impl Language {
             "lua" => Language::Lua,
             "php" => Language::Php,
             "csharp" | "c#" | "cs" => Language::CSharp,
+            "bash" | "sh" | "shell" => Language::Bash,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -327,6 +331,13 @@ mod tests {
         for name in ["src/Newtonsoft.Json/JsonConvert.cs", "build.csx"] {
             assert_eq!(detect(name), Some(Language::CSharp), "{name}");
         }
+        for name in [
+            "scripts/install.sh",
+            "lib/bash-completion.bash",
+            "test/run.bats",
+        ] {
+            assert_eq!(detect(name), Some(Language::Bash), "{name}");
+        }
     }
 
     #[test]
@@ -342,7 +353,7 @@ mod tests {
             "ci.yaml",
             "tsconfig.json",
             "setup.cfg",
-            "run.sh",
+            "prompt.zsh",
             "schema.sql",
             "index.html",
             "style.scss",

@@ -36,6 +36,7 @@ pub enum Language {
     Lua,
     Php,
     CSharp,
+    Bash,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

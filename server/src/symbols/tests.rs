@@ -1143,6 +1143,122 @@ fn csharp_fixture() {
     );
 }
 
+const BASH: &str = r#"#!/usr/bin/env bash
+# Installs the tool into a prefix.
+set -euo pipefail
+
+# Prints a message to stderr.
+# Usage: log LEVEL MESSAGE...
+log() {
+  local level=$1; shift
+  printf '[%s] %s\n' "$level" "$*" >&2
+}
+
+function die {
+  log error "$@"
+  exit 1
+}
+
+## Copies the binary; cleans up on failure.
+function install_binary() {
+  local prefix=$1
+  cleanup() { rm -f "$prefix/bin/tool.tmp"; }
+  trap cleanup ERR
+  cp tool "$prefix/bin/tool.tmp" && mv "$prefix/bin/tool.tmp" "$prefix/bin/tool"
+}
+
+x=1 # not a doc
+lib::parse-args() (
+  getopts "p:" opt
+)
+
+main() {
+  install_binary "${PREFIX:-/usr/local}"
+}
+
+main "$@"
+"#;
+
+#[test]
+fn bash_fixture() {
+    let symbols = extract(Language::Bash, "install.sh", BASH);
+    let expected: Vec<Row<'_>> = vec![
+        ("log", "function", None, 7, 10),
+        ("die", "function", None, 12, 15),
+        ("install_binary", "function", None, 18, 23),
+        ("lib::parse-args", "function", None, 26, 28),
+        ("main", "function", None, 30, 32),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, BASH);
+
+    let log = find(&symbols, "log");
+    assert_eq!(
+        log.doc.as_deref(),
+        Some("Prints a message to stderr.\nUsage: log LEVEL MESSAGE...")
+    );
+    assert_eq!(log.signature, "log()");
+    assert_eq!(find(&symbols, "die").doc, None);
+    assert_eq!(find(&symbols, "die").signature, "function die");
+    let install = find(&symbols, "install_binary");
+    assert_eq!(
+        install.doc.as_deref(),
+        Some("Copies the binary; cleans up on failure.")
+    );
+    assert_eq!(install.signature, "function install_binary()");
+    // A comment trailing code on the line above documents that code.
+    assert_eq!(find(&symbols, "lib::parse-args").doc, None);
+    assert_eq!(
+        find(&symbols, "lib::parse-args").signature,
+        "lib::parse-args()"
+    );
+
+    // A shebang is not a doc, even right above a function.
+    let symbols = extract(Language::Bash, "run.sh", "#!/bin/sh\nrun() { :; }\n");
+    assert_eq!(outline(&symbols), vec![("run", "function", None, 2, 2)]);
+    assert_eq!(symbols[0].doc, None);
+}
+
+const BATS: &str = r#"#!/usr/bin/env bats
+
+load test_helper
+
+setup() {
+  PREFIX="$BATS_TEST_TMPDIR"
+}
+
+# The happy path.
+@test "install copies the binary" {
+  run ./install.sh
+  [ "$status" -eq 0 ]
+  { echo a; echo b; } > out
+  cat <<EOT
+}
+EOT
+}
+
+@test 'fails without a prefix' { run env -u PREFIX ./install.sh; [ "$status" -ne 0 ]; }
+
+@test "never closed" {
+  run true
+"#;
+
+#[test]
+fn bats_tests_are_functions_named_by_their_string() {
+    let symbols = extract(Language::Bash, "install.bats", BATS);
+    let expected: Vec<Row<'_>> = vec![
+        ("setup", "function", None, 5, 7),
+        ("install copies the binary", "function", None, 10, 17),
+        ("fails without a prefix", "function", None, 19, 19),
+        ("never closed", "function", None, 21, 22),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, BATS);
+    let test = find(&symbols, "install copies the binary");
+    assert_eq!(test.doc.as_deref(), Some("The happy path."));
+    assert_eq!(test.signature, "@test \"install copies the binary\"");
+}
+
 const JAVA: &str = r#"package com.example;
 
 import java.util.List;
@@ -1437,6 +1553,14 @@ fn scripts_without_definitions_fall_back_to_windows() {
     assert_eq!(symbols[0].signature, "import sys");
     assert_eq!(symbols[0].text, source.trim_end());
 
+    // A shell script without functions (the sample repository's `cleanup.sh`).
+    let sh = "#!/bin/sh\n# Remove temporary files older than a week.\nfind /tmp/sample -type f -mtime +7 -delete\n";
+    let symbols = extract(Language::Bash, "cleanup.sh", sh);
+    assert_eq!(
+        outline(&symbols),
+        vec![("cleanup.sh", "section", None, 1, 3)]
+    );
+
     let js = "console.log('hi');\n";
     let symbols = extract(Language::JavaScript, "hi.js", js);
     assert_eq!(outline(&symbols), vec![("hi.js", "section", None, 1, 1)]);
@@ -1521,6 +1645,13 @@ fn hostile_inputs_do_not_panic() {
         String::from_utf8_lossy(b"<?php function \xff\xfe() {} /** \xc3 class ?> <?php");
     let invalid_lua =
         String::from_utf8_lossy(b"function M.\xff\xfe(a) end\n--[==[ \xc3 never closed");
+    let deep_bash = format!(
+        "{}{}",
+        "f() { if x; then ".repeat(1000),
+        "@test \"t\" { ( ".repeat(1000)
+    );
+    let invalid_bash =
+        String::from_utf8_lossy(b"f\xff() { echo \xfe; }\n@test \"\xc3\n# \xff\n<<EOF\n");
     let deep_csharp = format!(
         "namespace A {{ {}{}",
         "class B { void F() { ".repeat(500),
@@ -1551,6 +1682,12 @@ fn hostile_inputs_do_not_panic() {
         (Language::Php, &invalid_php),
         (Language::Php, "<?php class { function ( } } enum : { case"),
         (Language::CSharp, deep_csharp.as_str()),
+        (Language::Bash, deep_bash.as_str()),
+        (Language::Bash, &invalid_bash),
+        (
+            Language::Bash,
+            "@test\n@test {\n}\n}\nfunction { () } @test \"\" }",
+        ),
         (Language::CSharp, &invalid_csharp),
         (
             Language::CSharp,

@@ -3,7 +3,7 @@
 
 Subcommands (bench/quality/run calls them in order):
   fetch   download each codebase of corpora.json at its pinned version from its registry
-          (crates.io tarball, `pip download` sdist, `npm pack`), verify the sha256, unpack under corpora/
+          (crates.io tarball, `pip download` sdist, `npm pack`, Debian source via `apt-get source`), verify the sha256, unpack under corpora/
   check   verify every relevant target of queries/*.json: the file exists and the line names the symbol
   run     index each codebase with the real binary, search every query in each mode
           (dense, lexical, hybrid) plus a grep-like floor, and print a markdown table of
@@ -75,16 +75,20 @@ def recall_at(ranked_targets, n_relevant, k=CUTOFF):
 def match_hits(hits, extents):
     """For each hit ({path, name, start_line, end_line}), the index of the target extent
     ({path, name, start, end}) it falls in, or None. A hit matches when path and name agree and its
-    first line lies within the target symbol (a later window of a long symbol still counts)."""
+    first line lies within the target symbol (a later window of a long symbol still counts). A
+    target in a file indexed as text windows (`windows` extent) is matched by the window that holds
+    its line."""
     out = []
     for hit in hits:
         found = None
         for i, ext in enumerate(extents):
-            if (
-                hit["path"] == ext["path"]
-                and hit["name"] == ext["name"]
-                and ext["start"] <= hit["start_line"] <= ext["end"]
-            ):
+            if ext.get("windows"):
+                matched = (hit["path"] == ext["path"]
+                           and hit["start_line"] <= ext["start"] <= hit.get("end_line", hit["start_line"]))
+            else:
+                matched = (hit["path"] == ext["path"] and hit["name"] == ext["name"]
+                           and ext["start"] <= hit["start_line"] <= ext["end"])
+            if matched:
                 found = i
                 break
         out.append(found)
@@ -135,6 +139,11 @@ def download(corpus, into):
     there is one."""
     reg = corpus["registry"]
     pkg, ver = corpus["package"], corpus["version"]
+    if reg == "debian":
+        # `apt-get source` with the semble benchmark's private apt configuration (deb-src lines).
+        sys.path.insert(0, os.path.join(HERE, "..", "semble"))
+        import semble
+        return semble.download(corpus, into)
     if reg == "crates.io":
         path = os.path.join(into, f"{pkg}-{ver}.crate")
         urllib.request.urlretrieve(corpus["url"], path)
@@ -184,13 +193,15 @@ def fetch(corpora):
 
 def check(corpora):
     """Every target names an existing file and a line that contains the symbol's name; every
-    codebase has at least 50 queries. Returns the list of problems."""
+    codebase has at least 50 queries (or its `min_queries`: the codebases that measure one
+    language's symbols against its windows have a dozen). Returns the list of problems."""
     problems = []
     for corpus in corpora:
         root = corpus_root(corpus)
         queries = load_queries(corpus["name"])
-        if len(queries) < 50:
-            problems.append(f"{corpus['name']}: {len(queries)} queries, want at least 50")
+        least = corpus.get("min_queries", 50)
+        if len(queries) < least:
+            problems.append(f"{corpus['name']}: {len(queries)} queries, want at least {least}")
         seen = set()
         for q in queries:
             text = q.get("query", "").strip()
@@ -223,10 +234,17 @@ def check(corpora):
 
 def target_extents(store_path, relevant):
     """Each target's symbol as indexed: the chunk whose lines hold the target line (the tightest),
-    extended over the later windows of the same symbol. Raises if a target is not indexed."""
+    extended over the later windows of the same symbol. A target in a file indexed as text windows
+    (a binary without that language's grammar: the windows fallback, measured against symbols) is
+    its line. Raises if a target is not indexed."""
     db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
     out = []
     for t in relevant:
+        language = db.execute("SELECT language FROM files WHERE path = ?", (t["path"],)).fetchone()
+        if language == ("text",):
+            out.append({"path": t["path"], "name": t["name"], "start": t["line"], "end": t["line"],
+                        "windows": True})
+            continue
         rows = db.execute(
             "SELECT c.start_line, c.end_line, c.signature, coalesce(c.container, '') FROM chunks c"
             " JOIN files f ON f.id = c.file_id WHERE f.path = ? AND c.name = ?"

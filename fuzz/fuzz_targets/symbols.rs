@@ -30,6 +30,14 @@ impl TokenCounter for Words {
         }
         text
     }
+
+    fn fingerprint(&self) -> &str {
+        "fuzz-words"
+    }
+
+    fn special_tokens(&self) -> usize {
+        0
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

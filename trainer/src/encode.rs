@@ -98,10 +98,13 @@ impl Encoder {
             .collect::<Result<Vec<_>>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| tokens[i].len());
+        // Outside the autograd graph: no gradient is needed, and a graph would keep every
+        // activation of the batch alive until its vectors are read.
+        let lora = lora.map(LoraParams::detached);
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(EMBED_BATCH) {
             let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| tokens[i].clone()).collect();
-            let vectors = self.forward(lora, &batch)?.detach().to_vec2::<f32>()?;
+            let vectors = self.forward(lora.as_ref(), &batch)?.to_vec2::<f32>()?;
             for (&i, v) in chunk.iter().zip(vectors) {
                 out[i] = v;
             }

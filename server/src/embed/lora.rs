@@ -148,6 +148,8 @@ impl SeededRng {
 pub struct LoraParams {
     config: LoraConfig,
     factors: Vec<(LoraModule, Var, Var)>,
+    /// Deltas are computed outside the autograd graph ([`Self::detached`]).
+    detached: bool,
 }
 
 impl LoraParams {
@@ -186,7 +188,19 @@ impl LoraParams {
         Ok(Self {
             config: config.clone(),
             factors,
+            detached: false,
         })
+    }
+
+    /// The same factors (shared: an optimiser step shows in both) whose deltas stay outside the
+    /// autograd graph, for forward passes that need no gradient: they then keep no activations
+    /// for a backward pass and compute exactly what the tracked ones compute.
+    pub fn detached(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            factors: self.factors.clone(),
+            detached: true,
+        }
     }
 
     pub fn config(&self) -> &LoraConfig {
@@ -207,9 +221,12 @@ impl LoraParams {
         let Some((_, a, b)) = self.factors.iter().find(|(m, _, _)| m.name == module) else {
             return Ok(None);
         };
-        Ok(Some(
-            (b.as_tensor().matmul(a.as_tensor())? * self.config.scale())?,
-        ))
+        let (a, b) = if self.detached {
+            (a.as_tensor().detach(), b.as_tensor().detach())
+        } else {
+            (a.as_tensor().clone(), b.as_tensor().clone())
+        };
+        Ok(Some((b.matmul(&a)? * self.config.scale())?))
     }
 
     /// The same factors with their update multiplied by `weight` (alpha scaled by it): at 0.5
@@ -226,6 +243,7 @@ impl LoraParams {
         Ok(Self {
             config,
             factors: self.factors.clone(),
+            detached: self.detached,
         })
     }
 
@@ -585,6 +603,26 @@ mod tests {
                 let diff = max_diff(&plain, &train.to_vec2::<f32>().unwrap());
                 assert!(diff < 1e-5, "{}: differs by {diff}", dir.display());
             }
+        }
+    }
+
+    #[test]
+    fn a_detached_adapter_computes_the_same_vectors_without_a_graph() {
+        for (dir, _) in trainable_models() {
+            let model =
+                crate::embed::load_trainable(&dir, &Device::Cpu, &Default::default()).unwrap();
+            let batch = tokens(&*model);
+            let lora = random_lora(&model.lora_modules(), 4);
+            let tracked = model.forward_train(Some(&lora), &batch).unwrap();
+            let detached = model.forward_train(Some(&lora.detached()), &batch).unwrap();
+            assert!(tracked.track_op(), "{}: in the graph", dir.display());
+            assert!(!detached.track_op(), "{}: no graph", dir.display());
+            assert_eq!(
+                tracked.to_vec2::<f32>().unwrap(),
+                detached.to_vec2::<f32>().unwrap(),
+                "{}",
+                dir.display()
+            );
         }
     }
 

@@ -104,13 +104,17 @@ pub struct FineTuneSettings {
     /// Caps the steps of each curriculum stage (quick runs).
     #[arg(long)]
     pub max_steps_per_stage: Option<usize>,
-    /// Caps the steps of the whole run (the trainer's default: 200, about 12 minutes on a
+    /// Caps the steps of the whole run (the trainer's default: 200, about 15 minutes on a
     /// 2-core CPU); 0 trains on every pair.
     #[arg(long)]
     pub max_steps: Option<usize>,
     /// Pairs per training step.
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Sequences embedded with an autograd graph at once (a gradient cache: less memory for a
+    /// second forward pass; the trainer's default: 4).
+    #[arg(long)]
+    pub sub_batch_size: Option<usize>,
     /// Learning rate of the first stages (the cool-down uses a tenth of it).
     #[arg(long)]
     pub learning_rate: Option<f64>,
@@ -148,6 +152,7 @@ impl FineTuneSettings {
             max_steps_per_stage: over.max_steps_per_stage.or(self.max_steps_per_stage),
             max_steps: over.max_steps.or(self.max_steps),
             batch_size: over.batch_size.or(self.batch_size),
+            sub_batch_size: over.sub_batch_size.or(self.sub_batch_size),
             learning_rate: over.learning_rate.or(self.learning_rate),
             epochs: over.epochs.or(self.epochs),
             max_tokens: over.max_tokens.or(self.max_tokens),
@@ -175,6 +180,10 @@ impl FineTuneSettings {
         );
         push("--max-steps", self.max_steps.map(|n| n.to_string()));
         push("--batch-size", self.batch_size.map(|n| n.to_string()));
+        push(
+            "--sub-batch-size",
+            self.sub_batch_size.map(|n| n.to_string()),
+        );
         push("--learning-rate", self.learning_rate.map(|n| n.to_string()));
         push("--epochs", self.epochs.map(|n| n.to_string()));
         push("--max-tokens", self.max_tokens.map(|n| n.to_string()));

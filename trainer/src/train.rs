@@ -9,7 +9,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use candle_core::Tensor;
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use coder_lsp::embed::InputKind;
 use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams, SeededRng};
@@ -37,6 +38,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Pairs per step.
     pub batch_size: usize,
+    /// Sequences (queries, positives and hard negatives alike) embedded with an autograd graph
+    /// at once. A step with more embeds its batch without a graph, takes the loss's gradient
+    /// for each vector, then re-embeds sub-batches of this many with a graph and adds up their
+    /// gradients (a gradient cache): the same gradients for a second forward pass, with only
+    /// one sub-batch's activations alive instead of the whole batch's.
+    pub sub_batch_size: usize,
     /// Every input is cut to this many tokens.
     pub max_tokens: usize,
     /// InfoNCE temperature τ.
@@ -54,8 +61,8 @@ pub struct TrainConfig {
     /// Caps each stage's steps (for quick runs).
     pub max_steps_per_stage: Option<usize>,
     /// Caps the steps of the whole run: each stage keeps its share of the cap, in proportion
-    /// to its steps (a seeded sample of its batches). The default keeps a 20k-line repository
-    /// within about 15 minutes on a 2-core CPU; `None` trains on every pair.
+    /// to its steps (a seeded sample of its batches). The default keeps the training on a
+    /// 20k-line repository within about 15 minutes on a 2-core CPU; `None` trains on every pair.
     #[serde(default)]
     pub max_steps: Option<usize>,
     /// CodeR's three stages; `false` trains one stage on all pairs, for comparison.
@@ -85,9 +92,17 @@ impl Default for TrainConfig {
         Self {
             lora: LoraConfig::default(),
             seed: 42,
-            // Measured on MiniLM at 128 tokens with 2 hard negatives per pair: batch 8 peaks at
-            // 3.4 GB, batch 16 at 6.6 GB (the goal is 4 GB).
+            // With one graph per step, memory grew with the batch: on MiniLM at 128 tokens with 2
+            // hard negatives per pair, batch 8 peaked at 3.4–3.8 GB and batch 16 at 6.6 GB (the
+            // goal is 4 GB). The gradient cache bounds it by the sub-batch instead.
             batch_size: 8,
+            // The whole trainer's peak and time per step, MiniLM at 128 tokens, batch 8 with 2
+            // hard negatives per pair (32 sequences a step), 30 steps on model2vec's pairs on a
+            // 2-core CPU: one graph 3.8 GB at 2.4 s; sub-batches of 16 sequences 2.1 GB, of 8
+            // 1.19 GB at 3.0–3.1 s, of 4 0.74 GB at 3.0–3.1 s, of 2 0.51 GB at 3.3 s. The second
+            // forward pass costs about a quarter more time; below 4 the matmuls get too small.
+            // Batch 16 peaks at the same 0.74 GB.
+            sub_batch_size: 4,
             max_tokens: 128,
             // CodeR trains at 0.02. MiniLM was trained at 0.05 (sentence-transformers' in-batch
             // loss at its default scale of 20), and on the quality benchmark 0.05 gained more on
@@ -104,8 +119,10 @@ impl Default for TrainConfig {
             weight_decay: 0.01,
             epochs: 1,
             max_steps_per_stage: None,
-            // 3.5 s per step on a 2-core CPU (MiniLM, batch 8, 128 tokens): 200 steps are about
-            // 12 minutes, with hard negatives and both evaluations about 13.5.
+            // 3.5 s per step on a 2-core CPU (MiniLM, batch 8, 128 tokens) with one graph per step,
+            // about 4.4 s with the gradient cache's second forward pass (a quarter more: 2.5 →
+            // 3.1 s on model2vec's pairs): 200 steps are about 15 minutes, with hard negatives and
+            // both evaluations about 16.5.
             max_steps: Some(DEFAULT_MAX_STEPS),
             curriculum: true,
         }
@@ -116,6 +133,10 @@ impl TrainConfig {
     fn validate(&self) -> Result<()> {
         self.lora.validate().map_err(anyhow::Error::msg)?;
         anyhow::ensure!(self.batch_size >= 1, "batch_size must be at least 1");
+        anyhow::ensure!(
+            self.sub_batch_size >= 1,
+            "sub_batch_size must be at least 1"
+        );
         anyhow::ensure!(self.epochs >= 1, "epochs must be at least 1");
         anyhow::ensure!(
             self.temperature > 0.0,
@@ -296,9 +317,9 @@ pub fn train(
         )?;
         let mut losses = Vec::with_capacity(batches.len());
         for batch in batches {
-            let loss = batch_loss(encoder, &lora, pairs, &tokens, batch, config)?;
-            optimiser.backward_step(&loss)?;
-            let loss = loss.to_scalar::<f32>()?;
+            let inputs = StepInputs::new(pairs, &tokens, batch);
+            let (loss, grads) = step_gradients(encoder, &lora, &inputs, config)?;
+            optimiser.step(&grads)?;
             anyhow::ensure!(loss.is_finite(), "the loss became {loss} at step {step}");
             losses.push(loss);
             step += 1;
@@ -470,41 +491,170 @@ fn fit_budget(schedules: &mut [Vec<Vec<usize>>], cap: usize) {
     }
 }
 
-/// InfoNCE for one batch: each query against every positive of the batch (its own is the
-/// target) and the batch's hard negatives, at temperature τ.
-fn batch_loss(
+/// One step's inputs: the batch's queries, then its documents (every positive, then the hard
+/// negatives), and the mask added to the logits `(queries, documents)`, row-major.
+struct StepInputs {
+    queries: usize,
+    sequences: Vec<Vec<u32>>,
+    mask: Vec<f32>,
+}
+
+impl StepInputs {
+    fn new(pairs: &[Pair], tokens: &PairTokens, batch: &[usize]) -> Self {
+        let mut sequences: Vec<Vec<u32>> = batch.iter().map(|&p| tokens.query[p].clone()).collect();
+        sequences.extend(batch.iter().map(|&p| tokens.positive[p].clone()));
+        let mut doc_texts: Vec<&str> = batch.iter().map(|&p| pairs[p].positive.as_str()).collect();
+        for &p in batch {
+            for (ids, text) in tokens.negatives[p].iter().zip(&pairs[p].negatives) {
+                sequences.push(ids.clone());
+                doc_texts.push(text);
+            }
+        }
+        // A document equal to a query's own positive is no negative for it (two pairs sharing
+        // a positive, or a negative mined from another pair that is this one's positive).
+        let mut mask = Vec::with_capacity(batch.len() * doc_texts.len());
+        for (row, &p) in batch.iter().enumerate() {
+            for (column, text) in doc_texts.iter().enumerate() {
+                let excluded = column != row && *text == pairs[p].positive;
+                mask.push(if excluded { EXCLUDED_LOGIT as f32 } else { 0.0 });
+            }
+        }
+        Self {
+            queries: batch.len(),
+            sequences,
+            mask,
+        }
+    }
+
+    fn documents(&self) -> usize {
+        self.sequences.len() - self.queries
+    }
+
+    /// InfoNCE over the vectors of every sequence `(sequences, dim)`, in order: each query
+    /// against every positive of the batch (its own is the target) and the batch's hard
+    /// negatives, at temperature τ.
+    fn loss(&self, vectors: &Tensor, temperature: f64) -> Result<Tensor> {
+        let q = vectors.narrow(0, 0, self.queries)?;
+        let d = vectors.narrow(0, self.queries, self.documents())?;
+        let device = vectors.device();
+        let mask = Tensor::from_slice(&self.mask, (self.queries, self.documents()), device)?;
+        let logits = ((q.matmul(&d.t()?)? / temperature)? + mask)?;
+        let targets = Tensor::arange(0u32, self.queries as u32, device)?;
+        Ok(candle_nn::loss::cross_entropy(&logits, &targets)?)
+    }
+}
+
+/// The loss of one step and its gradients for the adapters: with a gradient cache when the
+/// step has more sequences than `config.sub_batch_size`, else in one graph.
+fn step_gradients(
     encoder: &Encoder,
     lora: &LoraParams,
-    pairs: &[Pair],
-    tokens: &PairTokens,
-    batch: &[usize],
+    inputs: &StepInputs,
     config: &TrainConfig,
-) -> Result<Tensor> {
-    let queries: Vec<Vec<u32>> = batch.iter().map(|&p| tokens.query[p].clone()).collect();
-    let mut docs: Vec<Vec<u32>> = batch.iter().map(|&p| tokens.positive[p].clone()).collect();
-    let mut doc_texts: Vec<&str> = batch.iter().map(|&p| pairs[p].positive.as_str()).collect();
-    for &p in batch {
-        for (ids, text) in tokens.negatives[p].iter().zip(&pairs[p].negatives) {
-            docs.push(ids.clone());
-            doc_texts.push(text);
-        }
+) -> Result<(f32, GradStore)> {
+    if inputs.sequences.len() > config.sub_batch_size {
+        cached_gradients(encoder, lora, inputs, config)
+    } else {
+        full_graph_gradients(encoder, lora, inputs, config)
     }
-    // A document equal to a query's own positive is no negative for it (two pairs sharing a
-    // positive, or a negative mined from another pair that is this one's positive).
-    let mut mask = Vec::with_capacity(batch.len() * docs.len());
-    for (row, &p) in batch.iter().enumerate() {
-        for (column, text) in doc_texts.iter().enumerate() {
-            let excluded = column != row && *text == pairs[p].positive;
-            mask.push(if excluded { EXCLUDED_LOGIT as f32 } else { 0.0 });
-        }
+}
+
+/// The plain step: queries and documents embedded with the autograd graph alive, so the
+/// backward pass holds the activations of every sequence of the batch at once.
+fn full_graph_gradients(
+    encoder: &Encoder,
+    lora: &LoraParams,
+    inputs: &StepInputs,
+    config: &TrainConfig,
+) -> Result<(f32, GradStore)> {
+    let (queries, documents) = inputs.sequences.split_at(inputs.queries);
+    let q = encoder.forward(Some(lora), queries)?;
+    let d = encoder.forward(Some(lora), documents)?;
+    let loss = inputs.loss(&Tensor::cat(&[q, d], 0)?, config.temperature)?;
+    let grads = loss.backward()?;
+    Ok((loss.to_scalar::<f32>()?, grads))
+}
+
+/// The gradient-cache step (GradCache: Gao et al., "Scaling Deep Contrastive Learning Batch
+/// Size under Memory Limited Setup", 2021). InfoNCE couples every vector of the batch, but its
+/// gradient for the adapters is `Σᵢ (∂L/∂vᵢ)·(∂vᵢ/∂θ)`: so embed every sequence without a
+/// graph, take `∂L/∂vᵢ` from the loss over those vectors as leaves, then re-embed sub-batches of
+/// `config.sub_batch_size` sequences with a graph and backpropagate `Σᵢ vᵢ·(∂L/∂vᵢ)` through
+/// each, adding up the adapters' gradients. Only one sub-batch's activations are alive at a
+/// time, for a second forward pass. The encoders have no dropout or other randomness in
+/// training, and both passes embed the same sub-batches with the same ops, so the re-embedded
+/// vectors are the ones the loss saw and the gradients are the full-graph step's.
+fn cached_gradients(
+    encoder: &Encoder,
+    lora: &LoraParams,
+    inputs: &StepInputs,
+    config: &TrainConfig,
+) -> Result<(f32, GradStore)> {
+    let sequences = &inputs.sequences;
+    // Sub-batches of similar lengths pad little.
+    let mut order: Vec<usize> = (0..sequences.len()).collect();
+    order.sort_by_key(|&i| sequences[i].len());
+    let sub_batches: Vec<&[usize]> = order.chunks(config.sub_batch_size.max(1)).collect();
+    let embed = |lora: &LoraParams, sub_batch: &[usize]| -> Result<Tensor> {
+        let batch: Vec<Vec<u32>> = sub_batch.iter().map(|&i| sequences[i].clone()).collect();
+        encoder.forward(Some(lora), &batch)
+    };
+
+    // 1. Every vector, without a graph, in the sorted order.
+    let frozen = lora.detached();
+    let vectors = sub_batches
+        .iter()
+        .map(|sub_batch| embed(&frozen, sub_batch))
+        .collect::<Result<Vec<_>>>()?;
+    let sorted = Var::from_tensor(&Tensor::cat(&vectors, 0)?)?;
+    drop(vectors);
+
+    // 2. The loss over them as leaves, and its gradient for each vector.
+    let mut position = vec![0u32; sequences.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        position[i] = rank as u32;
     }
-    let q = encoder.forward(Some(lora), &queries)?;
-    let d = encoder.forward(Some(lora), &docs)?;
-    let device = q.device().clone();
-    let mask = Tensor::from_vec(mask, (batch.len(), docs.len()), &device)?;
-    let logits = ((q.matmul(&d.t()?)? / config.temperature)? + mask)?;
-    let targets = Tensor::arange(0u32, batch.len() as u32, &device)?;
-    Ok(candle_nn::loss::cross_entropy(&logits, &targets)?)
+    let position = Tensor::from_vec(position, sequences.len(), encoder.device())?;
+    let loss = inputs.loss(
+        &sorted.as_tensor().index_select(&position, 0)?,
+        config.temperature,
+    )?;
+    let cached = loss
+        .backward()?
+        .remove(sorted.as_tensor())
+        .context("the loss has no gradient for the vectors")?;
+
+    // 3. Each sub-batch again with a graph, its surrogate Σ v·∂L/∂v backpropagated.
+    let factors = lora.vars();
+    let mut grads = GradStore::default();
+    let mut start = 0;
+    for sub_batch in &sub_batches {
+        let vectors = embed(lora, sub_batch)?;
+        let gradient = cached.narrow(0, start, sub_batch.len())?;
+        start += sub_batch.len();
+        let surrogate = (vectors * gradient)?.sum_all()?;
+        add_factor_gradients(&mut grads, &surrogate.backward()?, &factors)?;
+    }
+    Ok((loss.to_scalar::<f32>()?, grads))
+}
+
+/// Adds the gradients `sub` holds for the adapters' `factors` to `sum`, detached. The rest of
+/// `sub` is dropped with it: candle's backward pass also leaves gradients for the frozen
+/// weights and inputs there, built from the forward pass's activations without being detached,
+/// so keeping them would keep the sub-batch's whole graph alive.
+fn add_factor_gradients(sum: &mut GradStore, sub: &GradStore, factors: &[Var]) -> Result<()> {
+    for factor in factors {
+        let Some(gradient) = sub.get(factor.as_tensor()) else {
+            continue;
+        };
+        let gradient = gradient.detach();
+        let total = match sum.remove(factor.as_tensor()) {
+            Some(earlier) => (earlier + gradient)?,
+            None => gradient,
+        };
+        sum.insert(factor.as_tensor(), total);
+    }
+    Ok(())
 }
 
 /// A digest of the training pairs, so a checkpoint is only resumed on the same data.
@@ -665,6 +815,164 @@ mod tests {
         // A fresh adapter does not change the model, so only later steps can differ.
         assert_eq!(other[0], losses[0]);
         assert_ne!(other[1..], losses[1..], "another seed, other adapters");
+    }
+
+    /// The six pairs, each with two hard negatives: the next pair's positive (so a row of the
+    /// mask excludes it) and a text of its own.
+    fn pairs_with_negatives() -> Vec<Pair> {
+        let mut pairs = pairs();
+        let positives: Vec<String> = pairs.iter().map(|p| p.positive.clone()).collect();
+        for (i, pair) in pairs.iter_mut().enumerate() {
+            pair.negatives = vec![
+                positives[(i + 1) % positives.len()].clone(),
+                format!("fn unrelated_{i}(x: u{}) {{ todo!() }}", 8 << i),
+            ];
+        }
+        pairs
+    }
+
+    /// Adapters whose `B` moved off zero, as after some training, so that every factor has a
+    /// gradient; the same `seed`, the same adapters.
+    fn moved_lora(encoder: &Encoder, config: &TrainConfig, seed: u64) -> LoraParams {
+        let lora = LoraParams::new(
+            &encoder.lora_modules(),
+            &config.lora,
+            seed,
+            encoder.device(),
+        )
+        .unwrap();
+        let mut rng = SeededRng::new(seed);
+        // The factors come as A, B, A, B, ….
+        for b in lora.vars().iter().skip(1).step_by(2) {
+            let values: Vec<f32> = (0..b.elem_count())
+                .map(|_| (rng.next_f64() as f32 - 0.5) * 0.05)
+                .collect();
+            b.set(&Tensor::from_vec(values, b.dims(), encoder.device()).unwrap())
+                .unwrap();
+        }
+        lora
+    }
+
+    fn max_abs(t: &Tensor) -> f32 {
+        t.abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_gradient_cache_computes_the_full_graph_steps_loss_gradients_and_update() {
+        for dir in [model_dir(), tiny_qwen2_dir()] {
+            let encoder = crate::testing::encoder(&dir, 32);
+            let architecture = encoder.architecture().to_string();
+            let config = TrainConfig {
+                lora: LoraConfig::for_architecture(&architecture),
+                // 24 sequences in sub-batches of 5, the last one short.
+                sub_batch_size: 5,
+                ..tiny_config()
+            };
+            let pairs = pairs_with_negatives();
+            let tokens = PairTokens::new(&encoder, &pairs, config.negatives_per_pair).unwrap();
+            let inputs = StepInputs::new(&pairs, &tokens, &[0, 1, 2, 3, 4, 5]);
+            assert_eq!(inputs.sequences.len(), 24);
+            assert_eq!(
+                inputs.mask.iter().filter(|&&m| m != 0.0).count(),
+                6,
+                "each query has one other pair's positive masked as a negative"
+            );
+
+            let full_lora = moved_lora(&encoder, &config, 3);
+            let cached_lora = moved_lora(&encoder, &config, 3);
+            let (full_loss, full) =
+                full_graph_gradients(&encoder, &full_lora, &inputs, &config).unwrap();
+            let (cached_loss, cached) =
+                cached_gradients(&encoder, &cached_lora, &inputs, &config).unwrap();
+            assert!(
+                (full_loss - cached_loss).abs() <= 1e-5 * full_loss.abs(),
+                "{architecture}: loss {full_loss} (full graph) against {cached_loss} (cached)"
+            );
+            for (f, c) in full_lora.vars().iter().zip(cached_lora.vars()) {
+                let f = full.get(f.as_tensor()).unwrap();
+                let c = cached.get(c.as_tensor()).unwrap();
+                let scale = max_abs(f);
+                let diff = max_abs(&(f - c).unwrap());
+                assert!(scale > 0.0, "{architecture}: a factor has no gradient");
+                assert!(
+                    diff <= 1e-4 * scale,
+                    "{architecture}: gradients differ by {diff} (largest {scale})"
+                );
+            }
+
+            // One AdamW step from each: the same adapters. A first step moves each weight by
+            // about lr·g/(|g| + 1e-8), so the few weights whose gradient is within float noise
+            // of zero may move either way: only those with a clear gradient are compared.
+            let lr = config.learning_rate as f32;
+            for (lora, grads) in [(&full_lora, &full), (&cached_lora, &cached)] {
+                let params = ParamsAdamW {
+                    lr: config.learning_rate,
+                    weight_decay: config.weight_decay,
+                    ..ParamsAdamW::default()
+                };
+                let mut optimiser = AdamW::new(lora.vars(), params).unwrap();
+                optimiser.step(grads).unwrap();
+            }
+            let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let (mut compared, mut weights) = (0, 0);
+            let before = moved_lora(&encoder, &config, 3).vars();
+            let vars = before.iter().zip(full_lora.vars()).zip(cached_lora.vars());
+            for ((initial, f), c) in vars {
+                let gradient = values(full.get(f.as_tensor()).unwrap());
+                let initial = values(initial.as_tensor());
+                let (f, c) = (values(f.as_tensor()), values(c.as_tensor()));
+                for k in 0..gradient.len() {
+                    weights += 1;
+                    if gradient[k].abs() < 1e-5 {
+                        continue;
+                    }
+                    compared += 1;
+                    let step = (f[k] - initial[k]).abs();
+                    assert!(step > 0.5 * lr, "{architecture}: a step of {step}");
+                    let diff = (f[k] - c[k]).abs();
+                    assert!(
+                        diff <= 1e-3 * lr,
+                        "{architecture}: a weight differs by {diff} after a step of {step}"
+                    );
+                }
+            }
+            assert!(
+                compared * 10 >= weights * 9,
+                "{architecture}: only {compared} of {weights} weights have a clear gradient"
+            );
+        }
+    }
+
+    #[test]
+    fn training_with_the_gradient_cache_repeats_the_full_graph_runs_losses() {
+        let encoder = crate::testing::encoder(&model_dir(), 32);
+        let pairs = pairs_with_negatives();
+        let losses = |sub_batch_size: usize| {
+            let config = TrainConfig {
+                sub_batch_size,
+                ..tiny_config()
+            };
+            let mut run = train(&encoder, &pairs, &[9; 6], &config, None, &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            run.stages.remove(0).losses
+        };
+        // 24 sequences a step: one graph, then sub-batches of 7. The first loss is the same
+        // function of the same weights; the later ones follow the same steps.
+        let (full_losses, cached_losses) = (losses(24), losses(7));
+        assert_eq!(full_losses.len(), 3);
+        for (f, c) in full_losses.iter().zip(&cached_losses) {
+            assert!(
+                (f - c).abs() <= 1e-4 * f.abs(),
+                "losses {full_losses:?} (full graph) against {cached_losses:?} (cached)"
+            );
+        }
     }
 
     #[test]

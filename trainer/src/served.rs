@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use coder_lsp::index::store::IndexStore;
 use coder_lsp::index::{Access, Index, IndexConfig, IndexEvent};
 use coder_lsp::model::{self, LoadedModel, ModelOptions};
-use coder_lsp::search::{Ranking, SearchFilter, search_filtered};
+use coder_lsp::search::{Ranking, SearchFilter, SearchHit, search_filtered};
 use coder_lsp::workspace::{WalkOptions, canonical_root};
 use serde::{Deserialize, Serialize};
 
@@ -204,26 +204,41 @@ impl ServedEval {
     /// evaluation index is brought up to date for that model (every chunk embedded by it), then
     /// each question is searched as `coder-lsp search` would.
     pub fn measure(&self, adapter: Option<&Path>) -> Result<Vec<f64>> {
+        Ok(self
+            .search_all(adapter, CUTOFF)?
+            .into_iter()
+            .map(|(_, rank)| rank.map_or(0.0, ndcg_of))
+            .collect())
+    }
+
+    /// Every question searched as `coder-lsp search` would, with the base model (`adapter`
+    /// `None`) or an adapter, after bringing the evaluation index up to date for that model: its
+    /// first `depth` results, and the answer's rank among them.
+    fn search_all(
+        &self,
+        adapter: Option<&Path>,
+        depth: usize,
+    ) -> Result<Vec<(Vec<SearchHit>, Option<usize>)>> {
         let model = self.load(adapter)?;
         let index = self.open_updated(&model)?;
-        let ranking = Ranking::default();
-        let filter = SearchFilter::default();
-        let mut scores = Vec::with_capacity(self.queries.len());
-        for query in &self.queries {
-            let hits = search_filtered(
-                &index,
-                Some(&model.handle),
-                &query.query,
-                CUTOFF,
-                &filter,
-                &ranking,
-            )?;
-            let rank = hits
-                .iter()
-                .position(|h| h.path == query.file && h.name == query.symbol);
-            scores.push(rank.map_or(0.0, ndcg_of));
-        }
-        Ok(scores)
+        let (ranking, filter) = (Ranking::default(), SearchFilter::default());
+        self.queries
+            .iter()
+            .map(|query| {
+                let hits = search_filtered(
+                    &index,
+                    Some(&model.handle),
+                    &query.query,
+                    depth,
+                    &filter,
+                    &ranking,
+                )?;
+                let rank = hits
+                    .iter()
+                    .position(|h| h.path == query.file && h.name == query.symbol);
+                Ok((hits, rank))
+            })
+            .collect()
     }
 
     /// For each question, up to `per_query` chunks that the served ranking (base model) puts
@@ -236,23 +251,11 @@ impl ServedEval {
         if per_query == 0 {
             return Ok(vec![Vec::new(); self.queries.len()]);
         }
-        let model = self.load(None)?;
-        let index = self.open_updated(&model)?;
+        let searched = self.search_all(None, CONFUSER_DEPTH)?;
         let (store, _) = IndexStore::open_as(&self.config.dir.join("store.sqlite"), false)?;
         let mut out = Vec::with_capacity(self.queries.len());
-        for query in &self.queries {
-            let hits = search_filtered(
-                &index,
-                Some(&model.handle),
-                &query.query,
-                CONFUSER_DEPTH,
-                &SearchFilter::default(),
-                &Ranking::default(),
-            )?;
-            let Some(answer) = hits
-                .iter()
-                .position(|h| h.path == query.file && h.name == query.symbol)
-            else {
+        for (query, (hits, answer)) in self.queries.iter().zip(searched) {
+            let Some(answer) = answer else {
                 out.push(Vec::new());
                 continue;
             };

@@ -15,6 +15,7 @@
 //! [`file_header`] turns that text, taken from the lines before the first definition, into one
 //! module symbol named after the module. License banners are not documentation and are skipped.
 
+use super::doc::{comment_lines, python_docstring};
 use super::text::Lines;
 use super::{Language, Symbol, SymbolKind};
 
@@ -59,18 +60,31 @@ impl Header {
         self.last_row = self.last_row.max(last);
     }
 
-    fn add_doc(&mut self, row: usize, text: &str) {
-        self.doc.push(text.trim_end().to_string());
-        self.touch(row, row);
+    /// Doc text (markers already stripped) held by rows `first..=last`.
+    fn add_doc(&mut self, first: usize, last: usize, doc: Vec<String>) {
+        self.doc.extend(doc);
+        self.touch(first, last);
     }
 
-    /// The lines of a JavaScript/TypeScript comment starting at `first`, if they are the
-    /// module's own documentation.
-    fn add_module_doc(&mut self, first: usize, comment: &[&str]) {
-        if is_module_doc(&comment.join("\n")) {
-            for (offset, line) in comment.iter().enumerate() {
-                self.add_doc(first + offset, line);
-            }
+    /// The comment on rows `first..=last` (one comment per row for line comments, one block
+    /// otherwise), its markers stripped as for any symbol's doc, if `documents_module` accepts
+    /// its text.
+    fn add_comment(
+        &mut self,
+        lines: &Lines<'_>,
+        (first, last): (usize, usize),
+        line_comments: bool,
+        documents_module: impl Fn(&str) -> bool,
+    ) {
+        let doc: Vec<String> = if line_comments {
+            (first..=last)
+                .flat_map(|row| comment_lines(lines.line(row)))
+                .collect()
+        } else {
+            comment_lines(lines.text(first, last))
+        };
+        if documents_module(&doc.join("\n")) {
+            self.add_doc(first, last, doc);
         }
     }
 
@@ -196,20 +210,15 @@ fn rust_header(lines: &Lines<'_>, end: usize) -> Header {
     while row < end {
         let line = lines.line(row);
         let trimmed = line.trim_start();
-        if let Some(doc) = trimmed.strip_prefix("//!") {
-            header.add_doc(row, doc.strip_prefix(' ').unwrap_or(doc));
+        if trimmed.starts_with("//!") {
+            header.add_comment(lines, (row, row), true, |_| true);
             row += 1;
             continue;
         }
-        if let Some(first) = trimmed.strip_prefix("/*!") {
+        if trimmed.starts_with("/*!") {
             // A block inner doc: up to its `*/`.
             let last = statement_rows(lines, row, end, |l| l.contains("*/"));
-            for r in row..=last {
-                let text = if r == row { first } else { lines.line(r) };
-                let text = text.split("*/").next().unwrap_or_default();
-                header.add_doc(r, text.trim_start().trim_start_matches('*').trim_start());
-            }
-            header.touch(row, last);
+            header.add_comment(lines, (row, last), false, |_| true);
             row = last + 1;
             continue;
         }
@@ -255,33 +264,16 @@ fn python_header(lines: &Lines<'_>, end: usize, package_init: bool) -> Header {
             continue;
         }
         if !seen_code && let Some((quote, rest)) = docstring_start(trimmed) {
-            // The module docstring: the file's first statement.
-            let mut last = row;
-            let mut body = vec![];
-            if let Some(close) = rest.find(quote) {
-                body.push(&rest[..close]);
+            // The module docstring: the file's first statement, up to its closing quotes.
+            let last = if rest.contains(quote) {
+                row
             } else {
-                body.push(rest);
-                let limit = end.min(row + 400);
-                let mut r = row + 1;
-                while r < limit {
-                    let l = lines.line(r);
-                    if let Some(close) = l.find(quote) {
-                        body.push(&l[..close]);
-                        last = r;
-                        break;
-                    }
-                    body.push(l);
-                    last = r;
-                    r += 1;
-                }
-            }
-            let text = dedent(&body);
-            if !is_license(&text) {
-                for (offset, doc_line) in text.lines().enumerate() {
-                    header.add_doc(row + offset.min(last - row), doc_line);
-                }
-                header.touch(row, last);
+                statement_rows(lines, row + 1, end, |l| l.contains(quote)).max(row)
+            };
+            if let Some(doc) = python_docstring(lines.text(row, last))
+                && !is_license(&doc)
+            {
+                header.add_doc(row, last, doc.lines().map(str::to_string).collect());
             }
             seen_code = true;
             row = last + 1;
@@ -308,7 +300,7 @@ fn python_header(lines: &Lines<'_>, end: usize, package_init: bool) -> Header {
     header
 }
 
-/// A docstring's quote and the text after it, if `line` opens one (with any string prefix).
+/// A docstring's quotes and the text after them, if `line` opens one (with any string prefix).
 fn docstring_start(line: &str) -> Option<(&'static str, &str)> {
     let unprefixed = line.trim_start_matches(['r', 'R', 'u', 'U']);
     for quote in ["\"\"\"", "'''"] {
@@ -317,28 +309,6 @@ fn docstring_start(line: &str) -> Option<(&'static str, &str)> {
         }
     }
     None
-}
-
-/// Lines with their common indentation removed (the first line, after the quotes, is kept).
-fn dedent(body: &[&str]) -> String {
-    let indent = body
-        .iter()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start().len())
-        .min()
-        .unwrap_or(0);
-    body.iter()
-        .enumerate()
-        .map(|(i, l)| {
-            if i == 0 {
-                l.trim()
-            } else {
-                l.get(indent..).unwrap_or(l.trim_start()).trim_end()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn go_header(lines: &Lines<'_>, end: usize) -> Header {
@@ -356,16 +326,10 @@ fn go_header(lines: &Lines<'_>, end: usize) -> Header {
             break;
         }
     }
-    let comment: Vec<&str> = (first..package_row)
-        .map(|r| {
-            let l = lines.line(r).trim_start().trim_start_matches("//");
-            l.strip_prefix(' ').unwrap_or(l)
-        })
-        .collect();
-    if !is_license(&comment.join("\n")) {
-        for (offset, l) in comment.iter().enumerate() {
-            header.add_doc(first + offset, l);
-        }
+    if first < package_row {
+        header.add_comment(lines, (first, package_row - 1), true, |doc| {
+            !is_license(doc)
+        });
     }
     header
 }
@@ -380,19 +344,7 @@ fn ecmascript_header(lines: &Lines<'_>, end: usize) -> Header {
         if !seen_code && trimmed.starts_with("/*") {
             // A block comment before any code: the module's doc unless it is a license.
             let last = statement_rows(lines, row, end, |l| l.contains("*/"));
-            let text: Vec<&str> = (row..=last)
-                .map(|r| {
-                    lines
-                        .line(r)
-                        .trim()
-                        .trim_start_matches("/**")
-                        .trim_start_matches("/*")
-                        .trim_end_matches("*/")
-                        .trim_start_matches('*')
-                        .trim()
-                })
-                .collect();
-            header.add_module_doc(row, &text);
+            header.add_comment(lines, (row, last), false, is_module_doc);
             row = last + 1;
             continue;
         }
@@ -401,10 +353,7 @@ fn ecmascript_header(lines: &Lines<'_>, end: usize) -> Header {
             while last + 1 < end && lines.line(last + 1).trim_start().starts_with("//") {
                 last += 1;
             }
-            let text: Vec<&str> = (row..=last)
-                .map(|r| lines.line(r).trim().trim_start_matches('/').trim())
-                .collect();
-            header.add_module_doc(row, &text);
+            header.add_comment(lines, (row, last), true, is_module_doc);
             row = last + 1;
             continue;
         }

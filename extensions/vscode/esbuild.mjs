@@ -5,12 +5,26 @@
 //
 // A production build also stages the other files the .vsix carries: the repository's LICENSE and,
 // when CODER_LSP_BUNDLE_SERVER names a coder-lsp binary, that binary as server/coder-lsp (the
-// extension starts a bundled server when coderLsp.serverPath is empty).
+// extension starts a bundled server when coderLsp.serverPath is empty), with the coder-train
+// beside it, if there is one, as server/coder-train (the server runs it to fine-tune).
+// `--stage DIR` (production only) puts all of it, with package.json, README.md and .vscodeignore,
+// into DIR instead of this folder, so `vsce package` can run there (scripts/package-vscode)
+// without touching the source tree.
 import * as esbuild from "esbuild";
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import * as path from "node:path";
 
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const args = new Set(argv);
 const production = args.has("--production");
+const stageAt = argv.indexOf("--stage");
+const stage = stageAt >= 0 ? argv[stageAt + 1] : undefined;
+if (stageAt >= 0 && (!stage || !production)) {
+  console.error("esbuild.mjs: --stage DIR needs a directory and --production");
+  process.exit(2);
+}
+/** Where the packaged files go: this folder, or the staging directory. */
+const out = stage ?? ".";
 
 /** @type {import("esbuild").BuildOptions} */
 const common = {
@@ -31,7 +45,7 @@ if (args.has("--tests")) {
   const options = {
     ...common,
     entryPoints: ["src/extension.ts"],
-    outfile: "dist/extension.js",
+    outfile: path.join(out, "dist/extension.js"),
     minify: production,
     sourcemap: !production,
   };
@@ -42,15 +56,32 @@ if (args.has("--tests")) {
     await esbuild.build(options);
   }
   if (production) {
-    copyFileSync("../../LICENSE", "LICENSE");
-    rmSync("server", { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+    copyFileSync("../../LICENSE", path.join(out, "LICENSE"));
+    if (stage) {
+      for (const file of ["package.json", "README.md", ".vscodeignore"]) {
+        copyFileSync(file, path.join(out, file));
+      }
+    }
+    const serverDir = path.join(out, "server");
+    rmSync(serverDir, { recursive: true, force: true });
     const server = process.env.CODER_LSP_BUNDLE_SERVER;
     if (server) {
-      mkdirSync("server");
-      const name = process.platform === "win32" ? "coder-lsp.exe" : "coder-lsp";
-      copyFileSync(server, `server/${name}`);
-      chmodSync(`server/${name}`, 0o755);
-      console.log(`bundled ${server} as server/${name}`);
+      mkdirSync(serverDir);
+      const suffix = process.platform === "win32" ? ".exe" : "";
+      /** @param {string} from @param {string} name */
+      const bundle = (from, name) => {
+        copyFileSync(from, path.join(serverDir, name));
+        chmodSync(path.join(serverDir, name), 0o755);
+        console.log(`bundled ${from} as server/${name}`);
+      };
+      bundle(server, `coder-lsp${suffix}`);
+      const trainer = path.join(path.dirname(server), `coder-train${suffix}`);
+      if (existsSync(trainer)) {
+        bundle(trainer, `coder-train${suffix}`);
+      } else {
+        console.log(`no ${trainer}: fine-tuning will need coder-train on PATH`);
+      }
     }
   }
 }

@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use coder_tests::Workspace;
-use coder_tests::binary;
 use coder_tests::editor::{Bounded, line_of, list, read_json, repo_root, run_bounded, tail};
+use coder_tests::{binary, trainer_binary};
 use serde_json::Value;
 
 /// The node script is killed after this long; its own watchdog is shorter.
@@ -224,4 +224,93 @@ fn vscode_search_code_finds_and_opens_a_symbol_by_meaning() {
             &format!("{} is not a PNG screenshot", path.display()),
         );
     }
+}
+
+/// `scripts/package-vscode` with the binaries under test: one .vsix for this platform that holds
+/// the extension, the server and the trainer, both runnable once unpacked (as VS Code unpacks
+/// it); bad arguments are refused with a reason.
+#[test]
+fn package_vscode_bundles_a_runnable_server_and_trainer_for_the_platform() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin_dir = binary().parent().expect("binary dir").to_path_buf();
+    assert!(
+        trainer_binary().starts_with(&bin_dir),
+        "coder-train is not beside coder-lsp: build the workspace (cargo build --workspace)"
+    );
+    let script = repo_root().join("scripts/package-vscode");
+    let bundled_before = extension_dir().join("server").exists();
+    let vsix = dir.path().join("coder-lsp-platform.vsix");
+    let mut cmd = Command::new(&script);
+    cmd.arg("--bin-dir").arg(&bin_dir).arg("--out").arg(&vsix);
+    let run = run_bounded(&mut cmd, &dir.path().join("package.txt"), PACKAGE_TIMEOUT);
+    assert!(
+        run.success() && vsix.is_file(),
+        "scripts/package-vscode failed ({}):\n{}",
+        run.describe(PACKAGE_TIMEOUT),
+        run.output
+    );
+
+    // Unpack with Python's zipfile, keeping the modes the .vsix records (as VS Code does).
+    let unpacked = dir.path().join("unpacked");
+    let unzip = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import os, sys, zipfile\n\
+             z = zipfile.ZipFile(sys.argv[1])\n\
+             for info in z.infolist():\n\
+             \x20   path = z.extract(info, sys.argv[2])\n\
+             \x20   os.chmod(path, (info.external_attr >> 16) & 0o777)\n",
+        )
+        .arg(&vsix)
+        .arg(&unpacked)
+        .output()
+        .expect("run python3");
+    assert!(
+        unzip.status.success(),
+        "unpacking the .vsix failed: {}",
+        String::from_utf8_lossy(&unzip.stderr)
+    );
+    let manifest =
+        fs::read_to_string(unpacked.join("extension.vsixmanifest")).expect("read the manifest");
+    assert!(
+        manifest.contains("TargetPlatform=\""),
+        "the .vsix is not platform-specific:\n{manifest}"
+    );
+    let extension = unpacked.join("extension");
+    assert!(extension.join("dist/extension.js").is_file());
+    for name in ["coder-lsp", "coder-train"] {
+        let out = Command::new(extension.join("server").join(name))
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("run the bundled {name}: {e}"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.starts_with(name),
+            "the bundled {name} does not run: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The source tree is left as it was (the extension is staged elsewhere).
+    assert_eq!(extension_dir().join("server").exists(), bundled_before);
+
+    // Bad arguments: a reason and exit status 2, no .vsix.
+    for (args, reason) in [
+        (vec!["--target", "beos-x64"], "unknown --target beos-x64"),
+        (vec!["--bin-dir", "/nonexistent/bin"], "no such directory"),
+        (vec!["--frobnicate"], "unknown argument --frobnicate"),
+    ] {
+        let out = Command::new(&script)
+            .args(&args)
+            .arg("--out")
+            .arg(dir.path().join("bad.vsix"))
+            .output()
+            .expect("run scripts/package-vscode");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code() == Some(2) && stderr.contains(reason),
+            "{args:?}: expected exit 2 and {reason:?}, got {:?}: {stderr}",
+            out.status.code()
+        );
+    }
+    assert!(!dir.path().join("bad.vsix").exists());
 }

@@ -22,7 +22,9 @@ use crate::words::split_identifier;
 /// JavaScript/TypeScript).
 /// 7: C# symbols (namespaces, types, methods, constructors, properties, constants) with XML doc
 /// comments as plain text; Bash functions and bats tests with `#` comments as doc text.
-pub const CHUNK_FORMAT: &str = "7";
+/// 8: Kotlin symbols (classes, objects, interfaces, enums, functions, extension functions in
+/// their receiver type, constructors, accessor properties, constants, type aliases) with KDoc.
+pub const CHUNK_FORMAT: &str = "8";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

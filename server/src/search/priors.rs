@@ -213,6 +213,13 @@ pub fn classify(
         Some((dirs, file)) => (dirs, file),
         None => ("", path),
     };
+    // Gradle and Kotlin Multiplatform name test source sets in camel case: `src/commonTest/`,
+    // `src/jvmTest/`, `src/androidUnitTest/`, `src/integrationTest/`.
+    let test_source_set = dirs.split('/').any(|d| {
+        d.strip_suffix("Test")
+            .and_then(|set| set.chars().last())
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    });
     let dirs: Vec<String> = dirs
         .split('/')
         .filter(|d| !d.is_empty())
@@ -237,6 +244,7 @@ pub fn classify(
     if test_symbol
         || in_dir(TEST_DIRS)
         || test_project
+        || test_source_set
         || is_test_file(stem, &lower_stem, &lower_file)
     {
         classes.push(PathClass::Test);
@@ -333,6 +341,7 @@ const TEST_DIRS: &[&str] = &[
     "spec",
     "specs",
     "e2e",
+    "testfixtures",
 ];
 
 /// The last dotted part of a .NET test project's folder, lower-cased (`Foo.Tests`).
@@ -439,6 +448,14 @@ mod tests {
             "install.bats",
             "test/helpers/assert.bash",
             "t/run_test.sh",
+            // Kotlin: `*Test.kt`, `*Tests.kt`, `src/test/`, and Gradle's test source sets
+            "okio/src/jvmTest/kotlin/okio/BufferTest.kt",
+            "src/main/kotlin/AccountTests.kt",
+            "src/test/kotlin/okio/util.kt",
+            "okio/src/commonTest/kotlin/okio/util.kt",
+            "app/src/androidUnitTest/kotlin/Fakes.kt",
+            "src/integrationTest/kotlin/Fixtures.kt",
+            "src/testFixtures/kotlin/Accounts.kt",
         ] {
             assert!(classes(path).contains(&PathClass::Test), "{path}");
         }
@@ -455,6 +472,10 @@ mod tests {
             "src/Contests.Api/Contest.cs",
             "src/Latest.cs",
             "scripts/run-tests-in-ci.sh",
+            "src/main/kotlin/Contest.kt",
+            "okio/src/commonMain/kotlin/okio/Latest.kt",
+            "src/main/kotlin/latest/Attest.kt",
+            "src/main/kotlin/ABTest/Split.kt",
         ] {
             assert!(!classes(path).contains(&PathClass::Test), "{path}");
         }

@@ -87,6 +87,10 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
             tree_sitter_bash::LANGUAGE.into(),
             include_str!("../../grammars/bash.scm"),
         ),
+        Language::Kotlin => (
+            tree_sitter_kotlin_ng::LANGUAGE.into(),
+            include_str!("../../grammars/kotlin.scm"),
+        ),
         Language::Markdown | Language::Text => return None,
     };
     Some(parts)
@@ -653,6 +657,19 @@ fn find_body<'t>(def: Node<'t>, name: Node<'t>) -> Option<Node<'t>> {
     inner.child_by_field_name("body")
 }
 
+/// Where a Kotlin declaration's body starts: the body of a class, object or function (`{ … }`
+/// or `= expression`), a property's first accessor, a secondary constructor's block. The
+/// grammar gives these no field names.
+fn kotlin_body(def: Node<'_>) -> Option<Node<'_>> {
+    let mut cursor = def.walk();
+    def.named_children(&mut cursor).find(|child| {
+        matches!(
+            child.kind(),
+            "class_body" | "enum_class_body" | "function_body" | "block" | "getter" | "setter"
+        )
+    })
+}
+
 /// The parameter list of a Lua function, where its signature ends (a body may be empty, or on
 /// the same line): `function M.f(a)`, `local f = function(a)`, `f = function(a)` in a table.
 fn lua_parameters(def: Node<'_>) -> Option<Node<'_>> {
@@ -691,9 +708,16 @@ fn signature(
         Language::Lua => lua_parameters(def).map(|parameters| parameters.end_byte()),
         _ => None,
     };
-    let end_byte = match (lua_end, find_body(def, candidate.name)) {
+    let body = match language {
+        Language::Kotlin => kotlin_body(def),
+        _ => find_body(def, candidate.name),
+    };
+    let end_byte = match (lua_end, body) {
         (Some(end), _) => end,
         (None, Some(body)) if body.start_byte() > def.start_byte() => body.start_byte(),
+        // A Kotlin declaration without a body (`data class P(val x: Int)`, an abstract `fun`)
+        // is all declaration, and its annotations may stand on lines of their own.
+        _ if language == Language::Kotlin => def.end_byte(),
         _ => {
             let text = node_text(source, def);
             def.start_byte() + text.find('\n').unwrap_or(text.len())
@@ -813,6 +837,9 @@ fn clean_name(language: Language, kind: SymbolKind, raw: &str) -> (String, Optio
         }
         // A bats test is named by its string.
         (Language::Bash, _) => (name.trim_matches(['"', '\'']).to_string(), None, false),
+        // Kotlin names may be quoted in backticks, test names especially:
+        // ``fun `deposits money`()``.
+        (Language::Kotlin, _) => (name.trim_matches('`').to_string(), None, false),
         (Language::Cpp, _) => {
             let parts = split_qualified(&name);
             match parts.as_slice() {

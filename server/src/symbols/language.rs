@@ -72,7 +72,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
     // styles and templates
     "css", "scss", "sass", "less", "vue", "svelte", "astro", "hbs", "j2", "jinja", "erb",
     // other programming languages
-    "swift", "kt", "kts", "scala", "sc", "fs", "fsx", "vb",
+    "swift", "scala", "sc", "fs", "fsx", "vb",
     "r", "jl", "ex", "exs", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
     "dart", "pl", "pm", "groovy", "elm", "zig", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
     "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
@@ -80,7 +80,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 16] = [
+    pub const ALL: [Language; 17] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -95,6 +95,7 @@ impl Language {
         Language::Php,
         Language::CSharp,
         Language::Bash,
+        Language::Kotlin,
         Language::Markdown,
         Language::Text,
     ];
@@ -135,6 +136,7 @@ impl Language {
             "php" | "phtml" => Language::Php,
             "cs" | "csx" => Language::CSharp,
             "sh" | "bash" | "bats" => Language::Bash,
+            "kt" | "kts" => Language::Kotlin,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -159,6 +161,7 @@ impl Language {
             Language::Php => "php",
             Language::CSharp => "csharp",
             Language::Bash => "bash",
+            Language::Kotlin => "kotlin",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -182,6 +185,7 @@ impl Language {
             "php" => Language::Php,
             "csharp" | "c#" | "cs" => Language::CSharp,
             "bash" | "sh" | "shell" => Language::Bash,
+            "kotlin" | "kt" => Language::Kotlin,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -338,6 +342,9 @@ mod tests {
         ] {
             assert_eq!(detect(name), Some(Language::Bash), "{name}");
         }
+        for name in ["src/main/kotlin/okio/Buffer.kt", "build.gradle.kts"] {
+            assert_eq!(detect(name), Some(Language::Kotlin), "{name}");
+        }
     }
 
     #[test]
@@ -359,7 +366,6 @@ mod tests {
             "style.scss",
             "api.proto",
             "View.swift",
-            "Main.kt",
             "Build.scala",
             "analysis.R",
             "mix.exs",
@@ -403,6 +409,7 @@ mod tests {
         assert_eq!(Language::parse_name("C++"), Some(Language::Cpp));
         assert_eq!(Language::parse_name("RS"), Some(Language::Rust));
         assert_eq!(Language::parse_name("C#"), Some(Language::CSharp));
+        assert_eq!(Language::parse_name("kt"), Some(Language::Kotlin));
         assert_eq!(Language::parse_name("cobol"), None);
         assert_eq!(Language::Tsx.name(), "tsx");
         assert!(Language::Go.has_grammar());

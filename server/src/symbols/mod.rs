@@ -37,6 +37,7 @@ pub enum Language {
     Php,
     CSharp,
     Bash,
+    Kotlin,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

@@ -1259,6 +1259,211 @@ fn bats_tests_are_functions_named_by_their_string() {
     assert_eq!(test.signature, "@test \"install copies the binary\"");
 }
 
+const KOTLIN: &str = r#"package com.example.bank
+
+import kotlin.math.max
+
+/**
+ * A bank account.
+ *
+ * @property owner who owns it.
+ */
+@Serializable
+data class Account(
+    val owner: String,
+    private var balance: Long = 0,
+) : Holder, Comparable<Account> {
+    /** Deposits [amount], at most [LIMIT]. */
+    @Synchronized
+    override fun deposit(amount: Long): Long {
+        balance += max(amount, 0)
+        return balance
+    }
+
+    /** Whether nothing is left. */
+    val isEmpty: Boolean
+        get() = balance == 0L
+
+    val history = mutableListOf<Long>()
+
+    constructor(owner: String, initial: Int) : this(owner, initial.toLong())
+
+    companion object {
+        /** The most one deposit may add. */
+        const val LIMIT = 10_000L
+
+        fun open(owner: String) = Account(owner)
+    }
+
+    // Snapshots for the audit log.
+    inner class Snapshot {
+        fun write() {}
+    }
+}
+
+interface Holder {
+    fun deposit(amount: Long): Long
+}
+
+enum class Kind(val code: Int) {
+    CHECKING(1),
+    SAVINGS(2);
+
+    fun label(): String = name.lowercase()
+}
+
+object Registry {
+    private val accounts = mutableListOf<Account>()
+
+    fun register(account: Account) {
+        fun local() {}
+        accounts += account
+    }
+}
+
+sealed interface Event
+
+typealias Handler = (Event) -> Unit
+
+/** The second element, or [default]. */
+fun <T> List<T>.secondOr(default: T): T = getOrNull(1) ?: default
+
+fun String?.orBlank(): String = this ?: ""
+
+suspend fun `deposits are summed`() {}
+
+val topLevel = 1
+"#;
+
+#[test]
+fn kotlin_fixture() {
+    let symbols = extract(Language::Kotlin, "Account.kt", KOTLIN);
+    let expected: Vec<Row<'_>> = vec![
+        ("Account", "class", None, 10, 41),
+        ("deposit", "method", Some("Account"), 16, 20),
+        ("isEmpty", "method", Some("Account"), 23, 24),
+        ("constructor", "method", Some("Account"), 28, 28),
+        // A companion object's members are called through the class.
+        ("LIMIT", "constant", Some("Account"), 32, 32),
+        ("open", "method", Some("Account"), 34, 34),
+        ("Snapshot", "class", Some("Account"), 38, 40),
+        ("write", "method", Some("Snapshot"), 39, 39),
+        ("Holder", "interface", None, 43, 45),
+        ("deposit", "method", Some("Holder"), 44, 44),
+        ("Kind", "enum", None, 47, 52),
+        ("label", "method", Some("Kind"), 51, 51),
+        ("Registry", "class", None, 54, 61),
+        ("register", "method", Some("Registry"), 57, 60),
+        ("Event", "interface", None, 63, 63),
+        ("Handler", "type", None, 65, 65),
+        // Extension functions sit in their receiver type.
+        ("secondOr", "method", Some("List"), 68, 68),
+        ("orBlank", "method", Some("String"), 70, 70),
+        ("deposits are summed", "function", None, 72, 72),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, KOTLIN);
+
+    let account = find(&symbols, "Account");
+    assert_eq!(
+        account.doc.as_deref(),
+        Some("A bank account.\n\n@property owner who owns it.")
+    );
+    // Annotations are part of the declaration; the primary constructor is signature.
+    assert_eq!(
+        account.signature,
+        "@Serializable data class Account( val owner: String, private var balance: Long = 0, ) \
+         : Holder, Comparable<Account>"
+    );
+    let deposit = &symbols[1];
+    assert_eq!(
+        deposit.doc.as_deref(),
+        Some("Deposits [amount], at most [LIMIT].")
+    );
+    assert_eq!(
+        deposit.signature,
+        "@Synchronized override fun deposit(amount: Long): Long"
+    );
+    assert_eq!(symbols[2].doc.as_deref(), Some("Whether nothing is left."));
+    assert_eq!(symbols[2].signature, "val isEmpty: Boolean");
+    assert_eq!(
+        symbols[3].signature,
+        "constructor(owner: String, initial: Int) : this(owner, initial.toLong())"
+    );
+    assert_eq!(
+        symbols[4].doc.as_deref(),
+        Some("The most one deposit may add.")
+    );
+    assert_eq!(symbols[4].signature, "const val LIMIT = 10_000L");
+    assert_eq!(symbols[5].signature, "fun open(owner: String)");
+    assert_eq!(
+        symbols[6].doc.as_deref(),
+        Some("Snapshots for the audit log.")
+    );
+    assert_eq!(symbols[6].signature, "inner class Snapshot");
+    // Without a body the whole declaration is the signature.
+    assert_eq!(symbols[9].signature, "fun deposit(amount: Long): Long");
+    assert_eq!(symbols[10].signature, "enum class Kind(val code: Int)");
+    assert_eq!(symbols[11].signature, "fun label(): String");
+    assert_eq!(symbols[14].signature, "sealed interface Event");
+    assert_eq!(symbols[15].signature, "typealias Handler = (Event) -> Unit");
+    assert_eq!(
+        symbols[16].doc.as_deref(),
+        Some("The second element, or [default].")
+    );
+    assert_eq!(
+        symbols[16].signature,
+        "fun <T> List<T>.secondOr(default: T): T"
+    );
+    assert_eq!(symbols[17].signature, "fun String?.orBlank(): String");
+    assert_eq!(symbols[18].signature, "suspend fun `deposits are summed`()");
+
+    // Annotations above a multi-line declaration without a body stay in its signature.
+    let abstract_fun = "abstract class Store {\n    @Throws(IOException::class)\n    abstract fun read(\n        key: String,\n    ): ByteArray\n}\n";
+    let symbols = extract(Language::Kotlin, "Store.kt", abstract_fun);
+    assert_eq!(
+        outline(&symbols),
+        vec![
+            ("Store", "class", None, 1, 6),
+            ("read", "method", Some("Store"), 2, 5),
+        ]
+    );
+    assert_eq!(
+        symbols[1].signature,
+        "@Throws(IOException::class) abstract fun read( key: String, ): ByteArray"
+    );
+
+    // Extension properties sit in their receiver type; an interface's properties are its API.
+    let properties = "/** Hex of the hash code. */\ninternal expect val Any.hexAddress: String\n\nval String?.size: Int\n    get() = this?.length ?: 0\n\ninterface Job {\n    /** Whether it runs. */\n    val isActive: Boolean\n}\n";
+    let symbols = extract(Language::Kotlin, "Job.kt", properties);
+    assert_eq!(
+        outline(&symbols),
+        vec![
+            ("hexAddress", "method", Some("Any"), 2, 2),
+            ("size", "method", Some("String"), 4, 5),
+            ("Job", "interface", None, 7, 10),
+            ("isActive", "method", Some("Job"), 9, 9),
+        ]
+    );
+    assert_eq!(symbols[0].doc.as_deref(), Some("Hex of the hash code."));
+    assert_eq!(
+        symbols[0].signature,
+        "internal expect val Any.hexAddress: String"
+    );
+    assert_eq!(symbols[1].signature, "val String?.size: Int");
+    assert_eq!(symbols[3].doc.as_deref(), Some("Whether it runs."));
+    assert_eq!(symbols[3].signature, "val isActive: Boolean");
+
+    // A build script of calls has no definitions: it stays searchable as windows.
+    let script =
+        "plugins {\n    kotlin(\"jvm\")\n}\n\ndependencies {\n    implementation(libs.okio)\n}\n";
+    let symbols = extract(Language::Kotlin, "build.gradle.kts", script);
+    assert_eq!(
+        outline(&symbols),
+        vec![("build.gradle.kts", "section", None, 1, 7)]
+    );
+}
+
 const JAVA: &str = r#"package com.example;
 
 import java.util.List;
@@ -1660,6 +1865,14 @@ fn hostile_inputs_do_not_panic() {
     let invalid_csharp = String::from_utf8_lossy(
         b"/// <summary \xff\xfe\n[Attr(\xc3]\npublic class \xff { void M(\xfe) => ; }",
     );
+    let deep_kotlin = format!(
+        "{}{}",
+        "class A { fun f() { ".repeat(500),
+        "if (x) { listOf({ ".repeat(1500)
+    );
+    let invalid_kotlin = String::from_utf8_lossy(
+        b"/** \xff\xfe\n@Ann(\xc3)\nclass \xff { fun `\xfe`(\xc3) = ; }\n\"\"\"never closed",
+    );
     let cases = [
         (Language::JavaScript, deep_js.as_str()),
         (Language::Rust, deep_rust.as_str()),
@@ -1692,6 +1905,12 @@ fn hostile_inputs_do_not_panic() {
         (
             Language::CSharp,
             "namespace ; namespace A; record struct ( { get; } /// <see cref=\"",
+        ),
+        (Language::Kotlin, deep_kotlin.as_str()),
+        (Language::Kotlin, &invalid_kotlin),
+        (
+            Language::Kotlin,
+            "companion object { constructor( } enum class : fun .() val get() = `",
         ),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),

@@ -24,7 +24,10 @@ use crate::words::split_identifier;
 /// comments as plain text; Bash functions and bats tests with `#` comments as doc text.
 /// 8: Kotlin symbols (classes, objects, interfaces, enums, functions, extension functions in
 /// their receiver type, constructors, accessor properties, constants, type aliases) with KDoc.
-pub const CHUNK_FORMAT: &str = "8";
+/// 9: Swift symbols (classes, structs, enums, actors, protocols, extensions as impls, functions,
+/// initializers, subscripts, computed properties, constants, type aliases, macros) with `///`
+/// and `/** */` docs.
+pub const CHUNK_FORMAT: &str = "9";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

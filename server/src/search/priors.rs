@@ -213,11 +213,15 @@ pub fn classify(
         Some((dirs, file)) => (dirs, file),
         None => ("", path),
     };
-    // Gradle and Kotlin Multiplatform name test source sets in camel case: `src/commonTest/`,
-    // `src/jvmTest/`, `src/androidUnitTest/`, `src/integrationTest/`.
+    // Gradle and Kotlin Multiplatform name test source sets in camel case (`src/commonTest/`,
+    // `src/jvmTest/`, `src/androidUnitTest/`), and Xcode names test targets after the app or
+    // package (`AlamofireTests/`, `AppUITests/`).
     let test_source_set = dirs.split('/').any(|d| {
-        d.strip_suffix("Test")
-            .and_then(|set| set.chars().last())
+        let set = d
+            .strip_suffix("UITests")
+            .or_else(|| d.strip_suffix("Tests"))
+            .or_else(|| d.strip_suffix("Test"));
+        set.and_then(|set| set.chars().last())
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
     });
     let dirs: Vec<String> = dirs
@@ -456,6 +460,11 @@ mod tests {
             "app/src/androidUnitTest/kotlin/Fakes.kt",
             "src/integrationTest/kotlin/Fixtures.kt",
             "src/testFixtures/kotlin/Accounts.kt",
+            // Swift: `*Tests.swift`, SwiftPM's `Tests/`, Xcode test targets
+            "Sources/Bank/AccountTests.swift",
+            "Tests/BankTests/Fixtures.swift",
+            "BankAppTests/Helpers.swift",
+            "BankAppUITests/Launch.swift",
         ] {
             assert!(classes(path).contains(&PathClass::Test), "{path}");
         }
@@ -476,6 +485,8 @@ mod tests {
             "okio/src/commonMain/kotlin/okio/Latest.kt",
             "src/main/kotlin/latest/Attest.kt",
             "src/main/kotlin/ABTest/Split.kt",
+            "Sources/Bank/Contest.swift",
+            "Sources/Contests/Latest.swift",
         ] {
             assert!(!classes(path).contains(&PathClass::Test), "{path}");
         }

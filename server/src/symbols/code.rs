@@ -91,6 +91,10 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
             tree_sitter_kotlin_ng::LANGUAGE.into(),
             include_str!("../../grammars/kotlin.scm"),
         ),
+        Language::Swift => (
+            tree_sitter_swift::LANGUAGE.into(),
+            include_str!("../../grammars/swift.scm"),
+        ),
         Language::Markdown | Language::Text => return None,
     };
     Some(parts)
@@ -525,7 +529,10 @@ fn draft(
                 let adjacent = last_row(node) + 1 >= next_row;
                 // A `#!` shebang says how to run the file, not what a definition does.
                 let shebang = node_text(source, node).starts_with("#!");
-                if !adjacent || !starts_line(lines, node) || shebang {
+                // A Swift `// MARK: - Section` line heads a group of declarations, not the next.
+                let mark =
+                    language == Language::Swift && node_text(source, node).starts_with("// MARK:");
+                if !adjacent || !starts_line(lines, node) || shebang || mark {
                     break;
                 }
                 doc_comments.push(node);
@@ -670,6 +677,20 @@ fn kotlin_body(def: Node<'_>) -> Option<Node<'_>> {
     })
 }
 
+/// Where a Swift declaration's body starts: the body of a type or function, or the `{ … }` of a
+/// computed property or subscript.
+fn swift_body(def: Node<'_>) -> Option<Node<'_>> {
+    if let Some(body) = def
+        .child_by_field_name("body")
+        .or_else(|| def.child_by_field_name("computed_value"))
+    {
+        return Some(body);
+    }
+    let mut cursor = def.walk();
+    def.named_children(&mut cursor)
+        .find(|child| child.kind() == "computed_property")
+}
+
 /// The parameter list of a Lua function, where its signature ends (a body may be empty, or on
 /// the same line): `function M.f(a)`, `local f = function(a)`, `f = function(a)` in a table.
 fn lua_parameters(def: Node<'_>) -> Option<Node<'_>> {
@@ -710,14 +731,16 @@ fn signature(
     };
     let body = match language {
         Language::Kotlin => kotlin_body(def),
+        Language::Swift => swift_body(def),
         _ => find_body(def, candidate.name),
     };
     let end_byte = match (lua_end, body) {
         (Some(end), _) => end,
         (None, Some(body)) if body.start_byte() > def.start_byte() => body.start_byte(),
-        // A Kotlin declaration without a body (`data class P(val x: Int)`, an abstract `fun`)
-        // is all declaration, and its annotations may stand on lines of their own.
-        _ if language == Language::Kotlin => def.end_byte(),
+        // A Kotlin or Swift declaration without a body (`data class P(val x: Int)`, an abstract
+        // `fun`, a protocol requirement) is all declaration, and its annotations or attributes
+        // may stand on lines of their own.
+        _ if matches!(language, Language::Kotlin | Language::Swift) => def.end_byte(),
         _ => {
             let text = node_text(source, def);
             def.start_byte() + text.find('\n').unwrap_or(text.len())
@@ -837,9 +860,11 @@ fn clean_name(language: Language, kind: SymbolKind, raw: &str) -> (String, Optio
         }
         // A bats test is named by its string.
         (Language::Bash, _) => (name.trim_matches(['"', '\'']).to_string(), None, false),
-        // Kotlin names may be quoted in backticks, test names especially:
-        // ``fun `deposits money`()``.
-        (Language::Kotlin, _) => (name.trim_matches('`').to_string(), None, false),
+        // Kotlin and Swift names may be quoted in backticks, Kotlin test names especially:
+        // ``fun `deposits money`()``, ``case `default` ``.
+        (Language::Kotlin | Language::Swift, _) => {
+            (name.trim_matches('`').to_string(), None, false)
+        }
         (Language::Cpp, _) => {
             let parts = split_qualified(&name);
             match parts.as_slice() {

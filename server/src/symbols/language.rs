@@ -72,7 +72,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
     // styles and templates
     "css", "scss", "sass", "less", "vue", "svelte", "astro", "hbs", "j2", "jinja", "erb",
     // other programming languages
-    "swift", "scala", "sc", "fs", "fsx", "vb",
+    "scala", "sc", "fs", "fsx", "vb",
     "r", "jl", "ex", "exs", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
     "dart", "pl", "pm", "groovy", "elm", "zig", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
     "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
@@ -80,7 +80,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 17] = [
+    pub const ALL: [Language; 18] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -96,6 +96,7 @@ impl Language {
         Language::CSharp,
         Language::Bash,
         Language::Kotlin,
+        Language::Swift,
         Language::Markdown,
         Language::Text,
     ];
@@ -137,6 +138,7 @@ impl Language {
             "cs" | "csx" => Language::CSharp,
             "sh" | "bash" | "bats" => Language::Bash,
             "kt" | "kts" => Language::Kotlin,
+            "swift" => Language::Swift,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -162,6 +164,7 @@ impl Language {
             Language::CSharp => "csharp",
             Language::Bash => "bash",
             Language::Kotlin => "kotlin",
+            Language::Swift => "swift",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -186,6 +189,7 @@ impl Language {
             "csharp" | "c#" | "cs" => Language::CSharp,
             "bash" | "sh" | "shell" => Language::Bash,
             "kotlin" | "kt" => Language::Kotlin,
+            "swift" => Language::Swift,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -345,6 +349,9 @@ mod tests {
         for name in ["src/main/kotlin/okio/Buffer.kt", "build.gradle.kts"] {
             assert_eq!(detect(name), Some(Language::Kotlin), "{name}");
         }
+        for name in ["Sources/Alamofire/Session.swift", "Package.swift"] {
+            assert_eq!(detect(name), Some(Language::Swift), "{name}");
+        }
     }
 
     #[test]
@@ -365,7 +372,6 @@ mod tests {
             "index.html",
             "style.scss",
             "api.proto",
-            "View.swift",
             "Build.scala",
             "analysis.R",
             "mix.exs",

@@ -38,6 +38,7 @@ pub enum Language {
     CSharp,
     Bash,
     Kotlin,
+    Swift,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

@@ -1464,6 +1464,188 @@ fn kotlin_fixture() {
     );
 }
 
+const SWIFT: &str = r#"import Foundation
+
+/// A bank account.
+///
+/// - Parameter owner: who owns it.
+@MainActor
+public final class Account: Holder {
+    /// The most one deposit may add.
+    public static let limit = 10_000
+
+    private var balance: Int = 0
+
+    public let owner: String
+
+    /// Whether nothing is left.
+    var isEmpty: Bool {
+        balance == 0
+    }
+
+    /** Opens an account. */
+    public init?(owner: String) {
+        self.owner = owner
+    }
+
+    deinit {}
+
+    // MARK: - Money
+
+    /// Deposits money.
+    /// - Returns: the new balance.
+    @discardableResult
+    public func deposit(_ amount: Int) throws -> Int {
+        balance += amount
+        return balance
+    }
+
+    subscript(index: Int) -> Int { balance }
+
+    static func + (lhs: Account, rhs: Account) -> Int { 0 }
+
+    // Snapshots for the audit log.
+    struct Snapshot {
+        func write() {}
+    }
+}
+
+protocol Holder: AnyObject {
+    associatedtype Item
+    /// Who owns it.
+    var owner: String { get }
+    func deposit(_ amount: Int) throws -> Int
+}
+
+enum Kind: String, CaseIterable {
+    case checking, savings
+    func label() -> String { rawValue }
+}
+
+extension Account: Equatable where Self: AnyObject {
+    func `default`() -> Account { self }
+}
+
+actor Ledger {
+    func add(_ entry: Int) async {}
+}
+
+typealias Handler = (Int) -> Void
+
+func largest<T: Comparable>(_ items: [T]) -> T? where T: Hashable {
+    items.max()
+}
+
+let version = "1.0"
+var counter = 0
+"#;
+
+#[test]
+fn swift_fixture() {
+    let symbols = extract(Language::Swift, "Account.swift", SWIFT);
+    let expected: Vec<Row<'_>> = vec![
+        ("Account", "class", None, 6, 45),
+        ("limit", "constant", Some("Account"), 9, 9),
+        ("isEmpty", "method", Some("Account"), 16, 18),
+        ("init", "method", Some("Account"), 21, 23),
+        ("deposit", "method", Some("Account"), 31, 35),
+        ("subscript", "method", Some("Account"), 37, 37),
+        ("Snapshot", "struct", Some("Account"), 42, 44),
+        ("write", "method", Some("Snapshot"), 43, 43),
+        ("Holder", "interface", None, 47, 52),
+        ("owner", "method", Some("Holder"), 50, 50),
+        ("deposit", "method", Some("Holder"), 51, 51),
+        ("Kind", "enum", None, 54, 57),
+        ("label", "method", Some("Kind"), 56, 56),
+        // An extension is an impl of the type it extends.
+        ("Account", "impl", None, 59, 61),
+        ("default", "method", Some("Account"), 60, 60),
+        ("Ledger", "class", None, 63, 65),
+        ("add", "method", Some("Ledger"), 64, 64),
+        ("Handler", "type", None, 67, 67),
+        ("largest", "function", None, 69, 71),
+        ("version", "constant", None, 73, 73),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, SWIFT);
+
+    let account = &symbols[0];
+    assert_eq!(
+        account.doc.as_deref(),
+        Some("A bank account.\n\n- Parameter owner: who owns it.")
+    );
+    // Attributes are part of the declaration.
+    assert_eq!(
+        account.signature,
+        "@MainActor public final class Account: Holder"
+    );
+    assert_eq!(
+        symbols[1].doc.as_deref(),
+        Some("The most one deposit may add.")
+    );
+    assert_eq!(symbols[1].signature, "public static let limit = 10_000");
+    assert_eq!(symbols[2].doc.as_deref(), Some("Whether nothing is left."));
+    assert_eq!(symbols[2].signature, "var isEmpty: Bool");
+    assert_eq!(symbols[3].doc.as_deref(), Some("Opens an account."));
+    assert_eq!(symbols[3].signature, "public init?(owner: String)");
+    let deposit = &symbols[4];
+    assert_eq!(
+        deposit.doc.as_deref(),
+        Some("Deposits money.\n- Returns: the new balance.")
+    );
+    assert_eq!(
+        deposit.signature,
+        "@discardableResult public func deposit(_ amount: Int) throws -> Int"
+    );
+    assert_eq!(symbols[5].signature, "subscript(index: Int) -> Int");
+    assert_eq!(
+        symbols[6].doc.as_deref(),
+        Some("Snapshots for the audit log.")
+    );
+    assert_eq!(symbols[6].signature, "struct Snapshot");
+    assert_eq!(symbols[8].signature, "protocol Holder: AnyObject");
+    assert_eq!(symbols[9].doc.as_deref(), Some("Who owns it."));
+    // Requirements have no body: the whole declaration is the signature.
+    assert_eq!(symbols[9].signature, "var owner: String { get }");
+    assert_eq!(
+        symbols[10].signature,
+        "func deposit(_ amount: Int) throws -> Int"
+    );
+    assert_eq!(symbols[11].signature, "enum Kind: String, CaseIterable");
+    assert_eq!(
+        symbols[13].signature,
+        "extension Account: Equatable where Self: AnyObject"
+    );
+    assert_eq!(symbols[14].signature, "func `default`() -> Account");
+    assert_eq!(symbols[15].signature, "actor Ledger");
+    assert_eq!(symbols[16].signature, "func add(_ entry: Int) async");
+    assert_eq!(symbols[17].signature, "typealias Handler = (Int) -> Void");
+    assert_eq!(
+        symbols[18].signature,
+        "func largest<T: Comparable>(_ items: [T]) -> T? where T: Hashable"
+    );
+    assert_eq!(symbols[19].signature, "let version = \"1.0\"");
+
+    // A `// MARK:` line heads a section: it is no one's doc, nor are the comments above it.
+    let marked = "struct Store {\n    /// Loads.\n    // MARK: - Loading\n    func load() {}\n}\n\n/// Macros are symbols too.\n@freestanding(expression)\npublic macro stringify<T>(_ value: T) -> (T, String) = #externalMacro(module: \"M\", type: \"S\")\n";
+    let symbols = extract(Language::Swift, "Store.swift", marked);
+    assert_eq!(
+        outline(&symbols),
+        vec![
+            ("Store", "struct", None, 1, 5),
+            ("load", "method", Some("Store"), 4, 4),
+            ("stringify", "macro", None, 8, 9),
+        ]
+    );
+    assert_eq!(symbols[1].doc, None);
+    assert_eq!(symbols[2].doc.as_deref(), Some("Macros are symbols too."));
+
+    // A package manifest is its `package` constant.
+    let manifest = "// swift-tools-version:5.9\nimport PackageDescription\n\nlet package = Package(\n    name: \"Bank\"\n)\n";
+    let symbols = extract(Language::Swift, "Package.swift", manifest);
+    assert_eq!(outline(&symbols), vec![("package", "constant", None, 4, 6)]);
+}
+
 const JAVA: &str = r#"package com.example;
 
 import java.util.List;
@@ -1873,6 +2055,14 @@ fn hostile_inputs_do_not_panic() {
     let invalid_kotlin = String::from_utf8_lossy(
         b"/** \xff\xfe\n@Ann(\xc3)\nclass \xff { fun `\xfe`(\xc3) = ; }\n\"\"\"never closed",
     );
+    let deep_swift = format!(
+        "{}{}",
+        "struct A { func f() { ".repeat(500),
+        "if x { [{ ".repeat(1500)
+    );
+    let invalid_swift = String::from_utf8_lossy(
+        b"/// \xff\xfe\n@attr(\xc3)\nclass \xff { func `\xfe`(\xc3) -> { }\n\"\"\"never closed",
+    );
     let cases = [
         (Language::JavaScript, deep_js.as_str()),
         (Language::Rust, deep_rust.as_str()),
@@ -1911,6 +2101,12 @@ fn hostile_inputs_do_not_panic() {
         (
             Language::Kotlin,
             "companion object { constructor( } enum class : fun .() val get() = `",
+        ),
+        (Language::Swift, deep_swift.as_str()),
+        (Language::Swift, &invalid_swift),
+        (
+            Language::Swift,
+            "extension { init?( } subscript -> protocol : var { get set macro #",
         ),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),

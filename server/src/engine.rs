@@ -18,7 +18,7 @@ use crate::embed::{EmbedError, QueryTask};
 use crate::finetune;
 use crate::index::{
     Access, Index, IndexAccess, IndexConfig, IndexError, IndexEvent, UpdateStats, chunker_for,
-    embed_pending, embed_pending_for, stage_chunks, update_shared,
+    embed_pending_for, embed_pending_in_file, stage_chunks, update_shared,
 };
 use crate::model::{self, LoadedModel, ModelError, ModelOptions};
 use crate::search::{
@@ -729,12 +729,9 @@ impl Engine {
             task_root
                 .index
                 .with(|i| i.sync_text(&rel, language, &text, text.len() as u64, 0, &chunker))?;
-            embed_pending(
-                &task_root.index,
-                &model.handle,
-                &mut |_| {},
-                &AtomicBool::new(false),
-            )?;
+            // Only this file's new texts: scanning the whole index for pending ones cost more
+            // than the embedding on a large workspace (bench/scale.py).
+            embed_pending_in_file(&task_root.index, &model.handle, &rel)?;
             task_root.index.with(|i| i.flush())?;
             Ok(())
         })
@@ -777,12 +774,7 @@ impl Engine {
                         model.handle.info().max_tokens,
                     );
                     task_root.index.with(|i| i.sync_file(&file, &chunker))?;
-                    embed_pending(
-                        &task_root.index,
-                        &model.handle,
-                        &mut |_| {},
-                        &AtomicBool::new(false),
-                    )?;
+                    embed_pending_in_file(&task_root.index, &model.handle, &file.rel_path)?;
                 }
                 None => {
                     task_root.index.with(|i| i.remove_path(&rel))?;

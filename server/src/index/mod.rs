@@ -12,7 +12,8 @@ pub mod vectors;
 
 pub use pipeline::{
     FileSync, IndexAccess, IndexEvent, StagedChunks, UpdatePlan, UpdateStats, chunker_for,
-    embed_pending, embed_pending_for, stage_chunks, sync_files, update_shared,
+    embed_pending, embed_pending_for, embed_pending_in_file, stage_chunks, sync_files,
+    update_shared,
 };
 
 use std::fs::{self, File, TryLockError};
@@ -520,6 +521,11 @@ impl Index {
     /// How this index walks its root.
     pub fn walk_options(&self) -> &WalkOptions {
         &self.config.walk
+    }
+
+    /// The directory holding this index's files.
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
     }
 
     /// The workspace root this index covers.

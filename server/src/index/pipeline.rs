@@ -291,9 +291,8 @@ fn sync_changed_files(
 fn finish_counts(index: &impl IndexAccess, stats: &mut UpdateStats) -> Result<(), IndexError> {
     index.with(|i| -> Result<(), IndexError> {
         i.flush()?;
-        let counts = i.store.counts(i.fingerprint())?;
-        stats.files = counts.files;
-        stats.chunks = counts.chunks;
+        // Not `counts`: its embedding coverage reads every chunk, and is not reported here.
+        (stats.files, stats.chunks) = i.store.file_and_chunk_counts()?;
         stats.pending = i.pending_count()?;
         Ok(())
     })
@@ -323,23 +322,43 @@ pub fn embed_pending_for(
 ) -> Result<usize, IndexError> {
     let fingerprint =
         |i: &Index| target.map_or_else(|| i.fingerprint().to_string(), str::to_string);
-    let total = index.with(|i| i.store.pending_count(&fingerprint(i)))? as usize;
+    let fetch = |after: Option<&[u8; 32]>| {
+        index.with(|i| {
+            let fp = fingerprint(i);
+            i.store
+                .pending_texts_after(&fp, after, EMBED_REQUEST_SIZE)
+                .map(|pending| (pending, fp))
+        })
+    };
+    let mut next = Some(fetch(None)?);
+    // Counting the pending texts (for progress) reads the whole index: only when there are some.
+    let total = match &next {
+        Some((pending, _)) if !pending.is_empty() => {
+            index.with(|i| i.store.pending_count(&fingerprint(i)))? as usize
+        }
+        _ => 0,
+    };
     let mut done = 0;
     progress(IndexEvent::Embedding { done, total });
+    // Texts are taken in hash order from where the last request ended; when that reaches the
+    // end, one more pass from the start picks up texts stored behind it meanwhile (an edit).
+    let mut after: Option<[u8; 32]> = None;
     loop {
         if cancel.load(Ordering::Relaxed) {
             index.with(|i| i.flush())?;
             return Err(IndexError::Cancelled);
         }
-        let (pending, fp) = index.with(|i| {
-            let fp = fingerprint(i);
-            i.store
-                .pending_texts(&fp, EMBED_REQUEST_SIZE)
-                .map(|pending| (pending, fp))
-        })?;
-        if pending.is_empty() {
+        let (pending, fp) = match next.take() {
+            Some(batch) => batch,
+            None => fetch(after.as_ref())?,
+        };
+        let Some(&(last, _)) = pending.last() else {
+            if after.take().is_some() {
+                continue;
+            }
             break;
-        }
+        };
+        after = Some(last);
         embed_and_store(
             index,
             embedder,
@@ -353,6 +372,32 @@ pub fn embed_pending_for(
         });
     }
     Ok(done)
+}
+
+/// Embeds the chunk texts of one file that have no vector for the index's current model: what
+/// an edit of that file needs before it is searchable by meaning. Unlike [`embed_pending`] it
+/// never looks at the rest of the index, so its cost does not grow with the workspace (texts
+/// pending elsewhere are left to the next update). Returns how many texts were embedded.
+pub fn embed_pending_in_file(
+    index: &impl IndexAccess,
+    embedder: &EmbedHandle,
+    rel_path: &str,
+) -> Result<usize, IndexError> {
+    let (pending, fingerprint) = index.with(|i| {
+        let fingerprint = i.fingerprint().to_string();
+        i.store
+            .pending_texts_in_file(&fingerprint, rel_path)
+            .map(|pending| (pending, fingerprint))
+    })?;
+    for batch in pending.chunks(EMBED_REQUEST_SIZE) {
+        embed_and_store(
+            index,
+            embedder,
+            &fingerprint,
+            batch.iter().map(|(h, t)| (*h, t.as_str())),
+        )?;
+    }
+    Ok(pending.len())
 }
 
 /// Embeds chunk texts as documents and stores their vectors under `fingerprint`.

@@ -436,16 +436,60 @@ impl IndexStore {
         fingerprint: &str,
         limit: usize,
     ) -> Result<Vec<([u8; 32], String)>, IndexError> {
+        self.pending_texts_after(fingerprint, None, limit)
+    }
+
+    /// [`IndexStore::pending_texts`] in text hash order, starting after the hash `after`: a
+    /// caller that embeds batch after batch passes the last hash of the previous batch, so each
+    /// call reads on from there instead of passing over every text embedded so far again (which
+    /// made embedding a cold index quadratic in its size).
+    pub fn pending_texts_after(
+        &self,
+        fingerprint: &str,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], String)>, IndexError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.text_hash, MIN(c.text) FROM chunks c
-             WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.fingerprint = ?1 AND v.text_hash = c.text_hash)
-             GROUP BY c.text_hash LIMIT ?2",
+             WHERE c.text_hash > ?3 AND NOT EXISTS
+                 (SELECT 1 FROM vectors v WHERE v.fingerprint = ?1 AND v.text_hash = c.text_hash)
+             GROUP BY c.text_hash ORDER BY c.text_hash LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![fingerprint, limit as i64], |r| {
+        // Every hash is 32 bytes, so each one sorts after the empty blob.
+        let after: &[u8] = after.map_or(&[], |h| &h[..]);
+        let rows = stmt.query_map(params![fingerprint, limit as i64, after], |r| {
             let hash: Vec<u8> = r.get(0)?;
             Ok((hash.try_into().unwrap_or([0; 32]), r.get::<_, String>(1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The distinct chunk texts of one file that have no vector for `fingerprint` yet: what an
+    /// edit of that file leaves to embed, found through the file's chunks alone (not a scan of
+    /// every chunk like [`IndexStore::pending_texts`]).
+    pub fn pending_texts_in_file(
+        &self,
+        fingerprint: &str,
+        path: &str,
+    ) -> Result<Vec<([u8; 32], String)>, IndexError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT c.text_hash, c.text FROM files f JOIN chunks c ON c.file_id = f.id
+             WHERE f.path = ?2 AND NOT EXISTS
+                 (SELECT 1 FROM vectors v WHERE v.fingerprint = ?1 AND v.text_hash = c.text_hash)",
+        )?;
+        let rows = stmt.query_map(params![fingerprint, path], |r| {
+            let hash: Vec<u8> = r.get(0)?;
+            Ok((hash.try_into().unwrap_or([0; 32]), r.get::<_, String>(1)?))
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, text) = row?;
+            if seen.insert(hash) {
+                out.push((hash, text));
+            }
+        }
+        Ok(out)
     }
 
     /// The number of distinct chunk texts still waiting for a vector.
@@ -708,6 +752,17 @@ impl IndexStore {
         Ok(out)
     }
 
+    /// The numbers of files and chunks (cheap, unlike [`IndexStore::counts`]).
+    pub fn file_and_chunk_counts(&self) -> Result<(u64, u64), IndexError> {
+        let files: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM files", [], |r| r.get(0))?;
+        let chunks: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM chunks", [], |r| r.get(0))?;
+        Ok((files as u64, chunks as u64))
+    }
+
     /// Totals, with embedding coverage for `fingerprint`.
     pub fn counts(&self, fingerprint: &str) -> Result<StoreCounts, IndexError> {
         let count = |sql: &str| -> Result<u64, IndexError> {
@@ -950,6 +1005,54 @@ mod tests {
         assert_eq!(store.counts("fp").unwrap().chunks, 0);
         // The embedding cache outlives the file: a revert re-embeds nothing.
         assert_eq!(store.counts("fp").unwrap().vectors, 2);
+    }
+
+    #[test]
+    fn pending_texts_page_in_hash_order_and_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = IndexStore::open(&dir.path().join("store.sqlite")).unwrap();
+        let texts: Vec<String> = (0..7).map(|i| format!("fn f{i}() {{}}")).collect();
+        let chunks: Vec<Chunk> = texts.iter().map(|t| chunk("f", t)).collect();
+        store
+            .replace_file(&record("a.rs", 1), &chunks[..5], "fp")
+            .unwrap();
+        store
+            .replace_file(&record("b.rs", 2), &chunks[4..], "fp")
+            .unwrap();
+        let all = store.pending_texts("fp", 100).unwrap();
+        assert_eq!(all.len(), 7, "f4 is in both files, one text");
+        assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "hash order");
+        // Pages of 3 from the last hash seen cover every text once.
+        let (mut paged, mut after) = (Vec::new(), None);
+        loop {
+            let page = store.pending_texts_after("fp", after.as_ref(), 3).unwrap();
+            let Some(&(last, _)) = page.last() else {
+                break;
+            };
+            after = Some(last);
+            paged.extend(page);
+        }
+        assert_eq!(paged, all);
+        // A file's own pending texts; once embedded, none.
+        let in_b = store.pending_texts_in_file("fp", "b.rs").unwrap();
+        let mut names: Vec<&str> = in_b.iter().map(|(_, t)| t.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["fn f4() {}", "fn f5() {}", "fn f6() {}"]);
+        let vectors: Vec<_> = in_b.iter().map(|(h, _)| (*h, vec![1.0f32])).collect();
+        store.insert_vectors("fp", &vectors).unwrap();
+        assert!(
+            store
+                .pending_texts_in_file("fp", "b.rs")
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.pending_texts_in_file("fp", "a.rs").unwrap().len(), 4);
+        assert!(
+            store
+                .pending_texts_in_file("fp", "gone.rs")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

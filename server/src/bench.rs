@@ -9,6 +9,10 @@
 //! - `matmul`: that peak on its own;
 //! - `recall`: HNSW top-10 recall against exact search over an index's real vectors, with the
 //!   settings the index uses.
+//!
+//! `scale` ([`scale`]) builds a large synthetic workspace and its index for `bench/scale.py`.
+
+pub mod scale;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

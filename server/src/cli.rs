@@ -119,7 +119,8 @@ pub enum Command {
     /// The workspace's model: which one serves it, or go back to the base model.
     #[command(subcommand)]
     Model(ModelCommand),
-    /// Measure the embedder, the matmul peak and vector-index recall (`bench/run` drives these).
+    /// Measure the embedder, the matmul peak and vector-index recall, or build a synthetic index at
+    /// scale (`bench/run` and `bench/scale.py` drive these).
     #[command(subcommand)]
     Bench(BenchCommand),
 }
@@ -171,6 +172,36 @@ pub enum BenchCommand {
         #[arg(long, short = 'k', default_value_t = 10)]
         top_k: usize,
     },
+    /// Write a synthetic workspace of code-like files and build its index with vectors made
+    /// from each chunk's hash instead of the model (minutes for 200k chunks); `bench/scale.py`
+    /// then measures `index`, `search` and the language server on it.
+    Scale {
+        /// A new or empty directory: the workspace goes to DIR/workspace, its index under
+        /// DIR/indexes (the language server's `indexDir`).
+        #[arg(long)]
+        dir: PathBuf,
+        /// How many files to write.
+        #[arg(long, default_value_t = 20_000, value_parser = parse_count)]
+        files: usize,
+        /// Functions per file (one chunk each).
+        #[arg(long, default_value_t = 10, value_parser = parse_count)]
+        functions_per_file: usize,
+        /// The same seed writes the same workspace.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The model whose tokenizer cuts the files and whose fingerprint and dimensions the
+        /// generated vectors take (it embeds nothing).
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+}
+
+/// A count of at least 1.
+fn parse_count(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{value}` is not a whole number of at least 1")),
+    }
 }
 
 /// How `search` ranks results.
@@ -521,6 +552,27 @@ fn run_bench(command: BenchCommand) -> Result<()> {
                 queries,
                 top_k,
             )?)?
+        }
+        BenchCommand::Scale {
+            dir,
+            files,
+            functions_per_file,
+            seed,
+            model,
+        } => {
+            let options = model.model_options()?;
+            let loaded = model::load(&model.spec, &options)
+                .with_context(|| format!("loading model {}", model.spec))?;
+            eprintln!(
+                "bench: writing {files} files of {functions_per_file} functions to {} and indexing them with generated vectors",
+                dir.display()
+            );
+            let size = bench::scale::ScaleSize {
+                files,
+                functions_per_file,
+                seed,
+            };
+            serde_json::to_value(bench::scale::build(&dir, &size, &loaded)?)?
         }
     };
     println!("{value}");

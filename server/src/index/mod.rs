@@ -373,6 +373,17 @@ impl Index {
         self.store.pending_count(self.fingerprint())
     }
 
+    /// Up to `limit` distinct chunk texts that still need a vector from the current model, in
+    /// text hash order after `after` (see [`store::IndexStore::pending_texts_after`]).
+    pub fn pending_texts(
+        &self,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], String)>, IndexError> {
+        self.store
+            .pending_texts_after(self.fingerprint(), after, limit)
+    }
+
     /// Stores freshly computed vectors and adds them to the vector index.
     pub fn store_vectors(&mut self, vectors: &[([u8; 32], Vec<f32>)]) -> Result<(), IndexError> {
         let fingerprint = self.fingerprint().to_string();

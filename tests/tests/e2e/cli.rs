@@ -829,3 +829,114 @@ fn regression_23_a_cold_search_answers_first_then_embeds_the_rest() {
     assert!(second.get("partial").is_none(), "{second}");
     assert_eq!(result_names(&second)[0], "backoff_delay", "{second}");
 }
+
+#[test]
+fn bench_scale_builds_an_index_that_index_search_and_status_use_as_their_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("scale");
+    let run = |args: &[&str]| {
+        std::process::Command::new(binary())
+            .args(["bench", "scale", "--dir"])
+            .arg(&dir)
+            .args(args)
+            .env("HF_HUB_OFFLINE", "1")
+            .env_remove("CODER_LSP_MODEL")
+            .env_remove("CODER_LSP_ADAPTER")
+            .output()
+            .expect("run coder-lsp bench scale")
+    };
+    let built: serde_json::Value = serde_json::from_str(
+        success(&run(&[
+            "--files",
+            "24",
+            "--functions-per-file",
+            "3",
+            "--seed",
+            "5",
+        ]))
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&built["files"], &built["chunks"], &built["vectors"]),
+        (&24.into(), &72.into(), &72.into()),
+        "{built}"
+    );
+    assert_eq!(built["dimensions"], 384, "the default model's");
+    let root = built["root"].as_str().unwrap().to_string();
+    let index_dir = built["index_dir"].as_str().unwrap().to_string();
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let output = std::process::Command::new(binary())
+            .args(args)
+            .args(["--root", &root, "--index-dir", &index_dir, "--json"])
+            .env("HF_HUB_OFFLINE", "1")
+            .env_remove("CODER_LSP_MODEL")
+            .env_remove("CODER_LSP_ADAPTER")
+            .output()
+            .expect("run coder-lsp");
+        serde_json::from_str(success(&output).trim()).unwrap()
+    };
+
+    // The real `index` finds nothing to cut or embed: the index is complete as built.
+    let stats = cli(&["index"]);
+    assert_eq!(
+        (&stats["changed"], &stats["embedded"], &stats["chunks"]),
+        (&0.into(), &0.into(), &72.into()),
+        "{stats}"
+    );
+    let status = cli(&["status"]);
+    assert_eq!(
+        (&status["pending"], &status["vectors"]),
+        (&0.into(), &72.into())
+    );
+
+    // A generated function is found by its name, through hybrid search.
+    let file = walk_files(std::path::Path::new(&root))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "rs"))
+        .unwrap();
+    let text = fs::read_to_string(&file).unwrap();
+    let name = text
+        .lines()
+        .find_map(|l| l.strip_prefix("pub fn "))
+        .and_then(|l| l.split('(').next())
+        .unwrap()
+        .to_string();
+    let answer = cli(&[
+        "search",
+        "--no-update",
+        "--top-k",
+        "5",
+        &name.replace('_', " "),
+    ]);
+    assert!(
+        result_names(&answer).contains(&name),
+        "{name} not found: {answer}"
+    );
+
+    // Bad arguments and a used directory are refused with a reason.
+    let zero = run(&["--files", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("at least 1"));
+    let again = run(&["--files", "2"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+}
+
+/// Every file under `dir`, sorted.
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).expect("read a generated directory") {
+            let path = entry.expect("a generated entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -130,22 +130,29 @@ def wait_until_found(client, query, name):
         time.sleep(0.01)
 
 
-def measure(binary, root, index_base, n_queries=60):
-    """Runs the whole session; returns a dict of measurements."""
-    root = os.path.realpath(root)
-    log = open(os.path.join(index_base, "server.log"), "w")
+def start_indexed(binary, root, index_base, log, poll=0.25):
+    """Starts the server on `root` with its indexes under `index_base` and waits until the index
+    is complete; returns the client and the seconds that took."""
     client = Client(binary, log)
-    uri = lambda p: "file://" + p
     started = time.perf_counter()
-    client.request("initialize", {"processId": None, "rootUri": uri(root), "capabilities": {},
+    client.request("initialize", {"processId": None, "rootUri": "file://" + root,
+                                  "capabilities": {},
                                   "initializationOptions": {"indexDir": index_base}})
     client.notify("initialized", {})
     while True:
         status = client.command("indexStatus")
         if not status["indexing"] and status["files"] > 0 and status["pending"] == 0:
             break
-        time.sleep(0.25)
-    cold = time.perf_counter() - started
+        time.sleep(poll)
+    return client, time.perf_counter() - started
+
+
+def measure(binary, root, index_base, n_queries=60):
+    """Runs the whole session; returns a dict of measurements."""
+    root = os.path.realpath(root)
+    log = open(os.path.join(index_base, "server.log"), "w")
+    uri = lambda p: "file://" + p
+    client, cold = start_indexed(binary, root, index_base, log)
     cold_peak_mb = client.peak_memory_mb()
 
     search_ms, hits = [], []

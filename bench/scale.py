@@ -27,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lsp_latency import Client, pct, search  # noqa: E402
+from lsp_latency import pct, search, start_indexed  # noqa: E402
 
 # The generator's words (server/src/bench/scale.rs), for queries that find something.
 VERBS = ["parse", "encode", "decode", "load", "store", "fetch", "resolve", "validate", "merge",
@@ -147,18 +147,8 @@ def edit_cli(binary, root, index_dir, n):
 
 def lsp_session(binary, root, index_base, qs, patterns):
     log = open(os.path.join(index_base, "..", "server.log"), "w")
-    client = Client(binary, log)
     uri = lambda p: "file://" + p
-    t = time.perf_counter()
-    client.request("initialize", {"processId": None, "rootUri": uri(root), "capabilities": {},
-                                  "initializationOptions": {"indexDir": index_base}})
-    client.notify("initialized", {})
-    while True:
-        status = client.command("indexStatus")
-        if not status["indexing"] and status["files"] > 0 and status["pending"] == 0:
-            break
-        time.sleep(0.1)
-    ready_s = time.perf_counter() - t
+    client, ready_s = start_indexed(binary, root, index_base, log, poll=0.1)
     symbol_ms, symbol_hits = [], 0
     for p in patterns:
         t = time.perf_counter()

@@ -457,10 +457,7 @@ impl IndexStore {
         )?;
         // Every hash is 32 bytes, so each one sorts after the empty blob.
         let after: &[u8] = after.map_or(&[], |h| &h[..]);
-        let rows = stmt.query_map(params![fingerprint, limit as i64, after], |r| {
-            let hash: Vec<u8> = r.get(0)?;
-            Ok((hash.try_into().unwrap_or([0; 32]), r.get::<_, String>(1)?))
-        })?;
+        let rows = stmt.query_map(params![fingerprint, limit as i64, after], pending_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -473,23 +470,13 @@ impl IndexStore {
         path: &str,
     ) -> Result<Vec<([u8; 32], String)>, IndexError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT DISTINCT c.text_hash, c.text FROM files f JOIN chunks c ON c.file_id = f.id
+            "SELECT c.text_hash, MIN(c.text) FROM files f JOIN chunks c ON c.file_id = f.id
              WHERE f.path = ?2 AND NOT EXISTS
-                 (SELECT 1 FROM vectors v WHERE v.fingerprint = ?1 AND v.text_hash = c.text_hash)",
+                 (SELECT 1 FROM vectors v WHERE v.fingerprint = ?1 AND v.text_hash = c.text_hash)
+             GROUP BY c.text_hash",
         )?;
-        let rows = stmt.query_map(params![fingerprint, path], |r| {
-            let hash: Vec<u8> = r.get(0)?;
-            Ok((hash.try_into().unwrap_or([0; 32]), r.get::<_, String>(1)?))
-        })?;
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for row in rows {
-            let (hash, text) = row?;
-            if seen.insert(hash) {
-                out.push((hash, text));
-            }
-        }
-        Ok(out)
+        let rows = stmt.query_map(params![fingerprint, path], pending_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The number of distinct chunk texts still waiting for a vector.
@@ -769,9 +756,10 @@ impl IndexStore {
             let n: i64 = self.conn.query_row(sql, [fingerprint], |r| r.get(0))?;
             Ok(n as u64)
         };
+        let (files, chunks) = self.file_and_chunk_counts()?;
         Ok(StoreCounts {
-            files: count("SELECT COUNT(*) FROM files WHERE ?1 IS NOT NULL")?,
-            chunks: count("SELECT COUNT(*) FROM chunks WHERE ?1 IS NOT NULL")?,
+            files,
+            chunks,
             embedded_chunks: count(
                 "SELECT COUNT(*) FROM chunks c WHERE EXISTS
                  (SELECT 1 FROM vectors v WHERE v.fingerprint = ?1 AND v.text_hash = c.text_hash)",
@@ -796,6 +784,12 @@ impl IndexStore {
         )?;
         Ok(())
     }
+}
+
+/// A pending text's row: its hash and text.
+fn pending_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<([u8; 32], String)> {
+    let hash: Vec<u8> = r.get(0)?;
+    Ok((hash.try_into().unwrap_or([0; 32]), r.get(1)?))
 }
 
 const CHUNK_SELECT: &str = "SELECT c.id, f.path, f.language, c.name, c.kind, c.container, c.start_line, c.end_line, c.signature, c.text

@@ -27,7 +27,9 @@ use crate::words::split_identifier;
 /// 9: Swift symbols (classes, structs, enums, actors, protocols, extensions as impls, functions,
 /// initializers, subscripts, computed properties, constants, type aliases, macros) with `///`
 /// and `/** */` docs.
-pub const CHUNK_FORMAT: &str = "9";
+/// 10: Elixir symbols (modules, protocols, implementations, structs, functions with their
+/// clauses merged, macros, guards, ExUnit tests) with `@moduledoc`/`@doc` strings as doc text.
+pub const CHUNK_FORMAT: &str = "10";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

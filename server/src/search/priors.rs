@@ -465,6 +465,11 @@ mod tests {
             "Tests/BankTests/Fixtures.swift",
             "BankAppTests/Helpers.swift",
             "BankAppUITests/Launch.swift",
+            // Elixir: ExUnit's `test/**/*_test.exs`, its helper and support modules
+            "test/bank/account_test.exs",
+            "test/test_helper.exs",
+            "test/support/conn_case.ex",
+            "apps/bank/test/bank_test.exs",
         ] {
             assert!(classes(path).contains(&PathClass::Test), "{path}");
         }
@@ -487,6 +492,9 @@ mod tests {
             "src/main/kotlin/ABTest/Split.kt",
             "Sources/Bank/Contest.swift",
             "Sources/Contests/Latest.swift",
+            "lib/bank/contest.ex",
+            "lib/plug/test_helpers_are_not_here/attest.ex",
+            "apps/bank/lib/bank/latest.ex",
         ] {
             assert!(!classes(path).contains(&PathClass::Test), "{path}");
         }

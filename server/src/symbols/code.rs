@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tree_sitter::{Node, ParseOptions, ParseState, Parser, Query, QueryCursor, StreamingIterator};
 
-use super::doc::{comment_lines, join_doc, python_docstring, xml_doc_text};
+use super::doc::{comment_lines, elixir_doc_string, join_doc, python_docstring, xml_doc_text};
 use super::text::{Lines, row_to_line, truncate_chars};
 use super::{Language, Symbol, SymbolError, SymbolKind};
 
@@ -94,6 +94,10 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
         Language::Swift => (
             tree_sitter_swift::LANGUAGE.into(),
             include_str!("../../grammars/swift.scm"),
+        ),
+        Language::Elixir => (
+            tree_sitter_elixir::LANGUAGE.into(),
+            include_str!("../../grammars/elixir.scm"),
         ),
         Language::Markdown | Language::Text => return None,
     };
@@ -293,6 +297,9 @@ impl Grammar {
                 })
                 .or_insert(candidate);
         }
+        if self.language == Language::Elixir {
+            merge_elixir_clauses(root, source, &mut candidates);
+        }
         if self.language == Language::Bash {
             for (test, end) in bats_test_ends(root, source) {
                 if let Some(candidate) = candidates.get_mut(&test) {
@@ -323,11 +330,154 @@ impl Grammar {
     }
 }
 
-/// Whether a node is a comment, or (in Rust) an attribute; runs of these before a definition
-/// hold its doc comment and belong to its range.
+/// Whether a node is a comment, or (in Rust) an attribute, or (in Elixir) a module attribute
+/// (`@doc`, `@spec`); runs of these before a definition hold its doc comment and belong to its
+/// range.
 fn is_run_node(language: Language, node: Node<'_>) -> bool {
     node.kind().contains("comment")
         || (language == Language::Rust && node.kind() == "attribute_item")
+        || (language == Language::Elixir && is_elixir_attribute(node))
+}
+
+/// An Elixir module attribute: `@name value`.
+fn is_elixir_attribute(node: Node<'_>) -> bool {
+    node.kind() == "unary_operator" && node.child(0).is_some_and(|op| op.kind() == "@")
+}
+
+/// The name and value of an Elixir module attribute (`@doc "…"` → `doc`, the string); `None`
+/// for anything else.
+fn elixir_attribute<'s, 't>(
+    source: &'s str,
+    node: Node<'t>,
+) -> Option<(&'s str, Option<Node<'t>>)> {
+    if !is_elixir_attribute(node) {
+        return None;
+    }
+    let operand = node.child_by_field_name("operand")?;
+    match operand.kind() {
+        // `@doc "…"`, `@spec f(t) :: t`
+        "call" => {
+            let name = node_text(source, operand.child_by_field_name("target")?);
+            let value = operand
+                .named_children(&mut operand.walk())
+                .find(|child| child.kind() == "arguments")
+                .and_then(|arguments| arguments.named_child(0));
+            Some((name, value))
+        }
+        // `@impl` alone
+        "identifier" => Some((node_text(source, operand), None)),
+        _ => None,
+    }
+}
+
+/// The keyword of an Elixir definition call (`def`, `defmodule`, `test`).
+fn elixir_keyword<'s>(source: &'s str, def: Node<'_>) -> &'s str {
+    def.child_by_field_name("target")
+        .map_or("", |target| node_text(source, target))
+}
+
+/// Elixir: the clauses of one function are separate `def`s one after another (`def f(0)`, `def
+/// f(n)`), often with an `@impl true` or a comment between them. The first clause becomes the
+/// symbol and spans them all, with the first clause's doc and signature; the others are no
+/// symbols of their own.
+fn merge_elixir_clauses<'t>(
+    root: Node<'t>,
+    source: &str,
+    candidates: &mut HashMap<usize, Candidate<'t>>,
+) {
+    // The key of a clause: its keyword and name (`def`/`defp` clauses of one name and arity
+    // cannot mix; different arities of one name, side by side, read as one function too).
+    let key = |candidate: &Candidate<'t>| -> Option<String> {
+        if !matches!(candidate.kind, SymbolKind::Function | SymbolKind::Macro) {
+            return None;
+        }
+        let keyword = elixir_keyword(source, candidate.def);
+        // ExUnit tests are named by their string: equal names are separate tests.
+        if keyword == "test" {
+            return None;
+        }
+        Some(format!("{keyword} {}", node_text(source, candidate.name)))
+    };
+    let between = |node: Node<'_>| {
+        node.kind().contains("comment")
+            || elixir_attribute(source, node).is_some_and(|(name, _)| name == "impl")
+    };
+    merge_clauses(root, candidates, key, between);
+}
+
+/// Merges runs of sibling candidates with equal keys into their first, which then ends where
+/// the last one does; nodes for which `between` holds may separate them. One pass over the
+/// tree.
+fn merge_clauses<'t>(
+    root: Node<'t>,
+    candidates: &mut HashMap<usize, Candidate<'t>>,
+    key: impl Fn(&Candidate<'t>) -> Option<String>,
+    between: impl Fn(Node<'t>) -> bool,
+) {
+    /// A run being read: its first clause, key and last clause, and the clauses after the
+    /// first.
+    struct Run<'t> {
+        first: usize,
+        key: String,
+        last: Node<'t>,
+        rest: Vec<usize>,
+    }
+    let mut merged: Vec<Run<'t>> = Vec::new();
+    let mut stack = vec![root];
+    while let Some(parent) = stack.pop() {
+        let mut open: Option<Run<'t>> = None;
+        let mut cursor = parent.walk();
+        for child in parent.named_children(&mut cursor) {
+            if child.named_child_count() > 0 {
+                stack.push(child);
+            }
+            if let Some(clause) = candidates.get(&child.id()).and_then(&key) {
+                match open.as_mut() {
+                    Some(run) if run.key == clause => {
+                        run.last = child;
+                        run.rest.push(child.id());
+                    }
+                    _ => {
+                        merged.extend(open.take().filter(|run| !run.rest.is_empty()));
+                        open = Some(Run {
+                            first: child.id(),
+                            key: clause,
+                            last: child,
+                            rest: Vec::new(),
+                        });
+                    }
+                }
+            } else if !between(child) {
+                merged.extend(open.take().filter(|run| !run.rest.is_empty()));
+            }
+        }
+        merged.extend(open.filter(|run| !run.rest.is_empty()));
+    }
+    for run in merged {
+        for id in run.rest {
+            candidates.remove(&id);
+        }
+        if let Some(candidate) = candidates.get_mut(&run.first) {
+            candidate.end = Some(run.last);
+        }
+    }
+}
+
+/// The doc of an Elixir module, protocol or implementation: the `@moduledoc` in its body
+/// (`@moduledoc false` hides it: no doc).
+fn elixir_moduledoc(source: &str, def: Node<'_>) -> Option<Option<String>> {
+    let mut cursor = def.walk();
+    let body = def
+        .named_children(&mut cursor)
+        .find(|child| child.kind() == "do_block")?;
+    let mut cursor = body.walk();
+    body.named_children(&mut cursor)
+        .find_map(|child| match elixir_attribute(source, child) {
+            Some(("moduledoc", value)) => {
+                Some(value.and_then(|value| elixir_doc_string(node_text(source, value))))
+            }
+            _ => None,
+        })
 }
 
 /// Depth-first walk over the whole tree that calls `visit` on every node with the path from
@@ -523,6 +673,61 @@ fn draft(
             comments_doc(source, &doc_comments)
         }
         Language::Python => docstring(source, def),
+        Language::Elixir => {
+            // The `@doc` above a function, with its `@spec`, `@impl` and `@deprecated` below it
+            // in the range (the doc string is not); `@doc false` hides it. A module's doc is
+            // its `@moduledoc`. Without either, the `#` lines right above.
+            let mut attribute_doc = None;
+            let mut next_row = start_row;
+            for &node in before.iter().rev() {
+                match elixir_attribute(source, node) {
+                    // `@doc since: "1.2"` is metadata, not the doc: the doc is above it.
+                    Some(("doc", Some(value))) if value.kind() == "keywords" => {
+                        doc_comments.clear();
+                        next_row = node.start_position().row;
+                    }
+                    Some(("doc", value)) => {
+                        attribute_doc = Some(
+                            value.and_then(|value| elixir_doc_string(node_text(source, value))),
+                        );
+                        break;
+                    }
+                    Some(("spec" | "impl" | "deprecated" | "tag" | "dialyzer", _)) => {
+                        // Comments between these lie inside the range.
+                        doc_comments.clear();
+                        start_byte = node.start_byte();
+                        start_row = node.start_position().row;
+                        next_row = start_row;
+                    }
+                    Some(_) => break,
+                    None => {
+                        if last_row(node) + 1 < next_row || !starts_line(lines, node) {
+                            break;
+                        }
+                        doc_comments.push(node);
+                        next_row = node.start_position().row;
+                    }
+                }
+            }
+            let module = matches!(
+                elixir_keyword(source, def),
+                "defmodule" | "defprotocol" | "defimpl"
+            );
+            let attribute_doc = match attribute_doc {
+                None if module => elixir_moduledoc(source, def),
+                found => found,
+            };
+            match attribute_doc {
+                Some(doc) => {
+                    doc_comments.clear();
+                    doc
+                }
+                None => {
+                    doc_comments.reverse();
+                    comments_doc(source, &doc_comments)
+                }
+            }
+        }
         _ => {
             let mut next_row = start_row;
             for &node in before.iter().rev() {
@@ -691,6 +896,31 @@ fn swift_body(def: Node<'_>) -> Option<Node<'_>> {
         .find(|child| child.kind() == "computed_property")
 }
 
+/// Where an Elixir definition's body starts: its `do … end` block, or the `do:` keyword of a
+/// one-line `def f(x), do: x`.
+fn elixir_body<'t>(source: &str, def: Node<'t>) -> Option<Node<'t>> {
+    let mut cursor = def.walk();
+    for child in def.named_children(&mut cursor) {
+        if child.kind() == "do_block" {
+            return Some(child);
+        }
+        if child.kind() == "arguments" {
+            let mut inner = child.walk();
+            let keywords = child
+                .named_children(&mut inner)
+                .find(|node| node.kind() == "keywords");
+            let starts_with_do = keywords
+                .and_then(|keywords| keywords.named_child(0))
+                .and_then(|pair| pair.child_by_field_name("key"))
+                .is_some_and(|key| node_text(source, key).starts_with("do:"));
+            if starts_with_do {
+                return keywords;
+            }
+        }
+    }
+    None
+}
+
 /// The parameter list of a Lua function, where its signature ends (a body may be empty, or on
 /// the same line): `function M.f(a)`, `local f = function(a)`, `f = function(a)` in a table.
 fn lua_parameters(def: Node<'_>) -> Option<Node<'_>> {
@@ -732,6 +962,7 @@ fn signature(
     let body = match language {
         Language::Kotlin => kotlin_body(def),
         Language::Swift => swift_body(def),
+        Language::Elixir => elixir_body(source, def),
         _ => find_body(def, candidate.name),
     };
     let end_byte = match (lua_end, body) {
@@ -778,6 +1009,10 @@ fn signature(
         .strip_suffix(['{', ';'])
         .unwrap_or(signature)
         .trim_end();
+    if language == Language::Elixir {
+        // `def f(x), do: …`: the comma leads to the body.
+        signature = signature.strip_suffix(',').unwrap_or(signature).trim_end();
+    }
     if language == Language::Python {
         signature = signature.strip_suffix(':').unwrap_or(signature).trim_end();
     }
@@ -854,6 +1089,19 @@ fn strip_type_arguments(name: &str) -> &str {
 fn clean_name(language: Language, kind: SymbolKind, raw: &str) -> (String, Option<String>, bool) {
     let name = collapse_whitespace(raw);
     match (language, kind) {
+        // `defmodule Plug.Conn.Adapter`: `Adapter` in `Plug.Conn`, as `Plug.Conn.Adapter` is
+        // queried. An ExUnit test is named by its string.
+        (Language::Elixir, _) => {
+            if name.starts_with('"') {
+                return (name.trim_matches('"').to_string(), None, false);
+            }
+            match name.rsplit_once('.') {
+                Some((scope, last)) if !scope.is_empty() && !last.is_empty() => {
+                    (last.to_string(), Some(scope.to_string()), false)
+                }
+                _ => (name, None, false),
+            }
+        }
         (_, SymbolKind::Impl) => (type_name(&name), None, false),
         (Language::TypeScript | Language::Tsx, SymbolKind::Module) => {
             (name.trim_matches(['"', '\'', '`']).to_string(), None, false)

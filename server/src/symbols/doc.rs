@@ -218,6 +218,39 @@ pub(crate) fn python_docstring(literal: &str) -> Option<String> {
     join_doc(lines)
 }
 
+/// The text of an Elixir `@doc`/`@moduledoc` value: a string or heredoc (`"…"`, `"""…"""`), or
+/// a sigil (`~S"""…"""`, `~s(…)`); anything else (`false`, a variable) is no doc.
+pub(crate) fn elixir_doc_string(value: &str) -> Option<String> {
+    let value = value.trim();
+    let body = match value.strip_prefix('~') {
+        Some(sigil) => {
+            // A sigil letter (`~S`, `~s`), then a delimiter that the last character closes, and
+            // modifiers after it.
+            let rest = sigil.get(1..)?.trim_end_matches(char::is_alphabetic);
+            match ["\"\"\"", "'''"]
+                .into_iter()
+                .find_map(|quote| rest.strip_prefix(quote)?.strip_suffix(quote))
+            {
+                Some(body) => body,
+                None => {
+                    let mut chars = rest.chars();
+                    chars.next()?;
+                    chars.next_back()?;
+                    chars.as_str()
+                }
+            }
+        }
+        None => ["\"\"\"", "\""].into_iter().find_map(|quote| {
+            let inner = value.strip_prefix(quote)?;
+            Some(inner.strip_suffix(quote).unwrap_or(inner))
+        })?,
+    };
+    let mut raw = body.lines();
+    let first = raw.next().map(|line| line.trim().to_string());
+    let lines: Vec<String> = first.into_iter().chain(dedent(raw)).collect();
+    join_doc(lines)
+}
+
 /// Removes the indentation common to all non-blank lines and trailing whitespace.
 fn dedent<'a>(lines: impl Iterator<Item = &'a str> + Clone) -> Vec<String> {
     let indent = lines
@@ -245,6 +278,26 @@ fn strip_one_space(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elixir_doc_strings() {
+        assert_eq!(
+            elixir_doc_string("\"One line.\"").as_deref(),
+            Some("One line.")
+        );
+        assert_eq!(
+            elixir_doc_string("\"\"\"\n  Heredoc.\n\n    indented\n  \"\"\"").as_deref(),
+            Some("Heredoc.\n\n  indented")
+        );
+        assert_eq!(
+            elixir_doc_string("~S\"\"\"\n  Raw \\n.\n  \"\"\"").as_deref(),
+            Some("Raw \\n.")
+        );
+        assert_eq!(elixir_doc_string("~s(Parens.)").as_deref(), Some("Parens."));
+        assert_eq!(elixir_doc_string("false"), None);
+        assert_eq!(elixir_doc_string("@other"), None);
+        assert_eq!(elixir_doc_string("\"\""), None);
+    }
 
     fn doc(comments: &[&str]) -> Option<String> {
         join_doc(comments.iter().flat_map(|c| comment_lines(c)).collect())

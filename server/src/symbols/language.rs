@@ -73,14 +73,14 @@ const TEXT_EXTENSIONS: &[&str] = &[
     "css", "scss", "sass", "less", "vue", "svelte", "astro", "hbs", "j2", "jinja", "erb",
     // other programming languages
     "scala", "sc", "fs", "fsx", "vb",
-    "r", "jl", "ex", "exs", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
+    "r", "jl", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
     "dart", "pl", "pm", "groovy", "elm", "zig", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
     "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
 ];
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 18] = [
+    pub const ALL: [Language; 19] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -97,6 +97,7 @@ impl Language {
         Language::Bash,
         Language::Kotlin,
         Language::Swift,
+        Language::Elixir,
         Language::Markdown,
         Language::Text,
     ];
@@ -139,6 +140,7 @@ impl Language {
             "sh" | "bash" | "bats" => Language::Bash,
             "kt" | "kts" => Language::Kotlin,
             "swift" => Language::Swift,
+            "ex" | "exs" => Language::Elixir,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -165,6 +167,7 @@ impl Language {
             Language::Bash => "bash",
             Language::Kotlin => "kotlin",
             Language::Swift => "swift",
+            Language::Elixir => "elixir",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -190,6 +193,7 @@ impl Language {
             "bash" | "sh" | "shell" => Language::Bash,
             "kotlin" | "kt" => Language::Kotlin,
             "swift" => Language::Swift,
+            "elixir" | "ex" => Language::Elixir,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -352,6 +356,9 @@ mod tests {
         for name in ["Sources/Alamofire/Session.swift", "Package.swift"] {
             assert_eq!(detect(name), Some(Language::Swift), "{name}");
         }
+        for name in ["lib/plug/conn.ex", "test/plug/conn_test.exs", "mix.exs"] {
+            assert_eq!(detect(name), Some(Language::Elixir), "{name}");
+        }
     }
 
     #[test]
@@ -374,7 +381,6 @@ mod tests {
             "api.proto",
             "Build.scala",
             "analysis.R",
-            "mix.exs",
             "Makefile",
             "Dockerfile",
             "Dockerfile.dev",

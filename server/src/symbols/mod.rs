@@ -39,6 +39,7 @@ pub enum Language {
     Bash,
     Kotlin,
     Swift,
+    Elixir,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

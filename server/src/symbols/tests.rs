@@ -1646,6 +1646,200 @@ fn swift_fixture() {
     assert_eq!(outline(&symbols), vec![("package", "constant", None, 4, 6)]);
 }
 
+const ELIXIR: &str = r#"defmodule Bank.Account do
+  @moduledoc """
+  Accounts hold money.
+
+  Use `open/1` to start one.
+  """
+
+  defstruct [:owner, balance: 0]
+
+  @typedoc "An account."
+  @type t :: %__MODULE__{}
+
+  @doc "Opens an account."
+  @doc since: "1.2.0"
+  @spec open(String.t()) :: t
+  def open(owner) when is_binary(owner) do
+    %__MODULE__{owner: owner}
+  end
+
+  @doc """
+  Deposits money.
+
+      iex> deposit(acc, 5)
+  """
+  def deposit(acc, 0), do: acc
+
+  def deposit(acc, amount) do
+    %{acc | balance: acc.balance + amount}
+  end
+
+  # Whether nothing is left.
+  def empty?(%__MODULE__{balance: balance}), do: balance == 0
+
+  @doc false
+  def close!(acc), do: acc
+
+  defp check(acc), do: acc
+
+  @doc ~S"""
+  Guards a positive amount.
+  """
+  defguard is_positive(amount) when amount > 0
+
+  defmacro audit(expr) do
+    quote do
+      def audited, do: unquote(expr)
+    end
+  end
+
+  defdelegate fetch(acc, key), to: Map
+
+  def zero, do: 0
+
+  defmodule Ledger do
+    @moduledoc false
+    @impl true
+    def handle_call(:get, _from, state), do: {:reply, state, state}
+    @impl true
+    def handle_call(:clear, _from, _state), do: {:reply, :ok, []}
+  end
+end
+
+defprotocol Bank.Size do
+  @moduledoc "Sizes of things."
+  @doc "The size."
+  def size(data)
+end
+
+defimpl Bank.Size, for: Bank.Account do
+  def size(_account), do: 1
+end
+
+defmodule Bank.InsufficientFunds do
+  defexception message: "insufficient funds"
+end
+"#;
+
+#[test]
+fn elixir_fixture() {
+    let symbols = extract(Language::Elixir, "lib/bank/account.ex", ELIXIR);
+    let expected: Vec<Row<'_>> = vec![
+        // A dotted module name is its last part in the rest.
+        ("Account", "module", Some("Bank"), 1, 61),
+        // `defstruct` defines the struct of its module.
+        ("Account", "struct", Some("Bank"), 8, 8),
+        // `@doc since:` is metadata; `@spec` opens the range.
+        ("open", "function", Some("Account"), 15, 18),
+        // Adjacent clauses of one function are one symbol.
+        ("deposit", "function", Some("Account"), 25, 29),
+        ("empty?", "function", Some("Account"), 32, 32),
+        ("close!", "function", Some("Account"), 35, 35),
+        ("check", "function", Some("Account"), 37, 37),
+        ("is_positive", "macro", Some("Account"), 42, 42),
+        // The `def` it quotes is the macro's text, no symbol.
+        ("audit", "macro", Some("Account"), 44, 48),
+        ("fetch", "function", Some("Account"), 50, 50),
+        ("zero", "function", Some("Account"), 52, 52),
+        ("Ledger", "module", Some("Account"), 54, 60),
+        // Clauses with `@impl true` between them are one function too.
+        ("handle_call", "function", Some("Ledger"), 56, 59),
+        ("Size", "interface", Some("Bank"), 63, 67),
+        ("size", "method", Some("Size"), 66, 66),
+        // `defimpl Proto, for: Type` is an impl of the type.
+        ("Account", "impl", Some("Bank"), 69, 71),
+        ("size", "method", Some("Account"), 70, 70),
+        ("InsufficientFunds", "module", Some("Bank"), 73, 75),
+        ("InsufficientFunds", "struct", Some("Bank"), 74, 74),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, ELIXIR);
+
+    assert_eq!(
+        symbols[0].doc.as_deref(),
+        Some("Accounts hold money.\n\nUse `open/1` to start one.")
+    );
+    assert_eq!(symbols[0].signature, "defmodule Bank.Account");
+    assert_eq!(symbols[1].signature, "defstruct [:owner, balance: 0]");
+    let open = &symbols[2];
+    assert_eq!(open.doc.as_deref(), Some("Opens an account."));
+    assert_eq!(
+        open.signature,
+        "@spec open(String.t()) :: t def open(owner) when is_binary(owner)"
+    );
+    let deposit = &symbols[3];
+    // Heredocs lose their indentation, an example keeps its own.
+    assert_eq!(
+        deposit.doc.as_deref(),
+        Some("Deposits money.\n\n    iex> deposit(acc, 5)")
+    );
+    // A one-line clause's signature ends before `do:`.
+    assert_eq!(deposit.signature, "def deposit(acc, 0)");
+    assert!(deposit.text.contains("acc.balance + amount"));
+    // `#` lines above are the doc when there is no `@doc`; `@doc false` hides a function.
+    assert_eq!(symbols[4].doc.as_deref(), Some("Whether nothing is left."));
+    assert_eq!(symbols[5].doc, None);
+    assert_eq!(symbols[6].signature, "defp check(acc)");
+    assert_eq!(symbols[7].doc.as_deref(), Some("Guards a positive amount."));
+    assert_eq!(
+        symbols[7].signature,
+        "defguard is_positive(amount) when amount > 0"
+    );
+    assert_eq!(symbols[8].signature, "defmacro audit(expr)");
+    assert_eq!(symbols[9].signature, "defdelegate fetch(acc, key), to: Map");
+    assert_eq!(symbols[10].signature, "def zero");
+    // `@moduledoc false` hides a module.
+    assert_eq!(symbols[11].doc, None);
+    assert_eq!(
+        symbols[12].signature,
+        "@impl true def handle_call(:get, _from, state)"
+    );
+    assert_eq!(symbols[13].doc.as_deref(), Some("Sizes of things."));
+    assert_eq!(symbols[14].doc.as_deref(), Some("The size."));
+    assert_eq!(symbols[14].signature, "def size(data)");
+    assert_eq!(
+        symbols[15].signature,
+        "defimpl Bank.Size, for: Bank.Account"
+    );
+
+    // ExUnit: tests are functions named by their string; `describe` is no symbol.
+    let test = r#"defmodule Bank.AccountTest do
+  use ExUnit.Case, async: true
+
+  describe "deposit/2" do
+    @tag :slow
+    test "adds money" do
+      assert 1 == 1
+    end
+
+    test "adds money" do
+      assert 2 == 2
+    end
+  end
+
+  defp account, do: %{}
+end
+"#;
+    let symbols = extract(Language::Elixir, "test/bank/account_test.exs", test);
+    assert_eq!(
+        outline(&symbols),
+        vec![
+            ("AccountTest", "module", Some("Bank"), 1, 16),
+            ("adds money", "function", Some("AccountTest"), 5, 8),
+            ("adds money", "function", Some("AccountTest"), 10, 12),
+            ("account", "function", Some("AccountTest"), 15, 15),
+        ]
+    );
+    assert_texts_match_lines(&symbols, test);
+
+    // A script without definitions stays windows.
+    let script = "Mix.install([:jason])\n\nIO.puts(\"hello\")\n";
+    let symbols = extract(Language::Elixir, "run.exs", script);
+    assert_eq!(outline(&symbols), vec![("run.exs", "section", None, 1, 3)]);
+}
+
 const JAVA: &str = r#"package com.example;
 
 import java.util.List;
@@ -2063,6 +2257,14 @@ fn hostile_inputs_do_not_panic() {
     let invalid_swift = String::from_utf8_lossy(
         b"/// \xff\xfe\n@attr(\xc3)\nclass \xff { func `\xfe`(\xc3) -> { }\n\"\"\"never closed",
     );
+    let deep_elixir = format!(
+        "{}{}",
+        "defmodule A do def f(x) do ".repeat(500),
+        "case x do y -> [%{a: fn -> ".repeat(1500)
+    );
+    let invalid_elixir = String::from_utf8_lossy(
+        b"defmodule \xff do\n@doc ~S\"\"\"\xfe\ndef \xc3(x), do:\n@moduledoc \"never closed",
+    );
     let cases = [
         (Language::JavaScript, deep_js.as_str()),
         (Language::Rust, deep_rust.as_str()),
@@ -2107,6 +2309,12 @@ fn hostile_inputs_do_not_panic() {
         (
             Language::Swift,
             "extension { init?( } subscript -> protocol : var { get set macro #",
+        ),
+        (Language::Elixir, deep_elixir.as_str()),
+        (Language::Elixir, &invalid_elixir),
+        (
+            Language::Elixir,
+            "def def def, do: defmodule do @doc @doc since: defimpl , for: defstruct end end",
         ),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),

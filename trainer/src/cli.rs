@@ -726,7 +726,8 @@ impl Summary {
              \x20 by source: {sources}\n\
              \x20 git history: {history}\n\
              {generator}\
-             \x20 dropped: {} too short, {} duplicates, {} over the per-symbol cap\n\
+             \x20 dropped: {} too short, {} duplicates, {} over the per-symbol cap, {} signature \
+             pairs over their share\n\
              \x20 train: {} pairs from {} files → {}\n\
              \x20 held out: {} pairs from {} files → {}\n",
             self.pairs,
@@ -736,6 +737,7 @@ impl Summary {
             stats.too_short,
             stats.duplicates,
             stats.over_symbol_cap,
+            stats.over_signature_share,
             self.train.pairs,
             self.train.files,
             self.train.path.display(),

@@ -34,7 +34,7 @@ use repo::{Repo, SymbolRef};
 
 /// When a pair is too thin to teach anything. Words are runs of at least two letters or
 /// digits, so punctuation and one-letter names do not count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PairLimits {
     /// Fewest words on a natural-language side (a doc, a commit message, a README section).
     pub min_text_words: usize,
@@ -42,6 +42,12 @@ pub struct PairLimits {
     pub min_code_words: usize,
     /// Most pairs with the same positive symbol, so one popular function does not dominate.
     pub max_per_symbol: usize,
+    /// Largest share of the kept pairs that may be signature pairs (identifier words and a
+    /// signature → the body). Their query is mostly copied from their positive, so they teach
+    /// name matching, which the lexical half of the served ranking already does; unchecked they
+    /// are the largest group (a third of the pairs of a typical Go or Python repository). 1.0
+    /// keeps them all.
+    pub max_signature_share: f64,
 }
 
 impl Default for PairLimits {
@@ -52,6 +58,7 @@ impl Default for PairLimits {
             // A chunk header alone ("function f · a.rs") is about four words; a body adds more.
             min_code_words: 8,
             max_per_symbol: 8,
+            max_signature_share: 0.2,
         }
     }
 }
@@ -101,6 +108,8 @@ pub struct MineStats {
     pub duplicates: usize,
     /// Dropped because their symbol already had `max_per_symbol` pairs.
     pub over_symbol_cap: usize,
+    /// Signature pairs dropped to keep them within `max_signature_share` of the pairs.
+    pub over_signature_share: usize,
     pub history: HistoryReport,
     /// What the query generator did, when one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -269,6 +278,7 @@ pub fn mine_repository_with_progress(
 
 /// Drops short pairs and duplicates, then caps pairs per symbol: when a symbol has too many,
 /// its sources take turns (a doc pair, a test pair, a call pair, …) so variety survives.
+/// Last, signature pairs are cut to their share of what is left.
 fn filter(candidates: Vec<Candidate>, limits: &PairLimits, stats: &mut MineStats) -> Vec<Pair> {
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut kept: Vec<Candidate> = Vec::new();
@@ -311,11 +321,39 @@ fn filter(candidates: Vec<Candidate>, limits: &PairLimits, stats: &mut MineStats
             stats.over_symbol_cap += 1;
         }
     }
+    cap_signature_share(&kept, limits.max_signature_share, &mut keep, stats);
     kept.into_iter()
         .zip(keep)
         .filter(|(_, keep)| *keep)
         .map(|(c, _)| c.pair)
         .collect()
+}
+
+/// Drops signature pairs beyond `share` of the kept pairs. The symbols with the fewest pairs of
+/// other sources keep theirs: for them the signature pair is most of what there is to learn.
+fn cap_signature_share(kept: &[Candidate], share: f64, keep: &mut [bool], stats: &mut MineStats) {
+    if !(0.0..1.0).contains(&share) {
+        return;
+    }
+    let is_signature = |i: usize| kept[i].pair.source == PairSource::Signature;
+    let alive: Vec<usize> = (0..kept.len()).filter(|&i| keep[i]).collect();
+    let signatures: Vec<usize> = alive.iter().copied().filter(|&i| is_signature(i)).collect();
+    let others = alive.len() - signatures.len();
+    // signatures / (signatures + others) ≤ share
+    let allowed = ((share / (1.0 - share)) * others as f64).floor() as usize;
+    if signatures.len() <= allowed {
+        return;
+    }
+    let mut other_pairs: HashMap<SymbolRef, usize> = HashMap::new();
+    for &i in alive.iter().filter(|&&i| !is_signature(i)) {
+        *other_pairs.entry(kept[i].target).or_default() += 1;
+    }
+    let mut ranked = signatures;
+    ranked.sort_by_key(|&i| (other_pairs.get(&kept[i].target).copied().unwrap_or(0), i));
+    for &i in &ranked[allowed..] {
+        keep[i] = false;
+        stats.over_signature_share += 1;
+    }
 }
 
 /// Whether both sides of a pair have enough words for their kind (text or code).

@@ -234,7 +234,12 @@ fn symbol_finds_its_doc() {
 
 #[test]
 fn signature_words_find_the_body_as_the_index_embeds_it() {
-    let (dir, mined) = mined(false);
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path(), false);
+    // Every signature pair, not only the share the defaults keep.
+    let mut options = MineOptions::new(chunker());
+    options.limits.max_signature_share = 1.0;
+    let mined = mine_repository(dir.path(), &options).unwrap();
     let pairs = find(&mined.pairs, PairSource::Signature, "unit_seconds");
     assert_eq!(pairs.len(), 1);
     assert_eq!(pairs[0].family, TaskFamily::Hybrid);
@@ -436,4 +441,57 @@ fn filter_dedups_and_caps_per_symbol_taking_sources_in_turn() {
         (stats.duplicates, stats.over_symbol_cap, stats.too_short),
         (1, 1, 1)
     );
+}
+
+#[test]
+fn signature_pairs_are_cut_to_their_share_keeping_symbols_without_other_pairs() {
+    let limits = PairLimits {
+        max_signature_share: 0.25,
+        ..PairLimits::default()
+    };
+    let mut stats = MineStats::default();
+    let mut candidates = Vec::new();
+    // Symbols 0..6 have a signature pair each; symbols 0..3 also have a doc pair.
+    for s in 0..6 {
+        candidates.push(candidate(
+            (0, s),
+            PairSource::Signature,
+            &format!("signature words of symbol {s}"),
+        ));
+    }
+    for s in 0..3 {
+        candidates.push(candidate(
+            (0, s),
+            PairSource::DocComment,
+            &format!("documentation sentence for symbol {s}"),
+        ));
+    }
+    let kept = filter(candidates, &limits, &mut stats);
+    // 3 other pairs allow 1 signature pair (1 / 4 = 25%): one of a symbol with nothing else.
+    let signatures: Vec<&str> = kept
+        .iter()
+        .filter(|p| p.source == PairSource::Signature)
+        .map(|p| p.symbol.as_str())
+        .collect();
+    assert_eq!(signatures, vec!["target_3"]);
+    assert_eq!(kept.len(), 4);
+    assert_eq!(stats.over_signature_share, 5);
+
+    // A share of 1.0 keeps them all.
+    let mut stats = MineStats::default();
+    let all = PairLimits {
+        max_signature_share: 1.0,
+        ..PairLimits::default()
+    };
+    let candidates = (0..6)
+        .map(|s| {
+            candidate(
+                (0, s),
+                PairSource::Signature,
+                &format!("signature words of symbol {s}"),
+            )
+        })
+        .collect();
+    assert_eq!(filter(candidates, &all, &mut stats).len(), 6);
+    assert_eq!(stats.over_signature_share, 0);
 }

@@ -21,6 +21,7 @@ use crate::pairs::{Pair, PairSource, TaskFamily};
 use crate::train::{Event, TrainConfig};
 use coder_lsp::embed::lora::LoraConfig;
 use coder_lsp::embed::{DeviceSpec, Instructions};
+use coder_lsp::finetune::{FineTuneSettings, parse_fraction};
 use coder_lsp::trainer_protocol::{MinedCounts, Phase, SetCounts};
 
 /// File names of the two sets in the output directory.
@@ -103,37 +104,13 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-/// How to train (shared by `train` and `fine-tune`).
+/// How to train (shared by `train` and `fine-tune`): the settings any client may choose (one
+/// type with the server's, so `coder-lsp fine-tune` and the editors pass exactly these) and the
+/// trainer's own.
 #[derive(Debug, Clone, Args)]
 pub struct TrainSettings {
-    /// Seed of the training (and, in `fine-tune`, of the train/held-out split).
-    #[arg(long, default_value_t = TrainConfig::default().seed)]
-    pub seed: u64,
-    /// Pairs per step.
-    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
-    pub batch_size: usize,
-    /// Sequences embedded with an autograd graph at once: a step with more embeds its batch
-    /// without one first and then re-embeds it in sub-batches this size (a gradient cache: the
-    /// same gradients, less memory, a second forward pass).
-    #[arg(long, default_value_t = TrainConfig::default().sub_batch_size)]
-    pub sub_batch_size: usize,
-    /// Inputs are cut to this many tokens.
-    #[arg(long, default_value_t = TrainConfig::default().max_tokens)]
-    pub max_tokens: usize,
-    /// Passes over each stage's pairs.
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
-    pub epochs: usize,
-    /// Caps the steps of each stage (for quick runs).
-    #[arg(long)]
-    pub max_steps_per_stage: Option<usize>,
-    /// Caps the steps of the whole run, each stage keeping its share (about 4.5 s a step on a
-    /// 2-core CPU); 0 trains on every pair.
-    #[arg(long, default_value_t = crate::train::DEFAULT_MAX_STEPS)]
-    pub max_steps: usize,
-    /// Learning rate of the warm-up and mixed stages; the cool-down uses a tenth of it
-    /// [default: 5e-4 for BERT models, 1e-4 (CodeR's) for Qwen2]
-    #[arg(long)]
-    pub learning_rate: Option<f64>,
+    #[command(flatten)]
+    pub shared: FineTuneSettings,
     /// LoRA rank [default: 8 for BERT models, 32 (CodeR's) for Qwen2]
     #[arg(long)]
     pub rank: Option<usize>,
@@ -141,13 +118,6 @@ pub struct TrainSettings {
     /// Qwen2]
     #[arg(long)]
     pub alpha: Option<f64>,
-    /// InfoNCE temperature τ [default: 0.05 for BERT models (MiniLM's own), 0.02 (CodeR's) for
-    /// Qwen2]
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// Train one stage on all pairs instead of CodeR's three-stage curriculum.
-    #[arg(long)]
-    pub no_curriculum: bool,
     /// Where to train: cpu, cuda[:N] or metal (GPUs need a build with the `cuda` or `metal`
     /// feature). Weights stay in f32 everywhere, so evaluation before and after is exact.
     #[arg(long, default_value_t = DeviceSpec::Cpu)]
@@ -157,24 +127,20 @@ pub struct TrainSettings {
     /// (repeatable).
     #[arg(long = "instruction", value_name = "TASK=TEXT")]
     pub instructions: Vec<String>,
-    /// Weight of the trained update in the exported adapter, in (0, 1]: 0.5 lies halfway
-    /// between the base model and the trained one, which kept more of the base model's skill
-    /// on hand-written queries; 1 exports the trained adapter whole. The adapter is judged on
-    /// held-out pairs at this weight.
-    #[arg(long, default_value_t = crate::finetune::DEFAULT_ADAPTER_WEIGHT, value_parser = parse_weight)]
-    pub adapter_weight: f64,
-    /// The adapter is kept only when a paired sign-flip test over the held-out queries puts
-    /// the chance of its gain arising by luck at or below this; 1 keeps any gain.
-    #[arg(long, default_value_t = crate::finetune::DEFAULT_SIGNIFICANCE, value_parser = parse_weight)]
-    pub significance: f64,
 }
 
 impl TrainSettings {
     /// Where to train and with which query instructions.
     fn setup(&self) -> Result<Setup> {
         Ok(Setup {
-            adapter_weight: self.adapter_weight,
-            significance: self.significance,
+            adapter_weight: self
+                .shared
+                .adapter_weight
+                .unwrap_or(crate::finetune::DEFAULT_ADAPTER_WEIGHT),
+            significance: self
+                .shared
+                .significance
+                .unwrap_or(crate::finetune::DEFAULT_SIGNIFICANCE),
             device: self.device,
             instructions: Instructions::from_args(&self.instructions)
                 .map_err(anyhow::Error::msg)?,
@@ -189,23 +155,48 @@ impl TrainSettings {
         self.config_for(architecture)
     }
 
+    /// The seed of the training and of the train/held-out split.
+    fn seed(&self) -> u64 {
+        self.shared.seed.unwrap_or(TrainConfig::default().seed)
+    }
+
     fn config_for(&self, architecture: &str) -> Result<TrainConfig> {
         let defaults = TrainConfig::for_architecture(architecture);
-        if self.batch_size < 2 {
+        let FineTuneSettings {
+            heldout: _,
+            max_steps_per_stage,
+            max_steps,
+            batch_size,
+            sub_batch_size,
+            learning_rate,
+            epochs,
+            max_tokens,
+            seed: _,
+            no_curriculum,
+            temperature,
+            significance: _,
+            adapter_weight: _,
+        } = self.shared;
+        let batch_size = batch_size.unwrap_or(defaults.batch_size);
+        let sub_batch_size = sub_batch_size.unwrap_or(defaults.sub_batch_size);
+        let max_tokens = max_tokens.unwrap_or(defaults.max_tokens);
+        let epochs = epochs.unwrap_or(defaults.epochs);
+        let max_steps = max_steps.unwrap_or(crate::train::DEFAULT_MAX_STEPS);
+        if batch_size < 2 {
             bail!("--batch-size must be at least 2 (in-batch negatives need company)");
         }
-        if self.sub_batch_size == 0 {
+        if sub_batch_size == 0 {
             bail!("--sub-batch-size must be at least 1");
         }
         let rank = self.rank.unwrap_or(defaults.lora.rank);
-        if rank == 0 || self.max_tokens < 8 || self.epochs == 0 {
+        if rank == 0 || max_tokens < 8 || epochs == 0 {
             bail!("--rank, --epochs must be positive and --max-tokens at least 8");
         }
-        let learning_rate = self.learning_rate.unwrap_or(defaults.learning_rate);
+        let learning_rate = learning_rate.unwrap_or(defaults.learning_rate);
         if !(learning_rate.is_finite() && learning_rate > 0.0) {
             bail!("--learning-rate must be a positive number");
         }
-        let temperature = self.temperature.unwrap_or(defaults.temperature);
+        let temperature = temperature.unwrap_or(defaults.temperature);
         if !(temperature.is_finite() && temperature > 0.0) {
             bail!("--temperature must be a positive number");
         }
@@ -219,17 +210,17 @@ impl TrainSettings {
                 alpha,
                 ..defaults.lora.clone()
             },
-            seed: self.seed,
-            batch_size: self.batch_size,
-            sub_batch_size: self.sub_batch_size,
-            max_tokens: self.max_tokens,
-            epochs: self.epochs,
-            max_steps_per_stage: self.max_steps_per_stage,
-            max_steps: (self.max_steps > 0).then_some(self.max_steps),
+            seed: self.seed(),
+            batch_size,
+            sub_batch_size,
+            max_tokens,
+            epochs,
+            max_steps_per_stage,
+            max_steps: (max_steps > 0).then_some(max_steps),
             learning_rate,
             cooldown_learning_rate: learning_rate / 10.0,
             temperature,
-            curriculum: !self.no_curriculum,
+            curriculum: !no_curriculum,
             ..defaults
         })
     }
@@ -256,6 +247,9 @@ pub struct MineArgs {
     /// Seed of the train/held-out split.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Fraction of the pairs held out for evaluation, by whole files (0 to 1).
+    #[arg(long, default_value_t = DEFAULT_HELDOUT, value_parser = parse_fraction)]
+    pub heldout: f64,
     /// The model whose chunks the positives are: a model directory or Hugging Face id (its
     /// tokenizer and token limit decide how long symbols are cut).
     #[arg(long = "model", env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
@@ -267,12 +261,13 @@ pub struct MineArgs {
     pub json: bool,
 }
 
-/// How to mine (shared by `mine` and `fine-tune`).
+/// The share of mined pairs held out to judge the adapter when none is given.
+pub const DEFAULT_HELDOUT: f64 = 0.15;
+
+/// How to mine (shared by `mine` and `fine-tune`; the held-out share and the seed, which
+/// `fine-tune` takes with its training settings, are `mine`'s own flags).
 #[derive(Debug, Clone, Args)]
 pub struct MineSettings {
-    /// Fraction of the pairs held out for evaluation, by whole files (0 to 1).
-    #[arg(long, default_value_t = 0.15, value_parser = parse_fraction)]
-    pub heldout: f64,
     /// Most commits of the git history read; 0 skips the history.
     #[arg(long, default_value_t = DEFAULT_MAX_COMMITS)]
     pub max_commits: usize,
@@ -295,25 +290,6 @@ pub struct MineSettings {
     /// Most functions the generator is asked about.
     #[arg(long, default_value_t = 200, requires = "generator")]
     pub generator_limit: usize,
-}
-
-fn parse_fraction(text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
-    if (0.0..=1.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!("{value} is not between 0 and 1"))
-    }
-}
-
-/// A fraction above 0 (an adapter weight, a significance level).
-fn parse_weight(text: &str) -> Result<f64, String> {
-    match parse_fraction(text)? {
-        0.0 => Err("0 is not allowed here; give a number above 0 and at most 1".into()),
-        weight => Ok(weight),
-    }
 }
 
 /// Runs a parsed command line.
@@ -340,6 +316,12 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Pair>> {
 }
 
 fn run_train(args: &TrainArgs) -> Result<()> {
+    if args.training.shared.heldout.is_some() {
+        bail!(
+            "--heldout splits mined pairs, so it belongs to `mine` and `fine-tune`; `train` uses the split already in {}",
+            args.data.display()
+        );
+    }
     let train = read_jsonl(&args.data.join(TRAIN_FILE))?;
     let heldout = read_jsonl(&args.data.join(HELDOUT_FILE))?;
     let config = args.training.config(&args.model)?;
@@ -369,7 +351,8 @@ fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
         &args.work,
         &args.model,
         &args.mining,
-        args.training.seed,
+        args.training.shared.heldout.unwrap_or(DEFAULT_HELDOUT),
+        args.training.seed(),
     )?;
     if json {
         print_event(&Event::Mined {
@@ -519,7 +502,14 @@ fn describe(event: &Event) -> String {
 }
 
 fn run_mine(args: &MineArgs) -> Result<()> {
-    let (summary, _) = mine_split(&args.root, &args.out, &args.model, &args.mining, args.seed)?;
+    let (summary, _) = mine_split(
+        &args.root,
+        &args.out,
+        &args.model,
+        &args.mining,
+        args.heldout,
+        args.seed,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -534,6 +524,7 @@ fn mine_split(
     out: &Path,
     model: &str,
     settings: &MineSettings,
+    heldout: f64,
     seed: u64,
 ) -> Result<(Summary, Split)> {
     if !root.exists() {
@@ -571,7 +562,7 @@ fn mine_split(
     let by_family = mined.by_family();
     let by_source = mined.by_source();
     let pairs = mined.pairs.len();
-    let split = mine::split_by_file(mined.pairs, settings.heldout, seed);
+    let split = mine::split_by_file(mined.pairs, heldout, seed);
     fs::create_dir_all(out)
         .with_context(|| format!("creating output directory {}", out.display()))?;
     let train_path = out.join(TRAIN_FILE);
@@ -783,20 +774,107 @@ mod tests {
             Command::FineTune(args) => args,
             other => panic!("parsed as {other:?}"),
         };
-        let t = &args.training;
-        assert_eq!(args.mining.heldout, 0.2);
-        assert_eq!(t.max_steps_per_stage, Some(3));
-        assert_eq!(t.max_steps, 7);
-        assert_eq!(t.batch_size, 4);
-        assert_eq!(t.sub_batch_size, 5);
-        assert_eq!(t.learning_rate, Some(1e-3));
-        assert_eq!(t.epochs, 2);
-        assert_eq!(t.max_tokens, 64);
-        assert_eq!(t.seed, 9);
-        assert!(t.no_curriculum);
-        assert_eq!(t.temperature, Some(0.07));
-        assert_eq!(t.significance, 0.2);
-        assert_eq!(t.adapter_weight, 0.75);
+        // One type on both sides: what the server sends is what the trainer reads.
+        assert_eq!(args.training.shared, sent);
+        let config = args.training.config_for("bert").unwrap();
+        assert_eq!(
+            (
+                config.max_steps_per_stage,
+                config.max_steps,
+                config.batch_size
+            ),
+            (Some(3), Some(7), 4)
+        );
+        assert_eq!(
+            (config.sub_batch_size, config.epochs, config.max_tokens),
+            (5, 2, 64)
+        );
+        assert_eq!(
+            (config.seed, config.learning_rate, config.temperature),
+            (9, 1e-3, 0.07)
+        );
+        assert!(!config.curriculum);
+        let setup = args.training.setup().unwrap();
+        assert_eq!((setup.significance, setup.adapter_weight), (0.2, 0.75));
+    }
+
+    /// Unset settings take the trainer's defaults, and the help of each flag states them.
+    #[test]
+    fn unset_settings_take_the_defaults_the_help_states() {
+        let args = match Cli::try_parse_from(["coder-train", "fine-tune", "--root", "/r"])
+            .unwrap()
+            .command
+        {
+            Command::FineTune(args) => args,
+            other => panic!("parsed as {other:?}"),
+        };
+        let config = args.training.config_for("bert").unwrap();
+        let defaults = TrainConfig::default();
+        assert_eq!(config.seed, defaults.seed);
+        assert_eq!(config.max_steps, Some(crate::train::DEFAULT_MAX_STEPS));
+        let setup = args.training.setup().unwrap();
+        assert_eq!(setup.significance, crate::finetune::DEFAULT_SIGNIFICANCE);
+        assert_eq!(
+            setup.adapter_weight,
+            crate::finetune::DEFAULT_ADAPTER_WEIGHT
+        );
+        let mut command = <Cli as clap::CommandFactory>::command();
+        let fine_tune = command.find_subcommand_mut("fine-tune").unwrap();
+        let help = |flag: &str| {
+            fine_tune
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .and_then(|a| a.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        };
+        let stated = [
+            ("heldout", DEFAULT_HELDOUT.to_string()),
+            ("max-steps", crate::train::DEFAULT_MAX_STEPS.to_string()),
+            ("batch-size", defaults.batch_size.to_string()),
+            ("sub-batch-size", defaults.sub_batch_size.to_string()),
+            ("epochs", defaults.epochs.to_string()),
+            ("max-tokens", defaults.max_tokens.to_string()),
+            ("seed", defaults.seed.to_string()),
+            (
+                "significance",
+                crate::finetune::DEFAULT_SIGNIFICANCE.to_string(),
+            ),
+            (
+                "adapter-weight",
+                crate::finetune::DEFAULT_ADAPTER_WEIGHT.to_string(),
+            ),
+        ];
+        for (flag, value) in stated {
+            assert!(
+                help(flag).contains(&format!("[default: {value}]")),
+                "--{flag}: {:?} does not state its default {value}",
+                help(flag)
+            );
+        }
+        let bert = TrainConfig::for_architecture("bert");
+        let qwen = TrainConfig::for_architecture("qwen2");
+        assert!(help("learning-rate").contains(&format!(
+            "{:e} for BERT models, {:e}",
+            bert.learning_rate, qwen.learning_rate
+        )));
+        assert!(help("temperature").contains(&format!(
+            "{} for BERT models (MiniLM's own), {}",
+            bert.temperature, qwen.temperature
+        )));
+    }
+
+    #[test]
+    fn train_refuses_a_held_out_share() {
+        let args = match Cli::try_parse_from(["coder-train", "train", "--heldout", "0.2"])
+            .unwrap()
+            .command
+        {
+            Command::Train(args) => args,
+            other => panic!("parsed as {other:?}"),
+        };
+        let err = run_train(&args).unwrap_err().to_string();
+        assert!(err.contains("belongs to `mine` and `fine-tune`"), "{err}");
     }
 
     fn settings(flags: &[&str]) -> TrainSettings {
@@ -849,11 +927,12 @@ mod tests {
 
     #[test]
     fn adapter_weight_and_significance_default_and_must_be_in_zero_to_one() {
-        assert_eq!(settings(&[]).adapter_weight, 0.5);
+        assert_eq!(settings(&[]).setup().unwrap().adapter_weight, 0.5);
         let whole = settings(&["--adapter-weight", "1"]).setup().unwrap();
         assert_eq!(whole.adapter_weight, 1.0);
-        assert_eq!(settings(&[]).significance, 0.05);
-        assert_eq!(settings(&["--significance", "1"]).significance, 1.0);
+        assert_eq!(settings(&[]).setup().unwrap().significance, 0.05);
+        let any_gain = settings(&["--significance", "1"]).setup().unwrap();
+        assert_eq!(any_gain.significance, 1.0);
         for flag in ["adapter-weight", "significance"] {
             for bad in ["0", "1.5", "-0.2", "half"] {
                 let arg = format!("--{flag}={bad}");

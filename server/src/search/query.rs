@@ -21,6 +21,9 @@ pub struct QueryProfile {
     pub words: Vec<String>,
     /// Kinds of file the query names ("test", "example", …): their priors do not apply.
     pub asks_for: Vec<PathClass>,
+    /// The query asks how something works ("how does the router match a route"): a mechanism,
+    /// which a module as a whole answers more often than one function.
+    pub asks_how: bool,
 }
 
 /// A queried identifier: its last segment, and the segment before it when qualified.
@@ -50,12 +53,14 @@ impl QueryProfile {
             .into_iter()
             .filter(|class| class.asked_for(&raw_words))
             .collect();
+        let asks_how = asks_how(&raw_words);
         Self {
             terms,
             identifier,
             embedded,
             words,
             asks_for,
+            asks_how,
         }
     }
 
@@ -80,6 +85,19 @@ impl QueryProfile {
 
 /// Characters an identifier may hold besides letters and digits (`$` in JS/PHP, `?`/`!` ending
 /// Ruby methods).
+/// "how does the router match a route", "how middleware is applied": a question about a
+/// mechanism. "how long to wait before retrying" and "how many workers" ask for a value, which
+/// one definition holds.
+fn asks_how(words: &[String]) -> bool {
+    const QUANTITY: [&str; 10] = [
+        "long", "many", "much", "often", "far", "big", "large", "old", "fast", "soon",
+    ];
+    match words {
+        [first, second, _, ..] => first == "how" && !QUANTITY.contains(&second.as_str()),
+        _ => false,
+    }
+}
+
 fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '$'
 }
@@ -269,6 +287,17 @@ mod tests {
         assert!(!p.words.contains(&"the".to_string()));
         assert!(p.asks_for(PathClass::Test));
         assert!(!p.asks_for(PathClass::Docs));
+    }
+
+    #[test]
+    fn how_questions_are_told_apart() {
+        assert!(QueryProfile::new("How does the router match a route?").asks_how);
+        assert!(QueryProfile::new("how middleware chains are composed").asks_how);
+        assert!(!QueryProfile::new("how?").asks_how);
+        assert!(!QueryProfile::new("parse how the config says").asks_how);
+        assert!(!QueryProfile::new("showHowTo").asks_how);
+        assert!(!QueryProfile::new("how long to wait before retrying a failed request").asks_how);
+        assert!(!QueryProfile::new("how many workers does the pool start").asks_how);
     }
 
     #[test]

@@ -770,10 +770,7 @@ mod tests {
             "/r".into(),
         ];
         argv.extend(sent.trainer_flags());
-        let args = match Cli::try_parse_from(argv).unwrap().command {
-            Command::FineTune(args) => args,
-            other => panic!("parsed as {other:?}"),
-        };
+        let args = fine_tune_args(argv);
         // One type on both sides: what the server sends is what the trainer reads.
         assert_eq!(args.training.shared, sent);
         let config = args.training.config_for("bert").unwrap();
@@ -801,13 +798,7 @@ mod tests {
     /// Unset settings take the trainer's defaults, and the help of each flag states them.
     #[test]
     fn unset_settings_take_the_defaults_the_help_states() {
-        let args = match Cli::try_parse_from(["coder-train", "fine-tune", "--root", "/r"])
-            .unwrap()
-            .command
-        {
-            Command::FineTune(args) => args,
-            other => panic!("parsed as {other:?}"),
-        };
+        let args = fine_tune_args(["coder-train", "fine-tune", "--root", "/r"]);
         let config = args.training.config_for("bert").unwrap();
         let defaults = TrainConfig::default();
         assert_eq!(config.seed, defaults.seed);
@@ -866,10 +857,7 @@ mod tests {
 
     #[test]
     fn train_refuses_a_held_out_share() {
-        let args = match Cli::try_parse_from(["coder-train", "train", "--heldout", "0.2"])
-            .unwrap()
-            .command
-        {
+        let args = match parse(["coder-train", "train", "--heldout", "0.2"]) {
             Command::Train(args) => args,
             other => panic!("parsed as {other:?}"),
         };
@@ -877,10 +865,23 @@ mod tests {
         assert!(err.contains("belongs to `mine` and `fine-tune`"), "{err}");
     }
 
+    fn parse(argv: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>) -> Command {
+        Cli::try_parse_from(argv).unwrap().command
+    }
+
+    fn fine_tune_args(
+        argv: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+    ) -> FineTuneArgs {
+        match parse(argv) {
+            Command::FineTune(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
     fn settings(flags: &[&str]) -> TrainSettings {
         let mut argv = vec!["coder-train", "train"];
         argv.extend_from_slice(flags);
-        match Cli::try_parse_from(argv).unwrap().command {
+        match parse(argv) {
             Command::Train(args) => args.training,
             other => panic!("parsed as {other:?}"),
         }

@@ -83,8 +83,6 @@ impl QueryProfile {
     }
 }
 
-/// Characters an identifier may hold besides letters and digits (`$` in JS/PHP, `?`/`!` ending
-/// Ruby methods).
 /// "how does the router match a route", "how middleware is applied": a question about a
 /// mechanism. "how long to wait before retrying" and "how many workers" ask for a value, which
 /// one definition holds.
@@ -98,6 +96,8 @@ fn asks_how(words: &[String]) -> bool {
     }
 }
 
+/// Characters an identifier may hold besides letters and digits (`$` in JS/PHP, `?`/`!` ending
+/// Ruby methods).
 fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '$'
 }

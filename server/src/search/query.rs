@@ -21,9 +21,27 @@ pub struct QueryProfile {
     pub words: Vec<String>,
     /// Kinds of file the query names ("test", "example", …): their priors do not apply.
     pub asks_for: Vec<PathClass>,
-    /// The query asks how something works ("how does the router match a route"): a mechanism,
-    /// which a module as a whole answers more often than one function.
-    pub asks_how: bool,
+    /// What kind of answer the query's wording asks for.
+    pub shape: QueryShape,
+}
+
+/// What kind of answer a query's wording asks for: one definition or a module. Read from the
+/// first words, so it costs nothing and needs no model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryShape {
+    /// One identifier, no sentence (`HTTPAdapter`, `Sinatra::Base`).
+    Identifier,
+    /// A question about how something works ("how does the router match a route"): a
+    /// mechanism, which a module as a whole answers more often than one function.
+    Mechanism,
+    /// A command ("parse the Range header", "percent-encode a url"): what one function does.
+    Action,
+    /// A subject ("multipart form and file upload handling", "timer scheduling"): what a
+    /// module covers.
+    Topic,
+    /// Anything else: other questions ("where is …", "which …"), a description of one thing
+    /// ("a channel that …"), sentences that name an identifier.
+    Other,
 }
 
 /// A queried identifier: its last segment, and the segment before it when qualified.
@@ -53,14 +71,18 @@ impl QueryProfile {
             .into_iter()
             .filter(|class| class.asked_for(&raw_words))
             .collect();
-        let asks_how = asks_how(&raw_words);
+        let shape = if identifier.is_some() {
+            QueryShape::Identifier
+        } else {
+            sentence_shape(query, &raw_words, !embedded.is_empty())
+        };
         Self {
             terms,
             identifier,
             embedded,
             words,
             asks_for,
-            asks_how,
+            shape,
         }
     }
 
@@ -83,6 +105,44 @@ impl QueryProfile {
     }
 }
 
+/// The shape of a query that is a sentence, not an identifier. One that names an identifier
+/// (`names_code`) is after that definition unless it asks how something works.
+fn sentence_shape(query: &str, words: &[String], names_code: bool) -> QueryShape {
+    if asks_how(words) {
+        return QueryShape::Mechanism;
+    }
+    if names_code {
+        return QueryShape::Other;
+    }
+    // Whitespace-separated, so `percent-encode` stays one token.
+    let tokens: Vec<String> = query
+        .split_whitespace()
+        .map(|t| {
+            t.trim_matches(|c: char| !c.is_alphanumeric() && c != '-')
+                .to_lowercase()
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    // "recursively turn …", "lazily load …": the adverb qualifies the command ("only",
+    // "apply" and "reply" are not adverbs).
+    let adverb = |t: &String| t.len() > 5 && t.ends_with("ly") && !listed(COMMAND_VERBS, t);
+    let start = tokens.iter().position(|t| !adverb(t)).unwrap_or(0);
+    let [first, second, ..] = &tokens[start..] else {
+        return QueryShape::Other;
+    };
+    // `url-decode`, `pretty-print`: the verb comes last.
+    let head = first.rsplit('-').next().unwrap_or(first);
+    let commands = listed(COMMAND_VERBS, head)
+        || (listed(NOUN_OR_VERB, head) && listed(OBJECT_STARTS, second));
+    if commands {
+        QueryShape::Action
+    } else if listed(QUESTION_OR_ARTICLE, first) {
+        QueryShape::Other
+    } else {
+        QueryShape::Topic
+    }
+}
+
 /// "how does the router match a route", "how middleware is applied": a question about a
 /// mechanism. "how long to wait before retrying" and "how many workers" ask for a value, which
 /// one definition holds.
@@ -95,6 +155,54 @@ fn asks_how(words: &[String]) -> bool {
         _ => false,
     }
 }
+
+/// Whether `word` is one of the space-separated `words`.
+fn listed(words: &str, word: &str) -> bool {
+    words.split_whitespace().any(|w| w == word)
+}
+
+/// Verbs that open a command when they open a query: "parse …", "retry …". Base forms only
+/// ("parsing …" names a subject). Words as often nouns are in [`NOUN_OR_VERB`].
+const COMMAND_VERBS: &str = "\
+    accept add adjust aggregate allocate allow append apply ask assert assign attach \
+    authenticate authorize await bind bootstrap break build calculate call cancel capture cast \
+    change check choose clean clear clone close collect combine compare compile complete compose \
+    compress compute concatenate configure confirm connect construct consume convert copy count \
+    create decide declare decode decompress decrypt deduplicate defer define delay delete \
+    deliver deny describe deserialize destroy detach detect determine disable discard dispatch \
+    display dispose divide download drain draw drop dump emit enable encode encrypt enforce \
+    ensure enqueue escape evaluate execute expand expire export expose extend extract fail fetch \
+    fill finalize find finish fire fix flatten flush fold force forward free freeze generate get \
+    give guard guess handle hide hold identify ignore implement import include increment infer \
+    initialize inject insert inspect install interpret intercept invalidate invoke iterate join \
+    keep kill launch let limit listen load locate look make manage measure merge migrate mount \
+    move negotiate normalize notify obtain open override pad paginate parse pass pause perform \
+    persist pick pipe place poll populate post prefer prepare prepend preserve prevent print \
+    process produce promote prompt propagate protect provide prune publish pull push put queue \
+    quote raise read rebuild receive recover redirect reduce refresh refuse register reject \
+    release reload remember remove rename render reorder repeat replace reply require reset \
+    resize resolve respond restart restore resume retrieve retry reuse revert revoke rewind \
+    rewrite rotate run sanitize save scan schedule search seek select send serialize serve setup \
+    share shift show shut sign simplify skip slice spawn split start stop store strip submit \
+    subscribe substitute suspend swap sync take tell terminate throttle throw toggle track \
+    transform translate traverse trigger trim truncate try turn unescape unlock unpack \
+    unregister unsubscribe unwrap update upgrade upload use validate verify visit wait walk warn \
+    watch wrap write";
+
+/// Words that open noun phrases as often as commands ("request parsing", "set the status"): a
+/// command only when an object follows ([`OBJECT_STARTS`]).
+const NOUN_OR_VERB: &str = "\
+    block cache end error filter format group hash link list lock log lookup map mark match \
+    order output patch query record report request return route set sort stream switch test time";
+
+/// Words that start the object of a command: "set *the* status", "test *whether* …".
+const OBJECT_STARTS: &str = "\
+    the a an each every all one two its their this that these those some any no multiple several \
+    many another both my your our whether if";
+
+/// Openings of questions other than "how", and of descriptions of one thing.
+const QUESTION_OR_ARTICLE: &str = "\
+    what where which when who why whose does do is are can should could would will a an the how";
 
 /// Characters an identifier may hold besides letters and digits (`$` in JS/PHP, `?`/`!` ending
 /// Ruby methods).
@@ -289,15 +397,49 @@ mod tests {
         assert!(!p.asks_for(PathClass::Docs));
     }
 
+    fn shape(query: &str) -> QueryShape {
+        QueryProfile::new(query).shape
+    }
+
     #[test]
     fn how_questions_are_told_apart() {
-        assert!(QueryProfile::new("How does the router match a route?").asks_how);
-        assert!(QueryProfile::new("how middleware chains are composed").asks_how);
-        assert!(!QueryProfile::new("how?").asks_how);
-        assert!(!QueryProfile::new("parse how the config says").asks_how);
-        assert!(!QueryProfile::new("showHowTo").asks_how);
-        assert!(!QueryProfile::new("how long to wait before retrying a failed request").asks_how);
-        assert!(!QueryProfile::new("how many workers does the pool start").asks_how);
+        use QueryShape::*;
+        assert_eq!(shape("How does the router match a route?"), Mechanism);
+        assert_eq!(shape("how ZodType parses its input"), Mechanism);
+        assert_eq!(shape("how middleware chains are composed"), Mechanism);
+        assert_eq!(shape("how?"), Identifier);
+        assert_eq!(shape("parse how the config says"), Action);
+        assert_eq!(shape("showHowTo"), Identifier);
+        assert_eq!(
+            shape("how long to wait before retrying a failed request"),
+            Other
+        );
+        assert_eq!(shape("how many workers does the pool start"), Other);
+    }
+
+    #[test]
+    fn commands_and_subjects_are_told_apart() {
+        use QueryShape::*;
+        assert_eq!(shape("parse the Range header"), Action);
+        assert_eq!(shape("Retry failed requests"), Action);
+        assert_eq!(shape("percent-encode a url without double quoting"), Action);
+        assert_eq!(shape("recursively turn drafts into plain objects"), Action);
+        assert_eq!(shape("apply a list of patches"), Action);
+        assert_eq!(shape("set the status of the response"), Action);
+        assert_eq!(shape("test whether a glob matches a path"), Action);
+        assert_eq!(shape("multipart form and file upload handling"), Topic);
+        assert_eq!(shape("request context and parameter binding"), Topic);
+        assert_eq!(shape("saving and loading models from disk"), Topic);
+        assert_eq!(shape("null-safe string utilities"), Topic);
+        assert_eq!(shape("only numeric indices may be deleted"), Topic);
+        assert_eq!(shape("where is the config file read"), Other);
+        assert_eq!(shape("a channel that keeps only the latest value"), Other);
+        assert_eq!(
+            shape("error types raised by parseArgs"),
+            Other,
+            "names an identifier"
+        );
+        assert_eq!(shape("Router"), Identifier);
     }
 
     #[test]

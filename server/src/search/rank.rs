@@ -25,7 +25,7 @@ use crate::symbols::SymbolKind;
 use crate::words::split_identifier;
 
 use super::priors::{Priors, classify};
-use super::query::{QueryProfile, same_word};
+use super::query::{QueryProfile, QueryShape, same_word};
 
 /// What each stage adds. The defaults are the best measured on the tuning half of the semble
 /// benchmark (file-level) that leave the symbol-level quality benchmark where it was; stages
@@ -48,10 +48,15 @@ pub struct StackParams {
     /// best symbol jumps over the one specific answer in a small file).
     pub file_coherence: f32,
     /// Added to [`StackParams::file_coherence`] when the query asks how something works
-    /// ([`QueryProfile::asks_how`]): a mechanism is most often explained by a module as a whole.
+    /// ([`QueryShape::Mechanism`]): a mechanism is most often explained by a module as a whole.
     /// 1.5: semble tuning +0.010 (its "how …" questions: architecture 0.751 → 0.797); ungated,
     /// the same weight gains +0.038 there but costs the symbol-level benchmark.
     pub how_coherence: f32,
+    /// Added to [`StackParams::file_coherence`] when the query names a subject
+    /// ([`QueryShape::Topic`]: "multipart form and file upload handling"), which a module
+    /// covers. 0.4: semble tuning +0.019, quality unchanged; 0.8 gains +0.003 more file-level
+    /// and costs 0.003 symbol-level.
+    pub topic_coherence: f32,
     /// Added to every symbol of the file whose chunks, averaged, lie nearest the query (and
     /// less, by reciprocal rank, to the next files): what a file is about as a whole. Off:
     /// +0.002 file-level, −0.001 to −0.007 symbol-level at 0.2–0.5.
@@ -77,6 +82,7 @@ impl Default for StackParams {
             path_words: 0.6,
             file_coherence: 0.0,
             how_coherence: 1.5,
+            topic_coherence: 0.4,
             file_similarity: 0.0,
             same_file_decay: 0.8,
             same_file_free: 2,
@@ -95,6 +101,7 @@ impl StackParams {
             ("path_words", self.path_words),
             ("file_coherence", self.file_coherence),
             ("how_coherence", self.how_coherence),
+            ("topic_coherence", self.topic_coherence),
             ("file_similarity", self.file_similarity),
         ];
         for (name, value) in non_negative {
@@ -510,19 +517,19 @@ fn path_match(path: &str, query_words: &[String]) -> Option<(f32, String)> {
     Some((share, hit.join(", ")))
 }
 
-/// The best symbol of each file gains `weight` × (the file's summed candidate scores / the
-/// largest such sum): a file with several good matches is more likely the answer.
-/// How much file coherence the query gets: [`StackParams::file_coherence`], and
-/// [`StackParams::how_coherence`] more when it asks how something works.
+/// How much file coherence the query gets: [`StackParams::file_coherence`], more when it asks
+/// how something works or names a subject.
 fn coherence_weight(params: &StackParams, profile: &QueryProfile) -> f32 {
     params.file_coherence
-        + if profile.asks_how {
-            params.how_coherence
-        } else {
-            0.0
+        + match profile.shape {
+            QueryShape::Mechanism => params.how_coherence,
+            QueryShape::Topic => params.topic_coherence,
+            QueryShape::Identifier | QueryShape::Action | QueryShape::Other => 0.0,
         }
 }
 
+/// The best symbol of each file gains `weight` × (the file's summed candidate scores / the
+/// largest such sum): a file with several good matches is more likely the answer.
 fn boost_file_coherence(candidates: &mut [Candidate], weight: f32) {
     let mut mass: HashMap<&str, (f32, usize)> = HashMap::new();
     for (i, candidate) in candidates.iter().enumerate() {
@@ -970,21 +977,26 @@ mod tests {
     }
 
     #[test]
-    fn how_questions_get_their_own_coherence() {
+    fn how_questions_and_subjects_get_their_own_coherence() {
         let params = StackParams {
             file_coherence: 0.1,
             how_coherence: 0.5,
+            topic_coherence: 0.3,
             ..StackParams::default()
         };
         let how = QueryProfile::new("how does the router match a route");
-        let what = QueryProfile::new("match a route in the router");
+        let topic = QueryProfile::new("route matching and parameter extraction");
+        let command = QueryProfile::new("match a route in the router");
         assert!((coherence_weight(&params, &how) - 0.6).abs() < 1e-6);
-        assert!((coherence_weight(&params, &what) - 0.1).abs() < 1e-6);
+        assert!((coherence_weight(&params, &topic) - 0.4).abs() < 1e-6);
+        assert!((coherence_weight(&params, &command) - 0.1).abs() < 1e-6);
         let off = StackParams {
             how_coherence: 0.0,
+            topic_coherence: 0.0,
             ..StackParams::default()
         };
         assert_eq!(coherence_weight(&off, &how), 0.0);
+        assert_eq!(coherence_weight(&off, &topic), 0.0);
     }
 
     #[test]

@@ -149,6 +149,65 @@ pub struct FineTuneSettings {
     /// on hand-written queries; 1 keeps the trained update whole [default: 0.5]
     #[arg(long, value_parser = parse_weight)]
     pub adapter_weight: Option<f64>,
+    /// A local language model that writes training queries (all three flags, or none).
+    #[command(flatten)]
+    #[serde(default)]
+    pub generator: Option<GeneratorSettings>,
+}
+
+/// The `model` sent to a query generator when none is named.
+pub const DEFAULT_GENERATOR_MODEL: &str = "default";
+/// Most functions a query generator is asked about when no limit is given.
+pub const DEFAULT_GENERATOR_LIMIT: usize = 200;
+
+/// A language model that writes the search query a developer would type for each function, as
+/// CodeR synthesises its training queries: an OpenAI-compatible chat-completions endpoint on
+/// this machine or network (llama.cpp's `llama-server`, Ollama, vLLM, …). Mined pairs are built
+/// either way; these are added to them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, clap::Args)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// clap: absent unless one of its flags is given, and then `--generator` must be too.
+#[group(requires = "generator")]
+pub struct GeneratorSettings {
+    /// An OpenAI-compatible chat-completions endpoint, plain http:// (e.g.
+    /// http://127.0.0.1:8080/v1), that writes a search query for each function; optional
+    #[arg(
+        id = "generator",
+        long = "generator",
+        value_name = "URL",
+        required = false
+    )]
+    pub url: String,
+    /// The `model` field sent to the generator [default: default]
+    #[arg(id = "generator_model", long = "generator-model", value_name = "NAME")]
+    pub model: Option<String>,
+    /// Most functions the generator is asked about, one request each [default: 200]
+    #[arg(id = "generator_limit", long = "generator-limit", value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+impl GeneratorSettings {
+    /// The `model` sent with each request.
+    pub fn model(&self) -> &str {
+        self.model.as_deref().unwrap_or(DEFAULT_GENERATOR_MODEL)
+    }
+
+    /// Most functions asked about.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_GENERATOR_LIMIT)
+    }
+
+    /// The settings as `coder-train mine`/`fine-tune` flags.
+    pub fn trainer_flags(&self) -> Vec<String> {
+        let mut flags = vec!["--generator".to_string(), self.url.clone()];
+        if let Some(model) = &self.model {
+            flags.extend(["--generator-model".to_string(), model.clone()]);
+        }
+        if let Some(limit) = self.limit {
+            flags.extend(["--generator-limit".to_string(), limit.to_string()]);
+        }
+        flags
+    }
 }
 
 /// A fraction in [0, 1] (a flag's value parser).
@@ -188,6 +247,7 @@ impl FineTuneSettings {
             temperature: over.temperature.or(self.temperature),
             significance: over.significance.or(self.significance),
             adapter_weight: over.adapter_weight.or(self.adapter_weight),
+            generator: over.generator.clone().or_else(|| self.generator.clone()),
         }
     }
 
@@ -223,6 +283,9 @@ impl FineTuneSettings {
         );
         if self.no_curriculum {
             args.push("--no-curriculum".into());
+        }
+        if let Some(generator) = &self.generator {
+            args.extend(generator.trainer_flags());
         }
         args
     }
@@ -724,6 +787,35 @@ mod tests {
         assert!(
             serde_json::from_value::<FineTuneSettings>(json!({"batchsize": 8})).is_err(),
             "a misspelt setting is an error, not silently ignored"
+        );
+
+        // A generator set in the defaults goes along, its model and limit defaulted; one in the
+        // request replaces it whole.
+        let with_generator: FineTuneSettings =
+            serde_json::from_value(json!({"generator": {"url": "http://127.0.0.1:8080/v1"}}))
+                .unwrap();
+        assert_eq!(
+            with_generator.merged(&asked).trainer_flags()[6..],
+            ["--generator", "http://127.0.0.1:8080/v1"]
+        );
+        let generator = with_generator.generator.as_ref().unwrap();
+        assert_eq!(
+            (generator.model(), generator.limit()),
+            (DEFAULT_GENERATOR_MODEL, DEFAULT_GENERATOR_LIMIT)
+        );
+        let other: FineTuneSettings = serde_json::from_value(
+            json!({"generator": {"url": "http://gpu:8000/v1", "model": "qwen", "limit": 5}}),
+        )
+        .unwrap();
+        assert_eq!(
+            with_generator.merged(&other).generator.unwrap().limit(),
+            5,
+            "the request's generator wins"
+        );
+        assert!(
+            serde_json::from_value::<FineTuneSettings>(json!({"generator": {"model": "x"}}))
+                .is_err(),
+            "a generator needs its url"
         );
 
         // The whole command line: the server's device and changed instructions go along.

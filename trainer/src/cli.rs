@@ -21,7 +21,7 @@ use crate::pairs::{Pair, PairSource, TaskFamily};
 use crate::train::{Event, TrainConfig};
 use coder_lsp::embed::lora::LoraConfig;
 use coder_lsp::embed::{DeviceSpec, Instructions};
-use coder_lsp::finetune::{FineTuneSettings, parse_fraction};
+use coder_lsp::finetune::{FineTuneSettings, GeneratorSettings, parse_fraction};
 use coder_lsp::trainer_protocol::{MinedCounts, Phase, SetCounts};
 
 /// File names of the two sets in the output directory.
@@ -176,6 +176,7 @@ impl TrainSettings {
             temperature,
             significance: _,
             adapter_weight: _,
+            generator: _,
         } = self.shared;
         let batch_size = batch_size.unwrap_or(defaults.batch_size);
         let sub_batch_size = sub_batch_size.unwrap_or(defaults.sub_batch_size);
@@ -247,6 +248,10 @@ pub struct MineArgs {
     /// Seed of the train/held-out split.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// A local language model that writes queries too (`fine-tune` takes it with its
+    /// settings).
+    #[command(flatten)]
+    pub generator: Option<GeneratorSettings>,
     /// Fraction of the pairs held out for evaluation, by whole files (0 to 1).
     #[arg(long, default_value_t = DEFAULT_HELDOUT, value_parser = parse_fraction)]
     pub heldout: f64,
@@ -280,16 +285,6 @@ pub struct MineSettings {
     /// Files larger than this many bytes are skipped.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
     pub max_file_size: u64,
-    /// An OpenAI-compatible chat-completions endpoint (a local server, plain http://) that writes
-    /// a search query for each function; optional.
-    #[arg(long, value_name = "URL")]
-    pub generator: Option<String>,
-    /// The `model` field sent to the generator.
-    #[arg(long, default_value = "default", requires = "generator")]
-    pub generator_model: String,
-    /// Most functions the generator is asked about.
-    #[arg(long, default_value_t = 200, requires = "generator")]
-    pub generator_limit: usize,
 }
 
 /// Runs a parsed command line.
@@ -322,6 +317,12 @@ fn run_train(args: &TrainArgs) -> Result<()> {
             args.data.display()
         );
     }
+    if args.training.shared.generator.is_some() {
+        bail!(
+            "--generator writes queries while mining, so it belongs to `mine` and `fine-tune`; `train` reads the pairs already in {}",
+            args.data.display()
+        );
+    }
     let train = read_jsonl(&args.data.join(TRAIN_FILE))?;
     let heldout = read_jsonl(&args.data.join(HELDOUT_FILE))?;
     let config = args.training.config(&args.model)?;
@@ -351,6 +352,7 @@ fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
         &args.work,
         &args.model,
         &args.mining,
+        args.training.shared.generator.as_ref(),
         args.training.shared.heldout.unwrap_or(DEFAULT_HELDOUT),
         args.training.seed(),
     )?;
@@ -507,6 +509,7 @@ fn run_mine(args: &MineArgs) -> Result<()> {
         &args.out,
         &args.model,
         &args.mining,
+        args.generator.as_ref(),
         args.heldout,
         args.seed,
     )?;
@@ -524,6 +527,7 @@ fn mine_split(
     out: &Path,
     model: &str,
     settings: &MineSettings,
+    generator: Option<&GeneratorSettings>,
     heldout: f64,
     seed: u64,
 ) -> Result<(Summary, Split)> {
@@ -548,10 +552,10 @@ fn mine_split(
             ..PairLimits::default()
         },
         max_commits: settings.max_commits,
-        generator: settings.generator.as_ref().map(|url| GeneratorOptions {
-            url: url.clone(),
-            model: settings.generator_model.clone(),
-            max_symbols: settings.generator_limit,
+        generator: generator.map(|g| GeneratorOptions {
+            url: g.url.clone(),
+            model: g.model().to_string(),
+            max_symbols: g.limit(),
         }),
     };
     let mut reporter = ProgressReporter::default();
@@ -762,6 +766,11 @@ mod tests {
             temperature: Some(0.07),
             significance: Some(0.2),
             adapter_weight: Some(0.75),
+            generator: Some(GeneratorSettings {
+                url: "http://127.0.0.1:8080/v1".into(),
+                model: Some("smollm2".into()),
+                limit: Some(50),
+            }),
         };
         let mut argv = vec![
             "coder-train".to_string(),
@@ -863,6 +872,57 @@ mod tests {
         };
         let err = run_train(&args).unwrap_err().to_string();
         assert!(err.contains("belongs to `mine` and `fine-tune`"), "{err}");
+        let args = match parse(["coder-train", "train", "--generator", "http://h:1/v1"]) {
+            Command::Train(args) => args,
+            other => panic!("parsed as {other:?}"),
+        };
+        let err = run_train(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("--generator writes queries while mining"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_generator_is_all_or_nothing_with_defaults_for_its_model_and_limit() {
+        assert_eq!(
+            fine_tune_args(["coder-train", "fine-tune", "--root", "/r"])
+                .training
+                .shared
+                .generator,
+            None
+        );
+        let mine = match parse([
+            "coder-train",
+            "mine",
+            "--root",
+            "/r",
+            "--generator",
+            "http://h:1/v1",
+        ]) {
+            Command::Mine(args) => args,
+            other => panic!("parsed as {other:?}"),
+        };
+        assert_eq!(
+            mine.generator,
+            Some(GeneratorSettings {
+                url: "http://h:1/v1".into(),
+                model: None,
+                limit: None,
+            })
+        );
+        let without_url = Cli::try_parse_from([
+            "coder-train",
+            "fine-tune",
+            "--root",
+            "/r",
+            "--generator-model",
+            "qwen",
+        ]);
+        assert!(
+            without_url.is_err(),
+            "--generator-model alone must be refused"
+        );
     }
 
     fn parse(argv: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>) -> Command {

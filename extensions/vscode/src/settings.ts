@@ -13,7 +13,7 @@ export interface InitializationOptions {
   topK?: number;
   maxFileSize?: number;
   hover?: boolean;
-  /** Defaults of the fineTune command: heldout, maxStepsPerStage, batchSize, subBatchSize, epochs, maxTokens, seed, noCurriculum, temperature, adapterWeight, significance. */
+  /** Defaults of the fineTune command: heldout, maxStepsPerStage, batchSize, subBatchSize, epochs, maxTokens, seed, noCurriculum, temperature, adapterWeight, significance, generator. */
   fineTune?: Record<string, unknown>;
 }
 

@@ -340,6 +340,95 @@ async fn without_the_trainer_fine_tune_says_how_to_get_it() {
     client.command("indexStatus", Value::Null).await;
 }
 
+/// A local chat-completions endpoint for `--generator`: answers every request with a query and
+/// hands back the requests it saw once `expected` came or `wait` passed.
+fn fake_generator(
+    expected: usize,
+    wait: Duration,
+) -> (String, std::thread::JoinHandle<Vec<Value>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}/v1", listener.local_addr().expect("address"));
+    let handle = std::thread::spawn(move || {
+        let deadline = Instant::now() + wait;
+        let mut seen = Vec::new();
+        while seen.len() < expected && Instant::now() < deadline {
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+            };
+            stream.set_nonblocking(false).expect("blocking");
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("header");
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().expect("length");
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).expect("body");
+            seen.push(serde_json::from_slice(&body).expect("a JSON request"));
+            let answer = json!({"choices": [{"message": {"role": "assistant",
+                "content": "read the port and host from a settings file"}}]})
+            .to_string();
+            let mut stream = stream;
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                answer.len()
+            )
+            .expect("answer");
+        }
+        seen
+    });
+    (url, handle)
+}
+
+/// `coder-lsp fine-tune --generator` reaches the trainer: the endpoint is asked for a query
+/// about each function, up to the limit, with the function's code.
+#[test]
+fn the_cli_passes_a_query_generator_to_the_trainer() {
+    let ws = Workspace::sample_with_history();
+    ws.json("index", &[]);
+    let (url, server) = fake_generator(2, Duration::from_secs(120));
+    let outcome = ws.json(
+        "fine-tune",
+        &[
+            "--generator",
+            &url,
+            "--generator-model",
+            "local-model",
+            "--generator-limit",
+            "2",
+            "--heldout",
+            "0.3",
+            "--max-steps-per-stage",
+            "1",
+            "--batch-size",
+            "4",
+            "--max-tokens",
+            "48",
+        ],
+    );
+    assert!(outcome["heldout_queries"].as_u64().is_some(), "{outcome}");
+    let seen = server.join().expect("the fake generator");
+    assert_eq!(seen.len(), 2, "one request per function, up to the limit");
+    for request in &seen {
+        assert_eq!(request["model"], "local-model");
+        let code = request["messages"][1]["content"].as_str().unwrap_or("");
+        assert!(!code.trim().is_empty(), "{request}");
+    }
+}
+
 #[test]
 fn the_cli_fine_tunes_installs_and_resets() {
     let ws = Workspace::sample_with_history();

@@ -349,7 +349,7 @@ pub fn search_task(
                 index,
                 &accepts,
             )?;
-            let chosen = rank::select(candidates, top_k, &ranking.stack);
+            let chosen = rank::select(candidates, top_k, &ranking.stack.diversity(&profile));
             let hits = chosen
                 .into_iter()
                 .map(|c| SearchHit::from_candidate(c, ranking.explain))

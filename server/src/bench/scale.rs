@@ -547,7 +547,7 @@ mod tests {
     #[test]
     fn a_small_workspace_is_cut_into_one_chunk_per_function_with_a_vector_each() {
         let model = crate::model::load(
-            &crate::embed::test_model_dir().to_string_lossy(),
+            &crate::embed::tiny_qwen2_dir().to_string_lossy(),
             &crate::model::ModelOptions::default(),
         )
         .unwrap();

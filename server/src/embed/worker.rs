@@ -389,7 +389,7 @@ fn serve_round(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::embed::test_model_dir;
+    use crate::embed::{test_model_dir, tiny_qwen2_dir};
 
     #[test]
     fn handles_can_be_shared_across_threads() {
@@ -596,7 +596,7 @@ mod tests {
     /// identical to what the model gives for the same texts alone.
     #[test]
     fn concurrent_callers_get_their_own_results() {
-        let mut model = crate::embed::load(&test_model_dir(), &candle_core::Device::Cpu).unwrap();
+        let mut model = crate::embed::load(&tiny_qwen2_dir(), &candle_core::Device::Cpu).unwrap();
         let texts_a: Vec<String> = (0..12)
             .map(|i| format!("fn handler_{i}(req: Request) -> Response {{ route(req, {i}) }}"))
             .collect();

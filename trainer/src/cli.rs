@@ -296,6 +296,21 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Why mining found too little: most often a repository in languages read as plain text.
+fn too_few_pairs_reason(stats: &mine::MineStats) -> String {
+    const NEEDS: &str =
+        "fine-tuning needs documented functions, tests or a git history to learn from";
+    if stats.files > 0 && stats.text_files * 2 > stats.files {
+        format!(
+            "{} of its {} files are read as plain text (a language without symbols here, such as \
+             Scala or Haskell, or data and config files), and nothing is mined from those; {NEEDS}",
+            stats.text_files, stats.files
+        )
+    } else {
+        NEEDS.to_string()
+    }
+}
+
 /// Reads one [`Pair`] per line.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Pair>> {
     let text = fs::read_to_string(path)
@@ -365,11 +380,11 @@ fn run_fine_tune(args: &FineTuneArgs) -> Result<()> {
     }
     if split.train.is_empty() || split.heldout.is_empty() {
         bail!(
-            "{} gave too few training pairs ({} to train on, {} held out): fine-tuning needs \
-             documented functions, tests or a git history to learn from",
+            "{} gave too few training pairs ({} to train on, {} held out): {}",
             args.root.display(),
             split.train.len(),
-            split.heldout.len()
+            split.heldout.len(),
+            too_few_pairs_reason(&summary.stats)
         );
     }
     // Never walk the workspace's own index if it sits inside the workspace.
@@ -716,7 +731,7 @@ impl Summary {
             },
         };
         format!(
-            "mined {} pairs from {} files ({} symbols) in {:.1} s\n\
+            "mined {} pairs from {} files ({} symbols; {} files plain text) in {:.1} s\n\
              \x20 by family: {families}\n\
              \x20 by source: {sources}\n\
              \x20 git history: {history}\n\
@@ -728,6 +743,7 @@ impl Summary {
             self.pairs,
             stats.files,
             stats.symbols,
+            stats.text_files,
             stats.elapsed.as_secs_f64(),
             stats.too_short,
             stats.duplicates,

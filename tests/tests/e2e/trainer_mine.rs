@@ -201,6 +201,32 @@ fn mine_without_git_skips_history_and_bad_input_is_a_clear_error() {
     );
 }
 
+/// A repository in a language read as plain text (here Scala) mines nothing; fine-tuning says
+/// so instead of only asking for documented functions.
+#[test]
+fn fine_tuning_a_plain_text_language_says_why_nothing_was_mined() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let root = ws.root();
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    for i in 0..6 {
+        std::fs::write(
+            root.join(format!("src/Codec{i}.scala")),
+            format!(
+                "package codec\n\n/** Encodes values of kind {i} as JSON text. */\nobject Codec{i} {{\n  def encode(value: Int): String = value.toString\n}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let output = ws.command("fine-tune").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("6 of its 6 files are read as plain text") && stderr.contains("Scala"),
+        "{stderr}"
+    );
+}
+
 /// `coder-train train` on what `mine` wrote, with tiny settings: JSON-line events, a report, and
 /// an adapter that `coder-lsp --adapter` loads if (and only if) it beat the base model.
 #[test]

@@ -98,6 +98,9 @@ pub struct MineStats {
     /// Files read and symbols found in them.
     pub files: usize,
     pub symbols: usize,
+    /// Files read as plain text (formats and languages without symbols here: Scala, Haskell,
+    /// YAML, …): nothing is mined from them.
+    pub text_files: usize,
     /// Files left out: binary, too large, unreadable.
     pub skipped_files: usize,
     /// Pairs proposed by each source before filtering.
@@ -256,6 +259,11 @@ pub fn mine_repository_with_progress(
     let mut stats = MineStats {
         files: repo.files.len(),
         symbols: repo.symbol_count(),
+        text_files: repo
+            .files
+            .iter()
+            .filter(|f| f.language == coder_lsp::symbols::Language::Text)
+            .count(),
         skipped_files: repo.skipped_files,
         proposed: PairSource::ALL
             .into_iter()

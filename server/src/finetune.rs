@@ -149,7 +149,8 @@ pub struct FineTuneSettings {
     /// on hand-written queries; 1 keeps the trained update whole [default: 0.5]
     #[arg(long, value_parser = parse_weight)]
     pub adapter_weight: Option<f64>,
-    /// A local language model that writes training queries (all three flags, or none).
+    /// A local language model that writes training queries (`--generator URL`, with
+    /// `--generator-model` and `--generator-limit` optional beside it).
     #[command(flatten)]
     #[serde(default)]
     pub generator: Option<GeneratorSettings>,

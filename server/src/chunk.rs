@@ -29,7 +29,9 @@ use crate::words::split_identifier;
 /// and `/** */` docs.
 /// 10: Elixir symbols (modules, protocols, implementations, structs, functions with their
 /// clauses merged, macros, guards, ExUnit tests) with `@moduledoc`/`@doc` strings as doc text.
-pub const CHUNK_FORMAT: &str = "10";
+/// 11: Zig symbols (structs, enums, unions, error sets, generic types, functions, methods,
+/// constants, `test` blocks) with `///` docs, and a Zig file's `//!` header.
+pub const CHUNK_FORMAT: &str = "11";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

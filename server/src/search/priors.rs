@@ -470,6 +470,10 @@ mod tests {
             "test/test_helper.exs",
             "test/support/conn_case.ex",
             "apps/bank/test/bank_test.exs",
+            // Zig: `*_test.zig` beside the code, `test/` and `tests/` trees
+            "lib/std/json/scanner_test.zig",
+            "test/behavior/align.zig",
+            "tests/parse.zig",
         ] {
             assert!(classes(path).contains(&PathClass::Test), "{path}");
         }
@@ -495,6 +499,9 @@ mod tests {
             "lib/bank/contest.ex",
             "lib/plug/test_helpers_are_not_here/attest.ex",
             "apps/bank/lib/bank/latest.ex",
+            "lib/std/json/scanner.zig",
+            "src/contest.zig",
+            "lib/std/testing.zig",
         ] {
             assert!(!classes(path).contains(&PathClass::Test), "{path}");
         }
@@ -510,6 +517,25 @@ mod tests {
         );
         assert!(
             classify("src/walk.rs", SymbolKind::Module, "tests", None).contains(&PathClass::Test)
+        );
+        // Zig `test "…"` blocks live beside the code too, in the `test` container.
+        assert!(
+            classify(
+                "lib/std/json/scanner.zig",
+                SymbolKind::Function,
+                "skip whitespace",
+                Some("test")
+            )
+            .contains(&PathClass::Test)
+        );
+        assert!(
+            !classify(
+                "lib/std/json/scanner.zig",
+                SymbolKind::Method,
+                "skipWhitespace",
+                Some("Scanner")
+            )
+            .contains(&PathClass::Test)
         );
     }
 

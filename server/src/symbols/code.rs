@@ -99,6 +99,10 @@ fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static 
             tree_sitter_elixir::LANGUAGE.into(),
             include_str!("../../grammars/elixir.scm"),
         ),
+        Language::Zig => (
+            tree_sitter_zig::LANGUAGE.into(),
+            include_str!("../../grammars/zig.scm"),
+        ),
         Language::Markdown | Language::Text => return None,
     };
     Some(parts)
@@ -737,7 +741,10 @@ fn draft(
                 // A Swift `// MARK: - Section` line heads a group of declarations, not the next.
                 let mark =
                     language == Language::Swift && node_text(source, node).starts_with("// MARK:");
-                if !adjacent || !starts_line(lines, node) || shebang || mark {
+                // Zig: `///` documents the next declaration; `//!` documents the file
+                // (header.rs), and a plain `//` comment above a declaration is a note.
+                let zig_note = language == Language::Zig && !is_zig_doc(node_text(source, node));
+                if !adjacent || !starts_line(lines, node) || shebang || mark || zig_note {
                     break;
                 }
                 doc_comments.push(node);
@@ -795,6 +802,11 @@ fn draft(
 fn is_rust_outer_doc(comment: &str) -> bool {
     (comment.starts_with("///") && !comment.starts_with("////"))
         || (comment.starts_with("/**") && !comment.starts_with("/***") && comment != "/**/")
+}
+
+/// A Zig doc comment line: `///`, but not a `////` divider.
+fn is_zig_doc(comment: &str) -> bool {
+    comment.starts_with("///") && !comment.starts_with("////")
 }
 
 /// Whether only whitespace precedes a node on its first line: a comment trailing code on the

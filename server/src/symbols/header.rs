@@ -40,6 +40,7 @@ pub(crate) fn file_header(
         Language::JavaScript | Language::TypeScript | Language::Tsx => {
             ecmascript_header(&lines, end)
         }
+        Language::Zig => zig_header(&lines, end),
         _ => return None,
     };
     header.into_symbol(path)
@@ -230,6 +231,26 @@ fn rust_header(lines: &Lines<'_>, end: usize) -> Header {
             && (item.starts_with("use ") || item.starts_with("mod "));
         let private_mod = top_level && trimmed.starts_with("mod ") && trimmed.ends_with(';');
         if reexport || private_mod {
+            let last = statement_rows(lines, row, end, |l| l.trim_end().ends_with(';'));
+            header.add_export(row, last, &joined(lines, row, last));
+            row = last + 1;
+            continue;
+        }
+        row += 1;
+    }
+    header
+}
+
+/// Zig: the file's `//!` doc comments, and the `pub const X = @import("x.zig")…;` lines that
+/// make another file's declarations part of this one's interface (`std/json.zig`).
+fn zig_header(lines: &Lines<'_>, end: usize) -> Header {
+    let mut header = Header::default();
+    let mut row = 0;
+    while row < end {
+        let line = lines.line(row);
+        if line.trim_start().starts_with("//!") {
+            header.add_comment(lines, (row, row), true, |doc| !is_license(doc));
+        } else if line.starts_with("pub const ") && line.contains("@import(") {
             let last = statement_rows(lines, row, end, |l| l.trim_end().ends_with(';'));
             header.add_export(row, last, &joined(lines, row, last));
             row = last + 1;
@@ -536,6 +557,33 @@ mod tests {
     }
 
     #[test]
+    fn zig_file_docs_and_imported_declarations() {
+        let source = "//! JSON parsing and stringification.\n\
+                      //!\n\
+                      //! See `Scanner` for the tokenizer.\n\
+                      const std = @import(\"std\");\n\
+                      pub const Scanner = @import(\"json/Scanner.zig\");\n\
+                      pub const parseFromSlice = @import(\"json/static.zig\")\n    .parseFromSlice;\n\
+                      const testing = @import(\"std\").testing;\n\
+                      pub fn validate() void {}\n";
+        let symbol = file_header(Language::Zig, "lib/std/json.zig", source, 8).unwrap();
+        assert_eq!(symbol.name, "json");
+        assert_eq!((symbol.start_line, symbol.end_line), (1, 7));
+        assert_eq!(symbol.signature, "JSON parsing and stringification.");
+        assert_eq!(
+            symbol.doc.as_deref(),
+            Some("JSON parsing and stringification.\n\nSee `Scanner` for the tokenizer.")
+        );
+        assert_eq!(
+            symbol.text,
+            "pub const Scanner = @import(\"json/Scanner.zig\");\n\
+             pub const parseFromSlice = @import(\"json/static.zig\") .parseFromSlice;"
+        );
+        // A plain `//` comment is no file doc.
+        assert!(header(Language::Zig, "a.zig", "// Not the docs of this file.\n").is_none());
+    }
+
+    #[test]
     fn nothing_to_say_is_no_symbol() {
         assert!(header(Language::Rust, "a.rs", "use std::fmt;\n").is_none());
         assert!(header(Language::Rust, "a.rs", "//! Tiny.\n").is_none());
@@ -557,6 +605,7 @@ mod tests {
             Language::Python,
             Language::Go,
             Language::JavaScript,
+            Language::Zig,
         ] {
             for source in [
                 "\"\"\"",
@@ -565,6 +614,7 @@ mod tests {
                 "pub use a::{\n",
                 "from x import (\n",
                 "export {\n",
+                "pub const x = @import(\n",
                 "//!\u{0}\u{FEFF}é",
                 "package",
             ] {

@@ -74,13 +74,13 @@ const TEXT_EXTENSIONS: &[&str] = &[
     // other programming languages
     "scala", "sc", "fs", "fsx", "vb",
     "r", "jl", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
-    "dart", "pl", "pm", "groovy", "elm", "zig", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
+    "dart", "pl", "pm", "groovy", "elm", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
     "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
 ];
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 19] = [
+    pub const ALL: [Language; 20] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -98,6 +98,7 @@ impl Language {
         Language::Kotlin,
         Language::Swift,
         Language::Elixir,
+        Language::Zig,
         Language::Markdown,
         Language::Text,
     ];
@@ -141,6 +142,7 @@ impl Language {
             "kt" | "kts" => Language::Kotlin,
             "swift" => Language::Swift,
             "ex" | "exs" => Language::Elixir,
+            "zig" => Language::Zig,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -168,6 +170,7 @@ impl Language {
             Language::Kotlin => "kotlin",
             Language::Swift => "swift",
             Language::Elixir => "elixir",
+            Language::Zig => "zig",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -194,6 +197,7 @@ impl Language {
             "kotlin" | "kt" => Language::Kotlin,
             "swift" => Language::Swift,
             "elixir" | "ex" => Language::Elixir,
+            "zig" => Language::Zig,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -358,6 +362,9 @@ mod tests {
         }
         for name in ["lib/plug/conn.ex", "test/plug/conn_test.exs", "mix.exs"] {
             assert_eq!(detect(name), Some(Language::Elixir), "{name}");
+        }
+        for name in ["lib/std/json/static.zig", "build.zig"] {
+            assert_eq!(detect(name), Some(Language::Zig), "{name}");
         }
     }
 

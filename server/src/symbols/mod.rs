@@ -40,6 +40,7 @@ pub enum Language {
     Kotlin,
     Swift,
     Elixir,
+    Zig,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

@@ -1840,6 +1840,202 @@ end
     assert_eq!(outline(&symbols), vec![("run.exs", "section", None, 1, 3)]);
 }
 
+const ZIG: &str = r#"//! A bounded queue of jobs for the scheduler.
+//! Jobs run in the order they were pushed.
+
+const std = @import("std");
+const Allocator = std.mem.Allocator;
+
+/// Largest number of jobs a queue holds.
+pub const max_jobs: usize = 64;
+
+/// Why a queue refused a job.
+pub const QueueError = error{ Full, Closed };
+
+/// A job's priority.
+pub const Priority = enum(u8) {
+    low,
+    high,
+
+    /// Whether jobs of this priority may preempt others.
+    pub fn preempts(self: Priority) bool {
+        return self == .high;
+    }
+};
+
+/// A first-in, first-out queue of jobs.
+///
+/// Not thread-safe.
+pub const Queue = struct {
+    const Self = @This();
+
+    jobs: [max_jobs]u32 = undefined,
+    len: usize = 0,
+    closed: bool = false,
+
+    /// Appends a job, or fails when the queue is full.
+    pub fn push(self: *Self, job: u32) QueueError!void {
+        if (self.closed) return error.Closed;
+        if (self.len == max_jobs) return error.Full;
+        self.jobs[self.len] = job;
+        self.len += 1;
+    }
+
+    // Internal: callers use `pop`.
+    fn shift(self: *Self) void {
+        std.mem.copyForwards(u32, self.jobs[0 .. self.len - 1], self.jobs[1..self.len]);
+        self.len -= 1;
+    }
+
+    pub fn pop(self: *Self) ?u32 {
+        if (self.len == 0) return null;
+        const job = self.jobs[0];
+        self.shift();
+        return job;
+    }
+};
+
+/// A queue that owns its storage.
+pub fn Pool(comptime T: type) type {
+    return struct {
+        items: []T,
+        allocator: Allocator,
+
+        pub fn deinit(self: @This()) void {
+            self.allocator.free(self.items);
+        }
+    };
+}
+
+export fn queue_len(queue: *const Queue) usize {
+    return queue.len;
+}
+
+extern "c" fn sched_yield() c_int;
+
+test "pop returns the pushed job" {
+    var queue = Queue{};
+    try queue.push(7);
+    try std.testing.expectEqual(@as(?u32, 7), queue.pop());
+}
+
+test Priority {
+    try std.testing.expect(Priority.high.preempts());
+}
+"#;
+
+#[test]
+fn zig_fixture() {
+    let mut extractor = SymbolExtractor::new();
+    let symbols = match extractor.extract_file(Language::Zig, "src/queue.zig", ZIG) {
+        Ok(symbols) => symbols,
+        Err(error) => panic!("{error}"),
+    };
+    let expected: Vec<Row<'_>> = vec![
+        // The `//!` lines are the file's header.
+        ("queue", "module", None, 1, 2),
+        // Imports, `@This()` and aliases are no symbols; other constants are.
+        ("max_jobs", "constant", None, 8, 8),
+        // An error set is an enum.
+        ("QueueError", "enum", None, 11, 11),
+        ("Priority", "enum", None, 14, 22),
+        ("preempts", "method", Some("Priority"), 19, 21),
+        // `const Queue = struct { … };` is the struct `Queue`; its functions are methods.
+        ("Queue", "struct", None, 27, 54),
+        ("push", "method", Some("Queue"), 35, 40),
+        ("shift", "method", Some("Queue"), 43, 46),
+        ("pop", "method", Some("Queue"), 48, 53),
+        // A function that returns a struct is that generic type.
+        ("Pool", "struct", None, 57, 66),
+        ("deinit", "method", Some("Pool"), 62, 64),
+        ("queue_len", "function", None, 68, 70),
+        ("sched_yield", "function", None, 72, 72),
+        // Tests are named by their string, or by the declaration they test, in `test`.
+        (
+            "pop returns the pushed job",
+            "function",
+            Some("test"),
+            74,
+            78,
+        ),
+        ("Priority", "function", Some("test"), 80, 82),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols[1..], ZIG);
+
+    assert_eq!(
+        symbols[0].doc.as_deref(),
+        Some("A bounded queue of jobs for the scheduler.\nJobs run in the order they were pushed.")
+    );
+    let find_in = |name: &str, container: Option<&str>| match symbols
+        .iter()
+        .find(|s| s.name == name && s.container.as_deref() == container)
+    {
+        Some(symbol) => symbol,
+        None => panic!("no {name} in {container:?}"),
+    };
+    assert_eq!(
+        find_in("max_jobs", None).doc.as_deref(),
+        Some("Largest number of jobs a queue holds.")
+    );
+    assert_eq!(
+        find_in("max_jobs", None).signature,
+        "pub const max_jobs: usize = 64"
+    );
+    assert_eq!(
+        find_in("QueueError", None).signature,
+        "pub const QueueError = error{ Full, Closed }"
+    );
+    assert_eq!(
+        find_in("Priority", None).signature,
+        "pub const Priority = enum(u8)"
+    );
+    assert_eq!(
+        find_in("preempts", Some("Priority")).doc.as_deref(),
+        Some("Whether jobs of this priority may preempt others.")
+    );
+    let queue = find_in("Queue", None);
+    assert_eq!(
+        queue.doc.as_deref(),
+        Some("A first-in, first-out queue of jobs.\n\nNot thread-safe.")
+    );
+    assert_eq!(queue.signature, "pub const Queue = struct");
+    let push = find_in("push", Some("Queue"));
+    assert_eq!(
+        push.doc.as_deref(),
+        Some("Appends a job, or fails when the queue is full.")
+    );
+    assert_eq!(
+        push.signature,
+        "pub fn push(self: *Self, job: u32) QueueError!void"
+    );
+    // A plain `//` comment is a note, not a doc.
+    assert_eq!(find_in("shift", Some("Queue")).doc, None);
+    assert_eq!(find_in("pop", Some("Queue")).doc, None);
+    let pool = find_in("Pool", None);
+    assert_eq!(pool.doc.as_deref(), Some("A queue that owns its storage."));
+    assert_eq!(pool.signature, "pub fn Pool(comptime T: type) type");
+    assert_eq!(
+        find_in("queue_len", None).signature,
+        "export fn queue_len(queue: *const Queue) usize"
+    );
+    assert_eq!(
+        find_in("sched_yield", None).signature,
+        "extern \"c\" fn sched_yield() c_int"
+    );
+    assert_eq!(
+        find_in("pop returns the pushed job", Some("test")).signature,
+        "test \"pop returns the pushed job\""
+    );
+    assert_eq!(find_in("Priority", Some("test")).signature, "test Priority");
+
+    // A file of imports and a nameless test only stays windows.
+    let root =
+        "const std = @import(\"std\");\n\ntest {\n    std.testing.refAllDecls(@This());\n}\n";
+    let symbols = extract(Language::Zig, "root.zig", root);
+    assert_eq!(outline(&symbols), vec![("root.zig", "section", None, 1, 5)]);
+}
+
 const JAVA: &str = r#"package com.example;
 
 import java.util.List;
@@ -2265,6 +2461,14 @@ fn hostile_inputs_do_not_panic() {
     let invalid_elixir = String::from_utf8_lossy(
         b"defmodule \xff do\n@doc ~S\"\"\"\xfe\ndef \xc3(x), do:\n@moduledoc \"never closed",
     );
+    let deep_zig = format!(
+        "{}{}",
+        "const A = struct { fn f() void { ".repeat(500),
+        "if (x) { while (y) |z| { .{ ".repeat(1500)
+    );
+    let invalid_zig = String::from_utf8_lossy(
+        b"//! \xff\xfe\n/// \xc3\npub const \xff = struct { fn \xfe(\xc3) !void {\ntest \"\xff never closed",
+    );
     let cases = [
         (Language::JavaScript, deep_js.as_str()),
         (Language::Rust, deep_rust.as_str()),
@@ -2315,6 +2519,12 @@ fn hostile_inputs_do_not_panic() {
         (
             Language::Elixir,
             "def def def, do: defmodule do @doc @doc since: defimpl , for: defstruct end end",
+        ),
+        (Language::Zig, deep_zig.as_str()),
+        (Language::Zig, &invalid_zig),
+        (
+            Language::Zig,
+            "pub const = struct { test { fn ( } const E = error{ , union(enum) opaque extern \"c\" fn",
         ),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),

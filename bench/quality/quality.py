@@ -3,7 +3,7 @@
 
 Subcommands (bench/quality/run calls them in order):
   fetch   download each codebase of corpora.json at its pinned version from its registry
-          (crates.io tarball, `pip download` sdist, `npm pack`, Debian source via `apt-get source`), verify the sha256, unpack under corpora/
+          (crates.io tarball, `pip download` sdist or pinned-platform wheel, `npm pack`, Debian source via `apt-get source`), verify the sha256, unpack under corpora/
   check   verify every relevant target of queries/*.json: the file exists and the line names the symbol
   run     index each codebase with the real binary, search every query in each mode
           (dense, lexical, hybrid) plus a grep-like floor, and print a markdown table of
@@ -29,6 +29,7 @@ import tarfile
 import tempfile
 import time
 import urllib.request
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPORA_DIR = os.path.join(HERE, "corpora")
@@ -148,7 +149,16 @@ def download(corpus, into):
         path = os.path.join(into, f"{pkg}-{ver}.crate")
         urllib.request.urlretrieve(corpus["url"], path)
         return path
-    if reg == "pypi":
+    if reg == "pypi" and "platform" in corpus:
+        # A wheel of one platform (ziglang's carries the Zig standard library's source): the
+        # platform is pinned so that every machine gets the same file and sha256.
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+             "--only-binary", ":all:", "--platform", corpus["platform"],
+             "--disable-pip-version-check", "-d", into, f"{pkg}=={ver}"],
+            check=True,
+        )
+    elif reg == "pypi":
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
              "--no-binary", ":all:", "--disable-pip-version-check", "-d", into, f"{pkg}=={ver}"],
@@ -159,7 +169,7 @@ def download(corpus, into):
                        stdout=subprocess.DEVNULL)
     else:
         raise SystemExit(f"unknown registry {reg!r} in corpora.json")
-    archives = [f for f in os.listdir(into) if f.endswith((".tar.gz", ".tgz"))]
+    archives = [f for f in os.listdir(into) if f.endswith((".tar.gz", ".tgz", ".whl"))]
     if len(archives) != 1:
         raise SystemExit(f"expected one archive from {reg} for {pkg} {ver}, got {archives}")
     return os.path.join(into, archives[0])
@@ -180,8 +190,14 @@ def fetch(corpora):
                 raise SystemExit(
                     f"{corpus['name']}: sha256 {got} differs from the pinned {corpus['sha256']}")
             os.makedirs(dest)
-            with tarfile.open(archive) as tar:
-                tar.extractall(dest, filter="data")
+            if archive.endswith(".whl"):
+                # A wheel is a zip that may hold a whole toolchain: only the root is unpacked.
+                with zipfile.ZipFile(archive) as wheel:
+                    prefix = corpus["root"].rstrip("/") + "/"
+                    wheel.extractall(dest, [n for n in wheel.namelist() if n.startswith(prefix)])
+            else:
+                with tarfile.open(archive) as tar:
+                    tar.extractall(dest, filter="data")
         with open(stamp, "w") as f:
             f.write(corpus["sha256"])
         print(f"{corpus['name']}: {corpus['package']} {corpus['version']} from {corpus['registry']}",

@@ -5,6 +5,7 @@ import os
 import sqlite3
 import tempfile
 import unittest
+import zipfile
 
 import quality
 
@@ -116,6 +117,30 @@ class Queries(unittest.TestCase):
         # one language's symbols against its windows) are never tuned on either.
         general = [c["role"] for c in corpora if "min_queries" not in c]
         self.assertEqual(general.count("held-out"), 1, roles)
+
+
+class Fetch(unittest.TestCase):
+    def test_a_wheel_unpacks_only_its_root(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = os.path.join(tmp, "ziglang-0.0.0-py3-none-any.whl")
+            with zipfile.ZipFile(wheel, "w") as z:
+                z.writestr("ziglang/lib/std/json/static.zig", "pub fn parse() void {}\n")
+                z.writestr("ziglang/lib/std/json.zig", "outside the root\n")
+                z.writestr("ziglang/zig", "a binary")
+            corpus = {"name": "w", "package": "ziglang", "version": "0.0.0", "registry": "pypi",
+                      "platform": "any", "sha256": quality.sha256_of(wheel),
+                      "root": "ziglang/lib/std/json"}
+            saved = quality.CORPORA_DIR, quality.download
+            quality.CORPORA_DIR = os.path.join(tmp, "corpora")
+            quality.download = lambda corpus, into: wheel
+            try:
+                quality.fetch([corpus])
+                root = quality.corpus_root(corpus)
+            finally:
+                quality.CORPORA_DIR, quality.download = saved
+            self.assertEqual(os.listdir(root), ["static.zig"])
+            self.assertEqual(sorted(os.listdir(os.path.join(tmp, "corpora", "w"))), [".fetched", "ziglang"])
+            self.assertEqual(os.listdir(os.path.join(tmp, "corpora", "w", "ziglang")), ["lib"])
 
 
 class FineTuneReport(unittest.TestCase):

@@ -94,6 +94,15 @@ impl Header {
         self.touch(first, last);
     }
 
+    /// Adds the statement that starts at `row` and ends at the first row ending in `;` (a
+    /// Rust `pub use`, a Zig `pub const … = @import(…)`), its lines joined; returns the row
+    /// after it.
+    fn add_export_statement(&mut self, lines: &Lines<'_>, row: usize, end: usize) -> usize {
+        let last = statement_rows(lines, row, end, |l| l.trim_end().ends_with(';'));
+        self.add_export(row, last, &joined(lines, row, last));
+        last + 1
+    }
+
     fn into_symbol(self, path: &str) -> Option<Symbol> {
         let first_row = self.first_row?;
         let doc = self.doc.join("\n").trim().to_string();
@@ -231,9 +240,7 @@ fn rust_header(lines: &Lines<'_>, end: usize) -> Header {
             && (item.starts_with("use ") || item.starts_with("mod "));
         let private_mod = top_level && trimmed.starts_with("mod ") && trimmed.ends_with(';');
         if reexport || private_mod {
-            let last = statement_rows(lines, row, end, |l| l.trim_end().ends_with(';'));
-            header.add_export(row, last, &joined(lines, row, last));
-            row = last + 1;
+            row = header.add_export_statement(lines, row, end);
             continue;
         }
         row += 1;
@@ -251,9 +258,7 @@ fn zig_header(lines: &Lines<'_>, end: usize) -> Header {
         if line.trim_start().starts_with("//!") {
             header.add_comment(lines, (row, row), true, |doc| !is_license(doc));
         } else if line.starts_with("pub const ") && line.contains("@import(") {
-            let last = statement_rows(lines, row, end, |l| l.trim_end().ends_with(';'));
-            header.add_export(row, last, &joined(lines, row, last));
-            row = last + 1;
+            row = header.add_export_statement(lines, row, end);
             continue;
         }
         row += 1;

@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -123,6 +123,12 @@ pub enum Command {
     /// scale (`bench/run` and `bench/scale.py` drive these).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a completion script for a shell, e.g. `coder-lsp completions bash >
+    /// ~/.local/share/bash-completion/completions/coder-lsp`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `coder-lsp model …`.
@@ -494,6 +500,12 @@ fn run_command(command: Command) -> Result<()> {
         } => run_fine_tune(&workspace, settings, json),
         Command::Model(ModelCommand::Reset { workspace }) => run_model_reset(&workspace),
         Command::Bench(command) => run_bench(command),
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "coder-lsp", &mut out);
+            out.flush()?;
+            Ok(())
+        }
     }
 }
 

@@ -941,3 +941,44 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn completion_scripts_load_in_a_real_shell() {
+    let script = |shell: &str| {
+        let output = std::process::Command::new(coder_tests::binary())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        coder_tests::success(&output)
+    };
+    let bash = script("bash");
+    // Every subcommand is offered, the newest included.
+    for subcommand in ["search", "fine-tune", "completions", "mcp"] {
+        assert!(bash.contains(subcommand), "{subcommand} missing");
+    }
+    // bash sources it and registers the completion function for the binary's name.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coder-lsp.bash");
+    std::fs::write(&path, &bash).unwrap();
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p coder-lsp",
+            path.display()
+        ))
+        .output()
+        .unwrap();
+    let registered = coder_tests::success(&output);
+    assert!(registered.contains("coder-lsp"), "{registered}");
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        assert!(script(shell).contains("fine-tune"), "{shell}");
+    }
+    // An unknown shell is refused with the list of known ones.
+    let output = std::process::Command::new(coder_tests::binary())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("possible values"), "{stderr}");
+}

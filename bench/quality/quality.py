@@ -382,13 +382,22 @@ def comparison(base, tuned, outcomes, modes):
         lines.append(f"| **all** | {m} | **{mean(b, 'ndcg'):.3f}** | **{mean(t, 'ndcg'):.3f}** | **{delta:+.3f}** | "
                      f"{mean(b, 'mrr'):.3f} | {mean(t, 'mrr'):.3f} |")
     lines += ["", "Fine-tuning runs (held-out pairs mined from each codebase, split by file):", "",
-              "| codebase | training pairs | held-out queries | held-out nDCG@10 before → after | adapter | seconds |",
-              "|---|---:|---:|---|---|---:|"]
+              "| codebase | training pairs | held-out queries | held-out nDCG@10 before → after | "
+              "served-mode questions | served nDCG@10 before → after | adapter | seconds |",
+              "|---|---:|---:|---|---:|---|---|---:|"]
+    reasons = []
     for name, o in outcomes.items():
         report = o.get("report") or {}
         pairs = sum((report.get("train_pairs") or {}).values())
+        served = (f"{o['served_before']:.3f} → {o['served_after']:.3f}"
+                  if o.get("served_before") is not None and o.get("served_after") is not None else "-")
         lines.append(f"| {name} | {pairs} | {o['heldout_queries']} | {o['ndcg_before']:.3f} → {o['ndcg_after']:.3f} | "
+                     f"{o.get('served_queries', 0)} | {served} | "
                      f"{'installed' if o['accepted'] else 'rejected (base model kept)'} | {o['seconds']:.0f} |")
+        if o.get("message"):
+            reasons.append(f"- {name}: {o['message']}")
+    if reasons:
+        lines += ["", "What each run said:", "", *reasons]
     return "\n".join(lines)
 
 

@@ -149,13 +149,18 @@ class FineTuneReport(unittest.TestCase):
         base = {"a": ({"dense": [row(0.5, 0.5), row(1.0, 1.0)]}, 1.0)}
         tuned = {"a": ({"dense": [row(1.0, 1.0), row(1.0, 1.0)]}, 1.0)}
         outcomes = {"a": {"accepted": True, "heldout_queries": 9, "ndcg_before": 0.4, "ndcg_after": 0.45,
+                          "served_queries": 7, "served_before": 0.6, "served_after": 0.65,
+                          "message": "installed: served nDCG@10 0.600 -> 0.650",
                           "seconds": 12.3, "report": {"train_pairs": {"text2code": 3, "code2code": 2}}}}
         text = quality.comparison(base, tuned, outcomes, ["dense"])
         self.assertIn("| a | dense | 0.750 | 1.000 | +0.250 | 0.750 | 1.000 |", text)
         self.assertIn("| **all** | dense | **0.750** | **1.000** | **+0.250** |", text)
-        self.assertIn("| a | 5 | 9 | 0.400 → 0.450 | installed | 12 |", text)
-        outcomes["a"]["accepted"] = False
-        self.assertIn("rejected (base model kept)", quality.comparison(base, tuned, outcomes, ["dense"]))
+        self.assertIn("| a | 5 | 9 | 0.400 → 0.450 | 7 | 0.600 → 0.650 | installed | 12 |", text)
+        self.assertIn("- a: installed: served nDCG@10 0.600 -> 0.650", text)
+        outcomes["a"].update(accepted=False, served_before=None, message="")
+        text = quality.comparison(base, tuned, outcomes, ["dense"])
+        self.assertIn("| 7 | - | rejected (base model kept) |", text)
+        self.assertNotIn("What each run said", text)
 
 
 if __name__ == "__main__":

@@ -293,6 +293,17 @@ fn parse_positive(s: &str) -> Result<f32, String> {
     }
 }
 
+/// Which files of a workspace are indexed (every command that walks one takes these).
+#[derive(Debug, Args)]
+pub struct WalkArgs {
+    /// Extra paths or globs to leave out (like .gitignore lines); repeatable.
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Files larger than this many bytes are skipped.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
+    pub max_file_size: u64,
+}
+
 /// Options shared by every command that works on a workspace.
 #[derive(Debug, Args)]
 pub struct WorkspaceArgs {
@@ -304,12 +315,8 @@ pub struct WorkspaceArgs {
     pub index_dir: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Extra paths or globs to leave out (like .gitignore lines); repeatable.
-    #[arg(long = "exclude", value_name = "GLOB")]
-    pub exclude: Vec<String>,
-    /// Files larger than this many bytes are skipped.
-    #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
-    pub max_file_size: u64,
+    #[command(flatten)]
+    pub walk: WalkArgs,
 }
 
 /// Options of `coder-lsp mcp`. The index is found the way the language server finds it, so both
@@ -325,12 +332,8 @@ pub struct McpArgs {
     pub index_dir: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Extra paths or globs to leave out (like .gitignore lines); repeatable.
-    #[arg(long = "exclude", value_name = "GLOB")]
-    pub exclude: Vec<String>,
-    /// Files larger than this many bytes are skipped.
-    #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
-    pub max_file_size: u64,
+    #[command(flatten)]
+    pub walk: WalkArgs,
     /// Change a path prior of the ranking, as CLASS=FACTOR (repeatable; see `search --help`).
     #[arg(long = "prior", value_name = "CLASS=FACTOR")]
     pub priors: Vec<String>,
@@ -395,8 +398,8 @@ impl WorkspaceArgs {
             root,
             dir,
             walk: WalkOptions {
-                max_file_size: self.max_file_size,
-                exclude: self.exclude.clone(),
+                max_file_size: self.walk.max_file_size,
+                exclude: self.walk.exclude.clone(),
                 skip_dir,
             },
         })
@@ -449,8 +452,8 @@ fn run_mcp(args: McpArgs) -> Result<()> {
         model: args.model.spec,
         model_options,
         index_dir: args.index_dir,
-        exclude: args.exclude,
-        max_file_size: args.max_file_size,
+        exclude: args.walk.exclude,
+        max_file_size: args.walk.max_file_size,
         priors: parse_priors(&args.priors)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -877,8 +880,8 @@ fn run_fine_tune(
         root: config.root.clone(),
         index_dir: config.dir.clone(),
         model: resolved.dir.display().to_string(),
-        exclude: args.exclude.clone(),
-        max_file_size: args.max_file_size,
+        exclude: args.walk.exclude.clone(),
+        max_file_size: args.walk.max_file_size,
         settings,
         device: options.device,
         instructions: options.instructions,

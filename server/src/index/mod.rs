@@ -90,6 +90,22 @@ pub enum Access {
     ReadOnly,
 }
 
+/// Removes every model's vector file, sidecar and journal from an index directory.
+fn remove_vector_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("vectors-")
+            && let Err(e) = fs::remove_file(entry.path())
+        {
+            tracing::warn!("could not remove {} ({e})", entry.path().display());
+        }
+    }
+}
+
 /// Loads the saved vector index of `model`, or rebuilds it from the store; returns whether it
 /// differs from what is saved.
 fn open_vectors(
@@ -217,6 +233,11 @@ impl Index {
         }
         // A reader never moves a store aside: it belongs to whoever holds the lock.
         let (store, note) = IndexStore::open_as(&config.dir.join("store.sqlite"), lock.is_some())?;
+        if note.is_some() {
+            // A fresh store counts its generations from the start again: vector files (and
+            // their journals) of the old one must not pass for its own.
+            remove_vector_files(&config.dir);
+        }
         notes.extend(note);
         if lock.is_some() {
             store.set_meta("root", &config.root.to_string_lossy())?;
@@ -449,11 +470,11 @@ impl Index {
     }
 
     fn save_vectors(&mut self) -> Result<(), IndexError> {
-        if let Some(vectors) = &self.vectors
+        if let Some(vectors) = &mut self.vectors
             && self.vectors_dirty
             && self.lock.is_some()
         {
-            vectors.save(self.store.generation()?)?;
+            vectors.persist(self.store.generation()?)?;
             self.vectors_dirty = false;
         }
         Ok(())
@@ -551,12 +572,11 @@ impl Index {
         let store_path = self.store.path();
         let store_bytes =
             size(store_path) + size(&PathBuf::from(format!("{}-wal", store_path.display())));
-        let vector_bytes = size(
-            &self
-                .config
-                .dir
-                .join(format!("vectors-{}.usearch", self.fingerprint())),
-        );
+        let vector_path = self
+            .config
+            .dir
+            .join(format!("vectors-{}.usearch", self.fingerprint()));
+        let vector_bytes = size(&vector_path) + size(&vectors::journal_path(&vector_path));
         Ok(IndexStatus {
             root: self.config.root.clone(),
             index_dir: self.config.dir.clone(),
@@ -623,8 +643,14 @@ mod tests {
         hits.iter().map(|(c, _)| c.name.clone()).collect()
     }
 
-    #[test]
-    fn a_reader_sees_what_the_writer_commits_after_it_opened() {
+    /// A workspace `repo/` with one file `a.rs` holding `add`, indexed by a writer into `index/`.
+    fn indexed_add() -> (
+        crate::model::LoadedModel,
+        tempfile::TempDir,
+        PathBuf,
+        PathBuf,
+        Index,
+    ) {
         let (model, tmp) = (test_model(), tempfile::tempdir().unwrap());
         let (root, dir) = (tmp.path().join("repo"), tmp.path().join("index"));
         fs::create_dir_all(&root).unwrap();
@@ -636,6 +662,12 @@ mod tests {
         let mut writer =
             Index::open(config(&root, &dir), Some(model.key()), Access::WriteWait).unwrap();
         writer.update(&model.handle, &mut |_| {}).unwrap();
+        (model, tmp, root, dir, writer)
+    }
+
+    #[test]
+    fn a_reader_sees_what_the_writer_commits_after_it_opened() {
+        let (model, _tmp, root, dir, mut writer) = indexed_add();
 
         // Same directory, lock taken: this one falls back to reading.
         let mut reader =
@@ -827,6 +859,63 @@ mod tests {
             qwen.resolved.fingerprint,
             "nothing changed"
         );
+    }
+
+    #[test]
+    fn an_edit_is_journaled_and_a_store_moved_aside_takes_the_vector_files_along() {
+        let (model, _tmp, root, dir, mut writer) = indexed_add();
+        writer.flush().unwrap();
+        let file = dir.join(format!("vectors-{}.usearch", model.key().fingerprint));
+        let journal = vectors::journal_path(&file);
+        assert!(
+            file.exists() && !journal.exists(),
+            "the first save is whole"
+        );
+        let saved = fs::read(&file).unwrap();
+
+        fs::write(
+            root.join("a.rs"),
+            "fn sub(a: i32, b: i32) -> i32 { a - b }\n",
+        )
+        .unwrap();
+        writer.update(&model.handle, &mut |_| {}).unwrap();
+        writer.flush().unwrap();
+        assert_eq!(
+            fs::read(&file).unwrap(),
+            saved,
+            "an edit is not a whole save"
+        );
+        assert!(journal.exists());
+        // The file and its journal are the store's current state: nothing to rebuild.
+        let (vectors, rebuilt) = open_vectors(&dir, &writer.store, &model.key()).unwrap();
+        assert!(!rebuilt);
+        assert_eq!(vectors.len(), 1);
+        let found = writer
+            .query(
+                &model.handle,
+                "subtract two numbers",
+                QueryTask::CodeSearch,
+                1,
+            )
+            .unwrap();
+        assert_eq!(names(&found), vec!["sub"]);
+        drop(writer);
+
+        // A store that has to be moved aside starts its generations again: the old vector
+        // files and journal go with it.
+        for side in ["store.sqlite-wal", "store.sqlite-shm"] {
+            let _ = fs::remove_file(dir.join(side));
+        }
+        fs::write(dir.join("store.sqlite"), b"not a sqlite file".repeat(100)).unwrap();
+        let reopened =
+            Index::open(config(&root, &dir), Some(model.key()), Access::WriteWait).unwrap();
+        assert!(
+            reopened.notes().iter().any(|n| n.contains("moved")),
+            "{:?}",
+            reopened.notes()
+        );
+        assert!(!journal.exists());
+        assert_ne!(fs::read(&file).ok(), Some(saved));
     }
 
     #[test]

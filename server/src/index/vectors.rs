@@ -3,6 +3,14 @@
 //! It is a derived file. A sidecar JSON records the store generation it reflects and a blake3
 //! digest of the file; when the file is missing, stale, truncated or corrupt it is rebuilt from
 //! the store, which alone is the source of truth.
+//!
+//! Saving the whole file after every edit cost most of an edit's time in a large index (183 MB
+//! at 200k chunks). Small changes are appended to a journal beside it instead (`.log`: one JSON
+//! line per save, the store generations it goes from and to, the ids removed and the vectors
+//! added); loading replays the lines that continue from the saved file's generation. The file is
+//! saved whole again (and the journal dropped) when the journal grows past an eighth of it, or a
+//! change is too large to journal. A torn or foreign line ends the replay, and anything short of
+//! the store's generation is rebuilt from the store, as before.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -36,11 +44,40 @@ pub enum SearchMethod {
     Hnsw,
 }
 
+/// Changes held for the journal beyond this many vectors make the next save a whole one.
+const JOURNAL_MAX_VECTORS: usize = 4096;
+/// The journal is folded into a whole save once it is larger than this share of the file ...
+const JOURNAL_SHARE: u64 = 8;
+/// ... or than this many bytes, whichever is more.
+const JOURNAL_MIN_BYTES: u64 = 4 << 20;
+
+/// One journal line: what changed between two store generations.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct JournalEntry {
+    from: u64,
+    to: u64,
+    removed: Vec<i64>,
+    added: Vec<(i64, Vec<f32>)>,
+}
+
+/// Changes since the index was last persisted (saved or journaled).
+#[derive(Debug, Default)]
+struct Unsaved {
+    removed: Vec<i64>,
+    added: Vec<(i64, Vec<f32>)>,
+    /// Too many to journal: the next save is a whole one.
+    overflow: bool,
+}
+
 /// An in-memory usearch index and where it is saved.
 pub struct VectorIndex {
     index: Index,
     path: PathBuf,
     dimensions: usize,
+    /// The store generation of what is on disk (file plus journal), when it matches memory
+    /// except for `unsaved`; `None` until saved or loaded.
+    persisted: Option<u64>,
+    unsaved: Unsaved,
 }
 
 impl std::fmt::Debug for VectorIndex {
@@ -70,6 +107,8 @@ impl VectorIndex {
             index,
             path: path.to_path_buf(),
             dimensions,
+            persisted: None,
+            unsaved: Unsaved::default(),
         })
     }
 
@@ -90,7 +129,10 @@ impl VectorIndex {
         let Ok(sidecar) = serde_json::from_str::<Sidecar>(&sidecar_text) else {
             return stale("unreadable sidecar");
         };
-        if sidecar.generation != generation {
+        // Behind the store is fine only when a journal may bring it up to date.
+        if sidecar.generation > generation
+            || (sidecar.generation < generation && !journal_path(path).exists())
+        {
             return stale("the store changed since it was saved");
         }
         if sidecar.dimensions != dimensions {
@@ -110,7 +152,44 @@ impl VectorIndex {
             return stale("contents differ from the sidecar");
         }
         loaded.index.change_expansion_search(EXPANSION_SEARCH);
+        let mut loaded = loaded;
+        let reached = loaded.replay_journal(sidecar.generation)?;
+        if reached != generation {
+            return stale("the store changed since it was saved");
+        }
+        loaded.persisted = Some(reached);
         Ok(Some(loaded))
+    }
+
+    /// Applies the journal's lines that continue from `generation`, in order; returns the
+    /// generation reached. Lines from before the file was last saved whole are skipped; an
+    /// unreadable line (a save cut short) ends the replay.
+    fn replay_journal(&mut self, generation: u64) -> Result<u64, IndexError> {
+        let Ok(text) = fs::read_to_string(journal_path(&self.path)) else {
+            return Ok(generation);
+        };
+        let mut reached = generation;
+        for line in text.lines() {
+            let Ok(entry) = serde_json::from_str::<JournalEntry>(line) else {
+                tracing::info!(
+                    "vector journal of {} ends in an unreadable line",
+                    self.path.display()
+                );
+                break;
+            };
+            if entry.from != reached {
+                continue;
+            }
+            for id in entry.removed {
+                self.remove(id)?;
+            }
+            for (id, vector) in entry.added {
+                self.upsert(id, &vector)?;
+            }
+            reached = entry.to;
+        }
+        self.unsaved = Unsaved::default();
+        Ok(reached)
     }
 
     /// Number of vectors held.
@@ -132,6 +211,7 @@ impl VectorIndex {
                 self.dimensions
             )));
         }
+        let id = key;
         let key = key as u64;
         if self.index.contains(key) {
             self.index.remove(key).map_err(vector_error)?;
@@ -140,15 +220,34 @@ impl VectorIndex {
             let grown = (self.index.capacity() * 2).max(1024);
             self.index.reserve(grown).map_err(vector_error)?;
         }
-        self.index.add(key, vector).map_err(vector_error)
+        self.index.add(key, vector).map_err(vector_error)?;
+        self.note_change(|unsaved| unsaved.added.push((id, vector.to_vec())));
+        Ok(())
     }
 
     /// Removes a chunk's vector if present.
     pub fn remove(&mut self, key: i64) -> Result<(), IndexError> {
         if self.index.contains(key as u64) {
             self.index.remove(key as u64).map_err(vector_error)?;
+            self.note_change(|unsaved| unsaved.removed.push(key));
         }
         Ok(())
+    }
+
+    /// Keeps a change for the journal, until there are too many to journal.
+    fn note_change(&mut self, note: impl FnOnce(&mut Unsaved)) {
+        let unsaved = &mut self.unsaved;
+        if unsaved.overflow {
+            return;
+        }
+        if unsaved.added.len() + unsaved.removed.len() >= JOURNAL_MAX_VECTORS {
+            *unsaved = Unsaved {
+                overflow: true,
+                ..Unsaved::default()
+            };
+            return;
+        }
+        note(unsaved);
     }
 
     /// The `k` nearest chunks as (chunk id, cosine similarity), best first: exact up to
@@ -186,8 +285,52 @@ impl VectorIndex {
             .collect())
     }
 
-    /// Saves the index and its sidecar atomically (write to a temporary file, then rename).
-    pub fn save(&self, generation: u64) -> Result<(), IndexError> {
+    /// Makes what is on disk reflect store generation `generation`: appends the changes since
+    /// the last save to the journal when they are few and the journal is small, else saves the
+    /// whole index ([`VectorIndex::save`]).
+    pub fn persist(&mut self, generation: u64) -> Result<(), IndexError> {
+        if self.persisted == Some(generation) {
+            return Ok(());
+        }
+        let (Some(from), false) = (self.persisted, self.unsaved.overflow) else {
+            return self.save(generation);
+        };
+        let journal = journal_path(&self.path);
+        let journal_bytes = fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
+        let file_bytes = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        if journal_bytes > (file_bytes / JOURNAL_SHARE).max(JOURNAL_MIN_BYTES) {
+            return self.save(generation);
+        }
+        let unsaved = std::mem::take(&mut self.unsaved);
+        let entry = JournalEntry {
+            from,
+            to: generation,
+            removed: unsaved.removed,
+            added: unsaved.added,
+        };
+        let mut line =
+            serde_json::to_string(&entry).map_err(|e| IndexError::Vectors(e.to_string()))?;
+        line.push('\n');
+        let appended = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()));
+        if let Err(e) = appended {
+            // The whole file is still correct to write; the journal is only a shortcut.
+            tracing::warn!(
+                "appending to {} failed ({e}); saving whole",
+                journal.display()
+            );
+            return self.save(generation);
+        }
+        self.persisted = Some(generation);
+        Ok(())
+    }
+
+    /// Saves the index and its sidecar atomically (write to a temporary file, then rename),
+    /// and drops the journal, which the saved file now includes.
+    pub fn save(&mut self, generation: u64) -> Result<(), IndexError> {
         let tmp = self.path.with_extension("usearch.tmp");
         let tmp_str = tmp.to_str().ok_or_else(|| {
             IndexError::Vectors(format!("index path {} is not UTF-8", tmp.display()))
@@ -212,7 +355,17 @@ impl VectorIndex {
             path: side_tmp.clone(),
             source,
         })?;
-        rename(&side_tmp, &side)
+        rename(&side_tmp, &side)?;
+        // Its lines start before this generation, so a journal left behind is skipped anyway.
+        let journal = journal_path(&self.path);
+        if let Err(e) = fs::remove_file(&journal)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("could not remove {} ({e})", journal.display());
+        }
+        self.persisted = Some(generation);
+        self.unsaved = Unsaved::default();
+        Ok(())
     }
 }
 
@@ -225,6 +378,11 @@ fn rename(from: &Path, to: &Path) -> Result<(), IndexError> {
 
 fn sidecar_path(path: &Path) -> PathBuf {
     path.with_extension("json")
+}
+
+/// The journal of changes since `path` was last saved whole.
+pub(crate) fn journal_path(path: &Path) -> PathBuf {
+    path.with_extension("log")
 }
 
 fn vector_error(e: impl std::fmt::Display) -> IndexError {
@@ -276,6 +434,115 @@ mod tests {
         assert!(VectorIndex::load_if_current(&path, 3, 7).unwrap().is_none());
         fs::remove_file(&path).unwrap();
         assert!(VectorIndex::load_if_current(&path, 3, 7).unwrap().is_none());
+    }
+
+    #[test]
+    fn small_changes_go_to_the_journal_and_load_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors-x.usearch");
+        let mut index = VectorIndex::new(&path, 3).unwrap();
+        index.upsert(1, &unit(&[1.0, 0.0, 0.0])).unwrap();
+        index.upsert(2, &unit(&[0.0, 1.0, 0.0])).unwrap();
+        // Never saved: the first persist writes the whole file.
+        index.persist(5).unwrap();
+        assert!(!journal_path(&path).exists());
+        let saved = fs::read(&path).unwrap();
+
+        // An edit: one vector replaced, one removed, one added; then a second edit.
+        index.upsert(2, &unit(&[0.0, 1.0, 1.0])).unwrap();
+        index.remove(1).unwrap();
+        index.upsert(3, &unit(&[0.0, 0.0, 1.0])).unwrap();
+        index.persist(6).unwrap();
+        index.upsert(4, &unit(&[1.0, 1.0, 1.0])).unwrap();
+        index.persist(7).unwrap();
+        index.persist(7).unwrap();
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            saved,
+            "the file itself is not rewritten"
+        );
+        assert_eq!(
+            fs::read_to_string(journal_path(&path))
+                .unwrap()
+                .lines()
+                .count(),
+            2
+        );
+
+        let loaded = VectorIndex::load_if_current(&path, 3, 7).unwrap().unwrap();
+        assert_eq!(loaded.len(), 3);
+        let top = |i: &VectorIndex, q: &[f32]| i.search(&unit(q), 1).unwrap()[0].0;
+        assert_eq!(top(&loaded, &[0.0, 0.9, 1.0]), 2);
+        assert_eq!(top(&loaded, &[0.0, 0.0, 1.0]), 3);
+        assert_eq!(top(&loaded, &[1.0, 0.9, 1.0]), 4);
+        // Neither behind nor ahead of the store's generation is used.
+        assert!(VectorIndex::load_if_current(&path, 3, 8).unwrap().is_none());
+        assert!(VectorIndex::load_if_current(&path, 3, 4).unwrap().is_none());
+
+        // A save cut short leaves a torn last line: the replay stops before it.
+        let mut journal = fs::OpenOptions::new()
+            .append(true)
+            .open(journal_path(&path))
+            .unwrap();
+        std::io::Write::write_all(&mut journal, b"{\"from\":7,\"to\":8,\"remo").unwrap();
+        drop(journal);
+        assert!(VectorIndex::load_if_current(&path, 3, 7).unwrap().is_some());
+        assert!(VectorIndex::load_if_current(&path, 3, 8).unwrap().is_none());
+
+        // A whole save folds the journal in and removes it.
+        let mut loaded = VectorIndex::load_if_current(&path, 3, 7).unwrap().unwrap();
+        loaded.remove(4).unwrap();
+        loaded.save(9).unwrap();
+        assert!(!journal_path(&path).exists());
+        let again = VectorIndex::load_if_current(&path, 3, 9).unwrap().unwrap();
+        assert_eq!(again.len(), 2);
+    }
+
+    #[test]
+    fn large_changes_and_a_large_journal_make_a_whole_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.usearch");
+        const DIMS: usize = 128;
+        let mut index = VectorIndex::new(&path, DIMS).unwrap();
+        let vector = |i: i64| {
+            let values: Vec<f32> = (0..DIMS)
+                .map(|d| (i as f32 * 0.37 + d as f32).sin())
+                .collect();
+            unit(&values)
+        };
+        index.upsert(0, &vector(0)).unwrap();
+        index.save(1).unwrap();
+        // More changes than a journal line takes: saved whole.
+        for i in 1..=(JOURNAL_MAX_VECTORS as i64 + 1) {
+            index.upsert(i, &vector(i)).unwrap();
+        }
+        index.persist(2).unwrap();
+        assert!(!journal_path(&path).exists());
+        // Small edits are journaled until the journal outgrows its bound, then folded in.
+        let journal_len = || fs::metadata(journal_path(&path)).map_or(0, |m| m.len());
+        let mut generation = 2;
+        let mut folded = 0;
+        let mut longest = 0;
+        for round in 0..600 {
+            for i in 0..8 {
+                index.upsert(round * 8 + i, &vector(round + i + 7)).unwrap();
+            }
+            generation += 1;
+            let before = journal_len();
+            index.persist(generation).unwrap();
+            if journal_len() < before {
+                folded += 1;
+            }
+            longest = longest.max(journal_len());
+        }
+        assert!(folded >= 1, "the journal is folded in once it is large");
+        assert!(longest <= JOURNAL_MIN_BYTES + (64 << 10), "{longest}");
+        let loaded = VectorIndex::load_if_current(&path, DIMS, generation)
+            .unwrap()
+            .unwrap();
+        assert_eq!(loaded.len(), index.len());
+        // The last edit (id 599 × 8 + 7, vector 599 + 7 + 7) came back from the journal.
+        assert_eq!(loaded.search(&vector(613), 1).unwrap()[0].0, 599 * 8 + 7);
     }
 
     #[test]

@@ -21,9 +21,7 @@ use crate::index::{
     embed_pending_for, embed_pending_in_file, stage_chunks, update_shared,
 };
 use crate::model::{self, LoadedModel, ModelError, ModelOptions};
-use crate::search::{
-    Priors, Ranking, SearchFilter, SearchHit, SearchMode, search_filtered, search_task, similar,
-};
+use crate::search::{Priors, Ranking, SearchFilter, SearchHit, SearchMode, search_task, similar};
 use crate::symbols::Language;
 use crate::workspace::{self, WalkOptions};
 
@@ -844,24 +842,47 @@ impl Engine {
         let roots = self.roots();
         blocking(move || {
             let mut hits = Vec::new();
-            for root in roots {
-                let found = root.index.with(|i| {
-                    i.refresh_view()?;
-                    let model = engine.model_of(&root);
-                    search_filtered(
-                        i,
-                        model.as_ref().map(|m| &m.handle),
-                        &query,
-                        top_k,
-                        &filter,
-                        &ranking,
-                    )
-                })?;
-                add_rooted(&mut hits, &root, found);
+            for root in &roots {
+                let found = engine.search_root(
+                    root,
+                    &query,
+                    QueryTask::CodeSearch,
+                    top_k,
+                    &filter,
+                    &ranking,
+                )?;
+                add_rooted(&mut hits, root, found);
             }
             Ok(best(hits, top_k))
         })
         .await
+    }
+
+    /// One root's answer to `query` of `task`, on its current view and with the model that
+    /// serves it (lexical without one). Blocking.
+    fn search_root(
+        &self,
+        root: &RootIndex,
+        query: &str,
+        task: QueryTask,
+        top_k: usize,
+        filter: &SearchFilter,
+        ranking: &Ranking,
+    ) -> Result<Vec<SearchHit>, EngineError> {
+        Ok(root.index.with(|i| {
+            i.refresh_view()?;
+            // Read under the index: a model switch changes both together.
+            let model = self.model_of(root);
+            search_task(
+                i,
+                model.as_ref().map(|m| &m.handle),
+                query,
+                task,
+                top_k,
+                filter,
+                ranking,
+            )
+        })?)
     }
 
     /// Symbols whose name fuzzily matches `pattern`, over every root.
@@ -936,20 +957,15 @@ impl Engine {
             let mut hits = Vec::new();
             add_rooted(&mut hits, &root, own);
             for other in roots.iter().filter(|r| r.root != root.root) {
-                let found = other.index.with(|i| {
-                    i.refresh_view()?;
-                    let model = engine.model_of(other);
-                    search_task(
-                        i,
-                        model.as_ref().map(|m| &m.handle),
-                        &text,
-                        QueryTask::SimilarCode,
-                        top_k,
-                        &SearchFilter::default(),
-                        // Code → code similarity is what embeddings are for.
-                        &Ranking::mode(SearchMode::Dense),
-                    )
-                })?;
+                let found = engine.search_root(
+                    other,
+                    &text,
+                    QueryTask::SimilarCode,
+                    top_k,
+                    &SearchFilter::default(),
+                    // Code → code similarity is what embeddings are for.
+                    &Ranking::mode(SearchMode::Dense),
+                )?;
                 add_rooted(&mut hits, other, found);
             }
             Ok(best(hits, top_k))

@@ -34,7 +34,8 @@ import time
 import numpy as np
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the benchmark scripts
-from embed_st import batch_order, cosines, load_vectors, read_snippets, save_vectors  # noqa: E402
+from embed_st import (batch_order, cosines, load_vectors, read_snippets, save_vectors,  # noqa: E402
+                      throughput)
 
 
 def max_length(model_dir, tokenizer):
@@ -219,13 +220,7 @@ def main():
         "threads": threads,
         "batch_size": args.batch_size,
         "max_length": max_len,
-        "snippets": len(snippets),
-        "seconds": seconds,
-        "snippets_per_second": len(snippets) / seconds,
-        "tokens_per_second": real / seconds,
-        "real_tokens": real,
-        "padded_tokens": padded,
-        "padding_waste": 1 - real / padded,
+        **throughput(len(snippets), seconds, real, padded),
         "cosine_min": cos_min,
         "cosine_mean": cos_mean,
         "reference": source,

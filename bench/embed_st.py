@@ -25,6 +25,19 @@ import time
 import numpy as np
 
 
+
+def throughput(count, seconds, real, padded):
+    """The timing fields every engine script reports: snippets and tokens per second, padding."""
+    return {
+        "snippets": count,
+        "seconds": seconds,
+        "snippets_per_second": count / seconds,
+        "tokens_per_second": real / seconds,
+        "real_tokens": real,
+        "padded_tokens": padded,
+        "padding_waste": 1 - real / padded,
+    }
+
 def read_snippets(path, limit=0):
     out = []
     with open(path, encoding="utf-8") as f:
@@ -119,13 +132,7 @@ def main():
         "threads": torch.get_num_threads(),
         "batch_size": args.batch_size,
         "max_length": max_len,
-        "snippets": len(snippets),
-        "seconds": seconds,
-        "snippets_per_second": len(snippets) / seconds,
-        "tokens_per_second": real / seconds,
-        "real_tokens": real,
-        "padded_tokens": padded,
-        "padding_waste": 1 - real / padded,
+        **throughput(len(snippets), seconds, real, padded),
     }
     if args.bf16 or args.reference:
         if args.reference:

@@ -90,6 +90,12 @@ pub enum Access {
     ReadOnly,
 }
 
+/// Where the vector file of the model with `fingerprint` lives in an index directory (its
+/// sidecar and journal beside it).
+fn vector_path(dir: &Path, fingerprint: &str) -> PathBuf {
+    dir.join(format!("vectors-{fingerprint}.usearch"))
+}
+
 /// Removes every model's vector file, sidecar and journal from an index directory.
 fn remove_vector_files(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -113,7 +119,7 @@ fn open_vectors(
     store: &IndexStore,
     model: &ModelKey,
 ) -> Result<(VectorIndex, bool), IndexError> {
-    let path = dir.join(format!("vectors-{}.usearch", model.fingerprint));
+    let path = vector_path(dir, &model.fingerprint);
     if let Some(v) = VectorIndex::load_if_current(&path, model.dimensions, store.generation()?)? {
         return Ok((v, false));
     }
@@ -572,11 +578,8 @@ impl Index {
         let store_path = self.store.path();
         let store_bytes =
             size(store_path) + size(&PathBuf::from(format!("{}-wal", store_path.display())));
-        let vector_path = self
-            .config
-            .dir
-            .join(format!("vectors-{}.usearch", self.fingerprint()));
-        let vector_bytes = size(&vector_path) + size(&vectors::journal_path(&vector_path));
+        let vectors_file = vector_path(&self.config.dir, self.fingerprint());
+        let vector_bytes = size(&vectors_file) + size(&vectors::journal_path(&vectors_file));
         Ok(IndexStatus {
             root: self.config.root.clone(),
             index_dir: self.config.dir.clone(),
@@ -865,7 +868,7 @@ mod tests {
     fn an_edit_is_journaled_and_a_store_moved_aside_takes_the_vector_files_along() {
         let (model, _tmp, root, dir, mut writer) = indexed_add();
         writer.flush().unwrap();
-        let file = dir.join(format!("vectors-{}.usearch", model.key().fingerprint));
+        let file = vector_path(&dir, &model.key().fingerprint);
         let journal = vectors::journal_path(&file);
         assert!(
             file.exists() && !journal.exists(),

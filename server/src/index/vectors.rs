@@ -211,17 +211,16 @@ impl VectorIndex {
                 self.dimensions
             )));
         }
-        let id = key;
-        let key = key as u64;
-        if self.index.contains(key) {
-            self.index.remove(key).map_err(vector_error)?;
+        let slot = key as u64;
+        if self.index.contains(slot) {
+            self.index.remove(slot).map_err(vector_error)?;
         }
         if self.index.size() + 1 > self.index.capacity() {
             let grown = (self.index.capacity() * 2).max(1024);
             self.index.reserve(grown).map_err(vector_error)?;
         }
-        self.index.add(key, vector).map_err(vector_error)?;
-        self.note_change(|unsaved| unsaved.added.push((id, vector.to_vec())));
+        self.index.add(slot, vector).map_err(vector_error)?;
+        self.note_change(|unsaved| unsaved.added.push((key, vector.to_vec())));
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 //! turns source into symbols, `chunk` turns symbols into the text that is embedded, `embed` owns
 //! the model on its own thread, `index` keeps the SQLite store and the vector index in step, and
 //! `search` answers queries. The CLI (`cli`), the language server (`lsp`) and the MCP server
-//! (`mcp`) drive the engine.
+//! (`mcp`) drive the engine. `train` is the trainer, which `coder-lsp train` runs in a child
+//! process of its own when a workspace is fine-tuned.
 
 pub mod bench;
 pub mod cache;
@@ -24,6 +25,7 @@ pub mod model;
 pub mod model_key;
 pub mod search;
 pub mod symbols;
+pub mod train;
 pub mod trainer_protocol;
 pub mod words;
 pub mod workspace;
@@ -38,7 +40,7 @@ const LAYERS: &[&[&str]] = &[
     &["embed"],
     &["index", "model", "finetune"],
     &["search"],
-    &["context"],
+    &["context", "train"],
     &["engine", "bench"],
     &["lsp", "mcp"],
     &["cli"],

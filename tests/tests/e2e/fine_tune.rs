@@ -511,17 +511,17 @@ fn write_scrambled_adapter(dir: &std::path::Path, model_dir: &std::path::Path, f
 fn regression_21_the_served_gate_searches_a_leak_free_copy_exactly_as_search_does() {
     use coder_lsp::index::store::IndexStore;
     use coder_lsp::model::{DEFAULT_MODEL, ModelOptions, local_model_dir};
+    use coder_lsp::train::pairs::PairSource;
+    use coder_lsp::train::served::{ServedEval, ServedQuery, judge};
     use coder_lsp::workspace::WalkOptions;
-    use coder_train::pairs::PairSource;
-    use coder_train::served::{ServedEval, ServedQuery, judge};
 
     let ws = Workspace::sample_with_history();
     ws.json("index", &[]);
     let model_dir = local_model_dir(DEFAULT_MODEL);
     let chunker = coder_lsp::embed::chunker_for_model_dir(&model_dir).expect("chunker");
-    let mined = coder_train::mine::mine_repository(
+    let mined = coder_lsp::train::mine::mine_repository(
         &ws.root(),
-        &coder_train::mine::MineOptions::new(chunker),
+        &coder_lsp::train::mine::MineOptions::new(chunker),
     )
     .expect("mine the sample");
     let queries = ServedQuery::from_heldout(&mined.pairs);

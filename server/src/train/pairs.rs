@@ -1,6 +1,6 @@
 //! The training example every stage of the pipeline passes along.
 
-use coder_lsp::embed::{InputKind, QueryTask};
+use crate::embed::{InputKind, QueryTask};
 use serde::{Deserialize, Serialize};
 
 /// CodeR's four task families: what the query is and what it retrieves. Serialized as

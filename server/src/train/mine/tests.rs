@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::*;
-use crate::pairs::{Pair, PairSource, TaskFamily};
+use crate::train::pairs::{Pair, PairSource, TaskFamily};
 
 const DURATION_RS: &str = r#"//! Durations written by people.
 
@@ -164,8 +164,8 @@ pub(crate) fn fixture(root: &Path, history: bool) {
 }
 
 pub(crate) fn chunker() -> Chunker {
-    let dir = coder_lsp::model::local_model_dir(coder_lsp::model::DEFAULT_MODEL);
-    coder_lsp::embed::chunker_for_model_dir(&dir)
+    let dir = crate::model::local_model_dir(crate::model::DEFAULT_MODEL);
+    crate::embed::chunker_for_model_dir(&dir)
         .unwrap_or_else(|e| panic!("the default model is needed (run scripts/setup): {e}"))
 }
 
@@ -248,13 +248,13 @@ fn signature_words_find_the_body_as_the_index_embeds_it() {
         "unit seconds: fn unit_seconds(unit: &str) -> Result<u64, String>"
     );
     // The positive is exactly the chunk the index stores, doc included.
-    let mut extractor = coder_lsp::symbols::SymbolExtractor::new();
+    let mut extractor = crate::symbols::SymbolExtractor::new();
     let source = std::fs::read_to_string(dir.path().join("src/duration.rs")).unwrap();
     let symbols = extractor
-        .extract(coder_lsp::symbols::Language::Rust, "duration.rs", &source)
+        .extract(crate::symbols::Language::Rust, "duration.rs", &source)
         .unwrap();
     let chunker = chunker();
-    let chunks = coder_lsp::chunk::chunks_for_file(
+    let chunks = crate::chunk::chunks_for_file(
         "src/duration.rs",
         &symbols,
         chunker.tokenizer.as_ref(),

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::pairs::Pair;
+use crate::train::pairs::Pair;
 
 /// Pairs split into training and held-out sets.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -76,7 +76,7 @@ fn file_rank(seed: u64, file: &str) -> [u8; 8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pairs::{PairSource, TaskFamily};
+    use crate::train::pairs::{PairSource, TaskFamily};
 
     fn pairs(files: usize, per_file: usize) -> Vec<Pair> {
         (0..files)

@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 
+use crate::embed::lora::LoraParams;
 use anyhow::Result;
-use coder_lsp::embed::lora::LoraParams;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::Encoder;
-use crate::eval::{distinct_positives, rank_positives};
-use crate::pairs::{Pair, TaskFamily};
+use crate::train::encode::Encoder;
+use crate::train::eval::{distinct_positives, rank_positives};
+use crate::train::pairs::{Pair, TaskFamily};
 
 /// How hard negatives are chosen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,11 +120,11 @@ fn choose(scores: &[f32], positive: usize, settings: &NegativeSettings) -> Vec<u
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::testing::{model_dir, pair, pairs};
+    use crate::train::testing::{model_dir, pair, pairs};
 
     #[test]
     fn negatives_come_from_the_same_family_and_never_are_the_positive() {
-        let encoder = crate::testing::encoder(&model_dir(), 32);
+        let encoder = crate::train::testing::encoder(&model_dir(), 32);
         let mut pairs = pairs();
         pairs.push(pair(
             TaskFamily::Code2Text,
@@ -182,7 +182,7 @@ mod tests {
     fn served_confusers_come_first_without_repeats_or_the_positive() {
         let pair = |query: &str, negatives: &[&str]| Pair {
             family: TaskFamily::Text2Code,
-            source: crate::pairs::PairSource::DocComment,
+            source: crate::train::pairs::PairSource::DocComment,
             query: query.into(),
             positive: "fn answer() {}".into(),
             file: "a.rs".into(),

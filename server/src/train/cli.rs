@@ -8,21 +8,21 @@ use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use crate::model::{self, DEFAULT_MODEL};
+use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use coder_lsp::model::{self, DEFAULT_MODEL};
-use coder_lsp::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions};
 
-use crate::finetune::{FineTuneConfig, ServedSetup, fine_tune};
-use crate::mine::{
+use crate::embed::lora::LoraConfig;
+use crate::embed::{DeviceSpec, Instructions};
+use crate::finetune::{FineTuneSettings, GeneratorSettings, parse_fraction};
+use crate::train::finetune::{FineTuneConfig, ServedSetup, fine_tune};
+use crate::train::mine::{
     self, DEFAULT_MAX_COMMITS, GeneratorOptions, MineOptions, MineProgress, PairLimits, Split,
 };
-use crate::pairs::{Pair, PairSource, TaskFamily};
-use crate::train::{Event, TrainConfig};
-use coder_lsp::embed::lora::LoraConfig;
-use coder_lsp::embed::{DeviceSpec, Instructions};
-use coder_lsp::finetune::{FineTuneSettings, GeneratorSettings, parse_fraction};
-use coder_lsp::trainer_protocol::{MinedCounts, Phase, SetCounts};
+use crate::train::pairs::{Pair, PairSource, TaskFamily};
+use crate::train::training::{Event, TrainConfig};
+use crate::trainer_protocol::{MinedCounts, Phase, SetCounts};
 
 /// File names of the two sets in the output directory.
 pub const TRAIN_FILE: &str = "train.jsonl";
@@ -136,11 +136,11 @@ impl TrainSettings {
             adapter_weight: self
                 .shared
                 .adapter_weight
-                .unwrap_or(crate::finetune::DEFAULT_ADAPTER_WEIGHT),
+                .unwrap_or(crate::train::finetune::DEFAULT_ADAPTER_WEIGHT),
             significance: self
                 .shared
                 .significance
-                .unwrap_or(crate::finetune::DEFAULT_SIGNIFICANCE),
+                .unwrap_or(crate::train::finetune::DEFAULT_SIGNIFICANCE),
             device: self.device,
             instructions: Instructions::from_args(&self.instructions)
                 .map_err(anyhow::Error::msg)?,
@@ -151,7 +151,7 @@ impl TrainSettings {
     /// settings over the defaults of the model's architecture.
     fn config(&self, model: &str) -> Result<TrainConfig> {
         let resolved = model::resolve(model).with_context(|| format!("finding model {model:?}"))?;
-        let architecture = coder_lsp::embed::architecture_of(&resolved.dir)?;
+        let architecture = crate::embed::architecture_of(&resolved.dir)?;
         self.config_for(architecture)
     }
 
@@ -182,7 +182,7 @@ impl TrainSettings {
         let sub_batch_size = sub_batch_size.unwrap_or(defaults.sub_batch_size);
         let max_tokens = max_tokens.unwrap_or(defaults.max_tokens);
         let epochs = epochs.unwrap_or(defaults.epochs);
-        let max_steps = max_steps.unwrap_or(crate::train::DEFAULT_MAX_STEPS);
+        let max_steps = max_steps.unwrap_or(crate::train::training::DEFAULT_MAX_STEPS);
         if batch_size < 2 {
             bail!("--batch-size must be at least 2 (in-batch negatives need company)");
         }
@@ -553,7 +553,7 @@ fn mine_split(
         bail!("repository root {} is not a directory", root.display());
     }
     let resolved = model::resolve(model).with_context(|| format!("finding model {model:?}"))?;
-    let chunker = coder_lsp::embed::chunker_for_model_dir(&resolved.dir)
+    let chunker = crate::embed::chunker_for_model_dir(&resolved.dir)
         .with_context(|| format!("reading the tokenizer of {}", resolved.dir.display()))?;
     let options = MineOptions {
         chunker,
@@ -768,7 +768,7 @@ mod tests {
     /// be a flag this command line takes, landing in the field it means.
     #[test]
     fn the_servers_fine_tune_settings_are_flags_of_fine_tune() {
-        let sent = coder_lsp::finetune::FineTuneSettings {
+        let sent = crate::finetune::FineTuneSettings {
             heldout: Some(0.2),
             max_steps_per_stage: Some(3),
             max_steps: Some(7),
@@ -827,12 +827,18 @@ mod tests {
         let config = args.training.config_for("bert").unwrap();
         let defaults = TrainConfig::default();
         assert_eq!(config.seed, defaults.seed);
-        assert_eq!(config.max_steps, Some(crate::train::DEFAULT_MAX_STEPS));
+        assert_eq!(
+            config.max_steps,
+            Some(crate::train::training::DEFAULT_MAX_STEPS)
+        );
         let setup = args.training.setup().unwrap();
-        assert_eq!(setup.significance, crate::finetune::DEFAULT_SIGNIFICANCE);
+        assert_eq!(
+            setup.significance,
+            crate::train::finetune::DEFAULT_SIGNIFICANCE
+        );
         assert_eq!(
             setup.adapter_weight,
-            crate::finetune::DEFAULT_ADAPTER_WEIGHT
+            crate::train::finetune::DEFAULT_ADAPTER_WEIGHT
         );
         let mut command = <Cli as clap::CommandFactory>::command();
         let fine_tune = command.find_subcommand_mut("fine-tune").unwrap();
@@ -846,7 +852,10 @@ mod tests {
         };
         let stated = [
             ("heldout", DEFAULT_HELDOUT.to_string()),
-            ("max-steps", crate::train::DEFAULT_MAX_STEPS.to_string()),
+            (
+                "max-steps",
+                crate::train::training::DEFAULT_MAX_STEPS.to_string(),
+            ),
             ("batch-size", defaults.batch_size.to_string()),
             ("sub-batch-size", defaults.sub_batch_size.to_string()),
             ("epochs", defaults.epochs.to_string()),
@@ -854,11 +863,11 @@ mod tests {
             ("seed", defaults.seed.to_string()),
             (
                 "significance",
-                crate::finetune::DEFAULT_SIGNIFICANCE.to_string(),
+                crate::train::finetune::DEFAULT_SIGNIFICANCE.to_string(),
             ),
             (
                 "adapter-weight",
-                crate::finetune::DEFAULT_ADAPTER_WEIGHT.to_string(),
+                crate::train::finetune::DEFAULT_ADAPTER_WEIGHT.to_string(),
             ),
         ];
         for (flag, value) in stated {

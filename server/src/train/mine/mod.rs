@@ -22,14 +22,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use coder_lsp::chunk::Chunker;
-use coder_lsp::workspace::{self, WalkOptions};
+use crate::chunk::Chunker;
+use crate::workspace::{self, WalkOptions};
 
 pub use commit_pairs::HistoryReport;
 pub use generator::{GeneratorOptions, GeneratorReport};
 pub use split::{Split, split_by_file};
 
-use crate::pairs::{Pair, PairSource, TaskFamily};
+use crate::train::pairs::{Pair, PairSource, TaskFamily};
 use repo::{Repo, SymbolRef};
 
 /// When a pair is too thin to teach anything. Words are runs of at least two letters or
@@ -262,7 +262,7 @@ pub fn mine_repository_with_progress(
         text_files: repo
             .files
             .iter()
-            .filter(|f| f.language == coder_lsp::symbols::Language::Text)
+            .filter(|f| f.language == crate::symbols::Language::Text)
             .count(),
         skipped_files: repo.skipped_files,
         proposed: PairSource::ALL

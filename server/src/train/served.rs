@@ -3,7 +3,7 @@
 //! stack; the very `search_filtered` the CLI, the language server and MCP call), first with the
 //! base model and then with each candidate adapter.
 //!
-//! Ranking a held-out query against the other held-out positives only, as [`crate::eval`]
+//! Ranking a held-out query against the other held-out positives only, as [`crate::train::eval`]
 //! does, says little about search: the workspace has many more chunks, and BM25 already finds
 //! what shares words with the query. And a query cut from a doc comment finds its symbol by
 //! copying while the doc sits in the symbol's chunk. So the evaluation runs on a copy of the
@@ -13,16 +13,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::index::store::IndexStore;
+use crate::index::{Access, Index, IndexConfig, IndexEvent};
+use crate::model::{self, LoadedModel, ModelOptions};
+use crate::search::{Ranking, SearchFilter, SearchHit, search_filtered};
+use crate::workspace::{WalkOptions, canonical_root};
 use anyhow::{Context, Result};
-use coder_lsp::index::store::IndexStore;
-use coder_lsp::index::{Access, Index, IndexConfig, IndexEvent};
-use coder_lsp::model::{self, LoadedModel, ModelOptions};
-use coder_lsp::search::{Ranking, SearchFilter, SearchHit, search_filtered};
-use coder_lsp::workspace::{WalkOptions, canonical_root};
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{CUTOFF, ndcg_of, p_value_of_differences};
-use crate::pairs::{Pair, PairSource, TaskFamily};
+use crate::train::eval::{CUTOFF, ndcg_of, p_value_of_differences};
+use crate::train::pairs::{Pair, PairSource, TaskFamily};
 
 /// One held-out question and the symbol that answers it.
 #[derive(Debug, Clone, PartialEq)]
@@ -416,7 +416,7 @@ pub fn mean(values: &[f64]) -> f64 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::testing::pair;
+    use crate::train::testing::pair;
 
     fn questions(sources: &[PairSource]) -> Vec<ServedQuery> {
         sources

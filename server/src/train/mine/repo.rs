@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use coder_lsp::chunk::{Chunker, chunks_for_file};
-use coder_lsp::symbols::{Language, Symbol, SymbolExtractor, SymbolKind};
-use coder_lsp::workspace::{self, WalkOptions, WorkspaceFile};
+use crate::chunk::{Chunker, chunks_for_file};
+use crate::symbols::{Language, Symbol, SymbolExtractor, SymbolKind};
+use crate::workspace::{self, WalkOptions, WorkspaceFile};
 
 /// One symbol with the texts the miners pair up.
 #[derive(Debug, Clone)]
@@ -252,7 +252,7 @@ pub(crate) fn mine_symbols(
 }
 
 /// The chunk (the first window, for a long symbol) that `chunks_for_file` made for `symbol`.
-fn first_chunk(chunks: &[coder_lsp::chunk::Chunk], symbol: &Symbol) -> Option<String> {
+fn first_chunk(chunks: &[crate::chunk::Chunk], symbol: &Symbol) -> Option<String> {
     chunks
         .iter()
         .find(|c| {

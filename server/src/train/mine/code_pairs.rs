@@ -7,7 +7,7 @@
 use super::Candidate;
 use super::names::called_names;
 use super::repo::{Repo, SymbolRef, is_callable};
-use crate::pairs::{PairSource, TaskFamily};
+use crate::train::pairs::{PairSource, TaskFamily};
 
 /// Most functions one test is paired with: the ones named after the test, else the first ones
 /// it calls.

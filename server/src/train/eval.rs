@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
+use crate::embed::InputKind;
+use crate::embed::lora::{LoraParams, SeededRng};
 use anyhow::Result;
-use coder_lsp::embed::InputKind;
-use coder_lsp::embed::lora::{LoraParams, SeededRng};
 use serde::{Deserialize, Serialize};
 
-use crate::encode::{Encoder, dot};
-use crate::pairs::Pair;
+use crate::train::encode::{Encoder, dot};
+use crate::train::pairs::Pair;
 
 /// Ranks past this one count for nothing.
 pub const CUTOFF: usize = 10;
@@ -164,7 +164,7 @@ pub fn p_value_of_differences(differences: &[f64], seed: u64) -> f64 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::pairs::{PairSource, TaskFamily};
+    use crate::train::pairs::{PairSource, TaskFamily};
 
     #[test]
     fn metrics_of_a_hand_built_ranking() {

@@ -1,11 +1,11 @@
 //! Pairs one symbol makes on its own: its doc finds it (Text2Code), it finds its doc
 //! (Code2Text), and its name in words with its signature finds its body (Hybrid).
 
-use coder_lsp::words::split_identifier;
+use crate::words::split_identifier;
 
 use super::Candidate;
 use super::repo::{Repo, is_callable, is_definition};
-use crate::pairs::{Pair, PairSource, TaskFamily};
+use crate::train::pairs::{Pair, PairSource, TaskFamily};
 
 /// Doc → symbol, symbol → doc and signature → body pairs for every documented or callable
 /// definition.

@@ -8,16 +8,16 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
+use crate::embed::InputKind;
+use crate::embed::lora::{AdapterMeta, LoraConfig, LoraParams, SeededRng};
 use anyhow::{Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use coder_lsp::embed::InputKind;
-use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams, SeededRng};
 use serde::{Deserialize, Serialize};
 
-use crate::encode::Encoder;
-use crate::pairs::Pair;
+use crate::train::encode::Encoder;
+use crate::train::pairs::Pair;
 
 /// The default cap on a run's steps (see [`TrainConfig::max_steps`]).
 pub const DEFAULT_MAX_STEPS: usize = 200;
@@ -151,7 +151,7 @@ impl TrainConfig {
 }
 
 /// A stage of the curriculum (shared with the server through the trainer protocol).
-pub use coder_lsp::trainer_protocol::CurriculumStage as Stage;
+pub use crate::trainer_protocol::CurriculumStage as Stage;
 
 /// One stage's pairs and learning rate.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,7 +196,7 @@ pub fn plan_stages(config: &TrainConfig, pairs: &[Pair], base_ranks: &[usize]) -
 }
 
 /// Progress, for a progress bar or JSON lines: the trainer protocol's events.
-pub use coder_lsp::trainer_protocol::TrainerEvent as Event;
+pub use crate::trainer_protocol::TrainerEvent as Event;
 
 /// What one stage did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -747,9 +747,9 @@ pub fn family_counts(pairs: &[Pair]) -> BTreeMap<String, usize> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::testing::{model_dir, pairs, tiny_qwen2_dir};
-    use coder_lsp::embed::EmbedOptions;
-    use coder_lsp::embed::lora::Adapter;
+    use crate::embed::EmbedOptions;
+    use crate::embed::lora::Adapter;
+    use crate::train::testing::{model_dir, pairs, tiny_qwen2_dir};
 
     fn tiny_config() -> TrainConfig {
         TrainConfig {
@@ -800,7 +800,7 @@ mod tests {
 
     #[test]
     fn a_few_steps_lower_the_loss_and_the_same_seed_repeats_them() {
-        let encoder = crate::testing::encoder(&model_dir(), 32);
+        let encoder = crate::train::testing::encoder(&model_dir(), 32);
         let config = tiny_config();
         // One batch of all six pairs, three times: the loss on it must fall.
         let losses = run(&encoder, &config, None).remove(0);
@@ -865,7 +865,7 @@ mod tests {
     #[test]
     fn the_gradient_cache_computes_the_full_graph_steps_loss_gradients_and_update() {
         for dir in [model_dir(), tiny_qwen2_dir()] {
-            let encoder = crate::testing::encoder(&dir, 32);
+            let encoder = crate::train::testing::encoder(&dir, 32);
             let architecture = encoder.architecture().to_string();
             let config = TrainConfig {
                 lora: LoraConfig::for_architecture(&architecture),
@@ -950,7 +950,7 @@ mod tests {
 
     #[test]
     fn training_with_the_gradient_cache_repeats_the_full_graph_runs_losses() {
-        let encoder = crate::testing::encoder(&model_dir(), 32);
+        let encoder = crate::train::testing::encoder(&model_dir(), 32);
         let pairs = pairs_with_negatives();
         let losses = |sub_batch_size: usize| {
             let config = TrainConfig {
@@ -978,7 +978,7 @@ mod tests {
     #[test]
     fn qwen2_trains_and_its_adapter_loads_as_the_server_loads_it() {
         let dir = tiny_qwen2_dir();
-        let encoder = crate::testing::encoder(&dir, 32);
+        let encoder = crate::train::testing::encoder(&dir, 32);
         let config = TrainConfig {
             lora: LoraConfig::for_architecture("qwen2"),
             learning_rate: 1e-2,
@@ -1001,7 +1001,7 @@ mod tests {
         outcome.lora.save(out.path(), &meta).unwrap();
         let mut options = EmbedOptions::exact(&candle_core::Device::Cpu);
         options.adapter = Some(Adapter::read(out.path()).unwrap());
-        let mut served = coder_lsp::embed::load_with(&dir, &options).unwrap();
+        let mut served = crate::embed::load_with(&dir, &options).unwrap();
         let texts = ["fn add(a: i32, b: i32) -> i32 { a + b }", "read a file"];
         let batch: Vec<Vec<u32>> = texts
             .iter()
@@ -1062,7 +1062,7 @@ mod tests {
 
     #[test]
     fn a_run_stopped_after_stage_one_resumes_at_stage_two() {
-        let encoder = crate::testing::encoder(&model_dir(), 32);
+        let encoder = crate::train::testing::encoder(&model_dir(), 32);
         let config = TrainConfig {
             batch_size: 3,
             curriculum: true,

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
+use crate::embed::lora::{LoraModule, LoraParams};
+use crate::embed::{InputKind, Instructions, Trainable, load_trainable};
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
-use coder_lsp::embed::lora::{LoraModule, LoraParams};
-use coder_lsp::embed::{InputKind, Instructions, Trainable, load_trainable};
 
 /// Texts embedded at once outside training (evaluation, hard negatives).
 const EMBED_BATCH: usize = 16;
@@ -122,13 +122,13 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::pairs::TaskFamily;
-    use crate::testing::{model_dir, tiny_qwen2_dir};
+    use crate::train::pairs::TaskFamily;
+    use crate::train::testing::{model_dir, tiny_qwen2_dir};
 
     #[test]
     fn queries_carry_their_familys_instruction_only_for_models_that_take_one() {
         let text = "fn parse(input: &str) -> Config";
-        let qwen2 = crate::testing::encoder(&tiny_qwen2_dir(), 64);
+        let qwen2 = crate::train::testing::encoder(&tiny_qwen2_dir(), 64);
         assert_eq!(qwen2.architecture(), "qwen2");
         let document = qwen2.tokens(text, InputKind::Document).unwrap();
         let kinds = TaskFamily::ALL.map(|family| qwen2.tokens(text, family.query_kind()).unwrap());
@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(cut.len(), 64);
         assert_eq!(cut.last(), document.last());
 
-        let bert = crate::testing::encoder(&model_dir(), 32);
+        let bert = crate::train::testing::encoder(&model_dir(), 32);
         assert_eq!(bert.architecture(), "bert");
         assert_eq!(
             bert.tokens(text, TaskFamily::Text2Code.query_kind())

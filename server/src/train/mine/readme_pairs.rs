@@ -2,13 +2,13 @@
 //! symbols it names. Only compound names count (`parse_duration`, `RetryPolicy`): a one-word
 //! name in prose is too often just a word.
 
-use coder_lsp::symbols::{Language, SymbolKind};
-use coder_lsp::words::split_identifier;
+use crate::symbols::{Language, SymbolKind};
+use crate::words::split_identifier;
 
 use super::Candidate;
 use super::names::mentioned_names;
 use super::repo::{Repo, SymbolRef};
-use crate::pairs::{PairSource, TaskFamily};
+use crate::train::pairs::{PairSource, TaskFamily};
 
 /// A section naming more symbols than this is a list or reference table, not a description of
 /// any one of them: it yields no pairs.

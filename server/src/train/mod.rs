@@ -1,4 +1,8 @@
-//! coder-train: adapts coder-lsp's embedding model to one repository.
+//! The trainer (`coder-lsp train`): adapts coder-lsp's embedding model to one repository.
+//!
+//! It runs in a process of its own: the server's `finetune` starts this very executable with
+//! `train fine-tune` as a child, so that a crash or an out-of-memory kill in training never
+//! takes the language server down. Nothing here is used by the server in-process.
 //!
 //! The pipeline follows CodeR's recipe at repository scale: mine (query, positive) pairs from the
 //! repository itself, tagged with CodeR's task families; add hard negatives found by the current
@@ -13,7 +17,7 @@ pub mod mine;
 pub mod negatives;
 pub mod pairs;
 pub mod served;
-pub mod train;
+pub mod training;
 
 pub use finetune::{FineTuneConfig, FineTuneReport, fine_tune};
 
@@ -22,11 +26,11 @@ pub use finetune::{FineTuneConfig, FineTuneReport, fine_tune};
 pub(crate) mod testing {
     use std::path::PathBuf;
 
-    use crate::pairs::{Pair, PairSource, TaskFamily};
+    use crate::train::pairs::{Pair, PairSource, TaskFamily};
 
     /// MiniLM as `scripts/setup` installs it; panics with the fix when it is missing.
     pub fn model_dir() -> PathBuf {
-        let dir = coder_lsp::model::local_model_dir(coder_lsp::model::DEFAULT_MODEL);
+        let dir = crate::model::local_model_dir(crate::model::DEFAULT_MODEL);
         assert!(
             dir.join("model.safetensors").is_file(),
             "test model not found in {}: run `scripts/setup`",
@@ -36,19 +40,19 @@ pub(crate) mod testing {
     }
 
     /// The model in `dir` on the CPU with the default instructions, inputs cut to `max_tokens`.
-    pub fn encoder(dir: &std::path::Path, max_tokens: usize) -> crate::encode::Encoder {
-        crate::encode::Encoder::load(
+    pub fn encoder(dir: &std::path::Path, max_tokens: usize) -> crate::train::encode::Encoder {
+        crate::train::encode::Encoder::load(
             dir,
             max_tokens,
             &candle_core::Device::Cpu,
-            &coder_lsp::embed::Instructions::default(),
+            &crate::embed::Instructions::default(),
         )
         .unwrap_or_else(|e| panic!("loading {}: {e:#}", dir.display()))
     }
 
     /// The tiny random-weight Qwen2 checkpoint the server's tests use.
     pub fn tiny_qwen2_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/testdata/tiny-qwen2")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/tiny-qwen2")
     }
 
     pub fn pair(family: TaskFamily, query: &str, positive: &str) -> Pair {

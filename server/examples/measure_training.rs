@@ -1,6 +1,6 @@
 //! Measures fine-tuning on real code: step time, peak memory and held-out nDCG before/after.
 //!
-//! `cargo run --release -p coder-train --example measure_training -- SRC_DIR MODEL_DIR OUT_DIR
+//! `cargo run --release -p coder-lsp --example measure_training -- SRC_DIR MODEL_DIR OUT_DIR
 //! [STEPS_PER_STAGE] [--no-curriculum] [--batch=N] [--negatives=N]`
 //!
 //! Pairs come from the Rust doc comments under SRC_DIR with a deliberately simple reader (a
@@ -12,9 +12,9 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use coder_train::pairs::{Pair, PairSource, TaskFamily};
-use coder_train::train::Event;
-use coder_train::{FineTuneConfig, fine_tune};
+use coder_lsp::train::pairs::{Pair, PairSource, TaskFamily};
+use coder_lsp::train::training::Event;
+use coder_lsp::train::{FineTuneConfig, fine_tune};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -6,20 +6,20 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::embed::lora::{ADAPTER_META, ADAPTER_WEIGHTS, AdapterMeta, LoraParams};
+use crate::embed::{DeviceSpec, Instructions};
+use crate::model::ModelOptions;
+use crate::trainer_protocol::Phase;
+use crate::workspace::WalkOptions;
 use anyhow::{Context, Result};
-use coder_lsp::embed::lora::{ADAPTER_META, ADAPTER_WEIGHTS, AdapterMeta, LoraParams};
-use coder_lsp::embed::{DeviceSpec, Instructions};
-use coder_lsp::model::ModelOptions;
-use coder_lsp::trainer_protocol::Phase;
-use coder_lsp::workspace::WalkOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::Encoder;
-use crate::eval::{RetrievalMetrics, evaluate, p_value_of_gain, rank_positives};
-use crate::negatives::{NegativeSettings, merge_served, mine_hard_negatives};
-use crate::pairs::Pair;
-use crate::served::{ServedEval, ServedQuery, ServedReport, judge, mean};
-use crate::train::{
+use crate::train::encode::Encoder;
+use crate::train::eval::{RetrievalMetrics, evaluate, p_value_of_gain, rank_positives};
+use crate::train::negatives::{NegativeSettings, merge_served, mine_hard_negatives};
+use crate::train::pairs::Pair;
+use crate::train::served::{ServedEval, ServedQuery, ServedReport, judge, mean};
+use crate::train::training::{
     Event, StageReport, TrainConfig, TrainOutcome, family_counts, stage_adapter_dir, train,
 };
 
@@ -65,7 +65,7 @@ pub struct FineTuneConfig {
     /// p-value of a paired sign-flip test over the held-out queries, [`p_value_of_gain`]);
     /// 1 installs any gain.
     pub significance: f64,
-    /// The workspace whose served ranking judges the adapter ([`crate::served`]). Without it
+    /// The workspace whose served ranking judges the adapter ([`crate::train::served`]). Without it
     /// the adapter is judged on the held-out pairs alone (`coder-train train`).
     pub served: Option<ServedSetup>,
 }
@@ -236,7 +236,7 @@ pub fn fine_tune(
     };
 
     let clock = phase(Phase::Load, &mut on_event)?;
-    let base_fingerprint = coder_lsp::model::fingerprint(&config.model_dir)
+    let base_fingerprint = crate::model::fingerprint(&config.model_dir)
         .with_context(|| format!("fingerprinting {}", config.model_dir.display()))?;
     let device = config.device.open()?;
     let encoder = Encoder::load(
@@ -464,7 +464,7 @@ fn served_negatives(
     Ok(merge_served(train_pairs, &by_question, &config.negatives))
 }
 
-/// Runs the served-mode gate (see [`crate::served`]); `None` when the held-out pairs hold no
+/// Runs the served-mode gate (see [`crate::train::served`]); `None` when the held-out pairs hold no
 /// natural-language question to search for.
 #[allow(clippy::too_many_arguments)]
 fn served_gate(
@@ -488,7 +488,7 @@ fn served_gate(
     // whole workspace for.
     let mut stages: Vec<Option<f64>> = vec![None; after_stage.len()];
     let mut best: Option<(usize, Vec<f64>)> = None;
-    let base_fingerprint = coder_lsp::model::fingerprint(&config.model_dir)?;
+    let base_fingerprint = crate::model::fingerprint(&config.model_dir)?;
     for (i, metrics) in after_stage.iter().enumerate() {
         if !metrics.is_some_and(|m| m.ndcg_at_10 > before_pairs) {
             continue;
@@ -645,8 +645,8 @@ fn keep_previous(dir: &Path) -> Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::pairs::TaskFamily;
-    use crate::testing::{model_dir, pair, pairs};
+    use crate::train::pairs::TaskFamily;
+    use crate::train::testing::{model_dir, pair, pairs};
 
     #[test]
     fn keep_previous_moves_the_old_adapter_aside() {
@@ -702,7 +702,7 @@ mod tests {
         config.train.batch_size = 3;
         config.train.max_tokens = 32;
         config.train.max_steps_per_stage = Some(1);
-        let encoder = crate::testing::encoder(&model_dir(), 32);
+        let encoder = crate::train::testing::encoder(&model_dir(), 32);
         let outcome = train(
             &encoder,
             &pairs(),
@@ -766,7 +766,7 @@ mod tests {
         })
         .unwrap();
         // The server reads the report through the protocol's head: it must keep fitting.
-        let head: coder_lsp::trainer_protocol::ReportHead =
+        let head: crate::trainer_protocol::ReportHead =
             serde_json::from_value(serde_json::to_value(&report).unwrap()).unwrap();
         assert_eq!(head.accepted, report.accepted);
         assert_eq!(head.after.ndcg_at_10, report.after.ndcg_at_10);
@@ -841,10 +841,10 @@ mod tests {
             assert_eq!(report.adapter_weight, DEFAULT_ADAPTER_WEIGHT);
             assert_eq!(meta.metrics["weight"], DEFAULT_ADAPTER_WEIGHT);
             assert_eq!(meta.alpha, config.train.lora.alpha * DEFAULT_ADAPTER_WEIGHT);
-            let encoder = crate::testing::encoder(&model_dir(), 32);
+            let encoder = crate::train::testing::encoder(&model_dir(), 32);
             let exported = LoraParams::new(
                 &encoder.lora_modules(),
-                &coder_lsp::embed::lora::LoraConfig {
+                &crate::embed::lora::LoraConfig {
                     rank: meta.rank,
                     alpha: meta.alpha,
                     targets: meta.target_modules.clone(),
@@ -854,7 +854,8 @@ mod tests {
             )
             .unwrap();
             exported.restore(out.path()).unwrap();
-            let metrics = crate::eval::evaluate(&encoder, Some(&exported), &heldout).unwrap();
+            let metrics =
+                crate::train::eval::evaluate(&encoder, Some(&exported), &heldout).unwrap();
             assert_eq!(metrics, report.after);
         } else {
             assert_eq!(

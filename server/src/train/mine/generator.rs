@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::Candidate;
 use super::repo::{Repo, is_callable, is_definition};
-use crate::pairs::{PairSource, TaskFamily};
+use crate::train::pairs::{PairSource, TaskFamily};
 
 /// How long one completion may take (a small local model on a CPU is slow).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);

@@ -12,11 +12,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use coder_lsp::symbols::{Symbol, SymbolExtractor, SymbolKind};
+use crate::symbols::{Symbol, SymbolExtractor, SymbolKind};
 
 use super::Candidate;
 use super::repo::{Repo, SymbolRef};
-use crate::pairs::{PairSource, TaskFamily};
+use crate::train::pairs::{PairSource, TaskFamily};
 
 /// A commit that changed more symbols than this is a sweep (a rename, a reformat) whose
 /// message describes none of them in particular: it yields no pairs.

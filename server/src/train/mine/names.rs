@@ -135,7 +135,7 @@ mod tests {
             vec!["t", "parse_duration", "is_ok", "from_secs", "collect"]
         );
         let std_calls =
-            "std::fs::remove_file(p); ::core::mem::take(x); crate::store::remove_file(p);";
+            "std::fs::remove_file(p); ::core::mem::take(x); crate::train::store::remove_file(p);";
         assert_eq!(called_names(std_calls), vec!["remove_file"]);
         assert_eq!(path_root(std_calls, 9), "std");
         assert_eq!(path_root(std_calls, 0), "std");

@@ -1,5 +1,5 @@
 //! The command line: `index`, `search` and `status` over the engine; `serve` (LSP) and `mcp`
-//! hand over to their servers.
+//! hand over to their servers, `train` to the trainer (which `fine-tune` runs as a child).
 //!
 //! Results go to stdout (one JSON object per answer with `--json`); progress and logs go to
 //! stderr: indicatif bars on a terminal, plain lines otherwise.
@@ -105,8 +105,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Fine-tune the model on the workspace (runs `coder-train`); an adapter that beats the
-    /// current model on held-out pairs is installed beside the index and used from then on.
+    /// Fine-tune the model on the workspace (runs `coder-lsp train` as a child process); an
+    /// adapter that beats the current model on held-out pairs is installed beside the index and
+    /// used from then on.
     FineTune {
         #[command(flatten)]
         workspace: WorkspaceArgs,
@@ -116,6 +117,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The trainer (run by fine-tune as a child process; for experts): mine training pairs from a
+    /// repository, train an adapter on them, or both in one run.
+    #[command(subcommand)]
+    Train(crate::train::cli::Command),
     /// The workspace's model: which one serves it, or go back to the base model.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -365,7 +370,8 @@ pub struct ModelArgs {
     /// search, similar, docs; repeatable.
     #[arg(long = "instruction", value_name = "TASK=TEXT")]
     pub instructions: Vec<String>,
-    /// A LoRA adapter directory made by `coder-train` for this model, merged in at load time.
+    /// A LoRA adapter directory trained for this model (`coder-lsp train`), merged in at load
+    /// time.
     #[arg(long, env = "CODER_LSP_ADAPTER", value_name = "DIR")]
     pub adapter: Option<PathBuf>,
 }
@@ -501,6 +507,7 @@ fn run_command(command: Command) -> Result<()> {
             settings,
             json,
         } => run_fine_tune(&workspace, settings, json),
+        Command::Train(command) => crate::train::cli::run(command),
         Command::Model(ModelCommand::Reset { workspace }) => run_model_reset(&workspace),
         Command::Bench(command) => run_bench(command),
         Command::Completions { shell } => {

@@ -1,12 +1,12 @@
 //! Fine-tuning a workspace's model from the server and the CLI.
 //!
-//! The training itself is `coder-train fine-tune` (crate `coder-train`), run as a child process
-//! so that a crash or an out-of-memory kill there never takes the language server down, and so
-//! that cancelling is simply stopping the child. Its JSON-line events become [`Progress`]
-//! updates. The trainer writes its adapter into a candidate directory; only a run that finished
-//! and beat the base model is installed as the root's adapter (`<index dir>/adapter/`, the one
-//! it replaces kept in `adapter-previous/`). A cancelled or failed run changes nothing that is
-//! in use, and its checkpoint lets the next run resume.
+//! The training itself is `coder-lsp train fine-tune` (the module `train`): this very executable,
+//! run again as a child process so that a crash or an out-of-memory kill there never takes the
+//! language server down, and so that cancelling is simply stopping the child. Its JSON-line
+//! events become [`Progress`] updates. The trainer writes its adapter into a candidate
+//! directory; only a run that finished and beat the base model is installed as the root's
+//! adapter (`<index dir>/adapter/`, the one it replaces kept in `adapter-previous/`). A cancelled
+//! or failed run changes nothing that is in use, and its checkpoint lets the next run resume.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,10 +17,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-/// `coder-train`'s command line for `job`: mined pairs go to `work/data`, the adapter to
-/// `candidate`.
+/// The trainer's command line for `job` (after the executable): mined pairs go to `work/data`,
+/// the adapter to `candidate`.
 fn trainer_args(job: &FineTuneJob, work: &Path, candidate: &Path) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = vec![
+        "train".into(),
         "fine-tune".into(),
         "--json".into(),
         "--root".into(),
@@ -56,9 +57,6 @@ pub const ADAPTER_DIR: &str = "adapter";
 pub const PREVIOUS_ADAPTER_DIR: &str = "adapter-previous";
 /// The trainer's working directory (mined pairs, the candidate adapter, checkpoints).
 const WORK_DIR: &str = "fine-tune";
-/// Names the trainer binary explicitly.
-pub const TRAINER_ENV: &str = "CODER_TRAIN";
-const TRAINER_NAME: &str = "coder-train";
 
 /// The adapter installed for the index in `index_dir`, if any.
 pub fn installed_adapter(index_dir: &Path) -> Option<PathBuf> {
@@ -94,7 +92,7 @@ pub fn installed_adapter_for(
 }
 
 /// Training settings a client may choose; unset ones take the trainer's defaults. One type for
-/// every front end: the flags of `coder-lsp fine-tune` and of `coder-train fine-tune`/`train`
+/// every front end: the flags of `coder-lsp fine-tune` and of `coder-lsp train fine-tune`/`train`
 /// (which flattens it), the language server's `fineTune` settings and command arguments, and
 /// what the server passes to the trainer ([`FineTuneSettings::trainer_flags`]).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, clap::Args)]
@@ -198,7 +196,7 @@ impl GeneratorSettings {
         self.limit.unwrap_or(DEFAULT_GENERATOR_LIMIT)
     }
 
-    /// The settings as `coder-train mine`/`fine-tune` flags.
+    /// The settings as `coder-lsp train mine`/`fine-tune` flags.
     pub fn trainer_flags(&self) -> Vec<String> {
         let mut flags = vec!["--generator".to_string(), self.url.clone()];
         if let Some(model) = &self.model {
@@ -252,7 +250,7 @@ impl FineTuneSettings {
         }
     }
 
-    /// The settings as `coder-train fine-tune` flags (the trainer's tests parse them back).
+    /// The settings as `coder-lsp train fine-tune` flags (the trainer's tests parse them back).
     pub fn trainer_flags(&self) -> Vec<String> {
         let mut args = Vec::new();
         let mut push = |flag: &str, value: Option<String>| {
@@ -342,11 +340,9 @@ pub struct FineTuneOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum FineTuneError {
     #[error(
-        "the trainer `coder-train` was not found next to {beside} or on PATH; install it (`cargo install --path trainer` in the coder-lsp sources) or set {TRAINER_ENV} to its path"
+        "fine-tuning runs this program again as `coder-lsp train`, but the path of its executable could not be found (on Linux it is read from /proc/self/exe): {0}"
     )]
-    NoTrainer { beside: String },
-    #[error("{TRAINER_ENV}={0} is not an executable file")]
-    BadTrainerEnv(String),
+    NoExecutable(std::io::Error),
     #[error("could not start {program}: {source}")]
     Spawn {
         program: String,
@@ -363,46 +359,18 @@ pub enum FineTuneError {
     },
 }
 
-/// The trainer binary: `$CODER_TRAIN`, else `coder-train` beside this executable, else on PATH.
-pub fn trainer_binary() -> Result<PathBuf, FineTuneError> {
-    if let Some(path) = std::env::var_os(TRAINER_ENV).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(FineTuneError::BadTrainerEnv(path.display().to_string()))
-        };
-    }
-    let exe = std::env::current_exe().ok();
-    let beside = exe
-        .as_deref()
-        .and_then(Path::parent)
-        .map(|dir| dir.join(format!("{TRAINER_NAME}{}", std::env::consts::EXE_SUFFIX)));
-    if let Some(path) = beside.as_ref().filter(|p| p.is_file()) {
-        return Ok(path.clone());
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(format!("{TRAINER_NAME}{}", std::env::consts::EXE_SUFFIX)))
-            .find(|p| p.is_file())
-    });
-    on_path.ok_or_else(|| FineTuneError::NoTrainer {
-        beside: beside
-            .as_deref()
-            .and_then(Path::parent)
-            .map_or_else(|| "coder-lsp".to_string(), |d| d.display().to_string()),
-    })
-}
-
 /// Runs the trainer for `job`, reporting progress, until it ends or `cancel` completes (the
 /// child is then killed and [`FineTuneError::Cancelled`] returned). An accepted adapter is
-/// installed as the root's adapter before this returns.
+/// installed as the root's adapter before this returns. The trainer is the running executable
+/// with `train fine-tune …`, so only the `coder-lsp` binary (not a program that links the
+/// library) can fine-tune.
 pub async fn run(
     job: &FineTuneJob,
     mut on_progress: impl FnMut(Progress),
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<FineTuneOutcome, FineTuneError> {
-    let program = trainer_binary()?;
+    // The trainer is this executable (`coder-lsp train`), so it is always the same version.
+    let program = std::env::current_exe().map_err(FineTuneError::NoExecutable)?;
     let work = job.index_dir.join(WORK_DIR);
     let candidate = work.join("candidate");
     let mut command = tokio::process::Command::new(&program);
@@ -837,7 +805,7 @@ mod tests {
             .collect();
         assert_eq!(
             args.join(" "),
-            "fine-tune --json --root /ws --work /w/data --out /w/c --model /models/bge \
+            "train fine-tune --json --root /ws --work /w/data --out /w/c --model /models/bge \
              --max-file-size 1000 --index-dir /ws/.index --device cuda:1 \
              --instruction similar=Find code like this. \
              --exclude vendor/** --max-steps-per-stage 1 --batch-size 8 --epochs 1 \

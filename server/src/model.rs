@@ -55,7 +55,7 @@ pub struct ResolvedModel {
 pub struct ModelOptions {
     pub device: DeviceSpec,
     pub instructions: Instructions,
-    /// A LoRA adapter directory (`adapter.safetensors` + `adapter.json`, as `coder-train`
+    /// A LoRA adapter directory (`adapter.safetensors` + `adapter.json`, as `coder-lsp train`
     /// writes it) merged into the model at load time.
     pub adapter: Option<PathBuf>,
 }

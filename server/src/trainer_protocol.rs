@@ -1,5 +1,5 @@
-//! The trainer's JSON-lines protocol: what `coder-train fine-tune --json` writes on stdout and
-//! the server (`finetune`) reads, one event per line. One typed definition for both sides: the
+//! The trainer's JSON-lines protocol: what `coder-lsp train fine-tune --json` writes on stdout
+//! and the server (`finetune`) reads, one event per line. One typed definition for both sides: the
 //! trainer serialises these types, the server deserialises them, so a renamed field is a
 //! compile error or a failing round-trip test, never a progress bar silently stuck at 0.
 
@@ -78,7 +78,7 @@ pub struct SetCounts {
     pub files: usize,
 }
 
-/// One line of `coder-train fine-tune --json`.
+/// One line of `coder-lsp train fine-tune --json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TrainerEvent {

@@ -434,7 +434,7 @@ impl ServerState {
             .map_err(engine_error)
     }
 
-    /// `fineTune`: trains an adapter for one folder with `coder-train` (a child process),
+    /// `fineTune`: trains an adapter for one folder with `coder-lsp train` (a child process),
     /// reporting on the request's `workDoneToken`; a cancel (of the request or of the
     /// progress) stops it and keeps the current model. An accepted adapter is then followed in
     /// the background like an indexing run.

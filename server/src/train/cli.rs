@@ -1,6 +1,7 @@
-//! The `coder-train` command line: one subcommand per pipeline stage, each a thin layer over the
-//! library (`mine::mine_repository`, …) that prints a summary for people or, with `--json`,
-//! one JSON object for scripts. Progress goes to stderr.
+//! The trainer's command line, `coder-lsp train`: one subcommand per pipeline stage, each a thin
+//! layer over the library (`mine::mine_repository`, …) that prints a summary for people or, with
+//! `--json`, one JSON object for scripts. Progress goes to stderr. The server's `finetune` runs
+//! `coder-lsp train fine-tune --json` as a child process.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::model::{self, DEFAULT_MODEL};
 use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions};
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 
 use crate::embed::lora::LoraConfig;
 use crate::embed::{DeviceSpec, Instructions};
@@ -27,18 +28,12 @@ use crate::trainer_protocol::{MinedCounts, Phase, SetCounts};
 /// File names of the two sets in the output directory.
 pub const TRAIN_FILE: &str = "train.jsonl";
 pub const HELDOUT_FILE: &str = "heldout.jsonl";
+/// Where mined pairs go, and where `train` reads them, when no directory is given.
+pub const DEFAULT_DATA_DIR: &str = "coder-lsp-train-data";
+/// Where the adapter goes when no directory is given.
+pub const DEFAULT_ADAPTER_DIR: &str = "coder-lsp-train-adapter";
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "coder-train",
-    version,
-    about = "Fine-tunes coder-lsp's embedding model on one repository"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
+/// The subcommands of `coder-lsp train`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Mine (query, positive) training pairs from a repository and split them by file into
@@ -52,18 +47,18 @@ pub enum Command {
     FineTune(FineTuneArgs),
 }
 
-/// Options of `coder-train fine-tune`.
+/// Options of `coder-lsp train fine-tune`.
 #[derive(Debug, Args)]
 pub struct FineTuneArgs {
     /// The repository to learn (its git history too, when it is a git repository).
     #[arg(long)]
     pub root: PathBuf,
     /// Where the mined pairs go (train.jsonl, heldout.jsonl).
-    #[arg(long, default_value = "coder-train-data")]
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
     pub work: PathBuf,
     /// Where the adapter, its report and checkpoints go (an earlier adapter there moves to
     /// `previous/`).
-    #[arg(long, default_value = "coder-train-adapter")]
+    #[arg(long, default_value = DEFAULT_ADAPTER_DIR)]
     pub out: PathBuf,
     /// The base model: a model directory or Hugging Face id (a BERT model).
     #[arg(long = "model", env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
@@ -83,15 +78,15 @@ pub struct FineTuneArgs {
     pub json: bool,
 }
 
-/// Options of `coder-train train`.
+/// Options of `coder-lsp train train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// The directory `coder-train mine` wrote (train.jsonl and heldout.jsonl).
-    #[arg(long, default_value = "coder-train-data")]
+    /// The directory `coder-lsp train mine` wrote (train.jsonl and heldout.jsonl).
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
     /// Where the adapter, its report and checkpoints go (an earlier adapter there moves to
     /// `previous/`). Load it with `coder-lsp --adapter DIR`.
-    #[arg(long, default_value = "coder-train-adapter")]
+    #[arg(long, default_value = DEFAULT_ADAPTER_DIR)]
     pub out: PathBuf,
     /// The base model: a model directory or Hugging Face id (a BERT model).
     #[arg(long = "model", env = "CODER_LSP_MODEL", default_value = DEFAULT_MODEL)]
@@ -236,14 +231,14 @@ struct Setup {
     instructions: Instructions,
 }
 
-/// Options of `coder-train mine`.
+/// Options of `coder-lsp train mine`.
 #[derive(Debug, Args)]
 pub struct MineArgs {
     /// The repository to mine (its git history too, when it is a git repository).
     #[arg(long)]
     pub root: PathBuf,
     /// Where train.jsonl and heldout.jsonl are written (created if missing).
-    #[arg(long, default_value = "coder-train-data")]
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
     pub out: PathBuf,
     /// Seed of the train/held-out split.
     #[arg(long, default_value_t = 0)]
@@ -287,9 +282,9 @@ pub struct MineSettings {
     pub max_file_size: u64,
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+/// Runs a parsed `coder-lsp train` command.
+pub fn run(command: Command) -> Result<()> {
+    match command {
         Command::Mine(args) => run_mine(&args),
         Command::Train(args) => run_train(&args),
         Command::FineTune(args) => run_fine_tune(&args),
@@ -313,8 +308,12 @@ fn too_few_pairs_reason(stats: &mine::MineStats) -> String {
 
 /// Reads one [`Pair`] per line.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Pair>> {
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("reading {} (run `coder-train mine` first)", path.display()))?;
+    let text = fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading {} (run `coder-lsp train mine` first)",
+            path.display()
+        )
+    })?;
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
@@ -436,7 +435,7 @@ fn train_and_report(
     config.significance = setup.significance;
     config.served = served;
     eprintln!(
-        "coder-train: {} training and {} held-out pairs, model {}",
+        "coder-lsp train: {} training and {} held-out pairs, model {}",
         train.len(),
         heldout.len(),
         resolved.name
@@ -639,7 +638,7 @@ impl ProgressReporter {
     }
 }
 
-/// What `coder-train mine` reports.
+/// What `coder-lsp train mine` reports.
 #[derive(Debug, serde::Serialize)]
 struct Summary {
     pairs: usize,
@@ -764,7 +763,7 @@ impl Summary {
 mod tests {
     use super::*;
 
-    /// The server starts `coder-train fine-tune` with its settings as flags: every setting must
+    /// The server starts `coder-lsp train fine-tune` with its settings as flags: every setting must
     /// be a flag this command line takes, landing in the field it means.
     #[test]
     fn the_servers_fine_tune_settings_are_flags_of_fine_tune() {
@@ -788,12 +787,7 @@ mod tests {
                 limit: Some(50),
             }),
         };
-        let mut argv = vec![
-            "coder-train".to_string(),
-            "fine-tune".into(),
-            "--root".into(),
-            "/r".into(),
-        ];
+        let mut argv = vec!["fine-tune".to_string(), "--root".into(), "/r".into()];
         argv.extend(sent.trainer_flags());
         let args = fine_tune_args(argv);
         // One type on both sides: what the server sends is what the trainer reads.
@@ -823,7 +817,7 @@ mod tests {
     /// Unset settings take the trainer's defaults, and the help of each flag states them.
     #[test]
     fn unset_settings_take_the_defaults_the_help_states() {
-        let args = fine_tune_args(["coder-train", "fine-tune", "--root", "/r"]);
+        let args = fine_tune_args(["fine-tune", "--root", "/r"]);
         let config = args.training.config_for("bert").unwrap();
         let defaults = TrainConfig::default();
         assert_eq!(config.seed, defaults.seed);
@@ -840,8 +834,11 @@ mod tests {
             setup.adapter_weight,
             crate::train::finetune::DEFAULT_ADAPTER_WEIGHT
         );
-        let mut command = <Cli as clap::CommandFactory>::command();
-        let fine_tune = command.find_subcommand_mut("fine-tune").unwrap();
+        let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+        let fine_tune = command
+            .find_subcommand_mut("train")
+            .and_then(|train| train.find_subcommand_mut("fine-tune"))
+            .unwrap();
         let help = |flag: &str| {
             fine_tune
                 .get_arguments()
@@ -891,13 +888,13 @@ mod tests {
 
     #[test]
     fn train_refuses_a_held_out_share() {
-        let args = match parse(["coder-train", "train", "--heldout", "0.2"]) {
+        let args = match parse(["train", "--heldout", "0.2"]) {
             Command::Train(args) => args,
             other => panic!("parsed as {other:?}"),
         };
         let err = run_train(&args).unwrap_err().to_string();
         assert!(err.contains("belongs to `mine` and `fine-tune`"), "{err}");
-        let args = match parse(["coder-train", "train", "--generator", "http://h:1/v1"]) {
+        let args = match parse(["train", "--generator", "http://h:1/v1"]) {
             Command::Train(args) => args,
             other => panic!("parsed as {other:?}"),
         };
@@ -911,20 +908,13 @@ mod tests {
     #[test]
     fn a_generator_is_all_or_nothing_with_defaults_for_its_model_and_limit() {
         assert_eq!(
-            fine_tune_args(["coder-train", "fine-tune", "--root", "/r"])
+            fine_tune_args(["fine-tune", "--root", "/r"])
                 .training
                 .shared
                 .generator,
             None
         );
-        let mine = match parse([
-            "coder-train",
-            "mine",
-            "--root",
-            "/r",
-            "--generator",
-            "http://h:1/v1",
-        ]) {
+        let mine = match parse(["mine", "--root", "/r", "--generator", "http://h:1/v1"]) {
             Command::Mine(args) => args,
             other => panic!("parsed as {other:?}"),
         };
@@ -936,35 +926,43 @@ mod tests {
                 limit: None,
             })
         );
-        let without_url = Cli::try_parse_from([
-            "coder-train",
-            "fine-tune",
-            "--root",
-            "/r",
-            "--generator-model",
-            "qwen",
-        ]);
+        let without_url = try_parse(["fine-tune", "--root", "/r", "--generator-model", "qwen"]);
         assert!(
             without_url.is_err(),
             "--generator-model alone must be refused"
         );
     }
 
-    fn parse(argv: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>) -> Command {
-        Cli::try_parse_from(argv).unwrap().command
+    /// `coder-lsp train ARGS…` parsed by the binary's own command line.
+    fn try_parse(
+        args: impl IntoIterator<Item = impl Into<std::ffi::OsString>>,
+    ) -> Result<Command, clap::Error> {
+        use clap::Parser;
+        let argv = ["coder-lsp", "train"]
+            .map(std::ffi::OsString::from)
+            .into_iter()
+            .chain(args.into_iter().map(Into::into));
+        match crate::cli::Cli::try_parse_from(argv)?.command {
+            Some(crate::cli::Command::Train(command)) => Ok(command),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn parse(args: impl IntoIterator<Item = impl Into<std::ffi::OsString>>) -> Command {
+        try_parse(args).unwrap()
     }
 
     fn fine_tune_args(
-        argv: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+        args: impl IntoIterator<Item = impl Into<std::ffi::OsString>>,
     ) -> FineTuneArgs {
-        match parse(argv) {
+        match parse(args) {
             Command::FineTune(args) => args,
             other => panic!("parsed as {other:?}"),
         }
     }
 
     fn settings(flags: &[&str]) -> TrainSettings {
-        let mut argv = vec!["coder-train", "train"];
+        let mut argv = vec!["train"];
         argv.extend_from_slice(flags);
         match parse(argv) {
             Command::Train(args) => args.training,
@@ -1022,9 +1020,7 @@ mod tests {
         for flag in ["adapter-weight", "significance"] {
             for bad in ["0", "1.5", "-0.2", "half"] {
                 let arg = format!("--{flag}={bad}");
-                let error = Cli::try_parse_from(["coder-train", "train", &arg])
-                    .unwrap_err()
-                    .to_string();
+                let error = try_parse(["train", arg.as_str()]).unwrap_err().to_string();
                 assert!(error.contains(flag), "{bad}: {error}");
             }
         }

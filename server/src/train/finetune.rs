@@ -66,7 +66,7 @@ pub struct FineTuneConfig {
     /// 1 installs any gain.
     pub significance: f64,
     /// The workspace whose served ranking judges the adapter ([`crate::train::served`]). Without it
-    /// the adapter is judged on the held-out pairs alone (`coder-train train`).
+    /// the adapter is judged on the held-out pairs alone (`coder-lsp train train`).
     pub served: Option<ServedSetup>,
 }
 

@@ -449,11 +449,11 @@ def main():
     run.add_argument("--binary", required=True, help="the coder-lsp binary to measure")
     run.add_argument("--model", help="model directory (or id) passed to coder-lsp --model; "
                                      "a fine-tuned model is evaluated the same way")
-    run.add_argument("--adapter", help="a LoRA adapter directory (coder-train train --out) passed to "
+    run.add_argument("--adapter", help="a LoRA adapter directory (coder-lsp train train --out) passed to "
                                        "coder-lsp --adapter, on top of --model")
     run.add_argument("--fine-tune", action="store_true",
-                     help="also fine-tune the model on each codebase (`coder-lsp fine-tune`, which needs "
-                          "coder-train beside the binary) and compare base and fine-tuned rankings")
+                     help="also fine-tune the model on each codebase (`coder-lsp fine-tune`, which runs "
+                          "`coder-lsp train` as a child) and compare base and fine-tuned rankings")
     run.add_argument("--fine-tune-args", default="",
                      help="extra arguments for `coder-lsp fine-tune`, e.g. '--max-steps 100'")
     run.add_argument("--only", action="append", help="codebase name (repeatable); default all")

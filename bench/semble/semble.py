@@ -727,7 +727,7 @@ def rss_kb(pid):
 
 class TreeRssSampler:
     """Samples the summed resident memory of a process and its descendants every `interval` s
-    (coder-lsp and the coder-train it runs are alive together); `peak_kb` is the largest sum."""
+    (coder-lsp and its trainer child are alive together); `peak_kb` is the largest sum."""
 
     def __init__(self, pid, interval=0.5):
         import threading
@@ -786,7 +786,7 @@ def run_fine_tune(binary, root, index_dir, seed, ft_args, log_path, out_path):
         out = proc.stdout.read()
         proc.stdout.close()
         tree_peak_kb = sampler.stop()
-        # wait4 gives this child's own usage, its waited-for descendants (coder-train) included:
+        # wait4 gives this child's own usage, its waited-for descendants (the trainer) included:
         # ru_maxrss is the largest single process's peak (KiB on Linux).
         _pid, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -971,7 +971,7 @@ def main():
     p_run.add_argument("--extra-args", default="", help='extra `search` arguments, e.g. "--mode lexical"')
     p_run.add_argument("--verbose", action="store_true")
     p_ft = sub.add_parser("finetune", help="per-repository fine-tuning: hand-written queries before and after")
-    p_ft.add_argument("--binary", required=True, help="the coder-lsp binary (coder-train beside it)")
+    p_ft.add_argument("--binary", required=True, help="the coder-lsp binary (it trains as `coder-lsp train`)")
     p_ft.add_argument("--only", nargs="+", metavar="REPO")
     p_ft.add_argument("--seeds", nargs="+", type=int, default=[1, 2], metavar="N")
     p_ft.add_argument("--top-k", type=int, default=CUTOFF)

@@ -5,13 +5,13 @@
 //
 // A production build also stages the other files the .vsix carries: the repository's LICENSE and,
 // when CODER_LSP_BUNDLE_SERVER names a coder-lsp binary, that binary as server/coder-lsp (the
-// extension starts a bundled server when coderLsp.serverPath is empty), with the coder-train
-// beside it, if there is one, as server/coder-train (the server runs it to fine-tune).
+// extension starts a bundled server when coderLsp.serverPath is empty; the same binary is the
+// trainer, `coder-lsp train`, which the server runs to fine-tune).
 // `--stage DIR` (production only) puts all of it, with package.json, README.md and .vscodeignore,
 // into DIR instead of this folder, so `vsce package` can run there (scripts/package-vscode)
 // without touching the source tree.
 import * as esbuild from "esbuild";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
 
 const argv = process.argv.slice(2);
@@ -68,20 +68,10 @@ if (args.has("--tests")) {
     const server = process.env.CODER_LSP_BUNDLE_SERVER;
     if (server) {
       mkdirSync(serverDir);
-      const suffix = process.platform === "win32" ? ".exe" : "";
-      /** @param {string} from @param {string} name */
-      const bundle = (from, name) => {
-        copyFileSync(from, path.join(serverDir, name));
-        chmodSync(path.join(serverDir, name), 0o755);
-        console.log(`bundled ${from} as server/${name}`);
-      };
-      bundle(server, `coder-lsp${suffix}`);
-      const trainer = path.join(path.dirname(server), `coder-train${suffix}`);
-      if (existsSync(trainer)) {
-        bundle(trainer, `coder-train${suffix}`);
-      } else {
-        console.log(`no ${trainer}: fine-tuning will need coder-train on PATH`);
-      }
+      const name = `coder-lsp${process.platform === "win32" ? ".exe" : ""}`;
+      copyFileSync(server, path.join(serverDir, name));
+      chmodSync(path.join(serverDir, name), 0o755);
+      console.log(`bundled ${server} as server/${name}`);
     }
   }
 }

@@ -8,41 +8,39 @@ pub mod mcp_client;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `coder-lsp` binary built in the same target directory as the running test, or the one
-/// `CODER_LSP_TEST_BINARY` names (for a target directory shared by several checkouts, where the
-/// last build of any of them wins).
 /// `path` as a `file://` URI, as editors send it (the fixtures' paths need no escaping).
 pub fn file_uri(path: &Path) -> String {
     format!("file://{}", path.display())
 }
 
+/// The `coder-lsp` binary built in the same target directory as the running test, or the one
+/// `CODER_LSP_TEST_BINARY` names (for a target directory shared by several checkouts, where the
+/// last build of any of them wins).
 pub fn binary() -> PathBuf {
-    built_binary("coder-lsp", "CODER_LSP_TEST_BINARY")
-}
-
-/// The `coder-train` binary, found like [`binary`] (or named by `CODER_TRAIN_TEST_BINARY`).
-pub fn trainer_binary() -> PathBuf {
-    built_binary("coder-train", "CODER_TRAIN_TEST_BINARY")
-}
-
-/// A binary of this workspace: `env_var` when set, else `name` beside the test's profile dir.
-fn built_binary(name: &str, env_var: &str) -> PathBuf {
-    if let Some(bin) = std::env::var_os(env_var) {
+    if let Some(bin) = std::env::var_os("CODER_LSP_TEST_BINARY") {
         return PathBuf::from(bin);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
+    // target/<profile>/deps/<test> → target/<profile>/coder-lsp
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("test executable lives in target/<profile>/deps");
-    let bin = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir.join(format!("coder-lsp{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
         "{} is missing: build it with `cargo build --workspace` (scripts/test does)",
         bin.display()
     );
     bin
+}
+
+/// `coder-lsp train`, the trainer: the same binary with its `train` subcommand, as the server
+/// runs it to fine-tune.
+pub fn trainer() -> Command {
+    let mut command = Command::new(binary());
+    command.arg("train");
+    command
 }
 
 /// The fixture repositories shipped with the tests.
@@ -184,7 +182,7 @@ pub fn git(root: &Path, args: &[&str]) {
     assert!(output.status.success(), "git {args:?}: {output:?}");
 }
 
-/// Writes an adapter for the model in `model_dir` as `coder-train` does, with fresh factors
+/// Writes an adapter for the model in `model_dir` as `coder-lsp train` does, with fresh factors
 /// (B = 0: the vectors stay the same, the fingerprint does not).
 pub fn write_adapter(dir: &Path, model_dir: &Path, base_fingerprint: &str) {
     use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams};

@@ -49,21 +49,11 @@ impl LspClient {
     /// Starts the real `coder-lsp` binary (`serve`) and talks to it over its stdin/stdout, as
     /// an editor does. Its stderr goes to `log`.
     pub fn spawn(binary: &std::path::Path, log: &std::path::Path) -> Self {
-        Self::spawn_with_env(binary, log, &[])
-    }
-
-    /// [`LspClient::spawn`] with extra environment variables for the server.
-    pub fn spawn_with_env(
-        binary: &std::path::Path,
-        log: &std::path::Path,
-        env: &[(&str, &str)],
-    ) -> Self {
         let log = std::fs::File::create(log).expect("create server log");
         let mut child = tokio::process::Command::new(binary)
             .arg("serve")
             .env("HF_HUB_OFFLINE", "1")
             .env("CODER_LSP_LOG", "info")
-            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(log)

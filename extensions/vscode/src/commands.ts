@@ -194,8 +194,8 @@ async function reindex(coder: CoderClient): Promise<void> {
 
 /**
  * Fine-tune Model on This Repository: asks the server's `fineTune` command, with a cancellable
- * progress notification fed by the server's work-done progress. A server without the trainer
- * answers with an error, which is shown as it is.
+ * progress notification fed by the server's work-done progress. A failed run answers with an
+ * error, which is shown as it is.
  */
 async function fineTune(coder: CoderClient): Promise<void> {
   const folder =

@@ -1,7 +1,7 @@
 //! End-to-end tests of fine-tuning from the editor and the terminal: the `fineTune` and
-//! `resetModel` commands of the real language server (the real binary, which runs the real
-//! `coder-train` beside it), `coder-lsp fine-tune` and `coder-lsp model reset`, and the switch
-//! to an adapter in the background while the current vectors keep answering.
+//! `resetModel` commands of the real language server (the real binary, which runs itself as
+//! `coder-lsp train` in a child process), `coder-lsp fine-tune` and `coder-lsp model reset`, and
+//! the switch to an adapter in the background while the current vectors keep answering.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -314,30 +314,32 @@ async fn a_cancelled_fine_tune_keeps_the_current_model() {
     assert_eq!(after["adapter"], Value::Null);
 }
 
+/// The trainer runs in a child process (`coder-lsp train`): when it fails, the client gets its
+/// error and the server stays up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_the_trainer_fine_tune_says_how_to_get_it() {
+async fn a_failing_trainer_reports_its_error_and_the_server_stays_up() {
     let ws = Workspace::from_fixture("sample-repo");
     let log = ws.dir.path().join("server.log");
-    let mut client = LspClient::spawn_with_env(
-        &coder_tests::binary(),
-        &log,
-        &[("CODER_TRAIN", "/nonexistent/coder-train")],
-    );
+    let mut client = LspClient::spawn(&coder_tests::binary(), &log);
     let root = initialize(&mut client, &ws, json!({})).await;
-    wait_root(&mut client, |_| true).await;
+    let base = wait_root(&mut client, |_| true).await;
+    // A setting only the trainer refuses (in-batch negatives need a batch of two).
     let response = client
         .request(
             "workspace/executeCommand",
-            fine_tune_request(&root, "ft", json!({})),
+            fine_tune_request(&root, "ft", json!({"batchSize": 1})),
         )
         .await;
     let message = response["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("CODER_TRAIN=/nonexistent/coder-train"),
-        "{response}"
+        message.contains("fine-tuning failed: --batch-size must be at least 2"),
+        "{response}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
-    // The server is still up.
-    client.command("indexStatus", Value::Null).await;
+    // The server is still up, with the model it had.
+    let after = wait_root(&mut client, |_| true).await;
+    assert_eq!(after["fingerprint"], base["fingerprint"]);
+    assert_eq!(after["adapter"], Value::Null);
 }
 
 /// A local chat-completions endpoint for `--generator`: answers every request with a query and

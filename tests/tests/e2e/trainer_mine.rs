@@ -1,18 +1,19 @@
-//! End-to-end tests of `coder-train mine` and `coder-train train`: the real binary on the sample
-//! fixture given a test file and a small git history, checked against the index the real `coder-lsp` builds.
+//! End-to-end tests of `coder-lsp train mine` and `coder-lsp train train`: the real binary on the
+//! sample fixture given a test file and a small git history, checked against the index the real
+//! `coder-lsp` builds.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
-use coder_tests::{Workspace, success, trainer_binary};
+use coder_tests::{Workspace, success, trainer};
 
 fn fixture() -> Workspace {
     Workspace::sample_with_history()
 }
 
 fn mine(ws: &Workspace, out: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(trainer_binary())
+    trainer()
         .arg("mine")
         .arg("--root")
         .arg(ws.root())
@@ -22,7 +23,7 @@ fn mine(ws: &Workspace, out: &Path, extra: &[&str]) -> std::process::Output {
         .env("HF_HUB_OFFLINE", "1")
         .env_remove("CODER_LSP_MODEL")
         .output()
-        .expect("run coder-train")
+        .expect("run coder-lsp train")
 }
 
 fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
@@ -167,7 +168,7 @@ fn mine_without_git_skips_history_and_bad_input_is_a_clear_error() {
     );
     assert!(summary["pairs"].as_u64().unwrap() > 0);
 
-    let missing = Command::new(trainer_binary())
+    let missing = trainer()
         .args(["mine", "--root", "/definitely/not/here", "--out"])
         .arg(&out)
         .output()
@@ -179,7 +180,7 @@ fn mine_without_git_skips_history_and_bad_input_is_a_clear_error() {
         "{stderr}"
     );
 
-    let file_root = Command::new(trainer_binary())
+    let file_root = trainer()
         .arg("mine")
         .arg("--root")
         .arg(ws.root().join("README.md"))
@@ -227,15 +228,15 @@ fn fine_tuning_a_plain_text_language_says_why_nothing_was_mined() {
     );
 }
 
-/// `coder-train train` on what `mine` wrote, with tiny settings: JSON-line events, a report, and
-/// an adapter that `coder-lsp --adapter` loads if (and only if) it beat the base model.
+/// `coder-lsp train train` on what `mine` wrote, with tiny settings: JSON-line events, a report,
+/// and an adapter that `coder-lsp --adapter` loads if (and only if) it beat the base model.
 #[test]
 fn train_reports_events_and_writes_an_adapter_only_when_better() {
     let ws = fixture();
     let data = ws.dir.path().join("pairs");
     success(&mine(&ws, &data, &["--heldout", "0.3"]));
     let out = ws.dir.path().join("adapter");
-    let output = Command::new(trainer_binary())
+    let output = trainer()
         .args(["train", "--json", "--batch-size", "4", "--max-tokens", "48"])
         .args(["--max-steps-per-stage", "1", "--data"])
         .arg(&data)
@@ -287,14 +288,14 @@ fn train_reports_events_and_writes_an_adapter_only_when_better() {
     }
 
     // No mined data: a clear error that says what to run.
-    let missing = Command::new(trainer_binary())
+    let missing = trainer()
         .args(["train", "--data"])
         .arg(ws.dir.path().join("nothing"))
         .output()
         .unwrap();
     assert!(!missing.status.success());
     assert!(
-        String::from_utf8_lossy(&missing.stderr).contains("coder-train mine"),
+        String::from_utf8_lossy(&missing.stderr).contains("coder-lsp train mine"),
         "{missing:?}"
     );
 }

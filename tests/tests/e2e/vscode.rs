@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use coder_tests::Workspace;
+use coder_tests::binary;
 use coder_tests::editor::{Bounded, line_of, list, read_json, repo_root, run_bounded, tail};
-use coder_tests::{binary, trainer_binary};
 use serde_json::Value;
 
 /// The node script is killed after this long; its own watchdog is shorter.
@@ -226,17 +226,13 @@ fn vscode_search_code_finds_and_opens_a_symbol_by_meaning() {
     }
 }
 
-/// `scripts/package-vscode` with the binaries under test: one .vsix for this platform that holds
-/// the extension, the server and the trainer, both runnable once unpacked (as VS Code unpacks
-/// it); bad arguments are refused with a reason.
+/// `scripts/package-vscode` with the binary under test: one .vsix for this platform that holds
+/// the extension and the server, which is also the trainer (`coder-lsp train`), runnable once
+/// unpacked (as VS Code unpacks it); bad arguments are refused with a reason.
 #[test]
 fn package_vscode_bundles_a_runnable_server_and_trainer_for_the_platform() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bin_dir = binary().parent().expect("binary dir").to_path_buf();
-    assert!(
-        trainer_binary().starts_with(&bin_dir),
-        "coder-train is not beside coder-lsp: build the workspace (cargo build --workspace)"
-    );
     let script = repo_root().join("scripts/package-vscode");
     let bundled_before = extension_dir().join("server").exists();
     let vsix = dir.path().join("coder-lsp-platform.vsix");
@@ -278,15 +274,26 @@ fn package_vscode_bundles_a_runnable_server_and_trainer_for_the_platform() {
     );
     let extension = unpacked.join("extension");
     assert!(extension.join("dist/extension.js").is_file());
-    for name in ["coder-lsp", "coder-train"] {
-        let out = Command::new(extension.join("server").join(name))
-            .arg("--version")
+    let bundled: Vec<String> = fs::read_dir(extension.join("server"))
+        .expect("the bundled server directory")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(bundled, ["coder-lsp"], "one binary is bundled");
+    // The server, and the trainer it runs to fine-tune.
+    for args in [&["--version"][..], &["train", "fine-tune", "--help"]] {
+        let out = Command::new(extension.join("server/coder-lsp"))
+            .args(args)
             .output()
-            .unwrap_or_else(|e| panic!("run the bundled {name}: {e}"));
+            .unwrap_or_else(|e| panic!("run the bundled coder-lsp: {e}"));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            out.status.success() && stdout.starts_with(name),
-            "the bundled {name} does not run: {stdout}{}",
+            out.status.success() && stdout.contains("coder-lsp"),
+            "the bundled coder-lsp {args:?} does not run: {stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -347,8 +347,8 @@ function M.reindex()
   end)
 end
 
---- Asks the server to fine-tune the model on the current workspace. A server without the
---- trainer answers with an error, which is shown as it is.
+--- Asks the server to fine-tune the model on the current workspace. A failed run answers with
+--- an error, which is shown as it is.
 function M.fine_tune()
   local client = M.client()
   local root = client and client.root_dir

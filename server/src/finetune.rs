@@ -359,6 +359,20 @@ pub enum FineTuneError {
     },
 }
 
+/// The trainer: this executable (`coder-lsp train`), so always the same version as the server.
+/// On Linux it is started through `/proc/self/exe`, which is this process's binary even when the
+/// file was replaced since (a `cargo install` while the server runs leaves the path pointing at
+/// the new binary, or at nothing while it is being written). Returns what to start and the
+/// executable's path, for messages.
+fn trainer_program() -> Result<(PathBuf, PathBuf), FineTuneError> {
+    let exe = std::env::current_exe().map_err(FineTuneError::NoExecutable)?;
+    let own = Path::new("/proc/self/exe");
+    if cfg!(target_os = "linux") && own.exists() {
+        return Ok((own.to_path_buf(), exe));
+    }
+    Ok((exe.clone(), exe))
+}
+
 /// Runs the trainer for `job`, reporting progress, until it ends or `cancel` completes (the
 /// child is then killed and [`FineTuneError::Cancelled`] returned). An accepted adapter is
 /// installed as the root's adapter before this returns. The trainer is the running executable
@@ -369,8 +383,7 @@ pub async fn run(
     mut on_progress: impl FnMut(Progress),
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<FineTuneOutcome, FineTuneError> {
-    // The trainer is this executable (`coder-lsp train`), so it is always the same version.
-    let program = std::env::current_exe().map_err(FineTuneError::NoExecutable)?;
+    let (program, exe) = trainer_program()?;
     let work = job.index_dir.join(WORK_DIR);
     let candidate = work.join("candidate");
     let mut command = tokio::process::Command::new(&program);
@@ -383,7 +396,7 @@ pub async fn run(
         .kill_on_drop(true);
     tracing::info!("fine-tuning {}: {:?}", job.root.display(), command.as_std());
     let mut child = command.spawn().map_err(|source| FineTuneError::Spawn {
-        program: program.display().to_string(),
+        program: exe.display().to_string(),
         source,
     })?;
     let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {

@@ -28,14 +28,17 @@
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
+
+use super::strips;
 
 /// Output rows and columns one tile holds, and the bf16 values along `k` one tile row holds.
 const TILE_ROWS: usize = 16;
 const TILE_K: usize = 32;
 /// The micro-kernel computes a 32×32 output block from two A tiles and two B tiles.
 const BLOCK: usize = 2 * TILE_ROWS;
+const _: () = assert!(BLOCK == strips::STRIP, "a strip is one 32-row block");
 
 /// What runs the bf16 products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +74,7 @@ impl Backend {
 
 /// What an environment variable says: `Some(false)` for `off`, `0`, `false`, `no`;
 /// `Some(true)` for `on`, `1`, `true`, `yes`; `None` when unset or anything else.
-fn switch(variable: &str) -> Option<bool> {
+pub(crate) fn switch(variable: &str) -> Option<bool> {
     match std::env::var(variable).ok().as_deref().map(str::trim) {
         Some("off" | "0" | "false" | "no") => Some(false),
         Some("on" | "1" | "true" | "yes") => Some(true),
@@ -309,96 +312,48 @@ impl PackedWeight {
         if x.len() != m * k {
             candle_core::bail!("bf16: an input of {} values is not {m}×{k}", x.len());
         }
-        // Every element is written below (tile stores, or copies out of the spill buffer), so
-        // the output is not zero-filled first: for big batches that pass cost more than the
-        // conversion to bf16.
-        let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(m * n);
-        // SAFETY: MaybeUninit needs no initialisation; the capacity was reserved above.
-        unsafe { out.set_len(m * n) };
-        if m > 0 {
-            // Whole 32-row strips per task, as evenly as the pool allows.
-            let strips = m.div_ceil(BLOCK);
-            let per_task = strips.div_ceil(rayon::current_num_threads().max(1)).max(1);
-            out.par_chunks_mut(per_task * BLOCK * n)
-                .zip(x.par_chunks(per_task * BLOCK * k))
-                .for_each(|(out, x)| self.rows(backend, x, out));
-        }
-        let mut out = std::mem::ManuallyDrop::new(out);
-        // SAFETY: `rows` wrote all m·n values (see there); MaybeUninit<f32> has f32's layout,
-        // and the pointer, length and capacity come from a Vec of that layout.
-        Ok(unsafe {
-            Vec::from_raw_parts(out.as_mut_ptr().cast::<f32>(), out.len(), out.capacity())
-        })
+        Ok(strips::parallel_rows(x, (m, n, k), |x, out| {
+            self.rows(backend, x, out)
+        }))
     }
 
-    /// One task's rows: `x` `(rows, k)` into `out` `(rows, n)`, every value of which it writes:
-    /// whole 32×32 blocks straight from the tiles, the rest through `spill`.
+    /// One task's rows: `x` `(rows, k)` into `out` `(rows, n)`, every value of which it writes
+    /// ([`strips::by_strip`]).
     fn rows(&self, backend: Backend, x: &[f32], out: &mut [MaybeUninit<f32>]) {
-        let (n, k) = (self.n, self.k);
+        let k = self.k;
         let k_blocks = self.k_padded / TILE_K;
-        let rows = x.len() / k;
         // A strip of 32 input rows in bf16, each row `k_blocks` lines long (zero padded).
         let mut strip = vec![ZERO_LINE; BLOCK * k_blocks];
-        // Where a block is stored when it does not fit `out` (a ragged last strip, or `n` not a
-        // multiple of 32): 32 rows of `n_padded` floats.
-        let mut spill: Vec<f32> = Vec::new();
         let _tiles = (backend == Backend::Amx).then(arch::Tiles::configure);
-        for s in (0..rows).step_by(BLOCK) {
-            let strip_rows = BLOCK.min(rows - s);
+        strips::by_strip(x, (self.n, k, self.n_padded), out, |x, c, ldc| {
+            let strip_rows = x.len() / k;
             for (r, lines) in strip.chunks_mut(k_blocks).enumerate() {
                 if r < strip_rows {
-                    to_bf16_lines(&x[(s + r) * k..][..k], lines);
+                    to_bf16_lines(&x[r * k..][..k], lines);
                 } else {
                     lines.fill(ZERO_LINE);
                 }
             }
-            let direct = strip_rows == BLOCK && n == self.n_padded;
-            if !direct && spill.is_empty() {
-                spill = vec![0f32; BLOCK * self.n_padded];
-            }
-            // SAFETY: `out` holds 32 whole rows of `n` (= `n_padded`) floats from row s when
-            // `direct`, else `spill` 32 rows of `n_padded`.
-            unsafe {
-                let (c, ldc) = if direct {
-                    (out.as_mut_ptr().add(s * n).cast::<f32>(), n)
-                } else {
-                    (spill.as_mut_ptr(), self.n_padded)
-                };
-                let operands = Strip {
-                    a: &strip,
-                    rows: strip_rows,
-                    k_blocks,
-                };
-                strip_times(backend, operands, &self.tiles, self.n_padded, c, ldc);
-            }
-            if !direct {
-                for r in 0..strip_rows {
-                    let from = &spill[r * self.n_padded..][..n];
-                    for (to, value) in out[(s + r) * n..][..n].iter_mut().zip(from) {
-                        to.write(*value);
-                    }
-                }
-            }
-        }
+            let operands = Strip {
+                a: &strip,
+                rows: strip_rows,
+                k_blocks,
+            };
+            // SAFETY: `by_strip` hands over 32 rows of `n_padded` floats at `c`, `ldc` apart.
+            unsafe { strip_times(backend, operands, &self.tiles, self.n_padded, c, ldc) };
+        });
     }
 }
 
-/// `x · wᵀ` as a candle op over a packed weight (CPU inference only: no backward pass).
-pub struct LinearOp<'a>(pub &'a PackedWeight);
+impl strips::PackedLinear for PackedWeight {
+    const NAME: &'static str = "bf16-linear";
 
-impl CustomOp1 for LinearOp<'_> {
-    fn name(&self) -> &'static str {
-        "bf16-linear"
+    fn shape(&self) -> (usize, usize) {
+        (self.n, self.k)
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (m, k) = layout.shape().dims2()?;
-        if k != self.0.k {
-            candle_core::bail!("bf16-linear: ({m}×{k}) times ({}×{})ᵀ", self.0.n, self.0.k);
-        }
-        let x = super::kernels::contiguous(storage, layout, "bf16-linear")?;
-        let out = self.0.x_wt(x, m)?;
-        Ok((CpuStorage::F32(out), Shape::from((m, self.0.n))))
+    fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        PackedWeight::x_wt(self, x, m)
     }
 }
 
@@ -1199,7 +1154,7 @@ mod tests {
         assert!(PackedWeight::pack(&[], 0, 4).is_err());
         let packed = PackedWeight::pack(&[1.0; 8], 2, 4).unwrap();
         let x = Tensor::ones((3, 5), candle_core::DType::F32, &Device::Cpu).unwrap();
-        assert!(x.apply_op1_no_bwd(&LinearOp(&packed)).is_err());
+        assert!(x.apply_op1_no_bwd(&strips::LinearOp(&packed)).is_err());
         for backend in backends_here() {
             assert!(packed.x_wt_on(backend, &[1.0; 5], 1).is_err());
             assert_eq!(packed.x_wt_on(backend, &[], 0).unwrap(), Vec::<f32>::new());

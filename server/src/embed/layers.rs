@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use candle_core::{D, DType, Device, Tensor};
 
-use super::bf16::{self, PackedWeight};
+use super::bf16::PackedWeight;
+use super::int8::PackedInt8;
+use super::strips::LinearOp;
 
 /// Added to the attention score of a key a query must not see (padding, or a later token under a
 /// causal mask): large enough that its softmax weight is exactly 0, small enough that adding it
@@ -32,6 +34,8 @@ pub struct Linear {
 enum Weight {
     Dense(Tensor),
     Packed(Arc<PackedWeight>),
+    /// Smoothed and quantized for int8 matmuls (`CODER_LSP_INT8=on`, [`int8`]).
+    Int8(Arc<PackedInt8>),
 }
 
 impl Linear {
@@ -48,6 +52,7 @@ impl Linear {
         let y = match &self.weight {
             Weight::Dense(w) => x.matmul(&w.t()?)?,
             Weight::Packed(packed) => packed_product(x, packed)?,
+            Weight::Int8(packed) => int8_product(x, packed)?,
         };
         match &self.bias {
             Some(bias) => y.broadcast_add(bias),
@@ -61,6 +66,7 @@ impl Linear {
         match &self.weight {
             Weight::Dense(w) => super::blas::linear_no_bias(x, w),
             Weight::Packed(packed) => packed_product(x, packed),
+            Weight::Int8(packed) => int8_product(x, packed),
         }
     }
 
@@ -76,15 +82,15 @@ impl Linear {
     pub fn dense(&self) -> candle_core::Result<&Tensor> {
         match &self.weight {
             Weight::Dense(w) => Ok(w),
-            Weight::Packed(_) => candle_core::bail!(
-                "training needs f32 weights; this model was packed for bf16 matmuls"
+            Weight::Packed(_) | Weight::Int8(_) => candle_core::bail!(
+                "training needs f32 weights; this model was packed for bf16 or int8 matmuls"
             ),
         }
     }
 
-    /// Whether the weight is packed for bf16 matmuls.
+    /// Whether the weight is packed for bf16 (or int8) matmuls.
     pub fn is_packed(&self) -> bool {
-        matches!(self.weight, Weight::Packed(_))
+        matches!(self.weight, Weight::Packed(_) | Weight::Int8(_))
     }
 
     /// The same Linear with `delta` (in the autograd graph) added to its f32 weight.
@@ -132,11 +138,27 @@ impl Linear {
         }
         Ok(())
     }
+
+    /// Packs the weight for int8 matmuls, smoothed for inputs whose channels reach
+    /// `magnitudes` ([`PackedInt8::pack`]), and drops the f32 copy.
+    pub fn pack_int8(&mut self, magnitudes: &[f32]) -> candle_core::Result<()> {
+        if let Weight::Dense(w) = &self.weight {
+            let (n, k) = w.dims2()?;
+            let values = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            self.weight = Weight::Int8(Arc::new(PackedInt8::pack(&values, n, k, magnitudes)?));
+        }
+        Ok(())
+    }
+}
+
+/// `x Wᵀ` on the int8 kernel.
+fn int8_product(x: &Tensor, packed: &PackedInt8) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1_no_bwd(&LinearOp(packed))
 }
 
 /// `x Wᵀ` on the bf16 kernel.
 fn packed_product(x: &Tensor, packed: &PackedWeight) -> candle_core::Result<Tensor> {
-    x.contiguous()?.apply_op1_no_bwd(&bf16::LinearOp(packed))
+    x.contiguous()?.apply_op1_no_bwd(&LinearOp(packed))
 }
 
 /// Layer normalisation over the last dimension of a 2-D input, from elementary ops so that a
@@ -272,7 +294,7 @@ mod tests {
         assert!(linear.is_packed());
         assert!(linear.dense().is_err());
         assert!(linear.plus(None).is_err());
-        if bf16::available() {
+        if crate::embed::bf16::available() {
             let x = Tensor::randn(0f32, 1.0, (3, 4), &Device::Cpu).unwrap();
             let expected = x
                 .matmul(&w.t().unwrap())

@@ -794,13 +794,15 @@ fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::embed::{EmbedOptions, cosine, test_model_dir};
+    use crate::embed::{EmbedOptions, cosine, max_diff, test_model_dir, tiny_bert_dir};
 
+    /// Texts and the vectors a Python implementation gave for them.
     struct Reference {
         texts: Vec<String>,
         vectors: Vec<Vec<f32>>,
     }
 
+    /// MiniLM's vectors from sentence-transformers (`scripts/make_reference_vectors.py`).
     fn reference() -> Reference {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/minilm_reference.json");
         let json: serde_json::Value =
@@ -835,7 +837,7 @@ mod tests {
             for (e, g) in expected.iter().zip(got) {
                 worst_diff = worst_diff.max((e - g).abs());
             }
-            assert_eq!(got.len(), 384);
+            assert_eq!(got.len(), expected.len());
             let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-4, "{how}: norm {norm}");
             let cos = cosine(expected, got);
@@ -844,18 +846,22 @@ mod tests {
             worst = worst.min(cos);
         }
         eprintln!(
-            "{how}: worst cosine vs sentence-transformers = 1 - {:.1e}, largest component \
+            "{how}: worst cosine vs the reference = 1 - {:.1e}, largest component \
              difference {worst_diff:.1e}",
             1.0 - worst
         );
         // The f32 path matches PyTorch to ~2e-7 per component. Cosine alone would not notice a
-        // changed op such as tanh-approximated GELU (1 - 1.6e-6, components off by 3e-4), so an
-        // approximation has to relax this bound on purpose.
+        // changed op such as tanh-approximated GELU (MiniLM: 1 - 1.6e-6, components off by
+        // 3e-4), so an approximation has to relax this bound on purpose.
         assert!(
             worst_diff < 1e-5,
-            "{how}: a component differs by {worst_diff:.1e} from sentence-transformers"
+            "{how}: a component differs by {worst_diff:.1e} from the reference"
         );
     }
+
+    // The MiniLM tests check the real model against sentence-transformers: its trained weights,
+    // which no random checkpoint stands in for, and its own tokenizer. The bf16 and int8 bars
+    // are about the vectors users get.
 
     #[test]
     fn matches_sentence_transformers_in_one_padded_batch() {
@@ -926,12 +932,7 @@ mod tests {
         assert!(worst > 0.9995, "bf16 ({backend:?}): cosine {worst:.6}");
         // And it really ran in bf16: the f32 path agrees to 1e-5 per component, this not.
         let exact = model().embed_tokens(&tokens).unwrap();
-        let diff = exact
-            .iter()
-            .flatten()
-            .zip(ours.iter().flatten())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let diff = max_diff(&exact, &ours);
         assert!(diff > 1e-5, "bf16 vectors equal the f32 ones ({diff:.1e})");
     }
 
@@ -986,36 +987,147 @@ mod tests {
         check_against_reference(&reference, &ours, "one at a time");
     }
 
-    #[test]
-    fn elementary_ops_and_fused_kernels_agree() {
-        let reference = reference();
-        let dir = test_model_dir();
+    // The tiny BERT tests check our forward pass against transformers on every path without
+    // MiniLM: random weights, but MiniLM's architecture, kind of tokenizer and pooling.
+
+    /// The tiny BERT's reference from transformers (`scripts/make_tiny_bert.py`): the texts with
+    /// their vectors alone, the token ids the tokenizer cut them into, and the vectors of all
+    /// of them in one right-padded batch.
+    struct TinyReference {
+        alone: Reference,
+        ids: Vec<Vec<u32>>,
+        batched: Reference,
+    }
+
+    fn tiny_reference() -> TinyReference {
+        let text = std::fs::read_to_string(tiny_bert_dir().join("reference.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let inputs = json["inputs"].as_array().unwrap();
+        let field = |name: &str| -> Vec<serde_json::Value> {
+            inputs.iter().map(|input| input[name].clone()).collect()
+        };
+        let texts: Vec<String> = field("text")
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        let vectors = |name: &str| -> Vec<Vec<f32>> {
+            field(name)
+                .into_iter()
+                .map(|v| serde_json::from_value(v).unwrap())
+                .collect()
+        };
+        TinyReference {
+            alone: Reference {
+                texts: texts.clone(),
+                vectors: vectors("vector"),
+            },
+            ids: field("ids")
+                .into_iter()
+                .map(|ids| serde_json::from_value(ids).unwrap())
+                .collect(),
+            batched: Reference {
+                texts,
+                vectors: vectors("batched_vector"),
+            },
+        }
+    }
+
+    /// The tiny BERT as `BertEmbedder::load` makes it, packed for bf16 matmuls or not.
+    fn tiny_model(bf16_tiles: bool) -> BertEmbedder {
+        let dir = tiny_bert_dir();
         let config = crate::embed::read_json(&dir, "config.json").unwrap();
-        let mut model = BertEmbedder::load(&dir, &config, &Device::Cpu, None, false).unwrap();
-        assert_eq!(model.model.kernels, Kernels::FusedCpu, "the CPU default");
-        let tokens: Vec<Vec<u32>> = reference
+        BertEmbedder::load(&dir, &config, &Device::Cpu, None, bf16_tiles).unwrap()
+    }
+
+    #[test]
+    fn tiny_bert_cuts_texts_as_the_reference_tokenizer() {
+        let reference = tiny_reference();
+        let model = tiny_model(false);
+        assert_eq!(model.info().max_tokens, 256, "sentence_bert_config.json");
+        let ids: Vec<Vec<u32>> = reference
+            .alone
             .texts
             .iter()
             .map(|t| model.tokenize(t, InputKind::Document).unwrap())
             .collect();
-        let fused = model.embed_tokens(&tokens).unwrap();
-        // The differentiable path (training, GPUs) must compute the same function.
+        assert_eq!(ids, reference.ids);
+        // The fixture has a truncated input and unknown words.
+        assert!(reference.ids.iter().any(|ids| ids.len() == 256));
+        let unknown = model.tokenizer().token_to_id("[UNK]").unwrap();
+        assert!(reference.ids.iter().flatten().any(|&id| id == unknown));
+    }
+
+    #[test]
+    fn tiny_bert_matches_transformers_one_at_a_time() {
+        let reference = tiny_reference();
+        let mut model = tiny_model(false);
+        let ours: Vec<Vec<f32>> = reference
+            .ids
+            .iter()
+            .map(|ids| {
+                let mut vectors = model.embed_tokens(std::slice::from_ref(ids)).unwrap();
+                vectors.remove(0)
+            })
+            .collect();
+        check_against_reference(&reference.alone, &ours, "tiny BERT, alone");
+    }
+
+    /// The fused CPU kernels (the default) and the elementary ops (training, GPUs) each against
+    /// the padded batch, which is long enough for attention to run in more than one chunk.
+    #[test]
+    fn tiny_bert_matches_transformers_in_one_padded_batch_on_both_kernels() {
+        let reference = tiny_reference();
+        let mut model = tiny_model(false);
+        assert_eq!(model.model.kernels, Kernels::FusedCpu, "the CPU default");
+        let seq = reference.ids.iter().map(Vec::len).max().unwrap();
+        let scores = reference.ids.len() * model.model.heads * seq * seq;
+        assert!(scores > ATTENTION_CHUNK_FLOATS, "attention in one chunk");
+
+        let fused = model.embed_tokens(&reference.ids).unwrap();
+        check_against_reference(&reference.batched, &fused, "tiny BERT, fused kernels");
         model.model.kernels = Kernels::Elementary;
-        let elementary = model.embed_tokens(&tokens).unwrap();
-        check_against_reference(&reference, &elementary, "elementary ops");
-        for (a, b) in fused.iter().zip(&elementary) {
-            let diff = a
-                .iter()
-                .zip(b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max);
-            assert!(diff < 1e-5, "fused and elementary differ by {diff:.1e}");
+        let elementary = model.embed_tokens(&reference.ids).unwrap();
+        check_against_reference(&reference.batched, &elementary, "tiny BERT, elementary ops");
+    }
+
+    /// Random weights are harder on bf16 than trained ones: 1 - 4.5e-5 here against MiniLM's
+    /// 1 - 2.2e-5 (AVX512-BF16).
+    #[test]
+    fn tiny_bert_bf16_matmuls_stay_close_to_transformers() {
+        bf16::prefer_bf16_in_tests();
+        let Some(backend) = bf16::backend() else {
+            eprintln!("no bf16 backend in use here (embed::bf16::backend): only f32");
+            return;
+        };
+        if int8::enabled() {
+            // `cargo test` runs tests as threads of one process: an int8 test may have asked.
+            eprintln!("int8 matmuls are on in this process: bf16 alone cannot be measured");
+            return;
+        }
+        let reference = tiny_reference();
+        let mut tiled = tiny_model(true);
+        assert!(tiled.model.layers[0].qkv.is_packed(), "packed for bf16");
+        let ours = tiled.embed_tokens(&reference.ids).unwrap();
+        let expected = &reference.batched.vectors;
+        let worst = crate::embed::worst_cosine(expected.iter().map(Vec::as_slice), &ours);
+        eprintln!(
+            "tiny BERT, bf16 ({}): worst cosine vs transformers = 1 - {:.1e}",
+            backend.name(),
+            1.0 - worst
+        );
+        assert!(worst > 0.9995, "bf16 ({backend:?}): cosine {worst:.6}");
+        let diff = max_diff(expected, &ours);
+        assert!(diff > 1e-5, "bf16 vectors equal the f32 ones ({diff:.1e})");
+        // Attention runs over each sequence's real tokens: padding changes nothing here either.
+        for (ids, batched) in reference.ids.iter().zip(&ours) {
+            let alone = tiled.embed_tokens(std::slice::from_ref(ids)).unwrap();
+            assert!(cosine(&alone[0], batched) > 0.99999);
         }
     }
 
     #[test]
     fn padding_does_not_change_vectors() {
-        let mut model = model();
+        let mut model = tiny_model(false);
         let short = model
             .tokenize("fn add(a: i32) -> i32", InputKind::Document)
             .unwrap();

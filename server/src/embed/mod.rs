@@ -464,6 +464,13 @@ pub(crate) fn test_model_dir() -> PathBuf {
     dir
 }
 
+/// The tiny random-weight BERT sentence model made by `scripts/make_tiny_bert.py`, laid out like
+/// MiniLM's directory: for every test that needs a BERT model but not MiniLM's judgement.
+#[cfg(test)]
+pub(crate) fn tiny_bert_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tiny-bert")
+}
+
 /// The tiny random-weight Qwen2 checkpoint made by `scripts/make_tiny_qwen2.py`.
 #[cfg(test)]
 pub(crate) fn tiny_qwen2_dir() -> PathBuf {
@@ -482,6 +489,17 @@ pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
+}
+
+/// The largest difference between corresponding components of two lists of vectors.
+#[cfg(test)]
+pub(crate) fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len(), "as many vectors on both sides");
+    a.iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// The lowest cosine between corresponding vectors of `expected` and `got`.

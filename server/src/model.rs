@@ -449,7 +449,7 @@ mod tests {
     fn adapter_changes_vectors_and_fingerprint_and_must_fit_the_base() {
         use crate::embed::InputKind;
         use crate::embed::lora::{AdapterMeta, random_lora};
-        let model_dir = crate::embed::test_model_dir();
+        let model_dir = crate::embed::tiny_bert_dir();
         let spec = model_dir.to_str().unwrap();
         let base = load(spec, &ModelOptions::default()).unwrap();
         let trainable = crate::embed::load_trainable(

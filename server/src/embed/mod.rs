@@ -446,9 +446,11 @@ fn sentence_transformers_max_len(dir: &Path) -> Result<Option<usize>, EmbedError
     }
 }
 
-/// The MiniLM model directory used by tests: `$CODER_LSP_CACHE_DIR` (or the user cache dir
-/// plus `coder-lsp`), then `models/sentence-transformers--all-MiniLM-L6-v2`. Panics with setup
-/// instructions when it is missing, so a machine without the model fails loudly.
+/// The MiniLM model directory, for the few tests that check MiniLM itself (its vectors, its
+/// speed, its judgement); every other test takes [`tiny_bert_dir`]. `$CODER_LSP_CACHE_DIR` (or
+/// the user cache dir plus `coder-lsp`), then `models/sentence-transformers--all-MiniLM-L6-v2`.
+/// Panics with setup instructions when it is missing, so a machine without the model fails
+/// loudly.
 #[cfg(test)]
 pub(crate) fn test_model_dir() -> PathBuf {
     let cache = std::env::var_os("CODER_LSP_CACHE_DIR")
@@ -531,9 +533,9 @@ mod tests {
         }
     }
 
-    /// A copy of the test model with some files replaced or removed.
+    /// A copy of the tiny BERT with some files replaced or removed.
     fn broken_copy(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
-        let src = test_model_dir();
+        let src = tiny_bert_dir();
         let dir = tempfile::tempdir().unwrap();
         for name in [
             "config.json",
@@ -548,13 +550,13 @@ mod tests {
     }
 
     #[test]
-    fn loads_minilm_with_sentence_transformers_limit() {
-        let model = load(&test_model_dir(), &Device::Cpu).unwrap();
+    fn loads_a_bert_with_sentence_transformers_limit() {
+        let model = load(&tiny_bert_dir(), &Device::Cpu).unwrap();
         assert_eq!(
             model.info(),
             &ModelInfo {
                 architecture: "bert".into(),
-                dim: 384,
+                dim: 32,
                 max_tokens: 256,
                 query_instructions: false,
             }
@@ -564,7 +566,7 @@ mod tests {
 
     #[test]
     fn text_limits_without_weights_match_the_loaded_models() {
-        for dir in [test_model_dir(), tiny_qwen2_dir()] {
+        for dir in [tiny_bert_dir(), tiny_qwen2_dir()] {
             let model = load(&dir, &Device::Cpu).unwrap();
             let limits = read_text_limits(&dir).unwrap();
             assert_eq!(
@@ -689,7 +691,7 @@ mod tests {
     #[test]
     fn bad_token_batches_are_errors_not_panics() {
         // BERT ([CLS] … [SEP]) and Qwen2 (… EOS), both with 512 positions.
-        for (dir, valid) in [(test_model_dir(), [101, 102]), (tiny_qwen2_dir(), [1, 0])] {
+        for (dir, valid) in [(tiny_bert_dir(), [2, 3]), (tiny_qwen2_dir(), [1, 0])] {
             let mut model = load(&dir, &Device::Cpu).unwrap();
             for batch in [
                 vec![valid.to_vec(), vec![]],

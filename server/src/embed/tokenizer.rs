@@ -224,10 +224,12 @@ pub fn chunker_for_model_dir(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::embed::test_model_dir;
+    use crate::embed::tiny_bert_dir;
 
+    /// The tiny BERT's WordPiece tokenizer: MiniLM's kind (lower-casing, [CLS] … [SEP], a
+    /// tokenizer.json that pads and truncates to 128) with a vocabulary of a few hundred words.
     fn tokenizer() -> ModelTokenizer {
-        ModelTokenizer::from_file(&test_model_dir().join("tokenizer.json"))
+        ModelTokenizer::from_file(&tiny_bert_dir().join("tokenizer.json"))
             .expect("tokenizer.json loads")
     }
 
@@ -243,13 +245,13 @@ mod tests {
 
     #[test]
     fn the_fingerprint_tells_tokenizers_apart() {
-        let minilm = tokenizer();
-        assert_eq!(minilm.fingerprint(), tokenizer().fingerprint(), "stable");
-        assert_eq!(minilm.fingerprint(), minilm.clone().fingerprint());
+        let bert = tokenizer();
+        assert_eq!(bert.fingerprint(), tokenizer().fingerprint(), "stable");
+        assert_eq!(bert.fingerprint(), bert.clone().fingerprint());
         let qwen2 =
             ModelTokenizer::from_file(&crate::embed::tiny_qwen2_dir().join("tokenizer.json"))
                 .unwrap();
-        assert_ne!(minilm.fingerprint(), qwen2.fingerprint());
+        assert_ne!(bert.fingerprint(), qwen2.fingerprint());
         // One more token added by the embedder changes how much content fits.
         assert_ne!(
             qwen2.fingerprint(),

@@ -389,7 +389,7 @@ fn serve_round(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::embed::{test_model_dir, tiny_qwen2_dir};
+    use crate::embed::{test_model_dir, tiny_bert_dir, tiny_qwen2_dir};
 
     #[test]
     fn handles_can_be_shared_across_threads() {
@@ -500,8 +500,7 @@ mod tests {
     }
 
     fn fake() -> (Box<dyn Embedder>, Arc<std::sync::Mutex<Vec<usize>>>) {
-        let tokenizer =
-            ModelTokenizer::from_file(&test_model_dir().join("tokenizer.json")).unwrap();
+        let tokenizer = ModelTokenizer::from_file(&tiny_bert_dir().join("tokenizer.json")).unwrap();
         let batch_sizes = Arc::default();
         let fake = Fake {
             info: ModelInfo {
@@ -714,7 +713,8 @@ mod tests {
             .collect()
     }
 
-    /// Throughput of the real model through the worker (run with `--ignored --nocapture`).
+    /// Throughput of the real model through the worker (run with `--ignored --nocapture`): MiniLM,
+    /// the default model, whose speed is what users see.
     /// Writes the texts to `$CODER_LSP_BENCH_TEXTS` when set, so other tools can use them.
     #[test]
     #[ignore = "benchmark: run by hand"]

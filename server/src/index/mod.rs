@@ -618,7 +618,6 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     use super::*;
-    use crate::embed::test_model_dir;
 
     fn config(root: &Path, dir: &Path) -> IndexConfig {
         IndexConfig {
@@ -773,7 +772,10 @@ mod tests {
     #[test]
     fn a_model_with_other_chunks_is_staged_beside_the_served_one_then_adopted_at_once() {
         // Two real tokenizers that cut chunks differently.
-        let (minilm, tmp) = (load(&test_model_dir()), tempfile::tempdir().unwrap());
+        let (bert, tmp) = (
+            load(&crate::embed::tiny_bert_dir()),
+            tempfile::tempdir().unwrap(),
+        );
         let qwen = test_model();
         let (root, dir) = (tmp.path().join("repo"), tmp.path().join("index"));
         fs::create_dir_all(&root).unwrap();
@@ -788,10 +790,10 @@ mod tests {
         )
         .unwrap();
         let mut index =
-            Index::open(config(&root, &dir), Some(minilm.key()), Access::WriteWait).unwrap();
-        index.update(&minilm.handle, &mut |_| {}).unwrap();
-        assert!(index.record_served(&minilm.served()).unwrap());
-        assert_eq!(index.served_model().unwrap(), Some(minilm.served()));
+            Index::open(config(&root, &dir), Some(bert.key()), Access::WriteWait).unwrap();
+        index.update(&bert.handle, &mut |_| {}).unwrap();
+        assert!(index.record_served(&bert.served()).unwrap());
+        assert_eq!(index.served_model().unwrap(), Some(bert.served()));
         let served_chunker = index.chunker_id().unwrap();
         let qwen_chunker = chunker_for(&qwen.handle);
         assert_ne!(served_chunker.as_deref(), Some(qwen_chunker.id().as_str()));
@@ -809,18 +811,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(staged.embedded, 2, "{events:?}");
-        assert_eq!(index.fingerprint(), minilm.resolved.fingerprint);
+        assert_eq!(index.fingerprint(), bert.resolved.fingerprint);
         assert_eq!(index.chunker_id().unwrap(), served_chunker);
         assert_eq!(index.pending_count().unwrap(), 0);
+        // Queries still run against BERT's vectors (32 dimensions, Qwen2 has 64).
+        assert_eq!(index.status().unwrap().dimensions, 32);
         let hits = index
-            .query(
-                &minilm.handle,
-                "send mail to users",
-                QueryTask::CodeSearch,
-                1,
-            )
+            .query(&bert.handle, "send mail to users", QueryTask::CodeSearch, 5)
             .unwrap();
-        assert_eq!(names(&hits), ["notify_users_by_email"]);
+        assert_eq!(hits.len(), 2);
         assert!(
             !index.record_served(&qwen.served()).unwrap(),
             "not serving it yet"
@@ -841,19 +840,19 @@ mod tests {
         assert_eq!(index.chunks_in_file("math.rs").unwrap()[0].name, "mul");
         assert!(index.record_served(&qwen.served()).unwrap());
 
-        // Back to MiniLM: its vectors are still cached, only the edited file is embedded.
+        // Back to BERT: its vectors are still cached, only the edited file is embedded.
         let staged = stage_chunks(
             &RefCell::new(&mut index),
-            &chunker_for(&minilm.handle),
-            &minilm.handle,
-            &minilm.resolved.fingerprint,
+            &chunker_for(&bert.handle),
+            &bert.handle,
+            &bert.resolved.fingerprint,
             &mut |_| {},
             &AtomicBool::new(false),
         )
         .unwrap();
         assert_eq!(
             staged.embedded, 1,
-            "only the edited file's chunk is new to MiniLM"
+            "only the edited file's chunk is new to BERT"
         );
         let err = index.adopt_staged(qwen.key(), staged).unwrap_err();
         assert!(err.to_string().contains("cannot be served with"), "{err}");

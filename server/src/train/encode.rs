@@ -123,7 +123,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 mod tests {
     use super::*;
     use crate::train::pairs::TaskFamily;
-    use crate::train::testing::{model_dir, tiny_qwen2_dir};
+    use crate::train::testing::{tiny_bert_dir, tiny_qwen2_dir};
 
     #[test]
     fn queries_carry_their_familys_instruction_only_for_models_that_take_one() {
@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(cut.len(), 64);
         assert_eq!(cut.last(), document.last());
 
-        let bert = crate::train::testing::encoder(&model_dir(), 32);
+        let bert = crate::train::testing::encoder(&tiny_bert_dir(), 32);
         assert_eq!(bert.architecture(), "bert");
         assert_eq!(
             bert.tokens(text, TaskFamily::Text2Code.query_kind())

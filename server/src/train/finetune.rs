@@ -646,7 +646,7 @@ fn keep_previous(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::train::pairs::TaskFamily;
-    use crate::train::testing::{model_dir, pair, pairs};
+    use crate::train::testing::{pair, pairs, tiny_bert_dir};
 
     #[test]
     fn keep_previous_moves_the_old_adapter_aside() {
@@ -681,7 +681,7 @@ mod tests {
                 ),
                 ("significance", |c, v| c.significance = v),
             ] {
-                let mut config = FineTuneConfig::new(&model_dir(), out.path());
+                let mut config = FineTuneConfig::new(&tiny_bert_dir(), out.path());
                 set(&mut config, value);
                 let mut events = 0;
                 let error = fine_tune(&config, pairs(), pairs(), |_| {
@@ -698,11 +698,11 @@ mod tests {
     #[test]
     fn stages_whose_factors_are_missing_are_no_candidates() {
         let checkpoint = tempfile::tempdir().unwrap();
-        let mut config = FineTuneConfig::new(&model_dir(), checkpoint.path());
+        let mut config = FineTuneConfig::new(&tiny_bert_dir(), checkpoint.path());
         config.train.batch_size = 3;
         config.train.max_tokens = 32;
         config.train.max_steps_per_stage = Some(1);
-        let encoder = crate::train::testing::encoder(&model_dir(), 32);
+        let encoder = crate::train::testing::encoder(&tiny_bert_dir(), 32);
         let outcome = train(
             &encoder,
             &pairs(),
@@ -730,13 +730,16 @@ mod tests {
     fn a_tiny_fine_tune_reports_and_exports_only_a_better_adapter() {
         let out = tempfile::tempdir().unwrap();
         std::fs::write(out.path().join(ADAPTER_WEIGHTS), "old").unwrap();
-        let mut config = FineTuneConfig::new(&model_dir(), out.path());
+        let mut config = FineTuneConfig::new(&tiny_bert_dir(), out.path());
         config.train.batch_size = 3;
         config.train.max_tokens = 32;
         config.train.learning_rate = 1e-3;
         config.train.max_steps_per_stage = Some(1);
         // Three held-out queries can never show a gain beyond chance: install any gain.
         config.significance = 1.0;
+        // The tiny random model scores all texts alike (cosines 0.8 to 0.99), so the filter
+        // against false negatives would leave none: keep every neighbour.
+        config.negatives.max_ratio = 10.0;
         let heldout = vec![
             pair(
                 TaskFamily::Text2Code,
@@ -841,7 +844,7 @@ mod tests {
             assert_eq!(report.adapter_weight, DEFAULT_ADAPTER_WEIGHT);
             assert_eq!(meta.metrics["weight"], DEFAULT_ADAPTER_WEIGHT);
             assert_eq!(meta.alpha, config.train.lora.alpha * DEFAULT_ADAPTER_WEIGHT);
-            let encoder = crate::train::testing::encoder(&model_dir(), 32);
+            let encoder = crate::train::testing::encoder(&tiny_bert_dir(), 32);
             let exported = LoraParams::new(
                 &encoder.lora_modules(),
                 &crate::embed::lora::LoraConfig {

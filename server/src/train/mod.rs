@@ -21,23 +21,12 @@ pub mod training;
 
 pub use finetune::{FineTuneConfig, FineTuneReport, fine_tune};
 
-/// Tiny hand-made pairs, the installed MiniLM and a tiny Qwen2, for tests.
+/// Tiny hand-made pairs and the tiny random-weight BERT and Qwen2 of `testdata/`, for tests:
+/// training, mining and evaluation are mechanics that need a model, not MiniLM's judgement.
 #[cfg(test)]
 pub(crate) mod testing {
-    use std::path::PathBuf;
-
+    pub(crate) use crate::embed::{tiny_bert_dir, tiny_qwen2_dir};
     use crate::train::pairs::{Pair, PairSource, TaskFamily};
-
-    /// MiniLM as `scripts/setup` installs it; panics with the fix when it is missing.
-    pub fn model_dir() -> PathBuf {
-        let dir = crate::model::local_model_dir(crate::model::DEFAULT_MODEL);
-        assert!(
-            dir.join("model.safetensors").is_file(),
-            "test model not found in {}: run `scripts/setup`",
-            dir.display()
-        );
-        dir
-    }
 
     /// The model in `dir` on the CPU with the default instructions, inputs cut to `max_tokens`.
     pub fn encoder(dir: &std::path::Path, max_tokens: usize) -> crate::train::encode::Encoder {
@@ -48,11 +37,6 @@ pub(crate) mod testing {
             &crate::embed::Instructions::default(),
         )
         .unwrap_or_else(|e| panic!("loading {}: {e:#}", dir.display()))
-    }
-
-    /// The tiny random-weight Qwen2 checkpoint the server's tests use.
-    pub fn tiny_qwen2_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/tiny-qwen2")
     }
 
     pub fn pair(family: TaskFamily, query: &str, positive: &str) -> Pair {

@@ -120,11 +120,11 @@ fn choose(scores: &[f32], positive: usize, settings: &NegativeSettings) -> Vec<u
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::train::testing::{model_dir, pair, pairs};
+    use crate::train::testing::{pair, pairs, tiny_bert_dir};
 
     #[test]
     fn negatives_come_from_the_same_family_and_never_are_the_positive() {
-        let encoder = crate::train::testing::encoder(&model_dir(), 32);
+        let encoder = crate::train::testing::encoder(&tiny_bert_dir(), 32);
         let mut pairs = pairs();
         pairs.push(pair(
             TaskFamily::Code2Text,

@@ -749,7 +749,7 @@ mod tests {
     use super::*;
     use crate::embed::EmbedOptions;
     use crate::embed::lora::Adapter;
-    use crate::train::testing::{model_dir, pairs, tiny_qwen2_dir};
+    use crate::train::testing::{pairs, tiny_bert_dir, tiny_qwen2_dir};
 
     fn tiny_config() -> TrainConfig {
         TrainConfig {
@@ -800,7 +800,7 @@ mod tests {
 
     #[test]
     fn a_few_steps_lower_the_loss_and_the_same_seed_repeats_them() {
-        let encoder = crate::train::testing::encoder(&model_dir(), 32);
+        let encoder = crate::train::testing::encoder(&tiny_bert_dir(), 32);
         let config = tiny_config();
         // One batch of all six pairs, three times: the loss on it must fall.
         let losses = run(&encoder, &config, None).remove(0);
@@ -864,7 +864,7 @@ mod tests {
 
     #[test]
     fn the_gradient_cache_computes_the_full_graph_steps_loss_gradients_and_update() {
-        for dir in [model_dir(), tiny_qwen2_dir()] {
+        for dir in [tiny_bert_dir(), tiny_qwen2_dir()] {
             let encoder = crate::train::testing::encoder(&dir, 32);
             let architecture = encoder.architecture().to_string();
             let config = TrainConfig {
@@ -950,7 +950,7 @@ mod tests {
 
     #[test]
     fn training_with_the_gradient_cache_repeats_the_full_graph_runs_losses() {
-        let encoder = crate::train::testing::encoder(&model_dir(), 32);
+        let encoder = crate::train::testing::encoder(&tiny_bert_dir(), 32);
         let pairs = pairs_with_negatives();
         let losses = |sub_batch_size: usize| {
             let config = TrainConfig {
@@ -1062,7 +1062,7 @@ mod tests {
 
     #[test]
     fn a_run_stopped_after_stage_one_resumes_at_stage_two() {
-        let encoder = crate::train::testing::encoder(&model_dir(), 32);
+        let encoder = crate::train::testing::encoder(&tiny_bert_dir(), 32);
         let config = TrainConfig {
             batch_size: 3,
             curriculum: true,

@@ -163,10 +163,9 @@ pub(crate) fn fixture(root: &Path, history: bool) {
     }
 }
 
+/// Chunks as the tiny BERT cuts them: a WordPiece tokenizer and 256 tokens, as MiniLM.
 pub(crate) fn chunker() -> Chunker {
-    let dir = crate::model::local_model_dir(crate::model::DEFAULT_MODEL);
-    crate::embed::chunker_for_model_dir(&dir)
-        .unwrap_or_else(|e| panic!("the default model is needed (run scripts/setup): {e}"))
+    crate::embed::chunker_for_model_dir(&crate::embed::tiny_bert_dir()).unwrap()
 }
 
 fn mined(history: bool) -> (tempfile::TempDir, MinedPairs) {

@@ -911,11 +911,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn bf16_matmuls_stay_close_to_sentence_transformers() {
+    /// The bf16 backend a bf16 test measures, asked for even where f32 is faster; `None` (said
+    /// on stderr) where there is none, or where int8 matmuls are on in this process (`cargo
+    /// test` runs tests as threads of one process, and the int8 test may have asked for them).
+    fn bf16_alone() -> Option<bf16::Backend> {
         bf16::prefer_bf16_in_tests();
         let Some(backend) = bf16::backend() else {
             eprintln!("no bf16 backend in use here (embed::bf16::backend): only f32");
+            return None;
+        };
+        if int8::enabled() {
+            eprintln!("int8 matmuls are on in this process: bf16 alone cannot be measured");
+            return None;
+        }
+        Some(backend)
+    }
+
+    #[test]
+    fn bf16_matmuls_stay_close_to_sentence_transformers() {
+        let Some(backend) = bf16_alone() else {
             return;
         };
         let Served {
@@ -1094,16 +1108,9 @@ mod tests {
     /// 1 - 2.2e-5 (AVX512-BF16).
     #[test]
     fn tiny_bert_bf16_matmuls_stay_close_to_transformers() {
-        bf16::prefer_bf16_in_tests();
-        let Some(backend) = bf16::backend() else {
-            eprintln!("no bf16 backend in use here (embed::bf16::backend): only f32");
+        let Some(backend) = bf16_alone() else {
             return;
         };
-        if int8::enabled() {
-            // `cargo test` runs tests as threads of one process: an int8 test may have asked.
-            eprintln!("int8 matmuls are on in this process: bf16 alone cannot be measured");
-            return;
-        }
         let reference = tiny_reference();
         let mut tiled = tiny_model(true);
         assert!(tiled.model.layers[0].qkv.is_packed(), "packed for bf16");

@@ -916,6 +916,7 @@ mod tests {
     /// test` runs tests as threads of one process, and the int8 test may have asked for them).
     fn bf16_alone() -> Option<bf16::Backend> {
         bf16::prefer_bf16_in_tests();
+        int8::keep_int8_off_in_tests();
         let Some(backend) = bf16::backend() else {
             eprintln!("no bf16 backend in use here (embed::bf16::backend): only f32");
             return None;

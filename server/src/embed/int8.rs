@@ -1,5 +1,5 @@
 //! int8 matmuls for the Linear layers whose inputs quantize well, on CPUs with AVX512-VNNI;
-//! opt-in with `CODER_LSP_INT8=on` (off by default).
+//! opt-in with `CODER_LSP_INT8=on` (off by default, see [`enabled`]).
 //!
 //! `VPDPBUSD` multiplies 64 unsigned by signed byte pairs into sixteen i32 sums per instruction,
 //! twice the multiply-adds of `VDPBF16PS` ([`super::bf16`]) and half the weight bytes to read.
@@ -70,8 +70,10 @@ pub const CALIBRATION: &[&str] = &[
     "#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]\n#[serde(rename_all = \"camelCase\")]\npub struct WorkspaceSettings { pub exclude: Vec<String>, pub max_file_size: u64, pub index_dir: Option<PathBuf> }",
 ];
 
-/// Whether int8 matmuls are asked for (`CODER_LSP_INT8=on`) and the CPU can run them
-/// (AVX512-VNNI with AVX512-BW), decided once per process.
+/// Whether a BERT model's projections after each LayerNorm run in int8: asked for with
+/// `CODER_LSP_INT8=on` and the CPU has AVX512-VNNI (the other matmuls must run on a bf16
+/// backend too), decided once per process. Not the default yet: calibrating costs about 0.7 s
+/// of every model load (20 texts through the f32 path), which a one-shot `search` feels.
 pub fn enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     *ENABLED.get_or_init(|| {
@@ -93,9 +95,21 @@ pub fn enabled() -> bool {
 /// first [`enabled`] call of the process (each test is its own process under nextest).
 #[cfg(test)]
 pub fn prefer_int8_in_tests() {
+    set_in_tests("on");
+}
+
+/// For tests of the bf16 model paths: keeps int8 off (unless `CODER_LSP_INT8` is set), before
+/// the first [`enabled`] call of the process.
+#[cfg(test)]
+pub fn keep_int8_off_in_tests() {
+    set_in_tests("off");
+}
+
+#[cfg(test)]
+fn set_in_tests(value: &str) {
     if std::env::var_os("CODER_LSP_INT8").is_none() {
         // SAFETY: called at the start of a test, before it starts threads of its own.
-        unsafe { std::env::set_var("CODER_LSP_INT8", "on") };
+        unsafe { std::env::set_var("CODER_LSP_INT8", value) };
     }
 }
 

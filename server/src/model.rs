@@ -106,6 +106,11 @@ pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelErro
             instructions: options.instructions.clone(),
             adapter,
             bf16_tiles: true,
+            int8_calibration: Some(
+                crate::cache::cache_root()
+                    .join("int8")
+                    .join(format!("{}.json", resolved.fingerprint)),
+            ),
         },
     )?;
     let architecture = embedder.info().architecture.clone();

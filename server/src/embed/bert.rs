@@ -13,9 +13,11 @@ use super::bf16;
 use super::int8;
 use super::kernels::{self, Kernels};
 use super::layers::{LayerNorm, Linear, MASK_VALUE};
-use super::lora::{Adapter, LoraModule, LoraParams, LoraTarget};
+use super::lora::{LoraModule, LoraParams, LoraTarget};
 use super::weights::Weights;
-use super::{EmbedError, Embedder, InputKind, ModelInfo, ModelTokenizer, TextLimits, Trainable};
+use super::{
+    EmbedError, EmbedOptions, Embedder, InputKind, ModelInfo, ModelTokenizer, TextLimits, Trainable,
+};
 
 /// Most attention-score floats computed at once (4 MB), see `BertModel::layer_forward`.
 const ATTENTION_CHUNK_FLOATS: usize = 1 << 20;
@@ -83,15 +85,21 @@ impl std::fmt::Debug for BertEmbedder {
 
 impl BertEmbedder {
     /// Loads weights, tokenizer and limits from `dir`; `config` is its parsed config.json.
-    /// An `adapter` is merged into the weights it modifies. With `bf16_tiles`, CPU inference
-    /// runs the Linear layers on bf16 (AMX tiles or AVX512-BF16) when the CPU has them (see [`bf16`]).
+    /// `options.adapter` is merged into the weights it modifies. With `options.bf16_tiles`, CPU
+    /// inference runs the Linear layers on bf16 (AMX tiles or AVX512-BF16) when the CPU has them
+    /// (see [`bf16`]), and those after each LayerNorm in int8 when [`int8::enabled`].
     pub fn load(
         dir: &Path,
         config: &serde_json::Value,
-        device: &Device,
-        adapter: Option<&Adapter>,
-        bf16_tiles: bool,
+        options: &EmbedOptions,
     ) -> Result<Self, EmbedError> {
+        let EmbedOptions {
+            device,
+            adapter,
+            bf16_tiles,
+            int8_calibration,
+            ..
+        } = options;
         let config = read_config(dir, config)?;
         let pooling = read_pooling(dir)?;
         let TextLimits {
@@ -105,7 +113,7 @@ impl BertEmbedder {
             "embeddings.word_embeddings.weight",
             &["", "bert."],
         )?;
-        weights.merge_adapter(adapter)?;
+        weights.merge_adapter(adapter.as_ref())?;
         let model = BertModel::load(&mut weights, &config)?;
         let mut embedder = Self {
             info: ModelInfo {
@@ -118,11 +126,13 @@ impl BertEmbedder {
             model,
             pooling,
         };
-        if bf16_tiles && embedder.model.kernels == Kernels::FusedCpu && bf16::available() {
+        if *bf16_tiles && embedder.model.kernels == Kernels::FusedCpu && bf16::available() {
             if int8::enabled() {
-                embedder.pack_int8().map_err(|e| {
-                    EmbedError::load(dir, format!("packing weights for int8 matmuls: {e}"))
-                })?;
+                embedder
+                    .pack_int8(int8_calibration.as_deref())
+                    .map_err(|e| {
+                        EmbedError::load(dir, format!("packing weights for int8 matmuls: {e}"))
+                    })?;
             }
             embedder.model.pack_tiles().map_err(|e| {
                 EmbedError::load(dir, format!("packing weights for bf16 matmuls: {e}"))
@@ -133,8 +143,31 @@ impl BertEmbedder {
 
     /// Packs each layer's query/key/value and feed-forward input projections for int8 matmuls
     /// ([`int8`]), smoothed for the largest input magnitudes each channel reaches on
-    /// [`int8::CALIBRATION`], measured one text at a time through the f32 kernels.
-    fn pack_int8(&mut self) -> Result<(), EmbedError> {
+    /// [`int8::CALIBRATION`]: read from `cache` when it holds them for this model, else measured
+    /// one text at a time through the f32 kernels (about 0.6 s for MiniLM) and written there.
+    fn pack_int8(&mut self, cache: Option<&Path>) -> Result<(), EmbedError> {
+        let layers = self.model.layers.len();
+        let hidden = self.info.dim;
+        let cached = cache.and_then(|path| Calibration::read(path, layers, hidden));
+        let magnitudes = match cached {
+            Some(calibration) => calibration.layers,
+            None => {
+                let measured = self.calibrate()?;
+                if let Some(path) = cache {
+                    Calibration::write(path, &measured);
+                }
+                measured
+            }
+        };
+        for (layer, seen) in self.model.layers.iter_mut().zip(&magnitudes) {
+            layer.qkv.pack_int8(&seen.qkv)?;
+            layer.intermediate.pack_int8(&seen.intermediate)?;
+        }
+        Ok(())
+    }
+
+    /// Each layer's projection input magnitudes over [`int8::CALIBRATION`].
+    fn calibrate(&self) -> Result<Vec<InputMagnitudes>, EmbedError> {
         let mut magnitudes = vec![InputMagnitudes::default(); self.model.layers.len()];
         for text in int8::CALIBRATION {
             let ids = self.tokenize(text, InputKind::Document)?;
@@ -143,17 +176,76 @@ impl BertEmbedder {
             self.model
                 .forward_probed(&ids, &mask, Some(&mut magnitudes))?;
         }
-        for (layer, seen) in self.model.layers.iter_mut().zip(&magnitudes) {
-            layer.qkv.pack_int8(&seen.qkv)?;
-            layer.intermediate.pack_int8(&seen.intermediate)?;
+        Ok(magnitudes)
+    }
+}
+
+/// A model's int8 calibration as kept on disk between loads (`EmbedOptions::int8_calibration`,
+/// a file named after the model's fingerprint, so other weights or another adapter never
+/// read it).
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct Calibration {
+    /// [`CALIBRATION_VERSION`] when it was measured.
+    version: u32,
+    layers: Vec<InputMagnitudes>,
+}
+
+/// Changes whenever what calibration measures changes ([`int8::CALIBRATION`]'s texts, or how
+/// they are run): a file of another version is measured again.
+const CALIBRATION_VERSION: u32 = 1;
+
+impl Calibration {
+    /// The calibration at `path`, when it is one of this version for `layers` layers of
+    /// `hidden` channels with finite, non-negative magnitudes; `None` otherwise (missing,
+    /// unreadable, another version or shape: measured again).
+    fn read(path: &Path, layers: usize, hidden: usize) -> Option<Self> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let calibration: Self = match serde_json::from_str(&text) {
+            Ok(calibration) => calibration,
+            Err(e) => {
+                tracing::warn!(
+                    "{}: not an int8 calibration ({e}); measuring again",
+                    path.display()
+                );
+                return None;
+            }
+        };
+        let valid = calibration.version == CALIBRATION_VERSION
+            && calibration.layers.len() == layers
+            && calibration.layers.iter().all(|layer| {
+                [&layer.qkv, &layer.intermediate].iter().all(|channels| {
+                    channels.len() == hidden && channels.iter().all(|m| m.is_finite() && *m >= 0.0)
+                })
+            });
+        valid.then_some(calibration)
+    }
+
+    /// Keeps `layers` at `path` (written beside it, then renamed, so a reader never sees half a
+    /// file); a failure is logged, not fatal: the next load measures again.
+    fn write(path: &Path, layers: &[InputMagnitudes]) {
+        let calibration = Self {
+            version: CALIBRATION_VERSION,
+            layers: layers.to_vec(),
+        };
+        let staged = path.with_extension(format!("json.{}.tmp", std::process::id()));
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                let json = serde_json::to_vec(&calibration).map_err(std::io::Error::other)?;
+                std::fs::write(&staged, json)
+            })
+            .and_then(|()| std::fs::rename(&staged, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&staged);
+            tracing::warn!("keeping the int8 calibration in {}: {e}", path.display());
         }
-        Ok(())
     }
 }
 
 /// Per input channel, the largest |activation| seen at the input of one layer's query/key/value
 /// projection and of its feed-forward input (int8 calibration).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, Deserialize)]
 struct InputMagnitudes {
     qkv: Vec<f32>,
     intermediate: Vec<f32>,
@@ -986,6 +1078,79 @@ mod tests {
     }
 
     #[test]
+    fn int8_calibration_is_kept_and_measured_again_when_unusable() {
+        bf16::prefer_bf16_in_tests();
+        int8::prefer_int8_in_tests();
+        if !(int8::enabled() && bf16::available()) {
+            eprintln!("no AVX512-VNNI or no bf16 backend here: the int8 path cannot run");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("int8").join("fingerprint.json");
+        let dir = tiny_bert_dir();
+        let config = crate::embed::read_json(&dir, "config.json").unwrap();
+        let options = EmbedOptions {
+            int8_calibration: Some(path.clone()),
+            ..EmbedOptions::new(&Device::Cpu)
+        };
+        let mut first = BertEmbedder::load(&dir, &config, &options).unwrap();
+        let (layers, hidden) = (first.model.layers.len(), first.info.dim);
+        // What the first load measured (through the f32 path) is what it kept.
+        let kept = Calibration::read(&path, layers, hidden).expect("the calibration was kept");
+        assert_eq!(kept.layers, tiny_model(false).calibrate().unwrap());
+        // A later load reads it and packs the same weights.
+        let tokens = vec![
+            first
+                .tokenize("fn parse_port(s: &str) -> u16", InputKind::Document)
+                .unwrap(),
+        ];
+        let mut second = BertEmbedder::load(&dir, &config, &options).unwrap();
+        assert_eq!(
+            first.embed_tokens(&tokens).unwrap(),
+            second.embed_tokens(&tokens).unwrap()
+        );
+        // A damaged file or one of another shape is measured again and replaced.
+        for damaged in [
+            "{\"version\": 1, \"lay".to_string(),
+            serde_json::to_string(&Calibration {
+                version: CALIBRATION_VERSION,
+                layers: kept.layers[..1].to_vec(),
+            })
+            .unwrap(),
+            serde_json::to_string(&Calibration {
+                version: CALIBRATION_VERSION + 1,
+                layers: kept.layers.clone(),
+            })
+            .unwrap(),
+        ] {
+            std::fs::write(&path, &damaged).unwrap();
+            assert!(
+                Calibration::read(&path, layers, hidden).is_none(),
+                "{damaged}"
+            );
+            BertEmbedder::load(&dir, &config, &options).unwrap();
+            let again = Calibration::read(&path, layers, hidden).expect("measured again");
+            assert_eq!(again.layers, kept.layers);
+        }
+        // A cache that cannot be written costs the measurement, not the load.
+        let blocked = EmbedOptions {
+            int8_calibration: Some(tmp.path().join("a-file").join("below.json")),
+            ..EmbedOptions::new(&Device::Cpu)
+        };
+        std::fs::write(tmp.path().join("a-file"), "").unwrap();
+        BertEmbedder::load(&dir, &config, &blocked).unwrap();
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            leftovers,
+            ["fingerprint.json"],
+            "staged files are renamed or removed"
+        );
+    }
+
+    #[test]
     fn matches_sentence_transformers_one_at_a_time() {
         let reference = reference();
         let mut model = model();
@@ -1051,7 +1216,11 @@ mod tests {
     fn tiny_model(bf16_tiles: bool) -> BertEmbedder {
         let dir = tiny_bert_dir();
         let config = crate::embed::read_json(&dir, "config.json").unwrap();
-        BertEmbedder::load(&dir, &config, &Device::Cpu, None, bf16_tiles).unwrap()
+        let options = EmbedOptions {
+            bf16_tiles,
+            ..EmbedOptions::new(&Device::Cpu)
+        };
+        BertEmbedder::load(&dir, &config, &options).unwrap()
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct EmbedOptions {
     /// CPU inference may run the Linear layers (and attention) in bf16 where the CPU has AMX
     /// tiles or AVX512-BF16 ([`bf16`]); false keeps every matmul in f32.
     pub bf16_tiles: bool,
+    /// Where a BERT model's int8 calibration ([`int8`]) is kept between loads: a file named
+    /// after the model's fingerprint. `None` measures it at every load that runs int8.
+    pub int8_calibration: Option<PathBuf>,
 }
 
 impl EmbedOptions {
@@ -64,6 +67,7 @@ impl EmbedOptions {
             instructions: Instructions::default(),
             adapter: None,
             bf16_tiles: true,
+            int8_calibration: None,
         }
     }
 
@@ -183,11 +187,7 @@ pub fn load_with(
     }
     match architecture {
         Architecture::Bert => Ok(Box::new(bert::BertEmbedder::load(
-            model_dir,
-            &config,
-            &options.device,
-            options.adapter.as_ref(),
-            options.bf16_tiles,
+            model_dir, &config, options,
         )?)),
         Architecture::Qwen2 => Ok(Box::new(qwen2::Qwen2Embedder::load(
             model_dir, &config, options,
@@ -302,7 +302,7 @@ pub fn load_trainable(
     };
     match architecture {
         Architecture::Bert => Ok(Box::new(bert::BertEmbedder::load(
-            model_dir, &config, device, None, false,
+            model_dir, &config, &options,
         )?)),
         Architecture::Qwen2 => Ok(Box::new(qwen2::Qwen2Embedder::load(
             model_dir, &config, &options,

@@ -15,6 +15,12 @@ fifth as many other chunks of
 the same indexes ("calibrated") or read from the LayerNorm that feeds the layer,
 |gamma_j| + |beta_j| ("layernorm", needs no data). Quantization is simulated in f32 (round to the
 int8 grid and back), so the figures are what an exact int8 kernel with f32 rescaling gives.
+Two options of the schemes follow coder-lsp's kernel (`server/src/embed/int8.rs`): "one QKV
+smoothing" takes the query, key and value projections' smoothing from their weights together (the
+kernel multiplies them as one fused matrix, so one quantized input serves all three), and "sinks
+exact" leaves unquantized each row whose smoothed activations peak above 16 times their root mean
+square (BERT's [CLS], an attention sink). `--calibration-batch 1` measures magnitudes without
+padding tokens, as the kernel does (padding inflates a few outlier channels).
 Prints one line per scheme: the min and mean cosine of its vectors against the f32 ones.
 """
 import argparse
@@ -58,7 +64,7 @@ ROLES = {
 }
 
 SCHEMES = [
-    # (label, roles, per_token, alpha, magnitudes)
+    # (label, roles, per_token, alpha, magnitudes[, options])
     ("every Linear, activations per tensor", ("qkv", "attention_out", "ffn_up", "ffn_down"), False, 0, None),
     ("every Linear, activations per token", ("qkv", "attention_out", "ffn_up", "ffn_down"), True, 0, None),
     ("every Linear, per token, SmoothQuant 0.5 calibrated", ("qkv", "attention_out", "ffn_up", "ffn_down"), True, 0.5, "calibrated"),
@@ -67,6 +73,8 @@ SCHEMES = [
     ("QKV and feed-forward input, per token, SmoothQuant 0.5 calibrated", ("qkv", "ffn_up"), True, 0.5, "calibrated"),
     ("QKV and feed-forward input, per token, SmoothQuant 0.5 from the LayerNorms", ("qkv", "ffn_up"), True, 0.5, "layernorm"),
     ("feed-forward input only, per token, SmoothQuant 0.5 from the LayerNorms", ("ffn_up",), True, 0.5, "layernorm"),
+    ("QKV and feed-forward input, per token, SmoothQuant 0.5 calibrated, one QKV smoothing", ("qkv", "ffn_up"), True, 0.5, "calibrated", {"fused_qkv": True}),
+    ("QKV and feed-forward input, per token, SmoothQuant 0.5 calibrated, one QKV smoothing, sinks exact", ("qkv", "ffn_up"), True, 0.5, "calibrated", {"fused_qkv": True, "crest": 16.0}),
 ]
 
 
@@ -76,6 +84,8 @@ def main():
     parser.add_argument("index_dirs", nargs="+")
     parser.add_argument("--per-index", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--calibration-batch", type=int, default=16,
+                        help="batch size of the calibration pass (1: no padding tokens)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     texts = texts_from(args.index_dirs, args.per_index)
@@ -99,7 +109,8 @@ def main():
         magnitude[id(module)] = channel if previous is None else torch.maximum(previous, channel)
 
     hooks = [m.register_forward_hook(record) for m in linears]
-    encode(texts_from(args.index_dirs, max(1, args.per_index // 5), offset=0.5))
+    model.encode(texts_from(args.index_dirs, max(1, args.per_index // 5), offset=0.5),
+                 batch_size=args.calibration_batch)
     for hook in hooks:
         hook.remove()
 
@@ -116,7 +127,8 @@ def main():
         raise SystemExit(f"no LayerNorm feeds {name}: calibrate it instead")
 
     print(f"{len(texts)} chunk texts; min / mean cosine against f32")
-    for label, roles, per_token, alpha, magnitudes in SCHEMES:
+    for label, roles, per_token, alpha, magnitudes, *rest in SCHEMES:
+        options = rest[0] if rest else {}
         hooks = []
         for module in linears:
             name = names[id(module)]
@@ -130,11 +142,21 @@ def main():
                 else:
                     norm = feeding_layernorm(name)
                     a = norm.weight.data.abs() + norm.bias.data.abs()
-                smooth = a.clamp(min=1e-5) ** alpha / w.abs().amax(0).clamp(min=1e-5) ** (1 - alpha)
+                w_max = w.abs().amax(0)
+                if options.get("fused_qkv") and ROLES["qkv"](name):
+                    parent = name.rsplit(".", 1)[0]
+                    w_max = torch.stack([weights[id(modules[f"{parent}.{part}"])].abs().amax(0)
+                                         for part in ("query", "key", "value")]).amax(0)
+                smooth = a.clamp(min=1e-5) ** alpha / w_max.clamp(min=1e-5) ** (1 - alpha)
             module.weight.data = quantize_weight(w * smooth)
 
-            def quantize_input(_module, inputs, smooth=smooth):
-                return (quantize_activation(inputs[0] / smooth, per_token),)
+            def quantize_input(_module, inputs, smooth=smooth, crest=options.get("crest")):
+                x = inputs[0] / smooth
+                q = quantize_activation(x, per_token)
+                if crest is not None:
+                    rms = x.pow(2).mean(-1, keepdim=True).sqrt()
+                    q = torch.where(x.abs().amax(-1, keepdim=True) > crest * rms, x, q)
+                return (q,)
 
             hooks.append(module.register_forward_pre_hook(quantize_input))
         cos = (encode(texts) * reference).sum(-1)

@@ -251,6 +251,7 @@ pub fn embed_throughput(
     snippets: &[String],
     request_size: usize,
     matmul: Option<MatmulReport>,
+    vectors: Option<&Path>,
 ) -> Result<EmbedReport> {
     let loaded = model::load(spec, options).with_context(|| format!("loading model {spec}"))?;
     let config: serde_json::Value = serde_json::from_str(
@@ -266,11 +267,18 @@ pub fn embed_throughput(
 
     let before = handle.stats();
     let started = Instant::now();
+    let mut kept = Vec::new();
     for request in snippets.chunks(request_size.max(1)) {
-        handle.embed_blocking(request.to_vec(), InputKind::Document)?;
+        let embedded = handle.embed_blocking(request.to_vec(), InputKind::Document)?;
+        if vectors.is_some() {
+            kept.extend(embedded);
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     let stats = handle.stats().since(&before);
+    if let Some(path) = vectors {
+        write_vectors(path, &kept)?;
+    }
 
     let achieved_gflops = flop_model.flops(&stats) / seconds / 1e9;
     let flop_share = matmul.as_ref().map(|m| achieved_gflops / m.peak_gflops);
@@ -290,6 +298,20 @@ pub fn embed_throughput(
         matmul,
         flop_share,
     })
+}
+
+/// Writes vectors one after the other as little-endian f32s (what `bench embed --vectors` gives
+/// and `bench/perf.py`'s reference files hold), through a staging file renamed into place.
+fn write_vectors(path: &Path, vectors: &[Vec<f32>]) -> Result<()> {
+    let bytes: Vec<u8> = vectors
+        .iter()
+        .flatten()
+        .flat_map(|value| value.to_le_bytes())
+        .collect();
+    let staging = path.with_extension("partial");
+    std::fs::write(&staging, bytes)
+        .and_then(|()| std::fs::rename(&staging, path))
+        .with_context(|| format!("writing the vectors to {}", path.display()))
 }
 
 /// What `bench recall` measured.

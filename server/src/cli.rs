@@ -163,6 +163,10 @@ pub enum BenchCommand {
         /// Skip measuring the matmul peak (and so the FLOP share).
         #[arg(long)]
         no_matmul: bool,
+        /// Also write the vectors, in the snippets' order, to this file as little-endian f32s
+        /// (to compare them with another engine's).
+        #[arg(long)]
+        vectors: Option<PathBuf>,
     },
     /// The best f32 matmul FLOP/s candle reaches on this CPU.
     Matmul {
@@ -527,6 +531,7 @@ fn run_bench(command: BenchCommand) -> Result<()> {
             model,
             request_size,
             no_matmul,
+            vectors,
         } => {
             let snippets = bench::read_snippets(&snippets)?;
             let matmul = if no_matmul {
@@ -543,6 +548,7 @@ fn run_bench(command: BenchCommand) -> Result<()> {
                 &snippets,
                 request_size,
                 matmul,
+                vectors.as_deref(),
             )?)?
         }
         BenchCommand::Matmul { seconds } => {

@@ -32,6 +32,7 @@ use std::sync::OnceLock;
 
 use candle_core::Result;
 
+use super::bf16::PackedWeight;
 use super::strips;
 
 /// Output columns of one packed block (sixteen i32 lanes).
@@ -43,6 +44,14 @@ const BLOCK: usize = strips::STRIP;
 /// SmoothQuant's migration strength: the share of an activation channel's magnitude moved into
 /// the weights (0.5 measured best in `bench/int8_sim.py`, 0.3–0.6 within 0.0001).
 const SMOOTHING: f32 = 0.5;
+
+/// A row whose smoothed activations peak above this many times their root mean square is
+/// multiplied in bf16 instead ([`PackedInt8::x_wt`]). Such rows are attention sinks: MiniLM drives
+/// its `[CLS]` token's activations above 17 times their RMS in every layer, where other tokens
+/// stay below 13 (0.5% of rows are above 13.5, 4% above 12). One int8 scale per row quantizes
+/// a sink's other channels coarsely, and every token attends to it: with them in int8 the worst
+/// text of 1,428 reached cosine 0.9987 to f32, with them in bf16 0.9993 (`bench/int8_sim.py`).
+const CREST_LIMIT: f32 = 16.0;
 
 /// Texts run through the model once at load time to measure each quantized layer's input
 /// channels: code of several languages and the prose of questions and docs, like what gets
@@ -140,6 +149,9 @@ pub struct PackedInt8 {
     column_offset: Vec<i32>,
     /// Per input channel: `1 / s_j`, applied to activations before they are quantized.
     inverse_smoothing: Vec<f32>,
+    /// The unsmoothed weight packed for bf16, for the rows that int8 would quantize too coarsely
+    /// ([`CREST_LIMIT`]).
+    exact: PackedWeight,
 }
 
 impl std::fmt::Debug for PackedInt8 {
@@ -209,11 +221,13 @@ impl PackedInt8 {
             column_scale,
             column_offset,
             inverse_smoothing: smoothing.iter().map(|s| 1.0 / s).collect(),
+            exact: PackedWeight::pack(w, n, k)?,
         })
     }
 
-    /// `x · wᵀ` for row-major `x` `(m, k)`, into a new row-major `(m, n)` buffer. The CPU must
-    /// support it ([`enabled`]; an error otherwise).
+    /// `x · wᵀ` for row-major `x` `(m, k)`, into a new row-major `(m, n)` buffer: in int8, except
+    /// the rows [`PackedInt8::is_sink`] picks, which are multiplied in bf16. The CPU must support
+    /// both ([`enabled`]; an error otherwise).
     pub fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
         let (n, k) = (self.n, self.k);
         if x.len() != m * k {
@@ -222,9 +236,34 @@ impl PackedInt8 {
         if !vnni::supported() {
             candle_core::bail!("int8: this CPU has no AVX512-VNNI");
         }
-        Ok(strips::parallel_rows(x, (m, n, k), |x, out| {
-            self.rows(x, out)
-        }))
+        let mut out = strips::parallel_rows(x, (m, n, k), |x, out| self.rows(x, out));
+        // The sinks were multiplied in int8 too (the kernel takes whole strips); one bf16
+        // product over all of them replaces those rows.
+        let sinks: Vec<usize> = (0..m).filter(|&r| self.is_sink(&x[r * k..][..k])).collect();
+        if !sinks.is_empty() {
+            let gathered: Vec<f32> = sinks
+                .iter()
+                .flat_map(|&r| &x[r * k..][..k])
+                .copied()
+                .collect();
+            let exact = self.exact.x_wt(&gathered, sinks.len())?;
+            for (&r, row) in sinks.iter().zip(exact.chunks_exact(n)) {
+                out[r * n..][..n].copy_from_slice(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a row's smoothed activations peak above [`CREST_LIMIT`] times their root mean
+    /// square (an all-zero row does not).
+    fn is_sink(&self, row: &[f32]) -> bool {
+        let (mut max, mut squares) = (0f32, 0f32);
+        for (value, inverse) in row.iter().zip(&self.inverse_smoothing) {
+            let y = value * inverse;
+            max = max.max(y.abs());
+            squares += y * y;
+        }
+        max > 0.0 && max * max > CREST_LIMIT * CREST_LIMIT * squares / row.len() as f32
     }
 
     /// One task's rows: `x` `(rows, k)` into `out` `(rows, n)`, every value of which it writes
@@ -464,7 +503,26 @@ mod tests {
             .collect()
     }
 
-    /// The product the kernel must compute, from the same quantization done in scalar code.
+    /// Whether the int8 kernel and the bf16 one for its sink rows can run here.
+    fn runnable() -> bool {
+        let ok = vnni::supported() && crate::embed::bf16::available();
+        if !ok {
+            eprintln!(
+                "no AVX512-VNNI or no bf16 backend on this CPU: the int8 kernel cannot run here"
+            );
+        }
+        ok
+    }
+
+    /// The exact f32 product `x · wᵀ`.
+    fn exact(w: &[f32], x: &[f32], (m, n, k): (usize, usize, usize)) -> Vec<f32> {
+        (0..m * n)
+            .map(|i| (0..k).map(|j| x[i / n * k + j] * w[i % n * k + j]).sum())
+            .collect()
+    }
+
+    /// The product the kernel must compute, from the same quantization done in scalar code
+    /// (rows that are sinks included: the caller compares those with the exact product).
     fn reference(packed: &PackedInt8, w: &[f32], x: &[f32], m: usize) -> Vec<f32> {
         let (n, k) = (packed.n, packed.k);
         let smoothing: Vec<f32> = packed.inverse_smoothing.iter().map(|s| 1.0 / s).collect();
@@ -504,8 +562,7 @@ mod tests {
 
     #[test]
     fn the_kernel_computes_the_quantized_product_and_stays_near_f32() {
-        if !vnni::supported() {
-            eprintln!("no AVX512-VNNI on this CPU: the int8 kernel cannot run here");
+        if !runnable() {
             return;
         }
         // Ragged sizes: rows past one strip, columns not a multiple of 32, k not of 64.
@@ -520,6 +577,7 @@ mod tests {
                 .map(|j| (0..m).map(|r| x[r * k + j].abs()).fold(0.0, f32::max))
                 .collect();
             let packed = PackedInt8::pack(&w, n, k, &magnitudes).unwrap();
+            assert!((0..m).all(|r| !packed.is_sink(&x[r * k..][..k])));
             let got = packed.x_wt(&x, m).unwrap();
             let want = reference(&packed, &w, &x, m);
             for (g, r) in got.iter().zip(&want) {
@@ -529,14 +587,12 @@ mod tests {
                 );
             }
             // Against the exact f32 product: int8 error, well below the values' spread.
+            let exact = exact(&w, &x, (m, n, k));
             let mut error = 0f64;
             let mut norm = 0f64;
-            for r in 0..m {
-                for col in 0..n {
-                    let exact: f32 = (0..k).map(|j| x[r * k + j] * w[col * k + j]).sum();
-                    error += f64::from(got[r * n + col] - exact).powi(2);
-                    norm += f64::from(exact).powi(2);
-                }
+            for (g, e) in got.iter().zip(&exact) {
+                error += f64::from(g - e).powi(2);
+                norm += f64::from(*e).powi(2);
             }
             assert!(
                 error / norm < 1e-3,
@@ -547,8 +603,58 @@ mod tests {
     }
 
     #[test]
+    fn attention_sinks_are_multiplied_in_bf16() {
+        if !runnable() {
+            return;
+        }
+        let (m, n, k) = (40, 48, 384);
+        let w = values(n * k, 11);
+        let mut x = values(m * k, 12);
+        // Calibration saw ordinary rows only; rows 3 and 33 then peak on two channels far above
+        // the rest, as BERT's [CLS] does.
+        let magnitudes: Vec<f32> = (0..k)
+            .map(|j| (0..m).map(|r| x[r * k + j].abs()).fold(0.0, f32::max))
+            .collect();
+        for r in [3, 33] {
+            x[r * k + 62] = 40.0;
+            x[r * k + 249] = -25.0;
+        }
+        let packed = PackedInt8::pack(&w, n, k, &magnitudes).unwrap();
+        let sinks: Vec<usize> = (0..m)
+            .filter(|&r| packed.is_sink(&x[r * k..][..k]))
+            .collect();
+        assert_eq!(sinks, [3, 33]);
+        let got = packed.x_wt(&x, m).unwrap();
+        let exact = exact(&w, &x, (m, n, k));
+        let int8 = reference(&packed, &w, &x, m);
+        let error = |values: &[f32], r: usize| -> f64 {
+            let range = r * n..(r + 1) * n;
+            let (mut error, mut norm) = (0f64, 0f64);
+            for (v, e) in values[range.clone()].iter().zip(&exact[range]) {
+                error += f64::from(v - e).powi(2);
+                norm += f64::from(*e).powi(2);
+            }
+            error / norm
+        };
+        for r in [3, 33] {
+            // bf16 rounding only, where int8 would have lost far more.
+            assert!(error(&got, r) < 1e-4, "row {r}: {}", error(&got, r));
+            assert!(error(&int8, r) > 10.0 * error(&got, r), "row {r}");
+        }
+        // The other rows stay int8's, exactly.
+        for r in (0..m).filter(|r| !sinks.contains(r)) {
+            for (g, q) in got[r * n..][..n].iter().zip(&int8[r * n..][..n]) {
+                assert!(
+                    (g - q).abs() <= 1e-4 * (1.0 + q.abs()),
+                    "row {r}: {g} vs {q}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn zero_rows_and_columns_give_zeros() {
-        if !vnni::supported() {
+        if !runnable() {
             return;
         }
         let (m, n, k) = (3, 20, 64);

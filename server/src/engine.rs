@@ -1,9 +1,12 @@
 //! The engine as a long-running service: several workspace roots, one model, unsaved buffers.
 //!
-//! The language server (and any other front end) holds one `Engine`. Every method is async and
-//! runs its blocking work (SQLite, parsing, waiting on the model thread) with
-//! `spawn_blocking`, so the tokio runtime never computes. Each root's index sits behind a
-//! mutex that indexing takes only for short steps, so queries are answered while it runs.
+//! The language server and MCP hold one `Engine`; the command line drives one for a single run
+//! ([`Engine::open_once`]: the root opened with the model that serves it, its adapter merged in,
+//! and the index taken as the run needs it). Every method that indexes or searches is async
+//! and runs its blocking work (SQLite, parsing, waiting on the model thread) with
+//! `spawn_blocking`, so the tokio runtime never computes; the one-shot openers are blocking and
+//! run off any runtime. Each root's index sits behind a mutex that indexing takes only for
+//! short steps, so queries are answered while it runs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,10 +20,11 @@ use crate::embed::lora::Adapter;
 use crate::embed::{EmbedError, QueryTask};
 use crate::finetune;
 use crate::index::{
-    Access, Index, IndexAccess, IndexConfig, IndexError, IndexEvent, UpdateStats, chunker_for,
-    embed_pending_for, embed_pending_in_file, stage_chunks, update_shared,
+    Access, Index, IndexAccess, IndexConfig, IndexError, IndexEvent, IndexStatus, ModelKey,
+    UpdateStats, chunker_for, embed_pending, embed_pending_for, embed_pending_in_file,
+    stage_chunks, sync_files, update_shared,
 };
-use crate::model::{self, LoadedModel, ModelError, ModelOptions};
+use crate::model::{self, LoadedModel, ModelError, ModelOptions, ResolvedModel};
 use crate::search::{Priors, Ranking, SearchFilter, SearchHit, SearchMode, search_task, similar};
 use crate::symbols::Language;
 use crate::workspace::{self, WalkOptions};
@@ -40,6 +44,37 @@ pub struct EngineSettings {
     pub priors: Priors,
 }
 
+impl EngineSettings {
+    /// The index of the workspace folder at `path`: in `index_dir` when one is given (the
+    /// command line's `--index-dir`), else a directory of its own under the configured base
+    /// directory, else in the user cache. The walk leaves out the index's own directory when it
+    /// sits inside the folder.
+    pub fn root_config(
+        &self,
+        path: &Path,
+        index_dir: Option<&Path>,
+    ) -> Result<IndexConfig, EngineError> {
+        let root = workspace::canonical_root(path).map_err(IndexError::from)?;
+        let dir = match (index_dir, &self.index_dir) {
+            (Some(dir), _) => dir.to_path_buf(),
+            (None, Some(base)) => base.join(IndexConfig::dir_name(&root)),
+            (None, None) => IndexConfig::default_dir(&root),
+        };
+        let skip_dir = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::canonicalize(&dir))
+            .ok();
+        Ok(IndexConfig {
+            root,
+            dir,
+            walk: WalkOptions {
+                max_file_size: self.max_file_size,
+                exclude: self.exclude.clone(),
+                skip_dir,
+            },
+        })
+    }
+}
+
 /// Errors of engine operations, as text a user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -49,6 +84,24 @@ pub enum EngineError {
     OutsideWorkspace(PathBuf),
     #[error("no model is loaded: {0}")]
     NoModel(String),
+    /// The configured model could not be found (asked only when a workspace has an adapter).
+    #[error("resolving model {spec}")]
+    ResolveModel {
+        spec: String,
+        #[source]
+        source: ModelError,
+    },
+    /// The model that serves a root could not be loaded for a one-shot run.
+    #[error("loading model {spec}")]
+    LoadModel {
+        spec: String,
+        #[source]
+        source: ModelError,
+    },
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -85,6 +138,51 @@ impl RootIndex {
     fn own_model(&self) -> Option<Arc<LoadedModel>> {
         self.own.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// Where the root's index lives.
+    pub fn index_dir(&self) -> &Path {
+        &self.index_dir
+    }
+
+    /// What opening the index found worth saying (another process writes it, a damaged store
+    /// was moved aside).
+    pub fn notes(&self) -> Vec<String> {
+        self.index.with(|i| i.notes().to_vec())
+    }
+}
+
+/// What a one-shot run (the command line) does with a root's index, which decides how
+/// [`Engine::open_once`] takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OneShot {
+    /// Bring it up to date, waiting while another process writes it (`index`).
+    Update,
+    /// Bring it up to date unless another process writes it, then answer from it; without a
+    /// model, answer from it as it is (`search`).
+    Search,
+    /// Answer from it as it is (`search --no-update`).
+    Read,
+}
+
+impl OneShot {
+    /// How the index is taken, with or without a model to update it with.
+    fn access(self, has_model: bool) -> Access {
+        match self {
+            OneShot::Update => Access::WriteWait,
+            OneShot::Search if has_model => Access::WriteOrRead,
+            OneShot::Search | OneShot::Read => Access::ReadOnly,
+        }
+    }
+}
+
+/// What a root's index holds, for the model that serves it ([`Engine::inspect_once`]).
+#[derive(Debug, Clone)]
+pub struct RootReport {
+    pub status: IndexStatus,
+    /// The model that serves the root (its fingerprint the adapted one when an adapter serves).
+    pub model: ResolvedModel,
+    /// The adapter merged into it: the configured one, or the workspace's fine-tuned one.
+    pub adapter: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RootIndex {
@@ -431,24 +529,8 @@ impl Engine {
         if let Some(existing) = self.roots().into_iter().find(|r| r.root == path) {
             return Ok(existing);
         }
-        let root = workspace::canonical_root(path).map_err(IndexError::from)?;
-        let dir = match &self.settings.index_dir {
-            Some(base) => base.join(IndexConfig::dir_name(&root)),
-            None => IndexConfig::default_dir(&root),
-        };
-        let skip_dir = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::canonicalize(&dir))
-            .ok();
-        let index_dir = dir.clone();
-        let config = IndexConfig {
-            root: root.clone(),
-            dir,
-            walk: WalkOptions {
-                max_file_size: self.settings.max_file_size,
-                exclude: self.settings.exclude.clone(),
-                skip_dir,
-            },
-        };
+        let config = self.settings.root_config(path, None)?;
+        let (root, index_dir) = (config.root.clone(), config.dir.clone());
         let engine = Arc::clone(self);
         let (index, own) = blocking(move || {
             let mut index = Index::open(config, None, Access::WriteOrRead)?;
@@ -460,6 +542,18 @@ impl Engine {
             Ok((index, own))
         })
         .await?;
+        Ok(self.insert_root(root, index_dir, index, own))
+    }
+
+    /// Serves `index`, the index of `root` kept in `index_dir`, with `own` as the root's own
+    /// model ([`RootIndex::own`]).
+    fn insert_root(
+        &self,
+        root: PathBuf,
+        index_dir: PathBuf,
+        index: Index,
+        own: Option<Arc<LoadedModel>>,
+    ) -> Arc<RootIndex> {
         let entry = Arc::new(RootIndex {
             root,
             index_dir,
@@ -473,7 +567,83 @@ impl Engine {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push(Arc::clone(&entry));
-        Ok(entry)
+        entry
+    }
+
+    /// Which model and adapter serve the workspace whose index is in `index_dir`
+    /// ([`workspace_model`] with this engine's settings; the base model is resolved only when
+    /// an adapter is installed there). Blocking.
+    fn served(&self, index_dir: &Path) -> Result<WorkspaceModel, EngineError> {
+        let spec = &self.settings.model;
+        workspace_model(&self.settings.model_options, index_dir, || {
+            model::resolve(spec)
+                .map(|resolved| resolved.fingerprint)
+                .map_err(|source| EngineError::ResolveModel {
+                    spec: spec.clone(),
+                    source,
+                })
+        })
+    }
+
+    /// For a one-shot run: loads the model that serves the workspace whose index is in
+    /// `index_dir` ([`workspace_model`]), its adapter merged in at once, so the root is embedded
+    /// only with the model that serves it (a long-running engine loads the base model and
+    /// follows the workspace's adapter in the background, [`Engine::follow_adapter`]). Blocking.
+    pub fn load_served(&self, index_dir: &Path) -> Result<LoadedModel, EngineError> {
+        let served = self.served(index_dir)?;
+        model::load(&self.settings.model, &served.options).map_err(|source| {
+            EngineError::LoadModel {
+                spec: self.settings.model.clone(),
+                source,
+            }
+        })
+    }
+
+    /// For a one-shot run: opens the root of `config` ([`Engine::root_config`]) served by
+    /// `model` (from [`Engine::load_served`]; `None` when none could be loaded: the index is then
+    /// only read, and searched by words), taking its index as `run` needs it. There is no
+    /// previous model to keep serving and no adapter to follow, unlike [`Engine::add_root`]:
+    /// `model` serves the root from the start. Blocking.
+    pub fn open_once(
+        self: &Arc<Self>,
+        config: IndexConfig,
+        run: OneShot,
+        model: Option<LoadedModel>,
+    ) -> Result<Arc<RootIndex>, EngineError> {
+        let (root, index_dir) = (config.root.clone(), config.dir.clone());
+        let access = run.access(model.is_some());
+        let index = Index::open(config, model.as_ref().map(LoadedModel::key), access)?;
+        let model = model.map(Arc::new);
+        // The workspace's fine-tuned adapter is the root's own model, as after
+        // `follow_adapter`; the base model it was merged into is not loaded on its own.
+        let own = model
+            .clone()
+            .filter(|m| m.adapter != self.settings.model_options.adapter);
+        if own.is_none()
+            && let Some(model) = model
+        {
+            *self.model.write().unwrap_or_else(|e| e.into_inner()) = ModelState::Ready(model);
+        }
+        Ok(self.insert_root(root, index_dir, index, own))
+    }
+
+    /// For a one-shot look at the index of `config` (`status`): what it holds for the vectors
+    /// of the model that serves the root ([`workspace_model`]), read without loading the
+    /// model's weights. Blocking.
+    pub fn inspect_once(&self, config: IndexConfig) -> Result<RootReport, EngineError> {
+        let served = self.served(&config.dir)?;
+        let adapter = served.options.adapter;
+        let (model, _) = model::resolve_adapted(&self.settings.model, adapter.as_deref())?;
+        let key = ModelKey {
+            fingerprint: model.fingerprint.clone(),
+            dimensions: model.dimensions,
+        };
+        let index = Index::open(config, Some(key), Access::ReadOnly)?;
+        Ok(RootReport {
+            status: index.status()?,
+            model,
+            adapter,
+        })
     }
 
     /// The served folder `path` (canonicalised), or the first one when `None`.
@@ -607,24 +777,72 @@ impl Engine {
         root: &Arc<RootIndex>,
         progress: impl FnMut(IndexEvent) + Send + 'static,
     ) -> Result<UpdateStats, EngineError> {
+        let mut progress = progress;
+        self.update_root(root, move |root, model| {
+            let stats = update_shared(&root.index, &model.handle, &mut progress, &root.cancel)?;
+            root.index.with(|i| i.record_served(&model.served()))?;
+            Ok(stats)
+        })
+        .await
+    }
+
+    /// The first half of [`Engine::index_root`]: the stored files follow the disk (changed
+    /// files cut again, removed ones dropped) and nothing is embedded, so a query can be
+    /// answered by words before the model has embedded a cold index; `pending` says how many
+    /// chunk texts wait for [`Engine::embed_root`].
+    pub async fn sync_root(
+        self: &Arc<Self>,
+        root: &Arc<RootIndex>,
+        progress: impl FnMut(IndexEvent) + Send + 'static,
+    ) -> Result<UpdateStats, EngineError> {
+        let mut progress = progress;
+        self.update_root(root, move |root, model| {
+            Ok(sync_files(
+                &root.index,
+                &model.handle,
+                &mut progress,
+                &root.cancel,
+            )?)
+        })
+        .await
+    }
+
+    /// The second half of [`Engine::index_root`] after [`Engine::sync_root`]: embeds the chunk
+    /// texts still without a vector, saves the vectors and records the model as the root's.
+    /// Returns how many texts were embedded.
+    pub async fn embed_root(
+        self: &Arc<Self>,
+        root: &Arc<RootIndex>,
+        progress: impl FnMut(IndexEvent) + Send + 'static,
+    ) -> Result<usize, EngineError> {
+        let mut progress = progress;
+        self.update_root(root, move |root, model| {
+            let embedded = embed_pending(&root.index, &model.handle, &mut progress, &root.cancel)?;
+            root.index.with(|i| -> Result<(), IndexError> {
+                i.flush()?;
+                i.record_served(&model.served())?;
+                Ok(())
+            })?;
+            Ok(embedded)
+        })
+        .await
+    }
+
+    /// Runs `step` (blocking) on `root` with the model that serves it, as the root's one update
+    /// at a time: it counts as indexing, a failure other than cancelling is kept as the last
+    /// error, and open buffers are applied again after it.
+    async fn update_root<T: Send + 'static>(
+        self: &Arc<Self>,
+        root: &Arc<RootIndex>,
+        step: impl FnOnce(&RootIndex, &LoadedModel) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
         // A read-only index (another process writes it) is refused by the update itself.
         let updating = root.updating.lock().await;
         let model = self.model_for(root)?;
         root.cancel.store(false, Ordering::Relaxed);
         self.indexing.fetch_add(1, Ordering::Relaxed);
         let task_root = Arc::clone(root);
-        let mut progress = progress;
-        let result = blocking(move || {
-            let stats = update_shared(
-                &task_root.index,
-                &model.handle,
-                &mut progress,
-                &task_root.cancel,
-            )?;
-            task_root.index.with(|i| i.record_served(&model.served()))?;
-            Ok(stats)
-        })
-        .await;
+        let result = blocking(move || step(&task_root, &model)).await;
         self.indexing.fetch_sub(1, Ordering::Relaxed);
         if let Err(e) = &result
             && !matches!(e, EngineError::Index(IndexError::Cancelled))
@@ -1214,6 +1432,155 @@ mod tests {
         WorkspaceModel {
             options: options.clone(),
             installed: None,
+        }
+    }
+
+    /// A workspace of three Rust files and the settings of an engine on the tiny BERT.
+    fn tiny_workspace() -> (tempfile::TempDir, EngineSettings) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        for (file, name) in [
+            ("a.rs", "parse_config"),
+            ("b.rs", "retry_later"),
+            ("c.rs", "open"),
+        ] {
+            std::fs::write(
+                root.join(file),
+                format!("/// Does {name}.\npub fn {name}(x: u32) -> u32 {{\n    x + 1\n}}\n"),
+            )
+            .unwrap();
+        }
+        let settings = EngineSettings {
+            model: crate::embed::tiny_bert_dir().display().to_string(),
+            model_options: ModelOptions::default(),
+            index_dir: None,
+            exclude: Vec::new(),
+            max_file_size: crate::workspace::DEFAULT_MAX_FILE_SIZE,
+            priors: Priors::default(),
+        };
+        (dir, settings)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// The names of the vector files in an index directory.
+    fn vector_files(index_dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(index_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("vectors-") && n.ends_with(".usearch"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_one_shot_run_embeds_a_root_once_with_its_installed_adapter() {
+        use crate::embed::lora::{AdapterMeta, random_lora};
+        let (dir, settings) = tiny_workspace();
+        let index_dir = dir.path().join("index");
+        let config = settings
+            .root_config(&dir.path().join("root"), Some(&index_dir))
+            .unwrap();
+        let base = model::resolve(&settings.model).unwrap();
+        let trainable =
+            crate::embed::load_trainable(&base.dir, &candle_core::Device::Cpu, &Default::default())
+                .unwrap();
+        let installed = index_dir.join(finetune::ADAPTER_DIR);
+        random_lora(&trainable.lora_modules(), 3)
+            .save(&installed, &AdapterMeta::new(&base.fingerprint, "bert"))
+            .unwrap();
+
+        let engine = Engine::new(settings);
+        let model = engine.load_served(&config.dir).unwrap();
+        assert_eq!(model.adapter.as_ref(), Some(&installed));
+        let adapted = model.resolved.fingerprint.clone();
+        assert_ne!(adapted, base.fingerprint);
+        let root = engine
+            .open_once(config.clone(), OneShot::Update, Some(model))
+            .unwrap();
+        // The adapted model is the root's own; the base model is never loaded on its own.
+        assert!(engine.model().is_none());
+        let stats = runtime()
+            .block_on(engine.index_root(&root, |_| {}))
+            .unwrap();
+        assert_eq!(stats.pending, 0);
+        assert_eq!(stats.embedded as u64, stats.chunks, "{stats:?}");
+        // One embedding of the root, with the adapted model: no base model's vectors.
+        assert_eq!(
+            vector_files(&index_dir),
+            [format!("vectors-{adapted}.usearch")]
+        );
+        drop((root, engine));
+
+        // `status` reads the same without loading any weights.
+        let engine = Engine::new(tiny_workspace().1);
+        let report = engine.inspect_once(config).unwrap();
+        assert_eq!(report.adapter.as_ref(), Some(&installed));
+        assert_eq!(report.model.fingerprint, adapted);
+        assert_eq!(report.status.fingerprint, adapted);
+        assert_eq!(report.status.embedded_chunks, stats.chunks);
+        assert!(report.status.read_only);
+        assert!(engine.model().is_none() && engine.roots().is_empty());
+    }
+
+    #[test]
+    fn a_one_shot_search_syncs_first_and_embeds_after_and_reads_without_a_model() {
+        let (dir, settings) = tiny_workspace();
+        let config = settings
+            .root_config(&dir.path().join("root"), Some(&dir.path().join("index")))
+            .unwrap();
+        let engine = Engine::new(settings.clone());
+        let model = engine.load_served(&config.dir).unwrap();
+        assert!(model.adapter.is_none());
+        let root = engine
+            .open_once(config.clone(), OneShot::Search, Some(model))
+            .unwrap();
+        // Without an adapter the model is the engine's, as in a long-running one.
+        assert!(engine.model().is_some() && root.own_model().is_none());
+        let rt = runtime();
+        assert!(rt.block_on(engine.is_writer(&root)).unwrap());
+        let synced = rt.block_on(engine.sync_root(&root, |_| {})).unwrap();
+        assert_eq!((synced.files, synced.embedded), (3, 0));
+        assert_eq!(synced.pending, synced.chunks);
+        let found = |engine: &Arc<Engine>| {
+            rt.block_on(engine.search(
+                "parse_config",
+                3,
+                SearchFilter::default(),
+                Ranking::default(),
+            ))
+            .unwrap()
+        };
+        // Answered by words before anything is embedded.
+        assert_eq!(found(&engine)[0].hit.name, "parse_config");
+        let embedded = rt.block_on(engine.embed_root(&root, |_| {})).unwrap();
+        assert_eq!(embedded as u64, synced.chunks);
+        let served = root.index.with(|i| i.served_model()).unwrap().unwrap();
+        assert_eq!(
+            served.fingerprint,
+            engine.model().unwrap().resolved.fingerprint
+        );
+        drop((root, engine));
+
+        // Another run reads the index as it is: `--no-update`, or no model for lexical search.
+        for (run, model) in [
+            (
+                OneShot::Read,
+                Some(model::load(&settings.model, &ModelOptions::default()).unwrap()),
+            ),
+            (OneShot::Search, None),
+        ] {
+            let engine = Engine::new(settings.clone());
+            let root = engine.open_once(config.clone(), run, model).unwrap();
+            assert!(!rt.block_on(engine.is_writer(&root)).unwrap(), "{run:?}");
+            assert_eq!(found(&engine)[0].hit.name, "parse_config", "{run:?}");
         }
     }
 

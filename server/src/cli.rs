@@ -12,17 +12,16 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use std::sync::Arc;
+
 use crate::embed::{DeviceSpec, Instructions};
-use crate::engine::workspace_model;
-use crate::index::{
-    Access, Index, IndexConfig, IndexEvent, ModelKey, UpdateStats, embed_pending, sync_files,
-};
-use crate::model::{self, DEFAULT_MODEL, LoadedModel, ModelOptions};
+use crate::engine::{Engine, EngineError, EngineSettings, OneShot, RootIndex, RootReport};
+use crate::index::{IndexConfig, IndexEvent};
+use crate::model::{self, DEFAULT_MODEL, ModelOptions};
 use crate::search::{
-    DEFAULT_RRF_K, DEFAULT_TOP_K, Priors, Ranking, SearchFilter, SearchHit, SearchMode,
-    StackParams, search_filtered,
+    DEFAULT_RRF_K, DEFAULT_TOP_K, Priors, Ranking, SearchFilter, SearchHit, SearchMode, StackParams,
 };
-use crate::workspace::{DEFAULT_MAX_FILE_SIZE, WalkOptions, canonical_root};
+use crate::workspace::{DEFAULT_MAX_FILE_SIZE, canonical_root};
 
 /// Semantic code search for your workspace.
 #[derive(Debug, Parser)]
@@ -381,38 +380,33 @@ pub struct ModelArgs {
 }
 
 impl WorkspaceArgs {
-    /// How the workspace's model is loaded, decided as the language server and MCP decide it
-    /// ([`workspace_model`]): with `--adapter`, that adapter; else the workspace's fine-tuned
-    /// adapter when one is installed beside its index for this base model; else the base model.
-    fn served_options(&self, config: &IndexConfig) -> Result<ModelOptions> {
-        let spec = &self.model.spec;
-        let served = workspace_model(&self.model.model_options()?, &config.dir, || {
-            model::resolve(spec)
-                .map(|resolved| resolved.fingerprint)
-                .with_context(|| format!("resolving model {spec}"))
-        })?;
-        Ok(served.options)
+    /// The engine of a one-shot run on this workspace (ranking with `priors`) and the
+    /// workspace's index. The root is checked before the model options are read, so a missing
+    /// root is the error reported first.
+    fn engine(&self, priors: Priors) -> Result<(Arc<Engine>, IndexConfig)> {
+        let mut settings = self.settings(priors);
+        let config = settings.root_config(&self.root, self.index_dir.as_deref())?;
+        settings.model_options = self.model.model_options()?;
+        Ok((Engine::new(settings), config))
+    }
+
+    /// The engine's settings from these flags, but for the model options.
+    fn settings(&self, priors: Priors) -> EngineSettings {
+        EngineSettings {
+            model: self.model.spec.clone(),
+            model_options: ModelOptions::default(),
+            // `--index-dir` names the index itself, given to `root_config`.
+            index_dir: None,
+            exclude: self.walk.exclude.clone(),
+            max_file_size: self.walk.max_file_size,
+            priors,
+        }
     }
 
     fn index_config(&self) -> Result<IndexConfig> {
-        let root = canonical_root(&self.root)?;
-        let dir = match &self.index_dir {
-            Some(dir) => dir.clone(),
-            None => IndexConfig::default_dir(&root),
-        };
-        // Never index our own index if it sits inside the workspace.
-        let skip_dir = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::canonicalize(&dir))
-            .ok();
-        Ok(IndexConfig {
-            root,
-            dir,
-            walk: WalkOptions {
-                max_file_size: self.walk.max_file_size,
-                exclude: self.walk.exclude.clone(),
-                skip_dir,
-            },
-        })
+        Ok(self
+            .settings(Priors::default())
+            .root_config(&self.root, self.index_dir.as_deref())?)
     }
 }
 
@@ -607,25 +601,28 @@ fn run_bench(command: BenchCommand) -> Result<()> {
     Ok(())
 }
 
-/// The model for a workspace, loaded as [`WorkspaceArgs::served_options`] says.
-fn load_model(args: &WorkspaceArgs, config: &IndexConfig) -> Result<LoadedModel> {
-    let spec = &args.model.spec;
-    let options = args.served_options(config)?;
-    model::load(spec, &options).with_context(|| format!("loading model {spec}"))
+/// Drives the engine synchronously: a one-shot command waits for each of its steps.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn run_index(args: &WorkspaceArgs, json: bool) -> Result<()> {
-    let config = args.index_config()?;
-    let model = load_model(args, &config)?;
-    let mut index = Index::open(config, Some(model.key()), Access::WriteWait)?;
-    report_notes(index.notes());
-    let stats = update_with_progress(&mut index, &model)?;
+    let (engine, config) = args.engine(Priors::default())?;
+    let model = engine.load_served(&config.dir)?;
+    let model_name = model.resolved.name.clone();
+    let root = engine.open_once(config, OneShot::Update, Some(model))?;
+    report_notes(&root.notes());
+    let runtime = runtime()?;
+    let stats = with_progress(|progress| runtime.block_on(engine.index_root(&root, progress)))?;
     // Not `status()`: its counts read every chunk again, seconds on a large index.
-    let index_dir = index.dir().to_path_buf();
+    let index_dir = root.index_dir();
     if json {
         let mut value = serde_json::to_value(&stats)?;
         value["index_dir"] = json!(index_dir);
-        value["model"] = json!(model.resolved.name);
+        value["model"] = json!(model_name);
         println!("{value}");
     } else {
         println!(
@@ -674,67 +671,58 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
             "the query is empty: say what you are looking for, e.g. `coder-lsp search \"parse the config file\"`"
         ),
     };
-    let config = args.index_config()?;
+    let (engine, config) = args.engine(ranking.stack.priors.clone())?;
     // Lexical ranking needs no model: without one, answer from the index as it is.
-    let model = match load_model(args, &config) {
+    let model = match engine.load_served(&config.dir) {
         Ok(model) => Some(model),
         Err(e) if ranking.mode == SearchMode::Lexical => {
             eprintln!(
-                "note: {e:#}\nnote: answering lexically from the index as it is (it cannot be updated without the model)"
+                "note: {:#}\nnote: answering lexically from the index as it is (it cannot be updated without the model)",
+                anyhow::Error::from(e)
             );
             None
         }
         Err(e) => {
-            return Err(e.context(
+            return Err(anyhow::Error::from(e).context(
                 "no model to rank with (`--mode lexical` answers from the existing index without one)",
             ));
         }
     };
-    let access = if no_update || model.is_none() {
-        Access::ReadOnly
+    let has_model = model.is_some();
+    let run = if no_update {
+        OneShot::Read
     } else {
-        Access::WriteOrRead
+        OneShot::Search
     };
-    let mut index = Index::open(config, model.as_ref().map(LoadedModel::key), access)?;
-    report_notes(index.notes());
+    let root = engine.open_once(config, run, model)?;
+    report_notes(&root.notes());
+    let runtime = runtime()?;
     // Chunks still without a vector when the one query is answered (a cold index): the model
     // embeds them after the answer, so the first answer does not wait minutes.
     let mut partial: Option<Partial> = None;
-    if let Some(model) = &model
-        && index.is_writable()
-    {
+    if has_model && runtime.block_on(engine.is_writer(&root))? {
         if stdin {
-            update_with_progress(&mut index, model)?;
+            with_progress(|progress| runtime.block_on(engine.index_root(&root, progress)))?;
         } else {
-            let synced = with_progress(|report| {
-                sync_files(
-                    &std::cell::RefCell::new(&mut index),
-                    &model.handle,
-                    report,
-                    &std::sync::atomic::AtomicBool::new(false),
-                )
-            })?;
+            let synced =
+                with_progress(|progress| runtime.block_on(engine.sync_root(&root, progress)))?;
             if synced.pending > EMBED_BEFORE_ANSWER {
                 partial = Some(Partial {
                     pending: synced.pending,
                     chunks: synced.chunks,
                 });
             } else {
-                embed_rest(&mut index, model)?;
+                embed_rest(&runtime, &engine, &root)?;
             }
         }
     }
     let mut out = std::io::stdout().lock();
-    let filter = SearchFilter::default();
     let mut answer = |query: &str| -> Result<()> {
-        let hits = search_filtered(
-            &index,
-            model.as_ref().map(|m| &m.handle),
-            query,
-            top_k,
-            &filter,
-            &ranking,
-        )?;
+        let hits: Vec<SearchHit> = runtime
+            .block_on(engine.search(query, top_k, SearchFilter::default(), ranking.clone()))?
+            .into_iter()
+            .map(|rooted| rooted.hit)
+            .collect();
         print_hits(&mut out, query, &hits, json, partial.as_ref())?;
         out.flush()?;
         Ok(())
@@ -746,14 +734,12 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
             "note: a partial answer: {pending} of {chunks} chunks have no vector yet and were ranked by their words only.\n\
              note: embedding them now, so later searches rank every chunk by meaning (Ctrl-C stops; what is embedded is kept)"
         );
-        if let Some(model) = &model {
-            let started = std::time::Instant::now();
-            let embedded = embed_rest(&mut index, model)?;
-            eprintln!(
-                "note: embedded {embedded} chunks in {:.0}s; the index is complete",
-                started.elapsed().as_secs_f64()
-            );
-        }
+        let started = std::time::Instant::now();
+        let embedded = embed_rest(&runtime, &engine, &root)?;
+        eprintln!(
+            "note: embedded {embedded} chunks in {:.0}s; the index is complete",
+            started.elapsed().as_secs_f64()
+        );
         return Ok(());
     }
     if stdin {
@@ -830,20 +816,17 @@ fn print_hits(
 }
 
 fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
-    let config = args.index_config()?;
-    let options = args.served_options(&config)?;
-    let (resolved, _) = model::resolve_adapted(&args.model.spec, options.adapter.as_deref())?;
-    let key = ModelKey {
-        fingerprint: resolved.fingerprint.clone(),
-        dimensions: resolved.dimensions,
-    };
-    let index = Index::open(config, Some(key), Access::ReadOnly)?;
-    let status = index.status()?;
+    let (engine, config) = args.engine(Priors::default())?;
+    let RootReport {
+        status,
+        model: resolved,
+        adapter,
+    } = engine.inspect_once(config)?;
     if json {
         let mut value = serde_json::to_value(&status)?;
         value["model"] = json!(resolved.name);
         value["model_dir"] = json!(resolved.dir);
-        value["adapter"] = json!(options.adapter);
+        value["adapter"] = json!(adapter);
         println!("{value}");
     } else {
         println!("root:        {}", status.root.display());
@@ -859,7 +842,7 @@ fn run_status(args: &WorkspaceArgs, json: bool) -> Result<()> {
             resolved.name,
             resolved.dir.display()
         );
-        if let Some(adapter) = &options.adapter {
+        if let Some(adapter) = &adapter {
             println!("adapter:     {}", adapter.display());
         }
         println!("fingerprint: {}", status.fingerprint);
@@ -901,11 +884,7 @@ fn run_fine_tune(
     };
     let (bar, terminal) = stderr_bar("fine-tune [{bar:30}] {pos:>3}% {msg}");
     bar.set_length(100);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let outcome = runtime.block_on(finetune::run(
+    let outcome = runtime()?.block_on(finetune::run(
         &job,
         |progress| {
             if terminal {
@@ -994,39 +973,24 @@ fn stderr_bar(template: &str) -> (ProgressBar, bool) {
     (bar, terminal)
 }
 
-/// Runs an update with a progress bar on a terminal, or a few plain lines otherwise.
-/// Brings the index up to date with a progress bar, and records `model` as the one serving it
-/// once every chunk has its vector (a language server started later with another model keeps
-/// serving with this one until the other has caught up).
-fn update_with_progress(index: &mut Index, model: &LoadedModel) -> Result<UpdateStats> {
-    let stats = with_progress(|report| index.update(&model.handle, report))?;
-    index.record_served(&model.served())?;
-    Ok(stats)
-}
-
-/// The second half of an update after [`sync_files`]: embeds the chunk texts still without a
-/// vector, saves the vectors and records the model. Returns how many were embedded.
-fn embed_rest(index: &mut Index, model: &LoadedModel) -> Result<usize> {
-    let embedded = with_progress(|report| {
-        embed_pending(
-            &std::cell::RefCell::new(&mut *index),
-            &model.handle,
-            report,
-            &std::sync::atomic::AtomicBool::new(false),
-        )
-    })?;
-    index.flush()?;
-    index.record_served(&model.served())?;
-    Ok(embedded)
+/// The second half of an update after [`Engine::sync_root`], with a progress bar: embeds the
+/// chunk texts still without a vector. Returns how many were embedded.
+fn embed_rest(
+    runtime: &tokio::runtime::Runtime,
+    engine: &Arc<Engine>,
+    root: &Arc<RootIndex>,
+) -> Result<usize> {
+    with_progress(|progress| runtime.block_on(engine.embed_root(root, progress)))
 }
 
 /// Runs an indexing step with a progress bar on a terminal, or a line every few seconds in logs.
 fn with_progress<T>(
-    step: impl FnOnce(&mut dyn FnMut(IndexEvent)) -> Result<T, crate::index::IndexError>,
+    step: impl FnOnce(Box<dyn FnMut(IndexEvent) + Send>) -> Result<T, EngineError>,
 ) -> Result<T> {
     let (bar, terminal) = stderr_bar("{prefix:>9} [{bar:30}] {pos}/{len} {msg}");
+    let shown = bar.clone();
     let mut last_plain = std::time::Instant::now();
-    let mut report = |event: IndexEvent| match event {
+    let report = move |event: IndexEvent| match event {
         IndexEvent::Scanned { files } => {
             if !terminal {
                 eprintln!("scanning: {files} files");
@@ -1039,9 +1003,9 @@ fn with_progress<T>(
                 "embedding"
             };
             if terminal {
-                bar.set_prefix(phase);
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
+                shown.set_prefix(phase);
+                shown.set_length(total as u64);
+                shown.set_position(done as u64);
             } else if done == total || last_plain.elapsed().as_secs() >= 5 {
                 // Plain output (logs, CI) gets a line every few seconds, not a flood.
                 if total > 0 {
@@ -1050,9 +1014,9 @@ fn with_progress<T>(
                 last_plain = std::time::Instant::now();
             }
         }
-        IndexEvent::Finished => bar.finish_and_clear(),
+        IndexEvent::Finished => shown.finish_and_clear(),
     };
-    let result = step(&mut report);
+    let result = step(Box::new(report));
     bar.finish_and_clear();
     Ok(result?)
 }

@@ -15,7 +15,9 @@ use serde_json::json;
 use std::sync::Arc;
 
 use crate::embed::{DeviceSpec, Instructions};
-use crate::engine::{Engine, EngineError, EngineSettings, OneShot, RootIndex, RootReport};
+use crate::engine::{
+    Engine, EngineError, EngineSettings, OneShot, RootIndex, RootReport, UpdatePart,
+};
 use crate::index::{IndexConfig, IndexEvent};
 use crate::model::{self, DEFAULT_MODEL, ModelOptions};
 use crate::search::{
@@ -704,8 +706,9 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
         if stdin {
             with_progress(|progress| runtime.block_on(engine.index_root(&root, progress)))?;
         } else {
-            let synced =
-                with_progress(|progress| runtime.block_on(engine.sync_root(&root, progress)))?;
+            let synced = with_progress(|progress| {
+                runtime.block_on(engine.update_root(&root, UpdatePart::Files, progress))
+            })?;
             if synced.pending > EMBED_BEFORE_ANSWER {
                 partial = Some(Partial {
                     pending: synced.pending,
@@ -973,14 +976,17 @@ fn stderr_bar(template: &str) -> (ProgressBar, bool) {
     (bar, terminal)
 }
 
-/// The second half of an update after [`Engine::sync_root`], with a progress bar: embeds the
-/// chunk texts still without a vector. Returns how many were embedded.
+/// The second half of an update after its files ([`UpdatePart::Files`]), with a progress bar:
+/// embeds the chunk texts still without a vector. Returns how many were embedded.
 fn embed_rest(
     runtime: &tokio::runtime::Runtime,
     engine: &Arc<Engine>,
     root: &Arc<RootIndex>,
 ) -> Result<usize> {
-    with_progress(|progress| runtime.block_on(engine.embed_root(root, progress)))
+    let stats = with_progress(|progress| {
+        runtime.block_on(engine.update_root(root, UpdatePart::Vectors, progress))
+    })?;
+    Ok(stats.embedded)
 }
 
 /// Runs an indexing step with a progress bar on a terminal, or a line every few seconds in logs.

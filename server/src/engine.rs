@@ -175,6 +175,20 @@ impl OneShot {
     }
 }
 
+/// Which part of an update [`Engine::update_root`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdatePart {
+    /// All of it: the index follows the disk and every chunk gets its vector.
+    All,
+    /// The files only: changed ones cut again, removed ones dropped, nothing embedded, so a
+    /// query can be answered by words before a cold index is embedded; `pending` says how many
+    /// chunk texts wait for [`UpdatePart::Vectors`].
+    Files,
+    /// The vectors only: the chunk texts still without one are embedded (only `embedded` is
+    /// counted).
+    Vectors,
+}
+
 /// What a root's index holds, for the model that serves it ([`Engine::inspect_once`]).
 #[derive(Debug, Clone)]
 pub struct RootReport {
@@ -777,72 +791,46 @@ impl Engine {
         root: &Arc<RootIndex>,
         progress: impl FnMut(IndexEvent) + Send + 'static,
     ) -> Result<UpdateStats, EngineError> {
-        let mut progress = progress;
-        self.update_root(root, move |root, model| {
-            let stats = update_shared(&root.index, &model.handle, &mut progress, &root.cancel)?;
-            root.index.with(|i| i.record_served(&model.served()))?;
-            Ok(stats)
-        })
-        .await
+        self.update_root(root, UpdatePart::All, progress).await
     }
 
-    /// The first half of [`Engine::index_root`]: the stored files follow the disk (changed
-    /// files cut again, removed ones dropped) and nothing is embedded, so a query can be
-    /// answered by words before the model has embedded a cold index; `pending` says how many
-    /// chunk texts wait for [`Engine::embed_root`].
-    pub async fn sync_root(
+    /// Brings `part` of one root up to date with the model that serves it, as the root's one
+    /// update at a time: it counts as indexing, a failure other than cancelling is kept as the
+    /// last error, and open buffers are applied again after it. Once every chunk has its
+    /// vector, the model is recorded as the one that served the index.
+    pub async fn update_root(
         self: &Arc<Self>,
         root: &Arc<RootIndex>,
+        part: UpdatePart,
         progress: impl FnMut(IndexEvent) + Send + 'static,
     ) -> Result<UpdateStats, EngineError> {
-        let mut progress = progress;
-        self.update_root(root, move |root, model| {
-            Ok(sync_files(
-                &root.index,
-                &model.handle,
-                &mut progress,
-                &root.cancel,
-            )?)
-        })
-        .await
-    }
-
-    /// The second half of [`Engine::index_root`] after [`Engine::sync_root`]: embeds the chunk
-    /// texts still without a vector, saves the vectors and records the model as the root's.
-    /// Returns how many texts were embedded.
-    pub async fn embed_root(
-        self: &Arc<Self>,
-        root: &Arc<RootIndex>,
-        progress: impl FnMut(IndexEvent) + Send + 'static,
-    ) -> Result<usize, EngineError> {
-        let mut progress = progress;
-        self.update_root(root, move |root, model| {
-            let embedded = embed_pending(&root.index, &model.handle, &mut progress, &root.cancel)?;
-            root.index.with(|i| -> Result<(), IndexError> {
-                i.flush()?;
-                i.record_served(&model.served())?;
-                Ok(())
-            })?;
-            Ok(embedded)
-        })
-        .await
-    }
-
-    /// Runs `step` (blocking) on `root` with the model that serves it, as the root's one update
-    /// at a time: it counts as indexing, a failure other than cancelling is kept as the last
-    /// error, and open buffers are applied again after it.
-    async fn update_root<T: Send + 'static>(
-        self: &Arc<Self>,
-        root: &Arc<RootIndex>,
-        step: impl FnOnce(&RootIndex, &LoadedModel) -> Result<T, EngineError> + Send + 'static,
-    ) -> Result<T, EngineError> {
         // A read-only index (another process writes it) is refused by the update itself.
         let updating = root.updating.lock().await;
         let model = self.model_for(root)?;
         root.cancel.store(false, Ordering::Relaxed);
         self.indexing.fetch_add(1, Ordering::Relaxed);
         let task_root = Arc::clone(root);
-        let result = blocking(move || step(&task_root, &model)).await;
+        let mut progress = progress;
+        let result = blocking(move || {
+            let (index, embedder, cancel) = (&task_root.index, &model.handle, &task_root.cancel);
+            let stats = match part {
+                UpdatePart::All => update_shared(index, embedder, &mut progress, cancel)?,
+                UpdatePart::Files => {
+                    return Ok(sync_files(index, embedder, &mut progress, cancel)?);
+                }
+                UpdatePart::Vectors => {
+                    let embedded = embed_pending(index, embedder, &mut progress, cancel)?;
+                    index.with(|i| i.flush())?;
+                    UpdateStats {
+                        embedded,
+                        ..UpdateStats::default()
+                    }
+                }
+            };
+            index.with(|i| i.record_served(&model.served()))?;
+            Ok(stats)
+        })
+        .await;
         self.indexing.fetch_sub(1, Ordering::Relaxed);
         if let Err(e) = &result
             && !matches!(e, EngineError::Index(IndexError::Cancelled))
@@ -1546,7 +1534,9 @@ mod tests {
         assert!(engine.model().is_some() && root.own_model().is_none());
         let rt = runtime();
         assert!(rt.block_on(engine.is_writer(&root)).unwrap());
-        let synced = rt.block_on(engine.sync_root(&root, |_| {})).unwrap();
+        let synced = rt
+            .block_on(engine.update_root(&root, UpdatePart::Files, |_| {}))
+            .unwrap();
         assert_eq!((synced.files, synced.embedded), (3, 0));
         assert_eq!(synced.pending, synced.chunks);
         let found = |engine: &Arc<Engine>| {
@@ -1560,8 +1550,10 @@ mod tests {
         };
         // Answered by words before anything is embedded.
         assert_eq!(found(&engine)[0].hit.name, "parse_config");
-        let embedded = rt.block_on(engine.embed_root(&root, |_| {})).unwrap();
-        assert_eq!(embedded as u64, synced.chunks);
+        let embedded = rt
+            .block_on(engine.update_root(&root, UpdatePart::Vectors, |_| {}))
+            .unwrap();
+        assert_eq!(embedded.embedded as u64, synced.chunks);
         let served = root.index.with(|i| i.served_model()).unwrap().unwrap();
         assert_eq!(
             served.fingerprint,

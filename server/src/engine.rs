@@ -1576,6 +1576,51 @@ mod tests {
         }
     }
 
+    /// Regression (issue 22, the CLI beside the engine): `search --no-update --stdin` (or a
+    /// search while another process writes) read its vectors once, at opening, so dense ranking
+    /// missed what the writer stored afterwards while lexical ranking saw it; the engine's
+    /// search, which the language server and MCP use, refreshes a reader's view per query.
+    #[test]
+    fn regression_22_a_one_shot_reader_ranks_what_a_writer_stored_after_it_opened() {
+        let (dir, settings) = tiny_workspace();
+        let config = settings
+            .root_config(&dir.path().join("root"), Some(&dir.path().join("index")))
+            .unwrap();
+        let rt = runtime();
+        let index = || {
+            let engine = Engine::new(settings.clone());
+            let model = engine.load_served(&config.dir).unwrap();
+            let root = engine
+                .open_once(config.clone(), OneShot::Update, Some(model))
+                .unwrap();
+            rt.block_on(engine.index_root(&root, |_| {})).unwrap()
+        };
+        index();
+        let reader = Engine::new(settings.clone());
+        let model = reader.load_served(&config.dir).unwrap();
+        reader
+            .open_once(config.clone(), OneShot::Read, Some(model))
+            .unwrap();
+        std::fs::write(
+            config.root.join("d.rs"),
+            "pub fn fresh_function() -> u32 {\n    7\n}\n",
+        )
+        .unwrap();
+        assert_eq!(index().changed, 1);
+        let hits = rt
+            .block_on(reader.search(
+                "fresh function",
+                50,
+                SearchFilter::default(),
+                Ranking::mode(SearchMode::Dense),
+            ))
+            .unwrap();
+        assert!(
+            hits.iter().any(|h| h.hit.name == "fresh_function"),
+            "{hits:?}"
+        );
+    }
+
     #[test]
     fn without_an_installed_adapter_the_configured_model_serves() {
         let index = tempfile::tempdir().unwrap();

@@ -1423,8 +1423,9 @@ mod tests {
         }
     }
 
-    /// A workspace of three Rust files and the settings of an engine on the tiny BERT.
-    fn tiny_workspace() -> (tempfile::TempDir, EngineSettings) {
+    /// A workspace of three Rust files, the settings of an engine on the tiny BERT and the
+    /// workspace's index (in the same temporary directory).
+    fn tiny_workspace() -> (tempfile::TempDir, EngineSettings, IndexConfig) {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         std::fs::create_dir_all(&root).unwrap();
@@ -1447,7 +1448,10 @@ mod tests {
             max_file_size: crate::workspace::DEFAULT_MAX_FILE_SIZE,
             priors: Priors::default(),
         };
-        (dir, settings)
+        let config = settings
+            .root_config(&root, Some(&dir.path().join("index")))
+            .unwrap();
+        (dir, settings, config)
     }
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -1471,11 +1475,8 @@ mod tests {
     #[test]
     fn a_one_shot_run_embeds_a_root_once_with_its_installed_adapter() {
         use crate::embed::lora::{AdapterMeta, random_lora};
-        let (dir, settings) = tiny_workspace();
-        let index_dir = dir.path().join("index");
-        let config = settings
-            .root_config(&dir.path().join("root"), Some(&index_dir))
-            .unwrap();
+        let (_dir, settings, config) = tiny_workspace();
+        let index_dir = config.dir.clone();
         let base = model::resolve(&settings.model).unwrap();
         let trainable =
             crate::embed::load_trainable(&base.dir, &candle_core::Device::Cpu, &Default::default())
@@ -1485,7 +1486,7 @@ mod tests {
             .save(&installed, &AdapterMeta::new(&base.fingerprint, "bert"))
             .unwrap();
 
-        let engine = Engine::new(settings);
+        let engine = Engine::new(settings.clone());
         let model = engine.load_served(&config.dir).unwrap();
         assert_eq!(model.adapter.as_ref(), Some(&installed));
         let adapted = model.resolved.fingerprint.clone();
@@ -1508,7 +1509,7 @@ mod tests {
         drop((root, engine));
 
         // `status` reads the same without loading any weights.
-        let engine = Engine::new(tiny_workspace().1);
+        let engine = Engine::new(settings);
         let report = engine.inspect_once(config).unwrap();
         assert_eq!(report.adapter.as_ref(), Some(&installed));
         assert_eq!(report.model.fingerprint, adapted);
@@ -1520,10 +1521,7 @@ mod tests {
 
     #[test]
     fn a_one_shot_search_syncs_first_and_embeds_after_and_reads_without_a_model() {
-        let (dir, settings) = tiny_workspace();
-        let config = settings
-            .root_config(&dir.path().join("root"), Some(&dir.path().join("index")))
-            .unwrap();
+        let (_dir, settings, config) = tiny_workspace();
         let engine = Engine::new(settings.clone());
         let model = engine.load_served(&config.dir).unwrap();
         assert!(model.adapter.is_none());
@@ -1582,10 +1580,7 @@ mod tests {
     /// search, which the language server and MCP use, refreshes a reader's view per query.
     #[test]
     fn regression_22_a_one_shot_reader_ranks_what_a_writer_stored_after_it_opened() {
-        let (dir, settings) = tiny_workspace();
-        let config = settings
-            .root_config(&dir.path().join("root"), Some(&dir.path().join("index")))
-            .unwrap();
+        let (_dir, settings, config) = tiny_workspace();
         let rt = runtime();
         let index = || {
             let engine = Engine::new(settings.clone());

@@ -1,5 +1,5 @@
-//! int8 matmuls for the Linear layers whose inputs quantize well, on CPUs with AVX512-VNNI;
-//! opt-in with `CODER_LSP_INT8=on` (off by default, see [`enabled`]).
+//! int8 matmuls for the Linear layers whose inputs quantize well, on CPUs with AVX512-VNNI and
+//! without AMX (by default; `CODER_LSP_INT8=off|on` decides otherwise, see [`enabled`]).
 //!
 //! `VPDPBUSD` multiplies 64 unsigned by signed byte pairs into sixteen i32 sums per instruction,
 //! twice the multiply-adds of `VDPBF16PS` ([`super::bf16`]) and half the weight bytes to read.
@@ -16,9 +16,11 @@
 //!   fingerprint;
 //! - only the projections whose inputs come out of a LayerNorm (query/key/value and the
 //!   feed-forward input): the feed-forward output's GELU inputs keep outliers that smoothing does
-//!   not tame, so it (and the attention output) stays in bf16.
+//!   not tame, so it (and the attention output) stays in bf16;
+//! - the few rows whose activations peak far above the rest (attention sinks, [`CREST_LIMIT`])
+//!   multiplied in bf16 instead, from a bf16 copy of the weight.
 //!
-//! With those, MiniLM's vectors hold cosine 0.9994 of f32 in the simulation. Activations enter
+//! With those, MiniLM's vectors hold cosine 0.9994 of f32 on every text measured. Activations enter
 //! `VPDPBUSD` as `q + 128` (unsigned); each output subtracts `128 · Σ_k w_q[k]` of its column,
 //! which is exact. Weights are packed once at load time into the layout of [`super::bf16`]'s
 //! tiles, four bytes a column instead of two values: for each block of 16 columns and each block
@@ -80,21 +82,33 @@ pub const CALIBRATION: &[&str] = &[
     "#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]\n#[serde(rename_all = \"camelCase\")]\npub struct WorkspaceSettings { pub exclude: Vec<String>, pub max_file_size: u64, pub index_dir: Option<PathBuf> }",
 ];
 
-/// Whether a BERT model's projections after each LayerNorm run in int8: asked for with
-/// `CODER_LSP_INT8=on` and the CPU has AVX512-VNNI (the other matmuls must run on a bf16
-/// backend too), decided once per process. Not the default: its vectors hold cosine 0.999 to
-/// f32 on the reference snippets and leave the quality benchmark unchanged, but not on every
-/// text (min 0.9987 over 2,000 rustls chunks, 0.13% of 11,451 quality-benchmark chunks below
-/// 0.999), the bar the engine comparison of `bench/perf.py` holds every engine to.
+/// Whether a BERT model's projections after each LayerNorm run in int8, decided once per
+/// process: by default where the CPU has AVX512-VNNI and the other matmuls run on AVX512-BF16
+/// (AMD Zen 4/5 and the like; AMX tiles multiply bf16 faster than `VPDPBUSD` multiplies bytes,
+/// so CPUs with AMX keep bf16); `CODER_LSP_INT8=off` keeps bf16 anywhere, `CODER_LSP_INT8=on`
+/// asks for int8 on any CPU with AVX512-VNNI. Its vectors hold cosine 0.999 to PyTorch f32 on
+/// every text measured (min 0.9994 over 1,428 tuning texts and 0.99955 over 720 held-out ones),
+/// the bar `bench/perf.py` holds every engine to.
 pub fn enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     *ENABLED.get_or_init(|| {
-        if super::bf16::switch("CODER_LSP_INT8") != Some(true) {
+        let wanted = super::bf16::switch("CODER_LSP_INT8");
+        if wanted == Some(false) {
+            tracing::info!("CODER_LSP_INT8 is off: no int8 matmuls");
             return false;
         }
         if !vnni::supported() {
-            tracing::warn!(
-                "CODER_LSP_INT8=on, but this CPU has no AVX512-VNNI: matmuls stay as they were"
+            if wanted == Some(true) {
+                tracing::warn!(
+                    "CODER_LSP_INT8=on, but this CPU has no AVX512-VNNI: matmuls stay as they were"
+                );
+            }
+            return false;
+        }
+        if wanted != Some(true) && super::bf16::backend() != Some(super::bf16::Backend::Avx512) {
+            tracing::info!(
+                "int8 matmuls stay off: the bf16 matmuls run on AMX tiles or not at all here \
+                 (CODER_LSP_INT8=on asks for them)"
             );
             return false;
         }
@@ -255,14 +269,11 @@ impl PackedInt8 {
     }
 
     /// Whether a row's smoothed activations peak above [`CREST_LIMIT`] times their root mean
-    /// square (an all-zero row does not).
+    /// square (an all-zero row does not). Only called after `x_wt` checked the CPU.
     fn is_sink(&self, row: &[f32]) -> bool {
-        let (mut max, mut squares) = (0f32, 0f32);
-        for (value, inverse) in row.iter().zip(&self.inverse_smoothing) {
-            let y = value * inverse;
-            max = max.max(y.abs());
-            squares += y * y;
-        }
+        // SAFETY: `x_wt` (and the tests) call this only where `vnni::supported()`; the row and
+        // the smoothing both have `k` values.
+        let (max, squares) = unsafe { vnni::peak_and_squares(row, &self.inverse_smoothing) };
         max > 0.0 && max * max > CREST_LIMIT * CREST_LIMIT * squares / row.len() as f32
     }
 
@@ -345,6 +356,36 @@ mod vnni {
         std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vnni")
+    }
+
+    /// `max |y|` and `Σ y²` of `y = x · inverse_smoothing` (the sink test of
+    /// [`super::PackedInt8::is_sink`]), sixteen lanes at a time.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-F; `inverse_smoothing` is as long as `x`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn peak_and_squares(x: &[f32], inverse_smoothing: &[f32]) -> (f32, f32) {
+        assert!(inverse_smoothing.len() == x.len());
+        let whole = x.len() / 16 * 16;
+        // SAFETY: every load reads below `whole` ≤ the length of both slices.
+        let (mut max, mut squares) = unsafe {
+            let (mut max, mut squares) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            for i in (0..whole).step_by(16) {
+                let y = _mm512_mul_ps(
+                    _mm512_loadu_ps(x.as_ptr().add(i)),
+                    _mm512_loadu_ps(inverse_smoothing.as_ptr().add(i)),
+                );
+                max = _mm512_max_ps(max, _mm512_abs_ps(y));
+                squares = _mm512_fmadd_ps(y, y, squares);
+            }
+            (_mm512_reduce_max_ps(max), _mm512_reduce_add_ps(squares))
+        };
+        for (value, inverse) in x[whole..].iter().zip(&inverse_smoothing[whole..]) {
+            let y = value * inverse;
+            max = max.max(y.abs());
+            squares += y * y;
+        }
+        (max, squares)
     }
 
     /// Quantizes one row: `y = x · inverse_smoothing`, scale `max|y| / 127`, bytes
@@ -470,6 +511,11 @@ mod vnni {
 
     pub fn supported() -> bool {
         false
+    }
+
+    /// Never called: `supported` is false on these targets.
+    pub unsafe fn peak_and_squares(_x: &[f32], _inverse_smoothing: &[f32]) -> (f32, f32) {
+        unreachable!("AVX512-VNNI exists on x86-64 only")
     }
 
     /// Never called: `supported` is false on these targets.

@@ -34,7 +34,7 @@ pub struct Linear {
 enum Weight {
     Dense(Tensor),
     Packed(Arc<PackedWeight>),
-    /// Smoothed and quantized for int8 matmuls (`CODER_LSP_INT8=on`, [`int8`]).
+    /// Smoothed and quantized for int8 matmuls ([`super::int8::enabled`]).
     Int8(Arc<PackedInt8>),
 }
 

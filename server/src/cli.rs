@@ -386,15 +386,15 @@ impl WorkspaceArgs {
     /// workspace's index. The root is checked before the model options are read, so a missing
     /// root is the error reported first.
     fn engine(&self, priors: Priors) -> Result<(Arc<Engine>, IndexConfig)> {
-        let mut settings = self.settings(priors);
-        let config = settings.root_config(&self.root, self.index_dir.as_deref())?;
+        let (mut settings, config) = self.index_config(priors)?;
         settings.model_options = self.model.model_options()?;
-        Ok((Engine::new(settings), config))
+        Ok((Engine::once(settings), config))
     }
 
-    /// The engine's settings from these flags, but for the model options.
-    fn settings(&self, priors: Priors) -> EngineSettings {
-        EngineSettings {
+    /// The engine's settings from these flags, but for the model options, and the workspace's
+    /// index.
+    fn index_config(&self, priors: Priors) -> Result<(EngineSettings, IndexConfig)> {
+        let settings = EngineSettings {
             model: self.model.spec.clone(),
             model_options: ModelOptions::default(),
             // `--index-dir` names the index itself, given to `root_config`.
@@ -402,13 +402,9 @@ impl WorkspaceArgs {
             exclude: self.walk.exclude.clone(),
             max_file_size: self.walk.max_file_size,
             priors,
-        }
-    }
-
-    fn index_config(&self) -> Result<IndexConfig> {
-        Ok(self
-            .settings(Priors::default())
-            .root_config(&self.root, self.index_dir.as_deref())?)
+        };
+        let config = settings.root_config(&self.root, self.index_dir.as_deref())?;
+        Ok((settings, config))
     }
 }
 
@@ -865,26 +861,14 @@ fn run_fine_tune(
     json: bool,
 ) -> Result<()> {
     use crate::finetune;
-    if args.model.adapter.is_some() {
-        bail!(
-            "fine-tune trains an adapter for the base model; leave out --adapter (CODER_LSP_ADAPTER)"
-        );
-    }
-    let config = args.index_config()?;
-    let options = args.model.model_options()?;
-    // The trainer gets the resolved directory, so it does not look the model up again.
-    let resolved = model::resolve(&args.model.spec)
-        .with_context(|| format!("finding model {}", args.model.spec))?;
-    let job = finetune::FineTuneJob {
-        root: config.root.clone(),
-        index_dir: config.dir.clone(),
-        model: resolved.dir.display().to_string(),
-        exclude: args.walk.exclude.clone(),
-        max_file_size: args.walk.max_file_size,
-        settings,
-        device: options.device,
-        instructions: options.instructions,
-    };
+    let (engine, config) = args.engine(Priors::default())?;
+    // The command line has no fine-tune defaults of its own: the flags are the settings.
+    let job = engine.fine_tune_job(
+        &config.root,
+        &config.dir,
+        &finetune::FineTuneSettings::default(),
+        &settings,
+    )?;
     let (bar, terminal) = stderr_bar("fine-tune [{bar:30}] {pos:>3}% {msg}");
     bar.set_length(100);
     let outcome = runtime()?.block_on(finetune::run(
@@ -935,8 +919,9 @@ fn run_fine_tune(
 }
 
 fn run_model_reset(args: &WorkspaceArgs) -> Result<()> {
-    let config = args.index_config()?;
-    if crate::finetune::retire(&config.dir)? {
+    // Only the workspace and its index matter here, not the model options.
+    let (settings, config) = args.index_config(Priors::default())?;
+    if Engine::once(settings).retire_adapter(&config.dir)? {
         println!(
             "the workspace's adapter was moved to {}; the base model serves {} again (its vectors are kept, so nothing is re-embedded that was embedded with it before)",
             config

@@ -98,6 +98,15 @@ pub enum EngineError {
         #[source]
         source: ModelError,
     },
+    /// Fine-tuning asked of an engine that serves an adapter chosen explicitly: the one
+    /// refusal every front end shows ([`Engine::fine_tune_job`]).
+    #[error(
+        "fine-tuning trains an adapter for the base model, but the adapter {} was chosen explicitly; leave out --adapter (CODER_LSP_ADAPTER) to fine-tune per workspace",
+        .0.display()
+    )]
+    ExplicitAdapter(PathBuf),
+    #[error(transparent)]
+    FineTune(#[from] finetune::FineTuneError),
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
@@ -109,6 +118,9 @@ pub enum EngineError {
 /// The state of the model.
 #[derive(Debug, Clone)]
 enum ModelState {
+    /// A one-shot engine ([`Engine::once`]) loads no model of its own: a run loads the model
+    /// that serves its root ([`Engine::load_served`]), or only resolves the configured one.
+    OneShot,
     Loading,
     Ready(Arc<LoadedModel>),
     Failed(String),
@@ -283,10 +295,22 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Engine {
+    /// A long-running engine (the language server, MCP), whose model [`Engine::load_model`]
+    /// loads.
     pub fn new(settings: EngineSettings) -> Arc<Self> {
+        Self::with_state(settings, ModelState::Loading)
+    }
+
+    /// An engine for one run of the command line: it loads no model of its own, only the one
+    /// that serves the run's root ([`Engine::load_served`], [`Engine::open_once`]).
+    pub fn once(settings: EngineSettings) -> Arc<Self> {
+        Self::with_state(settings, ModelState::OneShot)
+    }
+
+    fn with_state(settings: EngineSettings, state: ModelState) -> Arc<Self> {
         Arc::new(Self {
             settings,
-            model: RwLock::new(ModelState::Loading),
+            model: RwLock::new(state),
             roots: RwLock::new(Vec::new()),
             buffers: Mutex::new(HashMap::new()),
             indexing: AtomicUsize::new(0),
@@ -331,6 +355,9 @@ impl Engine {
     fn require_model(&self) -> Result<Arc<LoadedModel>, EngineError> {
         match &*self.model.read().unwrap_or_else(|e| e.into_inner()) {
             ModelState::Ready(model) => Ok(Arc::clone(model)),
+            ModelState::OneShot => Err(EngineError::NoModel(
+                "this run loaded no model for the root".into(),
+            )),
             ModelState::Loading => Err(EngineError::NoModel("the model is still loading".into())),
             ModelState::Failed(why) => Err(EngineError::NoModel(why.clone())),
         }
@@ -588,15 +615,32 @@ impl Engine {
     /// ([`workspace_model`] with this engine's settings; the base model is resolved only when
     /// an adapter is installed there). Blocking.
     fn served(&self, index_dir: &Path) -> Result<WorkspaceModel, EngineError> {
-        let spec = &self.settings.model;
         workspace_model(&self.settings.model_options, index_dir, || {
-            model::resolve(spec)
-                .map(|resolved| resolved.fingerprint)
-                .map_err(|source| EngineError::ResolveModel {
-                    spec: spec.clone(),
-                    source,
-                })
+            self.resolve_base().map(|resolved| resolved.fingerprint)
         })
+    }
+
+    /// The configured model, found (a path, the cache, or the hub) without loading it. Blocking.
+    fn resolve_base(&self) -> Result<ResolvedModel, EngineError> {
+        let spec = &self.settings.model;
+        model::resolve(spec).map_err(|source| EngineError::ResolveModel {
+            spec: spec.clone(),
+            source,
+        })
+    }
+
+    /// The directory of the base model, which fine-tuning trains an adapter for: the loaded
+    /// model's, or for a one-shot engine the configured model resolved (blocking then) — not
+    /// the workspace's adapted model, which is a root's own.
+    fn base_model_dir(&self) -> Result<PathBuf, EngineError> {
+        let one_shot = matches!(
+            *self.model.read().unwrap_or_else(|e| e.into_inner()),
+            ModelState::OneShot
+        );
+        if one_shot {
+            return Ok(self.resolve_base()?.dir);
+        }
+        Ok(self.require_model()?.resolved.dir.clone())
     }
 
     /// For a one-shot run: loads the model that serves the workspace whose index is in
@@ -727,37 +771,40 @@ impl Engine {
         }
     }
 
-    /// What the trainer needs to fine-tune the model on `root` (its adapter goes beside the
-    /// root's index).
+    /// What the trainer needs to fine-tune the base model on the workspace folder `root`
+    /// (its index, where the adapter goes, in `index_dir`), with the settings `asked` for over
+    /// the front end's `defaults`. Every front end fine-tunes through here: an engine serving an
+    /// adapter chosen explicitly refuses ([`EngineError::ExplicitAdapter`]); a long-running
+    /// engine needs its model loaded, a one-shot one ([`Engine::once`]) resolves it (blocking).
     pub fn fine_tune_job(
         &self,
-        root: &RootIndex,
-        settings: finetune::FineTuneSettings,
+        root: &Path,
+        index_dir: &Path,
+        defaults: &finetune::FineTuneSettings,
+        asked: &finetune::FineTuneSettings,
     ) -> Result<finetune::FineTuneJob, EngineError> {
         if let Some(adapter) = &self.settings.model_options.adapter {
-            return Err(EngineError::Internal(format!(
-                "this server runs with the adapter {} chosen explicitly; start it without one to fine-tune per workspace",
-                adapter.display()
-            )));
+            return Err(EngineError::ExplicitAdapter(adapter.clone()));
         }
-        let model = self.require_model()?;
         Ok(finetune::FineTuneJob {
-            root: root.root.clone(),
-            index_dir: root.index_dir.clone(),
+            root: root.to_path_buf(),
+            index_dir: index_dir.to_path_buf(),
             // The resolved directory: the trainer must not look the model up again.
-            model: model.resolved.dir.display().to_string(),
+            model: self.base_model_dir()?.display().to_string(),
             exclude: self.settings.exclude.clone(),
             max_file_size: self.settings.max_file_size,
-            settings,
+            settings: defaults.merged(asked),
             device: self.settings.model_options.device,
             instructions: self.settings.model_options.instructions.clone(),
         })
     }
 
-    /// Puts `root`'s fine-tuned adapter aside (kept in `adapter-previous/`), so the base model
-    /// serves it again after [`Engine::follow_adapter`]. Returns whether there was one.
-    pub fn retire_adapter(&self, root: &RootIndex) -> Result<bool, EngineError> {
-        finetune::retire(&root.index_dir).map_err(|e| EngineError::Internal(e.to_string()))
+    /// Puts the fine-tuned adapter of the workspace whose index is in `index_dir` aside (kept
+    /// in `adapter-previous/`), so the base model serves it again (a long-running engine after
+    /// [`Engine::follow_adapter`], a one-shot run from its next opening). Returns whether there
+    /// was one.
+    pub fn retire_adapter(&self, index_dir: &Path) -> Result<bool, EngineError> {
+        Ok(finetune::retire(index_dir)?)
     }
 
     /// Stops serving a workspace folder (its index stays on disk).
@@ -1267,6 +1314,7 @@ impl Engine {
         .await?;
         let (model_state, fingerprint, device) =
             match &*self.model.read().unwrap_or_else(|e| e.into_inner()) {
+                ModelState::OneShot => ("one-shot".to_string(), None, String::new()),
                 ModelState::Loading => ("loading".to_string(), None, String::new()),
                 ModelState::Ready(m) => (
                     "ready".to_string(),
@@ -1486,7 +1534,7 @@ mod tests {
             .save(&installed, &AdapterMeta::new(&base.fingerprint, "bert"))
             .unwrap();
 
-        let engine = Engine::new(settings.clone());
+        let engine = Engine::once(settings.clone());
         let model = engine.load_served(&config.dir).unwrap();
         assert_eq!(model.adapter.as_ref(), Some(&installed));
         let adapted = model.resolved.fingerprint.clone();
@@ -1509,7 +1557,7 @@ mod tests {
         drop((root, engine));
 
         // `status` reads the same without loading any weights.
-        let engine = Engine::new(settings);
+        let engine = Engine::once(settings);
         let report = engine.inspect_once(config).unwrap();
         assert_eq!(report.adapter.as_ref(), Some(&installed));
         assert_eq!(report.model.fingerprint, adapted);
@@ -1520,9 +1568,74 @@ mod tests {
     }
 
     #[test]
+    fn every_front_end_gets_its_fine_tune_job_from_one_decision() {
+        let (_dir, settings, config) = tiny_workspace();
+        let defaults = finetune::FineTuneSettings {
+            seed: Some(1),
+            epochs: Some(2),
+            ..Default::default()
+        };
+        let asked = finetune::FineTuneSettings {
+            epochs: Some(3),
+            ..Default::default()
+        };
+        let job_of =
+            |engine: &Engine| engine.fine_tune_job(&config.root, &config.dir, &defaults, &asked);
+        // The command line's engine resolves the base model without loading it.
+        let job = job_of(&Engine::once(settings.clone())).unwrap();
+        let base = model::resolve(&settings.model).unwrap();
+        assert_eq!(job.model, base.dir.display().to_string());
+        assert_eq!(
+            (job.root.as_path(), job.index_dir.as_path()),
+            (config.root.as_path(), config.dir.as_path())
+        );
+        assert_eq!((job.settings.seed, job.settings.epochs), (Some(1), Some(3)));
+        assert_eq!(job.max_file_size, settings.max_file_size);
+        // The language server's engine fine-tunes the model it loaded, the same one.
+        let served = Engine::new(settings.clone());
+        assert!(matches!(job_of(&served), Err(EngineError::NoModel(_))));
+        runtime().block_on(served.load_model()).unwrap();
+        assert_eq!(
+            format!("{:?}", job_of(&served).unwrap()),
+            format!("{job:?}")
+        );
+
+        // An adapter chosen explicitly is refused in one message, loaded model or not.
+        let explicit = EngineSettings {
+            model_options: ModelOptions {
+                adapter: Some(PathBuf::from("/somewhere/adapter")),
+                ..ModelOptions::default()
+            },
+            ..settings
+        };
+        for engine in [Engine::once(explicit.clone()), Engine::new(explicit)] {
+            let refused = job_of(&engine).unwrap_err();
+            assert!(
+                matches!(refused, EngineError::ExplicitAdapter(_)),
+                "{refused:?}"
+            );
+            assert!(
+                refused.to_string().contains("leave out --adapter"),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn retiring_an_adapter_keeps_it_aside_and_says_whether_there_was_one() {
+        let (_dir, settings, config) = tiny_workspace();
+        let installed = install_adapter(&config.dir, "base");
+        let engine = Engine::once(settings);
+        assert!(engine.retire_adapter(&config.dir).unwrap());
+        assert!(!installed.exists());
+        assert!(config.dir.join(finetune::PREVIOUS_ADAPTER_DIR).is_dir());
+        assert!(!engine.retire_adapter(&config.dir).unwrap());
+    }
+
+    #[test]
     fn a_one_shot_search_syncs_first_and_embeds_after_and_reads_without_a_model() {
         let (_dir, settings, config) = tiny_workspace();
-        let engine = Engine::new(settings.clone());
+        let engine = Engine::once(settings.clone());
         let model = engine.load_served(&config.dir).unwrap();
         assert!(model.adapter.is_none());
         let root = engine
@@ -1567,7 +1680,7 @@ mod tests {
             ),
             (OneShot::Search, None),
         ] {
-            let engine = Engine::new(settings.clone());
+            let engine = Engine::once(settings.clone());
             let root = engine.open_once(config.clone(), run, model).unwrap();
             assert!(!rt.block_on(engine.is_writer(&root)).unwrap(), "{run:?}");
             assert_eq!(found(&engine)[0].hit.name, "parse_config", "{run:?}");
@@ -1583,7 +1696,7 @@ mod tests {
         let (_dir, settings, config) = tiny_workspace();
         let rt = runtime();
         let index = || {
-            let engine = Engine::new(settings.clone());
+            let engine = Engine::once(settings.clone());
             let model = engine.load_served(&config.dir).unwrap();
             let root = engine
                 .open_once(config.clone(), OneShot::Update, Some(model))
@@ -1591,7 +1704,7 @@ mod tests {
             rt.block_on(engine.index_root(&root, |_| {})).unwrap()
         };
         index();
-        let reader = Engine::new(settings.clone());
+        let reader = Engine::once(settings.clone());
         let model = reader.load_served(&config.dir).unwrap();
         reader
             .open_once(config.clone(), OneShot::Read, Some(model))

@@ -450,7 +450,7 @@ impl ServerState {
             .map(|c| c.fine_tune.clone())
             .unwrap_or_default();
         let job = engine
-            .fine_tune_job(&root, defaults.merged(&args.settings))
+            .fine_tune_job(&root.root, root.index_dir(), &defaults, &args.settings)
             .map_err(engine_error)?;
         let stop = Arc::new(tokio::sync::Notify::new());
         {
@@ -556,7 +556,10 @@ impl ServerState {
     /// `adapter-previous/`); the switch runs in the background like an indexing run.
     fn reset_model(self: &Arc<Self>, args: ModelArgs) -> Result<Value> {
         let root = self.model_root(&args)?;
-        let had = self.engine()?.retire_adapter(&root).map_err(engine_error)?;
+        let had = self
+            .engine()?
+            .retire_adapter(root.index_dir())
+            .map_err(engine_error)?;
         self.spawn_indexing(root.root.clone());
         Ok(json!({ "hadAdapter": had, "root": root.root }))
     }

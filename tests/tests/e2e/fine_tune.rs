@@ -493,6 +493,37 @@ fn the_cli_fine_tunes_installs_and_resets() {
     assert_eq!(again["embedded"], 0, "base vectors were kept: {again}");
 }
 
+/// `coder-lsp fine-tune` with an adapter chosen explicitly fails before anything runs, with the
+/// engine's refusal that every front end shows, and `coder-lsp model reset` (through the engine)
+/// says when there is no adapter to put aside.
+#[test]
+fn the_cli_refuses_an_explicit_adapter_and_reset_says_when_there_is_none() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let output = ws
+        .command("fine-tune")
+        .args(["--adapter", "/nowhere/adapter"])
+        .output()
+        .expect("run fine-tune");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the adapter /nowhere/adapter was chosen explicitly; leave out --adapter (CODER_LSP_ADAPTER) to fine-tune per workspace"
+        ),
+        "{stderr}"
+    );
+    assert!(!ws.index_dir().join("fine-tune").exists());
+    let reset = std::process::Command::new(coder_tests::binary())
+        .args(["model", "reset", "--root"])
+        .arg(ws.root())
+        .arg("--index-dir")
+        .arg(ws.index_dir())
+        .output()
+        .expect("run model reset");
+    let text = coder_tests::success(&reset);
+    assert!(text.contains("has no fine-tuned adapter"), "{text}");
+}
+
 /// Writes an adapter whose factors are all random: it scrambles every embedding.
 fn write_scrambled_adapter(dir: &std::path::Path, model_dir: &std::path::Path, fingerprint: &str) {
     use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams};

@@ -1630,6 +1630,19 @@ mod tests {
         assert!(!installed.exists());
         assert!(config.dir.join(finetune::PREVIOUS_ADAPTER_DIR).is_dir());
         assert!(!engine.retire_adapter(&config.dir).unwrap());
+
+        // A failure to put it aside says where, as the fine-tuning module does, not as an
+        // internal error (what the language server said before, unlike the command line).
+        let previous = config.dir.join(finetune::PREVIOUS_ADAPTER_DIR);
+        std::fs::remove_dir_all(&previous).unwrap();
+        std::fs::write(&previous, "in the way").unwrap();
+        install_adapter(&config.dir, "base");
+        let failed = engine.retire_adapter(&config.dir).unwrap_err();
+        assert!(matches!(failed, EngineError::FineTune(_)), "{failed:?}");
+        assert!(
+            failed.to_string().starts_with("installing the adapter in"),
+            "{failed}"
+        );
     }
 
     #[test]

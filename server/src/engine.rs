@@ -1567,6 +1567,12 @@ mod tests {
         assert!(engine.model().is_none() && engine.roots().is_empty());
     }
 
+    /// Asserts that `error` is what `is` accepts and that its message contains `says`.
+    fn assert_error(error: &EngineError, is: fn(&EngineError) -> bool, says: &str) {
+        assert!(is(error), "{error:?}");
+        assert!(error.to_string().contains(says), "{error}");
+    }
+
     #[test]
     fn every_front_end_gets_its_fine_tune_job_from_one_decision() {
         let (_dir, settings, config) = tiny_workspace();
@@ -1609,14 +1615,10 @@ mod tests {
             ..settings
         };
         for engine in [Engine::once(explicit.clone()), Engine::new(explicit)] {
-            let refused = job_of(&engine).unwrap_err();
-            assert!(
-                matches!(refused, EngineError::ExplicitAdapter(_)),
-                "{refused:?}"
-            );
-            assert!(
-                refused.to_string().contains("leave out --adapter"),
-                "{refused}"
+            assert_error(
+                &job_of(&engine).unwrap_err(),
+                |e| matches!(e, EngineError::ExplicitAdapter(_)),
+                "leave out --adapter",
             );
         }
     }
@@ -1637,11 +1639,10 @@ mod tests {
         std::fs::remove_dir_all(&previous).unwrap();
         std::fs::write(&previous, "in the way").unwrap();
         install_adapter(&config.dir, "base");
-        let failed = engine.retire_adapter(&config.dir).unwrap_err();
-        assert!(matches!(failed, EngineError::FineTune(_)), "{failed:?}");
-        assert!(
-            failed.to_string().starts_with("installing the adapter in"),
-            "{failed}"
+        assert_error(
+            &engine.retire_adapter(&config.dir).unwrap_err(),
+            |e| matches!(e, EngineError::FineTune(_)),
+            "installing the adapter in",
         );
     }
 

@@ -48,11 +48,13 @@ const BLOCK: usize = strips::STRIP;
 const SMOOTHING: f32 = 0.5;
 
 /// A row whose smoothed activations peak above this many times their root mean square is
-/// multiplied in bf16 instead ([`PackedInt8::x_wt`]). Such rows are attention sinks: MiniLM drives
-/// its `[CLS]` token's activations above 17 times their RMS in every layer, where other tokens
-/// stay below 13 (0.5% of rows are above 13.5, 4% above 12). One int8 scale per row quantizes
-/// a sink's other channels coarsely, and every token attends to it: with them in int8 the worst
-/// text of 1,428 reached cosine 0.9987 to f32, with them in bf16 0.9993 (`bench/int8_sim.py`).
+/// multiplied in bf16 instead ([`PackedInt8::x_wt`]). Such rows are attention sinks: MiniLM's
+/// `[CLS]` row peaks above 15 times its RMS in every layer, and after smoothing about 0.5% of
+/// rows (one a text) peak above 13.5 times theirs, 4% above 12. One int8 scale per row quantizes
+/// a sink's other channels coarsely, and every token attends to it: with the sinks in int8 the
+/// worst of 1,428 texts reached cosine 0.9987 to f32, with them in bf16 0.9994 (`bench embed
+/// --vectors`; `bench/int8_sim.py` models it). The bf16 copy of the weight this needs costs
+/// 12 MB for MiniLM.
 const CREST_LIMIT: f32 = 16.0;
 
 /// Texts run through the model once at load time to measure each quantized layer's input

@@ -222,15 +222,17 @@ impl Grammar {
         })
     }
 
-    /// The symbols of one file; `None` when parsing took longer than `budget` and was
-    /// abandoned. Syntax errors are not errors: tree-sitter recovers and whatever it recognised
-    /// is returned.
+    /// The symbols of one file, given as its line table (built once per file by the caller,
+    /// which shares it with the header scan); `None` when parsing took longer than `budget` and
+    /// was abandoned. Syntax errors are not errors: tree-sitter recovers and whatever it
+    /// recognised is returned.
     pub(crate) fn extract(
         &mut self,
         file_name: &str,
-        source: &str,
+        lines: &Lines<'_>,
         budget: Duration,
     ) -> Result<Option<Parsed>, SymbolError> {
+        let source = lines.source();
         let started = Instant::now();
         let mut out_of_time = false;
         let mut progress = |_: &ParseState| {
@@ -318,17 +320,16 @@ impl Grammar {
             }));
         }
 
-        let lines = Lines::new(source);
         let language = self.language;
         let mut drafts = Vec::with_capacity(candidates.len());
         walk(root, language, |path, runs| {
             let Some(frame) = path.last() else { return };
             if let Some(candidate) = candidates.get(&frame.node.id()) {
-                drafts.push(draft(language, source, &lines, candidate, path, runs));
+                drafts.push(draft(language, source, lines, candidate, path, runs));
             }
         });
         Ok(Some(Parsed {
-            symbols: assemble(drafts, &lines),
+            symbols: assemble(drafts, lines),
             had_errors,
         }))
     }

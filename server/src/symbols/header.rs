@@ -14,6 +14,8 @@
 //!
 //! [`file_header`] turns that text, taken from the lines before the first definition, into one
 //! module symbol named after the module. License banners are not documentation and are skipped.
+//! It reads the file's line table ([`Lines`]) that the symbol extraction already built, so the
+//! file is not split into lines a second time.
 
 use super::doc::{comment_lines, python_docstring};
 use super::text::Lines;
@@ -22,25 +24,25 @@ use super::{Language, Symbol, SymbolKind};
 /// A header with fewer doc words and no re-export is not worth a chunk of its own.
 const MIN_DOC_WORDS: usize = 3;
 
-/// The module symbol for the header of a code file at `path` (relative, `/`-separated), taken
-/// from the lines before `first_definition` (0-based row of the file's first symbol). `None`
-/// when the language has no header convention handled here or the header says nothing.
+/// The module symbol for the header of a code file at `path` (relative, `/`-separated), whose
+/// line table is `lines`, taken from the lines before `first_definition` (0-based row of the
+/// file's first symbol). `None` when the language has no header convention handled here or the
+/// header says nothing.
 pub(crate) fn file_header(
     language: Language,
     path: &str,
-    source: &str,
+    lines: &Lines<'_>,
     first_definition: usize,
 ) -> Option<Symbol> {
-    let lines = Lines::new(source);
     let end = first_definition.min(lines.len());
     let header = match language {
-        Language::Rust => rust_header(&lines, end),
-        Language::Python => python_header(&lines, end, is_package_init(path)),
-        Language::Go => go_header(&lines, end),
+        Language::Rust => rust_header(lines, end),
+        Language::Python => python_header(lines, end, is_package_init(path)),
+        Language::Go => go_header(lines, end),
         Language::JavaScript | Language::TypeScript | Language::Tsx => {
-            ecmascript_header(&lines, end)
+            ecmascript_header(lines, end)
         }
-        Language::Zig => zig_header(&lines, end),
+        Language::Zig => zig_header(lines, end),
         _ => return None,
     };
     header.into_symbol(path)
@@ -415,6 +417,16 @@ fn ecmascript_header(lines: &Lines<'_>, end: usize) -> Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`super::file_header`] of a source, its line table built here.
+    fn file_header(
+        language: Language,
+        path: &str,
+        source: &str,
+        first_definition: usize,
+    ) -> Option<Symbol> {
+        super::file_header(language, path, &Lines::new(source), first_definition)
+    }
 
     fn header(language: Language, path: &str, source: &str) -> Option<Symbol> {
         file_header(language, path, source, usize::MAX)

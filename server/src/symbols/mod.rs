@@ -19,6 +19,7 @@ use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use code::Grammar;
+use text::Lines;
 
 /// A language (or text format) that coder-lsp knows how to split into symbols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,26 +156,35 @@ impl SymbolExtractor {
         match language {
             Language::Markdown => Ok(text::markdown_sections(file_name, source)),
             Language::Text => Ok(text::text_windows(file_name, source)),
-            _ => {
-                let budget = self.parse_budget;
-                let mut parsed = self.grammar(language)?.extract(file_name, source, budget)?;
-                // `.h` is C by convention, yet many headers are C++: when C does not parse
-                // cleanly, C++ (nearly a superset) gets a chance, and the richer outline wins.
-                if language == Language::C
-                    && let Some(c) = &parsed
-                    && c.had_errors
-                    && let Some(cpp) = self
-                        .grammar(Language::Cpp)?
-                        .extract(file_name, source, budget)?
-                    && cpp.symbols.len() > c.symbols.len()
-                {
-                    parsed = Some(cpp);
-                }
-                match parsed {
-                    Some(parsed) if !parsed.symbols.is_empty() => Ok(parsed.symbols),
-                    _ => Ok(text::text_windows(file_name, source)),
-                }
-            }
+            _ => self.extract_code(language, file_name, &Lines::new(source)),
+        }
+    }
+
+    /// [`Self::extract`] for a code language, given the file's line table: the one table the
+    /// tree-sitter extraction, the text windows and [`Self::extract_file`]'s header scan share.
+    fn extract_code(
+        &mut self,
+        language: Language,
+        file_name: &str,
+        lines: &Lines<'_>,
+    ) -> Result<Vec<Symbol>, SymbolError> {
+        let budget = self.parse_budget;
+        let mut parsed = self.grammar(language)?.extract(file_name, lines, budget)?;
+        // `.h` is C by convention, yet many headers are C++: when C does not parse cleanly, C++
+        // (nearly a superset) gets a chance, and the richer outline wins.
+        if language == Language::C
+            && let Some(c) = &parsed
+            && c.had_errors
+            && let Some(cpp) = self
+                .grammar(Language::Cpp)?
+                .extract(file_name, lines, budget)?
+            && cpp.symbols.len() > c.symbols.len()
+        {
+            parsed = Some(cpp);
+        }
+        match parsed {
+            Some(parsed) if !parsed.symbols.is_empty() => Ok(parsed.symbols),
+            _ => Ok(text::windows(file_name, lines)),
         }
     }
 
@@ -188,7 +198,11 @@ impl SymbolExtractor {
         source: &str,
     ) -> Result<Vec<Symbol>, SymbolError> {
         let file_name = rel_path.rsplit('/').next().unwrap_or(rel_path);
-        let mut symbols = self.extract(language, file_name, source)?;
+        if matches!(language, Language::Markdown | Language::Text) {
+            return self.extract(language, file_name, source);
+        }
+        let lines = Lines::new(source);
+        let mut symbols = self.extract_code(language, file_name, &lines)?;
         let parsed = symbols
             .first()
             .is_some_and(|first| first.kind != SymbolKind::Section);
@@ -198,7 +212,7 @@ impl SymbolExtractor {
                 .map(|s| s.start_line.saturating_sub(1) as usize)
                 .min()
                 .unwrap_or(0);
-            if let Some(module) = header::file_header(language, rel_path, source, first_row) {
+            if let Some(module) = header::file_header(language, rel_path, &lines, first_row) {
                 symbols.insert(0, module);
             }
         }

@@ -2,7 +2,9 @@
 //! of about forty lines.
 //!
 //! Also home of [`Lines`], the line table every extractor uses to turn rows into the exact text
-//! of whole lines.
+//! of whole lines. A file is split into lines once: `SymbolExtractor` builds the table of a code
+//! file and hands the same one to the tree-sitter extraction (`code.rs`), the header scan
+//! (`header.rs`) and, when the file has no definition, the text windows.
 
 use super::{Symbol, SymbolKind};
 
@@ -37,6 +39,11 @@ impl<'a> Lines<'a> {
             }
         }
         Lines { source, starts }
+    }
+
+    /// The whole source the table was built from.
+    pub(crate) fn source(&self) -> &'a str {
+        self.source
     }
 
     /// Number of lines.
@@ -136,7 +143,11 @@ fn first_line_signature(lines: &Lines<'_>, first: usize, last: usize) -> String 
 /// Splits a text file into windows of about [`WINDOW_TARGET`] lines, preferring to break at a
 /// blank line so that paragraphs and config blocks stay whole.
 pub(crate) fn text_windows(file_name: &str, source: &str) -> Vec<Symbol> {
-    let lines = Lines::new(source);
+    windows(file_name, &Lines::new(source))
+}
+
+/// [`text_windows`] of a file whose line table is already built.
+pub(crate) fn windows(file_name: &str, lines: &Lines<'_>) -> Vec<Symbol> {
     let total = lines.len();
     let mut symbols = Vec::new();
     let mut start = 0;
@@ -150,9 +161,9 @@ pub(crate) fn text_windows(file_name: &str, source: &str) -> Vec<Symbol> {
                 .min_by_key(|&row| row.abs_diff(target))
                 .unwrap_or(target)
         };
-        if let Some((first, last)) = trim_blank(&lines, start, end - 1) {
-            let signature = first_line_signature(&lines, first, last);
-            symbols.push(section(&lines, file_name, None, signature, first, last));
+        if let Some((first, last)) = trim_blank(lines, start, end - 1) {
+            let signature = first_line_signature(lines, first, last);
+            symbols.push(section(lines, file_name, None, signature, first, last));
         }
         start = end;
     }

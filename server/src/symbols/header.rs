@@ -18,7 +18,7 @@
 //! file is not split into lines a second time.
 
 use super::doc::{comment_lines, python_docstring};
-use super::text::Lines;
+use super::text::{Lines, row_to_line};
 use super::{Language, Symbol, SymbolKind};
 
 /// A header with fewer doc words and no re-export is not worth a chunk of its own.
@@ -131,10 +131,6 @@ impl Header {
             text,
         })
     }
-}
-
-fn row_to_line(row: usize) -> u32 {
-    u32::try_from(row + 1).unwrap_or(u32::MAX)
 }
 
 /// The module a file is: its stem, or for the files that stand for their directory (`mod.rs`,

@@ -301,16 +301,14 @@ pub fn embed_throughput(
 }
 
 /// Writes vectors one after the other as little-endian f32s (what `bench embed --vectors` gives
-/// and `bench/perf.py`'s reference files hold), through a staging file renamed into place.
+/// and `bench/perf.py`'s reference files hold), whole ([`crate::files::replace`]).
 fn write_vectors(path: &Path, vectors: &[Vec<f32>]) -> Result<()> {
     let bytes: Vec<u8> = vectors
         .iter()
         .flatten()
         .flat_map(|value| value.to_le_bytes())
         .collect();
-    let staging = path.with_extension("partial");
-    std::fs::write(&staging, bytes)
-        .and_then(|()| std::fs::rename(&staging, path))
+    crate::files::replace(path, &bytes)
         .with_context(|| format!("writing the vectors to {}", path.display()))
 }
 

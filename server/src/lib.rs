@@ -14,6 +14,7 @@ pub mod cli;
 pub mod context;
 pub mod embed;
 pub mod engine;
+pub mod files;
 pub mod finetune;
 pub mod index;
 #[cfg(feature = "lsp")]
@@ -34,7 +35,14 @@ pub mod workspace;
 /// (or of its own, without a cycle). Checked by `module_layers_hold`.
 #[cfg(test)]
 const LAYERS: &[&[&str]] = &[
-    &["words", "cache", "model_key", "memory", "trainer_protocol"],
+    &[
+        "words",
+        "cache",
+        "files",
+        "model_key",
+        "memory",
+        "trainer_protocol",
+    ],
     &["symbols"],
     &["chunk", "workspace"],
     &["embed"],

@@ -227,17 +227,12 @@ impl Calibration {
             version: CALIBRATION_VERSION,
             layers: layers.to_vec(),
         };
-        let staged = path.with_extension(format!("json.{}.tmp", std::process::id()));
         let written = path
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| {
-                let json = serde_json::to_vec(&calibration).map_err(std::io::Error::other)?;
-                std::fs::write(&staged, json)
-            })
-            .and_then(|()| std::fs::rename(&staged, path));
+            .and_then(|()| serde_json::to_vec(&calibration).map_err(std::io::Error::other))
+            .and_then(|json| crate::files::replace(path, &json));
         if let Err(e) = written {
-            let _ = std::fs::remove_file(&staged);
             tracing::warn!("keeping the int8 calibration in {}: {e}", path.display());
         }
     }

@@ -725,11 +725,11 @@ fn write_checkpoint(
         step,
         stages: reports.to_vec(),
     };
-    let partial = dir.join(format!("{CHECKPOINT_FILE}.partial"));
-    std::fs::write(&partial, serde_json::to_vec_pretty(&checkpoint)?)
-        .with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, dir.join(CHECKPOINT_FILE))
-        .with_context(|| format!("writing the checkpoint in {}", dir.display()))?;
+    crate::files::replace(
+        &dir.join(CHECKPOINT_FILE),
+        &serde_json::to_vec_pretty(&checkpoint)?,
+    )
+    .with_context(|| format!("writing the checkpoint in {}", dir.display()))?;
     // Every stage's factors stay until the run ends: the fine-tune keeps the best stage.
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::symbols::{Symbol, SymbolKind};
+use crate::symbols::{Language, Symbol, SymbolKind};
 use crate::words::split_identifier;
 
 /// Names the format [`chunk_text`] writes. Bumped whenever what a chunk says changes, or which
@@ -87,14 +87,22 @@ impl Chunker {
         }
     }
 
-    /// Identifies how this chunker cuts text (the chunk format, the tokenizer and the token
-    /// limit): an index whose chunks were cut by another must cut every file again.
+    /// Identifies how this chunker cuts text (the chunk format, the tokenizer, the token limit
+    /// and the code languages this build reads as text for want of their grammar): an index
+    /// whose chunks were cut by another must cut every file again.
     pub fn id(&self) -> String {
-        format!(
+        let mut id = format!(
             "{CHUNK_FORMAT}:{}:{}",
             self.tokenizer.fingerprint(),
             self.max_tokens
-        )
+        );
+        let without = Language::without_grammar();
+        if !without.is_empty() {
+            let names: Vec<&str> = without.iter().map(|l| l.name()).collect();
+            id.push_str(":without-");
+            id.push_str(&names.join("-"));
+        }
+        id
     }
 }
 
@@ -438,6 +446,22 @@ pub(crate) mod tests {
                 .starts_with("module extract · extract/mod.rs\nTypes for")
         );
         assert!(Words.count(&chunks[0].text) <= 30);
+    }
+
+    #[test]
+    fn the_chunker_id_names_the_languages_read_as_text_for_want_of_a_grammar() {
+        let id = Chunker::new(Arc::new(Words), 100).id();
+        assert!(id.starts_with(&format!("{CHUNK_FORMAT}:words:100")), "{id}");
+        if cfg!(feature = "all-languages") {
+            // A default build keeps the id indexes were written with: nothing is cut again.
+            assert_eq!(id, format!("{CHUNK_FORMAT}:words:100"));
+        } else {
+            let (_, named) = id.split_once(":without-").expect("the missing languages");
+            let named: Vec<&str> = named.split('-').collect();
+            for language in Language::without_grammar() {
+                assert!(named.contains(&language.name()), "{id}");
+            }
+        }
     }
 
     #[test]

@@ -23,7 +23,8 @@ use crate::model::{self, DEFAULT_MODEL, ModelOptions};
 use crate::search::{
     DEFAULT_RRF_K, DEFAULT_TOP_K, Priors, Ranking, SearchFilter, SearchHit, SearchMode, StackParams,
 };
-use crate::workspace::{DEFAULT_MAX_FILE_SIZE, canonical_root};
+use crate::symbols::Language;
+use crate::workspace::DEFAULT_MAX_FILE_SIZE;
 
 /// Semantic code search for your workspace.
 #[derive(Debug, Parser)]
@@ -49,13 +50,33 @@ fn long_version() -> &'static str {
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
         .collect();
+        let languages: Vec<&str> = Language::ALL
+            .into_iter()
+            .filter(|l| l.has_grammar() && *l != Language::Tsx)
+            .map(Language::name)
+            .collect();
+        let without: Vec<&str> = Language::without_grammar()
+            .into_iter()
+            .filter(|l| *l != Language::Tsx)
+            .map(Language::name)
+            .collect();
         format!(
-            "{}\ndefault model: {DEFAULT_MODEL}\nfeatures: {}",
+            "{}\ndefault model: {DEFAULT_MODEL}\nfeatures: {}\nsymbols in: {}{}",
             env!("CARGO_PKG_VERSION"),
             if features.is_empty() {
                 "none".to_string()
             } else {
                 features.join(", ")
+            },
+            if languages.is_empty() {
+                "none".to_string()
+            } else {
+                languages.join(", ")
+            },
+            if without.is_empty() {
+                String::new()
+            } else {
+                format!("\nbuilt without (read as text): {}", without.join(", "))
             }
         )
     })
@@ -448,7 +469,7 @@ fn serve() -> Result<()> {
 
 #[cfg(feature = "mcp")]
 fn run_mcp(args: McpArgs) -> Result<()> {
-    let root = canonical_root(&args.root)?;
+    let root = crate::workspace::canonical_root(&args.root)?;
     let model_options = args.model.model_options()?;
     let settings = crate::engine::EngineSettings {
         model: args.model.spec,

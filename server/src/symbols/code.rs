@@ -18,94 +18,112 @@ use super::{Language, Symbol, SymbolError, SymbolKind};
 /// Signatures are for display and ranking; a declaration longer than this is cut.
 const SIGNATURE_CHARS: usize = 300;
 
-/// The tree-sitter grammar and symbol query of a language.
-fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static str)> {
-    let parts = match language {
-        Language::Rust => (
+/// The tree-sitter grammar and symbol query of a language, if this build has its grammar.
+pub(super) fn grammar_parts(language: Language) -> Option<(tree_sitter::Language, &'static str)> {
+    match language {
+        #[cfg(feature = "lang-rust")]
+        Language::Rust => Some((
             tree_sitter_rust::LANGUAGE.into(),
             include_str!("../../grammars/rust.scm"),
-        ),
-        Language::Python => (
+        )),
+        #[cfg(feature = "lang-python")]
+        Language::Python => Some((
             tree_sitter_python::LANGUAGE.into(),
             include_str!("../../grammars/python.scm"),
-        ),
-        Language::JavaScript => (
+        )),
+        #[cfg(feature = "lang-javascript")]
+        Language::JavaScript => Some((
             tree_sitter_javascript::LANGUAGE.into(),
             concat!(
                 include_str!("../../grammars/javascript.scm"),
                 include_str!("../../grammars/ecmascript.scm")
             ),
-        ),
-        Language::TypeScript => (
+        )),
+        #[cfg(feature = "lang-typescript")]
+        Language::TypeScript => Some((
             tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
             concat!(
                 include_str!("../../grammars/typescript.scm"),
                 include_str!("../../grammars/ecmascript.scm")
             ),
-        ),
-        Language::Tsx => (
+        )),
+        #[cfg(feature = "lang-typescript")]
+        Language::Tsx => Some((
             tree_sitter_typescript::LANGUAGE_TSX.into(),
             concat!(
                 include_str!("../../grammars/typescript.scm"),
                 include_str!("../../grammars/ecmascript.scm")
             ),
-        ),
-        Language::Go => (
+        )),
+        #[cfg(feature = "lang-go")]
+        Language::Go => Some((
             tree_sitter_go::LANGUAGE.into(),
             include_str!("../../grammars/go.scm"),
-        ),
-        Language::Java => (
+        )),
+        #[cfg(feature = "lang-java")]
+        Language::Java => Some((
             tree_sitter_java::LANGUAGE.into(),
             include_str!("../../grammars/java.scm"),
-        ),
-        Language::C => (
+        )),
+        #[cfg(feature = "lang-c")]
+        Language::C => Some((
             tree_sitter_c::LANGUAGE.into(),
             include_str!("../../grammars/c.scm"),
-        ),
-        Language::Cpp => (
+        )),
+        #[cfg(feature = "lang-cpp")]
+        Language::Cpp => Some((
             tree_sitter_cpp::LANGUAGE.into(),
             include_str!("../../grammars/cpp.scm"),
-        ),
-        Language::Ruby => (
+        )),
+        #[cfg(feature = "lang-ruby")]
+        Language::Ruby => Some((
             tree_sitter_ruby::LANGUAGE.into(),
             include_str!("../../grammars/ruby.scm"),
-        ),
-        Language::Lua => (
+        )),
+        #[cfg(feature = "lang-lua")]
+        Language::Lua => Some((
             tree_sitter_lua::LANGUAGE.into(),
             include_str!("../../grammars/lua.scm"),
-        ),
+        )),
+        #[cfg(feature = "lang-php")]
         // The PHP of `.php` files: HTML with `<?php … ?>` islands (not the PHP-only grammar).
-        Language::Php => (
+        Language::Php => Some((
             tree_sitter_php::LANGUAGE_PHP.into(),
             include_str!("../../grammars/php.scm"),
-        ),
-        Language::CSharp => (
+        )),
+        #[cfg(feature = "lang-csharp")]
+        Language::CSharp => Some((
             tree_sitter_c_sharp::LANGUAGE.into(),
             include_str!("../../grammars/csharp.scm"),
-        ),
-        Language::Bash => (
+        )),
+        #[cfg(feature = "lang-bash")]
+        Language::Bash => Some((
             tree_sitter_bash::LANGUAGE.into(),
             include_str!("../../grammars/bash.scm"),
-        ),
-        Language::Kotlin => (
+        )),
+        #[cfg(feature = "lang-kotlin")]
+        Language::Kotlin => Some((
             tree_sitter_kotlin_ng::LANGUAGE.into(),
             include_str!("../../grammars/kotlin.scm"),
-        ),
-        Language::Swift => (
+        )),
+        #[cfg(feature = "lang-swift")]
+        Language::Swift => Some((
             tree_sitter_swift::LANGUAGE.into(),
             include_str!("../../grammars/swift.scm"),
-        ),
-        Language::Elixir => (
+        )),
+        #[cfg(feature = "lang-elixir")]
+        Language::Elixir => Some((
             tree_sitter_elixir::LANGUAGE.into(),
             include_str!("../../grammars/elixir.scm"),
-        ),
-        Language::Zig => (
+        )),
+        #[cfg(feature = "lang-zig")]
+        Language::Zig => Some((
             tree_sitter_zig::LANGUAGE.into(),
             include_str!("../../grammars/zig.scm"),
-        ),
-        Language::Markdown | Language::Text => return None,
-    };
-    Some(parts)
+        )),
+        // Markdown, text, and code languages built without their grammar (`Language::has_grammar`).
+        _ => None,
+    }
 }
 
 /// A parser and compiled symbol query for one language, reused across files.
@@ -1215,6 +1233,7 @@ mod tests {
         ));
     }
 
+    #[cfg(feature = "lang-rust")]
     #[test]
     fn broken_queries_are_errors() {
         let rust: tree_sitter::Language = tree_sitter_rust::LANGUAGE.into();

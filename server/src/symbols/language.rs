@@ -205,10 +205,45 @@ impl Language {
         Some(language)
     }
 
-    /// Whether files of this language are parsed with tree-sitter (as opposed to being split
-    /// into Markdown sections or line windows).
+    /// Whether files of this language are parsed with tree-sitter in this build (as opposed to
+    /// being split into Markdown sections or line windows): a code language whose grammar's
+    /// Cargo feature ([`Language::feature`]) was off is read as text windows.
     pub fn has_grammar(self) -> bool {
-        !matches!(self, Language::Markdown | Language::Text)
+        super::code::grammar_parts(self).is_some()
+    }
+
+    /// The Cargo feature that compiles this language's grammar in (`lang-rust`, …); `None` for
+    /// Markdown and text, which need none.
+    pub fn feature(self) -> Option<&'static str> {
+        Some(match self {
+            Language::Rust => "lang-rust",
+            Language::Python => "lang-python",
+            Language::JavaScript => "lang-javascript",
+            Language::TypeScript | Language::Tsx => "lang-typescript",
+            Language::Go => "lang-go",
+            Language::Java => "lang-java",
+            Language::C => "lang-c",
+            Language::Cpp => "lang-cpp",
+            Language::Ruby => "lang-ruby",
+            Language::Lua => "lang-lua",
+            Language::Php => "lang-php",
+            Language::CSharp => "lang-csharp",
+            Language::Bash => "lang-bash",
+            Language::Kotlin => "lang-kotlin",
+            Language::Swift => "lang-swift",
+            Language::Elixir => "lang-elixir",
+            Language::Zig => "lang-zig",
+            Language::Markdown | Language::Text => return None,
+        })
+    }
+
+    /// The code languages this build was compiled without (their grammars' features were off),
+    /// in [`Language::ALL`] order; empty for a default build.
+    pub fn without_grammar() -> Vec<Language> {
+        Language::ALL
+            .into_iter()
+            .filter(|l| l.feature().is_some() && !l.has_grammar())
+            .collect()
     }
 }
 
@@ -431,8 +466,20 @@ mod tests {
         assert_eq!(Language::parse_name("kt"), Some(Language::Kotlin));
         assert_eq!(Language::parse_name("cobol"), None);
         assert_eq!(Language::Tsx.name(), "tsx");
-        assert!(Language::Go.has_grammar());
+        assert_eq!(Language::Go.has_grammar(), cfg!(feature = "lang-go"));
+        assert_eq!(Language::Ruby.has_grammar(), cfg!(feature = "lang-ruby"));
+        assert_eq!(
+            Language::Tsx.has_grammar(),
+            cfg!(feature = "lang-typescript")
+        );
         assert!(!Language::Markdown.has_grammar());
+        assert_eq!(Language::Tsx.feature(), Some("lang-typescript"));
+        assert_eq!(Language::Text.feature(), None);
+        // A default build parses every code language it knows.
+        assert_eq!(
+            Language::without_grammar().is_empty(),
+            cfg!(feature = "all-languages")
+        );
     }
 
     #[test]

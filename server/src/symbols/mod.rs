@@ -10,7 +10,8 @@ mod code;
 mod doc;
 mod header;
 mod language;
-#[cfg(test)]
+// The extraction fixtures need every grammar; a build without some has its own test below.
+#[cfg(all(test, feature = "all-languages"))]
 mod tests;
 mod text;
 
@@ -87,7 +88,8 @@ pub struct Symbol {
 /// recovers, and a file with errors yields what could be recognised.
 #[derive(Debug, thiserror::Error)]
 pub enum SymbolError {
-    /// Markdown and text are not parsed with tree-sitter (an internal misuse).
+    /// Markdown and text are not parsed with tree-sitter, nor is a language this build has no
+    /// grammar for (an internal misuse: extraction reads those as text).
     #[error("no tree-sitter grammar for {0}")]
     NoGrammar(Language),
     /// The grammar does not fit the linked tree-sitter runtime (a build problem).
@@ -168,11 +170,16 @@ impl SymbolExtractor {
         file_name: &str,
         lines: &Lines<'_>,
     ) -> Result<Vec<Symbol>, SymbolError> {
+        if !language.has_grammar() {
+            // Built without this language's grammar (its `lang-*` feature was off).
+            return Ok(text::windows(file_name, lines));
+        }
         let budget = self.parse_budget;
         let mut parsed = self.grammar(language)?.extract(file_name, lines, budget)?;
         // `.h` is C by convention, yet many headers are C++: when C does not parse cleanly, C++
         // (nearly a superset) gets a chance, and the richer outline wins.
         if language == Language::C
+            && Language::Cpp.has_grammar()
             && let Some(c) = &parsed
             && c.had_errors
             && let Some(cpp) = self
@@ -217,5 +224,28 @@ impl SymbolExtractor {
             }
         }
         Ok(symbols)
+    }
+}
+
+#[cfg(all(test, not(feature = "all-languages")))]
+mod without_grammars {
+    use super::*;
+
+    #[test]
+    fn a_language_built_without_its_grammar_is_read_as_text_windows() {
+        let without = Language::without_grammar();
+        assert!(!without.is_empty());
+        let source = "def greet(name)\n  puts name\nend\n".repeat(30);
+        let mut extractor = SymbolExtractor::new();
+        for language in without {
+            let symbols = extractor
+                .extract_file(language, "lib/greet.x", &source)
+                .unwrap();
+            assert!(!symbols.is_empty(), "{language}");
+            assert!(
+                symbols.iter().all(|s| s.kind == SymbolKind::Section),
+                "{language}: {symbols:?}"
+            );
+        }
     }
 }

@@ -788,6 +788,11 @@ fn version_names_the_default_model_and_the_compiled_features() {
         "{text}"
     );
     assert!(text.contains("features: lsp, mcp, hub"), "{text}");
+    assert!(
+        text.contains("\nsymbols in: rust, python, javascript, typescript, go, java, c, cpp, ruby"),
+        "{text}"
+    );
+    assert!(!text.contains("built without"), "{text}");
 }
 
 /// A first search on a cold index answers before the model has embedded every chunk (lexical

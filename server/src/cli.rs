@@ -884,7 +884,7 @@ fn run_fine_tune(
     use crate::finetune;
     let (engine, config) = args.engine(Priors::default())?;
     // The command line has no fine-tune defaults of its own: the flags are the settings.
-    let job = engine.fine_tune_job(
+    let run = engine.start_fine_tune(
         &config.root,
         &config.dir,
         &finetune::FineTuneSettings::default(),
@@ -892,8 +892,7 @@ fn run_fine_tune(
     )?;
     let (bar, terminal) = stderr_bar("fine-tune [{bar:30}] {pos:>3}% {msg}");
     bar.set_length(100);
-    let outcome = runtime()?.block_on(finetune::run(
-        &job,
+    let outcome = runtime()?.block_on(run.run(
         |progress| {
             if terminal {
                 bar.set_position(u64::from(progress.percentage));
@@ -912,21 +911,7 @@ fn run_fine_tune(
     bar.finish_and_clear();
     let outcome = outcome?;
     if json {
-        println!(
-            "{}",
-            json!({
-                "accepted": outcome.accepted,
-                "adapter": outcome.adapter,
-                "ndcg_before": outcome.ndcg_before,
-                "ndcg_after": outcome.ndcg_after,
-                "heldout_queries": outcome.heldout_queries,
-                "served_before": outcome.served_before,
-                "served_after": outcome.served_after,
-                "served_queries": outcome.served_queries,
-                "message": outcome.message,
-                "report": outcome.report,
-            })
-        );
+        println!("{}", serde_json::to_value(&outcome)?);
     } else {
         println!("{}", outcome.message);
         if let Some(dir) = &outcome.adapter {

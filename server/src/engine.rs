@@ -105,6 +105,20 @@ pub enum EngineError {
         .0.display()
     )]
     ExplicitAdapter(PathBuf),
+    /// Fine-tuning asked while this engine runs another fine-tuning ([`Engine::start_fine_tune`]).
+    #[error("a fine-tuning run is already in progress; wait for it or cancel it")]
+    FineTuneRunning,
+    /// Fine-tuning asked of a served root whose index is not complete yet
+    /// ([`Engine::start_fine_tune_root`]).
+    #[error(
+        "{} has no complete index yet ({files} files, {pending} chunks waiting for their vectors); fine-tuning judges the adapter by searching a copy of the index, so start it once indexing has finished",
+        .root.display()
+    )]
+    NotIndexed {
+        root: PathBuf,
+        files: u64,
+        pending: u64,
+    },
     #[error(transparent)]
     FineTune(#[from] finetune::FineTuneError),
     #[error(transparent)]
@@ -276,6 +290,8 @@ pub struct Engine {
     buffers: Mutex<HashMap<PathBuf, String>>,
     indexing: AtomicUsize,
     last_error: Mutex<Option<String>>,
+    /// Set while a fine-tuning run of this engine is going ([`FineTuneRun`]): one at a time.
+    fine_tuning: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -315,6 +331,7 @@ impl Engine {
             buffers: Mutex::new(HashMap::new()),
             indexing: AtomicUsize::new(0),
             last_error: Mutex::new(None),
+            fine_tuning: Arc::default(),
         })
     }
 
@@ -796,6 +813,58 @@ impl Engine {
             settings: defaults.merged(asked),
             device: self.settings.model_options.device,
             instructions: self.settings.model_options.instructions.clone(),
+        })
+    }
+
+    /// Starts fine-tuning the base model on the workspace folder `root` (its index in
+    /// `index_dir`): the job of [`Engine::fine_tune_job`], refused while another run of this
+    /// engine is going ([`EngineError::FineTuneRunning`]). Every front end fine-tunes through
+    /// here and [`FineTuneRun::run`]; the run holds the engine's one slot until it is dropped.
+    /// Blocking for a one-shot engine (it resolves the model).
+    pub fn start_fine_tune(
+        &self,
+        root: &Path,
+        index_dir: &Path,
+        defaults: &finetune::FineTuneSettings,
+        asked: &finetune::FineTuneSettings,
+    ) -> Result<FineTuneRun, EngineError> {
+        let job = self.fine_tune_job(root, index_dir, defaults, asked)?;
+        self.claim_fine_tune(job)
+    }
+
+    /// [`Engine::start_fine_tune`] for a root this long-running engine serves (the language
+    /// server, MCP), refused while its index holds no files yet or chunks still wait for their
+    /// vectors ([`EngineError::NotIndexed`]): the trainer judges the adapter on a copy of it.
+    pub async fn start_fine_tune_root(
+        &self,
+        root: &Arc<RootIndex>,
+        defaults: &finetune::FineTuneSettings,
+        asked: &finetune::FineTuneSettings,
+    ) -> Result<FineTuneRun, EngineError> {
+        let job = self.fine_tune_job(&root.root, &root.index_dir, defaults, asked)?;
+        let task_root = Arc::clone(root);
+        let status = blocking(move || Ok(task_root.index.with(|i| i.status())?)).await?;
+        if status.files == 0 || status.pending > 0 {
+            return Err(EngineError::NotIndexed {
+                root: root.root.clone(),
+                files: status.files,
+                pending: status.pending,
+            });
+        }
+        self.claim_fine_tune(job)
+    }
+
+    fn claim_fine_tune(&self, job: finetune::FineTuneJob) -> Result<FineTuneRun, EngineError> {
+        if self
+            .fine_tuning
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(EngineError::FineTuneRunning);
+        }
+        Ok(FineTuneRun {
+            job,
+            _slot: RunSlot(Arc::clone(&self.fine_tuning)),
         })
     }
 
@@ -1371,6 +1440,68 @@ impl Engine {
     }
 }
 
+/// A fine-tuning run the engine accepted ([`Engine::start_fine_tune`]): what it trains, and the
+/// engine's one run slot, held until the run ends or is dropped.
+#[derive(Debug)]
+pub struct FineTuneRun {
+    job: finetune::FineTuneJob,
+    _slot: RunSlot,
+}
+
+/// Frees the engine's fine-tuning slot when dropped.
+#[derive(Debug)]
+struct RunSlot(Arc<AtomicBool>);
+
+impl Drop for RunSlot {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+impl FineTuneRun {
+    /// What the run trains.
+    pub fn job(&self) -> &finetune::FineTuneJob {
+        &self.job
+    }
+
+    /// Runs the trainer (`coder-lsp train`, a child process) to its end: `on_progress` sees
+    /// each step ([`finetune::Progress`]), `cancel` completing stops the child
+    /// ([`finetune::FineTuneError::Cancelled`], the model in use unchanged). The outcome is the
+    /// gate's decision with its figures; an accepted adapter is installed beside the index
+    /// before this returns (a long-running engine serves it after [`Engine::follow_adapter`]).
+    pub async fn run(
+        self,
+        on_progress: impl FnMut(finetune::Progress),
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<finetune::FineTuneOutcome, EngineError> {
+        Ok(finetune::run(&self.job, on_progress, cancel).await?)
+    }
+
+    /// [`FineTuneRun::run`] for a front end that reports progress asynchronously (a protocol
+    /// notification): each update arrives on the receiver, which ends with the run. Poll both
+    /// together (`tokio::join!`).
+    pub fn run_reporting(
+        self,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> (
+        tokio::sync::mpsc::UnboundedReceiver<finetune::Progress>,
+        impl std::future::Future<Output = Result<finetune::FineTuneOutcome, EngineError>>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let run = async move {
+            self.run(
+                move |update| {
+                    // The receiver is gone only when the front end stopped listening.
+                    let _ = tx.send(update);
+                },
+                cancel,
+            )
+            .await
+        };
+        (rx, run)
+    }
+}
+
 /// Which model serves a workspace, as [`workspace_model`] decides it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceModel {
@@ -1644,6 +1775,52 @@ mod tests {
             |e| matches!(e, EngineError::FineTune(_)),
             "installing the adapter in",
         );
+    }
+
+    #[test]
+    fn one_fine_tuning_run_at_a_time_and_a_served_root_only_once_it_is_indexed() {
+        let (dir, settings, config) = tiny_workspace();
+        let none = finetune::FineTuneSettings::default();
+        let engine = Engine::once(settings.clone());
+        let start = || engine.start_fine_tune(&config.root, &config.dir, &none, &none);
+        let run = start().unwrap();
+        assert_eq!(run.job().root, config.root);
+        assert_error(
+            &start().unwrap_err(),
+            |e| matches!(e, EngineError::FineTuneRunning),
+            "already in progress",
+        );
+        drop(run);
+        assert!(start().is_ok(), "a run that ended frees the engine's slot");
+
+        // A long-running engine (language server, MCP) fine-tunes a root it serves once its
+        // index is complete: the trainer judges the adapter on a copy of it.
+        let served = Engine::new(EngineSettings {
+            index_dir: Some(dir.path().join("indexes")),
+            ..settings
+        });
+        runtime().block_on(async {
+            served.load_model().await.unwrap();
+            let root = served.add_root(&config.root).await.unwrap();
+            assert_error(
+                &served
+                    .start_fine_tune_root(&root, &none, &none)
+                    .await
+                    .unwrap_err(),
+                |e| matches!(e, EngineError::NotIndexed { files: 0, .. }),
+                "no complete index yet",
+            );
+            served.index_root(&root, |_| {}).await.unwrap();
+            let run = served
+                .start_fine_tune_root(&root, &none, &none)
+                .await
+                .unwrap();
+            assert_eq!(run.job().index_dir, root.index_dir());
+            assert!(matches!(
+                served.start_fine_tune_root(&root, &none, &none).await,
+                Err(EngineError::FineTuneRunning)
+            ));
+        });
     }
 
     #[test]

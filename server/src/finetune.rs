@@ -13,7 +13,7 @@ use std::process::Stdio;
 
 use crate::embed::{DeviceSpec, Instructions};
 use crate::trainer_protocol::{Phase, ReportHead, TrainerEvent};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
@@ -96,6 +96,7 @@ pub fn installed_adapter_for(
 /// (which flattens it), the language server's `fineTune` settings and command arguments, and
 /// what the server passes to the trainer ([`FineTuneSettings::trainer_flags`]).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, clap::Args)]
+#[cfg_attr(feature = "mcp", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FineTuneSettings {
     /// Fraction of the mined pairs held out to judge the adapter, by whole files (0 to 1)
@@ -164,6 +165,7 @@ pub const DEFAULT_GENERATOR_LIMIT: usize = 200;
 /// this machine or network (llama.cpp's `llama-server`, Ollama, vLLM, …). Mined pairs are built
 /// either way; these are added to them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, clap::Args)]
+#[cfg_attr(feature = "mcp", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 // clap: absent unless one of its flags is given, and then `--generator` must be too.
 #[group(requires = "generator")]
@@ -314,26 +316,31 @@ pub struct Progress {
     pub percentage: u32,
 }
 
-/// How a finished run went.
-#[derive(Debug, Clone)]
+/// How a finished run went: the gate's decision with its figures (the command line's `--json`
+/// output, field for field, and MCP's `fine_tune` answer).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "mcp", derive(schemars::JsonSchema))]
 pub struct FineTuneOutcome {
-    /// Whether the adapter beat the base model on held-out pairs and was installed.
+    /// Whether the adapter beat the current model and was installed.
     pub accepted: bool,
-    /// The installed adapter (when accepted).
+    /// The installed adapter's directory (when accepted).
     pub adapter: Option<PathBuf>,
-    /// Held-out pairs: nDCG@10 before and after, and how many.
+    /// nDCG@10 of the current model on the held-out pairs.
     pub ndcg_before: f64,
+    /// nDCG@10 of the trained adapter on the held-out pairs.
     pub ndcg_after: f64,
+    /// How many held-out pairs were measured.
     pub heldout_queries: u64,
     /// The ranking users are served, on held-out questions searched over the whole workspace:
-    /// nDCG@10 with the current model and with the adapter (`None` when not measured), and how
-    /// many questions.
+    /// nDCG@10 with the current model (null when not measured).
     pub served_before: Option<f64>,
+    /// The same with the adapter (null when not measured).
     pub served_after: Option<f64>,
+    /// How many held-out questions the served ranking was measured on.
     pub served_queries: u64,
-    /// One line for people.
+    /// The decision in one line: the figures and why the adapter was or was not installed.
     pub message: String,
-    /// The trainer's full report.
+    /// The trainer's full report (settings, stages, losses, evaluations).
     pub report: Value,
 }
 

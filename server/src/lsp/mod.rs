@@ -69,11 +69,12 @@ pub struct ServerState {
     /// The `notify` watcher used when the client cannot watch files for us.
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
     progress_counter: AtomicU64,
-    /// The fine-tuning run in progress (one at a time): its progress token and its stop.
-    fine_tuning: Mutex<Option<FineTuneRun>>,
+    /// How to cancel the fine-tuning run in progress (the engine runs one at a time): its
+    /// progress token and its stop.
+    fine_tuning: Mutex<Option<FineTuneCancel>>,
 }
 
-struct FineTuneRun {
+struct FineTuneCancel {
     token: Option<ProgressToken>,
     stop: Arc<tokio::sync::Notify>,
 }
@@ -122,6 +123,12 @@ fn invalid_params(message: impl Into<String>) -> Error {
 fn engine_error(e: EngineError) -> Error {
     let code = match e {
         EngineError::OutsideWorkspace(_) => ErrorCode::InvalidParams,
+        EngineError::FineTuneRunning | EngineError::NotIndexed { .. } => {
+            ErrorCode::ServerError(-32001)
+        }
+        EngineError::FineTune(crate::finetune::FineTuneError::Cancelled) => {
+            ErrorCode::RequestCancelled
+        }
         _ => ErrorCode::InternalError,
     };
     Error {
@@ -449,27 +456,18 @@ impl ServerState {
             .config()
             .map(|c| c.fine_tune.clone())
             .unwrap_or_default();
-        let job = engine
-            .fine_tune_job(&root.root, root.index_dir(), &defaults, &args.settings)
+        let run = engine
+            .start_fine_tune_root(&root, &defaults, &args.settings)
+            .await
             .map_err(engine_error)?;
+        // The engine runs one fine-tuning at a time, so this is the only one to cancel.
         let stop = Arc::new(tokio::sync::Notify::new());
-        {
-            let mut running = self.fine_tuning.lock().unwrap_or_else(|e| e.into_inner());
-            if running.is_some() {
-                return Err(Error {
-                    code: ErrorCode::ServerError(-32001),
-                    message: "a fine-tuning run is already in progress; wait for it or cancel it"
-                        .into(),
-                    data: None,
-                });
-            }
-            *running = Some(FineTuneRun {
-                token: token.clone(),
-                stop: Arc::clone(&stop),
-            });
-        }
+        *self.fine_tuning.lock().unwrap_or_else(|e| e.into_inner()) = Some(FineTuneCancel {
+            token: token.clone(),
+            stop: Arc::clone(&stop),
+        });
         // Cleared however this ends, a dropped (cancelled) request included.
-        struct Clear<'a>(&'a Mutex<Option<FineTuneRun>>);
+        struct Clear<'a>(&'a Mutex<Option<FineTuneCancel>>);
         impl Drop for Clear<'_> {
             fn drop(&mut self) {
                 *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -491,30 +489,17 @@ impl ServerState {
             ),
             None => None,
         };
-        // The trainer's events arrive synchronously; a task forwards them to the client.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::finetune::Progress>();
-        let forward = tokio::spawn(async move {
-            let mut last = None;
-            while let Some(update) = rx.recv().await {
+        let (mut updates, run) = run.run_reporting(async move { stop.notified().await });
+        let forward = async {
+            while let Some(update) = updates.recv().await {
                 if let Some(progress) = &progress {
                     progress
-                        .report_with_message(update.message.clone(), update.percentage, None)
+                        .report_with_message(update.message, update.percentage, None)
                         .await;
                 }
-                last = Some(update);
             }
-            (progress, last)
-        });
-        let stopped = Arc::clone(&stop);
-        let result = crate::finetune::run(
-            &job,
-            move |update| {
-                let _ = tx.send(update);
-            },
-            async move { stopped.notified().await },
-        )
-        .await;
-        let (progress, _) = forward.await.unwrap_or((None, None));
+        };
+        let (result, ()) = tokio::join!(run, forward);
         let summary = match &result {
             Ok(outcome) if outcome.accepted => format!(
                 "{}; the fine-tuned model is in use once the workspace is re-embedded",
@@ -526,14 +511,7 @@ impl ServerState {
         if let Some(progress) = progress {
             progress.finish_with_message(summary.clone()).await;
         }
-        let outcome = result.map_err(|e| Error {
-            code: match e {
-                crate::finetune::FineTuneError::Cancelled => ErrorCode::RequestCancelled,
-                _ => ErrorCode::InternalError,
-            },
-            message: e.to_string().into(),
-            data: None,
-        })?;
+        let outcome = result.map_err(engine_error)?;
         if outcome.accepted {
             self.spawn_indexing(root.root.clone());
         }

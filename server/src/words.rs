@@ -152,9 +152,48 @@ pub fn split_identifier(word: &str) -> Vec<&str> {
     parts
 }
 
+/// `max_steps_per_stage` → `maxStepsPerStage`: a snake_case name in the camelCase of protocols
+/// that name their fields so (LSP).
+pub fn camel_case(snake: &str) -> String {
+    let mut camel = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                camel.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => camel.push(c),
+        }
+    }
+    camel
+}
+
+/// `maxStepsPerStage` → `max_steps_per_stage`: a camelCase name in snake_case (MCP's tools).
+pub fn snake_case(camel: &str) -> String {
+    split_identifier(camel)
+        .iter()
+        .map(|part| part.to_lowercase())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_change_case_both_ways() {
+        for (snake, camel) in [
+            ("max_steps_per_stage", "maxStepsPerStage"),
+            ("heldout", "heldout"),
+            ("model_state", "modelState"),
+        ] {
+            assert_eq!(camel_case(snake), camel);
+            assert_eq!(snake_case(camel), snake);
+        }
+    }
 
     #[test]
     fn splits_camel_snake_acronyms_and_digits() {

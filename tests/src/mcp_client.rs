@@ -89,14 +89,25 @@ impl McpClient {
         self.stdin.flush().await.expect("flush to server");
     }
 
-    /// Sends a request and returns the whole response message (`result` or `error`).
-    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+    /// Sends a request without waiting: its id (for `notifications/cancelled`) and where its
+    /// response will arrive.
+    pub async fn send_request(
+        &mut self,
+        method: &str,
+        params: Value,
+    ) -> (i64, oneshot::Receiver<Value>) {
         let id = self.next_id;
         self.next_id += 1;
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("lock").insert(id, tx);
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         self.send_raw(&message.to_string()).await;
+        (id, rx)
+    }
+
+    /// Sends a request and returns the whole response message (`result` or `error`).
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let (_, rx) = self.send_request(method, params).await;
         tokio::time::timeout(REPLY_TIMEOUT, rx)
             .await
             .unwrap_or_else(|_| panic!("no reply to {method} within {REPLY_TIMEOUT:?}"))

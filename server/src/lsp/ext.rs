@@ -25,21 +25,7 @@ fn camel_case_keys(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
-                .map(|(key, value)| {
-                    let mut camel = String::with_capacity(key.len());
-                    let mut upper = false;
-                    for c in key.chars() {
-                        match c {
-                            '_' => upper = true,
-                            c if upper => {
-                                camel.extend(c.to_uppercase());
-                                upper = false;
-                            }
-                            c => camel.push(c),
-                        }
-                    }
-                    (camel, camel_case_keys(value))
-                })
+                .map(|(key, value)| (crate::words::camel_case(&key), camel_case_keys(value)))
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),

@@ -6,24 +6,30 @@
 //! date (progress on stderr) and re-checks changed files before each query; when another process
 //! holds the lock (usually the editor's language server) it serves what that process stores,
 //! read-only, and takes the index over once that process ends. Tool calls wait for the index to
-//! be open, never for indexing to finish.
+//! be open, never for indexing to finish. `fine_tune` and `reset_model` run the engine's
+//! fine-tuning job and adapter reset, reporting to the call's progressToken; a writer then
+//! follows the new model in the background, as at start.
 
 mod tools;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
+    ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use tokio::sync::watch;
 
 use crate::engine::{Engine, EngineError, EngineSettings, RootIndex};
+use crate::finetune::FineTuneSettings;
 use crate::index::IndexEvent;
 
 /// What an agent is told about this server at `initialize`.
@@ -31,7 +37,17 @@ const INSTRUCTIONS: &str = "coder-lsp searches this workspace's code by meaning.
 functions, classes and sections by describing what they do (natural language or identifiers), \
 find_similar for code that does the same as some lines you already know, get_context to get the \
 most relevant source for a question packed into a token budget, and index_status to see whether \
-the index is complete. Paths are relative to the workspace root; lines are 1-based and inclusive.";
+the index is complete. fine_tune trains the search model on this workspace (minutes) and installs \
+it only when it searches better; reset_model goes back to the base model. Paths are relative to \
+the workspace root; lines are 1-based and inclusive.";
+
+/// What a tool call brings besides its arguments: where its progress goes and its cancelling.
+struct CallContext {
+    /// The call's progressToken and the client to notify, when the call carries one.
+    progress: Option<(ProgressToken, Peer<RoleServer>)>,
+    /// Completes when the client cancels the call.
+    cancelled: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
 
 /// How far the start-up got.
 #[derive(Clone)]
@@ -117,24 +133,105 @@ impl McpServer {
         started.send_replace(Startup::Ready(Arc::clone(&entry)));
         if let Some(Some(_guard)) = guard {
             eprintln!("coder-lsp mcp: indexing {root}");
-            let result = self.engine.index_root(&entry, stderr_progress()).await;
-            match result {
-                Ok(stats) => {
-                    eprintln!(
-                        "coder-lsp mcp: indexed {} files, {} chunks in {:.1}s ({} changed, {} embedded)",
-                        stats.files, stats.chunks, stats.seconds, stats.changed, stats.embedded
-                    );
-                    // The workspace's fine-tuned adapter, if one is installed, takes over once
-                    // its vectors are computed.
-                    match self.engine.follow_adapter(&entry, stderr_progress()).await {
-                        Ok(true) => eprintln!("coder-lsp mcp: {}", self.now_serving().await),
-                        Ok(false) => {}
-                        Err(e) => eprintln!("coder-lsp mcp: switching models failed: {e}"),
+            self.update_and_follow(&entry).await;
+        }
+    }
+
+    /// Brings the index up to date, then lets the workspace's fine-tuned adapter, if one is
+    /// installed (or none, after a reset), take over once its vectors are computed. For a
+    /// writer holding the update lock.
+    async fn update_and_follow(&self, entry: &Arc<RootIndex>) {
+        let root = self.root.display();
+        match self.engine.index_root(entry, stderr_progress()).await {
+            Ok(stats) => {
+                eprintln!(
+                    "coder-lsp mcp: indexed {} files, {} chunks in {:.1}s ({} changed, {} embedded)",
+                    stats.files, stats.chunks, stats.seconds, stats.changed, stats.embedded
+                );
+                match self.engine.follow_adapter(entry, stderr_progress()).await {
+                    Ok(true) => eprintln!("coder-lsp mcp: {}", self.now_serving().await),
+                    Ok(false) => {}
+                    Err(e) => eprintln!("coder-lsp mcp: switching models failed: {e}"),
+                }
+            }
+            Err(e) => eprintln!("coder-lsp mcp: indexing {root} stopped: {e}"),
+        }
+    }
+
+    /// After the workspace's model changed (an adapter installed or reset): a writer follows
+    /// it in the background, after any update running now. Returns whether it does.
+    fn follow_in_background(&self, entry: &Arc<RootIndex>) -> bool {
+        if !self.writer.load(Ordering::Relaxed) {
+            return false;
+        }
+        let (this, entry) = (self.clone(), Arc::clone(entry));
+        tokio::spawn(async move {
+            let _guard = this.updating.lock().await;
+            this.update_and_follow(&entry).await;
+        });
+        true
+    }
+
+    /// fine_tune: the engine's fine-tuning run for the root, its progress sent to the call's
+    /// progressToken, stopped when the call is cancelled.
+    async fn fine_tune(
+        &self,
+        entry: &Arc<RootIndex>,
+        settings: FineTuneSettings,
+        context: CallContext,
+    ) -> Result<CallToolResult, String> {
+        let tool = tools::ToolName::FineTune.as_str();
+        let run = self
+            .engine
+            .start_fine_tune_root(entry, &FineTuneSettings::default(), &settings)
+            .await
+            .map_err(|e| tools::engine_message(tool, e))?;
+        eprintln!(
+            "coder-lsp mcp: fine-tuning the model on {}",
+            self.root.display()
+        );
+        let CallContext {
+            progress,
+            cancelled,
+        } = context;
+        let (mut updates, outcome) = run.run_reporting(cancelled);
+        let forward = async {
+            while let Some(update) = updates.recv().await {
+                if let Some((token, peer)) = &progress {
+                    let notification =
+                        ProgressNotificationParam::new(token.clone(), f64::from(update.percentage))
+                            .with_total(100.0)
+                            .with_message(update.message);
+                    if let Err(e) = peer.notify_progress(notification).await {
+                        tracing::debug!("sending progress: {e}");
                     }
                 }
-                Err(e) => eprintln!("coder-lsp mcp: indexing {root} stopped: {e}"),
             }
-        }
+        };
+        // Every progress notification goes out before the answer.
+        let (outcome, ()) = tokio::join!(outcome, forward);
+        // A cancelled call gets no answer (rmcp drops it, as MCP asks): the log says why.
+        let outcome = outcome.map_err(|e| {
+            let message = tools::engine_message(tool, e);
+            eprintln!("coder-lsp mcp: {message}");
+            message
+        })?;
+        eprintln!("coder-lsp mcp: {}", outcome.message);
+        let reembedding = outcome.accepted && self.follow_in_background(entry);
+        tools::fine_tuned(outcome, reembedding)
+    }
+
+    /// reset_model: the engine puts the root's adapter aside; a writer then goes back to the
+    /// base model's vectors in the background.
+    async fn reset_model(&self, entry: &Arc<RootIndex>) -> Result<CallToolResult, String> {
+        let tool = tools::ToolName::ResetModel.as_str();
+        let (engine, index_dir) = (Arc::clone(&self.engine), entry.index_dir().to_path_buf());
+        let had_adapter = tokio::task::spawn_blocking(move || engine.retire_adapter(&index_dir))
+            .await
+            .map_err(|e| format!("{tool} failed: {e}"))?
+            .map_err(|e| tools::engine_message(tool, e))?;
+        let reembedding = had_adapter && self.follow_in_background(entry);
+        tools::reset(&entry.root, had_adapter, reembedding)
     }
 
     /// Which model serves the root after a switch, for the log.
@@ -210,6 +307,7 @@ impl McpServer {
         self,
         name: String,
         arguments: serde_json::Value,
+        context: CallContext,
     ) -> Result<CallToolResult, ErrorData> {
         let Some(tool) = tools::ToolName::parse(&name) else {
             return Err(ErrorData::invalid_params(
@@ -231,7 +329,11 @@ impl McpServer {
         if request.reads_index() {
             self.refresh(&root).await;
         }
-        let answer = tools::answer(&self.engine, &root, request).await;
+        let answer = match request {
+            tools::Request::FineTune(settings) => self.fine_tune(&root, settings, context).await,
+            tools::Request::ResetModel => self.reset_model(&root).await,
+            request => tools::answer(&self.engine, &root, request).await,
+        };
         Ok(match answer {
             Ok(result) => result,
             Err(message) => tool_error(message),
@@ -290,12 +392,20 @@ impl ServerHandler for McpServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
         let arguments = serde_json::Value::Object(request.arguments.unwrap_or_default());
+        let cancel = context.ct.clone();
+        let call = CallContext {
+            progress: context
+                .meta
+                .get_progress_token()
+                .map(|token| (token, context.peer.clone())),
+            cancelled: Box::pin(async move { cancel.cancelled().await }),
+        };
         // A panic inside a tool becomes an error for that call; the server keeps serving.
-        let task = tokio::spawn(self.clone().call(name.clone(), arguments));
+        let task = tokio::spawn(self.clone().call(name.clone(), arguments, call));
         match task.await {
             Ok(result) => result.map(CallToolResponse::from),
             Err(e) => {

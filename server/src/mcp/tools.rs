@@ -1,5 +1,6 @@
-//! The four MCP tools: their argument and result types (whose JSON schemas agents read), how
-//! arguments are checked, and how engine results become tool results.
+//! The MCP tools: their argument and result types (whose JSON schemas agents read), how
+//! arguments are checked, and how engine results become tool results. Four read the index;
+//! `fine_tune` and `reset_model` change the workspace's model (the server runs them, `mod.rs`).
 //!
 //! Each result has a short text an agent can read directly (`content`) and the same data as
 //! JSON (`structuredContent`, described by the tool's `outputSchema`).
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::context::{DEFAULT_TOKEN_BUDGET, MAX_TOKEN_BUDGET};
 use crate::engine::{Engine, EngineError, RootIndex, RootedHit};
+use crate::finetune::{FineTuneError, FineTuneOutcome, FineTuneSettings};
 use crate::search::{DEFAULT_TOP_K, Ranking, ScorePart, SearchFilter};
 use crate::symbols::{Language, SymbolKind};
 
@@ -32,14 +34,18 @@ pub(super) enum ToolName {
     FindSimilar,
     GetContext,
     IndexStatus,
+    FineTune,
+    ResetModel,
 }
 
 impl ToolName {
-    pub(super) const ALL: [ToolName; 4] = [
+    pub(super) const ALL: [ToolName; 6] = [
         ToolName::SearchCode,
         ToolName::FindSimilar,
         ToolName::GetContext,
         ToolName::IndexStatus,
+        ToolName::FineTune,
+        ToolName::ResetModel,
     ];
 
     pub(super) fn as_str(self) -> &'static str {
@@ -48,7 +54,20 @@ impl ToolName {
             ToolName::FindSimilar => "find_similar",
             ToolName::GetContext => "get_context",
             ToolName::IndexStatus => "index_status",
+            ToolName::FineTune => "fine_tune",
+            ToolName::ResetModel => "reset_model",
         }
+    }
+
+    /// What the tool does to the workspace, for clients that ask before calling.
+    fn annotations(self) -> ToolAnnotations {
+        let changes_model = matches!(self, ToolName::FineTune | ToolName::ResetModel);
+        ToolAnnotations::new()
+            .read_only(!changes_model)
+            // The adapter replaced or reset is kept in adapter-previous/.
+            .destructive(false)
+            .idempotent(self != ToolName::FineTune)
+            .open_world(false)
     }
 
     pub(super) fn parse(name: &str) -> Option<ToolName> {
@@ -120,6 +139,11 @@ pub(super) struct GetContextArgs {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct IndexStatusArgs {}
+
+/// Go back to the base model.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ResetModelArgs {}
 
 /// One piece of code found.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -258,6 +282,32 @@ pub(super) struct StatusOutput {
     pub notes: Vec<String>,
     /// The last error met while indexing, if any.
     pub last_error: Option<String>,
+    /// The workspace's fine-tuned adapter merged into the model whose vectors serve it, if any.
+    pub adapter: Option<String>,
+}
+
+/// The answer of fine_tune: the gate's decision with its figures.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(super) struct FineTuneOutput {
+    #[serde(flatten)]
+    pub outcome: FineTuneOutcome,
+    /// True when this server now re-embeds the workspace with the installed adapter, in the
+    /// background (searches keep using the current vectors until it is done; index_status
+    /// shows it); false when nothing was installed, or when another coder-lsp process writes
+    /// the index (it switches at its next reindex).
+    pub reembedding: bool,
+}
+
+/// The answer of reset_model.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(super) struct ResetOutput {
+    /// The workspace root.
+    pub root: String,
+    /// Whether the workspace had a fine-tuned adapter (now kept in adapter-previous/ of its
+    /// index directory).
+    pub had_adapter: bool,
+    /// True when this server now goes back to the base model's vectors in the background.
+    pub reembedding: bool,
 }
 
 /// A checked tool call.
@@ -267,6 +317,9 @@ pub(super) enum Request {
     Similar(FindSimilarArgs),
     Context(GetContextArgs),
     Status,
+    /// Training settings over the trainer's defaults.
+    FineTune(FineTuneSettings),
+    ResetModel,
 }
 
 impl Request {
@@ -316,14 +369,58 @@ impl Request {
                 let IndexStatusArgs {} = arguments_of(name, arguments)?;
                 Request::Status
             }
+            ToolName::FineTune => Request::FineTune(fine_tune_settings(name, arguments)?),
+            ToolName::ResetModel => {
+                let ResetModelArgs {} = arguments_of(name, arguments)?;
+                Request::ResetModel
+            }
         };
         Ok(request)
     }
 
     /// Whether answering reads the index (and so should see the latest files first).
     pub(super) fn reads_index(&self) -> bool {
-        !matches!(self, Request::Status)
+        !matches!(
+            self,
+            Request::Status | Request::FineTune(_) | Request::ResetModel
+        )
     }
+}
+
+/// fine_tune's arguments: the training settings every front end takes ([`FineTuneSettings`],
+/// one type), named in snake_case as every argument here is.
+fn fine_tune_settings(name: &str, arguments: Value) -> Result<FineTuneSettings, String> {
+    let Value::Object(fields) = arguments else {
+        return Err(format!("invalid arguments for {name}: expected an object"));
+    };
+    let schema = fine_tune_schema();
+    let known = schema.get("properties").and_then(Value::as_object);
+    let mut settings = serde_json::Map::new();
+    for (field, value) in fields {
+        if !known.is_some_and(|k| k.contains_key(&field)) {
+            let expected = known
+                .map(|k| k.keys().cloned().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            return Err(format!(
+                "invalid arguments for {name}: unknown field `{field}`; the settings are {expected}"
+            ));
+        }
+        settings.insert(crate::words::camel_case(&field), value);
+    }
+    serde_json::from_value(Value::Object(settings))
+        .map_err(|e| format!("invalid arguments for {name}: {e}"))
+}
+
+/// The schema of [`FineTuneSettings`] with its properties in snake_case.
+fn fine_tune_schema() -> JsonObject {
+    let mut schema = input_schema::<FineTuneSettings>();
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        *properties = std::mem::take(properties)
+            .into_iter()
+            .map(|(name, property)| (crate::words::snake_case(&name), property))
+            .collect();
+    }
+    schema
 }
 
 fn arguments_of<T: DeserializeOwned + JsonSchema + 'static>(
@@ -400,6 +497,27 @@ pub(super) fn definitions() -> Vec<Tool> {
             input_schema::<IndexStatusArgs>(),
             schema_for_output::<StatusOutput>(),
         ),
+        tool(
+            ToolName::FineTune,
+            "Fine-tune the embedding model on this workspace",
+            "Fine-tune the search model on this workspace: mine (question, code) pairs from its \
+             docs, tests and git history, train a LoRA adapter in a child process (minutes on a \
+             CPU), and install it only when it answers held-out questions better than the current \
+             model; the answer has the figures either way. Progress goes out as \
+             notifications/progress when the call carries a progressToken; cancelling the call \
+             stops the training and keeps the current model. Every setting is optional (the \
+             trainer's defaults otherwise). One run at a time; the index must be complete.",
+            fine_tune_schema(),
+            schema_for_output::<FineTuneOutput>(),
+        ),
+        tool(
+            ToolName::ResetModel,
+            "Reset the workspace's model",
+            "Stop using the workspace's fine-tuned adapter: it is moved aside (adapter-previous/ \
+             in the index directory) and the base model serves searches again.",
+            input_schema::<ResetModelArgs>(),
+            schema_for_output::<ResetOutput>(),
+        ),
     ]
 }
 
@@ -413,13 +531,7 @@ fn tool(
     Tool::new(name.as_str(), description, Arc::new(input))
         .with_title(title)
         .with_raw_output_schema(output)
-        .with_annotations(
-            ToolAnnotations::new()
-                .read_only(true)
-                .destructive(false)
-                .idempotent(true)
-                .open_world(false),
-        )
+        .with_annotations(name.annotations())
 }
 
 fn input_schema<T: JsonSchema + 'static>() -> JsonObject {
@@ -563,6 +675,10 @@ pub(super) async fn answer(
                 },
             )
         }
+        // The server runs these (progress, cancelling, switching models afterwards).
+        Request::FineTune(_) | Request::ResetModel => {
+            Err("internal error: a model tool reached the index tools".into())
+        }
         Request::Status => {
             let status = engine
                 .status()
@@ -583,6 +699,9 @@ pub(super) async fn answer(
                 model_state: status.model_state,
                 notes: own.map(|r| r.notes.clone()).unwrap_or_default(),
                 last_error: status.last_error,
+                adapter: own
+                    .and_then(|r| r.adapter.as_ref())
+                    .map(|a| a.to_string_lossy().into_owned()),
             };
             let text = format!(
                 "{}: {} files, {} chunks, {} embedded, {} pending; {}{}; model {} ({})",
@@ -607,6 +726,59 @@ pub(super) async fn answer(
             structured(text, &output)
         }
     }
+}
+
+/// The answer of fine_tune.
+pub(super) fn fine_tuned(
+    outcome: FineTuneOutcome,
+    reembedding: bool,
+) -> Result<CallToolResult, String> {
+    let next = match (&outcome.adapter, reembedding) {
+        (Some(dir), true) => format!(
+            "\nadapter installed in {}; this server now re-embeds the workspace with it in the background (searches use the current vectors until it is done)",
+            dir.display()
+        ),
+        (Some(dir), false) => format!(
+            "\nadapter installed in {}; the coder-lsp process that writes the index switches to it at its next reindex",
+            dir.display()
+        ),
+        (None, _) => String::new(),
+    };
+    let text = format!("{}{next}", outcome.message);
+    structured(
+        text,
+        &FineTuneOutput {
+            outcome,
+            reembedding,
+        },
+    )
+}
+
+/// The answer of reset_model.
+pub(super) fn reset(
+    root: &Path,
+    had_adapter: bool,
+    reembedding: bool,
+) -> Result<CallToolResult, String> {
+    let text = if had_adapter {
+        format!(
+            "the fine-tuned adapter of {} was moved to adapter-previous/ in its index directory; the base model serves it again",
+            root.display()
+        )
+    } else {
+        format!(
+            "{} has no fine-tuned adapter; it uses the base model",
+            root.display()
+        )
+    };
+    structured(
+        text,
+        &ResetOutput {
+            root: root.to_string_lossy().into_owned(),
+            had_adapter,
+            reembedding,
+        },
+    )
 }
 
 fn structured(text: String, value: &impl Serialize) -> Result<CallToolResult, String> {
@@ -648,7 +820,7 @@ fn hits_text(results: &[CodeHit], note: Option<&str>) -> String {
     text
 }
 
-fn engine_message(tool: &str, e: EngineError) -> String {
+pub(super) fn engine_message(tool: &str, e: EngineError) -> String {
     match e {
         EngineError::NoModel(why) => format!(
             "{tool} needs the embedding model, which is not loaded: {why}. search_code still answers by words."
@@ -657,6 +829,10 @@ fn engine_message(tool: &str, e: EngineError) -> String {
             "{tool}: {} is not inside the workspace served by this server",
             path.display()
         ),
+        EngineError::NotIndexed { .. } => format!("{tool}: {e}; index_status shows how far it is"),
+        EngineError::FineTuneRunning
+        | EngineError::ExplicitAdapter(_)
+        | EngineError::FineTune(FineTuneError::Cancelled) => format!("{tool}: {e}"),
         other => format!("{tool} failed: {other}"),
     }
 }
@@ -725,6 +901,77 @@ mod tests {
                 .unwrap()
                 .contains("function")
         );
+    }
+
+    #[test]
+    fn fine_tune_takes_every_setting_in_snake_case_and_changes_the_model() {
+        let tools = definitions();
+        let fine_tune = tools.iter().find(|t| t.name == "fine_tune").unwrap();
+        let properties = fine_tune.input_schema["properties"].as_object().unwrap();
+        for name in [
+            "max_steps",
+            "max_steps_per_stage",
+            "adapter_weight",
+            "generator",
+        ] {
+            assert!(properties.contains_key(name), "{name}: {properties:?}");
+        }
+        assert!(properties.keys().all(|k| !k.contains(char::is_uppercase)));
+        assert!(
+            properties["max_steps"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("[default: 200]")
+        );
+        for tool in &tools {
+            let read_only = tool.annotations.as_ref().unwrap().read_only_hint;
+            let changes_model = tool.name == "fine_tune" || tool.name == "reset_model";
+            assert_eq!(read_only, Some(!changes_model), "{}", tool.name);
+        }
+
+        let Request::FineTune(settings) = Request::parse(
+            ToolName::FineTune,
+            json!({"max_steps_per_stage": 1, "significance": 1, "no_curriculum": true,
+                   "generator": {"url": "http://127.0.0.1:8080/v1"}}),
+        )
+        .unwrap() else {
+            panic!("not a fine_tune request");
+        };
+        assert_eq!(settings.max_steps_per_stage, Some(1));
+        assert_eq!(settings.significance, Some(1.0));
+        assert!(settings.no_curriculum);
+        assert_eq!(settings.generator.unwrap().url, "http://127.0.0.1:8080/v1");
+        assert!(matches!(
+            Request::parse(ToolName::FineTune, json!({})).unwrap(),
+            Request::FineTune(s) if s == FineTuneSettings::default()
+        ));
+        let err = |args| Request::parse(ToolName::FineTune, args).unwrap_err();
+        let camel = err(json!({"maxSteps": 3}));
+        assert!(
+            camel.contains("unknown field `maxSteps`") && camel.contains("max_steps"),
+            "{camel}"
+        );
+        assert!(err(json!({"max_steps": "many"})).contains("invalid type"));
+        assert!(
+            Request::parse(ToolName::ResetModel, json!({"root": "/x"}))
+                .unwrap_err()
+                .contains("unknown field")
+        );
+    }
+
+    #[test]
+    fn the_docs_list_every_tool() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for page in ["README.md", "docs/mcp.md"] {
+            let text = std::fs::read_to_string(root.join(page)).unwrap();
+            for tool in ToolName::ALL {
+                assert!(
+                    text.contains(&format!("`{}`", tool.as_str())),
+                    "{page} does not name the {} tool",
+                    tool.as_str()
+                );
+            }
+        }
     }
 
     #[test]

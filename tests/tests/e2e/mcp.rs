@@ -29,11 +29,17 @@ fn names(result: &Value) -> Vec<String> {
 
 /// Polls index_status until the index holds files and nothing is pending or running.
 async fn wait_indexed(client: &mut McpClient) -> Value {
+    wait_status(client, |_| true).await
+}
+
+/// Polls index_status until the index holds files, nothing is pending or running and `done`
+/// holds for the status.
+async fn wait_status(client: &mut McpClient, done: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();
     loop {
         let status = client.tool("index_status", json!({})).await;
         let s = &status["structuredContent"];
-        if s["indexing"] == false && s["files"].as_u64() > Some(0) && s["pending"] == 0 {
+        if s["indexing"] == false && s["files"].as_u64() > Some(0) && s["pending"] == 0 && done(s) {
             return s.clone();
         }
         assert!(
@@ -86,19 +92,28 @@ async fn an_agent_uses_every_tool_over_stdio() {
             .contains("search_code")
     );
 
-    // tools/list: four tools, each with input and output schemas whose fields are described.
+    // tools/list: six tools, each with input and output schemas whose fields are described;
+    // the four that read the index say so.
     let list = client.call("tools/list", json!({})).await;
     let tools = list["tools"].as_array().expect("tools");
     let listed: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(
         listed,
-        ["search_code", "find_similar", "get_context", "index_status"]
+        [
+            "search_code",
+            "find_similar",
+            "get_context",
+            "index_status",
+            "fine_tune",
+            "reset_model"
+        ]
     );
     for tool in tools {
         assert!(tool["description"].as_str().unwrap().len() > 40, "{tool}");
         assert_eq!(tool["inputSchema"]["type"], "object", "{tool}");
         assert!(tool["outputSchema"].is_object(), "{tool}");
-        assert_eq!(tool["annotations"]["readOnlyHint"], true, "{tool}");
+        let reads = !matches!(tool["name"].as_str(), Some("fine_tune" | "reset_model"));
+        assert_eq!(tool["annotations"]["readOnlyHint"], reads, "{tool}");
         for (field, schema) in tool["inputSchema"]["properties"].as_object().unwrap() {
             assert!(
                 schema["description"].as_str().is_some_and(|d| d.len() > 10),
@@ -493,6 +508,143 @@ async fn mcp_and_the_language_server_share_one_workspace_index() {
     let status: Value = serde_json::from_str(coder_tests::success(&output).trim()).unwrap();
     assert_eq!(status["files"], 7, "{status}");
     assert_eq!(status["pending"], 0, "{status}");
+}
+
+/// `notifications/progress` sent for `token`, as (progress, message).
+fn progress_of(client: &McpClient, token: &str) -> Vec<(f64, String)> {
+    client
+        .others()
+        .iter()
+        .filter(|m| {
+            m["method"] == "notifications/progress" && m["params"]["progressToken"] == token
+        })
+        .map(|m| {
+            let params = &m["params"];
+            assert_eq!(params["total"], 100.0, "{m}");
+            (
+                params["progress"].as_f64().expect("progress"),
+                params["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// fine_tune and reset_model over MCP run the engine's fine-tuning job (the trainer in a child
+/// process) and adapter reset, as the language server and the command line do: progress for
+/// the call's progressToken, one run at a time, cancelling, the adapter installed beside the
+/// index and followed, then put aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_fine_tunes_the_model_and_resets_it() {
+    let ws = Workspace::sample_with_history();
+    let log = ws.dir.path().join("mcp.log");
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let mut client = start(&ws, "mcp.log");
+    client.initialize().await;
+    let base = wait_indexed(&mut client).await;
+    assert_eq!(base["adapter"], Value::Null, "{base}");
+    let index_dir = std::path::PathBuf::from(base["index_dir"].as_str().expect("index_dir"));
+    let adapter = index_dir.join("adapter");
+    assert_tool_error(
+        &client.tool("fine_tune", json!({"maxSteps": 1})).await,
+        "unknown field `maxSteps`",
+    );
+
+    // A long run: a second one is refused while it goes, and cancelling stops it.
+    let (id, pending) = client
+        .send_request(
+            "tools/call",
+            json!({"name": "fine_tune", "arguments": {"heldout": 0.3},
+                   "_meta": {"progressToken": "ft-cancel"}}),
+        )
+        .await;
+    let started = Instant::now();
+    while progress_of(&client, "ft-cancel").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no progress: {}",
+            log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_tool_error(
+        &client.tool("fine_tune", json!({})).await,
+        "already in progress",
+    );
+    client
+        .notify("notifications/cancelled", json!({"requestId": id}))
+        .await;
+    // A cancelled request gets no answer (MCP); the server log says the trainer stopped, and
+    // the next run may start.
+    let started = Instant::now();
+    while !log_text()
+        .contains("fine_tune: fine-tuning was cancelled; the model in use is unchanged")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the cancelled run did not stop: {}",
+            log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(pending);
+    assert!(!adapter.exists());
+
+    // A quick run, with any gain installed.
+    let quick = json!({"heldout": 0.3, "max_steps_per_stage": 1, "batch_size": 4,
+                       "max_tokens": 48, "significance": 1});
+    let result = client
+        .call(
+            "tools/call",
+            json!({"name": "fine_tune", "arguments": quick, "_meta": {"progressToken": "ft"}}),
+        )
+        .await;
+    assert_eq!(result["isError"], false, "{result}\n{}", log_text());
+    let outcome = &result["structuredContent"];
+    assert!(outcome["heldout_queries"].as_u64() > Some(0), "{outcome}");
+    assert!(outcome["ndcg_before"].as_f64().is_some(), "{outcome}");
+    assert!(text_of(&result).starts_with("held-out nDCG@10"), "{result}");
+    let progress = progress_of(&client, "ft");
+    assert!(
+        progress.iter().any(|(_, m)| m.starts_with("mined ")),
+        "{progress:?}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{progress:?}"
+    );
+    assert!(
+        !index_dir.join("fine-tune").exists(),
+        "a finished run cleans its work"
+    );
+    if outcome["accepted"] == true {
+        assert_eq!(outcome["adapter"], json!(adapter), "{outcome}");
+        assert_eq!(outcome["reembedding"], true, "{outcome}");
+        // This server writes the index: it follows the adapter in the background.
+        wait_status(&mut client, |s| s["adapter"] == json!(adapter)).await;
+    } else {
+        assert_eq!(outcome["reembedding"], false, "{outcome}");
+        assert!(!adapter.exists(), "{outcome}");
+        // Install one as an accepted run would, for the reset to put aside.
+        let model = coder_lsp::model::resolve(coder_lsp::model::DEFAULT_MODEL).expect("the model");
+        coder_tests::write_adapter(&adapter, &model.dir, &model.fingerprint);
+    }
+    assert!(adapter.join("adapter.json").is_file());
+
+    // reset_model: the adapter goes aside and the base model serves again.
+    let reset = client.tool("reset_model", json!({})).await;
+    assert_eq!(reset["isError"], false, "{reset}");
+    assert_eq!(reset["structuredContent"]["had_adapter"], true, "{reset}");
+    assert_eq!(reset["structuredContent"]["reembedding"], true, "{reset}");
+    assert!(!adapter.exists());
+    assert!(index_dir.join("adapter-previous/adapter.json").is_file());
+    wait_status(&mut client, |s| s["adapter"].is_null()).await;
+    let again = client.tool("reset_model", json!({})).await;
+    assert_eq!(again["structuredContent"]["had_adapter"], false, "{again}");
+    assert!(
+        text_of(&again).contains("has no fine-tuned adapter"),
+        "{again}"
+    );
+    assert!(client.is_running());
 }
 
 #[test]

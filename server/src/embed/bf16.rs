@@ -319,7 +319,7 @@ impl PackedWeight {
 
     /// One task's rows: `x` `(rows, k)` into `out` `(rows, n)`, every value of which it writes
     /// ([`strips::by_strip`]).
-    fn rows(&self, backend: Backend, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    pub(super) fn rows(&self, backend: Backend, x: &[f32], out: &mut [MaybeUninit<f32>]) {
         let k = self.k;
         let k_blocks = self.k_padded / TILE_K;
         // A strip of 32 input rows in bf16, each row `k_blocks` lines long (zero padded).

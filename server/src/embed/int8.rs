@@ -34,7 +34,7 @@ use std::sync::OnceLock;
 
 use candle_core::Result;
 
-use super::bf16::PackedWeight;
+use super::bf16::{Backend, PackedWeight};
 use super::strips;
 
 /// Output columns of one packed block (sixteen i32 lanes).
@@ -242,8 +242,8 @@ impl PackedInt8 {
     }
 
     /// `x · wᵀ` for row-major `x` `(m, k)`, into a new row-major `(m, n)` buffer: in int8, except
-    /// the rows [`PackedInt8::is_sink`] picks, which are multiplied in bf16. The CPU must support
-    /// both ([`enabled`]; an error otherwise).
+    /// the rows whose activations peak too far above the rest ([`CREST_LIMIT`]), which are
+    /// multiplied in bf16. The CPU must support both ([`enabled`]; an error otherwise).
     pub fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
         let (n, k) = (self.n, self.k);
         if x.len() != m * k {
@@ -252,51 +252,56 @@ impl PackedInt8 {
         if !vnni::supported() {
             candle_core::bail!("int8: this CPU has no AVX512-VNNI");
         }
-        let mut out = strips::parallel_rows(x, (m, n, k), |x, out| self.rows(x, out));
-        // The sinks were multiplied in int8 too (the kernel takes whole strips); one bf16
-        // product over all of them replaces those rows.
-        let sinks: Vec<usize> = (0..m).filter(|&r| self.is_sink(&x[r * k..][..k])).collect();
-        if !sinks.is_empty() {
-            let gathered: Vec<f32> = sinks
-                .iter()
-                .flat_map(|&r| &x[r * k..][..k])
-                .copied()
-                .collect();
-            let exact = self.exact.x_wt(&gathered, sinks.len())?;
-            for (&r, row) in sinks.iter().zip(exact.chunks_exact(n)) {
-                out[r * n..][..n].copy_from_slice(row);
-            }
+        let backend = self.exact_backend()?;
+        Ok(strips::parallel_rows(x, (m, n, k), |x, out| {
+            let sinks = self.int8_rows(x, out);
+            self.sink_rows(backend, x, &sinks, out);
+        }))
+    }
+
+    /// The backend the sink rows are multiplied on: the process's bf16 one.
+    fn exact_backend(&self) -> Result<Backend> {
+        match super::bf16::backend() {
+            Some(backend) => Ok(backend),
+            None => candle_core::bail!("int8: its attention sinks need a bf16 backend"),
         }
-        Ok(out)
     }
 
-    /// Whether a row's smoothed activations peak above [`CREST_LIMIT`] times their root mean
-    /// square (an all-zero row does not). Only called after `x_wt` checked the CPU.
-    fn is_sink(&self, row: &[f32]) -> bool {
-        // SAFETY: `x_wt` (and the tests) call this only where `vnni::supported()`; the row and
-        // the smoothing both have `k` values.
-        let (max, squares) = unsafe { vnni::peak_and_squares(row, &self.inverse_smoothing) };
-        max > 0.0 && max * max > CREST_LIMIT * CREST_LIMIT * squares / row.len() as f32
+    /// Whether a row whose smoothed activations peak at `max` with `squares` their sum of
+    /// squares over `len` values is an attention sink: its peak above [`CREST_LIMIT`] times its
+    /// root mean square (an all-zero row is not one).
+    fn is_crest(max: f32, squares: f32, len: usize) -> bool {
+        max > 0.0 && max * max > CREST_LIMIT * CREST_LIMIT * squares / len as f32
     }
 
-    /// One task's rows: `x` `(rows, k)` into `out` `(rows, n)`, every value of which it writes
-    /// ([`strips::by_strip`]).
-    fn rows(&self, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    /// One task's rows in int8: `x` `(rows, k)` into `out` `(rows, n)`, every value of which it
+    /// writes ([`strips::by_strip`]). Returns the rows (of this task) that are attention sinks,
+    /// which [`PackedInt8::sink_rows`] then writes again.
+    fn int8_rows(&self, x: &[f32], out: &mut [MaybeUninit<f32>]) -> Vec<usize> {
         let k = self.k;
         let k_blocks = self.k_padded / K_BLOCK;
         let mut strip = vec![ZERO_LINE; BLOCK * k_blocks];
         let mut row_scale = [0f32; BLOCK];
+        let mut sinks = Vec::new();
+        let mut first = 0;
         strips::by_strip(x, (self.n, k, self.n_padded), out, |x, c, ldc| {
             let strip_rows = x.len() / k;
-            for ((lines, scale), row) in strip
+            for (r, ((lines, scale), row)) in strip
                 .chunks_mut(k_blocks)
                 .zip(row_scale.iter_mut())
                 .zip(x.chunks_exact(k))
+                .enumerate()
             {
                 // SAFETY: `x_wt` checked the CPU; the row has `k` values, `lines` holds
                 // `k_padded` bytes and the smoothing `k` factors.
-                *scale = unsafe { vnni::quantize_row(row, &self.inverse_smoothing, lines) };
+                let (max, squares) =
+                    unsafe { vnni::quantize_row(row, &self.inverse_smoothing, lines) };
+                *scale = max / 127.0;
+                if Self::is_crest(max, squares, k) {
+                    sinks.push(first + r);
+                }
             }
+            first += strip_rows;
             for nb in (0..self.n_padded).step_by(BLOCK) {
                 let b = &self.lines[nb / COLS * k_blocks * COLS..][..2 * k_blocks * COLS];
                 let operands = Operands {
@@ -314,6 +319,45 @@ impl PackedInt8 {
                 unsafe { vnni::block(operands, c.add(nb), ldc) };
             }
         });
+        sinks
+    }
+
+    /// Writes the rows `sinks` of one task's `out` `(rows, n)` again with their exact product
+    /// (on `backend`), in the task that multiplied them in int8, so the sinks of a batch are
+    /// multiplied in parallel like the rest of it.
+    fn sink_rows(
+        &self,
+        backend: Backend,
+        x: &[f32],
+        sinks: &[usize],
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        if sinks.is_empty() {
+            return;
+        }
+        let (n, k) = (self.n, self.k);
+        let gathered: Vec<f32> = sinks
+            .iter()
+            .flat_map(|&r| &x[r * k..][..k])
+            .copied()
+            .collect();
+        let mut exact = vec![MaybeUninit::uninit(); sinks.len() * n];
+        self.exact.rows(backend, &gathered, &mut exact);
+        for (&r, row) in sinks.iter().zip(exact.chunks_exact(n)) {
+            out[r * n..][..n].copy_from_slice(row);
+        }
+    }
+
+    /// Whether a row is an attention sink ([`PackedInt8::is_crest`]), as [`PackedInt8::x_wt`]
+    /// decides it.
+    #[cfg(test)]
+    fn is_sink(&self, row: &[f32]) -> bool {
+        let mut lines = vec![ZERO_LINE; self.k_padded / K_BLOCK];
+        // SAFETY: the tests call this only where `vnni::supported()`; the row and the smoothing
+        // have `k` values, `lines` holds `k_padded` bytes.
+        let (max, squares) =
+            unsafe { vnni::quantize_row(row, &self.inverse_smoothing, &mut lines) };
+        Self::is_crest(max, squares, row.len())
     }
 }
 
@@ -360,17 +404,27 @@ mod vnni {
             && std::arch::is_x86_feature_detected!("avx512vnni")
     }
 
-    /// `max |y|` and `Σ y²` of `y = x · inverse_smoothing` (the sink test of
-    /// [`super::PackedInt8::is_sink`]), sixteen lanes at a time.
+    /// Quantizes one row: `y = x · inverse_smoothing`, scale `max|y| / 127`, bytes
+    /// `round(y / scale) + 128` into `lines` (zero-valued 128s past `x.len()`). Returns
+    /// `max |y|` (0 for a row of zeros) and `Σ y²`, for the sink test
+    /// ([`super::PackedInt8::is_crest`]).
     ///
     /// # Safety
-    /// The CPU has AVX512-F; `inverse_smoothing` is as long as `x`.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn peak_and_squares(x: &[f32], inverse_smoothing: &[f32]) -> (f32, f32) {
-        assert!(inverse_smoothing.len() == x.len());
-        let whole = x.len() / 16 * 16;
-        // SAFETY: every load reads below `whole` ≤ the length of both slices.
-        let (mut max, mut squares) = unsafe {
+    /// The CPU has AVX512-F and AVX512-BW; `inverse_smoothing` is as long as `x`, and `lines`
+    /// holds at least `x.len()` bytes.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn quantize_row(
+        x: &[f32],
+        inverse_smoothing: &[f32],
+        lines: &mut [Line],
+    ) -> (f32, f32) {
+        let k = x.len();
+        assert!(inverse_smoothing.len() == k && lines.len() * K_BLOCK >= k);
+        let whole = k / 16 * 16;
+        let bytes = lines.as_mut_ptr().cast::<u8>();
+        // SAFETY (whole block): every load reads `x`/`inverse_smoothing` below `whole`, every
+        // store writes `lines` below `lines.len() · 64` (checked above).
+        unsafe {
             let (mut max, mut squares) = (_mm512_setzero_ps(), _mm512_setzero_ps());
             for i in (0..whole).step_by(16) {
                 let y = _mm512_mul_ps(
@@ -380,43 +434,11 @@ mod vnni {
                 max = _mm512_max_ps(max, _mm512_abs_ps(y));
                 squares = _mm512_fmadd_ps(y, y, squares);
             }
-            (_mm512_reduce_max_ps(max), _mm512_reduce_add_ps(squares))
-        };
-        for (value, inverse) in x[whole..].iter().zip(&inverse_smoothing[whole..]) {
-            let y = value * inverse;
-            max = max.max(y.abs());
-            squares += y * y;
-        }
-        (max, squares)
-    }
-
-    /// Quantizes one row: `y = x · inverse_smoothing`, scale `max|y| / 127`, bytes
-    /// `round(y / scale) + 128` into `lines` (zero-valued 128s past `x.len()`). Returns the
-    /// scale (0 for a row of zeros).
-    ///
-    /// # Safety
-    /// The CPU has AVX512-F and AVX512-BW; `inverse_smoothing` is as long as `x`, and `lines`
-    /// holds at least `x.len()` bytes.
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub unsafe fn quantize_row(x: &[f32], inverse_smoothing: &[f32], lines: &mut [Line]) -> f32 {
-        let k = x.len();
-        assert!(inverse_smoothing.len() == k && lines.len() * K_BLOCK >= k);
-        let whole = k / 16 * 16;
-        let bytes = lines.as_mut_ptr().cast::<u8>();
-        // SAFETY (whole block): every load reads `x`/`inverse_smoothing` below `whole`, every
-        // store writes `lines` below `lines.len() · 64` (checked above).
-        let max = unsafe {
-            let mut max = _mm512_setzero_ps();
-            for i in (0..whole).step_by(16) {
-                let y = _mm512_mul_ps(
-                    _mm512_loadu_ps(x.as_ptr().add(i)),
-                    _mm512_loadu_ps(inverse_smoothing.as_ptr().add(i)),
-                );
-                max = _mm512_max_ps(max, _mm512_abs_ps(y));
-            }
-            let mut max = _mm512_reduce_max_ps(max);
+            let (mut max, mut squares) = (_mm512_reduce_max_ps(max), _mm512_reduce_add_ps(squares));
             for i in whole..k {
-                max = max.max((x[i] * inverse_smoothing[i]).abs());
+                let y = x[i] * inverse_smoothing[i];
+                max = max.max(y.abs());
+                squares += y * y;
             }
             let inverse = if max > 0.0 { 127.0 / max } else { 0.0 };
             let factor = _mm512_set1_ps(inverse);
@@ -438,9 +460,8 @@ mod vnni {
                 *bytes.add(i) = (q as i32 + 128) as u8;
             }
             std::ptr::write_bytes(bytes.add(k), 128, lines.len() * K_BLOCK - k);
-            max
-        };
-        max / 127.0
+            (max, squares)
+        }
     }
 
     /// A 32×32 f32 block at `c` (row stride `ldc` floats) = the dequantized product of the
@@ -516,12 +537,11 @@ mod vnni {
     }
 
     /// Never called: `supported` is false on these targets.
-    pub unsafe fn peak_and_squares(_x: &[f32], _inverse_smoothing: &[f32]) -> (f32, f32) {
-        unreachable!("AVX512-VNNI exists on x86-64 only")
-    }
-
-    /// Never called: `supported` is false on these targets.
-    pub unsafe fn quantize_row(_x: &[f32], _inverse_smoothing: &[f32], _lines: &mut [Line]) -> f32 {
+    pub unsafe fn quantize_row(
+        _x: &[f32],
+        _inverse_smoothing: &[f32],
+        _lines: &mut [Line],
+    ) -> (f32, f32) {
         unreachable!("AVX512-VNNI exists on x86-64 only")
     }
 
@@ -698,6 +718,52 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Regression (issue 24): the sinks are found and multiplied inside each parallel task now,
+    /// not on one thread around them; the product is bit for bit what the whole-batch pass
+    /// gave (every sink row multiplied in one bf16 product after the int8 one).
+    #[test]
+    fn regression_24_sinks_in_parallel_tasks_are_bit_identical() {
+        if !runnable() {
+            return;
+        }
+        // Several strips per task, sinks in different tasks and strips, one in a ragged tail.
+        let (m, n, k) = (230, 72, 384);
+        let w = values(n * k, 21);
+        let mut x = values(m * k, 22);
+        let magnitudes: Vec<f32> = (0..k)
+            .map(|j| (0..m).map(|r| x[r * k + j].abs()).fold(0.0, f32::max))
+            .collect();
+        let planted = [0, 31, 32, 120, 200, 229];
+        for r in planted {
+            x[r * k + 7] = 50.0;
+            x[r * k + 300] = -30.0;
+        }
+        let packed = PackedInt8::pack(&w, n, k, &magnitudes).unwrap();
+        let got = packed.x_wt(&x, m).unwrap();
+
+        let mut before = strips::parallel_rows(&x, (m, n, k), |x, out| {
+            packed.int8_rows(x, out);
+        });
+        let sinks: Vec<usize> = (0..m)
+            .filter(|&r| packed.is_sink(&x[r * k..][..k]))
+            .collect();
+        assert_eq!(sinks, planted);
+        let gathered: Vec<f32> = sinks
+            .iter()
+            .flat_map(|&r| &x[r * k..][..k])
+            .copied()
+            .collect();
+        let exact = packed.exact.x_wt(&gathered, sinks.len()).unwrap();
+        for (&r, row) in sinks.iter().zip(exact.chunks_exact(n)) {
+            before[r * n..][..n].copy_from_slice(row);
+        }
+        assert!(
+            got.iter()
+                .zip(&before)
+                .all(|(g, b)| g.to_bits() == b.to_bits())
+        );
     }
 
     #[test]

@@ -126,17 +126,18 @@ pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelErro
 
 /// `cpu f32`, `cuda:0 bf16`; `cpu f32 · bf16 matmuls on AMX` (or `on AVX512-BF16`) when the
 /// CPU's Linear layers run in bf16 ([`embed::bf16`]), and `· int8 after LayerNorms on
-/// AVX512-VNNI` when a BERT model's projections after each LayerNorm run in int8
+/// AVX512-VNNI` (or `on AVX2`) when a BERT model's projections after each LayerNorm run in int8
 /// ([`embed::int8`]).
 fn describe_device(device: DeviceSpec, dtype: candle_core::DType, architecture: &str) -> String {
     let mut description = format!("{device} {}", dtype.as_str());
-    if device == DeviceSpec::Cpu
-        && dtype == candle_core::DType::F32
-        && let Some(backend) = embed::bf16::backend()
-    {
-        description.push_str(&format!(" · bf16 matmuls on {}", backend.name()));
-        if architecture == "bert" && embed::int8::enabled() {
-            description.push_str(" · int8 after LayerNorms on AVX512-VNNI");
+    if device == DeviceSpec::Cpu && dtype == candle_core::DType::F32 {
+        if let Some(backend) = embed::bf16::backend() {
+            description.push_str(&format!(" · bf16 matmuls on {}", backend.name()));
+        }
+        if architecture == "bert"
+            && let Some(kernel) = embed::int8::kernel()
+        {
+            description.push_str(&format!(" · int8 after LayerNorms on {}", kernel.name()));
         }
     }
     description

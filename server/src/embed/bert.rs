@@ -126,7 +126,7 @@ impl BertEmbedder {
             model,
             pooling,
         };
-        if *bf16_tiles && embedder.model.kernels == Kernels::FusedCpu && bf16::available() {
+        if *bf16_tiles && embedder.model.kernels == Kernels::FusedCpu {
             if int8::enabled() {
                 embedder
                     .pack_int8(int8_calibration.as_deref())
@@ -134,9 +134,11 @@ impl BertEmbedder {
                         EmbedError::load(dir, format!("packing weights for int8 matmuls: {e}"))
                     })?;
             }
-            embedder.model.pack_tiles().map_err(|e| {
-                EmbedError::load(dir, format!("packing weights for bf16 matmuls: {e}"))
-            })?;
+            if bf16::available() {
+                embedder.model.pack_tiles().map_err(|e| {
+                    EmbedError::load(dir, format!("packing weights for bf16 matmuls: {e}"))
+                })?;
+            }
         }
         Ok(embedder)
     }
@@ -699,8 +701,14 @@ impl BertModel {
             None
         };
         // In bf16, attention runs per sequence over its real tokens: their counts (the
-        // mask is ones then zeros, as `pad_batch` makes it).
-        let lengths = if self.layers.first().is_some_and(|l| l.qkv.is_packed()) {
+        // mask is ones then zeros, as `pad_batch` makes it). The bf16 path packs every Linear
+        // layer; int8 without a bf16 backend packs only those after each LayerNorm, and
+        // attention then stays f32.
+        let lengths = if self
+            .layers
+            .first()
+            .is_some_and(|l| l.attention_out.is_packed())
+        {
             prefix_lengths(mask)?
         } else {
             None
@@ -1042,10 +1050,27 @@ mod tests {
     fn int8_matmuls_hold_the_cosine_bar() {
         bf16::prefer_bf16_in_tests();
         int8::prefer_int8_in_tests();
-        if !(int8::enabled() && bf16::available()) {
+        if !(int8::kernel() == Some(int8::Kernel::Vnni) && bf16::available()) {
             eprintln!("no AVX512-VNNI or no bf16 backend here: the int8 path cannot run");
             return;
         }
+        int8_holds_the_cosine_bar();
+    }
+
+    /// The int8 path of a CPU with AVX2 alone (AVX512-VNNI and bf16 turned off here): int8
+    /// products on AVX2, the sinks and every other matmul in f32.
+    #[test]
+    fn int8_on_avx2_alone_holds_the_cosine_bar() {
+        int8::prefer_avx2_alone_in_tests();
+        if int8::kernel() != Some(int8::Kernel::Avx2) || bf16::available() {
+            eprintln!("no AVX2, or another int8 or bf16 path asked for in this process");
+            return;
+        }
+        int8_holds_the_cosine_bar();
+    }
+
+    /// The reference snippets as served in int8 hold cosine 0.999 to sentence-transformers.
+    fn int8_holds_the_cosine_bar() {
         let Served {
             model: mut quantized,
             tokens,

@@ -1,5 +1,6 @@
-//! int8 matmuls for the Linear layers whose inputs quantize well, on CPUs with AVX512-VNNI and
-//! without AMX (by default; `CODER_LSP_INT8=off|on` decides otherwise, see [`enabled`]).
+//! int8 matmuls for the Linear layers whose inputs quantize well: on CPUs with AVX512-VNNI and
+//! without AMX, and on CPUs with AVX2 alone (by default; `CODER_LSP_INT8=off|on` decides
+//! otherwise, see [`kernel`]).
 //!
 //! `VPDPBUSD` multiplies 64 unsigned by signed byte pairs into sixteen i32 sums per instruction,
 //! twice the multiply-adds of `VDPBF16PS` ([`super::bf16`]) and half the weight bytes to read.
@@ -26,6 +27,18 @@
 //! tiles, four bytes a column instead of two values: for each block of 16 columns and each block
 //! of 64 `k`, 16 lines of 64 bytes whose line `p` holds, for each column, its weights at
 //! `k = 4p … 4p + 3` (one `VPDPBUSD` operand).
+//!
+//! CPUs without AVX-512 (AVX2 laptops, AMD Zen 2/3) run the same quantization (the same
+//! smoothing, scales and calibration) on AVX2 ([`Kernel::Avx2`]): activations as signed 16-bit
+//! values, weights sign-extended from bytes, multiplied with `VPMADDWD` (pairs of i16 products
+//! summed into i32, exact). Its i32 sums are `VPDPBUSD`'s after the offset, so its products are
+//! the AVX-512 kernel's bit for bit. `VPMADDUBSW` would multiply twice the pairs an instruction,
+//! but it saturates its i16 sums (two u8 × i8 products reach 64,770), so it needs 7-bit
+//! activations: twice the rounding step of every activation, where 8 bits already leave little
+//! margin to the 0.999 bar. Its weights keep the bytes of the same lines, arranged so that 16
+//! bytes are one operand ([`avx2::byte_in_line`]). Without a bf16 backend its attention sinks
+//! are multiplied in f32 against those int8 weights ([`Exact::F32`]): a sink's trouble is its
+//! activations' one coarse scale, not the weights, so it costs no copy of the weight.
 
 #![allow(unsafe_code)]
 
@@ -84,39 +97,102 @@ pub const CALIBRATION: &[&str] = &[
     "#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]\n#[serde(rename_all = \"camelCase\")]\npub struct WorkspaceSettings { pub exclude: Vec<String>, pub max_file_size: u64, pub index_dir: Option<PathBuf> }",
 ];
 
-/// Whether a BERT model's projections after each LayerNorm run in int8, decided once per
-/// process: by default where the CPU has AVX512-VNNI and the other matmuls run on AVX512-BF16
-/// (AMD Zen 4/5 and the like; AMX tiles multiply bf16 faster than `VPDPBUSD` multiplies bytes,
-/// so CPUs with AMX keep bf16); `CODER_LSP_INT8=off` keeps bf16 anywhere, `CODER_LSP_INT8=on`
-/// asks for int8 on any CPU with AVX512-VNNI. Its vectors hold cosine 0.999 to PyTorch f32 on
-/// every text measured (min 0.9994 over 1,428 tuning texts and 0.99955 over 720 held-out ones),
-/// the bar `bench/perf.py` holds every engine to.
-pub fn enabled() -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED.get_or_init(|| {
+/// What multiplies the int8 products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// `VPDPBUSD` on AVX-512 vectors: 64 byte products an instruction.
+    Vnni,
+    /// `VPMADDWD` on AVX2 vectors, activations and weights widened to i16: 16 products an
+    /// instruction, exact (no saturation), the same sums as `VPDPBUSD`.
+    Avx2,
+}
+
+impl Kernel {
+    /// How logs and the status line name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Vnni => "AVX512-VNNI",
+            Kernel::Avx2 => "AVX2",
+        }
+    }
+
+    /// Every kernel this CPU can run, best first, whatever the environment says (for tests that
+    /// compare them).
+    pub fn supported() -> Vec<Kernel> {
+        let mut kernels = Vec::new();
+        if vnni::supported() {
+            kernels.push(Kernel::Vnni);
+        }
+        if avx2::supported() {
+            kernels.push(Kernel::Avx2);
+        }
+        kernels
+    }
+}
+
+/// The kernel a BERT model's projections after each LayerNorm run on in int8, or `None` (they
+/// stay bf16 or f32), decided once per process:
+/// - AVX512-VNNI where the CPU has it and the other matmuls run on AVX512-BF16 (AMD Zen 4/5
+///   and the like; AMX tiles multiply bf16 faster than `VPDPBUSD` multiplies bytes, so CPUs
+///   with AMX keep bf16); its attention sinks go through the bf16 kernel;
+/// - AVX2 only when `CODER_LSP_INT8=on` asks for int8 and AVX512-VNNI with a bf16 backend is
+///   not there (AVX2 laptops, AMD Zen 2/3; its attention sinks in bf16 where a bf16 backend
+///   runs, else in f32): on AMD Zen 4 with the other matmuls in f32 it measured no faster than
+///   f32 (docs/performance.md), so it is not a default yet;
+/// - `CODER_LSP_INT8=off` keeps every matmul as it was; `CODER_LSP_VNNI=off` leaves AVX512-VNNI
+///   unused, as on a CPU without it (for measuring and testing the AVX2 kernel on one that has
+///   it).
+///
+/// Its vectors hold cosine 0.999 to PyTorch f32 on every text measured (min 0.9994 over 1,428
+/// tuning texts and 0.99955 over 720 held-out ones on AVX512-VNNI), the bar `bench/perf.py`
+/// holds every engine to.
+pub fn kernel() -> Option<Kernel> {
+    static KERNEL: OnceLock<Option<Kernel>> = OnceLock::new();
+    *KERNEL.get_or_init(|| {
         let wanted = super::bf16::switch("CODER_LSP_INT8");
         if wanted == Some(false) {
             tracing::info!("CODER_LSP_INT8 is off: no int8 matmuls");
-            return false;
+            return None;
         }
-        if !vnni::supported() {
+        let bf16 = super::bf16::backend();
+        let vnni = vnni::supported() && super::bf16::switch("CODER_LSP_VNNI") != Some(false);
+        if vnni && bf16.is_some() {
+            if wanted != Some(true) && bf16 != Some(super::bf16::Backend::Avx512) {
+                tracing::info!(
+                    "int8 matmuls stay off: the bf16 matmuls run on AMX tiles here \
+                     (CODER_LSP_INT8=on asks for them)"
+                );
+                return None;
+            }
+            tracing::info!("the Linear layers after each LayerNorm run in int8 (AVX512-VNNI)");
+            return Some(Kernel::Vnni);
+        }
+        if !avx2::supported() {
             if wanted == Some(true) {
                 tracing::warn!(
-                    "CODER_LSP_INT8=on, but this CPU has no AVX512-VNNI: matmuls stay as they were"
+                    "CODER_LSP_INT8=on, but this CPU has no AVX2: matmuls stay as they were"
                 );
             }
-            return false;
+            return None;
         }
-        if wanted != Some(true) && super::bf16::backend() != Some(super::bf16::Backend::Avx512) {
+        if wanted != Some(true) {
             tracing::info!(
-                "int8 matmuls stay off: the bf16 matmuls run on AMX tiles or not at all here \
-                 (CODER_LSP_INT8=on asks for them)"
+                "int8 matmuls stay off: this CPU would run them on AVX2, which measured no \
+                 faster than f32 (CODER_LSP_INT8=on asks for them)"
             );
-            return false;
+            return None;
         }
-        tracing::info!("the Linear layers after each LayerNorm run in int8 (AVX512-VNNI)");
-        true
+        tracing::info!(
+            "the Linear layers after each LayerNorm run in int8 (AVX2), their attention sinks in {}",
+            if bf16.is_some() { "bf16" } else { "f32" }
+        );
+        Some(Kernel::Avx2)
     })
+}
+
+/// Whether a BERT model's projections after each LayerNorm run in int8 ([`kernel`] chose one).
+pub fn enabled() -> bool {
+    kernel().is_some()
 }
 
 /// For tests of the int8 model path: asks for it (unless `CODER_LSP_INT8` is set), before the
@@ -131,6 +207,19 @@ pub fn prefer_int8_in_tests() {
 #[cfg(test)]
 pub fn keep_int8_off_in_tests() {
     set_in_tests("off");
+}
+
+/// For tests of what a CPU with AVX2 alone runs: int8 on AVX2, no AVX512-VNNI and no bf16
+/// (each unless its variable is set), before the first [`kernel`] call of the process.
+#[cfg(test)]
+pub fn prefer_avx2_alone_in_tests() {
+    set_in_tests("on");
+    for variable in ["CODER_LSP_VNNI", "CODER_LSP_BF16"] {
+        if std::env::var_os(variable).is_none() {
+            // SAFETY: called at the start of a test, before it starts threads of its own.
+            unsafe { std::env::set_var(variable, "off") };
+        }
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +241,8 @@ const ZERO_LINE: Line = Line([0; K_BLOCK]);
 /// A Linear weight `(n, k)`, smoothed and quantized to int8 per output column, packed for
 /// `VPDPBUSD` (see the module docs).
 pub struct PackedInt8 {
+    /// The kernel the weights are laid out for.
+    kernel: Kernel,
     n: usize,
     k: usize,
     /// `k` rounded up to a multiple of 64.
@@ -165,9 +256,19 @@ pub struct PackedInt8 {
     column_offset: Vec<i32>,
     /// Per input channel: `1 / s_j`, applied to activations before they are quantized.
     inverse_smoothing: Vec<f32>,
-    /// The unsmoothed weight packed for bf16, for the rows that int8 would quantize too coarsely
-    /// ([`CREST_LIMIT`]).
-    exact: PackedWeight,
+    /// What multiplies the rows that int8 would quantize too coarsely ([`CREST_LIMIT`]).
+    exact: Exact,
+}
+
+/// How [`PackedInt8`] multiplies its attention sinks.
+enum Exact {
+    /// The unsmoothed weight packed for bf16, on a bf16 backend (a second copy of the weight in
+    /// 2 bytes a value: 12 MB for MiniLM).
+    Bf16(PackedWeight, Backend),
+    /// In f32 against the int8 weights themselves (no copy; the AVX2 kernel's layout only): the
+    /// sink's activations stay unquantized, which is what a sink needs, and the weights carry
+    /// the error every other row sees.
+    F32,
 }
 
 impl std::fmt::Debug for PackedInt8 {
@@ -181,8 +282,25 @@ impl std::fmt::Debug for PackedInt8 {
 
 impl PackedInt8 {
     /// Packs a row-major `(n, k)` f32 weight whose input channels reach `magnitudes[j]` (the
-    /// largest |activation| measured on channel `j`).
+    /// largest |activation| measured on channel `j`), for the process's [`kernel`], its sinks on
+    /// its bf16 backend when it has one, else in f32.
     pub fn pack(w: &[f32], n: usize, k: usize, magnitudes: &[f32]) -> Result<Self> {
+        let Some(kernel) = kernel() else {
+            candle_core::bail!("int8: no int8 kernel is in use in this process");
+        };
+        Self::pack_for(kernel, super::bf16::backend(), w, n, k, magnitudes)
+    }
+
+    /// [`PackedInt8::pack`] for a given kernel, its sinks on a given bf16 backend (`None`: in
+    /// f32, which only [`Kernel::Avx2`] does); the CPU must support both.
+    pub fn pack_for(
+        kernel: Kernel,
+        sinks_on: Option<Backend>,
+        w: &[f32],
+        n: usize,
+        k: usize,
+        magnitudes: &[f32],
+    ) -> Result<Self> {
         if w.len() != n * k || n == 0 || k == 0 || magnitudes.len() != k {
             candle_core::bail!(
                 "int8: a weight of {} values is not {n}×{k}, or {} channel magnitudes for {k} inputs",
@@ -224,11 +342,23 @@ impl PackedInt8 {
                 sum += i32::from(q);
                 let (kb, within) = (j / K_BLOCK, j % K_BLOCK);
                 let line = &mut lines[(block * k_blocks + kb) * COLS + within / 4];
-                line.0[c * 4 + within % 4] = q.to_ne_bytes()[0];
+                let byte = match kernel {
+                    Kernel::Vnni => c * 4 + within % 4,
+                    Kernel::Avx2 => avx2::byte_in_line(c, within % 4),
+                };
+                line.0[byte] = q.to_ne_bytes()[0];
             }
             column_offset[col] = 128 * sum;
         }
+        let exact = match (sinks_on, kernel) {
+            (Some(backend), _) => Exact::Bf16(PackedWeight::pack(w, n, k)?, backend),
+            (None, Kernel::Avx2) => Exact::F32,
+            (None, Kernel::Vnni) => {
+                candle_core::bail!("int8: the AVX512-VNNI kernel's sinks need a bf16 backend")
+            }
+        };
         Ok(Self {
+            kernel,
             n,
             k,
             k_padded: k_blocks * K_BLOCK,
@@ -237,34 +367,26 @@ impl PackedInt8 {
             column_scale,
             column_offset,
             inverse_smoothing: smoothing.iter().map(|s| 1.0 / s).collect(),
-            exact: PackedWeight::pack(w, n, k)?,
+            exact,
         })
     }
 
     /// `x · wᵀ` for row-major `x` `(m, k)`, into a new row-major `(m, n)` buffer: in int8, except
     /// the rows whose activations peak too far above the rest ([`CREST_LIMIT`]), which are
-    /// multiplied in bf16. The CPU must support both ([`enabled`]; an error otherwise).
+    /// multiplied in bf16 or f32 ([`Exact`]). The CPU must support the kernel (an error
+    /// otherwise).
     pub fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
         let (n, k) = (self.n, self.k);
         if x.len() != m * k {
             candle_core::bail!("int8: an input of {} values is not {m}×{k}", x.len());
         }
-        if !vnni::supported() {
-            candle_core::bail!("int8: this CPU has no AVX512-VNNI");
+        if !Kernel::supported().contains(&self.kernel) {
+            candle_core::bail!("int8: this CPU has no {}", self.kernel.name());
         }
-        let backend = self.exact_backend()?;
         Ok(strips::parallel_rows(x, (m, n, k), |x, out| {
             let sinks = self.int8_rows(x, out);
-            self.sink_rows(backend, x, &sinks, out);
+            self.sink_rows(x, &sinks, out);
         }))
-    }
-
-    /// The backend the sink rows are multiplied on: the process's bf16 one.
-    fn exact_backend(&self) -> Result<Backend> {
-        match super::bf16::backend() {
-            Some(backend) => Ok(backend),
-            None => candle_core::bail!("int8: its attention sinks need a bf16 backend"),
-        }
     }
 
     /// Whether a row whose smoothed activations peak at `max` with `squares` their sum of
@@ -280,22 +402,20 @@ impl PackedInt8 {
     fn int8_rows(&self, x: &[f32], out: &mut [MaybeUninit<f32>]) -> Vec<usize> {
         let k = self.k;
         let k_blocks = self.k_padded / K_BLOCK;
-        let mut strip = vec![ZERO_LINE; BLOCK * k_blocks];
+        let row_lines = self.row_lines();
+        let mut strip = vec![ZERO_LINE; BLOCK * row_lines];
         let mut row_scale = [0f32; BLOCK];
         let mut sinks = Vec::new();
         let mut first = 0;
         strips::by_strip(x, (self.n, k, self.n_padded), out, |x, c, ldc| {
             let strip_rows = x.len() / k;
             for (r, ((lines, scale), row)) in strip
-                .chunks_mut(k_blocks)
+                .chunks_mut(row_lines)
                 .zip(row_scale.iter_mut())
                 .zip(x.chunks_exact(k))
                 .enumerate()
             {
-                // SAFETY: `x_wt` checked the CPU; the row has `k` values, `lines` holds
-                // `k_padded` bytes and the smoothing `k` factors.
-                let (max, squares) =
-                    unsafe { vnni::quantize_row(row, &self.inverse_smoothing, lines) };
+                let (max, squares) = self.quantize_row(row, lines);
                 *scale = max / 127.0;
                 if Self::is_crest(max, squares, k) {
                     sinks.push(first + r);
@@ -313,38 +433,95 @@ impl PackedInt8 {
                     column_scale: self.column_scale[nb..][..BLOCK].as_ptr(),
                     column_offset: self.column_offset[nb..][..BLOCK].as_ptr(),
                 };
-                // SAFETY: 32 A rows of `k_blocks` lines, two column blocks of `k_blocks · 16`
-                // lines, 32 scales and offsets from `nb`; `by_strip` hands over 32 rows of
-                // `ldc ≥ n_padded` floats at `c`; the CPU was checked in `x_wt`.
-                unsafe { vnni::block(operands, c.add(nb), ldc) };
+                // SAFETY: 32 A rows of `row_lines` lines (the kernel's activations), two column
+                // blocks of `k_blocks · 16` lines in its layout, 32 scales and offsets from
+                // `nb`; `by_strip` hands over 32 rows of `ldc ≥ n_padded` floats at `c`; the
+                // CPU was checked in `x_wt`.
+                unsafe {
+                    match self.kernel {
+                        Kernel::Vnni => vnni::block(operands, c.add(nb), ldc),
+                        Kernel::Avx2 => avx2::block(operands, c.add(nb), ldc),
+                    }
+                }
             }
         });
         sinks
     }
 
+    /// Lines of 64 bytes one quantized activation row takes: bytes for AVX512-VNNI, 16-bit
+    /// values for AVX2.
+    fn row_lines(&self) -> usize {
+        let k_blocks = self.k_padded / K_BLOCK;
+        match self.kernel {
+            Kernel::Vnni => k_blocks,
+            Kernel::Avx2 => 2 * k_blocks,
+        }
+    }
+
+    /// Quantizes one row of `k` activations into `lines` ([`PackedInt8::row_lines`] of them)
+    /// for the kernel; returns `max |y|` and `Σ y²` of the smoothed row `y`.
+    fn quantize_row(&self, row: &[f32], lines: &mut [Line]) -> (f32, f32) {
+        assert!(row.len() == self.k && lines.len() == self.row_lines());
+        match self.kernel {
+            // SAFETY: `x_wt` (and the tests) checked the CPU; the row and the smoothing have
+            // `k` values, `lines` holds `k_padded` bytes.
+            Kernel::Vnni => unsafe { vnni::quantize_row(row, &self.inverse_smoothing, lines) },
+            Kernel::Avx2 => {
+                // SAFETY: `Line` is 64 plain bytes, 64-byte aligned: `2 · k_padded / 64` lines
+                // are `k_padded` i16s.
+                let values = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        lines.as_mut_ptr().cast::<i16>(),
+                        lines.len() * K_BLOCK / 2,
+                    )
+                };
+                // SAFETY: as above; `values` holds `k_padded ≥ k` i16s.
+                unsafe { avx2::quantize_row(row, &self.inverse_smoothing, values) }
+            }
+        }
+    }
+
     /// Writes the rows `sinks` of one task's `out` `(rows, n)` again with their exact product
-    /// (on `backend`), in the task that multiplied them in int8, so the sinks of a batch are
+    /// ([`Exact`]), in the task that multiplied them in int8, so the sinks of a batch are
     /// multiplied in parallel like the rest of it.
-    fn sink_rows(
-        &self,
-        backend: Backend,
-        x: &[f32],
-        sinks: &[usize],
-        out: &mut [MaybeUninit<f32>],
-    ) {
+    fn sink_rows(&self, x: &[f32], sinks: &[usize], out: &mut [MaybeUninit<f32>]) {
         if sinks.is_empty() {
             return;
         }
         let (n, k) = (self.n, self.k);
-        let gathered: Vec<f32> = sinks
-            .iter()
-            .flat_map(|&r| &x[r * k..][..k])
-            .copied()
-            .collect();
-        let mut exact = vec![MaybeUninit::uninit(); sinks.len() * n];
-        self.exact.rows(backend, &gathered, &mut exact);
-        for (&r, row) in sinks.iter().zip(exact.chunks_exact(n)) {
-            out[r * n..][..n].copy_from_slice(row);
+        match &self.exact {
+            Exact::Bf16(weight, backend) => {
+                let gathered: Vec<f32> = sinks
+                    .iter()
+                    .flat_map(|&r| &x[r * k..][..k])
+                    .copied()
+                    .collect();
+                let mut exact = vec![MaybeUninit::uninit(); sinks.len() * n];
+                weight.rows(*backend, &gathered, &mut exact);
+                for (&r, row) in sinks.iter().zip(exact.chunks_exact(n)) {
+                    out[r * n..][..n].copy_from_slice(row);
+                }
+            }
+            Exact::F32 => {
+                let mut y = vec![0f32; self.k_padded];
+                let mut row = vec![0f32; self.n_padded];
+                for &r in sinks {
+                    for ((y, value), inverse) in y
+                        .iter_mut()
+                        .zip(&x[r * k..][..k])
+                        .zip(&self.inverse_smoothing)
+                    {
+                        *y = value * inverse;
+                    }
+                    // SAFETY: `Exact::F32` exists only with the AVX2 kernel's layout, whose CPU
+                    // `x_wt` checked; `y` holds `k_padded` values (zeros past `k`), `row` and
+                    // the scales `n_padded`.
+                    unsafe { avx2::dequantized_row(&y, &self.lines, &self.column_scale, &mut row) };
+                    for (to, value) in out[r * n..][..n].iter_mut().zip(&row) {
+                        to.write(*value);
+                    }
+                }
+            }
         }
     }
 
@@ -352,11 +529,8 @@ impl PackedInt8 {
     /// decides it.
     #[cfg(test)]
     fn is_sink(&self, row: &[f32]) -> bool {
-        let mut lines = vec![ZERO_LINE; self.k_padded / K_BLOCK];
-        // SAFETY: the tests call this only where `vnni::supported()`; the row and the smoothing
-        // have `k` values, `lines` holds `k_padded` bytes.
-        let (max, squares) =
-            unsafe { vnni::quantize_row(row, &self.inverse_smoothing, &mut lines) };
+        let mut lines = vec![ZERO_LINE; self.row_lines()];
+        let (max, squares) = self.quantize_row(row, &mut lines);
         Self::is_crest(max, squares, row.len())
     }
 }
@@ -551,6 +725,251 @@ mod vnni {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, COLS, K_BLOCK, Line, Operands};
+
+    /// Rows of output one pass of the kernel keeps in registers (two 8-column vectors each, of
+    /// one 16-column block): 8 accumulators, two weight vectors and a broadcast of the 16 AVX2
+    /// registers.
+    const ROWS: usize = 4;
+
+    /// Whether the CPU has AVX2 and FMA (the sink rows' f32 product uses FMAs).
+    pub fn supported() -> bool {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+
+    /// Where, in a 16-column block's line for `k = 4p … 4p + 3`, the weight of column `c` at
+    /// `k = 4p + within` goes: the line holds two `k` pairs one after the other, each as 8
+    /// columns × 2 bytes (columns 0–7) then the same for columns 8–15, so one 16-byte load
+    /// sign-extended to i16 is one `VPMADDWD` operand.
+    pub fn byte_in_line(c: usize, within: usize) -> usize {
+        (within / 2) * 32 + (c / 8) * 16 + (c % 8) * 2 + within % 2
+    }
+
+    /// Quantizes one row as [`super::vnni::quantize_row`] does (the same scale and the same
+    /// rounded values), but as signed 16-bit values `round(y / scale)` into `out` (zeros past
+    /// `x.len()`). Returns `max |y|` and `Σ y²`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 ([`supported`]); `inverse_smoothing` is as long as `x`, and `out` is at
+    /// least as long.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn quantize_row(
+        x: &[f32],
+        inverse_smoothing: &[f32],
+        out: &mut [i16],
+    ) -> (f32, f32) {
+        let k = x.len();
+        assert!(inverse_smoothing.len() == k && out.len() >= k);
+        let whole = k / 8 * 8;
+        // SAFETY (whole block): every load reads `x`/`inverse_smoothing` below `whole`, every
+        // store writes `out` below `whole` ≤ its length (checked above).
+        unsafe {
+            let sign = _mm256_set1_ps(-0.0);
+            let (mut max, mut squares) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for i in (0..whole).step_by(8) {
+                let y = _mm256_mul_ps(
+                    _mm256_loadu_ps(x.as_ptr().add(i)),
+                    _mm256_loadu_ps(inverse_smoothing.as_ptr().add(i)),
+                );
+                max = _mm256_max_ps(max, _mm256_andnot_ps(sign, y));
+                squares = _mm256_fmadd_ps(y, y, squares);
+            }
+            let (mut lanes, mut sums) = ([0f32; 8], [0f32; 8]);
+            _mm256_storeu_ps(lanes.as_mut_ptr(), max);
+            _mm256_storeu_ps(sums.as_mut_ptr(), squares);
+            let mut max = lanes.iter().fold(0f32, |m, v| m.max(*v));
+            let mut squares: f32 = sums.iter().sum();
+            for i in whole..k {
+                let y = x[i] * inverse_smoothing[i];
+                max = max.max(y.abs());
+                squares += y * y;
+            }
+            let inverse = if max > 0.0 { 127.0 / max } else { 0.0 };
+            let factor = _mm256_set1_ps(inverse);
+            for i in (0..whole).step_by(8) {
+                let y = _mm256_mul_ps(
+                    _mm256_mul_ps(
+                        _mm256_loadu_ps(x.as_ptr().add(i)),
+                        _mm256_loadu_ps(inverse_smoothing.as_ptr().add(i)),
+                    ),
+                    factor,
+                );
+                // Rounds to nearest even (the default rounding mode); |y| ≤ 127.
+                let q = _mm256_cvtps_epi32(y);
+                let packed =
+                    _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256::<1>(q));
+                _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), packed);
+            }
+            for i in whole..k {
+                out[i] = (x[i] * inverse_smoothing[i] * inverse).round_ties_even() as i16;
+            }
+            out[k..].fill(0);
+            (max, squares)
+        }
+    }
+
+    /// A 32×32 f32 block at `c` (row stride `ldc` floats) = the dequantized product of the
+    /// operands, whose A rows are 16-bit (`a` points at i16s, `k_blocks · 64` a row); rows are
+    /// computed (and written) in groups of 4 up to the last real one. Each i32 sum is the one
+    /// `VPDPBUSD` reaches after subtracting its offset, and the same scaling follows, so the
+    /// values are [`super::vnni::block`]'s, bit for bit.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 ([`supported`]); the pointers of `operands` hold what its fields say
+    /// (B in this kernel's layout, [`byte_in_line`]); `c` points at 32 rows of 32 writable
+    /// floats with row stride `ldc`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn block(operands: Operands<'_>, c: *mut f32, ldc: usize) {
+        let Operands {
+            a,
+            rows,
+            k_blocks,
+            b,
+            row_scale,
+            column_scale,
+            ..
+        } = operands;
+        let a = a.cast::<i16>();
+        let a_stride = k_blocks * K_BLOCK;
+        let block_bytes = k_blocks * COLS * K_BLOCK;
+        // SAFETY (whole function): the caller's contract above; every offset stays inside the
+        // 32 rows of A, the two column blocks of B, the 32 scales and C's 32 rows (rows are
+        // taken 4 at a time from a multiple of 4 below 32).
+        unsafe {
+            for half in 0..2 {
+                let t = b.add(half * block_bytes);
+                let scales = [
+                    _mm256_loadu_ps(column_scale.add(16 * half)),
+                    _mm256_loadu_ps(column_scale.add(16 * half + 8)),
+                ];
+                for r0 in (0..rows.min(BLOCK)).step_by(ROWS) {
+                    let mut acc = [[_mm256_setzero_si256(); 2]; ROWS];
+                    for kb in 0..k_blocks {
+                        let lines = t.add(kb * COLS * K_BLOCK);
+                        let a_k = a.add(r0 * a_stride + kb * K_BLOCK);
+                        // Line `p` holds the pairs k = 4p, 4p + 1 and then 4p + 2, 4p + 3;
+                        // each A row's pair there is broadcast against 8 columns' pairs.
+                        for pair in 0..K_BLOCK / 2 {
+                            let line = lines.add(pair * 32);
+                            let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(line.cast()));
+                            let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(line.add(16).cast()));
+                            for (i, acc) in acc.iter_mut().enumerate() {
+                                let two = a_k.add(i * a_stride + pair * 2).cast::<i32>();
+                                let x = _mm256_set1_epi32(two.read_unaligned());
+                                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(x, w0));
+                                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(x, w1));
+                            }
+                        }
+                    }
+                    for (i, acc) in acc.iter().enumerate() {
+                        let row = c.add((r0 + i) * ldc + 16 * half);
+                        let scale = _mm256_set1_ps(row_scale[r0 + i]);
+                        for j in 0..2 {
+                            let sums = _mm256_cvtepi32_ps(acc[j]);
+                            let values = _mm256_mul_ps(sums, _mm256_mul_ps(scales[j], scale));
+                            _mm256_storeu_ps(row.add(8 * j), values);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One row's product in f32 against the int8 weights: `out[col] = Σ_j y[j] · w_q[col][j] ·
+    /// column_scale[col]` for `y` the smoothed activations (`k_padded` values, zeros past `k`),
+    /// over `n_padded` columns of `lines` in this kernel's layout. What the sink rows use
+    /// without a bf16 backend: their activations unquantized, the weights as every other row
+    /// sees them.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA ([`supported`]); `lines` holds `n_padded / 16` column blocks of
+    /// `y.len() / 64` k blocks; `column_scale` and `out` hold `n_padded` values.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dequantized_row(
+        y: &[f32],
+        lines: &[Line],
+        column_scale: &[f32],
+        out: &mut [f32],
+    ) {
+        let k_blocks = y.len() / K_BLOCK;
+        let n_padded = out.len();
+        assert!(
+            y.len().is_multiple_of(K_BLOCK)
+                && column_scale.len() == n_padded
+                && lines.len() >= n_padded / COLS * k_blocks * COLS
+        );
+        // SAFETY (whole block): each column block reads its `k_blocks · 16` lines of 64 bytes,
+        // and `y` below `k_blocks · 64`, as checked above.
+        unsafe {
+            for block in 0..n_padded / COLS {
+                let base = lines.as_ptr().add(block * k_blocks * COLS).cast::<u8>();
+                // Four columns' two partial sums (one per k of a pair) a vector.
+                let mut acc = [_mm256_setzero_ps(); 4];
+                for pair in 0..k_blocks * K_BLOCK / 2 {
+                    let line = base.add(pair * 32);
+                    let two = y.as_ptr().add(pair * 2).cast::<f64>().read_unaligned();
+                    let yy = _mm256_castpd_ps(_mm256_set1_pd(two));
+                    for (q, acc) in acc.iter_mut().enumerate() {
+                        let bytes = _mm_loadl_epi64(line.add(8 * q).cast());
+                        let w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
+                        *acc = _mm256_fmadd_ps(w, yy, *acc);
+                    }
+                }
+                for (q, acc) in acc.iter().enumerate() {
+                    let mut lanes = [0f32; 8];
+                    _mm256_storeu_ps(lanes.as_mut_ptr(), *acc);
+                    for c in 0..4 {
+                        let col = block * COLS + q * 4 + c;
+                        out[col] = (lanes[2 * c] + lanes[2 * c + 1]) * column_scale[col];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    use super::{Line, Operands};
+
+    pub fn supported() -> bool {
+        false
+    }
+
+    /// Never called: packing for it needs `supported`.
+    pub fn byte_in_line(_c: usize, _within: usize) -> usize {
+        unreachable!("AVX2 exists on x86-64 only")
+    }
+
+    /// Never called: `supported` is false on these targets.
+    pub unsafe fn quantize_row(
+        _x: &[f32],
+        _inverse_smoothing: &[f32],
+        _out: &mut [i16],
+    ) -> (f32, f32) {
+        unreachable!("AVX2 exists on x86-64 only")
+    }
+
+    /// Never called: `supported` is false on these targets.
+    pub unsafe fn block(_operands: Operands<'_>, _c: *mut f32, _ldc: usize) {
+        unreachable!("AVX2 exists on x86-64 only")
+    }
+
+    /// Never called: `supported` is false on these targets.
+    pub unsafe fn dequantized_row(
+        _y: &[f32],
+        _lines: &[Line],
+        _column_scale: &[f32],
+        _out: &mut [f32],
+    ) {
+        unreachable!("AVX2 exists on x86-64 only")
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -571,15 +990,21 @@ mod tests {
             .collect()
     }
 
-    /// Whether the int8 kernel and the bf16 one for its sink rows can run here.
-    fn runnable() -> bool {
-        let ok = vnni::supported() && crate::embed::bf16::available();
-        if !ok {
-            eprintln!(
-                "no AVX512-VNNI or no bf16 backend on this CPU: the int8 kernel cannot run here"
-            );
+    /// Every int8 kernel this CPU runs with every way it can multiply its sinks: on each bf16
+    /// backend the CPU has, and in f32 (the AVX2 kernel).
+    fn variants() -> Vec<(Kernel, Option<Backend>)> {
+        let backends = Backend::supported();
+        let mut variants = Vec::new();
+        for kernel in Kernel::supported() {
+            variants.extend(backends.iter().map(|&b| (kernel, Some(b))));
+            if kernel == Kernel::Avx2 {
+                variants.push((kernel, None));
+            }
         }
-        ok
+        if variants.is_empty() {
+            eprintln!("no int8 kernel on this CPU: nothing to test");
+        }
+        variants
     }
 
     /// The exact f32 product `x · wᵀ`.
@@ -629,10 +1054,13 @@ mod tests {
     }
 
     #[test]
-    fn the_kernel_computes_the_quantized_product_and_stays_near_f32() {
-        if !runnable() {
-            return;
+    fn every_kernel_computes_the_quantized_product_and_stays_near_f32() {
+        for (kernel, sinks_on) in variants() {
+            the_kernel_computes_the_quantized_product(kernel, sinks_on);
         }
+    }
+
+    fn the_kernel_computes_the_quantized_product(kernel: Kernel, sinks_on: Option<Backend>) {
         // Ragged sizes: rows past one strip, columns not a multiple of 32, k not of 64.
         for (m, n, k) in [(1, 16, 8), (37, 50, 70), (64, 96, 384), (5, 1, 130)] {
             let w = values(n * k, 1 + n as u64);
@@ -644,14 +1072,14 @@ mod tests {
             let magnitudes: Vec<f32> = (0..k)
                 .map(|j| (0..m).map(|r| x[r * k + j].abs()).fold(0.0, f32::max))
                 .collect();
-            let packed = PackedInt8::pack(&w, n, k, &magnitudes).unwrap();
+            let packed = PackedInt8::pack_for(kernel, sinks_on, &w, n, k, &magnitudes).unwrap();
             assert!((0..m).all(|r| !packed.is_sink(&x[r * k..][..k])));
             let got = packed.x_wt(&x, m).unwrap();
             let want = reference(&packed, &w, &x, m);
             for (g, r) in got.iter().zip(&want) {
                 assert!(
                     (g - r).abs() <= 1e-4 * (1.0 + r.abs()),
-                    "{g} vs {r} at {m}×{n}×{k}"
+                    "{g} vs {r} at {m}×{n}×{k} on {kernel:?}"
                 );
             }
             // Against the exact f32 product: int8 error, well below the values' spread.
@@ -671,10 +1099,13 @@ mod tests {
     }
 
     #[test]
-    fn attention_sinks_are_multiplied_in_bf16() {
-        if !runnable() {
-            return;
+    fn attention_sinks_are_multiplied_exactly_on_every_kernel() {
+        for (kernel, sinks_on) in variants() {
+            attention_sinks_are_multiplied_exactly(kernel, sinks_on);
         }
+    }
+
+    fn attention_sinks_are_multiplied_exactly(kernel: Kernel, sinks_on: Option<Backend>) {
         let (m, n, k) = (40, 48, 384);
         let w = values(n * k, 11);
         let mut x = values(m * k, 12);
@@ -687,7 +1118,7 @@ mod tests {
             x[r * k + 62] = 40.0;
             x[r * k + 249] = -25.0;
         }
-        let packed = PackedInt8::pack(&w, n, k, &magnitudes).unwrap();
+        let packed = PackedInt8::pack_for(kernel, sinks_on, &w, n, k, &magnitudes).unwrap();
         let sinks: Vec<usize> = (0..m)
             .filter(|&r| packed.is_sink(&x[r * k..][..k]))
             .collect();
@@ -705,9 +1136,14 @@ mod tests {
             error / norm
         };
         for r in [3, 33] {
-            // bf16 rounding only, where int8 would have lost far more.
-            assert!(error(&got, r) < 1e-4, "row {r}: {}", error(&got, r));
-            assert!(error(&int8, r) > 10.0 * error(&got, r), "row {r}");
+            // bf16 rounding (or the int8 weights' own error) only, where int8 activations would
+            // have lost far more.
+            let e = error(&got, r);
+            assert!(
+                e < 1e-4,
+                "row {r}: {e} on {kernel:?}, sinks on {sinks_on:?}"
+            );
+            assert!(error(&int8, r) > 10.0 * e, "row {r} on {kernel:?}");
         }
         // The other rows stay int8's, exactly.
         for r in (0..m).filter(|r| !sinks.contains(r)) {
@@ -725,9 +1161,14 @@ mod tests {
     /// gave (every sink row multiplied in one bf16 product after the int8 one).
     #[test]
     fn regression_24_sinks_in_parallel_tasks_are_bit_identical() {
-        if !runnable() {
-            return;
+        for (kernel, sinks_on) in variants() {
+            if let Some(backend) = sinks_on {
+                sinks_in_parallel_tasks_are_bit_identical(kernel, backend);
+            }
         }
+    }
+
+    fn sinks_in_parallel_tasks_are_bit_identical(kernel: Kernel, backend: Backend) {
         // Several strips per task, sinks in different tasks and strips, one in a ragged tail.
         let (m, n, k) = (230, 72, 384);
         let w = values(n * k, 21);
@@ -740,7 +1181,7 @@ mod tests {
             x[r * k + 7] = 50.0;
             x[r * k + 300] = -30.0;
         }
-        let packed = PackedInt8::pack(&w, n, k, &magnitudes).unwrap();
+        let packed = PackedInt8::pack_for(kernel, Some(backend), &w, n, k, &magnitudes).unwrap();
         let got = packed.x_wt(&x, m).unwrap();
 
         let mut before = strips::parallel_rows(&x, (m, n, k), |x, out| {
@@ -755,7 +1196,8 @@ mod tests {
             .flat_map(|&r| &x[r * k..][..k])
             .copied()
             .collect();
-        let exact = packed.exact.x_wt(&gathered, sinks.len()).unwrap();
+        let weight = PackedWeight::pack(&w, n, k).unwrap();
+        let exact = weight.x_wt_on(backend, &gathered, sinks.len()).unwrap();
         for (&r, row) in sinks.iter().zip(exact.chunks_exact(n)) {
             before[r * n..][..n].copy_from_slice(row);
         }
@@ -768,26 +1210,69 @@ mod tests {
 
     #[test]
     fn zero_rows_and_columns_give_zeros() {
-        if !runnable() {
+        for (kernel, sinks_on) in variants() {
+            let (m, n, k) = (3, 20, 64);
+            let mut w = values(n * k, 7);
+            w[..k].fill(0.0);
+            let mut x = values(m * k, 8);
+            x[k..2 * k].fill(0.0);
+            let packed = PackedInt8::pack_for(kernel, sinks_on, &w, n, k, &vec![1.0; k]).unwrap();
+            let got = packed.x_wt(&x, m).unwrap();
+            assert!(got[n..2 * n].iter().all(|v| *v == 0.0));
+            assert!((0..m).all(|r| got[r * n] == 0.0));
+            assert!(got.iter().all(|v| v.is_finite()));
+        }
+    }
+
+    /// The AVX2 kernel sums what `VPDPBUSD` sums (16-bit products, no saturation) and scales
+    /// the same way: both give the same floats, sinks and all.
+    #[test]
+    fn the_kernels_agree_bit_for_bit() {
+        let kernels = Kernel::supported();
+        let Some(&backend) = Backend::supported().first() else {
+            eprintln!("no bf16 backend here: the sinks of the two kernels cannot be compared");
+            return;
+        };
+        if kernels.len() < 2 {
+            eprintln!("only {kernels:?} on this CPU: nothing to compare");
             return;
         }
-        let (m, n, k) = (3, 20, 64);
-        let mut w = values(n * k, 7);
-        w[..k].fill(0.0);
-        let mut x = values(m * k, 8);
-        x[k..2 * k].fill(0.0);
-        let packed = PackedInt8::pack(&w, n, k, &vec![1.0; k]).unwrap();
-        let got = packed.x_wt(&x, m).unwrap();
-        assert!(got[n..2 * n].iter().all(|v| *v == 0.0));
-        assert!((0..m).all(|r| got[r * n] == 0.0));
-        assert!(got.iter().all(|v| v.is_finite()));
+        for (m, n, k) in [(37, 50, 70), (100, 96, 384), (5, 1, 130)] {
+            let w = values(n * k, 31 + n as u64);
+            let mut x = values(m * k, 32 + m as u64);
+            for row in x.chunks_mut(k) {
+                row[k / 3] *= 20.0;
+            }
+            let magnitudes: Vec<f32> = (0..k)
+                .map(|j| (0..m).map(|r| x[r * k + j].abs()).fold(0.0, f32::max))
+                .collect();
+            x[k + 5] = 60.0;
+            let products: Vec<Vec<f32>> = kernels
+                .iter()
+                .map(|&kernel| {
+                    let packed =
+                        PackedInt8::pack_for(kernel, Some(backend), &w, n, k, &magnitudes).unwrap();
+                    packed.x_wt(&x, m).unwrap()
+                })
+                .collect();
+            let same = products[0]
+                .iter()
+                .zip(&products[1])
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{kernels:?} differ at {m}×{n}×{k}");
+        }
     }
 
     #[test]
     fn bad_shapes_are_errors() {
-        assert!(PackedInt8::pack(&[0.0; 6], 2, 4, &[1.0; 4]).is_err());
-        assert!(PackedInt8::pack(&[0.0; 8], 2, 4, &[1.0; 3]).is_err());
-        let packed = PackedInt8::pack(&[0.5; 8], 2, 4, &[1.0; 4]).unwrap();
-        assert!(packed.x_wt(&[0.0; 7], 2).is_err());
+        for (kernel, sinks_on) in variants() {
+            let pack = |w: &[f32], magnitudes: &[f32]| {
+                PackedInt8::pack_for(kernel, sinks_on, w, 2, 4, magnitudes)
+            };
+            assert!(pack(&[0.0; 6], &[1.0; 4]).is_err());
+            assert!(pack(&[0.0; 8], &[1.0; 3]).is_err());
+            let packed = pack(&[0.5; 8], &[1.0; 4]).unwrap();
+            assert!(packed.x_wt(&[0.0; 7], 2).is_err());
+        }
     }
 }

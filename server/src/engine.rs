@@ -105,7 +105,8 @@ pub enum EngineError {
         .0.display()
     )]
     ExplicitAdapter(PathBuf),
-    /// Fine-tuning asked while this engine runs another fine-tuning ([`Engine::start_fine_tune`]).
+    /// Fine-tuning or a model reset asked while this engine runs a fine-tuning
+    /// ([`Engine::start_fine_tune`], [`Engine::retire_adapter`]).
     #[error("a fine-tuning run is already in progress; wait for it or cancel it")]
     FineTuneRunning,
     /// Fine-tuning asked of a served root whose index is not complete yet
@@ -871,8 +872,12 @@ impl Engine {
     /// Puts the fine-tuned adapter of the workspace whose index is in `index_dir` aside (kept
     /// in `adapter-previous/`), so the base model serves it again (a long-running engine after
     /// [`Engine::follow_adapter`], a one-shot run from its next opening). Returns whether there
-    /// was one.
+    /// was one. Refused while this engine runs a fine-tuning ([`EngineError::FineTuneRunning`]):
+    /// the run would install its adapter after the reset, undoing it.
     pub fn retire_adapter(&self, index_dir: &Path) -> Result<bool, EngineError> {
+        if self.fine_tuning.load(Ordering::SeqCst) {
+            return Err(EngineError::FineTuneRunning);
+        }
         Ok(finetune::retire(index_dir)?)
     }
 
@@ -1790,7 +1795,17 @@ mod tests {
             |e| matches!(e, EngineError::FineTuneRunning),
             "already in progress",
         );
+        // A reset meanwhile would be undone by the run installing its adapter.
+        assert_error(
+            &engine.retire_adapter(&config.dir).unwrap_err(),
+            |e| matches!(e, EngineError::FineTuneRunning),
+            "already in progress",
+        );
         drop(run);
+        assert!(
+            !engine.retire_adapter(&config.dir).unwrap(),
+            "no adapter yet"
+        );
         assert!(start().is_ok(), "a run that ended frees the engine's slot");
 
         // A long-running engine (language server, MCP) fine-tunes a root it serves once its

@@ -99,7 +99,7 @@ pub enum EngineError {
         source: ModelError,
     },
     /// Fine-tuning asked of an engine that serves an adapter chosen explicitly: the one
-    /// refusal every front end shows ([`Engine::fine_tune_job`]).
+    /// refusal every front end shows ([`Engine::start_fine_tune`]).
     #[error(
         "fine-tuning trains an adapter for the base model, but the adapter {} was chosen explicitly; leave out --adapter (CODER_LSP_ADAPTER) to fine-tune per workspace",
         .0.display()
@@ -791,10 +791,11 @@ impl Engine {
 
     /// What the trainer needs to fine-tune the base model on the workspace folder `root`
     /// (its index, where the adapter goes, in `index_dir`), with the settings `asked` for over
-    /// the front end's `defaults`. Every front end fine-tunes through here: an engine serving an
-    /// adapter chosen explicitly refuses ([`EngineError::ExplicitAdapter`]); a long-running
-    /// engine needs its model loaded, a one-shot one ([`Engine::once`]) resolves it (blocking).
-    pub fn fine_tune_job(
+    /// the front end's `defaults`, for [`Engine::start_fine_tune`] and
+    /// [`Engine::start_fine_tune_root`]: an engine serving an adapter chosen explicitly refuses
+    /// ([`EngineError::ExplicitAdapter`]); a long-running engine needs its model loaded, a
+    /// one-shot one ([`Engine::once`]) resolves it (blocking).
+    fn fine_tune_job(
         &self,
         root: &Path,
         index_dir: &Path,
@@ -818,7 +819,7 @@ impl Engine {
     }
 
     /// Starts fine-tuning the base model on the workspace folder `root` (its index in
-    /// `index_dir`): the job of [`Engine::fine_tune_job`], refused while another run of this
+    /// `index_dir`): the job of `fine_tune_job`, refused while another run of this
     /// engine is going ([`EngineError::FineTuneRunning`]). Every front end fine-tunes through
     /// here and [`FineTuneRun::run`]; the run holds the engine's one slot until it is dropped.
     /// Blocking for a one-shot engine (it resolves the model).

@@ -116,17 +116,21 @@ impl Kernel {
         }
     }
 
+    /// Whether this CPU can run it, whatever the environment says.
+    pub fn runs_here(self) -> bool {
+        match self {
+            Kernel::Vnni => vnni::supported(),
+            Kernel::Avx2 => avx2::supported(),
+        }
+    }
+
     /// Every kernel this CPU can run, best first, whatever the environment says (for tests that
     /// compare them).
     pub fn supported() -> Vec<Kernel> {
-        let mut kernels = Vec::new();
-        if vnni::supported() {
-            kernels.push(Kernel::Vnni);
-        }
-        if avx2::supported() {
-            kernels.push(Kernel::Avx2);
-        }
-        kernels
+        [Kernel::Vnni, Kernel::Avx2]
+            .into_iter()
+            .filter(|kernel| kernel.runs_here())
+            .collect()
     }
 }
 
@@ -380,7 +384,7 @@ impl PackedInt8 {
         if x.len() != m * k {
             candle_core::bail!("int8: an input of {} values is not {m}×{k}", x.len());
         }
-        if !Kernel::supported().contains(&self.kernel) {
+        if !self.kernel.runs_here() {
             candle_core::bail!("int8: this CPU has no {}", self.kernel.name());
         }
         Ok(strips::parallel_rows(x, (m, n, k), |x, out| {

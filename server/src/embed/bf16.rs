@@ -200,76 +200,85 @@ fn empty_tiles(n: usize, k: usize) -> Vec<Line> {
     vec![ZERO_LINE; n_tiles * k.div_ceil(TILE_K) * TILE_ROWS]
 }
 
-/// [`empty_tiles`] filled column by column: `column(col, out)` writes column `col`'s `k`
-/// values (a Linear weight's row, or one key of attention).
-fn pack_columns(n: usize, k: usize, column: impl Fn(usize, &mut [f32])) -> Vec<Line> {
+/// [`empty_tiles`] filled column by column: `column(col, lines)` writes column `col`'s `k`
+/// values as bf16 lines, the last one zero padded ([`to_bf16_lines`]; a Linear weight's row,
+/// or one key of attention).
+fn pack_columns(n: usize, k: usize, column: impl Fn(usize, &mut [Line])) -> Vec<Line> {
     let k_blocks = k.div_ceil(TILE_K);
     let mut tiles = empty_tiles(n, k);
-    let mut staged = vec![0f32; k];
     let mut lines = vec![ZERO_LINE; k_blocks];
     for col in 0..n {
-        column(col, &mut staged);
-        to_bf16_lines(&staged, &mut lines);
+        column(col, &mut lines);
         let c = col % TILE_ROWS;
         for (kb, line) in lines.iter().enumerate() {
             let tile = &mut tiles[((col / TILE_ROWS) * k_blocks + kb) * TILE_ROWS..][..TILE_ROWS];
-            for (r, out) in tile.iter_mut().enumerate() {
-                out.0[2 * c] = line.0[2 * r];
-                out.0[2 * c + 1] = line.0[2 * r + 1];
+            // Tile line `r` takes the column's pair r (k = 2r, 2r + 1) at the column's place.
+            for (out, pair) in tile.iter_mut().zip(line.0.chunks_exact(2)) {
+                out.0[2 * c..][..2].copy_from_slice(pair);
             }
         }
     }
     tiles
 }
 
-/// [`empty_tiles`] filled row by row: `row(kk, out)` writes the `n` values of row `kk` along
-/// `k` (one value vector of attention).
-fn pack_rows(n: usize, k: usize, row: impl Fn(usize, &mut [f32])) -> Vec<Line> {
+/// [`empty_tiles`] filled row by row: `row(kk, lines)` writes the `n` values of row `kk` along
+/// `k` as bf16 lines, the last one zero padded ([`to_bf16_lines`]; one value vector of
+/// attention).
+fn pack_rows(n: usize, k: usize, row: impl Fn(usize, &mut [Line])) -> Vec<Line> {
     let k_blocks = k.div_ceil(TILE_K);
-    let n_tiles = n.div_ceil(BLOCK) * BLOCK / TILE_ROWS;
     let mut tiles = empty_tiles(n, k);
-    let mut staged = [vec![0f32; n], vec![0f32; n]];
     let mut pair = [
         vec![ZERO_LINE; n.div_ceil(TILE_K)],
         vec![ZERO_LINE; n.div_ceil(TILE_K)],
     ];
     for kk in (0..k).step_by(2) {
-        for (j, (values, lines)) in staged.iter_mut().zip(&mut pair).enumerate() {
+        for (j, lines) in pair.iter_mut().enumerate() {
             if kk + j < k {
-                row(kk + j, values);
+                row(kk + j, lines);
             } else {
-                values.fill(0.0);
+                lines.fill(ZERO_LINE);
             }
-            to_bf16_lines(values, lines);
         }
         let (kb, r) = (kk / TILE_K, (kk % TILE_K) / 2);
-        for nt in 0..n_tiles {
-            let line = &mut tiles[(nt * k_blocks + kb) * TILE_ROWS + r];
-            for c in 0..TILE_ROWS.min(n.saturating_sub(nt * TILE_ROWS)) {
-                let col = nt * TILE_ROWS + c;
-                line.0[2 * c] = pair[0][col / TILE_K].0[col % TILE_K];
-                line.0[2 * c + 1] = pair[1][col / TILE_K].0[col % TILE_K];
+        // Line `l` of a row holds columns 32l … 32l + 31: the first 16 go to column tile 2l,
+        // the others to tile 2l + 1 (zeros past `n` included, as the tiles start zeroed).
+        for (l, (first, second)) in pair[0].iter().zip(&pair[1]).enumerate() {
+            for half in 0..2 {
+                let line = &mut tiles[((2 * l + half) * k_blocks + kb) * TILE_ROWS + r];
+                let columns = first.0[half * TILE_ROWS..]
+                    .iter()
+                    .zip(&second.0[half * TILE_ROWS..]);
+                for (out, (a, b)) in line.0.chunks_exact_mut(2).zip(columns) {
+                    out.copy_from_slice(&[*a, *b]);
+                }
             }
         }
     }
     tiles
 }
 
-/// One row of f32 values rounded into bf16 lines (the last one zero padded).
-fn to_bf16_lines(row: &[f32], lines: &mut [Line]) {
-    let mut chunks = row.chunks_exact(TILE_K);
-    for (values, line) in (&mut chunks).zip(lines.iter_mut()) {
-        // SAFETY: both backends need AVX512-BF16 (every AMX-BF16 CPU has it, and `backend`
-        // checked it before any conversion runs); `values` holds 32 floats, `line` 32 bf16 slots.
-        unsafe { avx512::line_to_bf16(values.as_ptr(), line) };
+/// One row of f32 values, plus `bias` (as long as the row) where there is one, rounded into
+/// bf16 lines (the last one zero padded).
+fn to_bf16_lines(row: &[f32], bias: Option<&[f32]>, lines: &mut [Line]) {
+    static NO_BIAS: [f32; TILE_K] = [0.0; TILE_K];
+    if let Some(bias) = bias {
+        assert!(bias.len() == row.len(), "bf16: a bias of the wrong length");
     }
-    let rest = chunks.remainder();
-    if let Some(line) = lines.get_mut(row.len() / TILE_K)
+    let whole = row.len() / TILE_K;
+    for (i, (values, line)) in row.chunks_exact(TILE_K).zip(lines.iter_mut()).enumerate() {
+        let bias = bias.map_or(&NO_BIAS[..], |bias| &bias[i * TILE_K..][..TILE_K]);
+        // SAFETY: both backends need AVX512-BF16 (every AMX-BF16 CPU has it, and `backend`
+        // checked it before any conversion runs); `values` and `bias` hold 32 floats, `line`
+        // 32 bf16 slots.
+        unsafe { avx512::line_to_bf16(values.as_ptr(), bias.as_ptr(), line) };
+    }
+    let rest = &row[whole * TILE_K..];
+    if let Some(line) = lines.get_mut(whole)
         && !rest.is_empty()
     {
         *line = ZERO_LINE;
-        for (out, value) in line.0.iter_mut().zip(rest) {
-            *out = bf16(*value);
+        for (j, (out, value)) in line.0.iter_mut().zip(rest).enumerate() {
+            *out = bf16(value + bias.map_or(0.0, |bias| bias[whole * TILE_K + j]));
         }
     }
 }
@@ -285,7 +294,9 @@ impl PackedWeight {
             k,
             k_padded: k.div_ceil(TILE_K) * TILE_K,
             n_padded: n.div_ceil(BLOCK) * BLOCK,
-            tiles: pack_columns(n, k, |col, out| out.copy_from_slice(&w[col * k..][..k])),
+            tiles: pack_columns(n, k, |col, lines| {
+                to_bf16_lines(&w[col * k..][..k], None, lines);
+            }),
         })
     }
 
@@ -329,7 +340,7 @@ impl PackedWeight {
             let strip_rows = x.len() / k;
             for (r, lines) in strip.chunks_mut(k_blocks).enumerate() {
                 if r < strip_rows {
-                    to_bf16_lines(&x[r * k..][..k], lines);
+                    to_bf16_lines(&x[r * k..][..k], None, lines);
                 } else {
                     lines.fill(ZERO_LINE);
                 }
@@ -503,18 +514,14 @@ impl Attention<'_> {
 
         // Scores q·kᵀ, `(rows, rows)`: q rows as A, k rows as the packed right-hand side.
         let with_bias = |at: usize| {
-            move |i: usize, out: &mut [f32]| {
-                for (x, (value, b)) in out.iter_mut().zip(row(i)[at..].iter().zip(&bias[at..])) {
-                    *x = value + b;
-                }
+            move |i: usize, lines: &mut [Line]| {
+                to_bf16_lines(&row(i)[at..][..d], Some(&bias[at..][..d]), lines);
             }
         };
         let mut q = vec![ZERO_LINE; rows * d_blocks];
-        let mut staged = vec![0f32; d.max(len)];
         let q_row = with_bias(q_at);
         for i in 0..len {
-            q_row(i, &mut staged[..d]);
-            to_bf16_lines(&staged[..d], &mut q[i * d_blocks..][..d_blocks]);
+            q_row(i, &mut q[i * d_blocks..][..d_blocks]);
         }
         let k = pack_columns(len, d, with_bias(k_at));
         let mut scores = vec![0f32; rows * rows];
@@ -531,10 +538,11 @@ impl Attention<'_> {
         super::kernels::simd(
             #[inline(always)]
             || {
+                let mut weights = vec![0f32; len];
                 for i in 0..len {
-                    let out = &mut staged[..len];
-                    super::kernels::softmax_row(out, &scores[i * rows..][..len], None, self.scale);
-                    to_bf16_lines(out, &mut probs[i * key_blocks..][..key_blocks]);
+                    let scores = &scores[i * rows..][..len];
+                    super::kernels::softmax_row(&mut weights, scores, None, self.scale);
+                    to_bf16_lines(&weights, None, &mut probs[i * key_blocks..][..key_blocks]);
                 }
             },
         );
@@ -605,7 +613,7 @@ impl CustomOp2 for Attention<'_> {
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-mod arch {
+pub(super) mod arch {
     use std::arch::asm;
 
     /// `ARCH_REQ_XCOMP_PERM` and the tile-data state component, from the Linux UAPI headers.
@@ -686,70 +694,101 @@ mod arch {
         }
     }
 
-    /// A 32×32 f32 block `c` (row stride `ldc` floats) = A `(32, 32·k_blocks)` bf16 rows at `a`
-    /// times the two packed column blocks at `b0` and `b1` (`k_blocks` tiles each).
-    ///
-    /// # Safety
-    /// Tiles are configured on this thread; `a` points at 32 rows of `k_blocks · 64` bytes, `b0`
-    /// and `b1` at `k_blocks` tiles of 1 KiB each, `c` at 32 rows of 32 writable floats with row
-    /// stride `ldc`.
-    pub unsafe fn block(
-        a: *const u8,
-        k_blocks: usize,
-        b0: *const u8,
-        b1: *const u8,
-        c: *mut f32,
-        ldc: usize,
-    ) {
-        let a_stride = k_blocks * 64;
-        let a1 = a.wrapping_add(16 * a_stride);
-        // SAFETY (whole function): the caller's contract above.
-        unsafe {
-            asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                "tilezero tmm3",
-                options(nostack, nomem)
-            );
-            for kb in 0..k_blocks {
-                asm!(
-                    "tileloadd tmm4, [{a0} + {sa}*1]",
-                    "tileloadd tmm5, [{a1} + {sa}*1]",
-                    "tileloadd tmm6, [{b0} + {sb}*1]",
-                    "tileloadd tmm7, [{b1} + {sb}*1]",
-                    "tdpbf16ps tmm0, tmm4, tmm6",
-                    "tdpbf16ps tmm1, tmm4, tmm7",
-                    "tdpbf16ps tmm2, tmm5, tmm6",
-                    "tdpbf16ps tmm3, tmm5, tmm7",
-                    a0 = in(reg) a.add(kb * 64),
-                    a1 = in(reg) a1.add(kb * 64),
-                    b0 = in(reg) b0.add(kb * 1024),
-                    b1 = in(reg) b1.add(kb * 1024),
-                    sa = in(reg) a_stride,
-                    sb = in(reg) 64usize,
-                    options(nostack, readonly),
-                );
+    /// Defines a function that computes a 32×32 block of sums `c` (row stride `ldc` values) =
+    /// two A tiles of 16 rows (`k_blocks · 64` bytes a row, at `a`) times the two packed column
+    /// blocks at `b0` and `b1` (`k_blocks` tiles of 1 KiB each), with the tile product `$op`.
+    macro_rules! tile_block {
+        ($(#[$doc:meta])* $name:ident, $op:literal, $sum:ty) => {
+            $(#[$doc])*
+            ///
+            /// # Safety
+            /// Tiles are configured on this thread; `a` points at 32 rows of `k_blocks · 64`
+            /// bytes, `b0` and `b1` at `k_blocks` tiles of 1 KiB each, `c` at 32 rows of 32
+            /// writable sums with row stride `ldc`.
+            pub unsafe fn $name(
+                a: *const u8,
+                k_blocks: usize,
+                b0: *const u8,
+                b1: *const u8,
+                c: *mut $sum,
+                ldc: usize,
+            ) {
+                let a_stride = k_blocks * 64;
+                let a1 = a.wrapping_add(16 * a_stride);
+                // SAFETY (whole function): the caller's contract above.
+                unsafe {
+                    asm!(
+                        "tilezero tmm0",
+                        "tilezero tmm1",
+                        "tilezero tmm2",
+                        "tilezero tmm3",
+                        options(nostack, nomem)
+                    );
+                    for kb in 0..k_blocks {
+                        asm!(
+                            "tileloadd tmm4, [{a0} + {sa}*1]",
+                            "tileloadd tmm5, [{a1} + {sa}*1]",
+                            "tileloadd tmm6, [{b0} + {sb}*1]",
+                            "tileloadd tmm7, [{b1} + {sb}*1]",
+                            concat!($op, " tmm0, tmm4, tmm6"),
+                            concat!($op, " tmm1, tmm4, tmm7"),
+                            concat!($op, " tmm2, tmm5, tmm6"),
+                            concat!($op, " tmm3, tmm5, tmm7"),
+                            a0 = in(reg) a.add(kb * 64),
+                            a1 = in(reg) a1.add(kb * 64),
+                            b0 = in(reg) b0.add(kb * 1024),
+                            b1 = in(reg) b1.add(kb * 1024),
+                            sa = in(reg) a_stride,
+                            sb = in(reg) 64usize,
+                            options(nostack, readonly),
+                        );
+                    }
+                    let stride = ldc * 4;
+                    asm!(
+                        "tilestored [{c0} + {s}*1], tmm0",
+                        "tilestored [{c1} + {s}*1], tmm1",
+                        "tilestored [{c2} + {s}*1], tmm2",
+                        "tilestored [{c3} + {s}*1], tmm3",
+                        c0 = in(reg) c,
+                        c1 = in(reg) c.add(16),
+                        c2 = in(reg) c.add(16 * ldc),
+                        c3 = in(reg) c.add(16 * ldc + 16),
+                        s = in(reg) stride,
+                        options(nostack),
+                    );
+                }
             }
-            let stride = ldc * 4;
-            asm!(
-                "tilestored [{c0} + {s}*1], tmm0",
-                "tilestored [{c1} + {s}*1], tmm1",
-                "tilestored [{c2} + {s}*1], tmm2",
-                "tilestored [{c3} + {s}*1], tmm3",
-                c0 = in(reg) c,
-                c1 = in(reg) c.add(16),
-                c2 = in(reg) c.add(16 * ldc),
-                c3 = in(reg) c.add(16 * ldc + 16),
-                s = in(reg) stride,
-                options(nostack),
-            );
-        }
+        };
+    }
+
+    tile_block!(
+        /// bf16 pairs (`TDPBF16PS`) into f32 sums: A holds 32 bf16 values a tile row, B the
+        /// pairs of [`super::PackedWeight`]'s layout.
+        block,
+        "tdpbf16ps",
+        f32
+    );
+
+    tile_block!(
+        /// Unsigned by signed bytes (`TDPBUSD`) into i32 sums: A holds 64 unsigned bytes a tile
+        /// row, B the quads of `int8::PackedInt8`'s layout (each column's four signed bytes at
+        /// `k = 4p … 4p + 3` in tile row `p`), the operands of `VPDPBUSD`.
+        block_int8,
+        "tdpbusd",
+        i32
+    );
+
+    /// Whether the CPU also multiplies bytes on its tiles (AMX-INT8) and Linux lets this
+    /// process use them ([`request_tiles`]).
+    pub fn int8_tiles() -> bool {
+        // CPUID leaf 7, sub-leaf 0: EDX bit 25 is AMX-INT8.
+        let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
+        leaf7.edx & (1 << 25) != 0 && request_tiles()
     }
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-mod arch {
+pub(super) mod arch {
     pub fn request_tiles() -> bool {
         false
     }
@@ -762,6 +801,10 @@ mod arch {
         }
     }
 
+    pub fn int8_tiles() -> bool {
+        false
+    }
+
     /// Never called: `request_tiles` is false on these targets.
     pub unsafe fn block(
         _a: *const u8,
@@ -769,6 +812,18 @@ mod arch {
         _b0: *const u8,
         _b1: *const u8,
         _c: *mut f32,
+        _ldc: usize,
+    ) {
+        unreachable!("AMX tiles exist on x86-64 Linux only")
+    }
+
+    /// Never called: `int8_tiles` is false on these targets.
+    pub unsafe fn block_int8(
+        _a: *const u8,
+        _k_blocks: usize,
+        _b0: *const u8,
+        _b1: *const u8,
+        _c: *mut i32,
         _ldc: usize,
     ) {
         unreachable!("AMX tiles exist on x86-64 Linux only")
@@ -819,21 +874,24 @@ mod avx512 {
         2.0 * fma_best / dot_best.max(f64::MIN_POSITIVE)
     }
 
-    /// Rounds 32 floats at `values` to bf16 (to nearest even) into `line`, with one
-    /// AVX512-BF16 instruction.
+    /// Rounds 32 floats at `values` plus the 32 at `bias` to bf16 (to nearest even) into
+    /// `line`, with one AVX512-BF16 instruction.
     ///
     /// # Safety
-    /// The CPU has AVX512-BF16; `values` points at 32 readable floats.
+    /// The CPU has AVX512-BF16; `values` and `bias` point at 32 readable floats each.
     #[target_feature(enable = "avx512f,avx512bf16")]
-    pub unsafe fn line_to_bf16(values: *const f32, line: &mut super::Line) {
+    pub unsafe fn line_to_bf16(values: *const f32, bias: *const f32, line: &mut super::Line) {
         // SAFETY: the caller's contract; `line` is 64 writable bytes.
         unsafe {
             asm!(
                 "vmovups {lo}, [{src}]",
                 "vmovups {hi}, [{src} + 64]",
+                "vaddps {lo}, {lo}, [{bias}]",
+                "vaddps {hi}, {hi}, [{bias} + 64]",
                 "vcvtne2ps2bf16 {lo}, {hi}, {lo}",
                 "vmovups [{dst}], {lo}",
                 src = in(reg) values,
+                bias = in(reg) bias,
                 dst = in(reg) line.0.as_mut_ptr(),
                 lo = out(zmm_reg) _,
                 hi = out(zmm_reg) _,
@@ -924,7 +982,7 @@ mod avx512 {
     }
 
     /// Never called: no backend is chosen on these targets, so nothing is rounded to bf16.
-    pub unsafe fn line_to_bf16(_values: *const f32, _line: &mut super::Line) {
+    pub unsafe fn line_to_bf16(_values: *const f32, _bias: *const f32, _line: &mut super::Line) {
         unreachable!("bf16 matmuls run on x86-64 only")
     }
 

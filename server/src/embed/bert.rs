@@ -1050,8 +1050,11 @@ mod tests {
     fn int8_matmuls_hold_the_cosine_bar() {
         bf16::prefer_bf16_in_tests();
         int8::prefer_int8_in_tests();
-        if !(int8::kernel() == Some(int8::Kernel::Vnni) && bf16::available()) {
-            eprintln!("no AVX512-VNNI or no bf16 backend here: the int8 path cannot run");
+        let kernel = int8::kernel();
+        if !(matches!(kernel, Some(int8::Kernel::Amx | int8::Kernel::Vnni)) && bf16::available()) {
+            eprintln!(
+                "no AMX-INT8 or AVX512-VNNI, or no bf16 backend here: the int8 path cannot run"
+            );
             return;
         }
         int8_holds_the_cosine_bar();

@@ -1,6 +1,6 @@
-//! int8 matmuls for the Linear layers whose inputs quantize well: on CPUs with AVX512-VNNI and
-//! without AMX, and on CPUs with AVX2 alone (by default; `CODER_LSP_INT8=off|on` decides
-//! otherwise, see [`kernel`]).
+//! int8 matmuls for the Linear layers whose inputs quantize well: on AMX tiles (AMX-INT8), on
+//! CPUs with AVX512-VNNI and without AMX, and on CPUs with AVX2 alone (by default;
+//! `CODER_LSP_INT8=off|on` decides otherwise, see [`kernel`]).
 //!
 //! `VPDPBUSD` multiplies 64 unsigned by signed byte pairs into sixteen i32 sums per instruction,
 //! twice the multiply-adds of `VDPBF16PS` ([`super::bf16`]) and half the weight bytes to read.
@@ -27,6 +27,11 @@
 //! tiles, four bytes a column instead of two values: for each block of 16 columns and each block
 //! of 64 `k`, 16 lines of 64 bytes whose line `p` holds, for each column, its weights at
 //! `k = 4p … 4p + 3` (one `VPDPBUSD` operand).
+//!
+//! AMX tiles read the same operands: a tile row of A is one row's 64 bytes of a `k` block, and a
+//! tile of B is a column block's 16 lines, so `TDPBUSD` ([`Kernel::Amx`]) multiplies a 32-row
+//! strip by 32 columns in 4 instructions per `k` block, into the same i32 sums, which the same
+//! AVX-512 code then scales: its output is the AVX512-VNNI kernel's bit for bit.
 //!
 //! CPUs without AVX-512 (AVX2 laptops, AMD Zen 2/3) run the same quantization (the same
 //! smoothing, scales and calibration) on AVX2 ([`Kernel::Avx2`]): activations as signed 16-bit
@@ -100,6 +105,10 @@ pub const CALIBRATION: &[&str] = &[
 /// What multiplies the int8 products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
+    /// `TDPBUSD` on AMX tiles: a 16×64 byte tile times a 64×16 one an instruction, the
+    /// `VPDPBUSD` operands and sums, with the activations quantized and the sums scaled on
+    /// AVX-512.
+    Amx,
     /// `VPDPBUSD` on AVX-512 vectors: 64 byte products an instruction.
     Vnni,
     /// `VPMADDWD` on AVX2 vectors, activations and weights widened to i16: 16 products an
@@ -111,6 +120,7 @@ impl Kernel {
     /// How logs and the status line name it.
     pub fn name(self) -> &'static str {
         match self {
+            Kernel::Amx => "AMX-INT8",
             Kernel::Vnni => "AVX512-VNNI",
             Kernel::Avx2 => "AVX2",
         }
@@ -119,6 +129,7 @@ impl Kernel {
     /// Whether this CPU can run it, whatever the environment says.
     pub fn runs_here(self) -> bool {
         match self {
+            Kernel::Amx => super::bf16::arch::int8_tiles() && vnni::supported(),
             Kernel::Vnni => vnni::supported(),
             Kernel::Avx2 => avx2::supported(),
         }
@@ -127,7 +138,7 @@ impl Kernel {
     /// Every kernel this CPU can run, best first, whatever the environment says (for tests that
     /// compare them).
     pub fn supported() -> Vec<Kernel> {
-        [Kernel::Vnni, Kernel::Avx2]
+        [Kernel::Amx, Kernel::Vnni, Kernel::Avx2]
             .into_iter()
             .filter(|kernel| kernel.runs_here())
             .collect()
@@ -136,20 +147,22 @@ impl Kernel {
 
 /// The kernel a BERT model's projections after each LayerNorm run on in int8, or `None` (they
 /// stay bf16 or f32), decided once per process:
-/// - AVX512-VNNI where the CPU has it and the other matmuls run on AVX512-BF16 (AMD Zen 4/5
-///   and the like; AMX tiles multiply bf16 faster than `VPDPBUSD` multiplies bytes, so CPUs
-///   with AMX keep bf16); its attention sinks go through the bf16 kernel;
-/// - AVX2 only when `CODER_LSP_INT8=on` asks for int8 and AVX512-VNNI with a bf16 backend is
-///   not there (AVX2 laptops, AMD Zen 2/3; its attention sinks in bf16 where a bf16 backend
-///   runs, else in f32): on AMD Zen 4 with the other matmuls in f32 it measured no faster than
-///   f32 (docs/performance.md), so it is not a default yet;
+/// - AMX-INT8 tiles where the other matmuls run on AMX (Intel Sapphire Rapids and later): the
+///   tiles multiply bytes at twice the rate they multiply bf16 pairs; its attention sinks go
+///   through the AMX bf16 kernel;
+/// - AVX512-VNNI where the CPU has it and the other matmuls run on AVX512-BF16 (AMD Zen 4/5 and
+///   the like); its attention sinks go through the bf16 kernel;
+/// - AVX2 only when `CODER_LSP_INT8=on` asks for int8 and neither of those is there (AVX2
+///   laptops, AMD Zen 2/3; its attention sinks in bf16 where a bf16 backend runs, else in f32):
+///   on AMD Zen 4 with the other matmuls in f32 it measured no faster than f32
+///   (docs/performance.md), so it is not a default yet;
 /// - `CODER_LSP_INT8=off` keeps every matmul as it was; `CODER_LSP_VNNI=off` leaves AVX512-VNNI
 ///   unused, as on a CPU without it (for measuring and testing the AVX2 kernel on one that has
-///   it).
+///   it); `CODER_LSP_AMX=off` leaves the tiles unused, so an AMX CPU runs what AVX-512 CPUs run.
 ///
 /// Its vectors hold cosine 0.999 to PyTorch f32 on every text measured (min 0.9994 over 1,428
-/// tuning texts and 0.99955 over 720 held-out ones on AVX512-VNNI), the bar `bench/perf.py`
-/// holds every engine to.
+/// tuning texts and 0.99955 over 720 held-out ones on AVX512-VNNI; the AMX-INT8 kernel's
+/// products are that kernel's bit for bit), the bar `bench/perf.py` holds every engine to.
 pub fn kernel() -> Option<Kernel> {
     static KERNEL: OnceLock<Option<Kernel>> = OnceLock::new();
     *KERNEL.get_or_init(|| {
@@ -159,12 +172,16 @@ pub fn kernel() -> Option<Kernel> {
             return None;
         }
         let bf16 = super::bf16::backend();
+        if bf16 == Some(super::bf16::Backend::Amx) && Kernel::Amx.runs_here() {
+            tracing::info!("the Linear layers after each LayerNorm run in int8 (AMX-INT8)");
+            return Some(Kernel::Amx);
+        }
         let vnni = vnni::supported() && super::bf16::switch("CODER_LSP_VNNI") != Some(false);
         if vnni && bf16.is_some() {
             if wanted != Some(true) && bf16 != Some(super::bf16::Backend::Avx512) {
                 tracing::info!(
-                    "int8 matmuls stay off: the bf16 matmuls run on AMX tiles here \
-                     (CODER_LSP_INT8=on asks for them)"
+                    "int8 matmuls stay off: the bf16 matmuls run on AMX tiles without AMX-INT8 \
+                     here (CODER_LSP_INT8=on asks for them)"
                 );
                 return None;
             }
@@ -347,7 +364,7 @@ impl PackedInt8 {
                 let (kb, within) = (j / K_BLOCK, j % K_BLOCK);
                 let line = &mut lines[(block * k_blocks + kb) * COLS + within / 4];
                 let byte = match kernel {
-                    Kernel::Vnni => c * 4 + within % 4,
+                    Kernel::Amx | Kernel::Vnni => c * 4 + within % 4,
                     Kernel::Avx2 => avx2::byte_in_line(c, within % 4),
                 };
                 line.0[byte] = q.to_ne_bytes()[0];
@@ -357,8 +374,11 @@ impl PackedInt8 {
         let exact = match (sinks_on, kernel) {
             (Some(backend), _) => Exact::Bf16(PackedWeight::pack(w, n, k)?, backend),
             (None, Kernel::Avx2) => Exact::F32,
-            (None, Kernel::Vnni) => {
-                candle_core::bail!("int8: the AVX512-VNNI kernel's sinks need a bf16 backend")
+            (None, Kernel::Amx | Kernel::Vnni) => {
+                candle_core::bail!(
+                    "int8: the {} kernel's sinks need a bf16 backend",
+                    kernel.name()
+                )
             }
         };
         Ok(Self {
@@ -411,6 +431,7 @@ impl PackedInt8 {
         let mut row_scale = [0f32; BLOCK];
         let mut sinks = Vec::new();
         let mut first = 0;
+        let _tiles = (self.kernel == Kernel::Amx).then(super::bf16::arch::Tiles::configure);
         strips::by_strip(x, (self.n, k, self.n_padded), out, |x, c, ldc| {
             let strip_rows = x.len() / k;
             for (r, ((lines, scale), row)) in strip
@@ -443,6 +464,7 @@ impl PackedInt8 {
                 // CPU was checked in `x_wt`.
                 unsafe {
                     match self.kernel {
+                        Kernel::Amx => amx::block(operands, c.add(nb), ldc),
                         Kernel::Vnni => vnni::block(operands, c.add(nb), ldc),
                         Kernel::Avx2 => avx2::block(operands, c.add(nb), ldc),
                     }
@@ -457,7 +479,7 @@ impl PackedInt8 {
     fn row_lines(&self) -> usize {
         let k_blocks = self.k_padded / K_BLOCK;
         match self.kernel {
-            Kernel::Vnni => k_blocks,
+            Kernel::Amx | Kernel::Vnni => k_blocks,
             Kernel::Avx2 => 2 * k_blocks,
         }
     }
@@ -469,7 +491,9 @@ impl PackedInt8 {
         match self.kernel {
             // SAFETY: `x_wt` (and the tests) checked the CPU; the row and the smoothing have
             // `k` values, `lines` holds `k_padded` bytes.
-            Kernel::Vnni => unsafe { vnni::quantize_row(row, &self.inverse_smoothing, lines) },
+            Kernel::Amx | Kernel::Vnni => unsafe {
+                vnni::quantize_row(row, &self.inverse_smoothing, lines)
+            },
             Kernel::Avx2 => {
                 // SAFETY: `Line` is 64 plain bytes, 64-byte aligned: `2 · k_padded / 64` lines
                 // are `k_padded` i16s.
@@ -666,14 +690,7 @@ mod vnni {
         // 32 rows of A, the two column blocks of B, the 32 scales and offsets, and C's 32 rows.
         unsafe {
             let (b0, b1) = (b, b.add(block_bytes));
-            let offsets = [
-                _mm512_loadu_si512(column_offset.cast()),
-                _mm512_loadu_si512(column_offset.add(16).cast()),
-            ];
-            let scales = [
-                _mm512_loadu_ps(column_scale),
-                _mm512_loadu_ps(column_scale.add(16)),
-            ];
+            let (offsets, scales) = columns(column_offset, column_scale);
             for r0 in (0..rows.min(BLOCK)).step_by(ROWS) {
                 let mut acc = [[_mm512_setzero_si512(); 2]; ROWS];
                 for kb in 0..k_blocks {
@@ -693,16 +710,122 @@ mod vnni {
                     }
                 }
                 for (i, acc) in acc.iter().enumerate() {
-                    let row = c.add((r0 + i) * ldc);
-                    let scale = _mm512_set1_ps(row_scale[r0 + i]);
-                    for half in 0..2 {
-                        let sums = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[half], offsets[half]));
-                        let values = _mm512_mul_ps(sums, _mm512_mul_ps(scales[half], scale));
-                        _mm512_storeu_ps(row.add(16 * half), values);
-                    }
+                    let out = c.add((r0 + i) * ldc);
+                    store_row(*acc, (&offsets, &scales), row_scale[r0 + i], out);
                 }
             }
         }
+    }
+
+    /// The 32 columns' offsets and scales of a block, as vectors ([`store_row`]'s operands).
+    ///
+    /// # Safety
+    /// The CPU has AVX512-F; `column_offset` and `column_scale` point at 32 values each.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn columns(
+        column_offset: *const i32,
+        column_scale: *const f32,
+    ) -> ([__m512i; 2], [__m512; 2]) {
+        // SAFETY: 32 values at each pointer, by the caller's contract.
+        unsafe {
+            (
+                [
+                    _mm512_loadu_si512(column_offset.cast()),
+                    _mm512_loadu_si512(column_offset.add(16).cast()),
+                ],
+                [
+                    _mm512_loadu_ps(column_scale),
+                    _mm512_loadu_ps(column_scale.add(16)),
+                ],
+            )
+        }
+    }
+
+    /// Writes one output row of a block: its 32 i32 sums `acc` less the columns' offsets, as
+    /// floats, times the column's scale times the row's.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-F; `out` points at 32 writable floats.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn store_row(
+        acc: [__m512i; 2],
+        (offsets, scales): (&[__m512i; 2], &[__m512; 2]),
+        row_scale: f32,
+        out: *mut f32,
+    ) {
+        let scale = _mm512_set1_ps(row_scale);
+        for half in 0..2 {
+            let sums = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[half], offsets[half]));
+            let values = _mm512_mul_ps(sums, _mm512_mul_ps(scales[half], scale));
+            // SAFETY: 32 floats at `out`, by the caller's contract.
+            unsafe { _mm512_storeu_ps(out.add(16 * half), values) };
+        }
+    }
+}
+
+/// The AMX-INT8 kernel: the products on tiles (`super::bf16::arch::block_int8`), the sums
+/// scaled like [`vnni::block`]'s, so its output is that kernel's bit for bit.
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, K_BLOCK, Operands, vnni};
+
+    /// 32×32 i32 sums, aligned for the tile stores and the vector loads.
+    #[repr(C, align(64))]
+    struct Sums([[i32; BLOCK]; BLOCK]);
+
+    /// A 32×32 f32 block at `c` (row stride `ldc` floats) = the dequantized product of the
+    /// operands; only the real rows are written.
+    ///
+    /// # Safety
+    /// Tiles are configured on this thread, and the CPU has AMX-INT8 and AVX512-F
+    /// ([`super::Kernel::Amx`]'s `runs_here`); the pointers of `operands` hold what its fields
+    /// say (B in the `VPDPBUSD` layout); `c` points at 32 rows of 32 writable floats with row
+    /// stride `ldc`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn block(operands: Operands<'_>, c: *mut f32, ldc: usize) {
+        let Operands {
+            a,
+            rows,
+            k_blocks,
+            b,
+            row_scale,
+            column_scale,
+            column_offset,
+        } = operands;
+        let mut sums = Sums([[0; BLOCK]; BLOCK]);
+        // SAFETY (whole function): the caller's contract above; the tiles read 32 A rows of
+        // `k_blocks · 64` bytes and `k_blocks` tiles of each column block, and write `sums`.
+        unsafe {
+            let b1 = b.add(k_blocks * 16 * K_BLOCK);
+            super::super::bf16::arch::block_int8(
+                a,
+                k_blocks,
+                b,
+                b1,
+                sums.0.as_mut_ptr().cast(),
+                BLOCK,
+            );
+            let columns = vnni::columns(column_offset, column_scale);
+            for (r, row) in sums.0.iter().enumerate().take(rows.min(BLOCK)) {
+                let acc = [
+                    _mm512_loadu_si512(row.as_ptr().cast()),
+                    _mm512_loadu_si512(row.as_ptr().add(16).cast()),
+                ];
+                vnni::store_row(acc, (&columns.0, &columns.1), row_scale[r], c.add(r * ldc));
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod amx {
+    use super::Operands;
+
+    /// Never called: `Kernel::Amx` never runs on these targets.
+    pub unsafe fn block(_operands: Operands<'_>, _c: *mut f32, _ldc: usize) {
+        unreachable!("AMX exists on x86-64 only")
     }
 }
 
@@ -1228,8 +1351,8 @@ mod tests {
         }
     }
 
-    /// The AVX2 kernel sums what `VPDPBUSD` sums (16-bit products, no saturation) and scales
-    /// the same way: both give the same floats, sinks and all.
+    /// The AMX-INT8 and AVX2 kernels sum what `VPDPBUSD` sums (tiles, or 16-bit products; no
+    /// saturation) and scale the same way: all give the same floats, sinks and all.
     #[test]
     fn the_kernels_agree_bit_for_bit() {
         let kernels = Kernel::supported();

@@ -1,5 +1,5 @@
 //! int8 matmuls for the Linear layers whose inputs quantize well: on AMX tiles (AMX-INT8), on
-//! CPUs with AVX512-VNNI and without AMX, and on CPUs with AVX2 alone (by default;
+//! CPUs with AVX512-VNNI and without AMX, and on CPUs with AVX-VNNI or AVX2 alone (by default;
 //! `CODER_LSP_INT8=off|on` decides otherwise, see [`kernel`]).
 //!
 //! `VPDPBUSD` multiplies 64 unsigned by signed byte pairs into sixteen i32 sums per instruction,
@@ -41,9 +41,16 @@
 //! but it saturates its i16 sums (two u8 × i8 products reach 64,770), so it needs 7-bit
 //! activations: twice the rounding step of every activation, where 8 bits already leave little
 //! margin to the 0.999 bar. Its weights keep the bytes of the same lines, arranged so that 16
-//! bytes are one operand ([`avx2::byte_in_line`]). Without a bf16 backend its attention sinks
-//! are multiplied in f32 against those int8 weights ([`Exact::F32`]): a sink's trouble is its
+//! bytes are one operand ([`byte_in_line`]). Without a bf16 backend its attention sinks are
+//! multiplied in f32 against those int8 weights ([`Exact::F32`]): a sink's trouble is its
 //! activations' one coarse scale, not the weights, so it costs no copy of the weight.
+//!
+//! CPUs with AVX-VNNI but no AVX-512 (Intel since Alder Lake, AMD Zen 5 desktops and laptops)
+//! run `VPDPBUSD` on 256-bit vectors, its VEX form ([`Kernel::AvxVnni`]): the AVX-512 kernel's
+//! weight lines as they are (the first and second 32 bytes of a line are columns 0–7 and 8–15),
+//! the same byte activations quantized with AVX2, the same i32 sums and the same scaling, so its
+//! products too are the AVX-512 kernel's bit for bit; its sinks go to a bf16 backend or to f32
+//! like the AVX2 kernel's.
 
 #![allow(unsafe_code)]
 
@@ -111,6 +118,9 @@ pub enum Kernel {
     Amx,
     /// `VPDPBUSD` on AVX-512 vectors: 64 byte products an instruction.
     Vnni,
+    /// `VPDPBUSD` on 256-bit vectors (AVX-VNNI, VEX-encoded): 32 byte products an instruction,
+    /// on the AVX-512 kernel's weight layout and with its sums.
+    AvxVnni,
     /// `VPMADDWD` on AVX2 vectors, activations and weights widened to i16: 16 products an
     /// instruction, exact (no saturation), the same sums as `VPDPBUSD`.
     Avx2,
@@ -122,6 +132,7 @@ impl Kernel {
         match self {
             Kernel::Amx => "AMX-INT8",
             Kernel::Vnni => "AVX512-VNNI",
+            Kernel::AvxVnni => "AVX-VNNI",
             Kernel::Avx2 => "AVX2",
         }
     }
@@ -131,14 +142,24 @@ impl Kernel {
         match self {
             Kernel::Amx => super::bf16::arch::int8_tiles() && vnni::supported(),
             Kernel::Vnni => vnni::supported(),
+            Kernel::AvxVnni => avxvnni::supported(),
             Kernel::Avx2 => avx2::supported(),
+        }
+    }
+
+    /// How many consecutive `k` of one column its weight lines keep together ([`byte_in_line`]):
+    /// the four `VPDPBUSD` multiplies into one sum, or the pair `VPMADDWD` does.
+    fn k_group(self) -> usize {
+        match self {
+            Kernel::Amx | Kernel::Vnni | Kernel::AvxVnni => 4,
+            Kernel::Avx2 => 2,
         }
     }
 
     /// Every kernel this CPU can run, best first, whatever the environment says (for tests that
     /// compare them).
     pub fn supported() -> Vec<Kernel> {
-        [Kernel::Amx, Kernel::Vnni, Kernel::Avx2]
+        [Kernel::Amx, Kernel::Vnni, Kernel::AvxVnni, Kernel::Avx2]
             .into_iter()
             .filter(|kernel| kernel.runs_here())
             .collect()
@@ -196,18 +217,27 @@ pub fn kernel() -> Option<Kernel> {
             }
             return None;
         }
+        let avx_vnni =
+            avxvnni::supported() && super::bf16::switch("CODER_LSP_AVXVNNI") != Some(false);
+        let chosen = if avx_vnni {
+            Kernel::AvxVnni
+        } else {
+            Kernel::Avx2
+        };
         if wanted != Some(true) {
             tracing::info!(
-                "int8 matmuls stay off: this CPU would run them on AVX2, which measured no \
-                 faster than f32 (CODER_LSP_INT8=on asks for them)"
+                "int8 matmuls stay off: this CPU would run them on {}, which measured no \
+                 faster than f32 (CODER_LSP_INT8=on asks for them)",
+                chosen.name()
             );
             return None;
         }
         tracing::info!(
-            "the Linear layers after each LayerNorm run in int8 (AVX2), their attention sinks in {}",
+            "the Linear layers after each LayerNorm run in int8 ({}), their attention sinks in {}",
+            chosen.name(),
             if bf16.is_some() { "bf16" } else { "f32" }
         );
-        Some(Kernel::Avx2)
+        Some(chosen)
     })
 }
 
@@ -230,12 +260,26 @@ pub fn keep_int8_off_in_tests() {
     set_in_tests("off");
 }
 
-/// For tests of what a CPU with AVX2 alone runs: int8 on AVX2, no AVX512-VNNI and no bf16
-/// (each unless its variable is set), before the first [`kernel`] call of the process.
+/// For tests of what a CPU with AVX2 alone runs: int8 on AVX2, no AVX512-VNNI, no AVX-VNNI and
+/// no bf16 (each unless its variable is set), before the first [`kernel`] call of the process.
 #[cfg(test)]
 pub fn prefer_avx2_alone_in_tests() {
+    prefer_int8_without(&["CODER_LSP_VNNI", "CODER_LSP_AVXVNNI", "CODER_LSP_BF16"]);
+}
+
+/// For tests of what a CPU with AVX-VNNI but no AVX-512 runs (Intel since Alder Lake): int8 on
+/// AVX-VNNI, no AVX512-VNNI and no bf16 (each unless its variable is set), before the first
+/// [`kernel`] call of the process.
+#[cfg(test)]
+pub fn prefer_avx_vnni_alone_in_tests() {
+    prefer_int8_without(&["CODER_LSP_VNNI", "CODER_LSP_BF16"]);
+}
+
+/// Asks for int8 with each of `switches` off (unless the variable is set).
+#[cfg(test)]
+fn prefer_int8_without(switches: &[&str]) {
     set_in_tests("on");
-    for variable in ["CODER_LSP_VNNI", "CODER_LSP_BF16"] {
+    for variable in switches {
         if std::env::var_os(variable).is_none() {
             // SAFETY: called at the start of a test, before it starts threads of its own.
             unsafe { std::env::set_var(variable, "off") };
@@ -286,9 +330,9 @@ enum Exact {
     /// The unsmoothed weight packed for bf16, on a bf16 backend (a second copy of the weight in
     /// 2 bytes a value: 12 MB for MiniLM).
     Bf16(PackedWeight, Backend),
-    /// In f32 against the int8 weights themselves (no copy; the AVX2 kernel's layout only): the
-    /// sink's activations stay unquantized, which is what a sink needs, and the weights carry
-    /// the error every other row sees.
+    /// In f32 against the int8 weights themselves (no copy; the AVX-VNNI and AVX2 kernels, whose
+    /// CPUs have AVX2 and FMA): the sink's activations stay unquantized, which is what a sink
+    /// needs, and the weights carry the error every other row sees.
     F32,
 }
 
@@ -313,7 +357,7 @@ impl PackedInt8 {
     }
 
     /// [`PackedInt8::pack`] for a given kernel, its sinks on a given bf16 backend (`None`: in
-    /// f32, which only [`Kernel::Avx2`] does); the CPU must support both.
+    /// f32, which [`Kernel::AvxVnni`] and [`Kernel::Avx2`] do); the CPU must support both.
     pub fn pack_for(
         kernel: Kernel,
         sinks_on: Option<Backend>,
@@ -363,17 +407,13 @@ impl PackedInt8 {
                 sum += i32::from(q);
                 let (kb, within) = (j / K_BLOCK, j % K_BLOCK);
                 let line = &mut lines[(block * k_blocks + kb) * COLS + within / 4];
-                let byte = match kernel {
-                    Kernel::Amx | Kernel::Vnni => c * 4 + within % 4,
-                    Kernel::Avx2 => avx2::byte_in_line(c, within % 4),
-                };
-                line.0[byte] = q.to_ne_bytes()[0];
+                line.0[byte_in_line(kernel.k_group(), c, within % 4)] = q.to_ne_bytes()[0];
             }
             column_offset[col] = 128 * sum;
         }
         let exact = match (sinks_on, kernel) {
             (Some(backend), _) => Exact::Bf16(PackedWeight::pack(w, n, k)?, backend),
-            (None, Kernel::Avx2) => Exact::F32,
+            (None, Kernel::AvxVnni | Kernel::Avx2) => Exact::F32,
             (None, Kernel::Amx | Kernel::Vnni) => {
                 candle_core::bail!(
                     "int8: the {} kernel's sinks need a bf16 backend",
@@ -466,6 +506,7 @@ impl PackedInt8 {
                     match self.kernel {
                         Kernel::Amx => amx::block(operands, c.add(nb), ldc),
                         Kernel::Vnni => vnni::block(operands, c.add(nb), ldc),
+                        Kernel::AvxVnni => avxvnni::block(operands, c.add(nb), ldc),
                         Kernel::Avx2 => avx2::block(operands, c.add(nb), ldc),
                     }
                 }
@@ -474,12 +515,12 @@ impl PackedInt8 {
         sinks
     }
 
-    /// Lines of 64 bytes one quantized activation row takes: bytes for AVX512-VNNI, 16-bit
-    /// values for AVX2.
+    /// Lines of 64 bytes one quantized activation row takes: bytes for `VPDPBUSD` (AVX512-VNNI
+    /// and AVX-VNNI), 16-bit values for AVX2.
     fn row_lines(&self) -> usize {
         let k_blocks = self.k_padded / K_BLOCK;
         match self.kernel {
-            Kernel::Amx | Kernel::Vnni => k_blocks,
+            Kernel::Amx | Kernel::Vnni | Kernel::AvxVnni => k_blocks,
             Kernel::Avx2 => 2 * k_blocks,
         }
     }
@@ -488,23 +529,23 @@ impl PackedInt8 {
     /// for the kernel; returns `max |y|` and `Σ y²` of the smoothed row `y`.
     fn quantize_row(&self, row: &[f32], lines: &mut [Line]) -> (f32, f32) {
         assert!(row.len() == self.k && lines.len() == self.row_lines());
-        match self.kernel {
-            // SAFETY: `x_wt` (and the tests) checked the CPU; the row and the smoothing have
-            // `k` values, `lines` holds `k_padded` bytes.
-            Kernel::Amx | Kernel::Vnni => unsafe {
-                vnni::quantize_row(row, &self.inverse_smoothing, lines)
-            },
-            Kernel::Avx2 => {
-                // SAFETY: `Line` is 64 plain bytes, 64-byte aligned: `2 · k_padded / 64` lines
-                // are `k_padded` i16s.
-                let values = unsafe {
-                    std::slice::from_raw_parts_mut(
-                        lines.as_mut_ptr().cast::<i16>(),
-                        lines.len() * K_BLOCK / 2,
-                    )
-                };
-                // SAFETY: as above; `values` holds `k_padded ≥ k` i16s.
-                unsafe { avx2::quantize_row(row, &self.inverse_smoothing, values) }
+        let inverse = &self.inverse_smoothing;
+        let (start, bytes) = (lines.as_mut_ptr(), lines.len() * K_BLOCK);
+        // SAFETY: `x_wt` (and the tests) checked the CPU (AVX-VNNI's and AVX2's have AVX2 and
+        // FMA); the row and the smoothing have `k` values, `lines` holds `k_padded ≥ k` bytes.
+        // `Line` is 64 plain bytes, 64-byte aligned: the lines are `bytes` bytes, or
+        // `bytes / 2` i16s, borrowed from `lines` for this call alone.
+        unsafe {
+            match self.kernel {
+                Kernel::Amx | Kernel::Vnni => vnni::quantize_row(row, inverse, lines),
+                Kernel::AvxVnni => {
+                    let levels = std::slice::from_raw_parts_mut(start.cast::<u8>(), bytes);
+                    avx2::quantize_row(row, inverse, Levels::Offset8(levels))
+                }
+                Kernel::Avx2 => {
+                    let levels = std::slice::from_raw_parts_mut(start.cast::<i16>(), bytes / 2);
+                    avx2::quantize_row(row, inverse, Levels::Signed16(levels))
+                }
             }
         }
     }
@@ -541,10 +582,17 @@ impl PackedInt8 {
                     {
                         *y = value * inverse;
                     }
-                    // SAFETY: `Exact::F32` exists only with the AVX2 kernel's layout, whose CPU
-                    // `x_wt` checked; `y` holds `k_padded` values (zeros past `k`), `row` and
-                    // the scales `n_padded`.
-                    unsafe { avx2::dequantized_row(&y, &self.lines, &self.column_scale, &mut row) };
+                    // SAFETY: `Exact::F32` exists only with the AVX-VNNI and AVX2 kernels, whose
+                    // CPU (AVX2 and FMA) `x_wt` checked; the lines are in the kernel's layout;
+                    // `y` holds `k_padded` values (zeros past `k`), `row` and the scales
+                    // `n_padded`.
+                    unsafe {
+                        let (lines, scales) = (&self.lines, &self.column_scale);
+                        match self.kernel.k_group() {
+                            4 => avx2::dequantized_row::<4>(&y, lines, scales, &mut row),
+                            _ => avx2::dequantized_row::<2>(&y, lines, scales, &mut row),
+                        }
+                    };
                     for (to, value) in out[r * n..][..n].iter_mut().zip(&row) {
                         to.write(*value);
                     }
@@ -588,6 +636,51 @@ struct Operands<'a> {
     /// 32 columns' scales and offsets.
     column_scale: *const f32,
     column_offset: *const i32,
+}
+
+/// Where, in a 16-column block's line for `k = 4p … 4p + 3`, the weight of column `c` at
+/// `k = 4p + within` goes, for a kernel that keeps `group` consecutive `k` of a column together
+/// ([`Kernel::k_group`]): the line holds `4 / group` runs of 16 columns × `group` bytes, one
+/// after the other. With 4 (`VPDPBUSD`), column `c`'s four bytes are at `4c`, so the first and
+/// second 32 bytes are columns 0–7 and 8–15; with 2 (AVX2), each 32-byte run is one `k` pair,
+/// columns 0–7 then 8–15, so 16 bytes sign-extended to i16 are one `VPMADDWD` operand.
+fn byte_in_line(group: usize, c: usize, within: usize) -> usize {
+    within / group * COLS * group + c * group + within % group
+}
+
+/// Where a quantized activation row's levels `q = round(y / scale)` go.
+enum Levels<'a> {
+    /// As i16 `q` (`VPMADDWD`'s operands), zeros past the row.
+    Signed16(&'a mut [i16]),
+    /// As u8 `q + 128` (`VPDPBUSD`'s unsigned operands), 128s (zero) past the row.
+    Offset8(&'a mut [u8]),
+}
+
+// Only the AVX2 quantization (x86-64) writes them.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+impl Levels<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Levels::Signed16(values) => values.len(),
+            Levels::Offset8(bytes) => bytes.len(),
+        }
+    }
+
+    /// Writes level `q` (|q| ≤ 127) at `i`.
+    fn set(&mut self, i: usize, q: i32) {
+        match self {
+            Levels::Signed16(values) => values[i] = q as i16,
+            Levels::Offset8(bytes) => bytes[i] = (q + 128) as u8,
+        }
+    }
+
+    /// Writes level 0 from `from` to the end.
+    fn clear_from(&mut self, from: usize) {
+        match self {
+            Levels::Signed16(values) => values[from..].fill(0),
+            Levels::Offset8(bytes) => bytes[from..].fill(128),
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -856,7 +949,7 @@ mod vnni {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, COLS, K_BLOCK, Line, Operands};
+    use super::{BLOCK, COLS, K_BLOCK, Levels, Line, Operands};
 
     /// Rows of output one pass of the kernel keeps in registers (two 8-column vectors each, of
     /// one 16-column block): 8 accumulators, two weight vectors and a broadcast of the 16 AVX2
@@ -868,26 +961,19 @@ mod avx2 {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
 
-    /// Where, in a 16-column block's line for `k = 4p … 4p + 3`, the weight of column `c` at
-    /// `k = 4p + within` goes: the line holds two `k` pairs one after the other, each as 8
-    /// columns × 2 bytes (columns 0–7) then the same for columns 8–15, so one 16-byte load
-    /// sign-extended to i16 is one `VPMADDWD` operand.
-    pub fn byte_in_line(c: usize, within: usize) -> usize {
-        (within / 2) * 32 + (c / 8) * 16 + (c % 8) * 2 + within % 2
-    }
-
     /// Quantizes one row as [`super::vnni::quantize_row`] does (the same scale and the same
-    /// rounded values), but as signed 16-bit values `round(y / scale)` into `out` (zeros past
+    /// rounded values), into `out`: as signed 16-bit values `round(y / scale)` for this
+    /// kernel, or as `VPDPBUSD`'s bytes `round(y / scale) + 128` for AVX-VNNI's (level 0 past
     /// `x.len()`). Returns `max |y|` and `Σ y²`.
     ///
     /// # Safety
-    /// The CPU has AVX2 ([`supported`]); `inverse_smoothing` is as long as `x`, and `out` is at
-    /// least as long.
+    /// The CPU has AVX2 and FMA ([`supported`]); `inverse_smoothing` is as long as `x`, and
+    /// `out` is at least as long.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn quantize_row(
         x: &[f32],
         inverse_smoothing: &[f32],
-        out: &mut [i16],
+        mut out: Levels<'_>,
     ) -> (f32, f32) {
         let k = x.len();
         assert!(inverse_smoothing.len() == k && out.len() >= k);
@@ -929,12 +1015,23 @@ mod avx2 {
                 let q = _mm256_cvtps_epi32(y);
                 let packed =
                     _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256::<1>(q));
-                _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), packed);
+                match &mut out {
+                    Levels::Signed16(values) => {
+                        _mm_storeu_si128(values.as_mut_ptr().add(i).cast(), packed);
+                    }
+                    Levels::Offset8(bytes) => {
+                        // 1 ≤ q + 128 ≤ 255: the unsigned saturation keeps every value.
+                        let offset = _mm_add_epi16(packed, _mm_set1_epi16(128));
+                        let eight = _mm_packus_epi16(offset, offset);
+                        _mm_storel_epi64(bytes.as_mut_ptr().add(i).cast(), eight);
+                    }
+                }
             }
             for i in whole..k {
-                out[i] = (x[i] * inverse_smoothing[i] * inverse).round_ties_even() as i16;
+                let q = (x[i] * inverse_smoothing[i] * inverse).round_ties_even();
+                out.set(i, q as i32);
             }
-            out[k..].fill(0);
+            out.clear_from(k);
             (max, squares)
         }
     }
@@ -1008,20 +1105,22 @@ mod avx2 {
 
     /// One row's product in f32 against the int8 weights: `out[col] = Σ_j y[j] · w_q[col][j] ·
     /// column_scale[col]` for `y` the smoothed activations (`k_padded` values, zeros past `k`),
-    /// over `n_padded` columns of `lines` in this kernel's layout. What the sink rows use
-    /// without a bf16 backend: their activations unquantized, the weights as every other row
-    /// sees them.
+    /// over `n_padded` columns of `lines` laid out with `GROUP` consecutive `k` of a column
+    /// together ([`super::byte_in_line`]: 2 for this kernel, 4 for AVX-VNNI's). What the sink
+    /// rows use without a bf16 backend: their activations unquantized, the weights as every
+    /// other row sees them.
     ///
     /// # Safety
     /// The CPU has AVX2 and FMA ([`supported`]); `lines` holds `n_padded / 16` column blocks of
     /// `y.len() / 64` k blocks; `column_scale` and `out` hold `n_padded` values.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dequantized_row(
+    pub unsafe fn dequantized_row<const GROUP: usize>(
         y: &[f32],
         lines: &[Line],
         column_scale: &[f32],
         out: &mut [f32],
     ) {
+        const { assert!(GROUP == 2 || GROUP == 4) };
         let k_blocks = y.len() / K_BLOCK;
         let n_padded = out.len();
         assert!(
@@ -1034,24 +1133,32 @@ mod avx2 {
         unsafe {
             for block in 0..n_padded / COLS {
                 let base = lines.as_ptr().add(block * k_blocks * COLS).cast::<u8>();
-                // Four columns' two partial sums (one per k of a pair) a vector.
-                let mut acc = [_mm256_setzero_ps(); 4];
-                for pair in 0..k_blocks * K_BLOCK / 2 {
-                    let line = base.add(pair * 32);
-                    let two = y.as_ptr().add(pair * 2).cast::<f64>().read_unaligned();
-                    let yy = _mm256_castpd_ps(_mm256_set1_pd(two));
-                    for (q, acc) in acc.iter_mut().enumerate() {
-                        let bytes = _mm_loadl_epi64(line.add(8 * q).cast());
+                // `8 / GROUP` columns' `GROUP` partial sums (one per k of a group) a vector,
+                // `2 · GROUP` vectors for the 16 columns.
+                let mut acc = [_mm256_setzero_ps(); 8];
+                for run in 0..k_blocks * K_BLOCK / GROUP {
+                    let weights = base.add(run * COLS * GROUP);
+                    // The run's `GROUP` values of `y`, repeated across the eight lanes.
+                    let ys = y.as_ptr().add(run * GROUP);
+                    let yy = if GROUP == 2 {
+                        _mm256_castpd_ps(_mm256_set1_pd(ys.cast::<f64>().read_unaligned()))
+                    } else {
+                        let four = _mm_loadu_ps(ys);
+                        _mm256_set_m128(four, four)
+                    };
+                    for (q, acc) in acc[..2 * GROUP].iter_mut().enumerate() {
+                        let bytes = _mm_loadl_epi64(weights.add(8 * q).cast());
                         let w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
                         *acc = _mm256_fmadd_ps(w, yy, *acc);
                     }
                 }
-                for (q, acc) in acc.iter().enumerate() {
+                for (q, acc) in acc[..2 * GROUP].iter().enumerate() {
                     let mut lanes = [0f32; 8];
                     _mm256_storeu_ps(lanes.as_mut_ptr(), *acc);
-                    for c in 0..4 {
-                        let col = block * COLS + q * 4 + c;
-                        out[col] = (lanes[2 * c] + lanes[2 * c + 1]) * column_scale[col];
+                    for (c, sums) in lanes.chunks_exact(GROUP).enumerate() {
+                        let col = block * COLS + q * (8 / GROUP) + c;
+                        let sum = sums[1..].iter().fold(sums[0], |sum, v| sum + v);
+                        out[col] = sum * column_scale[col];
                     }
                 }
             }
@@ -1061,22 +1168,17 @@ mod avx2 {
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx2 {
-    use super::{Line, Operands};
+    use super::{Levels, Line, Operands};
 
     pub fn supported() -> bool {
         false
-    }
-
-    /// Never called: packing for it needs `supported`.
-    pub fn byte_in_line(_c: usize, _within: usize) -> usize {
-        unreachable!("AVX2 exists on x86-64 only")
     }
 
     /// Never called: `supported` is false on these targets.
     pub unsafe fn quantize_row(
         _x: &[f32],
         _inverse_smoothing: &[f32],
-        _out: &mut [i16],
+        _out: Levels<'_>,
     ) -> (f32, f32) {
         unreachable!("AVX2 exists on x86-64 only")
     }
@@ -1087,13 +1189,133 @@ mod avx2 {
     }
 
     /// Never called: `supported` is false on these targets.
-    pub unsafe fn dequantized_row(
+    pub unsafe fn dequantized_row<const GROUP: usize>(
         _y: &[f32],
         _lines: &[Line],
         _column_scale: &[f32],
         _out: &mut [f32],
     ) {
         unreachable!("AVX2 exists on x86-64 only")
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avxvnni {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, COLS, K_BLOCK, Operands};
+
+    /// Rows of output one pass of the kernel keeps in registers, at most: two 8-column vectors
+    /// each, of one 16-column block, so 12 accumulators, two weight vectors and a broadcast of
+    /// the 16 AVX registers.
+    const ROWS: usize = 6;
+
+    /// Whether the CPU has AVX-VNNI, and AVX2 and FMA for the activations' quantization and
+    /// the sink rows' f32 product ([`super::avx2`]).
+    pub fn supported() -> bool {
+        std::arch::is_x86_feature_detected!("avxvnni") && super::avx2::supported()
+    }
+
+    /// A 32×32 f32 block at `c` (row stride `ldc` floats) = the dequantized product of the
+    /// operands, whose A rows are bytes `q + 128` and B lines in the AVX-512 kernel's layout:
+    /// [`super::vnni::block`] on 256-bit vectors, the same i32 sums and the same scaling, so the
+    /// same floats bit for bit. Rows are computed (and written) up to the last real one, in
+    /// passes of 6 rows, or 4 or 2 for the last few.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and AVX-VNNI ([`supported`]); the pointers of `operands` hold what its
+    /// fields say; `c` points at 32 rows of 32 writable floats with row stride `ldc`.
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub unsafe fn block(operands: Operands<'_>, c: *mut f32, ldc: usize) {
+        let rows = operands.rows.min(BLOCK);
+        for half in 0..2 {
+            let mut r0 = 0;
+            while r0 < rows {
+                // SAFETY: the caller's contract; each pass stays below row 32 (a pass of 6
+                // starts at most at row 24, one of 2 covers rows 30 and 31 at the end).
+                unsafe {
+                    r0 += match rows - r0 {
+                        1..=2 => pass::<2>(&operands, half, r0, c, ldc),
+                        3..=4 => pass::<4>(&operands, half, r0, c, ldc),
+                        _ => pass::<ROWS>(&operands, half, r0, c, ldc),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Rows `r0 … r0 + R` of column block `half` (16 columns) of [`block`]'s product; returns
+    /// `R`.
+    ///
+    /// # Safety
+    /// As [`block`]'s, and `r0 + R ≤ 32`.
+    #[target_feature(enable = "avx2,avxvnni")]
+    unsafe fn pass<const R: usize>(
+        operands: &Operands<'_>,
+        half: usize,
+        r0: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) -> usize {
+        let &Operands {
+            a,
+            k_blocks,
+            b,
+            row_scale,
+            column_scale,
+            column_offset,
+            ..
+        } = operands;
+        let a_stride = k_blocks * K_BLOCK;
+        // SAFETY (whole function): the caller's contract above; every offset stays inside the
+        // 32 rows of A, column block `half` of B, its 16 scales and offsets, and C's 32 rows.
+        unsafe {
+            let t = b.add(half * k_blocks * COLS * K_BLOCK);
+            let mut acc = [[_mm256_setzero_si256(); 2]; R];
+            for kb in 0..k_blocks {
+                let lines = t.add(kb * COLS * K_BLOCK);
+                let a_k = a.add(r0 * a_stride + kb * K_BLOCK);
+                // Line `p` holds each column's weights at k = 4p … 4p + 3, columns 0–7 in its
+                // first 32 bytes; each A row's four bytes there are broadcast against it.
+                for p in 0..16 {
+                    let w0 = _mm256_loadu_si256(lines.add(p * K_BLOCK).cast());
+                    let w1 = _mm256_loadu_si256(lines.add(p * K_BLOCK + 32).cast());
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        let quad = a_k.add(i * a_stride + p * 4).cast::<i32>().read_unaligned();
+                        let x = _mm256_set1_epi32(quad);
+                        acc[0] = _mm256_dpbusd_avx_epi32(acc[0], x, w0);
+                        acc[1] = _mm256_dpbusd_avx_epi32(acc[1], x, w1);
+                    }
+                }
+            }
+            let columns = 16 * half;
+            for (i, acc) in acc.iter().enumerate() {
+                let row = c.add((r0 + i) * ldc + columns);
+                let scale = _mm256_set1_ps(row_scale[r0 + i]);
+                for (j, acc) in acc.iter().enumerate() {
+                    let offsets = _mm256_loadu_si256(column_offset.add(columns + 8 * j).cast());
+                    let scales = _mm256_loadu_ps(column_scale.add(columns + 8 * j));
+                    let sums = _mm256_cvtepi32_ps(_mm256_sub_epi32(*acc, offsets));
+                    let values = _mm256_mul_ps(sums, _mm256_mul_ps(scales, scale));
+                    _mm256_storeu_ps(row.add(8 * j), values);
+                }
+            }
+        }
+        R
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avxvnni {
+    use super::Operands;
+
+    pub fn supported() -> bool {
+        false
+    }
+
+    /// Never called: `supported` is false on these targets.
+    pub unsafe fn block(_operands: Operands<'_>, _c: *mut f32, _ldc: usize) {
+        unreachable!("AVX-VNNI exists on x86-64 only")
     }
 }
 
@@ -1118,13 +1340,13 @@ mod tests {
     }
 
     /// Every int8 kernel this CPU runs with every way it can multiply its sinks: on each bf16
-    /// backend the CPU has, and in f32 (the AVX2 kernel).
+    /// backend the CPU has, and in f32 (the AVX-VNNI and AVX2 kernels).
     fn variants() -> Vec<(Kernel, Option<Backend>)> {
         let backends = Backend::supported();
         let mut variants = Vec::new();
         for kernel in Kernel::supported() {
             variants.extend(backends.iter().map(|&b| (kernel, Some(b))));
-            if kernel == Kernel::Avx2 {
+            if !matches!(kernel, Kernel::Amx | Kernel::Vnni) {
                 variants.push((kernel, None));
             }
         }
@@ -1351,17 +1573,19 @@ mod tests {
         }
     }
 
-    /// The AMX-INT8 and AVX2 kernels sum what `VPDPBUSD` sums (tiles, or 16-bit products; no
-    /// saturation) and scale the same way: all give the same floats, sinks and all.
+    /// The AVX2 kernel sums what `VPDPBUSD` sums (16-bit products, no saturation), the AVX-VNNI
+    /// kernel sums it on 256-bit vectors and the AMX-INT8 one on tiles, and all scale the same
+    /// way: every kernel gives the same floats, sinks and all on a bf16 backend (without one,
+    /// the sinks' f32 products add in each layout's order, and the other rows are compared).
     #[test]
     fn the_kernels_agree_bit_for_bit() {
-        let kernels = Kernel::supported();
-        let Some(&backend) = Backend::supported().first() else {
-            eprintln!("no bf16 backend here: the sinks of the two kernels cannot be compared");
-            return;
-        };
+        let backend = Backend::supported().first().copied();
+        let kernels: Vec<Kernel> = Kernel::supported()
+            .into_iter()
+            .filter(|&kernel| backend.is_some() || !matches!(kernel, Kernel::Amx | Kernel::Vnni))
+            .collect();
         if kernels.len() < 2 {
-            eprintln!("only {kernels:?} on this CPU: nothing to compare");
+            eprintln!("only {kernels:?} on this CPU (bf16: {backend:?}): nothing to compare");
             return;
         }
         for (m, n, k) in [(37, 50, 70), (100, 96, 384), (5, 1, 130)] {
@@ -1374,19 +1598,30 @@ mod tests {
                 .map(|j| (0..m).map(|r| x[r * k + j].abs()).fold(0.0, f32::max))
                 .collect();
             x[k + 5] = 60.0;
-            let products: Vec<Vec<f32>> = kernels
+            let packed: Vec<PackedInt8> = kernels
                 .iter()
-                .map(|&kernel| {
-                    let packed =
-                        PackedInt8::pack_for(kernel, Some(backend), &w, n, k, &magnitudes).unwrap();
-                    packed.x_wt(&x, m).unwrap()
-                })
+                .map(|&kernel| PackedInt8::pack_for(kernel, backend, &w, n, k, &magnitudes))
+                .collect::<Result<_>>()
+                .unwrap();
+            let compared: Vec<usize> = (0..m)
+                .filter(|&r| backend.is_some() || !packed[0].is_sink(&x[r * k..][..k]))
                 .collect();
-            let same = products[0]
-                .iter()
-                .zip(&products[1])
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{kernels:?} differ at {m}×{n}×{k}");
+            assert!(compared.len() >= m - 1);
+            let products: Vec<Vec<f32>> = packed.iter().map(|p| p.x_wt(&x, m).unwrap()).collect();
+            for (kernel, product) in kernels.iter().zip(&products).skip(1) {
+                let same = compared.iter().all(|&r| {
+                    let rows = (&products[0][r * n..][..n], &product[r * n..][..n]);
+                    rows.0
+                        .iter()
+                        .zip(rows.1)
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
+                });
+                assert!(
+                    same,
+                    "{kernel:?} differs from {:?} at {m}×{n}×{k}",
+                    kernels[0]
+                );
+            }
         }
     }
 

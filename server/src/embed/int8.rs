@@ -1,6 +1,7 @@
-//! int8 matmuls for the Linear layers whose inputs quantize well: on AMX tiles (AMX-INT8), on
-//! CPUs with AVX512-VNNI and without AMX, and on CPUs with AVX-VNNI or AVX2 alone (by default;
-//! `CODER_LSP_INT8=off|on` decides otherwise, see [`kernel`]).
+//! int8 matmuls for the Linear layers whose inputs quantize well: by default on AMX tiles
+//! (AMX-INT8), on CPUs with AVX512-VNNI and without AMX and on CPUs with AVX-VNNI but no
+//! AVX-512, on request on CPUs with AVX2 alone (`CODER_LSP_INT8=off|on` decides otherwise, see
+//! [`kernel`]).
 //!
 //! `VPDPBUSD` multiplies 64 unsigned by signed byte pairs into sixteen i32 sums per instruction,
 //! twice the multiply-adds of `VDPBF16PS` ([`super::bf16`]) and half the weight bytes to read.
@@ -45,12 +46,14 @@
 //! multiplied in f32 against those int8 weights ([`Exact::F32`]): a sink's trouble is its
 //! activations' one coarse scale, not the weights, so it costs no copy of the weight.
 //!
-//! CPUs with AVX-VNNI but no AVX-512 (Intel since Alder Lake, AMD Zen 5 desktops and laptops)
-//! run `VPDPBUSD` on 256-bit vectors, its VEX form ([`Kernel::AvxVnni`]): the AVX-512 kernel's
-//! weight lines as they are (the first and second 32 bytes of a line are columns 0–7 and 8–15),
-//! the same byte activations quantized with AVX2, the same i32 sums and the same scaling, so its
-//! products too are the AVX-512 kernel's bit for bit; its sinks go to a bf16 backend or to f32
-//! like the AVX2 kernel's.
+//! CPUs with AVX-VNNI but no AVX-512 (Intel Core since Alder Lake, Intel E-core Xeons) run
+//! `VPDPBUSD` on 256-bit vectors, its VEX form ([`Kernel::AvxVnni`]): the AVX-512 kernel's
+//! weight lines as they are (the first and second 32 bytes of a line are columns 0–7 and
+//! 8–15), the same byte activations quantized with AVX2, the same i32 sums and the same
+//! scaling, so its products too are the AVX-512 kernel's bit for bit; its sinks go to a bf16
+//! backend or to f32 like the AVX2 kernel's. Only 16 vector registers: a pass keeps 6 rows × 16 columns of sums
+//! (12 registers), the two weight vectors of a line and a broadcast. With the other matmuls in
+//! f32 it gave 1.25–1.39× the f32 path (docs/performance.md), where the AVX2 kernel gave none.
 
 #![allow(unsafe_code)]
 
@@ -171,15 +174,22 @@ impl Kernel {
 /// - AMX-INT8 tiles where the other matmuls run on AMX (Intel Sapphire Rapids and later): the
 ///   tiles multiply bytes at twice the rate they multiply bf16 pairs; its attention sinks go
 ///   through the AMX bf16 kernel;
-/// - AVX512-VNNI where the CPU has it and the other matmuls run on AVX512-BF16 (AMD Zen 4/5 and
-///   the like); its attention sinks go through the bf16 kernel;
-/// - AVX2 only when `CODER_LSP_INT8=on` asks for int8 and neither of those is there (AVX2
-///   laptops, AMD Zen 2/3; its attention sinks in bf16 where a bf16 backend runs, else in f32):
-///   on AMD Zen 4 with the other matmuls in f32 it measured no faster than f32
-///   (docs/performance.md), so it is not a default yet;
+/// - AVX512-VNNI where the CPU has it and the other matmuls run on AVX512-BF16 (AMD Zen 4/5
+///   and the like); its attention sinks go through the bf16 kernel;
+/// - AVX-VNNI (`VPDPBUSD` on 256-bit vectors) where the CPU has it and neither AVX512-VNNI nor
+///   a bf16 backend is in use (Intel since Alder Lake, without AVX-512; its attention sinks in
+///   f32): with the other matmuls in f32 it measured 1.25–1.39× the f32 path's snippets/s at
+///   min cosine 0.99943 to f32 (docs/performance.md); on other CPUs with AVX-VNNI (AVX512-VNNI
+///   without a bf16 backend, or a bf16 backend without AVX512-VNNI) only when
+///   `CODER_LSP_INT8=on` asks for int8, its sinks on the bf16 backend where one runs;
+/// - AVX2 only when `CODER_LSP_INT8=on` asks for int8 and none of the above is there (AVX2
+///   laptops, AMD Zen 2/3; its attention sinks in bf16 where a bf16 backend runs, else in
+///   f32): on AMD Zen 4 with the other matmuls in f32 it measured no faster than f32
+///   (docs/performance.md), so it is not a default;
 /// - `CODER_LSP_INT8=off` keeps every matmul as it was; `CODER_LSP_VNNI=off` leaves AVX512-VNNI
-///   unused, as on a CPU without it (for measuring and testing the AVX2 kernel on one that has
-///   it); `CODER_LSP_AMX=off` leaves the tiles unused, so an AMX CPU runs what AVX-512 CPUs run.
+///   unused and `CODER_LSP_AVXVNNI=off` AVX-VNNI, each as on a CPU without it (for measuring
+///   and testing the kernels below it on one that has it); `CODER_LSP_AMX=off` leaves the tiles
+///   unused, so an AMX CPU runs what AVX-512 CPUs run.
 ///
 /// Its vectors hold cosine 0.999 to PyTorch f32 on every text measured (min 0.9994 over 1,428
 /// tuning texts and 0.99955 over 720 held-out ones on AVX512-VNNI; the AMX-INT8 kernel's
@@ -219,16 +229,19 @@ pub fn kernel() -> Option<Kernel> {
         }
         let avx_vnni =
             avxvnni::supported() && super::bf16::switch("CODER_LSP_AVXVNNI") != Some(false);
-        let chosen = if avx_vnni {
-            Kernel::AvxVnni
+        let (chosen, by_default) = if avx_vnni {
+            (Kernel::AvxVnni, !vnni && bf16.is_none())
         } else {
-            Kernel::Avx2
+            (Kernel::Avx2, false)
         };
-        if wanted != Some(true) {
+        if wanted != Some(true) && !by_default {
             tracing::info!(
-                "int8 matmuls stay off: this CPU would run them on {}, which measured no \
-                 faster than f32 (CODER_LSP_INT8=on asks for them)",
-                chosen.name()
+                "int8 matmuls stay off: this CPU would run them on {} (CODER_LSP_INT8=on asks \
+                 for them)",
+                match chosen {
+                    Kernel::Avx2 => "AVX2, which measured no faster than f32",
+                    _ => "AVX-VNNI, measured only without AVX512-VNNI and bf16 matmuls",
+                }
             );
             return None;
         }

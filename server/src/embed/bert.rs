@@ -1060,25 +1060,32 @@ mod tests {
         int8_holds_the_cosine_bar();
     }
 
-    /// The int8 path of a CPU with AVX2 alone (AVX512-VNNI, AVX-VNNI and bf16 turned off here):
-    /// int8 products on AVX2, the sinks and every other matmul in f32.
+    /// The int8 path of a CPU with AVX2 alone (AVX512-VNNI, AVX-VNNI and bf16 turned off here).
     #[test]
     fn int8_on_avx2_alone_holds_the_cosine_bar() {
-        int8::prefer_avx2_alone_in_tests();
-        if int8::kernel() != Some(int8::Kernel::Avx2) || bf16::available() {
-            eprintln!("no AVX2, or another int8 or bf16 path asked for in this process");
-            return;
-        }
-        int8_holds_the_cosine_bar();
+        int8_alone_holds_the_cosine_bar(int8::prefer_avx2_alone_in_tests, int8::Kernel::Avx2);
     }
 
     /// The int8 path of a CPU with AVX-VNNI but no AVX-512 (AVX512-VNNI and bf16 turned off
-    /// here): int8 products on 256-bit `VPDPBUSD`, the sinks and every other matmul in f32.
+    /// here).
     #[test]
     fn int8_on_avx_vnni_alone_holds_the_cosine_bar() {
-        int8::prefer_avx_vnni_alone_in_tests();
-        if int8::kernel() != Some(int8::Kernel::AvxVnni) || bf16::available() {
-            eprintln!("no AVX-VNNI, or another int8 or bf16 path asked for in this process");
+        int8_alone_holds_the_cosine_bar(
+            int8::prefer_avx_vnni_alone_in_tests,
+            int8::Kernel::AvxVnni,
+        );
+    }
+
+    /// The int8 path of a CPU whose best int8 kernel is `kernel` and that has no bf16 backend
+    /// (`prefer` turns the others off): int8 products on `kernel`, the sinks and every other
+    /// matmul in f32.
+    fn int8_alone_holds_the_cosine_bar(prefer: fn(), kernel: int8::Kernel) {
+        prefer();
+        if int8::kernel() != Some(kernel) || bf16::available() {
+            eprintln!(
+                "no {}, or another int8 or bf16 path asked for in this process",
+                kernel.name()
+            );
             return;
         }
         int8_holds_the_cosine_bar();

@@ -1270,15 +1270,7 @@ mod avxvnni {
         c: *mut f32,
         ldc: usize,
     ) -> usize {
-        let &Operands {
-            a,
-            k_blocks,
-            b,
-            row_scale,
-            column_scale,
-            column_offset,
-            ..
-        } = operands;
+        let Operands { a, k_blocks, b, .. } = *operands;
         let a_stride = k_blocks * K_BLOCK;
         // SAFETY (whole function): the caller's contract above; every offset stays inside the
         // 32 rows of A, column block `half` of B, its 16 scales and offsets, and C's 32 rows.
@@ -1304,10 +1296,11 @@ mod avxvnni {
             let columns = 16 * half;
             for (i, acc) in acc.iter().enumerate() {
                 let row = c.add((r0 + i) * ldc + columns);
-                let scale = _mm256_set1_ps(row_scale[r0 + i]);
+                let scale = _mm256_set1_ps(operands.row_scale[r0 + i]);
                 for (j, acc) in acc.iter().enumerate() {
-                    let offsets = _mm256_loadu_si256(column_offset.add(columns + 8 * j).cast());
-                    let scales = _mm256_loadu_ps(column_scale.add(columns + 8 * j));
+                    let at = columns + 8 * j;
+                    let offsets = _mm256_loadu_si256(operands.column_offset.add(at).cast());
+                    let scales = _mm256_loadu_ps(operands.column_scale.add(at));
                     let sums = _mm256_cvtepi32_ps(_mm256_sub_epi32(*acc, offsets));
                     let values = _mm256_mul_ps(sums, _mm256_mul_ps(scales, scale));
                     _mm256_storeu_ps(row.add(8 * j), values);

@@ -891,35 +891,23 @@ mod amx {
     /// stride `ldc`.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn block(operands: Operands<'_>, c: *mut f32, ldc: usize) {
-        let Operands {
-            a,
-            rows,
-            k_blocks,
-            b,
-            row_scale,
-            column_scale,
-            column_offset,
-        } = operands;
+        let k_blocks = operands.k_blocks;
         let mut sums = Sums([[0; BLOCK]; BLOCK]);
         // SAFETY (whole function): the caller's contract above; the tiles read 32 A rows of
         // `k_blocks · 64` bytes and `k_blocks` tiles of each column block, and write `sums`.
         unsafe {
-            let b1 = b.add(k_blocks * 16 * K_BLOCK);
-            super::super::bf16::arch::block_int8(
-                a,
-                k_blocks,
-                b,
-                b1,
-                sums.0.as_mut_ptr().cast(),
-                BLOCK,
-            );
-            let columns = vnni::columns(column_offset, column_scale);
-            for (r, row) in sums.0.iter().enumerate().take(rows.min(BLOCK)) {
+            let (b0, b1) = (operands.b, operands.b.add(k_blocks * 16 * K_BLOCK));
+            let sums_at = sums.0.as_mut_ptr().cast();
+            super::super::bf16::arch::block_int8(operands.a, k_blocks, b0, b1, sums_at, BLOCK);
+            let (offsets, scales) = vnni::columns(operands.column_offset, operands.column_scale);
+            let rows = operands.rows.min(BLOCK);
+            for (r, row) in sums.0.iter().enumerate().take(rows) {
                 let acc = [
                     _mm512_loadu_si512(row.as_ptr().cast()),
                     _mm512_loadu_si512(row.as_ptr().add(16).cast()),
                 ];
-                vnni::store_row(acc, (&columns.0, &columns.1), row_scale[r], c.add(r * ldc));
+                let out = c.add(r * ldc);
+                vnni::store_row(acc, (&offsets, &scales), operands.row_scale[r], out);
             }
         }
     }

@@ -126,7 +126,7 @@ pub fn load(spec: &str, options: &ModelOptions) -> Result<LoadedModel, ModelErro
 
 /// `cpu f32`, `cuda:0 bf16`; `cpu f32 · bf16 matmuls on AMX` (or `on AVX512-BF16`) when the
 /// CPU's Linear layers run in bf16 ([`embed::bf16`]), and `· int8 after LayerNorms on
-/// AVX512-VNNI` (or `on AVX-VNNI`, `on AVX2`) when a BERT model's projections after each
+/// AVX512-VNNI` (or `on AMX-INT8`, `on AVX-VNNI`, `on AVX2`) when a BERT model's projections after each
 /// LayerNorm run in int8 ([`embed::int8`]).
 fn describe_device(device: DeviceSpec, dtype: candle_core::DType, architecture: &str) -> String {
     let mut description = format!("{device} {}", dtype.as_str());

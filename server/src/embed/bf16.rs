@@ -622,8 +622,14 @@ pub(super) mod arch {
     const SYS_ARCH_PRCTL: i64 = 158;
 
     /// Whether the CPU has AMX-TILE, AMX-BF16 and AVX512-BF16 and Linux lets this process use
-    /// the tiles.
+    /// the tiles: asked once per process (the permission is the process's), then remembered,
+    /// since the int8 kernel checks it on every product.
     pub fn request_tiles() -> bool {
+        static GRANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *GRANTED.get_or_init(ask_for_tiles)
+    }
+
+    fn ask_for_tiles() -> bool {
         // CPUID leaf 7, sub-leaf 0: EDX bit 22 is AMX-BF16, bit 24 AMX-TILE.
         let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
         let has_amx = leaf7.edx & (1 << 22) != 0 && leaf7.edx & (1 << 24) != 0;

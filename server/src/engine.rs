@@ -109,6 +109,13 @@ pub enum EngineError {
     /// ([`Engine::start_fine_tune`], [`Engine::retire_adapter`]).
     #[error("a fine-tuning run is already in progress; wait for it or cancel it")]
     FineTuneRunning,
+    /// Another process (a language server, MCP, `coder-lsp fine-tune`) is fine-tuning the
+    /// workspace whose index is in this directory ([`finetune::RunLock`]).
+    #[error(
+        "another coder-lsp process is fine-tuning the workspace whose index is in {}; wait for it to finish or cancel it there",
+        .0.display()
+    )]
+    FineTuneElsewhere(PathBuf),
     /// Fine-tuning asked of a served root whose index is not complete yet
     /// ([`Engine::start_fine_tune_root`]).
     #[error(
@@ -864,21 +871,35 @@ impl Engine {
         {
             return Err(EngineError::FineTuneRunning);
         }
+        // From here the slot is freed on every return.
+        let slot = RunSlot(Arc::clone(&self.fine_tuning));
+        let lock = finetune::RunLock::take(&job.index_dir)?
+            .ok_or_else(|| EngineError::FineTuneElsewhere(job.index_dir.clone()))?;
         Ok(FineTuneRun {
             job,
-            _slot: RunSlot(Arc::clone(&self.fine_tuning)),
+            _lock: lock,
+            _slot: slot,
         })
     }
 
     /// Puts the fine-tuned adapter of the workspace whose index is in `index_dir` aside (kept
     /// in `adapter-previous/`), so the base model serves it again (a long-running engine after
     /// [`Engine::follow_adapter`], a one-shot run from its next opening). Returns whether there
-    /// was one. Refused while this engine runs a fine-tuning ([`EngineError::FineTuneRunning`]):
-    /// the run would install its adapter after the reset, undoing it.
+    /// was one. Refused while a fine-tuning runs, in this engine
+    /// ([`EngineError::FineTuneRunning`]) or in another process
+    /// ([`EngineError::FineTuneElsewhere`]): the run would install its adapter after the
+    /// reset, undoing it.
     pub fn retire_adapter(&self, index_dir: &Path) -> Result<bool, EngineError> {
         if self.fine_tuning.load(Ordering::SeqCst) {
             return Err(EngineError::FineTuneRunning);
         }
+        if !index_dir.is_dir() {
+            // Nothing was indexed there, so nothing was fine-tuned either.
+            return Ok(false);
+        }
+        // Held while the adapter moves, so no run starts meanwhile.
+        let _lock = finetune::RunLock::take(index_dir)?
+            .ok_or_else(|| EngineError::FineTuneElsewhere(index_dir.to_path_buf()))?;
         Ok(finetune::retire(index_dir)?)
     }
 
@@ -1446,11 +1467,13 @@ impl Engine {
     }
 }
 
-/// A fine-tuning run the engine accepted ([`Engine::start_fine_tune`]): what it trains, and the
-/// engine's one run slot, held until the run ends or is dropped.
+/// A fine-tuning run the engine accepted ([`Engine::start_fine_tune`]): what it trains, the
+/// engine's one run slot and its index directory's lock, held until the run ends or is dropped.
 #[derive(Debug)]
 pub struct FineTuneRun {
     job: finetune::FineTuneJob,
+    /// The index directory's lock, so no other process fine-tunes or resets it meanwhile.
+    _lock: finetune::RunLock,
     _slot: RunSlot,
 }
 
@@ -1802,11 +1825,41 @@ mod tests {
             |e| matches!(e, EngineError::FineTuneRunning),
             "already in progress",
         );
+        // Another process (here another engine: the lock is per opening) can neither
+        // fine-tune the same index nor reset its adapter while the run holds its lock.
+        let other = Engine::once(settings.clone());
+        install_adapter(&config.dir, "base");
+        for refused in [
+            other
+                .start_fine_tune(&config.root, &config.dir, &none, &none)
+                .map(|_| ())
+                .unwrap_err(),
+            other.retire_adapter(&config.dir).map(|_| ()).unwrap_err(),
+        ] {
+            assert_error(
+                &refused,
+                |e| matches!(e, EngineError::FineTuneElsewhere(_)),
+                "another coder-lsp process is fine-tuning",
+            );
+            assert!(
+                refused
+                    .to_string()
+                    .contains(&config.dir.display().to_string())
+            );
+        }
+        assert!(config.dir.join(finetune::ADAPTER_DIR).is_dir(), "kept");
         drop(run);
         assert!(
-            !engine.retire_adapter(&config.dir).unwrap(),
-            "no adapter yet"
+            other.retire_adapter(&config.dir).unwrap(),
+            "free once the run ends"
         );
+        assert!(
+            !engine.retire_adapter(&config.dir).unwrap(),
+            "no adapter any more"
+        );
+        let unindexed = dir.path().join("never-indexed");
+        assert!(!engine.retire_adapter(&unindexed).unwrap());
+        assert!(!unindexed.exists(), "a reset creates no index directory");
         assert!(start().is_ok(), "a run that ended frees the engine's slot");
 
         // A long-running engine (language server, MCP) fine-tunes a root it serves once its

@@ -57,6 +57,33 @@ pub const ADAPTER_DIR: &str = "adapter";
 pub const PREVIOUS_ADAPTER_DIR: &str = "adapter-previous";
 /// The trainer's working directory (mined pairs, the candidate adapter, checkpoints).
 const WORK_DIR: &str = "fine-tune";
+/// The lock file a fine-tuning run holds in its index directory ([`RunLock`]); beside the
+/// working directory, which the trainer clears, not in it.
+const RUN_LOCK: &str = "fine-tune.lock";
+
+/// The fine-tuning lock of one index directory, held for the life of the value: one run per
+/// workspace across processes (a language server and `coder-lsp fine-tune` would share the
+/// trainer's working directory and race to install), and no reset of the adapter while a run
+/// goes (the run would install its adapter after the reset, undoing it). The lock goes with
+/// its holder, a crashed one included.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    /// Takes the lock of the index in `index_dir` (the directory is created when missing);
+    /// `Ok(None)` while another holder (another process, or another engine of this one) has it.
+    pub fn take(index_dir: &Path) -> Result<Option<RunLock>, FineTuneError> {
+        let path = index_dir.join(RUN_LOCK);
+        let locked =
+            std::fs::create_dir_all(index_dir).and_then(|()| crate::files::lock(&path, false));
+        match locked {
+            Ok(file) => Ok(file.map(|file| RunLock { _file: file })),
+            Err(source) => Err(FineTuneError::Lock { path, source }),
+        }
+    }
+}
 
 /// The adapter installed for the index in `index_dir`, if any.
 pub fn installed_adapter(index_dir: &Path) -> Option<PathBuf> {
@@ -361,6 +388,11 @@ pub enum FineTuneError {
     Cancelled,
     #[error("installing the adapter in {path}: {source}")]
     Install {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("taking the fine-tuning lock {path}: {source}")]
+    Lock {
         path: PathBuf,
         source: std::io::Error,
     },

@@ -16,7 +16,7 @@ pub use pipeline::{
     update_shared,
 };
 
-use std::fs::{self, File, TryLockError};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -160,29 +160,9 @@ struct WriteLock {
 impl WriteLock {
     fn acquire(dir: &Path, wait: bool) -> Result<Option<Self>, IndexError> {
         let path = dir.join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| IndexError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Self { _file: file })),
-            Err(TryLockError::WouldBlock) if wait => {
-                // A warning, so a terminal user sees why nothing happens yet.
-                tracing::warn!(
-                    "waiting for another coder-lsp process to release {}",
-                    path.display()
-                );
-                file.lock()
-                    .map_err(|source| IndexError::Io { path, source })?;
-                Ok(Some(Self { _file: file }))
-            }
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(source)) => Err(IndexError::Io { path, source }),
+        match crate::files::lock(&path, wait) {
+            Ok(file) => Ok(file.map(|file| Self { _file: file })),
+            Err(source) => Err(IndexError::Io { path, source }),
         }
     }
 }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::FutureExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, ClientSocket, LanguageServer, LspService};
@@ -32,8 +32,11 @@ use crate::engine::{Engine, EngineError, RootedHit};
 use crate::index::IndexError;
 use crate::search::{Ranking, SearchFilter};
 use config::Config;
-use ext::{Command, ContextArgs, ModelArgs, Request, SearchArgs, SimilarArgs};
-use protocol::{hit_to_json, line_range, path_of, symbol_kind, uri_of};
+use ext::{
+    Command, ContextArgs, ContextChunkResult, ContextResult, FineTuneResult, HitResult, ModelArgs,
+    ReindexResult, Request, ResetResult, SearchArgs, SimilarArgs,
+};
+use protocol::{lsp_range, path_of, symbol_kind, uri_of};
 
 /// How long typing must pause before an unsaved buffer is re-indexed.
 const CHANGE_DEBOUNCE: Duration = Duration::from_millis(300);
@@ -120,12 +123,21 @@ fn invalid_params(message: impl Into<String>) -> Error {
     }
 }
 
+/// A command's typed result ([`ext`]) as the JSON of its reply.
+fn reply(result: impl serde::Serialize) -> Result<Value> {
+    serde_json::to_value(result).map_err(|e| Error {
+        code: ErrorCode::InternalError,
+        message: format!("encoding the result: {e}").into(),
+        data: None,
+    })
+}
+
 fn engine_error(e: EngineError) -> Error {
     let code = match e {
         EngineError::OutsideWorkspace(_) => ErrorCode::InvalidParams,
-        EngineError::FineTuneRunning | EngineError::NotIndexed { .. } => {
-            ErrorCode::ServerError(-32001)
-        }
+        EngineError::FineTuneRunning
+        | EngineError::FineTuneElsewhere(_)
+        | EngineError::NotIndexed { .. } => ErrorCode::ServerError(-32001),
         EngineError::FineTune(crate::finetune::FineTuneError::Cancelled) => {
             ErrorCode::RequestCancelled
         }
@@ -349,7 +361,7 @@ impl ServerState {
         }
     }
 
-    async fn semantic_search(&self, args: SearchArgs) -> Result<Value> {
+    async fn semantic_search(&self, args: SearchArgs) -> Result<Vec<HitResult>> {
         let filter =
             SearchFilter::new(&args.paths, &args.languages, &args.kinds).map_err(invalid_params)?;
         let hits = self
@@ -365,10 +377,10 @@ impl ServerState {
             )
             .await
             .map_err(engine_error)?;
-        Ok(Value::Array(hits.iter().filter_map(hit_to_json).collect()))
+        Ok(hits.iter().filter_map(HitResult::new).collect())
     }
 
-    async fn find_similar(&self, args: SimilarArgs) -> Result<Value> {
+    async fn find_similar(&self, args: SimilarArgs) -> Result<Vec<HitResult>> {
         let path = path_of(&args.uri).ok_or_else(|| invalid_params("uri must be a file:// URI"))?;
         let (start, end) = match (args.range, args.position) {
             (Some(range), _) => (
@@ -393,10 +405,10 @@ impl ServerState {
             .similar(&path, start, end, self.top_k(args.top_k))
             .await
             .map_err(engine_error)?;
-        Ok(Value::Array(hits.iter().filter_map(hit_to_json).collect()))
+        Ok(hits.iter().filter_map(HitResult::new).collect())
     }
 
-    async fn rag_context(&self, args: ContextArgs) -> Result<Value> {
+    async fn rag_context(&self, args: ContextArgs) -> Result<ContextResult> {
         let budget = args.token_budget.unwrap_or(DEFAULT_TOKEN_BUDGET);
         if budget == 0 || budget > MAX_TOKEN_BUDGET {
             return Err(invalid_params(format!(
@@ -408,24 +420,23 @@ impl ServerState {
             .context(&args.query, budget)
             .await
             .map_err(engine_error)?;
-        let mut chunks = Vec::new();
-        let mut used = 0;
+        let mut result = ContextResult::default();
         for (root, context) in packed {
-            used += context.tokens_used;
+            result.tokens_used += context.tokens_used;
             for chunk in context.chunks {
                 let Some(uri) = uri_of(&root.join(&chunk.path)) else {
                     continue;
                 };
-                chunks.push(json!({
-                    "uri": uri,
-                    "range": line_range(chunk.start_line, chunk.end_line),
-                    "text": chunk.text,
-                    "score": chunk.score,
-                    "tokens": chunk.tokens,
-                }));
+                result.chunks.push(ContextChunkResult {
+                    uri,
+                    range: lsp_range(chunk.start_line, chunk.end_line),
+                    text: chunk.text,
+                    score: chunk.score,
+                    tokens: chunk.tokens,
+                });
             }
         }
-        Ok(json!({ "chunks": chunks, "tokensUsed": used }))
+        Ok(result)
     }
 
     /// The root a `fineTune`/`resetModel` request names (default: the first folder).
@@ -449,7 +460,7 @@ impl ServerState {
         self: &Arc<Self>,
         args: ModelArgs,
         token: Option<ProgressToken>,
-    ) -> Result<Value> {
+    ) -> Result<FineTuneResult> {
         let engine = Arc::clone(self.engine()?);
         let root = self.model_root(&args)?;
         let defaults = self
@@ -515,31 +526,22 @@ impl ServerState {
         if outcome.accepted {
             self.spawn_indexing(root.root.clone());
         }
-        Ok(json!({
-            "accepted": outcome.accepted,
-            "adapter": outcome.adapter,
-            "ndcgBefore": outcome.ndcg_before,
-            "ndcgAfter": outcome.ndcg_after,
-            "heldoutQueries": outcome.heldout_queries,
-            "servedBefore": outcome.served_before,
-            "servedAfter": outcome.served_after,
-            "servedQueries": outcome.served_queries,
-            "message": summary,
-            "reembedding": outcome.accepted,
-            "report": outcome.report,
-        }))
+        Ok(FineTuneResult::new(outcome, summary))
     }
 
     /// `resetModel`: the folder goes back to the base model (its adapter kept in
     /// `adapter-previous/`); the switch runs in the background like an indexing run.
-    fn reset_model(self: &Arc<Self>, args: ModelArgs) -> Result<Value> {
+    fn reset_model(self: &Arc<Self>, args: ModelArgs) -> Result<ResetResult> {
         let root = self.model_root(&args)?;
         let had = self
             .engine()?
             .retire_adapter(root.index_dir())
             .map_err(engine_error)?;
         self.spawn_indexing(root.root.clone());
-        Ok(json!({ "hadAdapter": had, "root": root.root }))
+        Ok(ResetResult {
+            had_adapter: had,
+            root: root.root.clone(),
+        })
     }
 
     async fn index_status(&self) -> Result<Value> {
@@ -631,7 +633,7 @@ impl Backend {
         guarded("coder/context", async {
             let args: ContextArgs = serde_json::from_value(params)
                 .map_err(|e| invalid_params(format!("invalid coder/context params: {e}")))?;
-            self.state.rag_context(args).await
+            reply(self.state.rag_context(args).await?)
         })
         .await
     }
@@ -871,21 +873,21 @@ impl LanguageServer for Backend {
         guarded(&command, async {
             let first = params.arguments.into_iter().next().unwrap_or(Value::Null);
             let value = match Request::parse(&params.command, first).map_err(invalid_params)? {
-                Request::SemanticSearch(args) => self.state.semantic_search(args).await?,
-                Request::FindSimilar(args) => self.state.find_similar(args).await?,
-                Request::RagContext(args) => self.state.rag_context(args).await?,
+                Request::SemanticSearch(args) => reply(self.state.semantic_search(args).await?)?,
+                Request::FindSimilar(args) => reply(self.state.find_similar(args).await?)?,
+                Request::RagContext(args) => reply(self.state.rag_context(args).await?)?,
                 Request::IndexStatus => self.state.index_status().await?,
                 Request::Reindex => {
                     for root in self.state.engine()?.roots() {
                         self.state.spawn_indexing(root.root.clone());
                     }
-                    json!({ "started": true })
+                    reply(ReindexResult { started: true })?
                 }
                 Request::FineTune(args) => {
                     let token = params.work_done_progress_params.work_done_token.clone();
-                    self.state.fine_tune(args, token).await?
+                    reply(self.state.fine_tune(args, token).await?)?
                 }
-                Request::ResetModel(args) => self.state.reset_model(args)?,
+                Request::ResetModel(args) => reply(self.state.reset_model(args)?)?,
             };
             Ok(Some(value))
         })

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
 use tower_lsp_server::ls_types::{Position, Range, SymbolKind, Uri};
 
 use crate::engine::RootedHit;
@@ -30,32 +29,6 @@ pub fn lsp_range(start_line: u32, end_line: u32) -> Range {
             character: 0,
         },
     }
-}
-
-/// [`lsp_range`] as JSON.
-pub fn line_range(start_line: u32, end_line: u32) -> Value {
-    serde_json::to_value(lsp_range(start_line, end_line)).unwrap_or(Value::Null)
-}
-
-/// A search hit as returned by `semanticSearch` and `findSimilar`.
-pub fn hit_to_json(hit: &RootedHit) -> Option<Value> {
-    let uri = uri_of(&hit.abs_path())?;
-    let preview: String = hit.hit.signature.chars().take(200).collect();
-    let mut value = json!({
-        "uri": uri,
-        "range": line_range(hit.hit.start_line, hit.hit.end_line),
-        "line": hit.hit.line.saturating_sub(1),
-        "name": hit.hit.name,
-        "kind": hit.hit.kind,
-        "containerName": hit.hit.container,
-        "score": hit.hit.score,
-        "preview": preview,
-        "path": hit.hit.path,
-    });
-    if let Some(explain) = &hit.hit.explain {
-        value["explain"] = serde_json::to_value(explain).unwrap_or(Value::Null);
-    }
-    Some(value)
 }
 
 /// The LSP symbol kind for one of our kinds.

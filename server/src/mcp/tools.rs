@@ -831,6 +831,7 @@ pub(super) fn engine_message(tool: &str, e: EngineError) -> String {
         ),
         EngineError::NotIndexed { .. } => format!("{tool}: {e}; index_status shows how far it is"),
         EngineError::FineTuneRunning
+        | EngineError::FineTuneElsewhere(_)
         | EngineError::ExplicitAdapter(_)
         | EngineError::FineTune(FineTuneError::Cancelled) => format!("{tool}: {e}"),
         other => format!("{tool} failed: {other}"),

@@ -524,6 +524,47 @@ fn the_cli_refuses_an_explicit_adapter_and_reset_says_when_there_is_none() {
     assert!(text.contains("has no fine-tuned adapter"), "{text}");
 }
 
+/// A fine-tuning run in another process (a language server's, say) holds its index directory's
+/// lock: `coder-lsp model reset` and `coder-lsp fine-tune` on that workspace are refused with a
+/// message that says so, and the installed adapter stays where it is; once the lock is free the
+/// reset goes through.
+#[test]
+fn the_cli_sees_a_fine_tuning_run_of_another_process() {
+    let ws = Workspace::from_fixture("sample-repo");
+    ws.json("index", &[]);
+    let adapter = ws.index_dir().join("adapter");
+    std::fs::create_dir_all(&adapter).expect("adapter dir");
+    // What the engine's run holds (`finetune::RunLock`), taken here as another process would.
+    let lock = std::fs::File::create(ws.index_dir().join("fine-tune.lock")).expect("lock file");
+    lock.lock().expect("take the lock");
+    let reset = || {
+        std::process::Command::new(coder_tests::binary())
+            .args(["model", "reset", "--root"])
+            .arg(ws.root())
+            .arg("--index-dir")
+            .arg(ws.index_dir())
+            .output()
+            .expect("run model reset")
+    };
+    let refused = [
+        reset(),
+        ws.command("fine-tune").output().expect("run fine-tune"),
+    ];
+    for output in refused {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("another coder-lsp process is fine-tuning the workspace"),
+            "{stderr}"
+        );
+    }
+    assert!(adapter.is_dir(), "the adapter was not touched");
+    drop(lock);
+    let text = coder_tests::success(&reset());
+    assert!(text.contains("base model"), "{text}");
+    assert!(!adapter.exists());
+}
+
 /// Writes an adapter whose factors are all random: it scrambles every embedding.
 fn write_scrambled_adapter(dir: &std::path::Path, model_dir: &std::path::Path, fingerprint: &str) {
     use coder_lsp::embed::lora::{AdapterMeta, LoraConfig, LoraParams};

@@ -161,6 +161,7 @@ impl Kernel {
 
     /// Every kernel this CPU can run, best first, whatever the environment says (for tests that
     /// compare them).
+    #[cfg(test)]
     pub fn supported() -> Vec<Kernel> {
         [Kernel::Amx, Kernel::Vnni, Kernel::AvxVnni, Kernel::Avx2]
             .into_iter()

@@ -6,12 +6,12 @@
 //! budget, runs the model and replies on oneshot channels. Nothing here runs on tokio.
 
 pub mod bert;
-pub mod bf16;
-pub mod blas;
+pub(crate) mod bf16;
+pub(crate) mod blas;
 pub mod device;
 pub mod instruct;
-pub mod int8;
-pub mod kernels;
+pub(crate) mod int8;
+pub(crate) mod kernels;
 mod layers;
 pub mod lora;
 pub mod qwen2;

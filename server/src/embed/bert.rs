@@ -753,8 +753,9 @@ impl BertModel {
         probe: Option<&mut InputMagnitudes>,
     ) -> candle_core::Result<Tensor> {
         let eps = self.layer_norm_eps;
+        // Each kernel below writes over the fresh output of the Linear before it.
         let attended = kernels::residual_layer_norm(
-            &layer.attention_out.forward_no_bias(context)?,
+            layer.attention_out.forward_no_bias(context)?,
             x,
             &layer.attention_params,
             eps,
@@ -763,11 +764,11 @@ impl BertModel {
             observe(&mut probe.intermediate, &attended)?;
         }
         let intermediate = kernels::bias_gelu(
-            &layer.intermediate.forward_no_bias(&attended)?,
+            layer.intermediate.forward_no_bias(&attended)?,
             layer.intermediate.bias()?,
         )?;
         kernels::residual_layer_norm(
-            &layer.output.forward_no_bias(&intermediate)?,
+            layer.output.forward_no_bias(&intermediate)?,
             &attended,
             &layer.output_params,
             eps,

@@ -8,7 +8,9 @@
 //! [`Kernels`]).
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, InplaceOp2, InplaceOp3, Layout, Result, Shape, Tensor,
+};
 use rayon::prelude::*;
 
 /// Which implementation of the elementwise steps a forward pass uses.
@@ -33,6 +35,21 @@ pub(crate) fn contiguous<'a>(
     };
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{what}: fused kernels take contiguous tensors"),
+    }
+}
+
+/// [`contiguous`] for an op that writes its result over its input.
+fn contiguous_mut<'a>(
+    storage: &'a mut CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> Result<&'a mut [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{what}: fused kernels take f32, got {:?}", storage.dtype())
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&mut data[start..end]),
         None => candle_core::bail!("{what}: fused kernels take contiguous tensors"),
     }
 }
@@ -103,69 +120,71 @@ fn gelu(x: f32) -> f32 {
 
 struct BiasGelu;
 
-impl CustomOp2 for BiasGelu {
+impl InplaceOp2 for BiasGelu {
     fn name(&self) -> &'static str {
         "bias-gelu"
     }
 
     fn cpu_fwd(
         &self,
-        s1: &CpuStorage,
+        s1: &mut CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous(s1, l1, self.name())?;
+    ) -> Result<()> {
         let bias = contiguous(s2, l2, self.name())?;
         let cols = last_dim(l1, self.name())?;
         if bias.len() != cols {
             candle_core::bail!("bias-gelu: bias of {} for rows of {cols}", bias.len());
         }
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(cols)
-            .zip(x.par_chunks(cols))
+        let x = contiguous_mut(s1, l1, self.name())?;
+        x.par_chunks_mut(cols)
             .with_min_len(MIN_ROWS_PER_TASK)
-            .for_each(|(out, x)| {
+            .for_each(|x| {
                 simd(
                     #[inline(always)]
                     || {
-                        for ((o, &v), &b) in out.iter_mut().zip(x).zip(bias) {
-                            *o = gelu(v + b);
+                        for (v, &b) in x.iter_mut().zip(bias) {
+                            *v = gelu(*v + b);
                         }
                     },
                 )
             });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        Ok(())
     }
 }
 
-/// `gelu(x + bias)` over rows of `x`, `bias` one value per column.
-pub fn bias_gelu(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    x.apply_op2_no_bwd(bias, &BiasGelu)
+/// `gelu(x + bias)` over rows of `x`, `bias` one value per column, written over `x` and
+/// returned: the result reuses `x`'s buffer instead of a new (zero-filled) one, which for the
+/// feed-forward block's wide rows cost more than the GELU. `x` must be a tensor nothing else
+/// holds (a clone would see the change), such as the fresh output of the op before it.
+pub fn bias_gelu(x: Tensor, bias: &Tensor) -> Result<Tensor> {
+    x.inplace_op2(bias, &BiasGelu)?;
+    Ok(x)
 }
 
 struct ResidualLayerNorm {
     eps: f32,
 }
 
-impl CustomOp3 for ResidualLayerNorm {
+impl InplaceOp3 for ResidualLayerNorm {
     fn name(&self) -> &'static str {
         "residual-layer-norm"
     }
 
     fn cpu_fwd(
         &self,
-        s1: &CpuStorage,
+        s1: &mut CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
         s3: &CpuStorage,
         l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous(s1, l1, self.name())?;
+    ) -> Result<()> {
         let residual = contiguous(s2, l2, self.name())?;
         let params = contiguous(s3, l3, self.name())?;
         let cols = last_dim(l1, self.name())?;
+        let x = contiguous_mut(s1, l1, self.name())?;
         if residual.len() != x.len() || params.len() != 3 * cols {
             candle_core::bail!(
                 "residual-layer-norm: input {}, residual {}, params {} for rows of {cols}",
@@ -177,42 +196,41 @@ impl CustomOp3 for ResidualLayerNorm {
         let (bias, rest) = params.split_at(cols);
         let (gamma, beta) = rest.split_at(cols);
         let eps = self.eps;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(cols)
-            .zip(x.par_chunks(cols).zip(residual.par_chunks(cols)))
+        x.par_chunks_mut(cols)
+            .zip(residual.par_chunks(cols))
             .with_min_len(MIN_ROWS_PER_TASK)
-            .for_each(|(out, (x, residual))| {
+            .for_each(|(x, residual)| {
                 simd(
                     #[inline(always)]
-                    || residual_layer_norm_row(out, x, residual, bias, gamma, beta, eps),
+                    || residual_layer_norm_row(x, residual, bias, gamma, beta, eps),
                 )
             });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        Ok(())
     }
 }
 
+/// One row of [`residual_layer_norm`], written over `x`.
 #[inline(always)]
 fn residual_layer_norm_row(
-    out: &mut [f32],
-    x: &[f32],
+    x: &mut [f32],
     residual: &[f32],
     bias: &[f32],
     gamma: &[f32],
     beta: &[f32],
     eps: f32,
 ) {
-    let cols = out.len();
-    for (((o, &v), &r), &b) in out.iter_mut().zip(x).zip(residual).zip(bias) {
-        *o = v + r + b;
+    let cols = x.len();
+    for ((v, &r), &b) in x.iter_mut().zip(residual).zip(bias) {
+        *v = *v + r + b;
     }
-    let mean = lanes(out, 0.0, |a, b| a + b) / cols as f32;
-    for o in out.iter_mut() {
-        *o -= mean;
+    let mean = lanes(x, 0.0, |a, b| a + b) / cols as f32;
+    for v in x.iter_mut() {
+        *v -= mean;
     }
-    let squares = lanes_map(out, |v| v * v);
+    let squares = lanes_map(x, |v| v * v);
     let inv_std = 1.0 / (squares / cols as f32 + eps).sqrt();
-    for ((o, &g), &b) in out.iter_mut().zip(gamma).zip(beta) {
-        *o = *o * inv_std * g + b;
+    for ((v, &g), &b) in x.iter_mut().zip(gamma).zip(beta) {
+        *v = *v * inv_std * g + b;
     }
 }
 
@@ -266,13 +284,15 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// `LayerNorm(x + bias + residual)` over rows; `params` is `(3, cols)`: bias, gamma, beta.
+/// Written over `x` and returned, as [`bias_gelu`] is: `x` must be a tensor nothing else holds.
 pub fn residual_layer_norm(
-    x: &Tensor,
+    x: Tensor,
     residual: &Tensor,
     params: &Tensor,
     eps: f64,
 ) -> Result<Tensor> {
-    x.apply_op3_no_bwd(residual, params, &ResidualLayerNorm { eps: eps as f32 })
+    x.inplace_op3(residual, params, &ResidualLayerNorm { eps: eps as f32 })?;
+    Ok(x)
 }
 
 struct MaskedSoftmax {
@@ -459,9 +479,9 @@ pub(crate) mod tests {
         let x = random(&[37, 24], 1);
         let bias = random(&[24], 2);
         let want = x.broadcast_add(&bias).unwrap().gelu_erf().unwrap();
-        assert!(max_diff(&bias_gelu(&x, &bias).unwrap(), &want) < 1e-5);
+        assert!(max_diff(&bias_gelu(x.copy().unwrap(), &bias).unwrap(), &want) < 1e-5);
         // A bias of the wrong length is an error, not a panic.
-        assert!(bias_gelu(&x, &random(&[5], 3)).is_err());
+        assert!(bias_gelu(x, &random(&[5], 3)).is_err());
     }
 
     #[test]
@@ -486,9 +506,9 @@ pub(crate) mod tests {
             .unwrap()
             .broadcast_add(&beta)
             .unwrap();
-        let got = residual_layer_norm(&x, &residual, &params, 1e-12).unwrap();
+        let got = residual_layer_norm(x.copy().unwrap(), &residual, &params, 1e-12).unwrap();
         assert!(max_diff(&got, &want) < 1e-4);
-        assert!(residual_layer_norm(&x, &residual, &random(&[2, 32], 7), 1e-12).is_err());
+        assert!(residual_layer_norm(x, &residual, &random(&[2, 32], 7), 1e-12).is_err());
     }
 
     #[test]

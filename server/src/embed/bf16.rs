@@ -496,9 +496,34 @@ struct Attention<'a> {
     scale: f32,
 }
 
+/// The f32 buffers of [`Attention::head`], kept from one head to the next on a thread so that
+/// they are allocated and zero-filled once per thread instead of once per head. Values left by an
+/// earlier head are never read: the products write every value of the rows that are read.
+#[derive(Default)]
+struct HeadScratch {
+    scores: Vec<f32>,
+    context: Vec<f32>,
+}
+
+/// The first `len` values of `buffer`, grown (zero-filled) where it is shorter; what an earlier
+/// use left in them stays.
+fn reuse(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
 impl Attention<'_> {
-    /// One head of one sequence: its context rows `(len, head_dim padded to 32)`.
-    fn head(&self, qkv: &[f32], bias: &[f32], seq: usize, b: usize, h: usize) -> Vec<f32> {
+    /// One head of one sequence: its context rows `(len, head_dim)`.
+    fn head(
+        &self,
+        qkv: &[f32],
+        bias: &[f32],
+        seq: usize,
+        (b, h): (usize, usize),
+        scratch: &mut HeadScratch,
+    ) -> Vec<f32> {
         let len = self.lengths[b];
         let width = bias.len();
         let hidden = width / 3;
@@ -524,13 +549,15 @@ impl Attention<'_> {
             q_row(i, &mut q[i * d_blocks..][..d_blocks]);
         }
         let k = pack_columns(len, d, with_bias(k_at));
-        let mut scores = vec![0f32; rows * rows];
+        // Rows of q past `len` give score rows that are never read; the first `len` rows are
+        // written whole (all `rows` columns).
+        let scores = reuse(&mut scratch.scores, rows * rows);
         let q = Strip {
             a: &q,
             rows: len,
             k_blocks: d_blocks,
         };
-        multiply(self.backend, q, &k, rows, &mut scores);
+        multiply(self.backend, q, &k, rows, scores);
 
         // Probabilities over the real keys, in bf16 lines (zero past `len`).
         let key_blocks = rows / TILE_K;
@@ -550,15 +577,19 @@ impl Attention<'_> {
         // Context = probabilities · v: v is the right-hand side with columns = head dims.
         let v = pack_rows(d, len, with_bias(v_at));
         let d_padded = d.div_ceil(BLOCK) * BLOCK;
-        let mut context = vec![0f32; rows * d_padded];
+        // As with the scores, the first `len` rows are written whole and the rest not read.
+        let context = reuse(&mut scratch.context, rows * d_padded);
         let probs = Strip {
             a: &probs,
             rows: len,
             k_blocks: key_blocks,
         };
-        multiply(self.backend, probs, &v, d_padded, &mut context);
-        context.truncate(len * d_padded);
-        context
+        multiply(self.backend, probs, &v, d_padded, context);
+        let mut out = Vec::with_capacity(len * d);
+        for values in context.chunks_exact(d_padded).take(len) {
+            out.extend_from_slice(&values[..d]);
+        }
+        out
     }
 }
 
@@ -596,17 +627,28 @@ impl CustomOp2 for Attention<'_> {
         let qkv = super::kernels::contiguous(s1, l1, self.name())?;
         let bias = super::kernels::contiguous(s2, l2, self.name())?;
         let d = hidden / self.heads;
-        let d_padded = d.div_ceil(BLOCK) * BLOCK;
         let contexts: Vec<Vec<f32>> = (0..batch * self.heads)
             .into_par_iter()
-            .map(|t| self.head(qkv, bias, seq, t / self.heads, t % self.heads))
+            .map_init(HeadScratch::default, |scratch, t| {
+                let head = (t / self.heads, t % self.heads);
+                self.head(qkv, bias, seq, head, scratch)
+            })
             .collect();
-        let mut out = vec![0f32; total * hidden];
-        for (t, context) in contexts.iter().enumerate() {
-            let (b, h) = (t / self.heads, t % self.heads);
-            for (i, values) in context.chunks(d_padded).enumerate() {
-                out[(b * seq + i) * hidden + h * d..][..d].copy_from_slice(&values[..d]);
+        // Row by row, in order: each real row is its heads' contexts side by side, and padding
+        // rows are zeros; so only those are zero-filled.
+        let mut out = Vec::with_capacity(total * hidden);
+        for (b, (&len, contexts)) in self
+            .lengths
+            .iter()
+            .zip(contexts.chunks_exact(self.heads))
+            .enumerate()
+        {
+            for i in 0..len {
+                for context in contexts {
+                    out.extend_from_slice(&context[i * d..][..d]);
+                }
             }
+            out.resize((b + 1) * seq * hidden, 0.0);
         }
         Ok((CpuStorage::F32(out), Shape::from((total, hidden))))
     }
@@ -1210,6 +1252,47 @@ mod tests {
             attention(&qkv, &short, &[5, 5], 2, 1.0).is_err(),
             "bias size"
         );
+    }
+
+    #[test]
+    fn attention_heads_reusing_scratch_match_fresh_scratch() {
+        // A head computed with buffers a longer head left full (of NaNs, so that any stale
+        // value read would show) equals one computed with new buffers, bit for bit.
+        for backend in backends_here() {
+            let (heads, d, seq) = (2, 48, 70);
+            let hidden = heads * d;
+            let lengths = [70, 1, 33, 64, 31];
+            let total = seq * lengths.len();
+            let qkv = Tensor::randn(0f32, 1.0, (total, 3 * hidden), &Device::Cpu).unwrap();
+            let qkv = qkv.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let bias = Tensor::randn(0f32, 0.5, 3 * hidden, &Device::Cpu).unwrap();
+            let bias = bias.to_vec1::<f32>().unwrap();
+            let attention = Attention {
+                backend,
+                lengths: &lengths,
+                heads,
+                scale: 0.2,
+            };
+            let mut used = HeadScratch {
+                scores: vec![f32::NAN; 96 * 96],
+                context: vec![f32::NAN; 96 * 64],
+            };
+            for (b, &len) in lengths.iter().enumerate() {
+                for h in 0..heads {
+                    let fresh =
+                        attention.head(&qkv, &bias, seq, (b, h), &mut HeadScratch::default());
+                    let reused = attention.head(&qkv, &bias, seq, (b, h), &mut used);
+                    assert_eq!(fresh.len(), len * d);
+                    assert!(fresh.iter().all(|v| v.is_finite()));
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&fresh),
+                        bits(&reused),
+                        "{backend:?}: sequence {b}, head {h}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

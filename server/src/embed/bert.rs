@@ -760,8 +760,20 @@ impl BertModel {
             &layer.attention_params,
             eps,
         )?;
-        if let Some(probe) = probe {
-            observe(&mut probe.intermediate, &attended)?;
+        match probe {
+            Some(probe) => observe(&mut probe.intermediate, &attended)?,
+            None => {
+                let fused = super::layers::packed_feed_forward(
+                    &attended,
+                    &layer.intermediate,
+                    &layer.output,
+                    &layer.output_params,
+                    eps,
+                )?;
+                if let Some(out) = fused {
+                    return Ok(out);
+                }
+            }
         }
         let intermediate = kernels::bias_gelu(
             layer.intermediate.forward_no_bias(&attended)?,

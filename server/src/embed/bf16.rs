@@ -363,6 +363,11 @@ impl strips::PackedLinear for PackedWeight {
         (self.n, self.k)
     }
 
+    fn rows_task(&self) -> Result<strips::RowsTask<'_>> {
+        let backend = chosen()?;
+        Ok(Box::new(move |x, out| self.rows(backend, x, out)))
+    }
+
     fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
         PackedWeight::x_wt(self, x, m)
     }

@@ -458,10 +458,17 @@ impl PackedInt8 {
         if x.len() != m * k {
             candle_core::bail!("int8: an input of {} values is not {m}×{k}", x.len());
         }
+        let task = self.rows_task()?;
+        Ok(strips::parallel_rows(x, (m, n, k), |x, out| task(x, out)))
+    }
+
+    /// What one task of [`PackedInt8::x_wt`] runs for its rows: the int8 product, then the sink
+    /// rows again in bf16 or f32. An error where the CPU cannot run the kernel.
+    fn rows_task(&self) -> Result<strips::RowsTask<'_>> {
         if !self.kernel.runs_here() {
             candle_core::bail!("int8: this CPU has no {}", self.kernel.name());
         }
-        Ok(strips::parallel_rows(x, (m, n, k), |x, out| {
+        Ok(Box::new(|x, out| {
             let sinks = self.int8_rows(x, out);
             self.sink_rows(x, &sinks, out);
         }))
@@ -630,6 +637,10 @@ impl strips::PackedLinear for PackedInt8 {
 
     fn shape(&self) -> (usize, usize) {
         (self.n, self.k)
+    }
+
+    fn rows_task(&self) -> Result<strips::RowsTask<'_>> {
+        PackedInt8::rows_task(self)
     }
 
     fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {

@@ -118,6 +118,15 @@ fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
+/// One row of [`bias_gelu`]: `gelu(x + bias)`, written over `x` (`bias` as long as the row).
+/// Call it inside [`simd`], which vectorises it.
+#[inline(always)]
+pub(super) fn bias_gelu_row(x: &mut [f32], bias: &[f32]) {
+    for (v, &b) in x.iter_mut().zip(bias) {
+        *v = gelu(*v + b);
+    }
+}
+
 struct BiasGelu;
 
 impl InplaceOp2 for BiasGelu {
@@ -143,11 +152,7 @@ impl InplaceOp2 for BiasGelu {
             .for_each(|x| {
                 simd(
                     #[inline(always)]
-                    || {
-                        for (v, &b) in x.iter_mut().zip(bias) {
-                            *v = gelu(*v + b);
-                        }
-                    },
+                    || bias_gelu_row(x, bias),
                 )
             });
         Ok(())
@@ -209,9 +214,9 @@ impl InplaceOp3 for ResidualLayerNorm {
     }
 }
 
-/// One row of [`residual_layer_norm`], written over `x`.
+/// One row of [`residual_layer_norm`], written over `x`. Call it inside [`simd`].
 #[inline(always)]
-fn residual_layer_norm_row(
+pub(super) fn residual_layer_norm_row(
     x: &mut [f32],
     residual: &[f32],
     bias: &[f32],

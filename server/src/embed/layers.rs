@@ -12,7 +12,7 @@ use candle_core::{D, DType, Device, Tensor};
 
 use super::bf16::PackedWeight;
 use super::int8::PackedInt8;
-use super::strips::LinearOp;
+use super::strips::{LinearOp, PackedLinear, RowsTask};
 
 /// Added to the attention score of a key a query must not see (padding, or a later token under a
 /// causal mask): large enough that its softmax weight is exactly 0, small enough that adding it
@@ -68,6 +68,22 @@ impl Linear {
             Weight::Packed(packed) => packed_product(x, packed),
             Weight::Int8(packed) => int8_product(x, packed),
         }
+    }
+
+    /// A packed weight's product task with its `(n, k)` ([`super::strips::RowsTask`]); `None`
+    /// for an f32 weight.
+    fn rows_task(&self) -> candle_core::Result<Option<(RowsTask<'_>, usize, usize)>> {
+        Ok(match &self.weight {
+            Weight::Dense(_) => None,
+            Weight::Packed(packed) => {
+                let (n, k) = packed.shape();
+                Some((packed.rows_task()?, n, k))
+            }
+            Weight::Int8(packed) => {
+                let (n, k) = packed.shape();
+                Some((packed.rows_task()?, n, k))
+            }
+        })
     }
 
     /// The bias, which this Linear must have.
@@ -154,6 +170,35 @@ impl Linear {
 /// `x Wᵀ` on the int8 kernel.
 fn int8_product(x: &Tensor, packed: &PackedInt8) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op1_no_bwd(&LinearOp(packed))
+}
+
+/// A BERT layer's feed-forward block, `LayerNorm(x + gelu(x · upᵀ + up_bias) · downᵀ + bias)`
+/// with `params` `(3, hidden)` the output's bias, gamma and beta, fused per piece of rows
+/// ([`super::strips::FeedForward`]) when both weights are packed (bf16 or int8); `None` when one
+/// is not, for the caller's unfused path. Inference only: no backward pass.
+pub(crate) fn packed_feed_forward(
+    x: &Tensor,
+    up: &Linear,
+    down: &Linear,
+    params: &Tensor,
+    eps: f64,
+) -> candle_core::Result<Option<Tensor>> {
+    let (Some((up_task, intermediate, _)), Some((down_task, _, down_k))) =
+        (up.rows_task()?, down.rows_task()?)
+    else {
+        return Ok(None);
+    };
+    if down_k != intermediate {
+        candle_core::bail!("feed-forward: {intermediate} columns into a Linear of {down_k} inputs");
+    }
+    let op = super::strips::FeedForward {
+        up: up_task,
+        down: down_task,
+        intermediate,
+        eps: eps as f32,
+    };
+    let x = x.contiguous()?;
+    Ok(Some(x.apply_op3_no_bwd(up.bias()?, params, &op)?))
 }
 
 /// `x Wᵀ` on the bf16 kernel.
@@ -253,6 +298,59 @@ mod tests {
         let w = Tensor::randn(0f32, 1.0, (6, 4), &Device::Cpu).unwrap();
         let b = Tensor::randn(0f32, 1.0, 6, &Device::Cpu).unwrap();
         (Linear::new(w.clone(), Some(b.clone())), w, b)
+    }
+
+    /// The fused feed-forward block gives the unfused kernels' output bit for bit: ragged
+    /// pieces (150 rows in pieces of 64), padded widths, an int8 or bf16 first product, and a
+    /// row with an outlier channel (an attention sink, which int8 multiplies again in bf16).
+    #[test]
+    fn a_packed_feed_forward_is_the_unfused_one_bit_for_bit() {
+        use crate::embed::kernels::{bias_gelu, residual_layer_norm};
+        crate::embed::bf16::prefer_bf16_in_tests();
+        let (m, hidden, inner, eps) = (150, 40, 100, 1e-12);
+        let randn = |shape: &[usize]| Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap();
+        let mut rows = randn(&[m, hidden]).to_vec2::<f32>().unwrap();
+        rows[70][3] = 400.0;
+        let x = Tensor::new(rows, &Device::Cpu).unwrap();
+        let params = randn(&[3, hidden]);
+        let dense_up = Linear::new(randn(&[inner, hidden]), Some(randn(&[inner])));
+        let dense_down = Linear::new(randn(&[hidden, inner]), Some(randn(&[hidden])));
+        let none = packed_feed_forward(&x, &dense_up, &dense_down, &params, eps).unwrap();
+        assert!(none.is_none(), "f32 weights take the unfused path");
+        if !crate::embed::bf16::available() {
+            return;
+        }
+        let mut firsts = vec![false];
+        if crate::embed::int8::kernel().is_some() {
+            firsts.push(true);
+        }
+        for int8 in firsts {
+            let (mut up, mut down) = (dense_up.clone(), dense_down.clone());
+            if int8 {
+                up.pack_int8(&vec![1.0; hidden]).unwrap();
+            } else {
+                up.pack().unwrap();
+            }
+            down.pack().unwrap();
+            let fused = packed_feed_forward(&x, &up, &down, &params, eps)
+                .unwrap()
+                .expect("packed weights are fused");
+            let middle = bias_gelu(up.forward_no_bias(&x).unwrap(), up.bias().unwrap()).unwrap();
+            let unfused =
+                residual_layer_norm(down.forward_no_bias(&middle).unwrap(), &x, &params, eps)
+                    .unwrap();
+            let bits = |t: &Tensor| {
+                let values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&fused), bits(&unfused), "int8 first product: {int8}");
+        }
+        // A bias of the wrong length is an error, not a panic.
+        let mut up = Linear::new(randn(&[inner, hidden]), Some(randn(&[inner + 1])));
+        let mut down = dense_down.clone();
+        up.pack().unwrap();
+        down.pack().unwrap();
+        assert!(packed_feed_forward(&x, &up, &down, &params, eps).is_err());
     }
 
     #[test]

@@ -183,18 +183,20 @@ pub(crate) fn packed_feed_forward(
     params: &Tensor,
     eps: f64,
 ) -> candle_core::Result<Option<Tensor>> {
-    let (Some((up_task, intermediate, _)), Some((down_task, _, down_k))) =
+    let (Some((up_task, intermediate, hidden)), Some((down_task, down_n, down_k))) =
         (up.rows_task()?, down.rows_task()?)
     else {
         return Ok(None);
     };
-    if down_k != intermediate {
-        candle_core::bail!("feed-forward: {intermediate} columns into a Linear of {down_k} inputs");
+    if (down_n, down_k) != (hidden, intermediate) {
+        candle_core::bail!(
+            "feed-forward: ({intermediate}×{hidden}) then ({down_n}×{down_k}) weights do not chain"
+        );
     }
     let op = super::strips::FeedForward {
         up: up_task,
         down: down_task,
-        intermediate,
+        shape: (hidden, intermediate),
         eps: eps as f32,
     };
     let x = x.contiguous()?;
@@ -345,12 +347,26 @@ mod tests {
             };
             assert_eq!(bits(&fused), bits(&unfused), "int8 first product: {int8}");
         }
-        // A bias of the wrong length is an error, not a panic.
-        let mut up = Linear::new(randn(&[inner, hidden]), Some(randn(&[inner + 1])));
-        let mut down = dense_down.clone();
-        up.pack().unwrap();
-        down.pack().unwrap();
-        assert!(packed_feed_forward(&x, &up, &down, &params, eps).is_err());
+        // A bias of the wrong length, weights that do not chain and rows of the wrong width are
+        // errors, not panics or writes past the output.
+        let packed = |w: Tensor, b: Tensor| {
+            let mut linear = Linear::new(w, Some(b));
+            linear.pack().unwrap();
+            linear
+        };
+        let up = packed(randn(&[inner, hidden]), randn(&[inner]));
+        let down = packed(randn(&[hidden, inner]), randn(&[hidden]));
+        let long_bias = packed(randn(&[inner, hidden]), randn(&[inner + 1]));
+        let wide_down = packed(randn(&[hidden + 8, inner]), randn(&[hidden + 8]));
+        // Rows narrower than the weights, with LayerNorm parameters of their own width.
+        let (narrow_x, narrow_params) = (randn(&[m, hidden - 8]), randn(&[3, hidden - 8]));
+        for (x, up, down, params) in [
+            (&x, &long_bias, &down, &params),
+            (&x, &up, &wide_down, &params),
+            (&narrow_x, &up, &down, &narrow_params),
+        ] {
+            assert!(packed_feed_forward(x, up, down, params, eps).is_err());
+        }
     }
 
     #[test]

@@ -140,7 +140,7 @@ pub(super) fn by_strip(
     }
 }
 
-/// Rows of a piece of [`feed_forward`]: two strips, so that its intermediate activations
+/// Rows of a piece of [`FeedForward`]: two strips, so that its intermediate activations
 /// (`64 × 1536` f32 for MiniLM, 384 KiB) stay in the core's L2 cache between the two products.
 const PIECE: usize = 2 * STRIP;
 
@@ -153,10 +153,13 @@ const PIECE: usize = 2 * STRIP;
 /// [`super::kernels::bias_gelu`] and [`super::kernels::residual_layer_norm`] around the two
 /// products, so the output is theirs bit for bit.
 pub(super) struct FeedForward<'a> {
+    /// The first product, `(intermediate, hidden)`.
     pub up: RowsTask<'a>,
+    /// The second product, `(hidden, intermediate)`.
     pub down: RowsTask<'a>,
-    /// Columns of `up` (rows of `down`'s input).
-    pub intermediate: usize,
+    /// `(hidden, intermediate)`: the width of the rows and of the activations between the
+    /// products, which the tasks were made for (checked against the input before they run).
+    pub shape: (usize, usize),
     pub eps: f32,
 }
 
@@ -179,10 +182,17 @@ impl candle_core::CustomOp3 for FeedForward<'_> {
         let up_bias = contiguous(s2, l2, self.name())?;
         let params = contiguous(s3, l3, self.name())?;
         let (m, hidden) = l1.shape().dims2()?;
-        let inner = self.intermediate;
-        if up_bias.len() != inner || params.len() != 3 * hidden || hidden == 0 || inner == 0 {
+        let inner = self.shape.1;
+        // The tasks write `(rows, width)` outputs through raw pointers: the widths must be theirs.
+        if hidden != self.shape.0
+            || up_bias.len() != inner
+            || params.len() != 3 * hidden
+            || hidden == 0
+            || inner == 0
+        {
             candle_core::bail!(
-                "feed-forward: bias {} for {inner} columns, params {} for rows of {hidden}",
+                "feed-forward: rows of {hidden} for weights of {:?}, bias {} for {inner} columns, params {}",
+                self.shape,
                 up_bias.len(),
                 params.len()
             );

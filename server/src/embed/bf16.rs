@@ -310,22 +310,12 @@ impl PackedWeight {
         Self::pack(&values, n, k)
     }
 
-    /// `x · wᵀ` for row-major `x` `(m, k)`, into a new row-major `(m, n)` buffer, on the
-    /// process's [`backend`].
-    pub fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
-        self.x_wt_on(chosen()?, x, m)
-    }
-
-    /// [`PackedWeight::x_wt`] on a given backend, which the CPU must support
-    /// ([`Backend::supported`]).
+    /// `x · wᵀ` for row-major `x` `(m, k)`, into a new row-major `(m, n)` buffer, on a given
+    /// backend, which the CPU must support ([`Backend::supported`]); the process's own
+    /// [`backend`] is `PackedLinear::x_wt`.
     pub fn x_wt_on(&self, backend: Backend, x: &[f32], m: usize) -> Result<Vec<f32>> {
-        let (n, k) = (self.n, self.k);
-        if x.len() != m * k {
-            candle_core::bail!("bf16: an input of {} values is not {m}×{k}", x.len());
-        }
-        Ok(strips::parallel_rows(x, (m, n, k), |x, out| {
-            self.rows(backend, x, out)
-        }))
+        let shape = (self.n, self.k);
+        strips::product("bf16", x, (m, shape), |x, out| self.rows(backend, x, out))
     }
 
     /// One task's rows: `x` `(rows, k)` into `out` `(rows, n)`, every value of which it writes
@@ -366,10 +356,6 @@ impl strips::PackedLinear for PackedWeight {
     fn rows_task(&self) -> Result<strips::RowsTask<'_>> {
         let backend = chosen()?;
         Ok(Box::new(move |x, out| self.rows(backend, x, out)))
-    }
-
-    fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
-        PackedWeight::x_wt(self, x, m)
     }
 }
 

@@ -76,7 +76,7 @@ const BLOCK: usize = strips::STRIP;
 const SMOOTHING: f32 = 0.5;
 
 /// A row whose smoothed activations peak above this many times their root mean square is
-/// multiplied in bf16 instead ([`PackedInt8::x_wt`]). Such rows are attention sinks: MiniLM's
+/// multiplied in bf16 instead (`PackedLinear::x_wt`). Such rows are attention sinks: MiniLM's
 /// `[CLS]` row peaks above 15 times its RMS in every layer, and after smoothing about 0.5% of
 /// rows (one a text) peak above 13.5 times theirs, 4% above 12. One int8 scale per row quantizes
 /// a sink's other channels coarsely, and every token attends to it: with the sinks in int8 the
@@ -449,21 +449,10 @@ impl PackedInt8 {
         })
     }
 
-    /// `x · wᵀ` for row-major `x` `(m, k)`, into a new row-major `(m, n)` buffer: in int8, except
-    /// the rows whose activations peak too far above the rest ([`CREST_LIMIT`]), which are
-    /// multiplied in bf16 or f32 ([`Exact`]). The CPU must support the kernel (an error
-    /// otherwise).
-    pub fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
-        let (n, k) = (self.n, self.k);
-        if x.len() != m * k {
-            candle_core::bail!("int8: an input of {} values is not {m}×{k}", x.len());
-        }
-        let task = self.rows_task()?;
-        Ok(strips::parallel_rows(x, (m, n, k), |x, out| task(x, out)))
-    }
-
-    /// What one task of [`PackedInt8::x_wt`] runs for its rows: the int8 product, then the sink
-    /// rows again in bf16 or f32. An error where the CPU cannot run the kernel.
+    /// What one task of `x · wᵀ` (`PackedLinear::x_wt`) runs for its rows: the int8 product,
+    /// except the rows whose activations peak too far above the rest ([`CREST_LIMIT`]), which are
+    /// then multiplied again in bf16 or f32 ([`Exact`]). An error where the CPU cannot run the
+    /// kernel.
     fn rows_task(&self) -> Result<strips::RowsTask<'_>> {
         if !self.kernel.runs_here() {
             candle_core::bail!("int8: this CPU has no {}", self.kernel.name());
@@ -622,7 +611,7 @@ impl PackedInt8 {
         }
     }
 
-    /// Whether a row is an attention sink ([`PackedInt8::is_crest`]), as [`PackedInt8::x_wt`]
+    /// Whether a row is an attention sink ([`PackedInt8::is_crest`]), as `PackedLinear::x_wt`
     /// decides it.
     #[cfg(test)]
     fn is_sink(&self, row: &[f32]) -> bool {
@@ -641,10 +630,6 @@ impl strips::PackedLinear for PackedInt8 {
 
     fn rows_task(&self) -> Result<strips::RowsTask<'_>> {
         PackedInt8::rows_task(self)
-    }
-
-    fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
-        PackedInt8::x_wt(self, x, m)
     }
 }
 
@@ -1332,6 +1317,7 @@ mod avxvnni {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::strips::PackedLinear;
     use super::*;
 
     /// Deterministic values in [-1, 1) (a linear congruential sequence).

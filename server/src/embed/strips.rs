@@ -26,8 +26,26 @@ pub(super) trait PackedLinear: Sync {
     /// What a task runs for its rows ([`RowsTask`]); an error where this CPU cannot run the
     /// product.
     fn rows_task(&self) -> Result<RowsTask<'_>>;
-    /// `x · wᵀ` for row-major `x` `(m, k)`, row-major `(m, n)`.
-    fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>>;
+    /// `x · wᵀ` for row-major `x` `(m, k)`, row-major `(m, n)`, each share of rows on its
+    /// thread ([`parallel_rows`]).
+    fn x_wt(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        let task = self.rows_task()?;
+        product(Self::NAME, x, (m, self.shape()), |x, out| task(x, out))
+    }
+}
+
+/// `x · wᵀ` for row-major `x` `(m, k)` and a weight `(n, k)`, `task` writing each share of rows
+/// ([`parallel_rows`]); an input of the wrong length is an error named after `name`.
+pub(super) fn product(
+    name: &str,
+    x: &[f32],
+    (m, (n, k)): (usize, (usize, usize)),
+    task: impl Fn(&[f32], &mut [MaybeUninit<f32>]) + Sync,
+) -> Result<Vec<f32>> {
+    if x.len() != m * k {
+        candle_core::bail!("{name}: an input of {} values is not {m}×{k}", x.len());
+    }
+    Ok(parallel_rows(x, (m, n, k), task))
 }
 
 /// `x · wᵀ` as a candle op over a packed weight (CPU inference only: no backward pass).

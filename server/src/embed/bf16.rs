@@ -264,21 +264,54 @@ fn to_bf16_lines(row: &[f32], bias: Option<&[f32]>, lines: &mut [Line]) {
     if let Some(bias) = bias {
         assert!(bias.len() == row.len(), "bf16: a bias of the wrong length");
     }
-    let whole = row.len() / TILE_K;
-    for (i, (values, line)) in row.chunks_exact(TILE_K).zip(lines.iter_mut()).enumerate() {
-        let bias = bias.map_or(&NO_BIAS[..], |bias| &bias[i * TILE_K..][..TILE_K]);
+    let bias_at = |at: usize| bias.map_or(&NO_BIAS[..], |bias| &bias[at..][..TILE_K]);
+    fill_lines(
+        row,
+        lines,
         // SAFETY: both backends need AVX512-BF16 (every AMX-BF16 CPU has it, and `backend`
-        // checked it before any conversion runs); `values` and `bias` hold 32 floats, `line`
-        // 32 bf16 slots.
-        unsafe { avx512::line_to_bf16(values.as_ptr(), bias.as_ptr(), line) };
+        // checked it before any conversion runs); `fill_lines` hands over 32 floats and the bias
+        // has as many at the same place.
+        |at, values, line| unsafe { avx512::line_to_bf16(values, bias_at(at).as_ptr(), line) },
+        |at, value| value + bias.map_or(0.0, |bias| bias[at]),
+    );
+}
+
+/// One row of f32 values times `factor`, rounded into bf16 lines (the last one zero padded): the
+/// same bf16 values as rounding the products computed first.
+fn scaled_to_bf16_lines(row: &[f32], factor: f32, lines: &mut [Line]) {
+    fill_lines(
+        row,
+        lines,
+        // SAFETY: as in `to_bf16_lines`.
+        |_, values, line| unsafe { avx512::line_to_bf16_times(values, factor, line) },
+        |_, value| value * factor,
+    );
+}
+
+/// Rounds `row` into `lines` 32 values a line: `whole(at, values, line)` converts the 32 values
+/// from `at`, and the last, partial line is zero padded and gets `value(at, row[at])` rounded
+/// for each value it holds.
+#[inline(always)]
+fn fill_lines(
+    row: &[f32],
+    lines: &mut [Line],
+    whole: impl Fn(usize, *const f32, &mut Line),
+    value: impl Fn(usize, f32) -> f32,
+) {
+    let full = row.len() / TILE_K;
+    assert!(
+        lines.len() >= row.len().div_ceil(TILE_K),
+        "bf16: too few lines for a row"
+    );
+    for (i, (values, line)) in row.chunks_exact(TILE_K).zip(lines.iter_mut()).enumerate() {
+        whole(i * TILE_K, values.as_ptr(), line);
     }
-    let rest = &row[whole * TILE_K..];
-    if let Some(line) = lines.get_mut(whole)
-        && !rest.is_empty()
-    {
+    let rest = &row[full * TILE_K..];
+    if !rest.is_empty() {
+        let line = &mut lines[full];
         *line = ZERO_LINE;
-        for (j, (out, value)) in line.0.iter_mut().zip(rest).enumerate() {
-            *out = bf16(value + bias.map_or(0.0, |bias| bias[whole * TILE_K + j]));
+        for (j, (out, &x)) in line.0.iter_mut().zip(rest).enumerate() {
+            *out = bf16(value(full * TILE_K + j, x));
         }
     }
 }
@@ -487,13 +520,18 @@ struct Attention<'a> {
     scale: f32,
 }
 
-/// The f32 buffers of [`Attention::head`], kept from one head to the next on a thread so that
-/// they are allocated and zero-filled once per thread instead of once per head. Values left by an
-/// earlier head are never read: the products write every value of the rows that are read.
+/// The f32 buffers of [`Attention::head`], kept by each thread from one head to the next (and
+/// from one layer and batch to the next) so that they are allocated and zero-filled once per
+/// thread instead of once per head. Values left by an earlier head are never read: the products
+/// write every value of the rows that are read.
 #[derive(Default)]
 struct HeadScratch {
     scores: Vec<f32>,
     context: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<HeadScratch> = std::cell::RefCell::default();
 }
 
 /// The first `len` values of `buffer`, grown (zero-filled) where it is shorter; what an earlier
@@ -505,68 +543,106 @@ fn reuse(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buffer[..len]
 }
 
+/// One sequence's queries, keys and values with their bias, rounded to bf16 in one pass over its
+/// QKV rows (each row read once, in order, instead of a slice of it per head), laid out part by
+/// part: part `p` is the queries of head `p`, then come the keys of each head, then the values.
+/// A part is `rows` rows (the length rounded up to a 32-row strip) of `d_blocks` lines, each zero
+/// padded; rows past the length are zeros.
+struct SequenceLines {
+    lines: Vec<Line>,
+    rows: usize,
+    /// The head dimension, and the lines a row of it takes.
+    d: usize,
+    d_blocks: usize,
+}
+
+impl SequenceLines {
+    /// `qkv` holds the sequence's real rows, `bias.len()` values each (3 · heads · `d`).
+    fn convert(qkv: &[f32], bias: &[f32], d: usize) -> Self {
+        let width = bias.len();
+        let len = qkv.len() / width;
+        let parts = width / d;
+        let rows = len.div_ceil(BLOCK) * BLOCK;
+        let d_blocks = d.div_ceil(TILE_K);
+        let mut lines = vec![ZERO_LINE; parts * rows * d_blocks];
+        for (i, row) in qkv.chunks_exact(width).enumerate() {
+            for (p, (values, bias)) in row.chunks_exact(d).zip(bias.chunks_exact(d)).enumerate() {
+                let at = (p * rows + i) * d_blocks;
+                to_bf16_lines(values, Some(bias), &mut lines[at..][..d_blocks]);
+            }
+        }
+        Self {
+            lines,
+            rows,
+            d,
+            d_blocks,
+        }
+    }
+
+    /// Part `p`'s rows.
+    fn part(&self, p: usize) -> &[Line] {
+        let size = self.rows * self.d_blocks;
+        &self.lines[p * size..][..size]
+    }
+
+    /// Row `i` of part `p`.
+    fn row(&self, p: usize, i: usize) -> &[Line] {
+        &self.part(p)[i * self.d_blocks..][..self.d_blocks]
+    }
+}
+
 impl Attention<'_> {
-    /// One head of one sequence: its context rows `(len, head_dim)`.
+    /// One head `h` of a sequence of `len` real tokens: its context rows `(len, head_dim)`.
     fn head(
         &self,
-        qkv: &[f32],
-        bias: &[f32],
-        seq: usize,
-        (b, h): (usize, usize),
+        lines: &SequenceLines,
+        len: usize,
+        h: usize,
         scratch: &mut HeadScratch,
     ) -> Vec<f32> {
-        let len = self.lengths[b];
-        let width = bias.len();
-        let hidden = width / 3;
-        let d = hidden / self.heads;
         if len == 0 {
             return Vec::new();
         }
-        let row = |i: usize| &qkv[(b * seq + i) * width..][..width];
-        let (q_at, k_at, v_at) = (h * d, hidden + h * d, 2 * hidden + h * d);
-        let rows = len.div_ceil(BLOCK) * BLOCK;
-        let d_blocks = d.div_ceil(TILE_K);
+        let (rows, d, d_blocks) = (lines.rows, lines.d, lines.d_blocks);
         let _tiles = (self.backend == Backend::Amx).then(arch::Tiles::configure);
 
-        // Scores q·kᵀ, `(rows, rows)`: q rows as A, k rows as the packed right-hand side.
-        let with_bias = |at: usize| {
-            move |i: usize, lines: &mut [Line]| {
-                to_bf16_lines(&row(i)[at..][..d], Some(&bias[at..][..d]), lines);
-            }
-        };
-        let mut q = vec![ZERO_LINE; rows * d_blocks];
-        let q_row = with_bias(q_at);
-        for i in 0..len {
-            q_row(i, &mut q[i * d_blocks..][..d_blocks]);
-        }
-        let k = pack_columns(len, d, with_bias(k_at));
-        // Rows of q past `len` give score rows that are never read; the first `len` rows are
-        // written whole (all `rows` columns).
+        // Scores q·kᵀ, `(rows, rows)`: q rows as A, k rows as the packed right-hand side. Rows
+        // of q past `len` give score rows that are never read; the first `len` rows are written
+        // whole (all `rows` columns).
+        let (queries, keys, values) = (h, self.heads + h, 2 * self.heads + h);
+        let k = pack_columns(len, d, |col, out| {
+            out.copy_from_slice(lines.row(keys, col));
+        });
         let scores = reuse(&mut scratch.scores, rows * rows);
         let q = Strip {
-            a: &q,
+            a: lines.part(queries),
             rows: len,
             k_blocks: d_blocks,
         };
         multiply(self.backend, q, &k, rows, scores);
 
-        // Probabilities over the real keys, in bf16 lines (zero past `len`).
+        // Probabilities over the real keys, in bf16 lines: the weights are divided by their sum
+        // as they are rounded. Each row runs over all `rows` columns, whole vectors and lines, with
+        // the scores of padding keys set to −∞, so their weights are 0.
         let key_blocks = rows / TILE_K;
         let mut probs = vec![ZERO_LINE; rows * key_blocks];
         super::kernels::simd(
             #[inline(always)]
             || {
-                let mut weights = vec![0f32; len];
-                for i in 0..len {
-                    let scores = &scores[i * rows..][..len];
-                    super::kernels::softmax_row(&mut weights, scores, None, self.scale);
-                    to_bf16_lines(&weights, None, &mut probs[i * key_blocks..][..key_blocks]);
+                let mut weights = vec![0f32; rows];
+                let rows_of = scores
+                    .chunks_exact_mut(rows)
+                    .zip(probs.chunks_exact_mut(key_blocks));
+                for (scores, probs) in rows_of.take(len) {
+                    scores[len..].fill(f32::NEG_INFINITY);
+                    let sum = super::kernels::softmax_weights(&mut weights, scores, self.scale);
+                    scaled_to_bf16_lines(&weights, 1.0 / sum, probs);
                 }
             },
         );
 
         // Context = probabilities · v: v is the right-hand side with columns = head dims.
-        let v = pack_rows(d, len, with_bias(v_at));
+        let v = pack_rows(d, len, |kk, out| out.copy_from_slice(lines.row(values, kk)));
         let d_padded = d.div_ceil(BLOCK) * BLOCK;
         // As with the scores, the first `len` rows are written whole and the rest not read.
         let context = reuse(&mut scratch.context, rows * d_padded);
@@ -618,11 +694,17 @@ impl CustomOp2 for Attention<'_> {
         let qkv = super::kernels::contiguous(s1, l1, self.name())?;
         let bias = super::kernels::contiguous(s2, l2, self.name())?;
         let d = hidden / self.heads;
-        let contexts: Vec<Vec<f32>> = (0..batch * self.heads)
+        // Sequences in parallel, and each sequence's heads in parallel once its rows are in
+        // bf16 (nested, so that a batch of few sequences still fills every thread).
+        let contexts: Vec<Vec<f32>> = (0..batch)
             .into_par_iter()
-            .map_init(HeadScratch::default, |scratch, t| {
-                let head = (t / self.heads, t % self.heads);
-                self.head(qkv, bias, seq, head, scratch)
+            .flat_map(|b| {
+                let len = self.lengths[b];
+                let lines = SequenceLines::convert(&qkv[b * seq * width..][..len * width], bias, d);
+                (0..self.heads)
+                    .into_par_iter()
+                    .map(|h| SCRATCH.with_borrow_mut(|scratch| self.head(&lines, len, h, scratch)))
+                    .collect::<Vec<_>>()
             })
             .collect();
         // Row by row, in order: each real row is its heads' contexts side by side, and padding
@@ -875,8 +957,9 @@ pub(super) mod arch {
 mod avx512 {
     use std::arch::asm;
     use std::arch::x86_64::{
-        __m512, __m512bh, _mm512_dpbf16_ps, _mm512_fmadd_ps, _mm512_loadu_si512, _mm512_set1_epi32,
-        _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+        __m512, __m512bh, __m512i, _mm512_cvtne2ps_pbh, _mm512_dpbf16_ps, _mm512_fmadd_ps,
+        _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mul_ps, _mm512_set1_epi32, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_storeu_ps, _mm512_storeu_si512,
     };
 
     /// Output rows one pass keeps in registers: with two 16-column vectors each, 16 of the 32
@@ -936,6 +1019,24 @@ mod avx512 {
                 hi = out(zmm_reg) _,
                 options(nostack),
             );
+        }
+    }
+
+    /// Rounds 32 floats at `values`, each times `factor`, to bf16 (to nearest even) into
+    /// `line`: the products are the f32 ones, so the result is that of rounding them.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-BF16; `values` points at 32 readable floats.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn line_to_bf16_times(values: *const f32, factor: f32, line: &mut super::Line) {
+        let factor = _mm512_set1_ps(factor);
+        // SAFETY: the caller's contract; `line` is 64 writable bytes.
+        unsafe {
+            let lo = _mm512_mul_ps(_mm512_loadu_ps(values), factor);
+            let hi = _mm512_mul_ps(_mm512_loadu_ps(values.add(16)), factor);
+            // The first operand gives the upper 16 values, the second the lower.
+            let pairs: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+            _mm512_storeu_si512(line.0.as_mut_ptr().cast(), pairs);
         }
     }
 
@@ -1022,6 +1123,11 @@ mod avx512 {
 
     /// Never called: no backend is chosen on these targets, so nothing is rounded to bf16.
     pub unsafe fn line_to_bf16(_values: *const f32, _bias: *const f32, _line: &mut super::Line) {
+        unreachable!("bf16 matmuls run on x86-64 only")
+    }
+
+    /// Never called, as `line_to_bf16`.
+    pub unsafe fn line_to_bf16_times(_values: *const f32, _factor: f32, _line: &mut super::Line) {
         unreachable!("bf16 matmuls run on x86-64 only")
     }
 
@@ -1269,10 +1375,12 @@ mod tests {
                 context: vec![f32::NAN; 96 * 64],
             };
             for (b, &len) in lengths.iter().enumerate() {
+                let width = 3 * hidden;
+                let lines =
+                    SequenceLines::convert(&qkv[b * seq * width..][..len * width], &bias, d);
                 for h in 0..heads {
-                    let fresh =
-                        attention.head(&qkv, &bias, seq, (b, h), &mut HeadScratch::default());
-                    let reused = attention.head(&qkv, &bias, seq, (b, h), &mut used);
+                    let fresh = attention.head(&lines, len, h, &mut HeadScratch::default());
+                    let reused = attention.head(&lines, len, h, &mut used);
                     assert_eq!(fresh.len(), len * d);
                     assert!(fresh.iter().all(|v| v.is_finite()));
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -1283,6 +1391,31 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn scaled_rows_round_like_their_products() {
+        if backends_here().is_empty() {
+            return;
+        }
+        // 70 values: two whole lines and a partial one, zero padded.
+        let row: Vec<f32> = (0..70).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+        let factor = 0.123_456_7;
+        let mut lines = vec![Line([0xffff; TILE_K]); 3];
+        scaled_to_bf16_lines(&row, factor, &mut lines);
+        let got: Vec<u16> = lines.iter().flat_map(|line| line.0).collect();
+        for (i, &value) in got.iter().enumerate() {
+            let want = row.get(i).map_or(0, |&x| bf16(x * factor));
+            assert_eq!(value, want, "value {i}");
+        }
+        // With a bias, each value is rounded after the bias is added.
+        let bias: Vec<f32> = (0..70).map(|i| i as f32 * 0.01).collect();
+        to_bf16_lines(&row, Some(&bias), &mut lines);
+        let got: Vec<u16> = lines.iter().flat_map(|line| line.0).collect();
+        for (i, &value) in got.iter().enumerate() {
+            let want = row.get(i).map_or(0, |&x| bf16(x + bias[i]));
+            assert_eq!(value, want, "value {i} with a bias");
         }
     }
 

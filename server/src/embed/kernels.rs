@@ -264,6 +264,32 @@ fn lanes(xs: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
     total
 }
 
+/// The largest of `xs` (−∞ for none): [`LANES`] running maxima, then halved pairwise. The maximum
+/// does not depend on the order it is taken in, so the tree gives `lanes`' value bit for bit
+/// without its chain of 16 dependent steps at the end of every row.
+#[inline(always)]
+fn largest(xs: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a = a.max(x);
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = a.max(x);
+    }
+    let mut width = LANES / 2;
+    while width > 0 {
+        let (low, high) = acc.split_at_mut(width);
+        for (a, &b) in low.iter_mut().zip(&*high) {
+            *a = a.max(b);
+        }
+        width /= 2;
+    }
+    acc[0]
+}
+
 /// The sum of `f(x)` over `xs`, with [`LANES`] accumulators.
 #[inline(always)]
 fn lanes_map(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
@@ -342,7 +368,7 @@ pub(crate) fn softmax_row(out: &mut [f32], scores: &[f32], bias: Option<&[f32]>,
             }
         }
     }
-    let max = lanes(out, f32::NEG_INFINITY, f32::max);
+    let max = largest(out);
     for o in out.iter_mut() {
         *o = exp(*o - max);
     }
@@ -366,7 +392,7 @@ pub(crate) fn softmax_weights(out: &mut [f32], scores: &[f32], scale: f32) -> f3
         "softmax: rows of different lengths"
     );
     // `scale` is positive, so scaling commutes with the maximum, bit for bit.
-    let shift = lanes(scores, f32::NEG_INFINITY, f32::max) * scale;
+    let shift = largest(scores) * scale;
     for (o, &s) in out.iter_mut().zip(scores) {
         *o = exp(s * scale - shift);
     }
@@ -534,6 +560,21 @@ pub(crate) mod tests {
         let got = residual_layer_norm(x.copy().unwrap(), &residual, &params, 1e-12).unwrap();
         assert!(max_diff(&got, &want) < 1e-4);
         assert!(residual_layer_norm(x, &residual, &random(&[2, 32], 7), 1e-12).is_err());
+    }
+
+    #[test]
+    fn largest_is_the_maximum_wherever_it_is() {
+        assert_eq!(largest(&[]), f32::NEG_INFINITY);
+        for len in [1, 7, 16, 17, 33, 70] {
+            for at in 0..len {
+                let mut xs: Vec<f32> = (0..len).map(|i| -((i * 7 % 13) as f32)).collect();
+                xs[at] = 5.0;
+                if len > 2 {
+                    xs[(at + 1) % len] = f32::NEG_INFINITY;
+                }
+                assert_eq!(largest(&xs), 5.0, "length {len}, largest at {at}");
+            }
+        }
     }
 
     #[test]

@@ -442,6 +442,23 @@ pub fn init_logging() {
         .init();
 }
 
+/// An error and its causes on one line, outermost first, as `{:#}` writes them, except that a
+/// cause whose text its outer message already quotes (`"{path}: {source}"` messages of errors
+/// that also name that `source` as their cause) is not written a second time.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -696,8 +713,8 @@ fn run_search(args: &WorkspaceArgs, options: SearchOptions, query: Option<String
         Ok(model) => Some(model),
         Err(e) if ranking.mode == SearchMode::Lexical => {
             eprintln!(
-                "note: {:#}\nnote: answering lexically from the index as it is (it cannot be updated without the model)",
-                anyhow::Error::from(e)
+                "note: {}\nnote: answering lexically from the index as it is (it cannot be updated without the model)",
+                error_line(&anyhow::Error::from(e))
             );
             None
         }
@@ -1016,4 +1033,31 @@ fn with_progress<T>(
     let result = step(Box::new(report));
     bar.finish_and_clear();
     Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::IndexError;
+
+    #[test]
+    fn a_quoted_cause_is_written_once() {
+        let io = || std::io::Error::from(std::io::ErrorKind::AlreadyExists);
+        let text = io().to_string();
+        let quoted = anyhow::Error::from(IndexError::Io {
+            path: PathBuf::from("/tmp/index"),
+            source: io(),
+        });
+        assert_eq!(error_line(&quoted), format!("/tmp/index: {text}"));
+        // A context over it adds its own words in front, still with the cause once.
+        let wrapped = quoted.context("opening the index");
+        assert_eq!(
+            error_line(&wrapped),
+            format!("opening the index: /tmp/index: {text}")
+        );
+        // A cause the message does not quote is written after it, as `{:#}` would.
+        let plain = anyhow::Error::from(io()).context("reading settings");
+        assert_eq!(error_line(&plain), format!("reading settings: {text}"));
+        assert_eq!(error_line(&plain), format!("{plain:#}"));
+    }
 }

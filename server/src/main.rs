@@ -9,7 +9,7 @@ fn main() -> std::process::ExitCode {
     match coder_lsp::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", coder_lsp::cli::error_line(&err));
             std::process::ExitCode::FAILURE
         }
     }

@@ -282,6 +282,26 @@ fn a_missing_root_is_a_clear_error() {
 }
 
 #[test]
+fn an_index_dir_that_is_a_file_is_named_with_its_error_once() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let file = ws.dir.path().join("not-a-directory");
+    std::fs::write(&file, "keep me").unwrap();
+    let output = std::process::Command::new(coder_tests::binary())
+        .args(["index", "--root"])
+        .arg(ws.dir.path())
+        .arg("--index-dir")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The path, then the system's reason once (it used to follow twice).
+    assert!(stderr.contains(&*file.to_string_lossy()), "{stderr}");
+    assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+}
+
+#[test]
 fn a_missing_or_malformed_model_is_a_clear_error_and_loses_nothing() {
     let ws = Workspace::from_fixture("sample-repo");
     let indexed = ws.json("index", &[]);

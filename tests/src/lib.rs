@@ -17,6 +17,11 @@ pub fn file_uri(path: &Path) -> String {
 /// `CODER_LSP_TEST_BINARY` names (for a target directory shared by several checkouts, where the
 /// last build of any of them wins).
 pub fn binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(find_binary).clone()
+}
+
+fn find_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("CODER_LSP_TEST_BINARY") {
         return PathBuf::from(bin);
     }
@@ -32,7 +37,51 @@ pub fn binary() -> PathBuf {
         "{} is missing: build it with `cargo build --workspace` (scripts/test does)",
         bin.display()
     );
+    // `cargo test -p coder-tests` (or nextest) rebuilds the library these tests link, not the
+    // binary they run: a binary older than the server's sources tests yesterday's code.
+    let built = modified(&bin).expect("the binary's modification time");
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server");
+    if let Some((newest, path)) = newest_file(&sources)
+        && newest > built
+    {
+        panic!(
+            "{} is older than {}: build it with `cargo build --workspace` (scripts/test does), \
+             or name another with CODER_LSP_TEST_BINARY",
+            bin.display(),
+            path.display()
+        );
+    }
     bin
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The most recently modified source under `dir`'s `src/` and `grammars/` (`.rs`, `.scm`) and its
+/// `Cargo.toml`: what the binary is built from (an editor's swap file is not).
+fn newest_file(dir: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut pending = vec![
+        dir.join("src"),
+        dir.join("grammars"),
+        dir.join("Cargo.toml"),
+    ];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if path
+            .extension()
+            .is_some_and(|ext| ext == "rs" || ext == "scm" || ext == "toml")
+            && let Some(time) = modified(&path)
+            && newest.as_ref().is_none_or(|(t, _)| time > *t)
+        {
+            newest = Some((time, path));
+        }
+    }
+    newest
 }
 
 /// `coder-lsp train`, the trainer: the same binary with its `train` subcommand, as the server

@@ -244,24 +244,27 @@ pub(super) fn residual_layer_norm_row(
 /// not associative).
 const LANES: usize = 16;
 
-/// Folds `xs` with `op` over [`LANES`] interleaved accumulators, then across them.
+/// `xs` folded into [`LANES`] interleaved accumulators, each starting at `init`: value `i` goes
+/// to accumulator `i % LANES` through `step(accumulator, value)`.
 #[inline(always)]
-fn lanes(xs: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
+fn accumulate(xs: &[f32], init: f32, step: impl Fn(f32, f32) -> f32) -> [f32; LANES] {
     let mut acc = [init; LANES];
     let mut chunks = xs.chunks_exact(LANES);
     for chunk in &mut chunks {
         for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a = op(*a, x);
+            *a = step(*a, x);
         }
     }
-    let mut total = init;
     for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = op(*a, x);
+        *a = step(*a, x);
     }
-    for a in acc {
-        total = op(total, a);
-    }
-    total
+    acc
+}
+
+/// Folds `xs` with `op` over [`LANES`] interleaved accumulators, then across them.
+#[inline(always)]
+fn lanes(xs: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
+    accumulate(xs, init, &op).into_iter().fold(init, op)
 }
 
 /// The largest of `xs` (−∞ for none): [`LANES`] running maxima, then halved pairwise. The maximum
@@ -269,16 +272,7 @@ fn lanes(xs: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
 /// without its chain of 16 dependent steps at the end of every row.
 #[inline(always)]
 fn largest(xs: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    let mut chunks = xs.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a = a.max(x);
-        }
-    }
-    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = a.max(x);
-    }
+    let mut acc = accumulate(xs, f32::NEG_INFINITY, f32::max);
     let mut width = LANES / 2;
     while width > 0 {
         let (low, high) = acc.split_at_mut(width);
@@ -293,17 +287,7 @@ fn largest(xs: &[f32]) -> f32 {
 /// The sum of `f(x)` over `xs`, with [`LANES`] accumulators.
 #[inline(always)]
 fn lanes_map(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut acc = [0f32; LANES];
-    let mut chunks = xs.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a += f(x);
-        }
-    }
-    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
-        *a += f(x);
-    }
-    acc.iter().sum()
+    accumulate(xs, 0.0, |a, x| a + f(x)).iter().sum()
 }
 
 /// Runs `f` compiled for the best instruction set this CPU has (AVX-512, AVX2+FMA or the

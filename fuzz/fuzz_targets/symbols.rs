@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(symbol.end_line <= lines.saturating_add(1), "{symbol:?} past the end ({lines} lines)");
     }
     let max_tokens = 16 + usize::from(selector % 64);
-    for chunk in chunks_for_file("fuzz.src", &symbols, &Words, max_tokens) {
+    for chunk in chunks_for_file("fuzz.src", language, &symbols, &Words, max_tokens) {
         assert!(chunk.start_line <= chunk.end_line);
         assert!(Words.count(&chunk.text) <= max_tokens + 64, "oversized chunk");
     }

@@ -31,7 +31,9 @@ use crate::words::split_identifier;
 /// clauses merged, macros, guards, ExUnit tests) with `@moduledoc`/`@doc` strings as doc text.
 /// 11: Zig symbols (structs, enums, unions, error sets, generic types, functions, methods,
 /// constants, `test` blocks) with `///` docs, and a Zig file's `//!` header.
-pub const CHUNK_FORMAT: &str = "11";
+/// 12: Scala symbols (classes, traits, objects, enums, functions, function-valued members, type
+/// aliases) with Scaladoc; a Scala member's header says its container's first doc line.
+pub const CHUNK_FORMAT: &str = "12";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +115,9 @@ pub struct ChunkParts<'a> {
     pub name: &'a str,
     pub kind: SymbolKind,
     pub container: Option<&'a str>,
+    /// The first line of the container's doc, said after its name (Scala, see
+    /// [`container_doc`]).
+    pub container_doc: Option<&'a str>,
     pub signature: &'a str,
     pub doc: Option<&'a str>,
     pub body: &'a str,
@@ -137,6 +142,11 @@ pub fn chunk_text(parts: &ChunkParts<'_>) -> String {
     if let Some(container) = parts.container {
         text.push_str(" in ");
         text.push_str(container);
+        if let Some(doc) = parts.container_doc {
+            text.push_str(" (");
+            text.push_str(doc);
+            text.push(')');
+        }
     }
     text.push_str(" · ");
     text.push_str(parts.path);
@@ -164,9 +174,41 @@ fn identifier_words(name: &str) -> String {
     parts.join(" ").to_lowercase()
 }
 
+/// The first line of the doc of the container that holds `symbols[index]`, for Scala only:
+/// Scala 2 has no functions outside an object, class or trait, so the object's doc is what a
+/// module's doc is elsewhere (`object Merge`'s "Function to merge two JSONs." for
+/// `Merge.merge`, whose own doc is an example). Measured on `bench/quality`'s json4s: 0.478 →
+/// 0.519. Said for every language it moved the tuning codebases from 0.797 to 0.793 (a Python
+/// class's docstring is not its methods' purpose), so only Scala has it.
+fn container_doc(language: Language, symbols: &[Symbol], index: usize) -> Option<&str> {
+    if language != Language::Scala {
+        return None;
+    }
+    let symbol = symbols.get(index)?;
+    symbol.container.as_ref()?;
+    // Symbols are sorted by start line, then end line descending: the nearest earlier symbol
+    // that spans this one is its container.
+    symbols[..index]
+        .iter()
+        .rev()
+        .find(|outer| {
+            outer.kind.is_container()
+                && outer.start_line <= symbol.start_line
+                && symbol.end_line <= outer.end_line
+                && (outer.start_line, outer.end_line) != (symbol.start_line, symbol.end_line)
+        })
+        .and_then(|outer| outer.doc.as_deref())
+        .and_then(|doc| doc.lines().map(str::trim).find(|line| !line.is_empty()))
+        .map(|line| match line.char_indices().nth(160) {
+            Some((cut, _)) => &line[..cut],
+            None => line,
+        })
+}
+
 /// Turns a file's symbols into chunks that fit `max_tokens` content tokens each.
 pub fn chunks_for_file(
     path: &str,
+    language: Language,
     symbols: &[Symbol],
     tokens: &dyn TokenCounter,
     max_tokens: usize,
@@ -185,6 +227,7 @@ pub fn chunks_for_file(
             name: &symbol.name,
             kind: symbol.kind,
             container: symbol.container.as_deref(),
+            container_doc: container_doc(language, symbols, i),
             signature: &symbol.signature,
             doc: symbol.doc.as_deref(),
             body: &symbol.text,
@@ -318,6 +361,7 @@ pub(crate) mod tests {
             name: "parse",
             kind: SymbolKind::Method,
             container: Some("Parser"),
+            container_doc: None,
             signature: "fn parse()",
             doc: Some("Parses things.\n"),
             body: "fn parse() {\n    run();\n}\n",
@@ -345,6 +389,7 @@ pub(crate) mod tests {
             name: "to_regex_with",
             kind: SymbolKind::Function,
             container: None,
+            container_doc: None,
             signature: "fn to_regex_with()",
             doc: None,
             body: "fn to_regex_with() {}",
@@ -361,7 +406,7 @@ pub(crate) mod tests {
     #[test]
     fn short_symbol_is_one_chunk_with_its_range() {
         let s = symbol("parse", 10, 12, "fn parse() {\n    run();\n}");
-        let chunks = chunks_for_file("a.rs", &[s], &Words, 100);
+        let chunks = chunks_for_file("a.rs", Language::Rust, &[s], &Words, 100);
         assert_eq!(chunks.len(), 1);
         assert_eq!((chunks[0].start_line, chunks[0].end_line), (10, 12));
         assert_eq!(
@@ -375,7 +420,7 @@ pub(crate) mod tests {
         let body: Vec<String> = (0..30).map(|i| format!("let v{i} = a + b;")).collect();
         let text = format!("fn big() {{\n{}\n}}", body.join("\n"));
         let s = symbol("big", 100, 131, &text);
-        let chunks = chunks_for_file("a.rs", &[s], &Words, 40);
+        let chunks = chunks_for_file("a.rs", Language::Rust, &[s], &Words, 40);
         assert!(chunks.len() > 3, "{} windows", chunks.len());
         assert_eq!(chunks[0].start_line, 100);
         assert_eq!(chunks.last().unwrap().end_line, 131);
@@ -415,11 +460,47 @@ pub(crate) mod tests {
             text: format!("impl Parser {{\n{}\n}}", methods.join("\n")),
         };
         let member = symbol("m0", 2, 2, "fn m0(&self) { work(); }");
-        let chunks = chunks_for_file("a.rs", &[class, member], &Words, 30);
+        let chunks = chunks_for_file("a.rs", Language::Rust, &[class, member], &Words, 30);
         assert_eq!(chunks.len(), 2);
         assert_eq!((chunks[0].start_line, chunks[0].end_line), (1, 22));
         assert!(Words.count(&chunks[0].text) <= 30);
         assert_eq!(chunks[1].name, "m0");
+    }
+
+    #[test]
+    fn a_scala_member_says_its_containers_first_doc_line() {
+        let object = Symbol {
+            name: "Merge".into(),
+            kind: SymbolKind::Object,
+            container: None,
+            start_line: 1,
+            end_line: 6,
+            signature: "object Merge".into(),
+            doc: Some("\nFunction to merge two JSONs.\nSecond line.".into()),
+            text: "object Merge {\n  def merge(a: J, b: J): J = a\n}".into(),
+        };
+        let mut member = symbol("merge", 4, 5, "def merge(a: J, b: J): J = a");
+        member.kind = SymbolKind::Method;
+        member.container = Some("Merge".into());
+        member.doc = Some("Return merged JSON.".into());
+        let symbols = [object, member];
+        let chunks = chunks_for_file("Merge.scala", Language::Scala, &symbols, &Words, 100);
+        assert_eq!(chunks.len(), 2);
+        assert!(
+            chunks[1].text.starts_with(
+                "method merge in Merge (Function to merge two JSONs.) · Merge.scala\n"
+            ),
+            "{}",
+            chunks[1].text
+        );
+        // The container's own chunk, and every other language, say no such line.
+        assert!(chunks[0].text.starts_with("object Merge · Merge.scala\n"));
+        let rust = chunks_for_file("merge.rs", Language::Rust, &symbols, &Words, 100);
+        assert!(
+            rust[1]
+                .text
+                .starts_with("method merge in Merge · merge.rs\n")
+        );
     }
 
     #[test]
@@ -437,7 +518,7 @@ pub(crate) mod tests {
             doc: Some("Types for extracting data.".into()),
             text: exports.join("\n"),
         };
-        let chunks = chunks_for_file("extract/mod.rs", &[module], &Words, 30);
+        let chunks = chunks_for_file("extract/mod.rs", Language::Rust, &[module], &Words, 30);
         assert_eq!(chunks.len(), 1);
         assert_eq!((chunks[0].start_line, chunks[0].end_line), (1, 60));
         assert!(
@@ -468,7 +549,7 @@ pub(crate) mod tests {
     fn a_single_overlong_line_is_truncated_not_dropped() {
         let line = "word ".repeat(500);
         let s = symbol("wide", 1, 1, &line);
-        let chunks = chunks_for_file("a.rs", &[s], &Words, 50);
+        let chunks = chunks_for_file("a.rs", Language::Rust, &[s], &Words, 50);
         assert_eq!(chunks.len(), 1);
         assert!(Words.count(&chunks[0].text) <= 50);
     }

@@ -58,6 +58,8 @@ export function kindIcon(kind: string): string {
     case "class":
     case "impl":
       return "symbol-class";
+    case "object":
+      return "symbol-object";
     case "struct":
       return "symbol-structure";
     case "enum":

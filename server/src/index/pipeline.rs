@@ -431,6 +431,7 @@ fn cut_file(
     match extractor.extract_file(language, rel_path, text) {
         Ok(symbols) => Some(chunks_for_file(
             rel_path,
+            language,
             &symbols,
             chunker.tokenizer.as_ref(),
             chunker.max_tokens,

@@ -38,6 +38,7 @@ pub fn symbol_kind(kind: crate::symbols::SymbolKind) -> SymbolKind {
         Kind::Function | Kind::Macro => SymbolKind::FUNCTION,
         Kind::Method => SymbolKind::METHOD,
         Kind::Class | Kind::Impl => SymbolKind::CLASS,
+        Kind::Object => SymbolKind::OBJECT,
         Kind::Struct => SymbolKind::STRUCT,
         Kind::Enum => SymbolKind::ENUM,
         Kind::Trait | Kind::Interface => SymbolKind::INTERFACE,

@@ -121,6 +121,11 @@ pub(super) fn grammar_parts(language: Language) -> Option<(tree_sitter::Language
             tree_sitter_zig::LANGUAGE.into(),
             include_str!("../../grammars/zig.scm"),
         )),
+        #[cfg(feature = "lang-scala")]
+        Language::Scala => Some((
+            tree_sitter_scala::LANGUAGE.into(),
+            include_str!("../../grammars/scala.scm"),
+        )),
         // Markdown, text, and code languages built without their grammar (`Language::has_grammar`).
         _ => None,
     }
@@ -655,6 +660,13 @@ fn draft(
         Some(parent) if def.kind() == "file_scoped_namespace_declaration" => parent.node,
         _ => candidate.end.unwrap_or(outer_node),
     };
+    // A Scala 3 indented body ends where the next definition starts, so it may hold the comments
+    // above that definition (its Scaladoc): the symbol ends at its last token of code.
+    let end_node = if language == Language::Scala {
+        last_code_token(end_node)
+    } else {
+        end_node
+    };
     let run_before = |depth: usize| -> &[Node<'_>] {
         match (depth.checked_sub(1), path.get(depth)) {
             (Some(parent), Some(frame)) => runs
@@ -674,6 +686,16 @@ fn draft(
         && path[outer - 1].node.start_byte() == outer_node.start_byte()
     {
         before = run_before(outer - 1);
+    }
+    // Scala 3: an indented body ends where the next definition starts, so the comments above
+    // that definition are the last nodes of the body before it, not siblings of the definition.
+    let trailing;
+    if language == Language::Scala && before.is_empty() {
+        trailing = outer_node
+            .prev_named_sibling()
+            .map(trailing_comments)
+            .unwrap_or_default();
+        before = &trailing;
     }
 
     let mut start_byte = outer_node.start_byte();
@@ -913,6 +935,52 @@ fn kotlin_body(def: Node<'_>) -> Option<Node<'_>> {
     })
 }
 
+/// Where a Scala definition's body starts: the body of a class, object, trait or `def`
+/// (after its `=`), or the value of a `val`.
+fn scala_body(def: Node<'_>) -> Option<Node<'_>> {
+    def.child_by_field_name("body")
+        .or_else(|| def.child_by_field_name("value"))
+}
+
+/// The last token of a node that is not part of a comment (the node itself when it has no
+/// children).
+fn last_code_token(node: Node<'_>) -> Node<'_> {
+    let mut node = node;
+    loop {
+        let mut cursor = node.walk();
+        let last = node
+            .children(&mut cursor)
+            .filter(|child| !child.kind().contains("comment"))
+            .last();
+        match last {
+            Some(child) => node = child,
+            None => return node,
+        }
+    }
+}
+
+/// The comments that end a node, at any depth, in source order: the last children that are
+/// comments, then those of its last other child, and so on down.
+fn trailing_comments(node: Node<'_>) -> Vec<Node<'_>> {
+    let mut levels = Vec::new();
+    let mut node = node;
+    loop {
+        let mut cursor = node.walk();
+        let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
+        let code = children
+            .iter()
+            .rposition(|child| !child.kind().contains("comment"));
+        let first_comment = code.map_or(0, |last| last + 1);
+        levels.push(children[first_comment..].to_vec());
+        match code {
+            Some(last) => node = children[last],
+            None => break,
+        }
+    }
+    // A deeper level's comments come first in the source.
+    levels.into_iter().rev().flatten().collect()
+}
+
 /// Where a Swift declaration's body starts: the body of a type or function, or the `{ … }` of a
 /// computed property or subscript.
 fn swift_body(def: Node<'_>) -> Option<Node<'_>> {
@@ -994,15 +1062,22 @@ fn signature(
         Language::Kotlin => kotlin_body(def),
         Language::Swift => swift_body(def),
         Language::Elixir => elixir_body(source, def),
+        Language::Scala => scala_body(def),
         _ => find_body(def, candidate.name),
     };
     let end_byte = match (lua_end, body) {
         (Some(end), _) => end,
         (None, Some(body)) if body.start_byte() > def.start_byte() => body.start_byte(),
-        // A Kotlin or Swift declaration without a body (`data class P(val x: Int)`, an abstract
-        // `fun`, a protocol requirement) is all declaration, and its annotations or attributes
-        // may stand on lines of their own.
-        _ if matches!(language, Language::Kotlin | Language::Swift) => def.end_byte(),
+        // A Kotlin, Swift or Scala declaration without a body (`data class P(val x: Int)`, an
+        // abstract `fun` or `def`, a protocol requirement) is all declaration, and its
+        // annotations or attributes may stand on lines of their own.
+        _ if matches!(
+            language,
+            Language::Kotlin | Language::Swift | Language::Scala
+        ) =>
+        {
+            def.end_byte()
+        }
         _ => {
             let text = node_text(source, def);
             def.start_byte() + text.find('\n').unwrap_or(text.len())
@@ -1046,6 +1121,13 @@ fn signature(
     }
     if language == Language::Python {
         signature = signature.strip_suffix(':').unwrap_or(signature).trim_end();
+    }
+    if language == Language::Scala {
+        // `def f(x: Int): Int =` and Scala 3's `class C:` lead to the body.
+        signature = signature
+            .strip_suffix(['=', ':'])
+            .unwrap_or(signature)
+            .trim_end();
     }
     truncate_chars(signature, SIGNATURE_CHARS).to_string()
 }

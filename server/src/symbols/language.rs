@@ -72,7 +72,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
     // styles and templates
     "css", "scss", "sass", "less", "vue", "svelte", "astro", "hbs", "j2", "jinja", "erb",
     // other programming languages
-    "scala", "sc", "fs", "fsx", "vb",
+    "fs", "fsx", "vb",
     "r", "jl", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
     "dart", "pl", "pm", "groovy", "elm", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
     "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
@@ -80,7 +80,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 20] = [
+    pub const ALL: [Language; 21] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -99,6 +99,7 @@ impl Language {
         Language::Swift,
         Language::Elixir,
         Language::Zig,
+        Language::Scala,
         Language::Markdown,
         Language::Text,
     ];
@@ -143,6 +144,7 @@ impl Language {
             "swift" => Language::Swift,
             "ex" | "exs" => Language::Elixir,
             "zig" => Language::Zig,
+            "scala" | "sc" => Language::Scala,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -171,6 +173,7 @@ impl Language {
             Language::Swift => "swift",
             Language::Elixir => "elixir",
             Language::Zig => "zig",
+            Language::Scala => "scala",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -198,6 +201,7 @@ impl Language {
             "swift" => Language::Swift,
             "elixir" | "ex" => Language::Elixir,
             "zig" => Language::Zig,
+            "scala" => Language::Scala,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -233,6 +237,7 @@ impl Language {
             Language::Swift => "lang-swift",
             Language::Elixir => "lang-elixir",
             Language::Zig => "lang-zig",
+            Language::Scala => "lang-scala",
             Language::Markdown | Language::Text => return None,
         })
     }
@@ -269,7 +274,7 @@ impl serde::Serialize for SymbolKind {
 
 impl SymbolKind {
     /// Every kind, in declaration order.
-    pub const ALL: [SymbolKind; 13] = [
+    pub const ALL: [SymbolKind; 14] = [
         SymbolKind::Function,
         SymbolKind::Method,
         SymbolKind::Class,
@@ -278,6 +283,7 @@ impl SymbolKind {
         SymbolKind::Trait,
         SymbolKind::Interface,
         SymbolKind::Impl,
+        SymbolKind::Object,
         SymbolKind::Module,
         SymbolKind::Type,
         SymbolKind::Constant,
@@ -297,6 +303,7 @@ impl SymbolKind {
             SymbolKind::Trait => "trait",
             SymbolKind::Interface => "interface",
             SymbolKind::Impl => "impl",
+            SymbolKind::Object => "object",
             SymbolKind::Module => "module",
             SymbolKind::Type => "type",
             SymbolKind::Constant => "constant",
@@ -323,6 +330,7 @@ impl SymbolKind {
                 | SymbolKind::Trait
                 | SymbolKind::Interface
                 | SymbolKind::Impl
+                | SymbolKind::Object
                 | SymbolKind::Module
         )
     }
@@ -401,6 +409,13 @@ mod tests {
         for name in ["lib/std/json/static.zig", "build.zig"] {
             assert_eq!(detect(name), Some(Language::Zig), "{name}");
         }
+        for name in [
+            "src/main/scala/jawn/Parser.scala",
+            "project/Build.scala",
+            "fetch.sc",
+        ] {
+            assert_eq!(detect(name), Some(Language::Scala), "{name}");
+        }
     }
 
     #[test]
@@ -421,7 +436,7 @@ mod tests {
             "index.html",
             "style.scss",
             "api.proto",
-            "Build.scala",
+            "Main.hs",
             "analysis.R",
             "Makefile",
             "Dockerfile",

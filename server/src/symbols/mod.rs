@@ -43,6 +43,7 @@ pub enum Language {
     Swift,
     Elixir,
     Zig,
+    Scala,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,
@@ -59,6 +60,9 @@ pub enum SymbolKind {
     Trait,
     Interface,
     Impl,
+    /// A singleton object whose members are called through it (a Scala `object`): a namespace
+    /// of functions, ranked like an impl block.
+    Object,
     Module,
     Type,
     Constant,

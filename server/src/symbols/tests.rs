@@ -2036,6 +2036,157 @@ fn zig_fixture() {
     assert_eq!(outline(&symbols), vec![("root.zig", "section", None, 1, 5)]);
 }
 
+const SCALA: &str = r##"package org.example.json
+
+import scala.annotation.tailrec
+
+/** A difference between two values.
+ * @param changed what changed
+ */
+case class Diff(changed: JValue, added: JValue) {
+  def map(f: JValue => JValue): Diff =
+    Diff(f(changed), f(added))
+}
+
+/** Functions to merge two documents. */
+object Merge {
+  /** Return the merged value. */
+  @tailrec
+  def merge(a: JValue, b: JValue): JValue = (a, b) match {
+    case (x, JNothing) => x
+    case (_, y) => y
+  }
+
+  private[json] def mergeFields(vs: List[JField]): List[JField] = vs
+
+  implicit val ordering: Ordering[JField] =
+    new Ordering[JField] {
+      def compare(a: JField, b: JField) = a._1 compare b._1
+    }
+
+  val limit = 10
+}
+
+trait Parser[J] {
+  // Characters of the input.
+  def at(i: Int): Char
+  val parseAll: String => J = s => parse(s, 0)
+}
+
+case object Empty extends JValue
+
+sealed abstract class JValue
+
+type Field = (String, JValue)
+
+enum Color:
+  case Red, Green
+
+  def hex: String = "#ff0000"
+
+class Renderer(width: Int):
+  /** Renders one value. */
+  def render(v: JValue): String =
+    v.toString
+
+  // The indentation of nested values.
+  def indent: Int = 2
+
+extension (s: String)
+  def words: List[String] = s.split(" ").toList
+
+given Ordering[Color] with
+  def compare(a: Color, b: Color) = 0
+
+package object json {
+  def parse(s: String): JValue = ???
+}
+"##;
+
+#[test]
+fn scala_fixture() {
+    let symbols = extract(Language::Scala, "Merge.scala", SCALA);
+    let expected: Vec<Row<'_>> = vec![
+        ("Diff", "class", None, 8, 11),
+        ("map", "method", Some("Diff"), 9, 10),
+        // An object is a namespace: its functions are called through it.
+        ("Merge", "object", None, 14, 30),
+        ("merge", "method", Some("Merge"), 16, 20),
+        ("mergeFields", "method", Some("Merge"), 22, 22),
+        // A member holding an anonymous class or a function is code; a plain value is not.
+        ("ordering", "method", Some("Merge"), 24, 27),
+        ("Parser", "trait", None, 32, 36),
+        ("at", "method", Some("Parser"), 34, 34),
+        ("parseAll", "method", Some("Parser"), 35, 35),
+        // A case object is a value of its own.
+        ("Empty", "class", None, 38, 38),
+        ("JValue", "class", None, 40, 40),
+        ("Field", "type", None, 42, 42),
+        // Scala 3: indented bodies end at their last line of code, not at the comment above
+        // the next definition.
+        ("Color", "enum", None, 44, 47),
+        ("hex", "method", Some("Color"), 47, 47),
+        ("Renderer", "class", None, 49, 55),
+        ("render", "method", Some("Renderer"), 51, 52),
+        ("indent", "method", Some("Renderer"), 55, 55),
+        ("words", "function", None, 58, 58),
+        ("compare", "function", None, 61, 61),
+        ("json", "module", None, 63, 65),
+        ("parse", "function", Some("json"), 64, 64),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, SCALA);
+
+    let diff = find(&symbols, "Diff");
+    assert_eq!(
+        diff.doc.as_deref(),
+        Some("A difference between two values.\n@param changed what changed")
+    );
+    // A class's parameters and parents are its signature.
+    assert_eq!(
+        diff.signature,
+        "case class Diff(changed: JValue, added: JValue)"
+    );
+    assert_eq!(
+        find(&symbols, "Merge").doc.as_deref(),
+        Some("Functions to merge two documents.")
+    );
+    let merge = find(&symbols, "merge");
+    assert_eq!(merge.doc.as_deref(), Some("Return the merged value."));
+    // Annotations belong to the definition; the `=` leads to the body.
+    assert_eq!(
+        merge.signature,
+        "@tailrec def merge(a: JValue, b: JValue): JValue"
+    );
+    assert_eq!(
+        find(&symbols, "mergeFields").signature,
+        "private[json] def mergeFields(vs: List[JField]): List[JField]"
+    );
+    assert_eq!(
+        find(&symbols, "ordering").signature,
+        "implicit val ordering: Ordering[JField]"
+    );
+    // An abstract member is all declaration; a `//` comment above is its doc.
+    let at = find(&symbols, "at");
+    assert_eq!(at.signature, "def at(i: Int): Char");
+    assert_eq!(at.doc.as_deref(), Some("Characters of the input."));
+    assert_eq!(
+        find(&symbols, "Empty").signature,
+        "case object Empty extends JValue"
+    );
+    assert_eq!(
+        find(&symbols, "Renderer").signature,
+        "class Renderer(width: Int)"
+    );
+    let render = find(&symbols, "render");
+    assert_eq!(render.doc.as_deref(), Some("Renders one value."));
+    assert_eq!(render.signature, "def render(v: JValue): String");
+    assert_eq!(
+        find(&symbols, "indent").doc.as_deref(),
+        Some("The indentation of nested values.")
+    );
+}
+
 const JAVA: &str = r#"package com.example;
 
 import java.util.List;
@@ -2469,6 +2620,14 @@ fn hostile_inputs_do_not_panic() {
     let invalid_zig = String::from_utf8_lossy(
         b"//! \xff\xfe\n/// \xc3\npub const \xff = struct { fn \xfe(\xc3) !void {\ntest \"\xff never closed",
     );
+    let deep_scala = format!(
+        "{}{}",
+        "object A { class B { def f = { ".repeat(500),
+        "if (x) { y match { case _ => (".repeat(1500)
+    );
+    let invalid_scala = String::from_utf8_lossy(
+        b"/** \xff\xfe\n */\nobject \xc3 {\n  def \xff(x: \xfe) =\n    new \xc3 {\n  \"never closed",
+    );
     let cases = [
         (Language::JavaScript, deep_js.as_str()),
         (Language::Rust, deep_rust.as_str()),
@@ -2525,6 +2684,12 @@ fn hostile_inputs_do_not_panic() {
         (
             Language::Zig,
             "pub const = struct { test { fn ( } const E = error{ , union(enum) opaque extern \"c\" fn",
+        ),
+        (Language::Scala, deep_scala.as_str()),
+        (Language::Scala, &invalid_scala),
+        (
+            Language::Scala,
+            "enum E:\n  case\ngiven with\nextension ()\nobject:\n  def = \ntrait [ val : => class",
         ),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),

@@ -202,7 +202,7 @@ fn mine_without_git_skips_history_and_bad_input_is_a_clear_error() {
     );
 }
 
-/// A repository in a language read as plain text (here Scala) mines nothing; fine-tuning says
+/// A repository in a language read as plain text (here Haskell) mines nothing; fine-tuning says
 /// so instead of only asking for documented functions.
 #[test]
 fn fine_tuning_a_plain_text_language_says_why_nothing_was_mined() {
@@ -212,9 +212,9 @@ fn fine_tuning_a_plain_text_language_says_why_nothing_was_mined() {
     std::fs::create_dir_all(root.join("src")).unwrap();
     for i in 0..6 {
         std::fs::write(
-            root.join(format!("src/Codec{i}.scala")),
+            root.join(format!("src/Codec{i}.hs")),
             format!(
-                "package codec\n\n/** Encodes values of kind {i} as JSON text. */\nobject Codec{i} {{\n  def encode(value: Int): String = value.toString\n}}\n"
+                "module Codec{i} (encode) where\n\n-- | Encodes values of kind {i} as JSON text.\nencode :: Int -> String\nencode value = show value\n"
             ),
         )
         .unwrap();
@@ -223,7 +223,7 @@ fn fine_tuning_a_plain_text_language_says_why_nothing_was_mined() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("6 of its 6 files are read as plain text") && stderr.contains("Scala"),
+        stderr.contains("6 of its 6 files are read as plain text") && stderr.contains("Haskell"),
         "{stderr}"
     );
 }

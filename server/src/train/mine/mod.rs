@@ -98,7 +98,7 @@ pub struct MineStats {
     /// Files read and symbols found in them.
     pub files: usize,
     pub symbols: usize,
-    /// Files read as plain text (formats and languages without symbols here: Scala, Haskell,
+    /// Files read as plain text (formats and languages without symbols here: Haskell, Dart,
     /// YAML, …): nothing is mined from them.
     pub text_files: usize,
     /// Files left out: binary, too large, unreadable.

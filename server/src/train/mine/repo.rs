@@ -146,7 +146,7 @@ pub(crate) fn is_definition(mined: &MinedSymbol) -> bool {
     !mined.is_test
         && !matches!(
             mined.symbol.kind,
-            SymbolKind::Section | SymbolKind::Impl | SymbolKind::Module
+            SymbolKind::Section | SymbolKind::Impl | SymbolKind::Object | SymbolKind::Module
         )
 }
 
@@ -201,6 +201,7 @@ pub(crate) fn mine_symbols(
 ) -> Vec<MinedSymbol> {
     let chunks = chunks_for_file(
         rel_path,
+        language,
         &symbols,
         chunker.tokenizer.as_ref(),
         chunker.max_tokens,
@@ -223,6 +224,7 @@ pub(crate) fn mine_symbols(
     let bare_chunks = if any_doc {
         chunks_for_file(
             rel_path,
+            language,
             &bare,
             chunker.tokenizer.as_ref(),
             chunker.max_tokens,

@@ -255,6 +255,7 @@ fn signature_words_find_the_body_as_the_index_embeds_it() {
     let chunker = chunker();
     let chunks = crate::chunk::chunks_for_file(
         "src/duration.rs",
+        crate::symbols::Language::Rust,
         &symbols,
         chunker.tokenizer.as_ref(),
         chunker.max_tokens,

@@ -754,3 +754,62 @@ async fn a_server_that_started_as_a_reader_takes_the_index_over_when_the_writer_
     assert_eq!(status["roots"][0]["readOnly"], false, "{status}");
     assert_eq!(status["pending"], 0, "{status}");
 }
+
+/// Scala files are split into symbols: `workspace/symbol` answers with a Scala object as an LSP
+/// Object and its method in it, and hover knows the method under the cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scala_objects_and_their_methods_are_symbols() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let scala = ws.root().join("src/Merge.scala");
+    std::fs::write(
+        &scala,
+        "package sample\n\n/** Functions to merge two JSON documents. */\nobject Merge {\n  /** Returns the fields of both objects, the second's winning. */\n  def merge(a: Map[String, Int], b: Map[String, Int]): Map[String, Int] =\n    a ++ b\n}\n",
+    )
+    .expect("write the Scala file");
+    let mut client = start(&ws).await;
+    wait_indexed(&mut client).await;
+
+    let symbols = client
+        .call("workspace/symbol", json!({"query": "Merge"}))
+        .await;
+    let find = |name: &str| -> Value {
+        symbols
+            .as_array()
+            .expect("an array of symbols")
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {symbols}"))
+    };
+    let object = find("Merge");
+    // SymbolKind.Object
+    assert_eq!(object["kind"], 19, "{object}");
+    assert!(
+        object["location"]["uri"]
+            .as_str()
+            .expect("uri")
+            .ends_with("src/Merge.scala")
+    );
+    let method = find("merge");
+    // SymbolKind.Method, in its object
+    assert_eq!(method["kind"], 6, "{method}");
+    assert_eq!(method["containerName"], "Merge", "{method}");
+    assert_eq!(method["location"]["range"]["start"]["line"], 5, "{method}");
+
+    let text = std::fs::read_to_string(&scala).expect("read back");
+    client
+        .notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri(&scala), "languageId": "scala", "version": 1, "text": text}}),
+        )
+        .await;
+    let hover = client
+        .call(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri(&scala)}, "position": {"line": 5, "character": 7}}),
+        )
+        .await;
+    // Hover knows the method under the cursor and shows code related to it.
+    let shown = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(shown.contains("(like `merge`)"), "{hover}");
+}

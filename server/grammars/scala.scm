@@ -25,6 +25,15 @@
 (package_object
   name: (_) @name) @definition.module
 
+; A Scala 3 extension method (`extension (s: String) def words …`) is called like a method of
+; its receiver's type, which becomes its container.
+(extension_definition
+  parameters: (parameters
+    (parameter
+      type: (_) @container))
+  body: (function_definition
+    name: (_) @name) @definition.method)
+
 (function_definition
   name: (_) @name) @definition.function
 

@@ -33,7 +33,8 @@ use crate::words::split_identifier;
 /// constants, `test` blocks) with `///` docs, and a Zig file's `//!` header.
 /// 12: Scala symbols (classes, traits, objects, enums, functions, function-valued members, type
 /// aliases) with Scaladoc; a Scala member's header says its container's first doc line.
-pub const CHUNK_FORMAT: &str = "12";
+/// 13: a Scala 3 extension method is a method of its receiver's type.
+pub const CHUNK_FORMAT: &str = "13";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2129,7 +2129,8 @@ fn scala_fixture() {
         ("Renderer", "class", None, 49, 55),
         ("render", "method", Some("Renderer"), 51, 52),
         ("indent", "method", Some("Renderer"), 55, 55),
-        ("words", "function", None, 58, 58),
+        // A Scala 3 extension method sits in its receiver's type.
+        ("words", "method", Some("String"), 58, 58),
         ("compare", "function", None, 61, 61),
         ("json", "module", None, 63, 65),
         ("parse", "function", Some("json"), 64, 64),

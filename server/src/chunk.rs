@@ -186,14 +186,16 @@ fn container_doc(language: Language, symbols: &[Symbol], index: usize) -> Option
         return None;
     }
     let symbol = symbols.get(index)?;
-    symbol.container.as_ref()?;
+    let container = symbol.container.as_deref()?;
     // Symbols are sorted by start line, then end line descending: the nearest earlier symbol
-    // that spans this one is its container.
+    // that spans this one is its container (unless the syntax named another: an extension
+    // method's receiver type).
     symbols[..index]
         .iter()
         .rev()
         .find(|outer| {
             outer.kind.is_container()
+                && outer.name == container
                 && outer.start_line <= symbol.start_line
                 && symbol.end_line <= outer.end_line
                 && (outer.start_line, outer.end_line) != (symbol.start_line, symbol.end_line)
@@ -496,6 +498,15 @@ pub(crate) mod tests {
         );
         // The container's own chunk, and every other language, say no such line.
         assert!(chunks[0].text.starts_with("object Merge · Merge.scala\n"));
+        // A container named by the syntax (an extension method's receiver type) has no doc here.
+        let mut extension = symbols.clone();
+        extension[1].container = Some("String".into());
+        let chunks = chunks_for_file("Merge.scala", Language::Scala, &extension, &Words, 100);
+        assert!(
+            chunks[1]
+                .text
+                .starts_with("method merge in String · Merge.scala\n")
+        );
         let rust = chunks_for_file("merge.rs", Language::Rust, &symbols, &Words, 100);
         assert!(
             rust[1]

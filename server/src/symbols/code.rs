@@ -687,8 +687,9 @@ fn draft(
     {
         before = run_before(outer - 1);
     }
-    // Scala 3: an indented body ends where the next definition starts, so the comments above
-    // that definition are the last nodes of the body before it, not siblings of the definition.
+    // Scala: an indented body (Scala 3, or a Scala 2 `=` body on the lines below) ends where the
+    // next definition starts, so the comments above that definition are the last nodes of the
+    // body before it, not siblings of the definition.
     let trailing;
     if language == Language::Scala && before.is_empty() {
         trailing = outer_node

@@ -201,11 +201,27 @@ fn container_doc(language: Language, symbols: &[Symbol], index: usize) -> Option
                 && (outer.start_line, outer.end_line) != (symbol.start_line, symbol.end_line)
         })
         .and_then(|outer| outer.doc.as_deref())
-        .and_then(|doc| doc.lines().map(str::trim).find(|line| !line.is_empty()))
+        .and_then(|doc| doc.lines().map(str::trim).find(|line| has_words(line)))
         .map(|line| match line.char_indices().nth(160) {
             Some((cut, _)) => &line[..cut],
             None => line,
         })
+}
+
+/// Whether a doc line says something outside its HTML tags (Scaladoc's `<p>` alone does not).
+fn has_words(line: &str) -> bool {
+    let mut in_tag = false;
+    line.chars().any(|c| match c {
+        '<' => {
+            in_tag = true;
+            false
+        }
+        '>' => {
+            in_tag = false;
+            false
+        }
+        _ => !in_tag && c.is_alphanumeric(),
+    })
 }
 
 /// Turns a file's symbols into chunks that fit `max_tokens` content tokens each.
@@ -471,6 +487,15 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn doc_lines_with_words() {
+        assert!(!has_words("<p>"));
+        assert!(!has_words("</p> <br/>"));
+        assert!(!has_words("* --"));
+        assert!(has_words("<b>Merges</b> two values"));
+        assert!(has_words("x < y"));
+    }
+
+    #[test]
     fn a_scala_member_says_its_containers_first_doc_line() {
         let object = Symbol {
             name: "Merge".into(),
@@ -479,7 +504,7 @@ pub(crate) mod tests {
             start_line: 1,
             end_line: 6,
             signature: "object Merge".into(),
-            doc: Some("\nFunction to merge two JSONs.\nSecond line.".into()),
+            doc: Some("<p>\nFunction to merge two JSONs.\nSecond line.".into()),
             text: "object Merge {\n  def merge(a: J, b: J): J = a\n}".into(),
         };
         let mut member = symbol("merge", 4, 5, "def merge(a: J, b: J): J = a");

@@ -660,13 +660,10 @@ fn draft(
         Some(parent) if def.kind() == "file_scoped_namespace_declaration" => parent.node,
         _ => candidate.end.unwrap_or(outer_node),
     };
-    // A Scala 3 indented body ends where the next definition starts, so it may hold the comments
-    // above that definition (its Scaladoc): the symbol ends at its last token of code.
-    let end_node = if language == Language::Scala {
-        last_code_token(end_node)
-    } else {
-        end_node
-    };
+    // An indented body may end where the next definition starts (Scala 3, and Scala 2's `=`
+    // body on the lines below): the comments at the end of it that are not indented deeper than
+    // this definition are the next one's docs, not part of this one.
+    let end_node = outdented_tail(end_node, outer_node.start_position().column).0;
     let run_before = |depth: usize| -> &[Node<'_>] {
         match (depth.checked_sub(1), path.get(depth)) {
             (Some(parent), Some(frame)) => runs
@@ -687,14 +684,14 @@ fn draft(
     {
         before = run_before(outer - 1);
     }
-    // Scala: an indented body (Scala 3, or a Scala 2 `=` body on the lines below) ends where the
-    // next definition starts, so the comments above that definition are the last nodes of the
-    // body before it, not siblings of the definition.
+    // For the same reason the comments right above a definition may be the last nodes of the
+    // body before it rather than its siblings.
     let trailing;
-    if language == Language::Scala && before.is_empty() {
+    if before.is_empty() {
+        let column = outer_node.start_position().column;
         trailing = outer_node
             .prev_named_sibling()
-            .map(trailing_comments)
+            .map(|previous| outdented_tail(previous, column).1)
             .unwrap_or_default();
         before = &trailing;
     }
@@ -943,43 +940,31 @@ fn scala_body(def: Node<'_>) -> Option<Node<'_>> {
         .or_else(|| def.child_by_field_name("value"))
 }
 
-/// The last token of a node that is not part of a comment (the node itself when it has no
-/// children).
-fn last_code_token(node: Node<'_>) -> Node<'_> {
-    let mut node = node;
-    loop {
-        let mut cursor = node.walk();
-        let last = node
-            .children(&mut cursor)
-            .filter(|child| !child.kind().contains("comment"))
-            .last();
-        match last {
-            Some(child) => node = child,
-            None => return node,
-        }
-    }
-}
-
-/// The comments that end a node, at any depth, in source order: the last children that are
-/// comments, then those of its last other child, and so on down.
-fn trailing_comments(node: Node<'_>) -> Vec<Node<'_>> {
+/// Splits the end of a node whose first line starts at `column`: the comments that end it, at
+/// any depth, without being indented deeper than `column` (in source order: they belong to
+/// what follows), and the last node before them, which ends what is left (a comment indented
+/// deeper is kept, as the body's own).
+fn outdented_tail(node: Node<'_>, column: usize) -> (Node<'_>, Vec<Node<'_>>) {
     let mut levels = Vec::new();
     let mut node = node;
     loop {
         let mut cursor = node.walk();
         let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
-        let code = children
-            .iter()
-            .rposition(|child| !child.kind().contains("comment"));
-        let first_comment = code.map_or(0, |last| last + 1);
-        levels.push(children[first_comment..].to_vec());
-        match code {
-            Some(last) => node = children[last],
+        let kept = children.iter().rposition(|child| {
+            !child.kind().contains("comment") || child.start_position().column > column
+        });
+        levels.push(children[kept.map_or(0, |last| last + 1)..].to_vec());
+        match kept.map(|last| children[last]) {
+            Some(child) if !child.kind().contains("comment") => node = child,
+            Some(comment) => {
+                node = comment;
+                break;
+            }
             None => break,
         }
     }
     // A deeper level's comments come first in the source.
-    levels.into_iter().rev().flatten().collect()
+    (node, levels.into_iter().rev().flatten().collect())
 }
 
 /// Where a Swift declaration's body starts: the body of a type or function, or the `{ … }` of a

@@ -2122,7 +2122,7 @@ fn scala_fixture() {
         ("Empty", "class", None, 38, 38),
         ("JValue", "class", None, 40, 40),
         ("Field", "type", None, 42, 42),
-        // Scala 3: indented bodies end at their last line of code, not at the comment above
+        // Scala 3: indented bodies end before the comment (at their own column) above
         // the next definition.
         ("Color", "enum", None, 44, 47),
         ("hex", "method", Some("Color"), 47, 47),
@@ -2186,6 +2186,26 @@ fn scala_fixture() {
         find(&symbols, "indent").doc.as_deref(),
         Some("The indentation of nested values.")
     );
+}
+
+#[test]
+fn a_comment_ending_a_body_stays_in_it_unless_it_is_no_deeper_than_the_definition() {
+    // Scala 3: the body's own last comment is indented deeper and stays; the one at the
+    // definitions' column documents the next definition.
+    let scala = "class Cache:\n  def get(k: Int): Int =\n    k + 1\n    // cached forever\n\n  // Drops every entry.\n  def clear(): Unit =\n    ()\n";
+    let symbols = extract(Language::Scala, "Cache.scala", scala);
+    let get = find(&symbols, "get");
+    assert_eq!((get.start_line, get.end_line), (2, 4));
+    assert!(get.text.ends_with("// cached forever"), "{:?}", get.text);
+    let clear = find(&symbols, "clear");
+    assert_eq!(clear.doc.as_deref(), Some("Drops every entry."));
+    assert_eq!((clear.start_line, clear.end_line), (7, 8));
+    // Python: a method's closing comment is part of it, as it was.
+    let python = "class Pool:\n    def close(self):\n        self.open = False\n        # Subclasses may override this.\n\n    def size(self):\n        return 0\n";
+    let symbols = extract(Language::Python, "pool.py", python);
+    let close = find(&symbols, "close");
+    assert_eq!((close.start_line, close.end_line), (2, 4));
+    assert_eq!(find(&symbols, "size").doc, None);
 }
 
 const JAVA: &str = r#"package com.example;

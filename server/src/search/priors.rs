@@ -31,7 +31,9 @@ pub enum PathClass {
     Vendored,
     /// Generated code: protobuf output, `*.generated.*`, amalgamated `single_include/`.
     Generated,
-    /// Compatibility shims and legacy code: `compat/`, `legacy/`.
+    /// Compatibility shims and legacy code: `compat/`, `legacy/`, and an API version kept
+    /// beside a newer one (`src/v3/` when `src/v4/` is there too, see
+    /// [`superseded_versions`]).
     Compat,
     /// Declaration-only files: TypeScript `.d.ts`, Python `.pyi` stubs.
     Declarations,
@@ -412,9 +414,95 @@ fn is_test_file(stem: &str, lower_stem: &str, lower_file: &str) -> bool {
         })
 }
 
+/// The version number of a directory named like an API version: `v3` → 3.
+fn version_dir(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix('v').or_else(|| name.strip_prefix('V'))?;
+    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Directories of an older API version kept beside a newer one: `src/v3` when `src/v4` is
+/// among `paths` too (zod 4 ships its version 3 for compatibility, and a question about zod
+/// means the current one). Returned as path prefixes ending in `/`. A version alone (`api/v1`
+/// with no `v2`) is current. Read from the paths a search found, so an old version is demoted
+/// only where the new one competes with it.
+pub fn superseded_versions<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    // Parent directory → the version directories found under it.
+    let mut versions: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
+    for path in paths {
+        let mut start = 0;
+        for (i, _) in path.match_indices('/') {
+            let name = &path[start..i];
+            if let Some(n) = version_dir(name) {
+                let parent = &path[..start];
+                let found = versions.entry(parent).or_default();
+                if !found.iter().any(|&(m, _)| m == n) {
+                    found.push((n, &path[..=i]));
+                }
+            }
+            start = i + 1;
+        }
+    }
+    let mut out = Vec::new();
+    for found in versions.values() {
+        let newest = found.iter().map(|&(n, _)| n).max().unwrap_or(0);
+        out.extend(
+            found
+                .iter()
+                .filter(|&&(n, _)| n < newest)
+                .map(|&(_, prefix)| prefix.to_string()),
+        );
+    }
+    out
+}
+
+/// The superseded version directory (`v3`) that holds `path`, if any.
+pub fn superseded_version_of<'a>(path: &str, superseded: &'a [String]) -> Option<&'a str> {
+    superseded
+        .iter()
+        .find(|prefix| path.starts_with(prefix.as_str()))
+        .map(|prefix| {
+            let dir = prefix.trim_end_matches('/');
+            dir.rsplit_once('/').map_or(dir, |(_, last)| last)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_older_version_beside_a_newer_one_is_superseded() {
+        let paths = [
+            "packages/zod/src/v3/types.ts",
+            "packages/zod/src/v4/core/schemas.ts",
+            "packages/zod/src/v4/classic/schemas.ts",
+            "api/v1/handlers.go",
+            "lib/v2ray/config.go",
+            "docs/v1/intro.md",
+            "docs/v10/intro.md",
+        ];
+        let superseded = superseded_versions(paths);
+        assert_eq!(superseded, vec!["docs/v1/", "packages/zod/src/v3/"]);
+        assert_eq!(
+            superseded_version_of("packages/zod/src/v3/errors.ts", &superseded),
+            Some("v3")
+        );
+        assert_eq!(
+            superseded_version_of("packages/zod/src/v4/core/errors.ts", &superseded),
+            None
+        );
+        // A version with no newer sibling is the current one.
+        assert_eq!(
+            superseded_version_of("api/v1/handlers.go", &superseded),
+            None
+        );
+        assert_eq!(version_dir("v2ray"), None);
+        assert_eq!(version_dir("v"), None);
+        assert!(superseded_versions(["src/v3/a.ts", "src/v3/b.ts"]).is_empty());
+    }
 
     fn classes(path: &str) -> Vec<PathClass> {
         classify(path, SymbolKind::Function, "f", None)

@@ -23,6 +23,8 @@ pub struct QueryProfile {
     pub asks_for: Vec<PathClass>,
     /// What kind of answer the query's wording asks for.
     pub shape: QueryShape,
+    /// Every word of the query as written, lower case, split at anything not alphanumeric.
+    raw_words: Vec<String>,
 }
 
 /// What kind of answer a query's wording asks for: one definition or a module. Read from the
@@ -83,7 +85,13 @@ impl QueryProfile {
             words,
             asks_for,
             shape,
+            raw_words,
         }
+    }
+
+    /// Whether the query has this word as written (lower case, e.g. `v3`).
+    pub fn names_word(&self, word: &str) -> bool {
+        self.raw_words.iter().any(|w| w.eq_ignore_ascii_case(word))
     }
 
     /// Whether the query names this kind of file, so its prior is lifted.

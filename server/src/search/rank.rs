@@ -24,7 +24,7 @@ use crate::index::{Index, IndexError};
 use crate::symbols::SymbolKind;
 use crate::words::split_identifier;
 
-use super::priors::{Priors, classify};
+use super::priors::{PathClass, Priors, classify, superseded_version_of, superseded_versions};
 use super::query::{QueryProfile, QueryShape, same_word};
 
 /// What each stage adds. The defaults are the best measured on the tuning half of the semble
@@ -331,14 +331,23 @@ pub(crate) fn apply_stack(
 }
 
 fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &Priors) {
+    let superseded = superseded_versions(candidates.iter().map(|c| c.chunk.path.as_str()));
     for candidate in candidates.iter_mut() {
         let chunk = &candidate.chunk;
-        let classes = classify(
+        let mut classes = classify(
             &chunk.path,
             chunk.kind,
             &chunk.name,
             chunk.container.as_deref(),
         );
+        // An older API version beside a newer one is compatibility code, unless the query
+        // names that version ("v3 error types").
+        if let Some(version) = superseded_version_of(&chunk.path, &superseded)
+            && !classes.contains(&PathClass::Compat)
+            && !profile.names_word(version)
+        {
+            classes.push(PathClass::Compat);
+        }
         for class in classes {
             if profile.asks_for(class) {
                 continue;
@@ -942,6 +951,57 @@ mod tests {
         assert_eq!(
             names(&select(off, 2, &decay(1.0, 1))),
             vec!["skips_binary", "read_text"]
+        );
+    }
+
+    #[test]
+    fn an_older_api_version_beside_a_newer_one_is_compat_code() {
+        let found = || {
+            vec![
+                candidate("src/v3/errors.ts", "ZodError", 1.0),
+                candidate("src/v4/core/errors.ts", "$ZodError", 0.8),
+            ]
+        };
+        let mut current = found();
+        apply_priors(
+            &mut current,
+            &QueryProfile::new("error structure and issue formatting"),
+            &Priors::default(),
+        );
+        let ranked = select(current, 2, &decay(1.0, 1));
+        assert_eq!(names(&ranked), vec!["$ZodError", "ZodError"]);
+        adds_up(&ranked[1]);
+        assert!(
+            ranked[1]
+                .parts
+                .iter()
+                .any(|p| p.stage == Stage::Prior && p.detail.contains("compat"))
+        );
+
+        // Naming the version, or asking for compatibility code, lifts the prior.
+        for query in ["v3 error types", "the compatibility error types"] {
+            let mut asked = found();
+            apply_priors(&mut asked, &QueryProfile::new(query), &Priors::default());
+            assert_eq!(
+                names(&select(asked, 2, &decay(1.0, 1))),
+                vec!["ZodError", "$ZodError"],
+                "{query}"
+            );
+        }
+
+        // Without the newer version among the results, the old one is not demoted.
+        let mut alone = vec![
+            candidate("src/v3/errors.ts", "ZodError", 1.0),
+            candidate("src/errors.ts", "Issue", 0.8),
+        ];
+        apply_priors(
+            &mut alone,
+            &QueryProfile::new("error structure"),
+            &Priors::default(),
+        );
+        assert_eq!(
+            names(&select(alone, 2, &decay(1.0, 1))),
+            vec!["ZodError", "Issue"]
         );
     }
 

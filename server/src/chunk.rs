@@ -34,7 +34,8 @@ use crate::words::split_identifier;
 /// 12: Scala symbols (classes, traits, objects, enums, functions, function-valued members, type
 /// aliases) with Scaladoc; a Scala member's header says its container's first doc line.
 /// 13: a Scala 3 extension method is a method of its receiver's type.
-pub const CHUNK_FORMAT: &str = "13";
+/// 14: a Rust file header keeps `#![doc = include_str!("…")]`, the file its module docs are in.
+pub const CHUNK_FORMAT: &str = "14";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,6 +18,7 @@ pub use pipeline::{
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -25,7 +26,7 @@ use crate::cache::cache_root;
 use crate::chunk::{CHUNK_FORMAT, Chunker};
 use crate::embed::{EmbedError, EmbedHandle, InputKind, QueryTask};
 pub use crate::model_key::{ModelKey, ServedModel};
-use crate::symbols::SymbolExtractor;
+use crate::symbols::{Language, SymbolExtractor, rust_doc_includes};
 use crate::workspace::{WalkOptions, WorkspaceError};
 use store::{IndexStore, StoredChunk};
 use vectors::VectorIndex;
@@ -182,7 +183,13 @@ pub struct Index {
     lock: Option<WriteLock>,
     extractor: SymbolExtractor,
     notes: Vec<String>,
+    /// [`Index::included_docs`], with the store generation it was read at.
+    included_docs: Mutex<Option<(u64, Arc<IncludedDocs>)>>,
 }
+
+/// Doc files that Rust items take their docs from (`#[doc = include_str!("…")]`): the file's
+/// workspace-relative path → the chunks of the items (or module headers) that include it.
+pub type IncludedDocs = std::collections::HashMap<String, Vec<i64>>;
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -252,6 +259,7 @@ impl Index {
             lock,
             extractor: SymbolExtractor::new(),
             notes,
+            included_docs: Mutex::new(None),
         })
     }
 
@@ -518,6 +526,38 @@ impl Index {
     }
 
     /// Symbols named exactly `name` (see [`store::IndexStore::symbols_named`]).
+    /// Which chunks take their docs from which files ([`IncludedDocs`]); read from the chunks
+    /// once per store generation.
+    pub fn included_docs(&self) -> Result<Arc<IncludedDocs>, IndexError> {
+        let generation = self.store.generation()?;
+        let mut cache = self
+            .included_docs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((read_at, docs)) = cache.as_ref()
+            && *read_at == generation
+        {
+            return Ok(Arc::clone(docs));
+        }
+        let mut docs = IncludedDocs::new();
+        for (id, path, text) in self
+            .store
+            .chunks_containing(Language::Rust.name(), "include_str!")?
+        {
+            for target in rust_doc_includes(&path, &text) {
+                docs.entry(target).or_default().push(id);
+            }
+        }
+        let docs = Arc::new(docs);
+        *cache = Some((generation, Arc::clone(&docs)));
+        Ok(docs)
+    }
+
+    /// Chunks by id, in the order asked (ids not found are left out).
+    pub fn chunks_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredChunk>, IndexError> {
+        self.store.chunks_by_ids(ids)
+    }
+
     pub fn symbols_named(&self, name: &str, k: usize) -> Result<Vec<StoredChunk>, IndexError> {
         self.store.symbols_named(name, k)
     }

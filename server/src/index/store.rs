@@ -653,6 +653,23 @@ impl IndexStore {
         Ok(out)
     }
 
+    /// The id, file path and text of every chunk of a file in `language` whose text contains
+    /// `needle` (a full scan: callers cache the answer per [`IndexStore::generation`]).
+    pub fn chunks_containing(
+        &self,
+        language: &str,
+        needle: &str,
+    ) -> Result<Vec<(i64, String, String)>, IndexError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, f.path, c.text FROM chunks c JOIN files f ON f.id = c.file_id
+             WHERE f.language = ?1 AND instr(c.text, ?2) > 0",
+        )?;
+        let rows = stmt.query_map(params![language, needle], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Chunks whose name contains the characters of `pattern` in order (case-insensitive),
     /// best matches first: exact, prefix, substring, then scattered.
     pub fn symbols_by_name(

@@ -77,6 +77,10 @@ pub struct StackParams {
     /// 0.937 → 0.943; for every query the same setting costs the quality benchmark 0.031.
     pub identifier_decay: f32,
     pub identifier_free: u32,
+    /// A Rust item whose docs are a file of their own (`#[doc = include_str!("…")]`) takes
+    /// this share of the best score of that file's sections when it is more than its own:
+    /// rustdoc shows the file as the item's docs, and the question is about the item.
+    pub included_docs: f32,
     /// Path priors (see [`PathClass`]).
     pub priors: Priors,
 }
@@ -96,6 +100,7 @@ impl Default for StackParams {
             same_file_keep: 1.0,
             identifier_decay: 0.5,
             identifier_free: 1,
+            included_docs: 1.0,
             priors: Priors::default(),
         }
     }
@@ -112,6 +117,7 @@ impl StackParams {
             ("how_coherence", self.how_coherence),
             ("topic_coherence", self.topic_coherence),
             ("file_similarity", self.file_similarity),
+            ("included_docs", self.included_docs),
         ];
         for (name, value) in non_negative {
             if !(value >= 0.0 && value.is_finite()) {
@@ -171,6 +177,7 @@ pub enum Stage {
     FileCoherence,
     FileSimilarity,
     SameFile,
+    IncludedDoc,
 }
 
 /// One stage's contribution to a result's score; a result's parts add up to its score.
@@ -309,6 +316,9 @@ pub(crate) fn apply_stack(
     index: &Index,
     accepts: &dyn Fn(&StoredChunk) -> bool,
 ) -> Result<(), IndexError> {
+    if params.included_docs > 0.0 {
+        lift_doc_includers(candidates, params.included_docs, index, accepts)?;
+    }
     if params.definition > 0.0 {
         boost_definitions(candidates, profile, params, index, accepts)?;
     }
@@ -430,6 +440,85 @@ fn boost_definitions(
                 detail.push_str(&format!(", as do {} other files", files - 1));
             }
             candidate.add(Stage::Definition, value, detail);
+        }
+    }
+    Ok(())
+}
+
+/// A doc file that Rust items include (`#[doc = include_str!("../docs/routing/nest.md")]`) is
+/// what rustdoc shows as their docs. Each such item (brought in from the index when neither
+/// list found it) rises to `weight` × the best score among the candidate sections of that
+/// file, when that is more than its own score; the sections keep their place (and their docs
+/// prior).
+fn lift_doc_includers(
+    candidates: &mut Vec<Candidate>,
+    weight: f32,
+    index: &Index,
+    accepts: &dyn Fn(&StoredChunk) -> bool,
+) -> Result<(), IndexError> {
+    let included = index.included_docs()?;
+    if included.is_empty() {
+        return Ok(());
+    }
+    // The best score of each included file among the candidates.
+    let mut best: HashMap<String, f32> = HashMap::new();
+    for candidate in candidates.iter() {
+        if included.contains_key(&candidate.chunk.path) {
+            let score = candidate.score();
+            let entry = best.entry(candidate.chunk.path.clone()).or_insert(score);
+            *entry = entry.max(score);
+        }
+    }
+    // Each including chunk, with the best doc score it is owed and the doc file it comes from.
+    let mut owed: HashMap<i64, (f32, &str)> = HashMap::new();
+    for (doc_path, score) in &best {
+        for &id in included.get(doc_path).into_iter().flatten() {
+            let entry = owed.entry(id).or_insert((*score, doc_path.as_str()));
+            if *score > entry.0 {
+                *entry = (*score, doc_path.as_str());
+            }
+        }
+    }
+    if owed.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = owed.keys().copied().collect();
+    ids.sort_unstable();
+    let mut slot: HashMap<SymbolKey, usize> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (SymbolKey::of(&c.chunk), i))
+        .collect();
+    // Several windows of one symbol may include the file: the symbol is lifted once.
+    let mut lifted: HashMap<usize, (f32, &str)> = HashMap::new();
+    for chunk in index.chunks_by_ids(&ids)? {
+        if !accepts(&chunk) {
+            continue;
+        }
+        let Some(&(score, doc_path)) = owed.get(&chunk.id) else {
+            continue;
+        };
+        let i = *slot.entry(SymbolKey::of(&chunk)).or_insert_with(|| {
+            candidates.push(Candidate {
+                chunk,
+                parts: Vec::new(),
+            });
+            candidates.len() - 1
+        });
+        let entry = lifted.entry(i).or_insert((score, doc_path));
+        if score > entry.0 {
+            *entry = (score, doc_path);
+        }
+    }
+    for (i, (score, doc_path)) in lifted {
+        let target = weight * score;
+        let own = candidates[i].score();
+        if target > own {
+            candidates[i].add(
+                Stage::IncludedDoc,
+                target - own,
+                format!("its docs are {doc_path}"),
+            );
         }
     }
     Ok(())

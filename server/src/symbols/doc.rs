@@ -275,6 +275,71 @@ fn strip_one_space(text: &str) -> &str {
     text.strip_prefix(' ').unwrap_or(text)
 }
 
+/// The files that Rust code at `path` (workspace-relative, `/`-separated) takes docs from with
+/// `#[doc = include_str!("…")]` or `#![doc = include_str!("…")]` (rustdoc reads the file as the
+/// item's or module's doc), as workspace-relative paths: `../docs/extract.md` in
+/// `src/extract/mod.rs` is `src/docs/extract.md`. Only a plain string literal is read (not
+/// `concat!(env!("CARGO_MANIFEST_DIR"), …)`), and a path that leaves the workspace is dropped.
+pub fn rust_doc_includes(path: &str, code: &str) -> Vec<String> {
+    let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+    let mut found = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("include_str!") {
+        let before = rest[..at].trim_end();
+        rest = &rest[at + "include_str!".len()..];
+        // The macro must be the value of a `doc` attribute: `#[doc = include_str!(…)]`.
+        let Some(before) = before.strip_suffix('=') else {
+            continue;
+        };
+        let Some(before) = before.trim_end().strip_suffix("doc") else {
+            continue;
+        };
+        let before = before.trim_end();
+        if !(before.ends_with("#[") || before.ends_with("#![")) {
+            continue;
+        }
+        let Some(literal) = rest
+            .trim_start()
+            .strip_prefix('(')
+            .map(str::trim_start)
+            .and_then(|r| r.strip_prefix('"'))
+        else {
+            continue;
+        };
+        let Some(end) = literal.find(['"', '\\']) else {
+            continue;
+        };
+        if literal[end..].starts_with('\\') {
+            continue;
+        }
+        if let Some(target) = join_relative(dir, &literal[..end])
+            && !found.contains(&target)
+        {
+            found.push(target);
+        }
+    }
+    found
+}
+
+/// `relative` resolved against the directory `dir`, both `/`-separated and inside the
+/// workspace; `None` when it climbs out of it or is absolute.
+fn join_relative(dir: &str, relative: &str) -> Option<String> {
+    if relative.is_empty() || relative.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in relative.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,5 +502,40 @@ mod tests {
         );
         assert_eq!(python_docstring("\"\"\"   \"\"\""), None);
         assert_eq!(python_docstring("42"), None);
+    }
+
+    #[test]
+    fn rust_doc_includes_resolve_against_the_file() {
+        let code = r#"#![doc = include_str!("../docs/extract.md")]
+pub use x::FromRequest;
+
+    #[doc = include_str!( "../docs/routing/nest.md" )]
+    pub fn nest() {}
+    #[doc=include_str!("./local.md")]
+    fn local() {}
+    // Not docs, or not a plain literal:
+    const T: &str = include_str!("template.html");
+    #![doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))]
+    #[doc = include_str!("../../../../outside.md")]
+    #[doc = include_str!("/etc/passwd")]
+    #[doc = include_str!("../docs/extract.md")]
+"#;
+        assert_eq!(
+            rust_doc_includes("src/extract/mod.rs", code),
+            vec![
+                "src/docs/extract.md",
+                "src/docs/routing/nest.md",
+                "src/extract/local.md"
+            ]
+        );
+        assert_eq!(
+            rust_doc_includes("lib.rs", "#![doc = include_str!(\"../README.md\")]"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            rust_doc_includes("src/lib.rs", "#![doc = include_str!(\"../README.md\")]"),
+            vec!["README.md"]
+        );
+        assert!(rust_doc_includes("a.rs", "#[doc = include_str!(\"unterminated").is_empty());
     }
 }

@@ -230,6 +230,14 @@ fn rust_header(lines: &Lines<'_>, end: usize) -> Header {
             row = last + 1;
             continue;
         }
+        // `#![doc = include_str!("../docs/extract.md")]`: the module's docs are another file,
+        // which search links to this header (`search::included`).
+        if trimmed.starts_with("#![") && trimmed.contains("include_str!") {
+            let last = statement_rows(lines, row, end, |l| l.trim_end().ends_with(']'));
+            header.add_export(row, last, &joined(lines, row, last));
+            row = last + 1;
+            continue;
+        }
         // Only top-level items: an indented line belongs to something else.
         let top_level = !line.starts_with([' ', '\t']);
         let item = strip_rust_visibility(trimmed);
@@ -451,9 +459,10 @@ mod tests {
             "Types and traits for extracting data from requests."
         );
         assert!(symbol.doc.as_deref().unwrap().contains("More words here."));
+        // The file that holds the module's docs is named, for search to link it.
         assert_eq!(
             symbol.text,
-            "pub mod path;\nmod state;\n\
+            "#![doc = include_str!(\"../docs/extract.md\")]\npub mod path;\nmod state;\n\
              pub use axum_core::extract::{ FromRequest, FromRequestParts, };\n\
              pub(crate) use self::state::State;"
         );
@@ -462,6 +471,19 @@ mod tests {
             "private imports are not exports"
         );
         assert!(!symbol.text.contains("Here"), "only top-level items");
+    }
+
+    #[test]
+    fn a_rust_module_whose_docs_are_another_file_has_a_header() {
+        let source =
+            "#![doc = include_str!(\"../README.md\")]\n#![deny(missing_docs)]\nfn f() {}\n";
+        let symbol = file_header(Language::Rust, "src/lib.rs", source, 2).unwrap();
+        assert_eq!(symbol.text, "#![doc = include_str!(\"../README.md\")]");
+        assert_eq!((symbol.start_line, symbol.end_line), (1, 1));
+        assert_eq!(
+            crate::symbols::rust_doc_includes("src/lib.rs", &symbol.text),
+            vec!["README.md"]
+        );
     }
 
     #[test]

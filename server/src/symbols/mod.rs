@@ -20,6 +20,7 @@ use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use code::Grammar;
+pub use doc::rust_doc_includes;
 use text::Lines;
 
 /// A language (or text format) that coder-lsp knows how to split into symbols.

@@ -695,6 +695,71 @@ fn regression_20_explain_adds_up_to_the_score() {
 }
 
 #[test]
+fn regression_20_an_item_whose_docs_are_a_markdown_file_is_found_by_them() {
+    let ws = Workspace::from_fixture("sample-repo");
+    fs::create_dir_all(ws.root().join("src/docs")).unwrap();
+    fs::write(
+        ws.root().join("src/docs/quarantine.md"),
+        "# Quarantine\n\nMoves a suspicious upload into the holding area, where a virus scanner \
+         inspects it before anyone can download it.\n",
+    )
+    .unwrap();
+    fs::write(
+        ws.root().join("src/uploads.rs"),
+        "#[doc = include_str!(\"docs/quarantine.md\")]\npub fn hold(id: u64) -> Result<(), Error> {\n    STORE.move_to(id, Area::Holding)\n}\n",
+    )
+    .unwrap();
+    let query = "where does a suspicious upload wait for the virus scanner";
+    let answer = ws.json("search", &["--top-k", "10", "--explain", query]);
+    let first = &answer["results"][0];
+    assert_eq!(first["name"], "hold", "{answer}");
+    assert!(
+        first["explain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["stage"] == "included_doc"
+                && p["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("src/docs/quarantine.md")),
+        "{first}"
+    );
+    // The Markdown itself stays a result (with the docs prior), below the function it documents.
+    assert!(
+        result_paths(&answer).contains(&"src/docs/quarantine.md".to_string()),
+        "{answer}"
+    );
+    // Turned off, the function scores by its own text alone.
+    let off = ws.json(
+        "search",
+        &[
+            "--top-k",
+            "10",
+            "--no-update",
+            "--explain",
+            "--ranking-params",
+            r#"{"included_docs": 0}"#,
+            query,
+        ],
+    );
+    let results = off["results"].as_array().unwrap();
+    assert!(
+        results.iter().all(|r| r["explain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["stage"] != "included_doc")),
+        "{off}"
+    );
+    let hold = results.iter().find(|r| r["name"] == "hold").unwrap();
+    assert!(
+        hold["score"].as_f64().unwrap() < first["score"].as_f64().unwrap(),
+        "{hold} {first}"
+    );
+}
+
+#[test]
 fn bad_ranking_settings_are_refused_with_a_reason() {
     let ws = Workspace::from_fixture("sample-repo");
     for (args, expected) in [

@@ -542,7 +542,7 @@ impl Index {
         let mut docs = IncludedDocs::new();
         for (id, path, text) in self
             .store
-            .chunks_containing(Language::Rust.name(), "include_str!")?
+            .chunks_with_identifier(Language::Rust.name(), "include_str")?
         {
             for target in rust_doc_includes(&path, &text) {
                 docs.entry(target).or_default().push(id);

@@ -653,18 +653,21 @@ impl IndexStore {
         Ok(out)
     }
 
-    /// The id, file path and text of every chunk of a file in `language` whose text contains
-    /// `needle` (a full scan: callers cache the answer per [`IndexStore::generation`]).
-    pub fn chunks_containing(
+    /// The id, file path and text of every chunk of a file in `language` whose text has the
+    /// identifier `identifier` (e.g. `include_str`): looked up in the lexical index, so no chunk
+    /// text is scanned.
+    pub fn chunks_with_identifier(
         &self,
         language: &str,
-        needle: &str,
+        identifier: &str,
     ) -> Result<Vec<(i64, String, String)>, IndexError> {
+        let expression = format!("body : \"{}\"", identifier.replace('"', ""));
         let mut stmt = self.conn.prepare_cached(
-            "SELECT c.id, f.path, c.text FROM chunks c JOIN files f ON f.id = c.file_id
-             WHERE f.language = ?1 AND instr(c.text, ?2) > 0",
+            "SELECT c.id, f.path, c.text FROM chunks_fts
+             JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id
+             WHERE chunks_fts MATCH ?1 AND f.language = ?2 AND instr(c.text, ?3) > 0",
         )?;
-        let rows = stmt.query_map(params![language, needle], |r| {
+        let rows = stmt.query_map(params![expression, language, identifier], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1118,6 +1121,37 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
             .collect();
         assert_eq!(aside.len(), 1, "the corrupt file is kept for inspection");
+    }
+
+    #[test]
+    fn chunks_with_an_identifier_are_found_through_the_lexical_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = IndexStore::open(&dir.path().join("store.sqlite")).unwrap();
+        let text = "#[doc = include_str!(\"docs/nest.md\")]\npub fn nest() {}";
+        store
+            .replace_file(&record("src/a.rs", 1), &[chunk("nest", text)], "fp")
+            .unwrap();
+        let python = FileRecord {
+            language: "python",
+            ..record("src/b.py", 2)
+        };
+        store
+            .replace_file(&python, &[chunk("load", "def load(): include_str")], "fp")
+            .unwrap();
+        let found = store.chunks_with_identifier("rust", "include_str").unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].1.as_str(), found[0].2.as_str()),
+            ("src/a.rs", text)
+        );
+        assert!(
+            store
+                .chunks_with_identifier("rust", "nothing_here")
+                .unwrap()
+                .is_empty()
+        );
+        // A quote in the identifier cannot break out of the FTS expression.
+        assert!(store.chunks_with_identifier("rust", "a\" OR \"b").is_ok());
     }
 
     #[test]

@@ -474,7 +474,10 @@ fn lift_doc_includers(
     for (doc_path, score) in &best {
         for &id in included.get(doc_path).into_iter().flatten() {
             let entry = owed.entry(id).or_insert((*score, doc_path.as_str()));
-            if *score > entry.0 {
+            // Ties go to the first path, so the explanation does not depend on hash order.
+            if (*score, std::cmp::Reverse(doc_path.as_str()))
+                > (entry.0, std::cmp::Reverse(entry.1))
+            {
                 *entry = (*score, doc_path.as_str());
             }
         }
@@ -506,7 +509,7 @@ fn lift_doc_includers(
             candidates.len() - 1
         });
         let entry = lifted.entry(i).or_insert((score, doc_path));
-        if score > entry.0 {
+        if (score, std::cmp::Reverse(doc_path)) > (entry.0, std::cmp::Reverse(entry.1)) {
             *entry = (score, doc_path);
         }
     }

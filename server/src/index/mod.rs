@@ -525,7 +525,6 @@ impl Index {
         self.store.vectors_in_file(self.fingerprint(), rel_path)
     }
 
-    /// Symbols named exactly `name` (see [`store::IndexStore::symbols_named`]).
     /// Which chunks take their docs from which files ([`IncludedDocs`]); read from the chunks
     /// once per store generation.
     pub fn included_docs(&self) -> Result<Arc<IncludedDocs>, IndexError> {
@@ -558,6 +557,7 @@ impl Index {
         self.store.chunks_by_ids(ids)
     }
 
+    /// Symbols named exactly `name` (see [`store::IndexStore::symbols_named`]).
     pub fn symbols_named(&self, name: &str, k: usize) -> Result<Vec<StoredChunk>, IndexError> {
         self.store.symbols_named(name, k)
     }

@@ -257,7 +257,12 @@ def target_extents(store_path, relevant):
     out = []
     for t in relevant:
         language = db.execute("SELECT language FROM files WHERE path = ?", (t["path"],)).fetchone()
-        if language == ("text",):
+        kinds = {k for (k,) in db.execute(
+            "SELECT DISTINCT c.kind FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?",
+            (t["path"],))}
+        # A build without the language's grammar (`--no-default-features`, one `lang-*` left out)
+        # keeps the language's name but cuts the file into text windows (`section` chunks).
+        if language == ("text",) or (kinds and kinds <= {"section"}):
             out.append({"path": t["path"], "name": t["name"], "start": t["line"], "end": t["line"],
                         "windows": True})
             continue

@@ -78,13 +78,15 @@ class Extents(unittest.TestCase):
             db = sqlite3.connect(store)
             db.executescript(
                 "CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT, language TEXT);"
-                "CREATE TABLE chunks(id INTEGER PRIMARY KEY, file_id INTEGER, name TEXT,"
+                "CREATE TABLE chunks(id INTEGER PRIMARY KEY, file_id INTEGER, name TEXT, kind TEXT,"
                 " start_line INTEGER, end_line INTEGER, signature TEXT, container TEXT);"
                 "INSERT INTO files VALUES (1, 'a.py', 'python');"
                 "INSERT INTO files VALUES (2, 'run.sh', 'text');"
-                "INSERT INTO chunks VALUES (1, 1, 'run', 5, 30, 'def run(self)', 'A');"
-                "INSERT INTO chunks VALUES (2, 1, 'run', 31, 50, 'def run(self)', 'A');"
-                "INSERT INTO chunks VALUES (3, 1, 'run', 80, 90, 'def run(self)', 'B');"
+                "INSERT INTO files VALUES (3, 'a.rb', 'ruby');"
+                "INSERT INTO chunks VALUES (1, 1, 'run', 'method', 5, 30, 'def run(self)', 'A');"
+                "INSERT INTO chunks VALUES (2, 1, 'run', 'method', 31, 50, 'def run(self)', 'A');"
+                "INSERT INTO chunks VALUES (3, 1, 'run', 'method', 80, 90, 'def run(self)', 'B');"
+                "INSERT INTO chunks VALUES (4, 3, 'a.rb', 'section', 1, 40, 'a.rb', NULL);"
             )
             db.commit()
             db.close()
@@ -96,6 +98,9 @@ class Extents(unittest.TestCase):
             # A file indexed as text windows: the target is its line.
             got = quality.target_extents(store, [{"path": "run.sh", "name": "main", "line": 7}])
             self.assertEqual([(e["start"], e["end"], e["windows"]) for e in got], [(7, 7, True)])
+            # A build without the language's grammar: its name stays, its chunks are windows.
+            got = quality.target_extents(store, [{"path": "a.rb", "name": "run", "line": 9}])
+            self.assertEqual([(e["start"], e["end"], e["windows"]) for e in got], [(9, 9, True)])
 
 
 class Queries(unittest.TestCase):

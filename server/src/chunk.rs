@@ -35,7 +35,9 @@ use crate::words::split_identifier;
 /// aliases) with Scaladoc; a Scala member's header says its container's first doc line.
 /// 13: a Scala 3 extension method is a method of its receiver's type.
 /// 14: a Rust file header keeps `#![doc = include_str!("…")]`, the file its module docs are in.
-pub const CHUNK_FORMAT: &str = "14";
+/// 15: a Lua file's LDoc module comment is its header module; `--[[--` opens a doc block; a
+/// module or namespace that only wraps types is their container, not a symbol.
+pub const CHUNK_FORMAT: &str = "15";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

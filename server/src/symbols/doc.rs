@@ -11,7 +11,10 @@ pub(crate) fn comment_lines(comment: &str) -> Vec<String> {
     if let Some(rest) = comment.strip_prefix("--") {
         if let Some(body) = lua_long_bracket(rest) {
             let mut raw = body.lines();
-            let first = raw.next().map(|line| line.trim().to_string());
+            // LDoc opens a doc block with `--[[--`: the dashes are a marker, not text.
+            let first = raw
+                .next()
+                .map(|line| line.trim().trim_start_matches('-').trim_start().to_string());
             return first.into_iter().chain(dedent(raw)).collect();
         }
         // LuaLS and LDoc open doc lines with `---`; longer runs are decoration.
@@ -415,6 +418,10 @@ mod tests {
             Some("One line ]] still inside")
         );
         assert_eq!(doc(&["--[[ Old style --]]"]).as_deref(), Some("Old style"));
+        assert_eq!(
+            doc(&["--[[-- LDoc's block.\n  More. ]]"]).as_deref(),
+            Some("LDoc's block.\nMore.")
+        );
         assert_eq!(doc(&["--[ not long"]).as_deref(), Some("[ not long"));
         assert_eq!(doc(&["--[=x"]).as_deref(), Some("[=x"));
     }

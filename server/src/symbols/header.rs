@@ -43,6 +43,7 @@ pub(crate) fn file_header(
             ecmascript_header(lines, end)
         }
         Language::Zig => zig_header(lines, end),
+        Language::Lua => lua_header(lines, end),
         _ => return None,
     };
     header.into_symbol(path)
@@ -139,7 +140,8 @@ fn module_name(path: &str) -> String {
     let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     let file = parts.pop().unwrap_or(path);
     let stem = file.split('.').next().unwrap_or(file);
-    let stands_for_dir = matches!(stem, "mod" | "lib" | "main" | "__init__" | "index" | "doc");
+    let stands_for_dir =
+        matches!(stem, "mod" | "lib" | "main" | "__init__" | "index" | "doc") || file == "init.lua";
     if stands_for_dir {
         while let Some(dir) = parts.pop() {
             if dir != "src" {
@@ -269,6 +271,44 @@ fn zig_header(lines: &Lines<'_>, end: usize) -> Header {
         }
         row += 1;
     }
+    header
+}
+
+/// LDoc tags that make a Lua comment the module's documentation wherever it stands.
+const LDOC_MODULE_TAGS: [&str; 4] = ["@module", "@classmod", "@submodule", "@script"];
+
+/// Lua: the module comment of LDoc and LuaLS, the file's first comment (`--- OrderedMap, a map
+/// which preserves ordering. … @classmod pl.OrderedMap`, or a `--[[-- … ]]` block). It must open
+/// with `---`/`--[[--` or carry a module tag, and a comment that runs into the first definition
+/// with no blank line documents that definition instead, unless it is tagged.
+fn lua_header(lines: &Lines<'_>, end: usize) -> Header {
+    let mut header = Header::default();
+    let Some(first) = (0..end).find(|&row| {
+        let trimmed = lines.line(row).trim();
+        !(trimmed.is_empty() || row == 0 && trimmed.starts_with("#!"))
+    }) else {
+        return header;
+    };
+    let opening = lines.line(first).trim_start();
+    if !opening.starts_with("--") {
+        return header;
+    }
+    let block = opening.starts_with("--[[") || opening.starts_with("--[=");
+    let last = if block {
+        statement_rows(lines, first, end, |l| l.contains("]]") || l.contains("]="))
+    } else {
+        let mut last = first;
+        while last + 1 < end && lines.line(last + 1).trim_start().starts_with("--") {
+            last += 1;
+        }
+        last
+    };
+    let ldoc = opening.starts_with("---") || opening.starts_with("--[[--");
+    let runs_into_definition = last + 1 >= end;
+    header.add_comment(lines, (first, last), !block, |doc| {
+        let tagged = LDOC_MODULE_TAGS.iter().any(|tag| doc.contains(tag));
+        !is_license(doc) && (tagged || ldoc && !runs_into_definition)
+    });
     header
 }
 
@@ -589,6 +629,56 @@ mod tests {
         let symbol = header(Language::Python, "requests/__init__.py", source).unwrap();
         assert_eq!(symbol.signature, "Requests HTTP Library");
         assert_eq!(symbol.name, "requests");
+    }
+
+    #[test]
+    fn lua_module_comment_of_ldoc() {
+        let source = "--- OrderedMap, a map which preserves ordering.\n\
+                      --\n\
+                      -- Derived from `pl.Map`.\n\
+                      -- @classmod pl.OrderedMap\n\
+                      \n\
+                      local Map = require 'pl.Map'\n\
+                      local OrderedMap = class(Map)\n\
+                      \n\
+                      --- construct an OrderedMap.\n\
+                      function OrderedMap:_init(t)\n\
+                      end\n";
+        let symbol = file_header(Language::Lua, "pl/OrderedMap.lua", source, 9).unwrap();
+        assert_eq!(symbol.name, "OrderedMap");
+        assert_eq!(symbol.kind, SymbolKind::Module);
+        assert_eq!((symbol.start_line, symbol.end_line), (1, 4));
+        assert_eq!(
+            symbol.signature,
+            "OrderedMap, a map which preserves ordering."
+        );
+        assert!(
+            symbol
+                .doc
+                .as_deref()
+                .unwrap()
+                .contains("@classmod pl.OrderedMap")
+        );
+        // A directory's `init.lua` is that directory's module.
+        let init = "#!/usr/bin/env lua\n--[[-- Penlight: the batteries. ]]\nlocal M = {}\n";
+        let symbol = header(Language::Lua, "lua/pl/init.lua", init).unwrap();
+        assert_eq!(symbol.name, "pl");
+        assert_eq!(symbol.doc.as_deref(), Some("Penlight: the batteries."));
+    }
+
+    #[test]
+    fn lua_comment_above_the_first_function_is_its_own() {
+        // Untagged and touching the first definition: that function's doc, not the file's.
+        let source = "--- Adds two numbers together.\nlocal function add(a, b)\nend\n";
+        assert!(file_header(Language::Lua, "add.lua", source, 1).is_none());
+        // The same comment with a module tag is the module's all the same.
+        let tagged = "--- Arithmetic helpers.\n-- @module add\nlocal function add(a, b)\nend\n";
+        assert!(file_header(Language::Lua, "add.lua", tagged, 2).is_some());
+        // A plain `--` comment, or a license banner, is no module doc.
+        let plain = "-- Some notes on this file and more words.\n\nlocal x = 1\n";
+        assert!(header(Language::Lua, "notes.lua", plain).is_none());
+        let license = "--- Copyright (c) 2020 Someone. MIT licensed.\n\nlocal x = 1\n";
+        assert!(header(Language::Lua, "l.lua", license).is_none());
     }
 
     #[test]

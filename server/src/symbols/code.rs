@@ -1240,9 +1240,13 @@ fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
         kind: SymbolKind,
         name: String,
         kept: bool,
+        /// The index of its symbol in `symbols`, if kept.
+        index: Option<usize>,
     }
     let mut open: Vec<Open> = Vec::new();
     let mut symbols = Vec::with_capacity(drafts.len());
+    // Per symbol: its rows and the index of the symbol it is nested in.
+    let mut nesting: Vec<((usize, usize), Option<usize>)> = Vec::with_capacity(drafts.len());
     for draft in drafts {
         while open.last().is_some_and(|parent| {
             !(parent.start <= draft.start_byte && draft.end_byte <= parent.end)
@@ -1261,6 +1265,10 @@ fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
             let container = draft
                 .container
                 .or_else(|| parent.map(|parent| parent.name.clone()));
+            nesting.push((
+                (draft.start_row, draft.end_row),
+                parent.and_then(|parent| parent.index),
+            ));
             symbols.push(Symbol {
                 name: draft.name.clone(),
                 kind,
@@ -1278,10 +1286,80 @@ fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
             kind,
             name: draft.name,
             kept,
+            index: kept.then(|| symbols.len() - 1),
         });
     }
+    let wrappers = namespace_wrappers(&symbols, &nesting, lines);
+    let mut symbols: Vec<Symbol> = symbols
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !wrappers.contains(i))
+        .map(|(_, symbol)| symbol)
+        .collect();
     symbols.sort_by_key(|s| (s.start_line, Reverse(s.end_line)));
     symbols
+}
+
+/// The modules and namespaces that only wrap other types: `module Liquid` around the one class
+/// of each of Liquid's files, `namespace Foo { class Bar … }` in C#, C++ and PHP. Their chunk
+/// would repeat the types they hold, line for line, and outrank them (a query about `ForloopDrop`
+/// found `module Liquid` first); they stay the container of what they hold. A module with
+/// functions or code of its own (constants, `extend self`, `using` lines) is a module. Returns
+/// indexes into `symbols`; `nesting` holds each symbol's rows and its parent's index.
+fn namespace_wrappers(
+    symbols: &[Symbol],
+    nesting: &[((usize, usize), Option<usize>)],
+    lines: &Lines<'_>,
+) -> Vec<usize> {
+    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, (_, parent)) in nesting.iter().enumerate() {
+        if let Some(parent) = parent {
+            children.entry(*parent).or_default().push(i);
+        }
+    }
+    let mut wrappers = Vec::new();
+    for (i, symbol) in symbols.iter().enumerate() {
+        if symbol.kind != SymbolKind::Module {
+            continue;
+        }
+        let Some(held) = children.get(&i) else {
+            continue;
+        };
+        // Elixir's `defstruct`/`defexception` is a struct named after its module: the module
+        // is that struct's definition, not a wrapper.
+        if !held
+            .iter()
+            .all(|&c| symbols[c].kind.is_container() && symbols[c].name != symbol.name)
+        {
+            continue;
+        }
+        let (first, last) = nesting[i].0;
+        let covered = |row: usize| {
+            held.iter().any(|&c| {
+                let (start, end) = nesting[c].0;
+                start <= row && row <= end
+            })
+        };
+        let own_code = (first + 1..last)
+            .filter(|&row| !covered(row))
+            .any(|row| !is_punctuation_or_comment(lines.line(row)));
+        if !own_code {
+            wrappers.push(i);
+        }
+    }
+    wrappers
+}
+
+/// A line that holds no code of its own: blank, a comment line of any of the languages, or
+/// only braces, `end` or semicolons.
+fn is_punctuation_or_comment(line: &str) -> bool {
+    let trimmed = line.trim();
+    const COMMENTS: [&str; 6] = ["#", "//", "/*", "*", "--", "=begin"];
+    trimmed.is_empty()
+        || COMMENTS.iter().any(|c| trimmed.starts_with(c))
+        || trimmed == "end"
+        || trimmed == "=end"
+        || trimmed.chars().all(|c| matches!(c, '{' | '}' | ';' | ' '))
 }
 
 #[cfg(test)]

@@ -690,6 +690,37 @@ def helper; end
 "#;
 
 #[test]
+fn a_module_that_only_wraps_types_is_their_container_not_a_symbol() {
+    // Liquid's files: `module Liquid` around one class. Its chunk would repeat the class.
+    let wrapped = "# frozen_string_literal: true\n\nmodule Liquid\n  # Information about a loop.\n  \
+                   class ForloopDrop < Drop\n    def index\n      @index + 1\n    end\n  end\n\n  \
+                   # Modes.\n  module Modes\n    module Strict\n      def self.on?\n      end\n    \
+                   end\n  end\nend\n";
+    let symbols = extract(Language::Ruby, "liquid/forloop_drop.rb", wrapped);
+    let expected: Vec<Row<'_>> = vec![
+        ("ForloopDrop", "class", Some("Liquid"), 5, 9),
+        ("index", "method", Some("ForloopDrop"), 6, 8),
+        ("Strict", "module", Some("Modes"), 13, 16),
+        ("on?", "method", Some("Strict"), 14, 15),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    // Code of its own makes a module a module: a constant, `extend self`, a function.
+    for own in [
+        "  VERSION = 1\n",
+        "  extend self\n",
+        "  def self.helper\n  end\n",
+    ] {
+        let source = format!("module Liquid\n{own}  class Drop\n  end\nend\n");
+        let symbols = extract(Language::Ruby, "liquid.rb", &source);
+        assert_eq!(symbols[0].name, "Liquid", "{own}");
+        assert_eq!(symbols[0].kind, SymbolKind::Module, "{own}");
+    }
+    // An empty module is no wrapper either.
+    let empty = extract(Language::Ruby, "e.rb", "module Empty\nend\n");
+    assert_eq!(outline(&empty), vec![("Empty", "module", None, 1, 2)]);
+}
+
+#[test]
 fn ruby_fixture() {
     let symbols = extract(Language::Ruby, "request.rb", RUBY);
     let expected: Vec<Row<'_>> = vec![
@@ -1119,20 +1150,23 @@ fn csharp_fixture() {
     );
     assert_eq!(symbols[18].doc.as_deref(), Some("Kinds of account."));
 
-    // A file-scoped namespace holds the rest of its file.
+    // A file-scoped namespace holds the rest of its file. One that holds only a class is its
+    // container, not a symbol of its own (its chunk would repeat the class).
     let file_scoped = "namespace Bank.Ledger;\n\n/// Records entries.\npublic static class Ledger\n{\n    public static void Add<T>(T entry) where T : class\n    {\n        int Local() => 1;\n    }\n}\n";
     let symbols = extract(Language::CSharp, "Ledger.cs", file_scoped);
     assert_eq!(
         outline(&symbols),
         vec![
-            ("Bank.Ledger", "module", None, 1, 10),
             ("Ledger", "class", Some("Bank.Ledger"), 4, 10),
             ("Add", "method", Some("Ledger"), 6, 9),
         ]
     );
-    assert_eq!(symbols[0].signature, "namespace Bank.Ledger");
-    assert_eq!(symbols[1].doc.as_deref(), Some("Records entries."));
+    assert_eq!(symbols[0].doc.as_deref(), Some("Records entries."));
     assert_texts_match_lines(&symbols, file_scoped);
+    let with_using = file_scoped.replace("\n\n///", "\nusing System;\n///");
+    let symbols = extract(Language::CSharp, "Ledger.cs", &with_using);
+    assert_eq!(outline(&symbols)[0], ("Bank.Ledger", "module", None, 1, 10));
+    assert_eq!(symbols[0].signature, "namespace Bank.Ledger");
 
     // A top-level program (C# 9) has no definitions: it stays searchable as windows.
     let program = "using System;\n\nConsole.WriteLine(\"hi\");\n";
@@ -2789,8 +2823,8 @@ fn cpp_headers_named_h_fall_back_to_cpp() {
     let header =
         "#pragma once\nnamespace x {\nclass Foo {\npublic:\n  int bar() { return 1; }\n};\n}\n";
     let symbols = extract(Language::C, "foo.h", header);
+    // `namespace x` only wraps `Foo`: it is `Foo`'s container, not a symbol.
     let expected: Vec<Row<'_>> = vec![
-        ("x", "module", None, 2, 7),
         ("Foo", "class", Some("x"), 3, 6),
         ("bar", "method", Some("Foo"), 5, 5),
     ];

@@ -98,6 +98,10 @@ class Extents(unittest.TestCase):
             # A file indexed as text windows: the target is its line.
             got = quality.target_extents(store, [{"path": "run.sh", "name": "main", "line": 7}])
             self.assertEqual([(e["start"], e["end"], e["windows"]) for e in got], [(7, 7, True)])
+            # A file the binary skipped (minified, too large): its target can match no hit.
+            got = quality.target_extents(store, [{"path": "min.js", "name": "f", "line": 3}])
+            self.assertEqual(quality.match_hits(
+                [{"path": "min.js", "name": "f", "start_line": 3, "end_line": 3}], got), [None])
             # A build without the language's grammar: its name stays, its chunks are windows.
             got = quality.target_extents(store, [{"path": "a.rb", "name": "run", "line": 9}])
             self.assertEqual([(e["start"], e["end"], e["windows"]) for e in got], [(9, 9, True)])

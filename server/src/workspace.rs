@@ -17,7 +17,9 @@ use crate::symbols::Language;
 
 /// Files larger than this are skipped unless configured otherwise.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1024 * 1024;
-/// A line longer than this marks a file as minified or generated.
+/// Lines longer than this that hold at least half of a file's bytes mark it as minified or
+/// generated. One long line in hand-written code (a regular expression, a table) does not:
+/// league/commonmark's `UrlAutolinkParser.php` holds a 1,821-character pattern.
 pub const MINIFIED_LINE_LENGTH: usize = 1000;
 /// The project-level ignore file, in `.gitignore` syntax.
 pub const IGNORE_FILE_NAME: &str = ".coderignore";
@@ -63,7 +65,9 @@ pub enum SkipReason {
     Binary,
     #[error("larger than the {limit}-byte limit ({size} bytes)")]
     TooLarge { size: u64, limit: u64 },
-    #[error("minified or generated (a line longer than {MINIFIED_LINE_LENGTH} characters)")]
+    #[error(
+        "minified or generated (lines longer than {MINIFIED_LINE_LENGTH} characters hold most of it)"
+    )]
     Minified,
     #[error("cannot be read: {0}")]
     Unreadable(String),
@@ -332,10 +336,12 @@ pub fn check_text(bytes: &[u8]) -> Result<(), SkipReason> {
     if bytes.contains(&0) {
         return Err(SkipReason::Binary);
     }
-    if bytes
+    let long_bytes: usize = bytes
         .split(|&b| b == b'\n')
-        .any(|line| line.len() > MINIFIED_LINE_LENGTH && char_count(line) > MINIFIED_LINE_LENGTH)
-    {
+        .filter(|line| line.len() > MINIFIED_LINE_LENGTH && char_count(line) > MINIFIED_LINE_LENGTH)
+        .map(<[u8]>::len)
+        .sum();
+    if long_bytes > 0 && long_bytes * 2 >= bytes.len() {
         return Err(SkipReason::Minified);
     }
     Ok(())
@@ -552,6 +558,25 @@ mod tests {
         );
         // 900 two-byte characters is 1800 bytes but still a normal line.
         assert!(read_text(&root.join("wide.md"), DEFAULT_MAX_FILE_SIZE).is_ok());
+        // One long pattern in a hand-written file is no minification; a bundle whose long lines
+        // hold most of it is, whatever short lines surround them.
+        let pattern = format!("/x{}/", "[a-z]".repeat(300));
+        let code = format!(
+            "<?php\n{}\nconst P = '{pattern}';\n",
+            "function f() {}\n".repeat(120)
+        );
+        write(root, "Parser.php", code.as_bytes());
+        assert!(read_text(&root.join("Parser.php"), DEFAULT_MAX_FILE_SIZE).is_ok());
+        let bundle = format!(
+            "// header\n{}\n{}\n",
+            "var a=1;".repeat(400),
+            "f();\n".repeat(50)
+        );
+        write(root, "bundle.js", bundle.as_bytes());
+        assert_eq!(
+            read_text(&root.join("bundle.js"), DEFAULT_MAX_FILE_SIZE),
+            Err(SkipReason::Minified)
+        );
         let text = read_text(&root.join("latin1.py"), DEFAULT_MAX_FILE_SIZE).unwrap();
         assert!(text.contains("def f():"));
         assert!(matches!(

@@ -28,7 +28,9 @@
 (function_declaration
   name: (identifier) @name) @definition.function
 
-; M.f = function() … end
+; M.f = function() … end. Everywhere a function value may be the fallback of a polyfill,
+; `M.f = M.f or function() … end` (`table.unpack = table.unpack or function`, a returned table's
+; `setfenv = setfenv or function`).
 (assignment_statement
   (variable_list
     .
@@ -41,7 +43,7 @@
       field: (identifier) @name))
   (expression_list
     .
-    value: (function_definition))) @definition.function
+    value: [(function_definition) (binary_expression "or" right: (function_definition))])) @definition.function
 
 ; local f = function() … end (the declaration holds the comments above it)
 (variable_declaration
@@ -51,7 +53,7 @@
       name: (identifier) @name)
     (expression_list
       .
-      value: (function_definition)))) @definition.function
+      value: [(function_definition) (binary_expression "or" right: (function_definition))]))) @definition.function
 
 ; f = function() … end
 (chunk
@@ -61,7 +63,7 @@
       name: (identifier) @name)
     (expression_list
       .
-      value: (function_definition))) @definition.function)
+      value: [(function_definition) (binary_expression "or" right: (function_definition))])) @definition.function)
 
 ; M = { f = function() … end }, and `local M = { … }`, whose assignment is inside a
 ; declaration: functions in a module table.
@@ -74,7 +76,7 @@
     value: (table_constructor
       (field
         name: (identifier) @name
-        value: (function_definition)) @definition.function)))
+        value: [(function_definition) (binary_expression "or" right: (function_definition))]) @definition.function)))
 
 ; return { f = function() … end }: a module returned as a table literal.
 (return_statement
@@ -83,4 +85,4 @@
     (table_constructor
       (field
         name: (identifier) @name
-        value: (function_definition)) @definition.function)))
+        value: [(function_definition) (binary_expression "or" right: (function_definition))]) @definition.function)))

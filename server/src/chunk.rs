@@ -37,7 +37,8 @@ use crate::words::split_identifier;
 /// 14: a Rust file header keeps `#![doc = include_str!("…")]`, the file its module docs are in.
 /// 15: a Lua file's LDoc module comment is its header module; `--[[--` opens a doc block; a
 /// module or namespace that only wraps types is their container, not a symbol.
-pub const CHUNK_FORMAT: &str = "15";
+/// 16: a Lua function that is the fallback of `or` (`M.f = M.f or function`) is a symbol.
+pub const CHUNK_FORMAT: &str = "16";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

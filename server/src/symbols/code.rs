@@ -1013,10 +1013,21 @@ fn lua_parameters(def: Node<'_>) -> Option<Node<'_>> {
         "function_declaration" => def,
         "variable_declaration" => lua_function_value(def.named_child(0)?)?,
         "assignment_statement" => lua_function_value(def)?,
-        "field" => def.child_by_field_name("value")?,
+        "field" => lua_function(def.child_by_field_name("value")?)?,
         _ => return None,
     };
     function.child_by_field_name("parameters")
+}
+
+/// The function a value is: itself, or the fallback of a polyfill (`f or function(…) … end`).
+fn lua_function(value: Node<'_>) -> Option<Node<'_>> {
+    match value.kind() {
+        "function_definition" => Some(value),
+        "binary_expression" => value
+            .child_by_field_name("right")
+            .filter(|right| right.kind() == "function_definition"),
+        _ => None,
+    }
 }
 
 /// The function stored by a Lua assignment: the first value of its expression list.
@@ -1025,9 +1036,7 @@ fn lua_function_value(assignment: Node<'_>) -> Option<Node<'_>> {
     let values = assignment
         .named_children(&mut cursor)
         .find(|node| node.kind() == "expression_list")?;
-    values
-        .named_child(0)
-        .filter(|value| value.kind() == "function_definition")
+    lua_function(values.named_child(0)?)
 }
 
 /// The declaration text from the symbol's start to its body (or the end of the definition's

@@ -853,6 +853,26 @@ fn lua_fixture() {
     let symbols = extract(Language::Lua, "init.lua", returned);
     assert_eq!(outline(&symbols), vec![("setup", "function", None, 3, 4)]);
     assert_eq!(symbols[0].doc.as_deref(), Some("Sets up."));
+
+    // Polyfills: a function that is the fallback of `or` is a definition too.
+    let polyfills = "local unpack = table.unpack or function(t, i)\nend\n\
+                     table.pack = table.pack or function(...)\nend\n\
+                     local default = opts and function() end\n\
+                     return {\n  setfenv = setfenv or function(f, t)\n  end,\n}\n";
+    let symbols = extract(Language::Lua, "compat.lua", polyfills);
+    assert_eq!(
+        outline(&symbols),
+        vec![
+            ("unpack", "function", None, 1, 2),
+            ("pack", "function", Some("table"), 3, 4),
+            ("setfenv", "function", None, 7, 8),
+        ]
+    );
+    assert_eq!(
+        symbols[0].signature,
+        "local unpack = table.unpack or function(t, i)"
+    );
+    assert_eq!(symbols[2].signature, "setfenv = setfenv or function(f, t)");
 }
 
 const PHP: &str = r#"<html><body>

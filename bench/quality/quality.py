@@ -248,6 +248,11 @@ def check(corpora):
 # ---------------------------------------------------------------- running
 
 
+def missed(target):
+    """An extent no hit can match: the binary did not index that target."""
+    return {"path": target["path"], "name": target["name"], "start": 0, "end": -1}
+
+
 def target_extents(store_path, relevant):
     """Each target's symbol as indexed: the chunk whose lines hold the target line (the tightest),
     extended over the later windows of the same symbol. A target in a file indexed as text windows
@@ -263,7 +268,7 @@ def target_extents(store_path, relevant):
             # can match, and the query counts what it lost. `check` has seen the file exists.
             print(f"target {t['path']}:{t['line']} {t['name']}: the file is not indexed; "
                   "the target counts as missed", file=sys.stderr)
-            out.append({"path": t["path"], "name": t["name"], "start": 0, "end": -1})
+            out.append(missed(t))
             continue
         kinds = {k for (k,) in db.execute(
             "SELECT DISTINCT c.kind FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?",
@@ -286,7 +291,7 @@ def target_extents(store_path, relevant):
             # symbol (a definition idiom it misses), and no hit can match it.
             print(f"target {t['path']}:{t['line']} {t['name']} is not an indexed symbol; "
                   "it counts as missed", file=sys.stderr)
-            out.append({"path": t["path"], "name": t["name"], "start": 0, "end": -1})
+            out.append(missed(t))
             continue
         first = min(holding, key=lambda r: r[1] - r[0])
         end = first[1]

@@ -474,12 +474,7 @@ fn lift_doc_includers(
     for (doc_path, score) in &best {
         for &id in included.get(doc_path).into_iter().flatten() {
             let entry = owed.entry(id).or_insert((*score, doc_path.as_str()));
-            // Ties go to the first path, so the explanation does not depend on hash order.
-            if (*score, std::cmp::Reverse(doc_path.as_str()))
-                > (entry.0, std::cmp::Reverse(entry.1))
-            {
-                *entry = (*score, doc_path.as_str());
-            }
+            keep_best_doc(entry, *score, doc_path);
         }
     }
     if owed.is_empty() {
@@ -509,9 +504,7 @@ fn lift_doc_includers(
             candidates.len() - 1
         });
         let entry = lifted.entry(i).or_insert((score, doc_path));
-        if (score, std::cmp::Reverse(doc_path)) > (entry.0, std::cmp::Reverse(entry.1)) {
-            *entry = (score, doc_path);
-        }
+        keep_best_doc(entry, score, doc_path);
     }
     for (i, (score, doc_path)) in lifted {
         let target = weight * score;
@@ -525,6 +518,14 @@ fn lift_doc_includers(
         }
     }
     Ok(())
+}
+
+/// Keeps in `best` the higher doc score; a tie goes to the first doc path, so the explanation
+/// does not depend on hash order.
+fn keep_best_doc<'a>(best: &mut (f32, &'a str), score: f32, doc_path: &'a str) {
+    if (score, std::cmp::Reverse(doc_path)) > (best.0, std::cmp::Reverse(best.1)) {
+        *best = (score, doc_path);
+    }
 }
 
 /// Kinds that define a type, which a capitalised identifier most likely names.

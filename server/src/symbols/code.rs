@@ -1254,8 +1254,8 @@ fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
     }
     let mut open: Vec<Open> = Vec::new();
     let mut symbols = Vec::with_capacity(drafts.len());
-    // Per symbol: its rows and the index of the symbol it is nested in.
-    let mut nesting: Vec<((usize, usize), Option<usize>)> = Vec::with_capacity(drafts.len());
+    // Per symbol: the index of the symbol it is nested in.
+    let mut parents: Vec<Option<usize>> = Vec::with_capacity(drafts.len());
     for draft in drafts {
         while open.last().is_some_and(|parent| {
             !(parent.start <= draft.start_byte && draft.end_byte <= parent.end)
@@ -1274,10 +1274,7 @@ fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
             let container = draft
                 .container
                 .or_else(|| parent.map(|parent| parent.name.clone()));
-            nesting.push((
-                (draft.start_row, draft.end_row),
-                parent.and_then(|parent| parent.index),
-            ));
+            parents.push(parent.and_then(|parent| parent.index));
             symbols.push(Symbol {
                 name: draft.name.clone(),
                 kind,
@@ -1298,12 +1295,11 @@ fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
             index: kept.then(|| symbols.len() - 1),
         });
     }
-    let wrappers = namespace_wrappers(&symbols, &nesting, lines);
+    let wrappers = namespace_wrappers(&symbols, &parents, lines);
     let mut symbols: Vec<Symbol> = symbols
         .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !wrappers.contains(i))
-        .map(|(_, symbol)| symbol)
+        .zip(wrappers)
+        .filter_map(|(symbol, wrapper)| (!wrapper).then_some(symbol))
         .collect();
     symbols.sort_by_key(|s| (s.start_line, Reverse(s.end_line)));
     symbols
@@ -1314,19 +1310,19 @@ fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
 /// would repeat the types they hold, line for line, and outrank them (a query about `ForloopDrop`
 /// found `module Liquid` first); they stay the container of what they hold. A module with
 /// functions or code of its own (constants, `extend self`, `using` lines) is a module. Returns
-/// indexes into `symbols`; `nesting` holds each symbol's rows and its parent's index.
+/// whether each of `symbols` is a wrapper; `parents` holds the index of each one's parent.
 fn namespace_wrappers(
     symbols: &[Symbol],
-    nesting: &[((usize, usize), Option<usize>)],
+    parents: &[Option<usize>],
     lines: &Lines<'_>,
-) -> Vec<usize> {
+) -> Vec<bool> {
     let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (i, (_, parent)) in nesting.iter().enumerate() {
+    for (i, parent) in parents.iter().enumerate() {
         if let Some(parent) = parent {
             children.entry(*parent).or_default().push(i);
         }
     }
-    let mut wrappers = Vec::new();
+    let mut wrappers = vec![false; symbols.len()];
     for (i, symbol) in symbols.iter().enumerate() {
         if symbol.kind != SymbolKind::Module {
             continue;
@@ -1342,19 +1338,16 @@ fn namespace_wrappers(
         {
             continue;
         }
-        let (first, last) = nesting[i].0;
-        let covered = |row: usize| {
-            held.iter().any(|&c| {
-                let (start, end) = nesting[c].0;
-                start <= row && row <= end
-            })
+        // Lines are 1-based (a line's row is `line - 1`); the module's own first and last
+        // lines are its header and its end.
+        let covered = |line: u32| {
+            held.iter()
+                .any(|&c| symbols[c].start_line <= line && line <= symbols[c].end_line)
         };
-        let own_code = (first + 1..last)
-            .filter(|&row| !covered(row))
-            .any(|row| !is_punctuation_or_comment(lines.line(row)));
-        if !own_code {
-            wrappers.push(i);
-        }
+        let own_code = (symbol.start_line + 1..symbol.end_line)
+            .filter(|&line| !covered(line))
+            .any(|line| !is_punctuation_or_comment(lines.line(line as usize - 1)));
+        wrappers[i] = !own_code;
     }
     wrappers
 }

@@ -204,6 +204,15 @@ fn statement_rows(
         .unwrap_or(first)
 }
 
+/// The last row of the run of `marker` line comments that starts at `row` (before `end`).
+fn comment_run_end(lines: &Lines<'_>, row: usize, end: usize, marker: &str) -> usize {
+    let mut last = row;
+    while last + 1 < end && lines.line(last + 1).trim_start().starts_with(marker) {
+        last += 1;
+    }
+    last
+}
+
 /// The text of rows `first..=last`, each trimmed, joined by single spaces where a statement was
 /// broken over lines (`pub use a::{\n b,\n c };` reads `pub use a::{ b, c };`).
 fn joined(lines: &Lines<'_>, first: usize, last: usize) -> String {
@@ -233,7 +242,7 @@ fn rust_header(lines: &Lines<'_>, end: usize) -> Header {
             continue;
         }
         // `#![doc = include_str!("../docs/extract.md")]`: the module's docs are another file,
-        // which search links to this header (`search::included`).
+        // which the ranking links to this header (`lift_doc_includers` in `search/rank.rs`).
         if trimmed.starts_with("#![") && trimmed.contains("include_str!") {
             let last = statement_rows(lines, row, end, |l| l.trim_end().ends_with(']'));
             header.add_export(row, last, &joined(lines, row, last));
@@ -297,11 +306,7 @@ fn lua_header(lines: &Lines<'_>, end: usize) -> Header {
     let last = if block {
         statement_rows(lines, first, end, |l| l.contains("]]") || l.contains("]="))
     } else {
-        let mut last = first;
-        while last + 1 < end && lines.line(last + 1).trim_start().starts_with("--") {
-            last += 1;
-        }
-        last
+        comment_run_end(lines, first, end, "--")
     };
     let ldoc = opening.starts_with("---") || opening.starts_with("--[[--");
     let runs_into_definition = last + 1 >= end;
@@ -421,10 +426,7 @@ fn ecmascript_header(lines: &Lines<'_>, end: usize) -> Header {
             continue;
         }
         if !seen_code && trimmed.starts_with("//") {
-            let mut last = row;
-            while last + 1 < end && lines.line(last + 1).trim_start().starts_with("//") {
-                last += 1;
-            }
+            let last = comment_run_end(lines, row, end, "//");
             header.add_comment(lines, (row, last), true, is_module_doc);
             row = last + 1;
             continue;

@@ -35,6 +35,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPORA_DIR = os.path.join(HERE, "corpora")
 MODES = ["dense", "lexical", "hybrid"]
 CUTOFF = 10
+# What a query asks for: what a function does, a concept a type or module stands for, a name as
+# written, or a thing described as a noun phrase ("a cache that forgets …", any kind of symbol).
+QUERY_TYPES = ("behaviour", "concept", "identifier", "description")
 
 
 # ---------------------------------------------------------------- metrics
@@ -226,8 +229,8 @@ def check(corpora):
             if text in seen:
                 problems.append(f"{corpus['name']}: duplicate query {text!r}")
             seen.add(text)
-            if q.get("type") not in ("behaviour", "concept", "identifier"):
-                problems.append(f"{corpus['name']}: {text!r}: type must be behaviour, concept or identifier")
+            if q.get("type") not in QUERY_TYPES:
+                problems.append(f"{corpus['name']}: {text!r}: type must be one of {', '.join(QUERY_TYPES)}")
             if not q.get("relevant"):
                 problems.append(f"{corpus['name']}: {text!r} lists no relevant symbol")
             for t in q.get("relevant", []):
@@ -439,7 +442,7 @@ def table(rows_by_corpus, modes):
                      f"**{mean(rows, 'mrr'):.3f}** | **{mean(rows, 'recall'):.3f}** |")
     lines += ["", "nDCG@10 by query type (all codebases):", "",
               "| type | queries | " + " | ".join(modes) + " |", "|---|---:|" + "---:|" * len(modes)]
-    for kind in ("behaviour", "concept", "identifier"):
+    for kind in QUERY_TYPES:
         cells = []
         count = 0
         for m in modes:

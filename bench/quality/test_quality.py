@@ -115,7 +115,7 @@ class Queries(unittest.TestCase):
             queries = quality.load_queries(corpus["name"])
             self.assertGreaterEqual(len(queries), corpus.get("min_queries", 50), corpus["name"])
             for q in queries:
-                self.assertIn(q["type"], ("behaviour", "concept", "identifier"), json.dumps(q))
+                self.assertIn(q["type"], quality.QUERY_TYPES, json.dumps(q))
                 self.assertTrue(q["relevant"], q["query"])
                 for t in q["relevant"]:
                     self.assertEqual(set(t), {"path", "name", "line"}, q["query"])

@@ -1,5 +1,8 @@
 //! Path priors: what kind of file a result comes from (a test, documentation, an example,
 //! vendored or generated code, …) and how much that lowers it, unless the query asks for it.
+//! Kind priors sit beside them ([`kind_class`]): a constant or a type alias answers a question
+//! in words less often than code that does something, and a function answers a description of
+//! a thing ("a cache that …") less often than a type.
 //!
 //! A prior never removes a result: it multiplies its score by a factor, so a test still shows
 //! when nothing better matches. The defaults carry the measurement that set them (README, "How
@@ -12,6 +15,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::symbols::SymbolKind;
+
+use super::query::QueryShape;
 
 /// What a file (or a symbol within one) is, as far as ranking is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -39,10 +44,19 @@ pub enum PathClass {
     Declarations,
     /// Files that mostly re-export: Python `__init__.py`, Java `package-info.java`.
     Reexport,
+    /// A constant (`DECIMAL_REGEX = /…/`, `const MAX = 8`), for a query in words that does not
+    /// name it ([`kind_class`]).
+    Constant,
+    /// A type alias (`type Immutable<T> = …`, `typedef`), likewise.
+    Type,
+    /// A function, method or macro, for a query that describes a thing ("a dictionary that
+    /// maps keys to values and back", [`QueryShape::Description`]), which is most often a
+    /// type.
+    Callable,
 }
 
 impl PathClass {
-    pub const ALL: [PathClass; 10] = [
+    pub const ALL: [PathClass; 13] = [
         PathClass::Test,
         PathClass::Bench,
         PathClass::Docs,
@@ -53,6 +67,9 @@ impl PathClass {
         PathClass::Compat,
         PathClass::Declarations,
         PathClass::Reexport,
+        PathClass::Constant,
+        PathClass::Type,
+        PathClass::Callable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +84,9 @@ impl PathClass {
             PathClass::Compat => "compat",
             PathClass::Declarations => "declarations",
             PathClass::Reexport => "reexport",
+            PathClass::Constant => "constant",
+            PathClass::Type => "type",
+            PathClass::Callable => "callable",
         }
     }
 
@@ -97,6 +117,18 @@ impl PathClass {
             PathClass::Declarations => 0.7,
             // `__init__.py` often holds real code beside its imports.
             PathClass::Reexport => 0.5,
+            // Measured on both benchmarks (docs/ranking.md, "Constants and type aliases"):
+            // one-line constants took top places from the functions that use them on a matching
+            // word (`TABLE_PIPE_CHECK` above `is_simple_table?`), type aliases from the code
+            // they describe. `bench/quality` 0.722 → 0.728 (21 codebases, none lower), semble
+            // tuning 0.858 unchanged; 0.5 for constants gained no more symbol-level and cost
+            // Go's enum-like constants file-level (gin's "error types" in errors.go).
+            PathClass::Constant | PathClass::Type => 0.7,
+            // Measured on 19 descriptions among `bench/quality`'s queries (0.673 → 0.804; all
+            // 503 queries 0.728 → 0.733, none lower) and run once on 42 descriptions written
+            // for it by a helper before any run, half of them answered by functions: 0.343 →
+            // 0.388 (0.405 once "a function that …" was exempted, a second look).
+            PathClass::Callable => 0.6,
         }
     }
 
@@ -132,6 +164,28 @@ impl PathClass {
             ],
             PathClass::Declarations => &["declaration", "declarations", "stub", "stubs"],
             PathClass::Reexport => &["export", "exports", "reexport", "reexports"],
+            PathClass::Constant => &["constant", "constants", "const", "consts"],
+            PathClass::Type => &["type", "types", "typedef", "alias", "aliases"],
+            PathClass::Callable => &[
+                "function",
+                "functions",
+                "method",
+                "methods",
+                "helper",
+                "helpers",
+                "routine",
+                "routines",
+                "procedure",
+                "procedures",
+                "callback",
+                "callbacks",
+                "macro",
+                "macros",
+                "lambda",
+                "lambdas",
+                "closure",
+                "closures",
+            ],
         }
     }
 
@@ -199,6 +253,26 @@ impl Priors {
             checked.set(class, factor)?;
         }
         Ok(())
+    }
+}
+
+/// The kind prior of a symbol of this kind for a query of this shape, if any: constants and
+/// type aliases for a query in words, functions and methods for a description of a thing. None
+/// for a bare identifier, and the caller leaves it out for a query that names the symbol by all
+/// its words (`DRAFT_STATE symbol` asks for the constant).
+/// Apart from [`classify`] because it is about what a symbol is, not where it lives: code → code
+/// search ([`crate::search::similar`]) does not apply it.
+pub fn kind_class(kind: SymbolKind, shape: QueryShape) -> Option<PathClass> {
+    match kind {
+        _ if shape == QueryShape::Identifier => None,
+        SymbolKind::Constant => Some(PathClass::Constant),
+        SymbolKind::Type => Some(PathClass::Type),
+        SymbolKind::Function | SymbolKind::Method | SymbolKind::Macro
+            if shape == QueryShape::Description =>
+        {
+            Some(PathClass::Callable)
+        }
+        _ => None,
     }
 }
 
@@ -676,6 +750,21 @@ mod tests {
         assert_eq!(priors.factor(PathClass::Test), 1.0);
         priors.set_from_arg("Docs = 0.5").unwrap();
         assert_eq!(priors.factor(PathClass::Docs), 0.5);
+        let mut kinds = Priors::default();
+        kinds.set_from_arg("constants=1").unwrap();
+        assert_eq!(kinds.factor(PathClass::Constant), 1.0);
+        assert_eq!(kinds.factor(PathClass::Callable), 0.6);
+        let sentence = QueryShape::Action;
+        assert_eq!(
+            kind_class(SymbolKind::Type, sentence),
+            Some(PathClass::Type)
+        );
+        assert_eq!(kind_class(SymbolKind::Type, QueryShape::Identifier), None);
+        assert_eq!(kind_class(SymbolKind::Function, sentence), None);
+        assert_eq!(
+            kind_class(SymbolKind::Function, QueryShape::Description),
+            Some(PathClass::Callable)
+        );
         assert!(
             priors
                 .set_from_arg("docs=2")

@@ -41,8 +41,11 @@ pub enum QueryShape {
     /// A subject ("multipart form and file upload handling", "timer scheduling"): what a
     /// module covers.
     Topic,
-    /// Anything else: other questions ("where is …", "which …"), a description of one thing
-    /// ("a channel that …"), sentences that name an identifier.
+    /// A description of one thing, opened by an article ("a channel that keeps only the latest
+    /// value", "the state kept for a proxied draft"): most often a type.
+    Description,
+    /// Anything else: other questions ("where is …", "which …"), sentences that name an
+    /// identifier.
     Other,
 }
 
@@ -92,6 +95,13 @@ impl QueryProfile {
     /// Whether the query has this word as written (lower case, e.g. `v3`).
     pub fn names_word(&self, word: &str) -> bool {
         self.raw_words.iter().any(|w| w.eq_ignore_ascii_case(word))
+    }
+
+    /// Whether every word of the identifier `name` is a word of the query (`DRAFT_STATE` in
+    /// "DRAFT_STATE symbol" or "the draft state"): the query names it.
+    pub fn names_identifier(&self, name: &str) -> bool {
+        let mut parts = split_identifier(name).into_iter().peekable();
+        parts.peek().is_some() && parts.all(|part| self.names_word(part))
     }
 
     /// Whether the query names this kind of file, so its prior is lifted.
@@ -144,7 +154,9 @@ fn sentence_shape(query: &str, words: &[String], names_code: bool) -> QueryShape
         || (listed(NOUN_OR_VERB, head) && listed(OBJECT_STARTS, second));
     if commands {
         QueryShape::Action
-    } else if listed(QUESTION_OR_ARTICLE, first) {
+    } else if listed(ARTICLES, first) {
+        QueryShape::Description
+    } else if listed(QUESTIONS, first) {
         QueryShape::Other
     } else {
         QueryShape::Topic
@@ -208,9 +220,12 @@ const OBJECT_STARTS: &str = "\
     the a an each every all one two its their this that these those some any no multiple several \
     many another both my your our whether if";
 
-/// Openings of questions other than "how", and of descriptions of one thing.
-const QUESTION_OR_ARTICLE: &str = "\
-    what where which when who why whose does do is are can should could would will a an the how";
+/// Openings of a description of one thing ([`QueryShape::Description`]).
+const ARTICLES: &str = "a an the";
+
+/// Openings of questions other than "how".
+const QUESTIONS: &str = "\
+    what where which when who why whose does do is are can should could would will how";
 
 /// Characters an identifier may hold besides letters and digits (`$` in JS/PHP, `?`/`!` ending
 /// Ruby methods).
@@ -348,6 +363,15 @@ mod tests {
     }
 
     #[test]
+    fn a_query_names_an_identifier_by_all_its_words() {
+        let profile = QueryProfile::new("what is the DRAFT_STATE symbol for");
+        assert!(profile.names_identifier("DRAFT_STATE"));
+        assert!(QueryProfile::new("the draft state of a value").names_identifier("DRAFT_STATE"));
+        assert!(!QueryProfile::new("an exact decimal number").names_identifier("DECIMAL_REGEX"));
+        assert!(!profile.names_identifier(""));
+    }
+
+    #[test]
     fn bare_identifiers_are_recognised_with_their_qualifier() {
         assert_eq!(id("HTTPAdapter"), Some(("HTTPAdapter".into(), None)));
         assert_eq!(
@@ -441,7 +465,10 @@ mod tests {
         assert_eq!(shape("null-safe string utilities"), Topic);
         assert_eq!(shape("only numeric indices may be deleted"), Topic);
         assert_eq!(shape("where is the config file read"), Other);
-        assert_eq!(shape("a channel that keeps only the latest value"), Other);
+        assert_eq!(
+            shape("a channel that keeps only the latest value"),
+            Description
+        );
         assert_eq!(
             shape("error types raised by parseArgs"),
             Other,

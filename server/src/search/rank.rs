@@ -24,7 +24,9 @@ use crate::index::{Index, IndexError};
 use crate::symbols::SymbolKind;
 use crate::words::split_identifier;
 
-use super::priors::{PathClass, Priors, classify, superseded_version_of, superseded_versions};
+use super::priors::{
+    PathClass, Priors, classify, kind_class, superseded_version_of, superseded_versions,
+};
 use super::query::{QueryProfile, QueryShape, same_word};
 
 /// What each stage adds. The defaults are the best measured on the tuning half of the semble
@@ -358,6 +360,11 @@ fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &P
         {
             classes.push(PathClass::Compat);
         }
+        if !profile.names_identifier(&chunk.name)
+            && let Some(class) = kind_class(chunk.kind, profile.shape)
+        {
+            classes.push(class);
+        }
         for class in classes {
             if profile.asks_for(class) {
                 continue;
@@ -660,7 +667,10 @@ fn coherence_weight(params: &StackParams, profile: &QueryProfile) -> f32 {
         + match profile.shape {
             QueryShape::Mechanism => params.how_coherence,
             QueryShape::Topic => params.topic_coherence,
-            QueryShape::Identifier | QueryShape::Action | QueryShape::Other => 0.0,
+            QueryShape::Identifier
+            | QueryShape::Action
+            | QueryShape::Description
+            | QueryShape::Other => 0.0,
         }
 }
 
@@ -1045,6 +1055,78 @@ mod tests {
             names(&select(off, 2, &decay(1.0, 1))),
             vec!["skips_binary", "read_text"]
         );
+    }
+
+    #[test]
+    fn constants_and_type_aliases_yield_to_code_unless_the_query_names_them() {
+        let found = || {
+            let mut constant = candidate("lib/utils.rb", "DECIMAL_REGEX", 0.8);
+            constant.chunk.kind = SymbolKind::Constant;
+            let mut alias = candidate("src/types.ts", "Immutable", 0.95);
+            alias.chunk.kind = SymbolKind::Type;
+            vec![constant, alias, candidate("lib/utils.rb", "to_number", 0.6)]
+        };
+        let ranked = |query: &str, priors: &Priors| {
+            let mut candidates = found();
+            apply_priors(&mut candidates, &QueryProfile::new(query), priors);
+            candidates.iter().for_each(adds_up);
+            let chosen = select(candidates, 3, &decay(1.0, 3));
+            names(&chosen)
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let defaults = Priors::default();
+        // 0.95 × 0.7 = 0.665 stays above the function's 0.6; 0.8 × 0.7 = 0.56 falls below.
+        assert_eq!(
+            ranked("convert a value to an exact decimal number", &defaults),
+            vec!["Immutable", "to_number", "DECIMAL_REGEX"]
+        );
+        // A bare identifier, a sentence naming the constant, or one asking for constants keeps
+        // the constant above the function.
+        for query in [
+            "DECIMAL_REGEX",
+            "where is DECIMAL_REGEX used",
+            "the decimal regex constant",
+        ] {
+            let order = ranked(query, &defaults);
+            let at = |name: &str| order.iter().position(|n| n == name);
+            assert!(at("DECIMAL_REGEX") < at("to_number"), "{query}: {order:?}");
+        }
+        let mut off = Priors::default();
+        off.set(PathClass::Constant, 1.0).unwrap();
+        off.set(PathClass::Type, 1.0).unwrap();
+        assert_eq!(
+            ranked("convert a value to an exact decimal number", &off),
+            vec!["Immutable", "DECIMAL_REGEX", "to_number"]
+        );
+    }
+
+    #[test]
+    fn a_description_of_a_thing_prefers_types_to_functions_unless_it_asks_for_one() {
+        let found = || {
+            let mut class = candidate("lib/lru.rb", "LRUCache", 0.7);
+            class.chunk.kind = SymbolKind::Class;
+            let mut method = candidate("lib/lru.rb", "evict", 1.0);
+            method.chunk.kind = SymbolKind::Method;
+            vec![method, class]
+        };
+        let first = |query: &str| {
+            let mut candidates = found();
+            apply_priors(
+                &mut candidates,
+                &QueryProfile::new(query),
+                &Priors::default(),
+            );
+            candidates.iter().for_each(adds_up);
+            select(candidates, 2, &decay(1.0, 2))[0].chunk.name.clone()
+        };
+        assert_eq!(
+            first("a bounded store that evicts the oldest entry"),
+            "LRUCache"
+        );
+        assert_eq!(first("evict the oldest entry of a bounded store"), "evict");
+        assert_eq!(first("a function that evicts the oldest entry"), "evict");
     }
 
     #[test]

@@ -38,7 +38,8 @@ use crate::words::split_identifier;
 /// 15: a Lua file's LDoc module comment is its header module; `--[[--` opens a doc block; a
 /// module or namespace that only wraps types is their container, not a symbol.
 /// 16: a Lua function that is the fallback of `or` (`M.f = M.f or function`) is a symbol.
-pub const CHUNK_FORMAT: &str = "16";
+/// 17: `module.exports = function query(…)` is the symbol `query`, not `exports`.
+pub const CHUNK_FORMAT: &str = "17";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

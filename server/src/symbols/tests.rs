@@ -376,6 +376,38 @@ fn javascript_chained_assignments() {
     );
 }
 
+/// A module that exports one named function (express's `middleware/query.js`) is known by the
+/// function's name; an anonymous one, and a named function under another property, as before.
+const JAVASCRIPT_EXPORTED_FUNCTIONS: &str = r#"/**
+ * Parse the query string.
+ */
+module.exports = function query(options) {
+  return options;
+};
+
+module.exports = function (options) {};
+
+exports.parse = function parseQuery(text) {};
+"#;
+
+#[test]
+fn javascript_a_module_exporting_a_named_function_is_known_by_its_name() {
+    for language in [Language::JavaScript, Language::TypeScript] {
+        let symbols = extract(language, "query.js", JAVASCRIPT_EXPORTED_FUNCTIONS);
+        let expected: Vec<Row<'_>> = vec![
+            ("query", "function", None, 4, 6),
+            ("exports", "function", None, 8, 8),
+            ("parse", "function", None, 10, 10),
+        ];
+        assert_eq!(outline(&symbols), expected, "{language:?}");
+        assert_eq!(symbols[0].doc.as_deref(), Some("Parse the query string."));
+        assert_eq!(
+            symbols[0].signature,
+            "module.exports = function query(options)"
+        );
+    }
+}
+
 const JAVASCRIPT_DEFINING_CALLS: &str = r#"/**
  * Return the remote address.
  */

@@ -1,6 +1,25 @@
 ; Patterns shared by JavaScript and TypeScript, appended to javascript.scm and typescript.scm
 ; when their queries are compiled (capture convention: see rust.scm).
 
+; `module.exports = function query(options) {…}`: a module that exports one named function is
+; known by the function's own name, not as `exports` (before the pattern below, which it wins).
+(expression_statement
+  (assignment_expression
+    left: (member_expression
+      property: (property_identifier) @_exports)
+    right: [
+      (function_expression name: (identifier) @name)
+      (generator_function name: (identifier) @name)
+    ])
+  (#eq? @_exports "exports")) @definition.function
+
+; `module.exports.parse = function (…) {…}`, `Foo.prototype.bar = (…) => {…}`.
+(expression_statement
+  (assignment_expression
+    left: (member_expression
+      property: (property_identifier) @name)
+    right: [(arrow_function) (function_expression) (generator_function)])) @definition.function
+
 ; Top-level calls that define a name: a named function passed as an argument (express's
 ; `defineGetter(req, 'ip', function ip() {…})`), and the property-defining helpers with the
 ; name as a string (`Object.defineProperty(obj, 'name', {get() {…}})`). Only at the top level:

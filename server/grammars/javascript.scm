@@ -40,25 +40,6 @@
     name: (identifier) @name
     value: (class))) @definition.class
 
-; `module.exports = function query(options) {…}`: a module that exports one named function is
-; known by the function's own name, not as `exports` (before the pattern below, which it wins).
-(expression_statement
-  (assignment_expression
-    left: (member_expression
-      property: (property_identifier) @_exports)
-    right: [
-      (function_expression name: (identifier) @name)
-      (generator_function name: (identifier) @name)
-    ])
-  (#eq? @_exports "exports")) @definition.function
-
-; `module.exports.parse = function (…) {…}`, `Foo.prototype.bar = (…) => {…}`.
-(expression_statement
-  (assignment_expression
-    left: (member_expression
-      property: (property_identifier) @name)
-    right: [(arrow_function) (function_expression) (generator_function)])) @definition.function
-
 ; Chained assignments give one function several names: `res.contentType = res.type = function
 ; contentType(type) {…}`, `var proto = module.exports = function (options) {…}`. The symbol takes
 ; the first name; the others stay in its signature.

@@ -360,8 +360,9 @@ fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &P
         {
             classes.push(PathClass::Compat);
         }
-        if !profile.names_identifier(&chunk.name)
-            && let Some(class) = kind_class(chunk.kind, profile.shape)
+        // Most kinds have no kind prior: the name is only read for those that do.
+        if let Some(class) = kind_class(chunk.kind, profile.shape)
+            && !profile.names_identifier(&chunk.name)
         {
             classes.push(class);
         }

@@ -23,17 +23,17 @@ pub(super) fn grammar_parts(language: Language) -> Option<(tree_sitter::Language
     match language {
         #[cfg(feature = "lang-rust")]
         Language::Rust => Some((
-            tree_sitter_rust::LANGUAGE.into(),
+            super::grammars::RUST.language(),
             include_str!("../../grammars/rust.scm"),
         )),
         #[cfg(feature = "lang-python")]
         Language::Python => Some((
-            tree_sitter_python::LANGUAGE.into(),
+            super::grammars::PYTHON.language(),
             include_str!("../../grammars/python.scm"),
         )),
         #[cfg(feature = "lang-javascript")]
         Language::JavaScript => Some((
-            tree_sitter_javascript::LANGUAGE.into(),
+            super::grammars::JAVASCRIPT.language(),
             concat!(
                 include_str!("../../grammars/javascript.scm"),
                 include_str!("../../grammars/ecmascript.scm")
@@ -41,7 +41,7 @@ pub(super) fn grammar_parts(language: Language) -> Option<(tree_sitter::Language
         )),
         #[cfg(feature = "lang-typescript")]
         Language::TypeScript => Some((
-            tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            super::grammars::TYPESCRIPT.language(),
             concat!(
                 include_str!("../../grammars/typescript.scm"),
                 include_str!("../../grammars/ecmascript.scm")
@@ -49,7 +49,7 @@ pub(super) fn grammar_parts(language: Language) -> Option<(tree_sitter::Language
         )),
         #[cfg(feature = "lang-typescript")]
         Language::Tsx => Some((
-            tree_sitter_typescript::LANGUAGE_TSX.into(),
+            super::grammars::TSX.language(),
             concat!(
                 include_str!("../../grammars/typescript.scm"),
                 include_str!("../../grammars/ecmascript.scm")
@@ -57,73 +57,73 @@ pub(super) fn grammar_parts(language: Language) -> Option<(tree_sitter::Language
         )),
         #[cfg(feature = "lang-go")]
         Language::Go => Some((
-            tree_sitter_go::LANGUAGE.into(),
+            super::grammars::GO.language(),
             include_str!("../../grammars/go.scm"),
         )),
         #[cfg(feature = "lang-java")]
         Language::Java => Some((
-            tree_sitter_java::LANGUAGE.into(),
+            super::grammars::JAVA.language(),
             include_str!("../../grammars/java.scm"),
         )),
         #[cfg(feature = "lang-c")]
         Language::C => Some((
-            tree_sitter_c::LANGUAGE.into(),
+            super::grammars::C.language(),
             include_str!("../../grammars/c.scm"),
         )),
         #[cfg(feature = "lang-cpp")]
         Language::Cpp => Some((
-            tree_sitter_cpp::LANGUAGE.into(),
+            super::grammars::CPP.language(),
             include_str!("../../grammars/cpp.scm"),
         )),
         #[cfg(feature = "lang-ruby")]
         Language::Ruby => Some((
-            tree_sitter_ruby::LANGUAGE.into(),
+            super::grammars::RUBY.language(),
             include_str!("../../grammars/ruby.scm"),
         )),
         #[cfg(feature = "lang-lua")]
         Language::Lua => Some((
-            tree_sitter_lua::LANGUAGE.into(),
+            super::grammars::LUA.language(),
             include_str!("../../grammars/lua.scm"),
         )),
         #[cfg(feature = "lang-php")]
         // The PHP of `.php` files: HTML with `<?php … ?>` islands (not the PHP-only grammar).
         Language::Php => Some((
-            tree_sitter_php::LANGUAGE_PHP.into(),
+            super::grammars::PHP.language(),
             include_str!("../../grammars/php.scm"),
         )),
         #[cfg(feature = "lang-csharp")]
         Language::CSharp => Some((
-            tree_sitter_c_sharp::LANGUAGE.into(),
+            super::grammars::C_SHARP.language(),
             include_str!("../../grammars/csharp.scm"),
         )),
         #[cfg(feature = "lang-bash")]
         Language::Bash => Some((
-            tree_sitter_bash::LANGUAGE.into(),
+            super::grammars::BASH.language(),
             include_str!("../../grammars/bash.scm"),
         )),
         #[cfg(feature = "lang-kotlin")]
         Language::Kotlin => Some((
-            tree_sitter_kotlin_ng::LANGUAGE.into(),
+            super::grammars::KOTLIN.language(),
             include_str!("../../grammars/kotlin.scm"),
         )),
         #[cfg(feature = "lang-swift")]
         Language::Swift => Some((
-            tree_sitter_swift::LANGUAGE.into(),
+            super::grammars::SWIFT.language(),
             include_str!("../../grammars/swift.scm"),
         )),
         #[cfg(feature = "lang-elixir")]
         Language::Elixir => Some((
-            tree_sitter_elixir::LANGUAGE.into(),
+            super::grammars::ELIXIR.language(),
             include_str!("../../grammars/elixir.scm"),
         )),
         #[cfg(feature = "lang-zig")]
         Language::Zig => Some((
-            tree_sitter_zig::LANGUAGE.into(),
+            super::grammars::ZIG.language(),
             include_str!("../../grammars/zig.scm"),
         )),
         #[cfg(feature = "lang-scala")]
         Language::Scala => Some((
-            tree_sitter_scala::LANGUAGE.into(),
+            super::grammars::SCALA.language(),
             include_str!("../../grammars/scala.scm"),
         )),
         // Markdown, text, and code languages built without their grammar (`Language::has_grammar`).
@@ -1384,7 +1384,7 @@ mod tests {
     #[cfg(feature = "lang-rust")]
     #[test]
     fn broken_queries_are_errors() {
-        let rust: tree_sitter::Language = tree_sitter_rust::LANGUAGE.into();
+        let rust = super::super::grammars::RUST.language();
         for (query, message) in [
             ("(function_item name: (identifier) @name", "syntax"),
             ("(no_such_node) @definition.function", "node type"),

@@ -8,6 +8,8 @@
 
 mod code;
 mod doc;
+#[cfg(grammars)]
+mod grammars;
 mod header;
 mod language;
 // The extraction fixtures need every grammar; a build without some has its own test below.

@@ -474,6 +474,12 @@ impl Index {
         Ok(())
     }
 
+    /// Whether a chunk has a vector from the current model (a chunk still waiting to be embedded
+    /// has none).
+    pub fn has_vector(&self, chunk_id: i64) -> bool {
+        self.vectors.as_ref().is_some_and(|v| v.contains(chunk_id))
+    }
+
     /// The `k` chunks nearest to `query` (an embedded query) with cosine similarities.
     pub fn nearest(&self, query: &[f32], k: usize) -> Result<Vec<(StoredChunk, f32)>, IndexError> {
         let Some(vectors) = &self.vectors else {

@@ -202,6 +202,11 @@ impl VectorIndex {
         self.len() == 0
     }
 
+    /// Whether a chunk has a vector here.
+    pub fn contains(&self, key: i64) -> bool {
+        self.index.contains(key as u64)
+    }
+
     /// Adds (or replaces) the vector of a chunk.
     pub fn upsert(&mut self, key: i64, vector: &[f32]) -> Result<(), IndexError> {
         if vector.len() != self.dimensions {

@@ -341,6 +341,13 @@ pub fn search_task(
                 weight: 1.0,
             });
             let mut candidates = rank::fuse(&lists, ranking.rrf_k);
+            rank::discount_lexical_only(
+                &mut candidates,
+                &dense,
+                &profile,
+                ranking.stack.lexical_only,
+                |id| index.has_vector(id),
+            );
             rank::apply_stack(
                 &mut candidates,
                 &profile,

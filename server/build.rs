@@ -11,7 +11,8 @@
 //!    (zero-filled memory at run time, no bytes in the file), with an accessor that returns each
 //!    table's address, and its entry point renamed so it cannot meet the crate's own;
 //! 4. writes `grammars.rs`, one `Grammar` static per grammar, for `symbols::grammars`, which
-//!    inflates a grammar's tables into place the first time its language is used.
+//!    inflates a grammar's tables into place the first time its language is used (and, for its
+//!    tests, `ALL`: each grammar beside the language its crate ships).
 //!
 //! The external scanner still comes from the grammar crate. Where a step cannot run (no native
 //! compiler that can run its output, a target of another byte order, `cargo metadata`
@@ -150,7 +151,18 @@ fn main() {
             });
         }
     });
+    // Each grammar beside the language its crate ships, for the tests that compare them.
+    let mut pairs = String::from(
+        "\n#[cfg(test)]\npub(crate) static ALL: &[(&str, &Grammar, LanguageFn)] = &[\n",
+    );
     for (spec, result) in enabled.iter().zip(results) {
+        let _ = writeln!(
+            pairs,
+            "    (\"{}\", &{}, {}),",
+            spec.name,
+            static_name(spec),
+            spec.linked
+        );
         match result.into_inner().ok().flatten() {
             Some(Ok(code)) => generated.push_str(&code),
             Some(Err(why)) => {
@@ -166,6 +178,8 @@ fn main() {
             None => generated.push_str(&linked(spec)),
         }
     }
+    pairs.push_str("];\n");
+    generated.push_str(&pairs);
     fs::write(out.join("grammars.rs"), generated).expect("write OUT_DIR/grammars.rs");
 }
 

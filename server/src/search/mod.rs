@@ -586,12 +586,12 @@ mod tests {
     #[test]
     fn the_dense_weight_follows_what_the_lexical_list_matched() {
         let named = |name: &str| chunk(0, name, 1);
-        let terms = QueryProfile::new("where is the retry delay computed");
+        let query = QueryProfile::new("where is the retry delay computed");
         // The first lexical hit is named by a query word (whole or split): BM25 is trusted.
         let first_named = [named("backoff_delay"), named("other")];
-        assert_eq!(dense_weight_for(&first_named, &terms), NAMED_DENSE_WEIGHT);
+        assert_eq!(dense_weight_for(&first_named, &query), NAMED_DENSE_WEIGHT);
         assert_eq!(
-            dense_weight_for(&[named("RetryPolicy")], &terms),
+            dense_weight_for(&[named("RetryPolicy")], &query),
             NAMED_DENSE_WEIGHT
         );
         let retry = QueryProfile::new("retry");
@@ -601,8 +601,8 @@ mod tests {
         );
         // Only a later hit is named, or none is, or nothing matched: the dense list leads.
         let later = [named("schedule"), named("backoff_delay")];
-        assert_eq!(dense_weight_for(&later, &terms), UNNAMED_DENSE_WEIGHT);
-        assert_eq!(dense_weight_for(&[], &terms), UNNAMED_DENSE_WEIGHT);
+        assert_eq!(dense_weight_for(&later, &query), UNNAMED_DENSE_WEIGHT);
+        assert_eq!(dense_weight_for(&[], &query), UNNAMED_DENSE_WEIGHT);
         // A stop word the query dropped ("is") does not count as a shared word.
         let only_stop_words = QueryProfile::new("where is it");
         assert_eq!(
@@ -611,7 +611,7 @@ mod tests {
             "a query made only of stop words keeps them"
         );
         assert_eq!(
-            dense_weight_for(&[named("is_valid")], &terms),
+            dense_weight_for(&[named("is_valid")], &query),
             UNNAMED_DENSE_WEIGHT
         );
         // A description paraphrases: the dense list leads even when a name shares its words.

@@ -1099,6 +1099,11 @@ mod tests {
         c
     }
 
+    fn of_kind(mut candidate: Candidate, kind: SymbolKind) -> Candidate {
+        candidate.chunk.kind = kind;
+        candidate
+    }
+
     #[test]
     fn priors_lower_tests_unless_asked_for() {
         let mut demoted = Priors::default();
@@ -1156,11 +1161,17 @@ mod tests {
     #[test]
     fn constants_and_type_aliases_yield_to_code_unless_the_query_names_them() {
         let found = || {
-            let mut constant = candidate("lib/utils.rb", "DECIMAL_REGEX", 0.8);
-            constant.chunk.kind = SymbolKind::Constant;
-            let mut alias = candidate("src/types.ts", "Immutable", 0.95);
-            alias.chunk.kind = SymbolKind::Type;
-            vec![constant, alias, candidate("lib/utils.rb", "to_number", 0.6)]
+            vec![
+                of_kind(
+                    candidate("lib/utils.rb", "DECIMAL_REGEX", 0.8),
+                    SymbolKind::Constant,
+                ),
+                of_kind(
+                    candidate("src/types.ts", "Immutable", 0.95),
+                    SymbolKind::Type,
+                ),
+                candidate("lib/utils.rb", "to_number", 0.6),
+            ]
         };
         let ranked = |query: &str, priors: &Priors| {
             let mut candidates = found();
@@ -1201,11 +1212,10 @@ mod tests {
     #[test]
     fn a_description_of_a_thing_prefers_types_to_functions_unless_it_asks_for_one() {
         let found = || {
-            let mut class = candidate("lib/lru.rb", "LRUCache", 0.7);
-            class.chunk.kind = SymbolKind::Class;
-            let mut method = candidate("lib/lru.rb", "evict", 1.0);
-            method.chunk.kind = SymbolKind::Method;
-            vec![method, class]
+            vec![
+                of_kind(candidate("lib/lru.rb", "evict", 1.0), SymbolKind::Method),
+                of_kind(candidate("lib/lru.rb", "LRUCache", 0.7), SymbolKind::Class),
+            ]
         };
         let first = |query: &str| {
             let mut candidates = found();

@@ -127,61 +127,12 @@ impl Tables {
 mod tests {
     use super::*;
 
-    /// Every grammar of this build, beside the language its crate ships.
-    #[allow(
-        clippy::vec_init_then_push,
-        reason = "one push per feature, each cfg'd"
-    )]
+    /// Every grammar of this build, beside the language its crate ships (`ALL`, from
+    /// build.rs).
     fn pairs() -> Vec<(&'static str, &'static Grammar, tree_sitter::Language)> {
-        #[allow(unused_mut)]
-        let mut pairs: Vec<(&'static str, &'static Grammar, tree_sitter::Language)> = Vec::new();
-        #[cfg(feature = "lang-rust")]
-        pairs.push(("rust", &RUST, tree_sitter_rust::LANGUAGE.into()));
-        #[cfg(feature = "lang-python")]
-        pairs.push(("python", &PYTHON, tree_sitter_python::LANGUAGE.into()));
-        #[cfg(feature = "lang-javascript")]
-        pairs.push((
-            "javascript",
-            &JAVASCRIPT,
-            tree_sitter_javascript::LANGUAGE.into(),
-        ));
-        #[cfg(feature = "lang-typescript")]
-        pairs.push((
-            "typescript",
-            &TYPESCRIPT,
-            tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
-        ));
-        #[cfg(feature = "lang-typescript")]
-        pairs.push(("tsx", &TSX, tree_sitter_typescript::LANGUAGE_TSX.into()));
-        #[cfg(feature = "lang-go")]
-        pairs.push(("go", &GO, tree_sitter_go::LANGUAGE.into()));
-        #[cfg(feature = "lang-java")]
-        pairs.push(("java", &JAVA, tree_sitter_java::LANGUAGE.into()));
-        #[cfg(feature = "lang-c")]
-        pairs.push(("c", &C, tree_sitter_c::LANGUAGE.into()));
-        #[cfg(feature = "lang-cpp")]
-        pairs.push(("cpp", &CPP, tree_sitter_cpp::LANGUAGE.into()));
-        #[cfg(feature = "lang-ruby")]
-        pairs.push(("ruby", &RUBY, tree_sitter_ruby::LANGUAGE.into()));
-        #[cfg(feature = "lang-lua")]
-        pairs.push(("lua", &LUA, tree_sitter_lua::LANGUAGE.into()));
-        #[cfg(feature = "lang-php")]
-        pairs.push(("php", &PHP, tree_sitter_php::LANGUAGE_PHP.into()));
-        #[cfg(feature = "lang-csharp")]
-        pairs.push(("c_sharp", &C_SHARP, tree_sitter_c_sharp::LANGUAGE.into()));
-        #[cfg(feature = "lang-bash")]
-        pairs.push(("bash", &BASH, tree_sitter_bash::LANGUAGE.into()));
-        #[cfg(feature = "lang-kotlin")]
-        pairs.push(("kotlin", &KOTLIN, tree_sitter_kotlin_ng::LANGUAGE.into()));
-        #[cfg(feature = "lang-swift")]
-        pairs.push(("swift", &SWIFT, tree_sitter_swift::LANGUAGE.into()));
-        #[cfg(feature = "lang-elixir")]
-        pairs.push(("elixir", &ELIXIR, tree_sitter_elixir::LANGUAGE.into()));
-        #[cfg(feature = "lang-zig")]
-        pairs.push(("zig", &ZIG, tree_sitter_zig::LANGUAGE.into()));
-        #[cfg(feature = "lang-scala")]
-        pairs.push(("scala", &SCALA, tree_sitter_scala::LANGUAGE.into()));
-        pairs
+        ALL.iter()
+            .map(|&(name, grammar, shipped)| (name, grammar, shipped.into()))
+            .collect()
     }
 
     /// A native build compresses every grammar (the build prints why where it cannot; set

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::index::store::StoredChunk;
 use crate::index::{Index, IndexError};
-use crate::symbols::SymbolKind;
+use crate::symbols::{Language, SymbolKind};
 use crate::words::split_identifier;
 
 use super::priors::{
@@ -47,6 +47,9 @@ pub struct StackParams {
     /// name ([`discount_lexical_only`]). 0.5: quality tuning 0.709 → 0.714 (9 of 21 codebases
     /// up, none down), semble tuning 0.858 → 0.862; 0.3 gains no more.
     pub lexical_only: f32,
+    /// An inherent impl block and its type declared in the same file are one result, the type
+    /// ([`impls_into_types`]). On: globset (Rust) 0.641 → 0.653, nothing else moved.
+    pub impls_into_types: bool,
     /// Added, times the share of query words matched, when the file's name or directory
     /// matches query words. 0.6: semble tuning +0.02, quality +0.005.
     pub path_words: f32,
@@ -98,6 +101,7 @@ impl Default for StackParams {
             definition: 0.0,
             embedded_share: 0.5,
             lexical_only: 0.5,
+            impls_into_types: true,
             path_words: 0.6,
             file_coherence: 0.0,
             how_coherence: 1.5,
@@ -298,6 +302,82 @@ pub(crate) fn fuse(lists: &[RankedList<'_>], rrf_k: f32) -> Vec<Candidate> {
     // Parts were added list by list; show them in a fixed order.
     sort_stable(&mut order);
     order
+}
+
+/// Whether `chunk` is an impl block that adds methods to one type of its own crate, not a trait
+/// implementation: Rust `impl Glob { … }` (not `impl Display for Glob`), a Swift `extension Glob`
+/// that declares no conformance (not `extension Glob: Codable`).
+fn is_inherent_impl(chunk: &StoredChunk) -> bool {
+    if chunk.kind != SymbolKind::Impl {
+        return false;
+    }
+    match chunk.language {
+        Language::Rust => !chunk.signature.contains(" for "),
+        Language::Swift => {
+            let head = chunk.signature.split('{').next().unwrap_or("");
+            !head.contains(':')
+        }
+        _ => false,
+    }
+}
+
+/// The type of one file that an inherent impl block belongs to: the type declaration of the same
+/// name and container among `file` (the chunks of the impl's file).
+pub(crate) fn type_of_impl<'a>(
+    chunk: &StoredChunk,
+    file: &'a [StoredChunk],
+) -> Option<&'a StoredChunk> {
+    if !is_inherent_impl(chunk) {
+        return None;
+    }
+    file.iter()
+        .find(|c| is_type_kind(c.kind) && c.name == chunk.name && c.container == chunk.container)
+}
+
+/// Makes each inherent impl block one result with its type when the type is declared in the same
+/// file: Rust's `struct LiteralStrategy` and `impl LiteralStrategy { … }` are one thing to a reader,
+/// and a question about what the type does is answered by the impl's code more often than by the
+/// fields. The impl's score (its kind prior included) goes to the type when it is the higher of the
+/// two; the result is the type's declaration. `type_of` finds the type of an impl block.
+/// globset (Rust): nDCG@10 0.641 → 0.653 (the targets are the types' declarations).
+pub(crate) fn impls_into_types<E>(
+    candidates: Vec<Candidate>,
+    mut type_of: impl FnMut(&StoredChunk) -> Result<Option<StoredChunk>, E>,
+) -> Result<Vec<Candidate>, E> {
+    let mut out: Vec<Candidate> = Vec::with_capacity(candidates.len());
+    let mut slot: HashMap<SymbolKey, usize> = HashMap::new();
+    for mut candidate in candidates {
+        let mut converted = false;
+        if is_inherent_impl(&candidate.chunk)
+            && let Some(ty) = type_of(&candidate.chunk)?
+        {
+            converted = true;
+            let lines = format!(
+                "scored by its impl block, lines {}-{}",
+                candidate.chunk.start_line, candidate.chunk.end_line
+            );
+            candidate.chunk = ty;
+            candidate.add(Stage::Kind, 0.0, lines);
+        }
+        let key = SymbolKey::of(&candidate.chunk);
+        match slot.get(&key) {
+            Some(&i) => {
+                if candidate.score() > out[i].score() {
+                    // The type's own entry has its best window; keep that.
+                    if converted {
+                        candidate.chunk = out[i].chunk.clone();
+                    }
+                    out[i] = candidate;
+                }
+            }
+            None => {
+                slot.insert(key, out.len());
+                out.push(candidate);
+            }
+        }
+    }
+    sort_stable(&mut out);
+    Ok(out)
 }
 
 /// Lowers the lexical share of each symbol that only BM25 found: one with a vector that is not
@@ -1439,5 +1519,100 @@ mod tests {
         assert_eq!(parsed.definition, 1.5);
         assert_eq!(parsed.priors.factor(PathClass::Test), 1.0);
         assert!(serde_json::from_str::<StackParams>(r#"{"definitoin": 1}"#).is_err());
+    }
+
+    /// `name`'s chunk of kind `kind` at `lines`, with `signature`.
+    fn declared(
+        name: &str,
+        kind: SymbolKind,
+        lines: (u32, u32),
+        signature: &str,
+        score: f32,
+    ) -> Candidate {
+        let mut c = of_kind(candidate("lib.rs", name, score), kind);
+        (c.chunk.start_line, c.chunk.end_line) = lines;
+        c.chunk.signature = signature.into();
+        c
+    }
+
+    /// The file `lib.rs` of the impl tests: `struct Literal` (lines 1-2) and its impl block.
+    fn literal_file() -> Vec<StoredChunk> {
+        vec![
+            declared("Literal", SymbolKind::Struct, (1, 2), "struct Literal", 0.0).chunk,
+            declared("Literal", SymbolKind::Impl, (4, 20), "impl Literal", 0.0).chunk,
+        ]
+    }
+
+    fn merged(candidates: Vec<Candidate>) -> Vec<Candidate> {
+        let file = literal_file();
+        impls_into_types(candidates, |chunk| {
+            Ok::<_, ()>(type_of_impl(chunk, &file).cloned())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn an_inherent_impl_is_one_result_with_its_type() {
+        let found = vec![
+            declared("Literal", SymbolKind::Impl, (4, 20), "impl Literal", 0.9),
+            candidate("lib.rs", "parse", 0.5),
+            declared("Literal", SymbolKind::Struct, (1, 2), "struct Literal", 0.3),
+        ];
+        let ranked = merged(found);
+        assert_eq!(names(&ranked), vec!["Literal", "parse"]);
+        let literal = &ranked[0];
+        assert_eq!(literal.chunk.kind, SymbolKind::Struct);
+        assert_eq!((literal.chunk.start_line, literal.chunk.end_line), (1, 2));
+        assert!(
+            (literal.score() - 0.9).abs() < 1e-6,
+            "the impl's score, the higher"
+        );
+        assert!(
+            literal
+                .parts
+                .iter()
+                .any(|p| p.detail.contains("impl block, lines 4-20"))
+        );
+        adds_up(literal);
+
+        // The type scoring higher than its impl keeps its own score.
+        let ranked = merged(vec![
+            declared("Literal", SymbolKind::Struct, (1, 2), "struct Literal", 0.8),
+            declared("Literal", SymbolKind::Impl, (4, 20), "impl Literal", 0.2),
+        ]);
+        assert_eq!(ranked.len(), 1);
+        assert!((ranked[0].score() - 0.8).abs() < 1e-6);
+        assert_eq!(ranked[0].chunk.kind, SymbolKind::Struct);
+    }
+
+    #[test]
+    fn trait_impls_and_impls_of_types_declared_elsewhere_stay_results_of_their_own() {
+        let found = vec![
+            declared(
+                "Literal",
+                SymbolKind::Impl,
+                (22, 26),
+                "impl std::fmt::Display for Literal",
+                0.9,
+            ),
+            declared("Glob", SymbolKind::Impl, (30, 40), "impl Glob", 0.7),
+        ];
+        let ranked = merged(found);
+        assert_eq!(names(&ranked), vec!["Literal", "Glob"]);
+        assert!(ranked.iter().all(|c| c.chunk.kind == SymbolKind::Impl));
+
+        // A Swift extension declaring a conformance is a trait impl; a bare one is inherent.
+        let swift = |signature: &str| {
+            let mut c = declared("Literal", SymbolKind::Impl, (4, 20), signature, 0.9);
+            c.chunk.language = Language::Swift;
+            c
+        };
+        assert!(!is_inherent_impl(
+            &swift("extension Literal: Codable").chunk
+        ));
+        assert!(is_inherent_impl(&swift("extension Literal").chunk));
+        let mut python = declared("Literal", SymbolKind::Impl, (4, 20), "impl Literal", 0.9);
+        python.chunk.language = Language::Python;
+        assert!(!is_inherent_impl(&python.chunk));
     }
 }

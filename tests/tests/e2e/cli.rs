@@ -644,6 +644,41 @@ fn regression_20_a_long_symbol_is_one_result_spanning_its_windows() {
 }
 
 #[test]
+fn regression_20_an_impl_block_is_one_result_with_its_type() {
+    let ws = Workspace::from_fixture("sample-repo");
+    let query = "keep running an operation, sleeping between failures";
+    let of_retry_policy = |params: &str| -> Vec<serde_json::Value> {
+        let answer = ws.json(
+            "search",
+            &[
+                "--top-k",
+                "30",
+                "--explain",
+                "--ranking-params",
+                params,
+                query,
+            ],
+        );
+        answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["name"] == "RetryPolicy")
+            .cloned()
+            .collect()
+    };
+    // `struct RetryPolicy` and `impl RetryPolicy { fn run … }` (src/retry.rs) are one result:
+    // the struct, with the better of the two scores.
+    let merged = of_retry_policy("{}");
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    assert_eq!(merged[0]["kind"], "struct", "{merged:?}");
+    assert_eq!(merged[0]["start_line"], 12, "{merged:?}");
+    // The stage can be turned off: then the impl block is a result of its own.
+    let apart = of_retry_policy(r#"{"impls_into_types": false}"#);
+    assert!(apart.iter().any(|r| r["kind"] == "impl"), "{apart:?}");
+}
+
+#[test]
 fn regression_20_explain_adds_up_to_the_score() {
     let ws = Workspace::from_fixture("sample-repo");
     let answer = ws.json(

@@ -516,7 +516,8 @@ impl Index {
         self.nearest(&vector, k)
     }
 
-    /// The best lexical (BM25) matches for `query`, scored by reciprocal rank.
+    /// The best lexical (BM25) matches for `query` with their BM25 relevance (higher is better;
+    /// the magnitudes compare chunks of one query only), best first.
     pub fn lexical(&self, query: &str, k: usize) -> Result<Vec<(StoredChunk, f32)>, IndexError> {
         self.store.lexical_search(query, k)
     }

@@ -621,7 +621,8 @@ impl IndexStore {
     }
 
     /// BM25 ranking over the FTS5 table; `query` is normalised like indexed text (identifiers
-    /// whole and split). Returns chunks with a score where higher is better.
+    /// whole and split). Returns chunks with their BM25 relevance (FTS5's `bm25()` negated, so
+    /// higher is better), best first. The magnitudes compare chunks of one query only.
     pub fn lexical_search(
         &self,
         query: &str,
@@ -636,19 +637,19 @@ impl IndexStore {
         }
         let expression = terms.join(" OR ");
         // Name matches weigh most, then path, then body.
+        let select = CHUNK_SELECT.replacen("c.text", "c.text, m.rank", 1);
         let sql = format!(
-            "{CHUNK_SELECT} JOIN (SELECT rowid AS id, bm25(chunks_fts, 10.0, 3.0, 1.0) AS rank
+            "{select} JOIN (SELECT rowid AS id, bm25(chunks_fts, 10.0, 3.0, 1.0) AS rank
                FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2) m ON m.id = c.id
              ORDER BY m.rank"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let mut rank = 0usize;
-        let rows = stmt.query_map(params![expression, limit as i64], row_to_chunk)?;
+        let rows = stmt.query_map(params![expression, limit as i64], |row| {
+            Ok((row_to_chunk(row)?, -row.get::<_, f64>(10)? as f32))
+        })?;
         let mut out = Vec::new();
         for row in rows {
-            // Reported as a reciprocal rank: BM25 magnitudes mean nothing across queries.
-            rank += 1;
-            out.push((row?, 1.0 / rank as f32));
+            out.push(row?);
         }
         Ok(out)
     }

@@ -299,7 +299,12 @@ pub fn search_task(
         whole_symbols(index, hits)
     };
     match (embedder, ranking.mode) {
-        (Some(_), SearchMode::Lexical) => raw(kept(index.lexical(query, fetch)?)),
+        // Shown as reciprocal ranks: BM25 magnitudes compare chunks of one query only.
+        (Some(_), SearchMode::Lexical) => raw(kept(index.lexical(query, fetch)?)
+            .into_iter()
+            .enumerate()
+            .map(|(rank, (chunk, _))| (chunk, 1.0 / (rank + 1) as f32))
+            .collect()),
         (Some(embedder), SearchMode::Dense) => {
             raw(kept(index.query(embedder, query, task, fetch)?))
         }
@@ -313,17 +318,14 @@ pub fn search_task(
                     .pop(),
                 None => None,
             };
-            let dense: Vec<StoredChunk> = match &query_vector {
+            let (dense, dense_scores): (Vec<StoredChunk>, Vec<f32>) = match &query_vector {
                 Some(vector) => kept(index.nearest(vector, pool)?),
                 None => Vec::new(),
             }
             .into_iter()
-            .map(|(chunk, _)| chunk)
-            .collect();
-            let lexical: Vec<StoredChunk> = kept(index.lexical(query, pool)?)
-                .into_iter()
-                .map(|(chunk, _)| chunk)
-                .collect();
+            .unzip();
+            let (lexical, lexical_scores): (Vec<StoredChunk>, Vec<f32>) =
+                kept(index.lexical(query, pool)?).into_iter().unzip();
             let mut lists = Vec::with_capacity(2);
             if embedder.is_some() {
                 let weight = ranking
@@ -332,15 +334,17 @@ pub fn search_task(
                 lists.push(RankedList {
                     stage: Stage::Dense,
                     chunks: &dense,
+                    scores: &dense_scores,
                     weight,
                 });
             }
             lists.push(RankedList {
                 stage: Stage::Lexical,
                 chunks: &lexical,
+                scores: &lexical_scores,
                 weight: 1.0,
             });
-            let mut candidates = rank::fuse(&lists, ranking.rrf_k);
+            let mut candidates = rank::fuse(&lists, ranking.rrf_k, &ranking.stack.score_fusion());
             rank::discount_lexical_only(
                 &mut candidates,
                 &dense,

@@ -50,6 +50,12 @@ pub struct StackParams {
     /// An inherent impl block and its type declared in the same file are one result, the type
     /// ([`impls_into_types`]). On: globset (Rust) 0.641 → 0.653, nothing else moved.
     pub impls_into_types: bool,
+    /// The share of the fused score that comes from the two lists' own scores (cosine spread
+    /// over the dense list's span, BM25 as a share of the first's) instead of their ranks
+    /// ([`fuse`]); 0 is rank fusion alone.
+    pub score_fusion: f32,
+    /// The dense list's share of that score-based part; the lexical list has the rest.
+    pub score_dense_share: f32,
     /// Added, times the share of query words matched, when the file's name or directory
     /// matches query words. 0.6: semble tuning +0.02, quality +0.005.
     pub path_words: f32,
@@ -102,6 +108,8 @@ impl Default for StackParams {
             embedded_share: 0.5,
             lexical_only: 0.5,
             impls_into_types: true,
+            score_fusion: 0.5,
+            score_dense_share: 0.6,
             path_words: 0.6,
             file_coherence: 0.0,
             how_coherence: 1.5,
@@ -119,6 +127,14 @@ impl Default for StackParams {
 }
 
 impl StackParams {
+    /// The score-based part of fusion these parameters ask for.
+    pub(crate) fn score_fusion(&self) -> ScoreFusion {
+        ScoreFusion {
+            share: self.score_fusion,
+            dense_share: self.score_dense_share,
+        }
+    }
+
     /// Rejects values that would turn a stage upside down.
     pub fn validate(&self) -> Result<(), String> {
         let non_negative = [
@@ -134,6 +150,14 @@ impl StackParams {
         for (name, value) in non_negative {
             if !(value >= 0.0 && value.is_finite()) {
                 return Err(format!("{name} must be a number ≥ 0, not {value}"));
+            }
+        }
+        for (name, value) in [
+            ("score_fusion", self.score_fusion),
+            ("score_dense_share", self.score_dense_share),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(format!("{name} must lie in [0, 1], not {value}"));
             }
         }
         if !(0.0..=1.0).contains(&self.same_file_keep) {
@@ -252,31 +276,106 @@ impl SymbolKey {
     }
 }
 
-/// One ranked list entering fusion: symbols best first, its weight and its name.
+/// One ranked list entering fusion: symbols best first, its weight and its name, and each
+/// symbol's own score in that list (cosine similarity, BM25 relevance; empty when unknown).
 pub(crate) struct RankedList<'a> {
     pub stage: Stage,
     pub chunks: &'a [StoredChunk],
+    pub scores: &'a [f32],
     pub weight: f32,
+}
+
+impl RankedList<'_> {
+    /// Each symbol's score on a scale of the list: a dense list's cosines stretched over their
+    /// span (first 1, last 0: a query's cosines crowd into a narrow band whose place says little),
+    /// a lexical list's BM25 relevance as a share of the first's (BM25 has a natural zero).
+    fn scaled_scores(&self) -> Vec<f32> {
+        let (Some(&first), Some(&last)) = (self.scores.first(), self.scores.last()) else {
+            return Vec::new();
+        };
+        match self.stage {
+            Stage::Dense => {
+                let span = first - last;
+                self.scores
+                    .iter()
+                    .map(|s| if span > 0.0 { (s - last) / span } else { 1.0 })
+                    .collect()
+            }
+            _ => self
+                .scores
+                .iter()
+                .map(|s| {
+                    if first > 0.0 {
+                        (s / first).max(0.0)
+                    } else {
+                        1.0
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How much of the fused score comes from the lists' own scores rather than their ranks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ScoreFusion {
+    /// The share of the score-based fusion in the fused score (0: ranks only).
+    pub share: f32,
+    /// Within it, the dense list's share; the lexical list has the rest.
+    pub dense_share: f32,
+}
+
+#[cfg(test)]
+impl ScoreFusion {
+    pub const OFF: ScoreFusion = ScoreFusion {
+        share: 0.0,
+        dense_share: 0.5,
+    };
 }
 
 /// Weighted reciprocal-rank fusion: each list adds `weight / (k + rank)` (rank from 1) to a
 /// symbol; the sum is divided by that of a symbol first in every list, so 1.0 is the best
-/// possible. The kind prior (half a first place less for impl blocks and modules) is applied
-/// here too, in the same units. Ties keep the order of first appearance, earlier lists first.
-pub(crate) fn fuse(lists: &[RankedList<'_>], rrf_k: f32) -> Vec<Candidate> {
+/// possible. With `by_score`, that is blended with a fusion of the lists' own scores (each list's
+/// [`RankedList::scaled_scores`], the dense list taking `dense_share` of it), which keeps what
+/// ranks throw away: how far ahead a first place is. The kind prior (half a first place less for
+/// impl blocks and modules) is applied here too, in the same units. Ties keep the order of
+/// first appearance, earlier lists first.
+pub(crate) fn fuse(lists: &[RankedList<'_>], rrf_k: f32, by_score: &ScoreFusion) -> Vec<Candidate> {
     let best: f32 = lists.iter().map(|l| l.weight).sum::<f32>() / (rrf_k + 1.0);
     let norm = if best > 0.0 { best } else { 1.0 };
+    let blend = by_score.share.clamp(0.0, 1.0);
+    let list_share = |list: &RankedList<'_>| -> f32 {
+        if lists.len() < 2 {
+            1.0
+        } else if list.stage == Stage::Dense {
+            by_score.dense_share
+        } else {
+            1.0 - by_score.dense_share
+        }
+    };
     let mut order: Vec<Candidate> = Vec::new();
     let mut slot: HashMap<SymbolKey, usize> = HashMap::new();
     for list in lists {
+        let scaled = if blend > 0.0 {
+            list.scaled_scores()
+        } else {
+            Vec::new()
+        };
         for (rank, chunk) in list.chunks.iter().enumerate() {
-            let share = list.weight / (rrf_k + rank as f32 + 1.0) / norm;
-            let detail = format!(
+            let by_rank = list.weight / (rrf_k + rank as f32 + 1.0) / norm;
+            let mut share = by_rank;
+            let mut detail = format!(
                 "rank {} of {}, weight {}",
                 rank + 1,
                 list.chunks.len(),
                 list.weight
             );
+            if let (Some(scaled), Some(own)) = (scaled.get(rank), list.scores.get(rank)) {
+                share = (1.0 - blend) * by_rank + blend * list_share(list) * scaled;
+                detail.push_str(&format!(
+                    ", score {own:.3} ({scaled:.2} of the list's scale)"
+                ));
+            }
             let key = SymbolKey::of(chunk);
             let i = *slot.entry(key).or_insert_with(|| {
                 order.push(Candidate {
@@ -292,9 +391,13 @@ pub(crate) fn fuse(lists: &[RankedList<'_>], rrf_k: f32) -> Vec<Candidate> {
         let prior = kind_prior(candidate.chunk.kind);
         if prior != 0.0 {
             let kind = candidate.chunk.kind;
+            // Half a first place of a weight-1 list in rank units, half of the lexical list's
+            // first place in score units.
+            let by_rank = prior / (rrf_k + 1.0) / norm;
+            let by_scores = prior * (1.0 - by_score.dense_share);
             candidate.add(
                 Stage::Kind,
-                prior / (rrf_k + 1.0) / norm,
+                (1.0 - blend) * by_rank + blend * by_scores,
                 format!("{kind}: its members are results of their own"),
             );
         }
@@ -992,16 +1095,18 @@ mod tests {
             RankedList {
                 stage: Stage::Dense,
                 chunks: &dense,
+                scores: &[],
                 weight: 2.5,
             },
             RankedList {
                 stage: Stage::Lexical,
                 chunks: &lexical,
+                scores: &[],
                 weight: 1.0,
             },
         ];
         let scores = |query: &str, factor: f32| -> HashMap<String, f32> {
-            let mut candidates = fuse(&lists, 5.0);
+            let mut candidates = fuse(&lists, 5.0, &ScoreFusion::OFF);
             // Chunk 4 waits for its vector.
             discount_lexical_only(
                 &mut candidates,
@@ -1050,22 +1155,136 @@ mod tests {
             RankedList {
                 stage: Stage::Dense,
                 chunks: &dense,
+                scores: &[],
                 weight: 1.0,
             },
             RankedList {
                 stage: Stage::Lexical,
                 chunks: &lexical,
+                scores: &[],
                 weight: 1.0,
             },
         ];
-        let fused = fuse(&lists, 60.0);
+        let fused = fuse(&lists, 60.0, &ScoreFusion::OFF);
         // b: 1/62 + 1/61 beats a: 1/61.
         assert_eq!(names(&fused), vec!["b", "a", "c"]);
         let expected = (1.0 / 62.0 + 1.0 / 61.0) / (2.0 / 61.0);
         assert!((fused[0].score() - expected).abs() < 1e-6);
         assert_eq!(fused[0].parts.len(), 2);
-        let first_everywhere = fuse(&lists[..1], 60.0);
+        let first_everywhere = fuse(&lists[..1], 60.0, &ScoreFusion::OFF);
         assert!((first_everywhere[0].score() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn list_scores_are_scaled_per_list() {
+        let dense = [chunk("a.rs", "a"), chunk("a.rs", "b"), chunk("a.rs", "c")];
+        let list = |stage, scores: &'static [f32]| RankedList {
+            stage,
+            chunks: &dense,
+            scores,
+            weight: 1.0,
+        };
+        let close = |got: Vec<f32>, want: &[f32]| {
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-6, "{got:?} != {want:?}");
+            }
+        };
+        // Cosines over their span; BM25 as a share of the first.
+        close(
+            list(Stage::Dense, &[0.8, 0.6, 0.4]).scaled_scores(),
+            &[1.0, 0.5, 0.0],
+        );
+        close(
+            list(Stage::Lexical, &[10.0, 5.0, 2.5]).scaled_scores(),
+            &[1.0, 0.5, 0.25],
+        );
+        assert_eq!(
+            list(Stage::Dense, &[0.7, 0.7]).scaled_scores(),
+            vec![1.0, 1.0]
+        );
+        assert!(list(Stage::Lexical, &[]).scaled_scores().is_empty());
+    }
+
+    #[test]
+    fn score_fusion_keeps_how_far_ahead_a_first_place_is() {
+        // By rank, a and b tie (each is first in one list and second in the other), and a
+        // comes first by appearance. By score, b is nearly as close as a by meaning (0.60
+        // against 0.61) while a has a tenth of b's BM25 relevance: b is the better match.
+        let dense = [chunk("a.rs", "a"), chunk("a.rs", "b"), chunk("a.rs", "c")];
+        let lexical = [chunk("a.rs", "b"), chunk("a.rs", "a")];
+        let lists = [
+            RankedList {
+                stage: Stage::Dense,
+                chunks: &dense,
+                scores: &[0.61, 0.60, 0.20],
+                weight: 1.0,
+            },
+            RankedList {
+                stage: Stage::Lexical,
+                chunks: &lexical,
+                scores: &[10.0, 1.0],
+                weight: 1.0,
+            },
+        ];
+        let by_rank = fuse(&lists, 5.0, &ScoreFusion::OFF);
+        assert_eq!(names(&by_rank), vec!["a", "b", "c"]);
+        let by_score = ScoreFusion {
+            share: 1.0,
+            dense_share: 0.5,
+        };
+        let fused = fuse(&lists, 5.0, &by_score);
+        assert_eq!(names(&fused), vec!["b", "a", "c"]);
+        // b: half of 0.4 / 0.41 of the dense span plus half of the lexical first place.
+        let expected = 0.5 * (0.40 / 0.41) + 0.5;
+        assert!(
+            (fused[0].score() - expected).abs() < 1e-5,
+            "{}",
+            fused[0].score()
+        );
+        adds_up(&fused[0]);
+        assert!(
+            fused[0].parts[0].detail.contains("score 0.600"),
+            "{:?}",
+            fused[0].parts
+        );
+        // Halfway, each part is the mean of the two.
+        let half = fuse(
+            &lists,
+            5.0,
+            &ScoreFusion {
+                share: 0.5,
+                dense_share: 0.5,
+            },
+        );
+        let b = half.iter().find(|c| c.chunk.name == "b").unwrap();
+        let by_rank_b = by_rank.iter().find(|c| c.chunk.name == "b").unwrap();
+        assert!((b.score() - (0.5 * by_rank_b.score() + 0.5 * expected)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_kind_prior_is_half_a_lexical_first_place_in_score_fusion() {
+        let mut imp = chunk("a.rs", "Glob");
+        imp.kind = SymbolKind::Impl;
+        let lexical = [imp];
+        let lists = [RankedList {
+            stage: Stage::Lexical,
+            chunks: &lexical,
+            scores: &[3.0],
+            weight: 1.0,
+        }];
+        let fusion = ScoreFusion {
+            share: 1.0,
+            dense_share: 0.6,
+        };
+        let fused = fuse(&lists, 5.0, &fusion);
+        let kind: f32 = fused[0]
+            .parts
+            .iter()
+            .filter(|p| p.stage == Stage::Kind)
+            .map(|p| p.value)
+            .sum();
+        assert!((kind + 0.5 * 0.4).abs() < 1e-6, "{kind}");
     }
 
     /// Fuses lists of names (all in one file) and returns names with scores, best first.
@@ -1080,13 +1299,18 @@ mod tests {
             .map(|(chunks, (_, weight))| RankedList {
                 stage: Stage::Lexical,
                 chunks,
+                scores: &[],
                 weight: *weight,
             })
             .collect();
-        select(fuse(&ranked, rrf_k), top_k, &decay(1.0, 1))
-            .into_iter()
-            .map(|c| (c.chunk.name.clone(), c.score()))
-            .collect()
+        select(
+            fuse(&ranked, rrf_k, &ScoreFusion::OFF),
+            top_k,
+            &decay(1.0, 1),
+        )
+        .into_iter()
+        .map(|c| (c.chunk.name.clone(), c.score()))
+        .collect()
     }
 
     fn order(fused: &[(String, f32)]) -> Vec<&str> {
@@ -1158,9 +1382,11 @@ mod tests {
             &[RankedList {
                 stage: Stage::Dense,
                 chunks: &dense,
+                scores: &[],
                 weight: 1.0,
             }],
             5.0,
+            &ScoreFusion::OFF,
         );
         assert_eq!(names(&fused), vec!["parse", "Parser"]);
         assert!(fused[1].parts.iter().any(|p| p.stage == Stage::Kind));

@@ -352,21 +352,6 @@ pub fn search_task(
                 ranking.stack.lexical_only,
                 |id| index.has_vector(id),
             );
-            if ranking.stack.impls_into_types {
-                let mut files: HashMap<String, Vec<StoredChunk>> = HashMap::new();
-                candidates = rank::impls_into_types(candidates, |chunk| {
-                    if !files.contains_key(&chunk.path) {
-                        files.insert(chunk.path.clone(), index.chunks_in_file(&chunk.path)?);
-                    }
-                    Ok::<_, IndexError>(
-                        files
-                            .get(&chunk.path)
-                            .and_then(|file| rank::type_of_impl(chunk, file))
-                            .filter(|ty| accepts(ty))
-                            .cloned(),
-                    )
-                })?;
-            }
             rank::apply_stack(
                 &mut candidates,
                 &profile,

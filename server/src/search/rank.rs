@@ -155,16 +155,11 @@ impl StackParams {
         for (name, value) in [
             ("score_fusion", self.score_fusion),
             ("score_dense_share", self.score_dense_share),
+            ("same_file_keep", self.same_file_keep),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(format!("{name} must lie in [0, 1], not {value}"));
             }
-        }
-        if !(0.0..=1.0).contains(&self.same_file_keep) {
-            return Err(format!(
-                "same_file_keep must lie in [0, 1], not {}",
-                self.same_file_keep
-            ));
         }
         for (name, value) in [
             ("lexical_only", self.lexical_only),
@@ -427,9 +422,6 @@ fn is_inherent_impl(chunk: &StoredChunk) -> bool {
 /// The type of one file that an inherent impl block belongs to: the type declaration of the same
 /// name and container among `file` (the chunks of the impl's file).
 fn type_of_impl<'a>(chunk: &StoredChunk, file: &'a [StoredChunk]) -> Option<&'a StoredChunk> {
-    if !is_inherent_impl(chunk) {
-        return None;
-    }
     file.iter()
         .find(|c| is_type_kind(c.kind) && c.name == chunk.name && c.container == chunk.container)
 }

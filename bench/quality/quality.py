@@ -258,7 +258,7 @@ def missed(target):
 
 def target_extents(store_path, relevant):
     """Each target's symbol as indexed: the chunk whose lines hold the target line (the tightest),
-    extended over the later windows of the same symbol. A target in a file indexed as text windows
+    extended over the other windows of the same symbol. A target in a file indexed as text windows
     (a binary without that language's grammar: the windows fallback, measured against symbols) is
     its line. A target in a file the binary skipped, or that its grammar does not make a symbol,
     matches nothing (a warning says so): the binary missed it."""
@@ -297,11 +297,16 @@ def target_extents(store_path, relevant):
             out.append(missed(t))
             continue
         first = min(holding, key=lambda r: r[1] - r[0])
-        end = first[1]
+        start, end = first[0], first[1]
         for r in rows:
             if r[0] > first[0] and r[2:] == first[2:] and r[0] <= end + 3:
                 end = max(end, r[1])
-        out.append({"path": t["path"], "name": t["name"], "start": first[0], "end": end})
+        # The windows before it too: a long doc can fill a symbol's first window, so its
+        # declaration line falls in the second, while a hit names the symbol's first line.
+        for r in reversed(rows):
+            if r[0] < start and r[2:] == first[2:] and r[1] >= start - 3:
+                start = r[0]
+        out.append({"path": t["path"], "name": t["name"], "start": start, "end": end})
     db.close()
     return out
 

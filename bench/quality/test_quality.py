@@ -87,12 +87,21 @@ class Extents(unittest.TestCase):
                 "INSERT INTO chunks VALUES (2, 1, 'run', 'method', 31, 50, 'def run(self)', 'A');"
                 "INSERT INTO chunks VALUES (3, 1, 'run', 'method', 80, 90, 'def run(self)', 'B');"
                 "INSERT INTO chunks VALUES (4, 3, 'a.rb', 'section', 1, 40, 'a.rb', NULL);"
+                # A long doc filled the first window: the declaration is in the second.
+                "INSERT INTO chunks VALUES (5, 1, 'parse', 'function', 100, 100, 'def parse(t)', NULL);"
+                "INSERT INTO chunks VALUES (6, 1, 'parse', 'function', 101, 106, 'def parse(t)', NULL);"
             )
             db.commit()
             db.close()
             got = quality.target_extents(store, [{"path": "a.py", "name": "run", "line": 6},
                                                  {"path": "a.py", "name": "run", "line": 80}])
             self.assertEqual([(e["start"], e["end"]) for e in got], [(5, 50), (80, 90)])
+            # The windows before the one holding the target line count too: a hit names the
+            # symbol's first line.
+            got = quality.target_extents(store, [{"path": "a.py", "name": "parse", "line": 102}])
+            self.assertEqual([(e["start"], e["end"]) for e in got], [(100, 106)])
+            self.assertEqual(quality.match_hits(
+                [{"path": "a.py", "name": "parse", "start_line": 100, "end_line": 106}], got), [0])
             # A name the grammar does not make a symbol there: missed, never matched.
             got = quality.target_extents(store, [{"path": "a.py", "name": "run", "line": 60}])
             self.assertEqual(quality.match_hits(

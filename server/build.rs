@@ -78,6 +78,7 @@ const GRAMMARS: &[Spec] = &[
     spec("elixir", "tree-sitter-elixir", "src", "elixir", "tree_sitter_elixir::LANGUAGE"),
     spec("zig", "tree-sitter-zig", "src", "zig", "tree_sitter_zig::LANGUAGE"),
     spec("scala", "tree-sitter-scala", "src", "scala", "tree_sitter_scala::LANGUAGE"),
+    spec("dart", "tree-sitter-dart", "src", "dart", "tree_sitter_dart::LANGUAGE"),
 ];
 
 /// The tables moved out of the file (the accessor numbers them in file order). Together they are

@@ -39,7 +39,9 @@ use crate::words::split_identifier;
 /// module or namespace that only wraps types is their container, not a symbol.
 /// 16: a Lua function that is the fallback of `or` (`M.f = M.f or function`) is a symbol.
 /// 17: `module.exports = function query(…)` is the symbol `query`, not `exports`.
-pub const CHUNK_FORMAT: &str = "17";
+/// 18: Dart symbols (classes, mixins as traits, extensions as impls, enums, functions, methods,
+/// getters, setters, operators, constructors with a body, constants, typedefs) with `///` docs.
+pub const CHUNK_FORMAT: &str = "18";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -385,6 +385,7 @@ pub fn classify(
     if in_dir(&["generated", "__generated__", "single_include"])
         || GENERATED_SUFFIXES.iter().any(|s| lower_file.ends_with(s))
         || lower_file.contains(".generated.")
+        || lower_stem.ends_with("_generated")
         || lower_file.starts_with("zz_generated")
     {
         classes.push(PathClass::Generated);
@@ -636,6 +637,9 @@ mod tests {
             "lib/std/json/scanner_test.zig",
             "test/behavior/align.zig",
             "tests/parse.zig",
+            // Dart: `test/**/*_test.dart` (package:test)
+            "test/transport/t_framed_transport_test.dart",
+            "packages/core/test/flex_builder_test.dart",
         ] {
             assert!(classes(path).contains(&PathClass::Test), "{path}");
         }
@@ -721,6 +725,19 @@ mod tests {
             vec![PathClass::Generated]
         );
         assert_eq!(classes("api/v1/service.pb.go"), vec![PathClass::Generated]);
+        // flatc's output, in every language it writes (`monster_generated.dart`, `.h`, `.rs`).
+        assert_eq!(
+            classes("lib/monster_my_game_generated.dart"),
+            vec![PathClass::Generated]
+        );
+        assert_eq!(
+            classes("include/schema_generated.h"),
+            vec![PathClass::Generated]
+        );
+        assert_eq!(
+            classes("lib/models/user.g.dart"),
+            vec![PathClass::Generated]
+        );
         assert_eq!(classes("src/_compat.py"), Vec::<PathClass>::new());
         assert_eq!(classes("src/compat/py2.py"), vec![PathClass::Compat]);
         assert_eq!(classes("types/index.d.ts"), vec![PathClass::Declarations]);

@@ -126,6 +126,11 @@ pub(super) fn grammar_parts(language: Language) -> Option<(tree_sitter::Language
             super::grammars::SCALA.language(),
             include_str!("../../grammars/scala.scm"),
         )),
+        #[cfg(feature = "lang-dart")]
+        Language::Dart => Some((
+            super::grammars::DART.language(),
+            include_str!("../../grammars/dart.scm"),
+        )),
         // Markdown, text, and code languages built without their grammar (`Language::has_grammar`).
         _ => None,
     }
@@ -609,6 +614,8 @@ fn wraps(language: Language, parent: Node<'_>, child: Node<'_>) -> bool {
         // `namespace Foo {…}` is an expression statement in the TypeScript grammar.
         (TypeScript | Tsx, "expression_statement") => parent.start_byte() == child.start_byte(),
         (Python, "decorated_definition") => true,
+        // A class member: its doc comment is a sibling of the `member_declaration`.
+        (Dart, "member_declaration") => true,
         (Cpp, "template_declaration") => true,
         (C | Cpp, "type_definition") => parent
             .child_by_field_name("type")
@@ -783,7 +790,16 @@ fn draft(
                 // Zig: `///` documents the next declaration; `//!` documents the file
                 // (header.rs), and a plain `//` comment above a declaration is a note.
                 let zig_note = language == Language::Zig && !is_zig_doc(node_text(source, node));
-                if !adjacent || !starts_line(lines, node) || shebang || mark || zig_note {
+                // Dart: `///` and `/** */` are doc comments (the grammar's
+                // `documentation_comment`); a `//` or `/* */` comment is a note.
+                let dart_note = language == Language::Dart && node.kind() == "comment";
+                if !adjacent
+                    || !starts_line(lines, node)
+                    || shebang
+                    || mark
+                    || zig_note
+                    || dart_note
+                {
                     break;
                 }
                 doc_comments.push(node);

@@ -74,13 +74,13 @@ const TEXT_EXTENSIONS: &[&str] = &[
     // other programming languages
     "fs", "fsx", "vb",
     "r", "jl", "erl", "hrl", "hs", "lhs", "ml", "mli", "clj", "cljs", "cljc", "edn",
-    "dart", "pl", "pm", "groovy", "elm", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
+    "pl", "pm", "groovy", "elm", "nim", "cr", "d", "m", "mm", "sol", "vim", "el",
     "lisp", "rkt", "tcl", "asm", "s", "f90", "cu", "cuh", "glsl", "hlsl", "wgsl", "metal",
 ];
 
 impl Language {
     /// Every language and format, code languages first.
-    pub const ALL: [Language; 21] = [
+    pub const ALL: [Language; 22] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -100,6 +100,7 @@ impl Language {
         Language::Elixir,
         Language::Zig,
         Language::Scala,
+        Language::Dart,
         Language::Markdown,
         Language::Text,
     ];
@@ -145,6 +146,7 @@ impl Language {
             "ex" | "exs" => Language::Elixir,
             "zig" => Language::Zig,
             "scala" | "sc" => Language::Scala,
+            "dart" => Language::Dart,
             "md" | "markdown" | "mdx" => Language::Markdown,
             other if TEXT_EXTENSIONS.contains(&other) => Language::Text,
             _ => return None,
@@ -174,6 +176,7 @@ impl Language {
             Language::Elixir => "elixir",
             Language::Zig => "zig",
             Language::Scala => "scala",
+            Language::Dart => "dart",
             Language::Markdown => "markdown",
             Language::Text => "text",
         }
@@ -202,6 +205,7 @@ impl Language {
             "elixir" | "ex" => Language::Elixir,
             "zig" => Language::Zig,
             "scala" => Language::Scala,
+            "dart" => Language::Dart,
             "markdown" | "md" => Language::Markdown,
             "text" | "txt" => Language::Text,
             _ => return None,
@@ -238,6 +242,7 @@ impl Language {
             Language::Elixir => "lang-elixir",
             Language::Zig => "lang-zig",
             Language::Scala => "lang-scala",
+            Language::Dart => "lang-dart",
             Language::Markdown | Language::Text => return None,
         })
     }

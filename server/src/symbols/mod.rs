@@ -47,6 +47,7 @@ pub enum Language {
     Elixir,
     Zig,
     Scala,
+    Dart,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

@@ -2727,6 +2727,14 @@ fn hostile_inputs_do_not_panic() {
     let invalid_zig = String::from_utf8_lossy(
         b"//! \xff\xfe\n/// \xc3\npub const \xff = struct { fn \xfe(\xc3) !void {\ntest \"\xff never closed",
     );
+    let deep_dart = format!(
+        "{}{}",
+        "class A { void f() { ".repeat(500),
+        "if (x) { for (final y in z) { (".repeat(1500)
+    );
+    let invalid_dart = String::from_utf8_lossy(
+        b"/// \xff\xfe\nclass \xff extends \xc3 {\n  factory \xfe.(\xc3) {\n  @\xff\n  int get",
+    );
     let deep_scala = format!(
         "{}{}",
         "object A { class B { def f = { ".repeat(500),
@@ -2797,6 +2805,12 @@ fn hostile_inputs_do_not_panic() {
         (
             Language::Scala,
             "enum E:\n  case\ngiven with\nextension ()\nobject:\n  def = \ntrait [ val : => class",
+        ),
+        (Language::Dart, deep_dart.as_str()),
+        (Language::Dart, &invalid_dart),
+        (
+            Language::Dart,
+            "mixin on extension type ( { factory . ; operator [] get set typedef = Function( /**",
         ),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),
@@ -2896,4 +2910,157 @@ fn declarations_with_several_declarators() {
     let symbols = extract(Language::JavaScript, "b.js", source);
     assert_eq!(outline(&symbols), vec![("b", "function", None, 1, 3)]);
     assert_eq!(symbols[0].signature, "const a = 1, b = () =>");
+}
+
+const DART: &str = r#"/// Buffers written bytes.
+library buffer;
+
+import 'dart:typed_data';
+
+/// The default capacity.
+const int defaultCapacity = 1024;
+
+/// A growable byte buffer.
+///
+/// Grows by doubling.
+class ByteBuffer extends Object with Observable implements Sink {
+  /// The bytes so far.
+  final Uint8List _bytes;
+  int _length = 0;
+  static const int maxSize = 1 << 30;
+
+  /// Creates an empty buffer.
+  ByteBuffer([int capacity = defaultCapacity]) : _bytes = Uint8List(capacity);
+
+  /// Creates a buffer holding [list].
+  factory ByteBuffer.fromList(List<int> list) {
+    final buffer = ByteBuffer(list.length);
+    buffer.addAll(list);
+    return buffer;
+  }
+
+  /// The number of bytes written.
+  int get length => _length;
+
+  set length(int value) {
+    _length = value;
+  }
+
+  /// Appends one byte.
+  @override
+  void add(int byte) {
+    _bytes[_length++] = byte;
+  }
+
+  // Not a doc comment.
+  void addAll(List<int> bytes) {
+    for (final b in bytes) {
+      add(b);
+    }
+  }
+
+  int operator [](int index) => _bytes[index];
+}
+
+/// Notifies listeners.
+mixin Observable {
+  void notify();
+}
+
+/// Reads varints.
+extension VarintReading on ByteBuffer {
+  /// Reads a varint at [offset].
+  int readVarint(int offset) {
+    return 0;
+  }
+}
+
+enum Mode { read, write }
+
+/// A transformation of bytes.
+typedef Transform = Uint8List Function(Uint8List input);
+
+/// Copies [source] into a new list.
+List<int> copyBytes(List<int> source) {
+  return List.of(source);
+}
+
+/** A two-way channel. */
+abstract class Transport {
+  /// Opens the transport.
+  Future open();
+  bool get isOpen;
+}
+
+class Holder {
+  final answer = 42;
+  static final cache = <String, int>{};
+}
+"#;
+
+#[test]
+fn dart_fixture() {
+    let symbols = extract(Language::Dart, "lib/src/byte_buffer.dart", DART);
+    let expected: Vec<Row<'_>> = vec![
+        // Top-level `const`/`final` values are constants; `library` and imports are no symbols.
+        ("defaultCapacity", "constant", None, 7, 7),
+        ("ByteBuffer", "class", None, 12, 49),
+        // Fields are left in the class's text, `static const`/`static final` values are not.
+        ("maxSize", "constant", Some("ByteBuffer"), 16, 16),
+        // A constructor without a body is left out; a named one with a body is its second part.
+        ("fromList", "method", Some("ByteBuffer"), 22, 26),
+        // Getters, setters, annotated methods and operators are methods.
+        ("length", "method", Some("ByteBuffer"), 29, 29),
+        ("length", "method", Some("ByteBuffer"), 31, 33),
+        ("add", "method", Some("ByteBuffer"), 36, 39),
+        ("addAll", "method", Some("ByteBuffer"), 42, 46),
+        ("[]", "method", Some("ByteBuffer"), 48, 48),
+        // A mixin is a trait; an extension an impl of its own name, holding its methods.
+        ("Observable", "trait", None, 52, 54),
+        ("notify", "method", Some("Observable"), 53, 53),
+        ("VarintReading", "impl", None, 57, 62),
+        ("readVarint", "method", Some("VarintReading"), 59, 61),
+        ("Mode", "enum", None, 64, 64),
+        ("Transform", "type", None, 67, 67),
+        ("copyBytes", "function", None, 70, 72),
+        // An abstract class's members without a body are its API.
+        ("Transport", "class", None, 75, 79),
+        ("open", "method", Some("Transport"), 77, 77),
+        ("isOpen", "method", Some("Transport"), 78, 78),
+        ("Holder", "class", None, 81, 84),
+        ("cache", "constant", Some("Holder"), 83, 83),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_texts_match_lines(&symbols, DART);
+
+    let doc = |name: &str| find(&symbols, name).doc.clone();
+    assert_eq!(
+        doc("ByteBuffer").as_deref(),
+        Some("A growable byte buffer.\n\nGrows by doubling.")
+    );
+    // A member's `///` doc sits above its annotations, outside the member's own node.
+    assert_eq!(doc("add").as_deref(), Some("Appends one byte."));
+    assert_eq!(
+        doc("fromList").as_deref(),
+        Some("Creates a buffer holding [list].")
+    );
+    assert_eq!(
+        doc("readVarint").as_deref(),
+        Some("Reads a varint at [offset].")
+    );
+    assert_eq!(doc("Transport").as_deref(), Some("A two-way channel."));
+    // A `//` comment is a note, not documentation.
+    assert_eq!(doc("addAll"), None);
+    assert_eq!(
+        find(&symbols, "fromList").signature,
+        "factory ByteBuffer.fromList(List<int> list)"
+    );
+    assert_eq!(
+        find(&symbols, "add").signature,
+        "@override void add(int byte)"
+    );
+    assert_eq!(
+        find(&symbols, "VarintReading").signature,
+        "extension VarintReading on ByteBuffer"
+    );
 }

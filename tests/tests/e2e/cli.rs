@@ -730,6 +730,46 @@ fn regression_20_explain_adds_up_to_the_score() {
 }
 
 #[test]
+fn regression_20_a_member_rises_above_the_class_whose_chunk_holds_it() {
+    let ws = Workspace::from_fixture("sample-repo");
+    // The class's docstring says what `read_all` does; `read_all` has no docstring. The class's
+    // one chunk holds the method's code, so it matches first unless the member is lifted.
+    fs::write(
+        ws.root().join("src/transport.py"),
+        "class Transport:\n    \"\"\"A channel to a remote peer that keeps reading until every requested byte arrives.\"\"\"\n\n    def __init__(self, sock):\n        self.sock = sock\n\n    def read_all(self, buffer, length):\n        got = 0\n        while got < length:\n            chunk = self.sock.recv_into(memoryview(buffer)[got:], length - got)\n            if chunk == 0:\n                raise EOFError(\"peer closed before the requested bytes arrived\")\n            got += chunk\n        return got\n\n    def close(self):\n        self.sock.close()\n",
+    )
+    .unwrap();
+    let query = "keep reading until the requested number of bytes arrive";
+    let answer = ws.json("search", &["--top-k", "5", "--explain", query]);
+    let first = &answer["results"][0];
+    assert_eq!(first["name"], "read_all", "{answer}");
+    assert!(
+        first["explain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["stage"] == "member" && p["detail"].as_str().unwrap().contains("Transport")),
+        "{first}"
+    );
+    // The class stays, right below its member.
+    assert_eq!(result_names(&answer)[1], "Transport", "{answer}");
+    // Turned off, the class is first.
+    let off = ws.json(
+        "search",
+        &[
+            "--top-k",
+            "5",
+            "--no-update",
+            "--explain",
+            "--ranking-params",
+            r#"{"member_lift": 0}"#,
+            query,
+        ],
+    );
+    assert_eq!(result_names(&off)[..2], ["Transport", "read_all"], "{off}");
+}
+
+#[test]
 fn regression_20_an_item_whose_docs_are_a_markdown_file_is_found_by_them() {
     let ws = Workspace::from_fixture("sample-repo");
     fs::create_dir_all(ws.root().join("src/docs")).unwrap();

@@ -8,7 +8,9 @@
 //! 4. Path words: a file or directory named by a query word gains.
 //! 5. File coherence: the best symbol of a file with several good ones gains a little.
 //! 6. Path priors: tests, docs, examples, … are multiplied down unless asked for ([`priors`]).
-//! 7. Selection: each further symbol of an already chosen file counts less (same-file decay).
+//! 7. Member lift: a member nearly as good as the class whose chunk holds its code rises just
+//!    above it.
+//! 8. Selection: each further symbol of an already chosen file counts less (same-file decay).
 //!
 //! docs/ranking.md gives each stage's measured effect. Scores are in units of "first
 //! place in every list" (1.0), so they compare across workspace folders.

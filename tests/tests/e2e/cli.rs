@@ -730,6 +730,40 @@ fn regression_20_explain_adds_up_to_the_score() {
 }
 
 #[test]
+fn regression_20_a_bare_name_finds_its_exact_definition_before_longer_names() {
+    let ws = Workspace::from_fixture("sample-repo");
+    // A small factory class whose name starts like the queried one, and the class itself,
+    // longer: by words and meaning the factory matches the name as well or better.
+    fs::write(
+        ws.root().join("src/compact.py"),
+        "class CompactProtocolFactory:\n    \"\"\"Makes CompactProtocol instances for a transport.\"\"\"\n\n    def get_protocol(self, transport):\n        return CompactProtocol(transport)\n\n\nclass CompactProtocol:\n    \"\"\"Writes integers as variable-length zigzag varints and field ids as deltas.\"\"\"\n\n    def __init__(self, transport):\n        self.transport = transport\n        self.last_field = 0\n\n    def write_varint(self, n):\n        while n > 0x7F:\n            self.transport.write(bytes([(n & 0x7F) | 0x80]))\n            n >>= 7\n        self.transport.write(bytes([n]))\n\n    def write_field_begin(self, field_id, kind):\n        delta = field_id - self.last_field\n        self.transport.write(bytes([(delta << 4) | kind]))\n        self.last_field = field_id\n",
+    )
+    .unwrap();
+    let answer = ws.json("search", &["--top-k", "3", "--explain", "CompactProtocol"]);
+    let first = &answer["results"][0];
+    assert_eq!(first["name"], "CompactProtocol", "{answer}");
+    assert!(
+        first["explain"].as_array().unwrap().iter().any(
+            |p| p["stage"] == "definition" && p["detail"].as_str().unwrap().contains("exactly")
+        ),
+        "{first}"
+    );
+    // Turned off, the factory's side wins.
+    let off = ws.json(
+        "search",
+        &[
+            "--top-k",
+            "3",
+            "--no-update",
+            "--ranking-params",
+            r#"{"exact_name_lift": 0}"#,
+            "CompactProtocol",
+        ],
+    );
+    assert_ne!(result_names(&off)[0], "CompactProtocol", "{off}");
+}
+
+#[test]
 fn regression_20_a_member_rises_above_the_class_whose_chunk_holds_it() {
     let ws = Workspace::from_fixture("sample-repo");
     // The class's docstring says what `read_all` does; `read_all` has no docstring. The class's

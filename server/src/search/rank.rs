@@ -642,8 +642,10 @@ fn lift_exact_names(candidates: &mut [Candidate], profile: &QueryProfile, share:
     };
     // A name defined in several files (C++ `formatter` specialisations) does not say which.
     let file = &candidates[exact].chunk.path;
-    let elsewhere = |c: &StoredChunk| is_exact(c) && &c.path != file;
-    if best(&elsewhere).is_some() {
+    if candidates
+        .iter()
+        .any(|c| c.chunk.kind != SymbolKind::Section && is_exact(&c.chunk) && &c.chunk.path != file)
+    {
         return;
     }
     let (own, above) = (scores[exact], scores[longer]);
@@ -655,7 +657,7 @@ fn lift_exact_names(candidates: &mut [Candidate], profile: &QueryProfile, share:
         };
         candidates[exact].add(
             Stage::Definition,
-            above - own + LIFT_MARGIN * above.abs().max(1e-3),
+            lift_above(own, above),
             format!("named {wanted} exactly, above {what}, whose name only starts so"),
         );
     }
@@ -677,7 +679,8 @@ fn lift_members_over_containers(candidates: &mut [Candidate], share: f32) {
         if !outer.kind.is_container() {
             continue;
         }
-        let text = squeeze(&outer.text);
+        // Squeezed only for a container with a member among the candidates.
+        let text = std::cell::OnceCell::new();
         let best = candidates
             .iter()
             .enumerate()
@@ -690,14 +693,13 @@ fn lift_members_over_containers(candidates: &mut [Candidate], share: f32) {
                     && inner.end_line <= outer.end_line
                     && scores[*m] < scores[c]
                     && scores[*m] >= share * scores[c]
-                    && holds_code_of(&text, inner)
+                    && holds_code_of(text.get_or_init(|| squeeze(&outer.text)), inner)
             })
             .max_by(|a, b| scores[a.0].total_cmp(&scores[b.0]));
         if let Some((m, _)) = best {
-            let raise = scores[c] - scores[m] + LIFT_MARGIN * scores[c].abs().max(1e-3);
             lifts.push((
                 m,
-                raise,
+                lift_above(scores[m], scores[c]),
                 format!(
                     "its {} {} holds its code and matched as much",
                     outer.kind, outer.name
@@ -719,8 +721,11 @@ fn lift_members_over_containers(candidates: &mut [Candidate], share: f32) {
     }
 }
 
-/// How far above its container a lifted member lands, as a share of the container's score.
-const LIFT_MARGIN: f32 = 0.001;
+/// What a result scoring `own` gains to land just above one scoring `above` (by a thousandth
+/// of that score: the two keep their scores' meaning, only their order changes).
+fn lift_above(own: f32, above: f32) -> f32 {
+    above - own + 0.001 * above.abs().max(1e-3)
+}
 
 /// Whether the container's chunk text (whitespace removed, [`squeeze`]) holds the member's
 /// declaration (its signature, spaces aside: signatures are stored with whitespace collapsed):

@@ -41,7 +41,9 @@ use crate::words::split_identifier;
 /// 17: `module.exports = function query(…)` is the symbol `query`, not `exports`.
 /// 18: Dart symbols (classes, mixins as traits, extensions as impls, enums, functions, methods,
 /// getters, setters, operators, constructors with a body, constants, typedefs) with `///` docs.
-pub const CHUNK_FORMAT: &str = "18";
+/// 19: a Ruby class reopened by its name alone around other types (`class Thor` around
+/// `module Actions`) is their container, not a symbol.
+pub const CHUNK_FORMAT: &str = "19";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -357,7 +357,7 @@ impl Grammar {
             }
         });
         Ok(Some(Parsed {
-            symbols: assemble(drafts, lines),
+            symbols: assemble(language, drafts, lines),
             had_errors,
         }))
     }
@@ -1255,7 +1255,7 @@ fn clean_name(language: Language, kind: SymbolKind, raw: &str) -> (String, Optio
 /// Deduplicates drafts, nests them by range, and turns them into symbols. A definition inside
 /// a function is left out: its text is already part of the function, and local helpers are
 /// not what people search for by name.
-fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
+fn assemble(language: Language, mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
     drafts.sort_by_key(|d| (d.start_byte, Reverse(d.end_byte), d.pattern));
     drafts.dedup_by_key(|d| (d.start_byte, d.end_byte));
 
@@ -1311,7 +1311,7 @@ fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
             index: kept.then(|| symbols.len() - 1),
         });
     }
-    let wrappers = namespace_wrappers(&symbols, &parents, lines);
+    let wrappers = namespace_wrappers(language, &symbols, &parents, lines);
     let mut symbols: Vec<Symbol> = symbols
         .into_iter()
         .zip(wrappers)
@@ -1322,12 +1322,14 @@ fn assemble(mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Vec<Symbol> {
 }
 
 /// The modules and namespaces that only wrap other types: `module Liquid` around the one class
-/// of each of Liquid's files, `namespace Foo { class Bar … }` in C#, C++ and PHP. Their chunk
+/// of each of Liquid's files, `class Thor` reopened around `module Actions`, `namespace Foo {
+/// class Bar … }` in C#, C++ and PHP. Their chunk
 /// would repeat the types they hold, line for line, and outrank them (a query about `ForloopDrop`
 /// found `module Liquid` first); they stay the container of what they hold. A module with
 /// functions or code of its own (constants, `extend self`, `using` lines) is a module. Returns
 /// whether each of `symbols` is a wrapper; `parents` holds the index of each one's parent.
 fn namespace_wrappers(
+    language: Language,
     symbols: &[Symbol],
     parents: &[Option<usize>],
     lines: &Lines<'_>,
@@ -1340,7 +1342,7 @@ fn namespace_wrappers(
     }
     let mut wrappers = vec![false; symbols.len()];
     for (i, symbol) in symbols.iter().enumerate() {
-        if symbol.kind != SymbolKind::Module {
+        if !(symbol.kind == SymbolKind::Module || is_ruby_class_reopening(language, symbol)) {
             continue;
         }
         let Some(held) = children.get(&i) else {
@@ -1366,6 +1368,20 @@ fn namespace_wrappers(
         wrappers[i] = !own_code;
     }
     wrappers
+}
+
+/// A Ruby class opened by its name alone, `class Thor` in each of Thor's files around `module
+/// Actions`: Ruby's way to add to a namespace that is a class. A superclass makes it a
+/// definition. Elsewhere a class that only holds types (Java's, Python's) is the one place it
+/// is defined, and stays a symbol.
+fn is_ruby_class_reopening(language: Language, symbol: &Symbol) -> bool {
+    language == Language::Ruby
+        && symbol.kind == SymbolKind::Class
+        && symbol
+            .signature
+            .trim()
+            .strip_prefix("class ")
+            .is_some_and(|name| name.trim() == symbol.name)
 }
 
 /// A line that holds no code of its own: blank, a comment line of any of the languages, or

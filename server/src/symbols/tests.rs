@@ -753,6 +753,42 @@ fn a_module_that_only_wraps_types_is_their_container_not_a_symbol() {
 }
 
 #[test]
+fn a_class_reopened_by_its_name_alone_around_modules_is_a_wrapper() {
+    // Thor's files: `class Thor` reopened around `module Shell` / `module Terminal`.
+    let reopened = "class Thor\n  module Shell\n    module Terminal\n      WIDTH = 80\n\n      \
+                    def self.width\n        WIDTH\n      end\n    end\n  end\nend\n";
+    let symbols = extract(Language::Ruby, "thor/shell/terminal.rb", reopened);
+    let expected: Vec<Row<'_>> = vec![
+        ("Terminal", "module", Some("Shell"), 3, 9),
+        ("WIDTH", "constant", Some("Terminal"), 4, 4),
+        ("width", "method", Some("Terminal"), 6, 8),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    // A superclass, code of its own or another language keep the class a symbol.
+    for (language, path, source) in [
+        (
+            Language::Ruby,
+            "a.rb",
+            "class Thor < Base\n  module Shell\n    def self.a; end\n  end\nend\n",
+        ),
+        (
+            Language::Ruby,
+            "b.rb",
+            "class Thor\n  X = 1\n  module Shell\n    def self.a; end\n  end\nend\n",
+        ),
+        (
+            Language::Python,
+            "c.py",
+            "class Thor:\n    class Shell:\n        def a(self):\n            pass\n",
+        ),
+    ] {
+        let symbols = extract(language, path, source);
+        assert_eq!(symbols[0].name, "Thor", "{source}");
+        assert_eq!(symbols[0].kind, SymbolKind::Class, "{source}");
+    }
+}
+
+#[test]
 fn ruby_fixture() {
     let symbols = extract(Language::Ruby, "request.rb", RUBY);
     let expected: Vec<Row<'_>> = vec![

@@ -43,7 +43,8 @@ use crate::words::split_identifier;
 /// getters, setters, operators, constructors with a body, constants, typedefs) with `///` docs.
 /// 19: a Ruby class reopened by its name alone around other types (`class Thor` around
 /// `module Actions`) is their container, not a symbol.
-pub const CHUNK_FORMAT: &str = "19";
+/// 20: a Dart library's doc comment and its `export`/`part` directives are its header module.
+pub const CHUNK_FORMAT: &str = "20";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

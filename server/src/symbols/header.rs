@@ -7,9 +7,9 @@
 //!
 //! - **the file's own documentation**: Rust `//!` docs, a Python module docstring, a Go package
 //!   comment, the leading `/** … */` of a JavaScript/TypeScript module ("WebSocket client for
-//!   asyncio.");
+//!   asyncio."), a Dart library's doc comment;
 //! - **re-exports**: `pub use` / `pub mod` in Rust, `from … import` in a Python `__init__.py`,
-//!   `export … from` in JavaScript/TypeScript: where a name defined elsewhere becomes part of
+//!   `export … from` in JavaScript/TypeScript, `export` and `part` in Dart: where a name defined elsewhere becomes part of
 //!   this module's interface (axum's `extract/mod.rs` is where `FromRequest` is offered).
 //!
 //! [`file_header`] turns that text, taken from the lines before the first definition, into one
@@ -44,6 +44,7 @@ pub(crate) fn file_header(
         }
         Language::Zig => zig_header(lines, end),
         Language::Lua => lua_header(lines, end),
+        Language::Dart => dart_header(lines, end),
         _ => return None,
     };
     header.into_symbol(path)
@@ -281,6 +282,61 @@ fn zig_header(lines: &Lines<'_>, end: usize) -> Header {
         row += 1;
     }
     header
+}
+
+/// Dart: the library's doc comment, the `///` lines (or a `/** */` block) right above its
+/// `library` directive (annotations between them allowed), as Effective Dart places it; and the
+/// `export '…';` and `part '…';` directives that make other files part of this library's
+/// interface (`lib/thrift.dart` is thirty `part` lines). A `part of` directive is the other side
+/// of `part` and says nothing about this file.
+fn dart_header(lines: &Lines<'_>, end: usize) -> Header {
+    let mut header = Header::default();
+    // The doc comment waiting for the `library` directive it belongs to.
+    let mut pending: Option<(usize, usize, bool)> = None;
+    let mut row = 0;
+    while row < end {
+        let line = lines.line(row);
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("///") {
+            let last = comment_run_end(lines, row, end, "///");
+            pending = Some((row, last, true));
+            row = last + 1;
+            continue;
+        }
+        if trimmed.starts_with("/**") {
+            let last = statement_rows(lines, row, end, |l| l.contains("*/"));
+            pending = Some((row, last, false));
+            row = last + 1;
+            continue;
+        }
+        if trimmed.is_empty() || trimmed.starts_with('@') {
+            row += 1;
+            continue;
+        }
+        if is_dart_library_directive(trimmed) {
+            if let Some((first, last, line_comments)) = pending {
+                header.add_comment(lines, (first, last), line_comments, |doc| !is_license(doc));
+            }
+        } else if !line.starts_with([' ', '\t'])
+            && (trimmed.starts_with("export ")
+                || trimmed.starts_with("part '")
+                || trimmed.starts_with("part \""))
+        {
+            pending = None;
+            row = header.add_export_statement(lines, row, end);
+            continue;
+        }
+        pending = None;
+        row += 1;
+    }
+    header
+}
+
+/// `library thrift;` or an unnamed `library;`.
+fn is_dart_library_directive(trimmed: &str) -> bool {
+    trimmed
+        .strip_prefix("library")
+        .is_some_and(|rest| rest.starts_with([' ', ';', '\t']))
 }
 
 /// LDoc tags that make a Lua comment the module's documentation wherever it stands.
@@ -666,6 +722,53 @@ mod tests {
         let symbol = header(Language::Lua, "lua/pl/init.lua", init).unwrap();
         assert_eq!(symbol.name, "pl");
         assert_eq!(symbol.doc.as_deref(), Some("Penlight: the batteries."));
+    }
+
+    #[test]
+    fn dart_library_doc_exports_and_parts() {
+        let source = "// Copyright (c) 2024, the authors. Use of this source code is governed by a BSD license.\n\
+                      \n\
+                      /// Reading and writing FlexBuffers, a schemaless binary format.\n\
+                      ///\n\
+                      /// See the guide for its wire format.\n\
+                      @Deprecated('use flat_buffers')\n\
+                      library flex_buffers;\n\
+                      \n\
+                      import 'dart:typed_data';\n\
+                      export 'src/builder.dart' show Builder;\n\
+                      export 'src/reference.dart'\n    show Reference, ValueType;\n\
+                      part 'src/types.dart';\n\
+                      \n\
+                      class Reference {}\n";
+        let symbol = file_header(Language::Dart, "lib/flex_buffers.dart", source, 14).unwrap();
+        assert_eq!(symbol.name, "flex_buffers");
+        assert_eq!(symbol.kind, SymbolKind::Module);
+        assert_eq!((symbol.start_line, symbol.end_line), (3, 13));
+        assert_eq!(
+            symbol.signature,
+            "Reading and writing FlexBuffers, a schemaless binary format."
+        );
+        assert_eq!(
+            symbol.text,
+            "export 'src/builder.dart' show Builder;\n\
+             export 'src/reference.dart' show Reference, ValueType;\n\
+             part 'src/types.dart';"
+        );
+        // A license above the directive is no doc; parts alone still make a header.
+        let thrift = "/// Licensed to the Apache Software Foundation (ASF) under one\n\
+                      /// or more contributor license agreements.\n\
+                      library thrift;\n\
+                      part 'src/t_base.dart';\n\
+                      class TBase {}\n";
+        let symbol = file_header(Language::Dart, "lib/thrift.dart", thrift, 4).unwrap();
+        assert_eq!(symbol.doc, None);
+        assert_eq!(symbol.text, "part 'src/t_base.dart';");
+        // A doc comment that is not above `library` documents the declaration below it, and a
+        // `part of` file has no header.
+        let class_doc = "/// A cache that forgets its oldest entry.\nclass Lru {}\n";
+        assert!(file_header(Language::Dart, "lru.dart", class_doc, 1).is_none());
+        let part_of = "part of 'thrift.dart';\n\nclass TError {}\n";
+        assert!(file_header(Language::Dart, "src/t_error.dart", part_of, 2).is_none());
     }
 
     #[test]

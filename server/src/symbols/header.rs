@@ -703,12 +703,11 @@ mod tests {
                       function OrderedMap:_init(t)\n\
                       end\n";
         let symbol = file_header(Language::Lua, "pl/OrderedMap.lua", source, 9).unwrap();
-        assert_eq!(symbol.name, "OrderedMap");
-        assert_eq!(symbol.kind, SymbolKind::Module);
-        assert_eq!((symbol.start_line, symbol.end_line), (1, 4));
-        assert_eq!(
-            symbol.signature,
-            "OrderedMap, a map which preserves ordering."
+        assert_module(
+            &symbol,
+            "OrderedMap",
+            (1, 4),
+            "OrderedMap, a map which preserves ordering.",
         );
         assert!(
             symbol
@@ -722,6 +721,14 @@ mod tests {
         let symbol = header(Language::Lua, "lua/pl/init.lua", init).unwrap();
         assert_eq!(symbol.name, "pl");
         assert_eq!(symbol.doc.as_deref(), Some("Penlight: the batteries."));
+    }
+
+    /// A header module: its name, line range and signature (the doc's first line).
+    fn assert_module(symbol: &Symbol, name: &str, lines: (u32, u32), signature: &str) {
+        assert_eq!(symbol.name, name);
+        assert_eq!(symbol.kind, SymbolKind::Module);
+        assert_eq!((symbol.start_line, symbol.end_line), lines);
+        assert_eq!(symbol.signature, signature);
     }
 
     #[test]
@@ -741,12 +748,11 @@ mod tests {
                       \n\
                       class Reference {}\n";
         let symbol = file_header(Language::Dart, "lib/flex_buffers.dart", source, 14).unwrap();
-        assert_eq!(symbol.name, "flex_buffers");
-        assert_eq!(symbol.kind, SymbolKind::Module);
-        assert_eq!((symbol.start_line, symbol.end_line), (3, 13));
-        assert_eq!(
-            symbol.signature,
-            "Reading and writing FlexBuffers, a schemaless binary format."
+        assert_module(
+            &symbol,
+            "flex_buffers",
+            (3, 13),
+            "Reading and writing FlexBuffers, a schemaless binary format.",
         );
         assert_eq!(
             symbol.text,

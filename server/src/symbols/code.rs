@@ -1322,12 +1322,12 @@ fn assemble(language: Language, mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Ve
 }
 
 /// The modules and namespaces that only wrap other types: `module Liquid` around the one class
-/// of each of Liquid's files, `class Thor` reopened around `module Actions`, `namespace Foo {
-/// class Bar … }` in C#, C++ and PHP. Their chunk
-/// would repeat the types they hold, line for line, and outrank them (a query about `ForloopDrop`
-/// found `module Liquid` first); they stay the container of what they hold. A module with
-/// functions or code of its own (constants, `extend self`, `using` lines) is a module. Returns
-/// whether each of `symbols` is a wrapper; `parents` holds the index of each one's parent.
+/// of each of Liquid's files, Ruby's `class Thor` reopened around `module Actions`, `namespace
+/// Foo { class Bar … }` in C#, C++ and PHP. Their chunk would repeat the types they hold, line
+/// for line, and outrank them (a query about `ForloopDrop` found `module Liquid` first); they
+/// stay the container of what they hold. A module with functions or code of its own (constants,
+/// `extend self`, `using` lines) is a module. Returns whether each of `symbols` is a wrapper;
+/// `parents` holds the index of each one's parent.
 fn namespace_wrappers(
     language: Language,
     symbols: &[Symbol],

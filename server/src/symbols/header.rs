@@ -9,8 +9,9 @@
 //!   comment, the leading `/** … */` of a JavaScript/TypeScript module ("WebSocket client for
 //!   asyncio."), a Dart library's doc comment;
 //! - **re-exports**: `pub use` / `pub mod` in Rust, `from … import` in a Python `__init__.py`,
-//!   `export … from` in JavaScript/TypeScript, `export` and `part` in Dart: where a name defined elsewhere becomes part of
-//!   this module's interface (axum's `extract/mod.rs` is where `FromRequest` is offered).
+//!   `export … from` in JavaScript/TypeScript, `export` and `part` in Dart: where a name defined
+//!   elsewhere becomes part of this module's interface (axum's `extract/mod.rs` is where
+//!   `FromRequest` is offered).
 //!
 //! [`file_header`] turns that text, taken from the lines before the first definition, into one
 //! module symbol named after the module. License banners are not documentation and are skipped.

@@ -2023,26 +2023,39 @@ mod tests {
     #[test]
     fn params_are_checked() {
         assert!(StackParams::default().validate().is_ok());
-        let bad = StackParams {
-            same_file_decay: 0.0,
-            ..StackParams::default()
-        };
-        assert!(bad.validate().unwrap_err().contains("same_file_decay"));
-        let bad = StackParams {
-            definition: -1.0,
-            ..StackParams::default()
-        };
-        assert!(bad.validate().unwrap_err().contains("definition"));
-        let bad = StackParams {
-            member_lift: 1.5,
-            ..StackParams::default()
-        };
-        assert!(bad.validate().unwrap_err().contains("member_lift"));
-        let bad = StackParams {
-            exact_name_lift: -0.5,
-            ..StackParams::default()
-        };
-        assert!(bad.validate().unwrap_err().contains("exact_name_lift"));
+        let defaults = StackParams::default;
+        for (bad, name) in [
+            (
+                StackParams {
+                    same_file_decay: 0.0,
+                    ..defaults()
+                },
+                "same_file_decay",
+            ),
+            (
+                StackParams {
+                    definition: -1.0,
+                    ..defaults()
+                },
+                "definition",
+            ),
+            (
+                StackParams {
+                    member_lift: 1.5,
+                    ..defaults()
+                },
+                "member_lift",
+            ),
+            (
+                StackParams {
+                    exact_name_lift: -0.5,
+                    ..defaults()
+                },
+                "exact_name_lift",
+            ),
+        ] {
+            assert!(bad.validate().unwrap_err().contains(name), "{name}");
+        }
         let parsed: StackParams =
             serde_json::from_str(r#"{"definition": 1.5, "priors": {"test": 1}}"#).unwrap();
         assert_eq!(parsed.definition, 1.5);

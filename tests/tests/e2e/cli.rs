@@ -729,6 +729,15 @@ fn regression_20_explain_adds_up_to_the_score() {
     assert!(text.contains("dense") || text.contains("lexical"), "{text}");
 }
 
+/// Whether a result's `--explain` parts hold one of `stage` whose detail mentions `detail`.
+fn explains(result: &serde_json::Value, stage: &str, detail: &str) -> bool {
+    result["explain"]
+        .as_array()
+        .expect("explain parts")
+        .iter()
+        .any(|p| p["stage"] == stage && p["detail"].as_str().is_some_and(|d| d.contains(detail)))
+}
+
 #[test]
 fn regression_20_a_bare_name_finds_its_exact_definition_before_longer_names() {
     let ws = Workspace::from_fixture("sample-repo");
@@ -742,12 +751,7 @@ fn regression_20_a_bare_name_finds_its_exact_definition_before_longer_names() {
     let answer = ws.json("search", &["--top-k", "3", "--explain", "CompactProtocol"]);
     let first = &answer["results"][0];
     assert_eq!(first["name"], "CompactProtocol", "{answer}");
-    assert!(
-        first["explain"].as_array().unwrap().iter().any(
-            |p| p["stage"] == "definition" && p["detail"].as_str().unwrap().contains("exactly")
-        ),
-        "{first}"
-    );
+    assert!(explains(first, "definition", "exactly"), "{first}");
     // Turned off, the factory's side wins.
     let off = ws.json(
         "search",
@@ -777,14 +781,7 @@ fn regression_20_a_member_rises_above_the_class_whose_chunk_holds_it() {
     let answer = ws.json("search", &["--top-k", "5", "--explain", query]);
     let first = &answer["results"][0];
     assert_eq!(first["name"], "read_all", "{answer}");
-    assert!(
-        first["explain"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["stage"] == "member" && p["detail"].as_str().unwrap().contains("Transport")),
-        "{first}"
-    );
+    assert!(explains(first, "member", "Transport"), "{first}");
     // The class stays, right below its member.
     assert_eq!(result_names(&answer)[1], "Transport", "{answer}");
     // Turned off, the class is first.
@@ -823,15 +820,7 @@ fn regression_20_an_item_whose_docs_are_a_markdown_file_is_found_by_them() {
     let first = &answer["results"][0];
     assert_eq!(first["name"], "hold", "{answer}");
     assert!(
-        first["explain"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["stage"] == "included_doc"
-                && p["detail"]
-                    .as_str()
-                    .unwrap()
-                    .contains("src/docs/quarantine.md")),
+        explains(first, "included_doc", "src/docs/quarantine.md"),
         "{first}"
     );
     // The Markdown itself stays a result (with the docs prior), below the function it documents.

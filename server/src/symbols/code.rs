@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tree_sitter::{Node, ParseOptions, ParseState, Parser, Query, QueryCursor, StreamingIterator};
 
 use super::doc::{comment_lines, elixir_doc_string, join_doc, python_docstring, xml_doc_text};
+use super::header::{is_license, is_module_doc};
 use super::text::{Lines, row_to_line, truncate_chars};
 use super::{Language, Symbol, SymbolError, SymbolKind};
 
@@ -780,8 +781,14 @@ fn draft(
         }
         _ => {
             let mut next_row = start_row;
-            for &node in before.iter().rev() {
-                let adjacent = last_row(node) + 1 >= next_row;
+            for (i, &node) in before.iter().rev().enumerate() {
+                // JSDoc written the way express writes it: a `/** */` block, one blank line,
+                // then the definition. Only the comment nearest the definition, and never a
+                // license banner or a file's own doc.
+                let spaced_doc = i == 0
+                    && last_row(node) + 2 >= next_row
+                    && is_spaced_doc_block(node_text(source, node));
+                let adjacent = last_row(node) + 1 >= next_row || spaced_doc;
                 // A `#!` shebang says how to run the file, not what a definition does.
                 let shebang = node_text(source, node).starts_with("#!");
                 // A Swift `// MARK: - Section` line heads a group of declarations, not the next.
@@ -850,6 +857,16 @@ fn draft(
         doc,
         pattern: candidate.pattern,
     }
+}
+
+/// A `/** … */` doc block that still documents the definition below it across one blank line
+/// (JSDoc in express's style, which almost all of its doc blocks follow). A license
+/// banner or a file's own doc (`@file`, `@module`) above the first definition does not.
+fn is_spaced_doc_block(comment: &str) -> bool {
+    comment.starts_with("/**")
+        && !comment.starts_with("/**/")
+        && !is_license(comment)
+        && !is_module_doc(comment)
 }
 
 /// `///` and `/** */` document the next item; `//!`, `/*!` document the enclosing one, and

@@ -164,7 +164,7 @@ fn is_package_init(path: &str) -> bool {
 
 /// Whether a comment is a license or copyright banner rather than documentation: one of its
 /// first two lines says so (a module doc that mentions its license further down is still a doc).
-fn is_license(text: &str) -> bool {
+pub(super) fn is_license(text: &str) -> bool {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .take(2)
@@ -187,7 +187,7 @@ const ECMASCRIPT_FILE_TAGS: [&str; 5] = [
     "@packagedocumentation",
 ];
 
-fn is_module_doc(comment: &str) -> bool {
+pub(super) fn is_module_doc(comment: &str) -> bool {
     let lower = comment.to_ascii_lowercase();
     ECMASCRIPT_FILE_TAGS.iter().any(|tag| lower.contains(tag)) && !is_license(comment)
 }

@@ -333,6 +333,86 @@ fn javascript_fixture() {
     assert_eq!(symbols[9].signature, "module.exports.legacy = function (a)");
 }
 
+/// express writes a blank line between a JSDoc block and its definition; the block is still the
+/// doc. Two blank lines, a plain `/* */` or `//` comment, a license banner and a file's own
+/// `@module` doc are not.
+const JAVASCRIPT_SPACED_DOCS: &str = r#"/**
+ * Copyright (c) 2014 Someone
+ * MIT Licensed
+ */
+
+function licensed() {}
+
+/**
+ * Proxy to `Router#param()`.
+ *
+ * @param {String|Array} name
+ * @public
+ */
+
+app.param = function param(name, fn) {
+  return this;
+};
+
+/**
+ * Two blank lines below.
+ */
+
+
+function far() {}
+
+/* A plain block comment. */
+
+function plain() {}
+
+// A line comment.
+
+function lined() {}
+
+/**
+ * Helpers.
+ * @module helpers
+ */
+
+function first() {}
+
+/**
+ * Right above.
+ */
+function adjacent() {}
+"#;
+
+#[test]
+fn javascript_doc_block_across_one_blank_line() {
+    let symbols = extract(
+        Language::JavaScript,
+        "application.js",
+        JAVASCRIPT_SPACED_DOCS,
+    );
+    let docs: Vec<(&str, Option<&str>)> = symbols
+        .iter()
+        .map(|s| (s.name.as_str(), s.doc.as_deref()))
+        .collect();
+    assert_eq!(
+        docs,
+        vec![
+            ("licensed", None),
+            (
+                "param",
+                Some("Proxy to `Router#param()`.\n\n@param {String|Array} name\n@public")
+            ),
+            ("far", None),
+            ("plain", None),
+            ("lined", None),
+            ("first", None),
+            ("adjacent", Some("Right above.")),
+        ]
+    );
+    // The doc is not part of the definition's range.
+    let param = &symbols[1];
+    assert_eq!((param.start_line, param.end_line), (15, 17));
+}
+
 /// Chained assignments, as express writes its aliases: one symbol per function, named by the
 /// first name, with the doc comment above the statement; an alias of a value is no symbol.
 const JAVASCRIPT_CHAINED: &str = r#"/**

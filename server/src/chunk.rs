@@ -44,7 +44,8 @@ use crate::words::split_identifier;
 /// 19: a Ruby class reopened by its name alone around other types (`class Thor` around
 /// `module Actions`) is their container, not a symbol.
 /// 20: a Dart library's doc comment and its `export`/`part` directives are its header module.
-/// 21: a `/** */` block one blank line above a definition is its doc (JSDoc in express's style).
+/// 21: a `/** */` block one blank line above a definition is its doc (JSDoc in express's style;
+/// not a `/*****` banner).
 pub const CHUNK_FORMAT: &str = "21";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.

@@ -860,10 +860,12 @@ fn draft(
 }
 
 /// A `/** … */` doc block that still documents the definition below it across one blank line
-/// (JSDoc in express's style, which almost all of its doc blocks follow). A license
-/// banner or a file's own doc (`@file`, `@module`) above the first definition does not.
+/// (JSDoc in express's style, which almost all of its doc blocks follow). A license banner, a
+/// file's own doc (`@file`, `@module`) above the first definition, or a `/*****` section banner
+/// (Jackson's "Life-cycle" separators) does not.
 fn is_spaced_doc_block(comment: &str) -> bool {
     comment.starts_with("/**")
+        && !comment.starts_with("/***")
         && !comment.starts_with("/**/")
         && !is_license(comment)
         && !is_module_doc(comment)

@@ -334,8 +334,8 @@ fn javascript_fixture() {
 }
 
 /// express writes a blank line between a JSDoc block and its definition; the block is still the
-/// doc. Two blank lines, a plain `/* */` or `//` comment, a license banner and a file's own
-/// `@module` doc are not.
+/// doc. Two blank lines, a plain `/* */` or `//` comment, a license banner, a file's own
+/// `@module` doc and a `/*****` section banner are not.
 const JAVASCRIPT_SPACED_DOCS: &str = r#"/**
  * Copyright (c) 2014 Someone
  * MIT Licensed
@@ -376,6 +376,12 @@ function lined() {}
 
 function first() {}
 
+/******************************
+ * Section banner
+ ******************************/
+
+function banner() {}
+
 /**
  * Right above.
  */
@@ -405,6 +411,7 @@ fn javascript_doc_block_across_one_blank_line() {
             ("plain", None),
             ("lined", None),
             ("first", None),
+            ("banner", None),
             ("adjacent", Some("Right above.")),
         ]
     );

@@ -801,6 +801,32 @@ fn regression_20_a_member_rises_above_the_class_whose_chunk_holds_it() {
 }
 
 #[test]
+fn regression_20_a_jsdoc_block_above_a_blank_line_is_its_functions_doc() {
+    let ws = Workspace::from_fixture("sample-repo");
+    // express's layout: each JSDoc block, a blank line, then the function it documents. The
+    // doc's words appear nowhere else, so BM25 finds the function only through its doc.
+    fs::write(
+        ws.root().join("web/params.js"),
+        "/**\n * Register a trigger that fires whenever a named placeholder shows up in a path.\n *\n * @param {String} name\n * @public\n */\n\napp.param = function param(name, fn) {\n  this.callbacks[name] = fn;\n  return this;\n};\n\n/**\n * Copyright (c) 2014 Someone\n * MIT Licensed\n */\n\nfunction total() {\n  return 1;\n}\n",
+    )
+    .unwrap();
+    ws.json("index", &[]);
+    let found = top_in_mode(&ws, "lexical", "trigger fires whenever placeholder");
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("param"),
+        "{found:?}"
+    );
+    // A license banner above a blank line documents nothing.
+    assert!(
+        top_in_mode(&ws, "lexical", "copyright someone")
+            .iter()
+            .all(|name| name != "total"),
+        "the banner's words must not reach the function below it"
+    );
+}
+
+#[test]
 fn regression_20_an_item_whose_docs_are_a_markdown_file_is_found_by_them() {
     let ws = Workspace::from_fixture("sample-repo");
     fs::create_dir_all(ws.root().join("src/docs")).unwrap();

@@ -13,7 +13,18 @@
     ])
   (#eq? @_exports "exports")) @definition.function
 
-; `module.exports.parse = function (…) {…}`, `Foo.prototype.bar = (…) => {…}`.
+; `Foo.prototype.bar = function (…) {…}`: a method of `Foo`, as in a class.
+(expression_statement
+  (assignment_expression
+    left: (member_expression
+      object: (member_expression
+        object: (identifier) @container
+        property: (property_identifier) @_prototype)
+      property: (property_identifier) @name)
+    right: [(arrow_function) (function_expression) (generator_function)])
+  (#eq? @_prototype "prototype")) @definition.method
+
+; `module.exports.parse = function (…) {…}`, `a.b.c = (…) => {…}`.
 (expression_statement
   (assignment_expression
     left: (member_expression

@@ -46,7 +46,8 @@ use crate::words::split_identifier;
 /// 20: a Dart library's doc comment and its `export`/`part` directives are its header module.
 /// 21: a `/** */` block one blank line above a definition is its doc (JSDoc in express's style;
 /// not a `/*****` banner).
-pub const CHUNK_FORMAT: &str = "21";
+/// 22: `Foo.prototype.bar = function …` is the method `bar` in `Foo`.
+pub const CHUNK_FORMAT: &str = "22";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -333,6 +333,47 @@ fn javascript_fixture() {
     assert_eq!(symbols[9].signature, "module.exports.legacy = function (a)");
 }
 
+/// ES5 classes: a function stored on `Foo.prototype` is a method of `Foo`; one stored on any
+/// other object (`app.param`, `module.exports.parse`) stays a function of its own.
+const JAVASCRIPT_PROTOTYPE: &str = r#"function Route(path) {
+  this.path = path;
+}
+
+/**
+ * Dispatch req, res into this route.
+ */
+Route.prototype.dispatch = function dispatch(req, res, done) {
+  done();
+};
+
+Route.prototype._handles_method = (method) => true;
+
+app.param = function param(name, fn) {
+  return this;
+};
+
+module.exports.parse = function (text) {
+  return text;
+};
+"#;
+
+#[test]
+fn javascript_prototype_functions_are_methods_of_their_constructor() {
+    let symbols = extract(Language::JavaScript, "route.js", JAVASCRIPT_PROTOTYPE);
+    let expected: Vec<Row<'_>> = vec![
+        ("Route", "function", None, 1, 3),
+        ("dispatch", "method", Some("Route"), 8, 10),
+        ("_handles_method", "method", Some("Route"), 12, 12),
+        ("param", "function", None, 14, 16),
+        ("parse", "function", None, 18, 20),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    assert_eq!(
+        symbols[1].doc.as_deref(),
+        Some("Dispatch req, res into this route.")
+    );
+}
+
 /// express writes a blank line between a JSDoc block and its definition; the block is still the
 /// doc. Two blank lines, a plain `/* */` or `//` comment, a license banner, a file's own
 /// `@module` doc and a `/*****` section banner are not.

@@ -864,18 +864,18 @@ fn draft(
 /// file's own doc (`@file`, `@module`) above the first definition, or a `/*****` section banner
 /// (Jackson's "Life-cycle" separators) does not.
 fn is_spaced_doc_block(comment: &str) -> bool {
-    comment.starts_with("/**")
-        && !comment.starts_with("/***")
-        && !comment.starts_with("/**/")
-        && !is_license(comment)
-        && !is_module_doc(comment)
+    is_doc_block(comment) && !is_license(comment) && !is_module_doc(comment)
+}
+
+/// A `/** … */` doc block: not the empty `/**/`, nor a `/*****` banner.
+fn is_doc_block(comment: &str) -> bool {
+    comment.starts_with("/**") && !comment.starts_with("/***") && comment != "/**/"
 }
 
 /// `///` and `/** */` document the next item; `//!`, `/*!` document the enclosing one, and
 /// `////` or `/***` are ordinary comments by rustdoc's rules.
 fn is_rust_outer_doc(comment: &str) -> bool {
-    (comment.starts_with("///") && !comment.starts_with("////"))
-        || (comment.starts_with("/**") && !comment.starts_with("/***") && comment != "/**/")
+    (comment.starts_with("///") && !comment.starts_with("////")) || is_doc_block(comment)
 }
 
 /// A Zig doc comment line: `///`, but not a `////` divider.

@@ -47,7 +47,9 @@ use crate::words::split_identifier;
 /// 21: a `/** */` block one blank line above a definition is its doc (JSDoc in express's style;
 /// not a `/*****` banner).
 /// 22: `Foo.prototype.bar = function …` is the method `bar` in `Foo`.
-pub const CHUNK_FORMAT: &str = "22";
+/// 23: a `/** */` doc block's HTML and Javadoc inline tags are plain text (`<p>` goes,
+/// `{@code x}` is `x`).
+pub const CHUNK_FORMAT: &str = "23";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use tree_sitter::{Node, ParseOptions, ParseState, Parser, Query, QueryCursor, StreamingIterator};
 
-use super::doc::{comment_lines, elixir_doc_string, join_doc, python_docstring, xml_doc_text};
+use super::doc::{
+    comment_lines, elixir_doc_string, javadoc_text, join_doc, python_docstring, xml_doc_text,
+};
 use super::header::{is_license, is_module_doc};
 use super::text::{Lines, row_to_line, truncate_chars};
 use super::{Language, Symbol, SymbolError, SymbolKind};
@@ -818,8 +820,15 @@ fn draft(
                 && doc_comments
                     .iter()
                     .any(|&node| node_text(source, node).starts_with("///"));
+            // A `/** */` block holds Javadoc's HTML and inline tags (Java, Scala, Kotlin, PHP,
+            // JSDoc, Doxygen); C#'s are XML.
+            let block = doc_comments
+                .iter()
+                .any(|&node| is_doc_block(node_text(source, node)));
             if xml {
                 doc.and_then(|doc| xml_doc_text(&doc))
+            } else if block {
+                doc.and_then(|doc| javadoc_text(&doc))
             } else {
                 doc
             }

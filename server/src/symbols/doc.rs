@@ -102,9 +102,35 @@ fn lua_long_bracket(comment: &str) -> Option<&str> {
 /// cref="E">` with `E:`, `<returns>` with `Returns:`; entities are decoded. Lines that held only
 /// tags (`<summary>`) are dropped, blank lines kept.
 pub(crate) fn xml_doc_text(doc: &str) -> Option<String> {
+    markup_doc_text(doc, Markup::Xml)
+}
+
+/// The plain text of a `/** … */` doc block (Javadoc, Scaladoc, PHPDoc, JSDoc, KDoc, Doxygen;
+/// its markers already stripped): HTML elements (`<p>`, `<code>`, `<a href="…">`, `<pre>`) go
+/// and their words stay, entities are decoded, and inline tags become their text (`{@code x}`
+/// is `x`, `{@link Foo#bar label}` is `label`, `{@link Foo#bar}` is `Foo.bar`, `{@inheritDoc}`
+/// is nothing). Block tags (`@param`, `@return`) stay: they say what a value means. Anything
+/// that only looks like a tag (`List<String>`, `a < b`) is text.
+pub(crate) fn javadoc_text(doc: &str) -> Option<String> {
+    markup_doc_text(doc, Markup::Html)
+}
+
+/// Which tags a doc comment's markup has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Markup {
+    /// C#'s XML doc elements: every tag is markup.
+    Xml,
+    /// HTML in a doc block, and Javadoc's `{@…}` inline tags: only HTML element names are markup.
+    Html,
+}
+
+fn markup_doc_text(doc: &str, markup: Markup) -> Option<String> {
     let mut lines = Vec::new();
     for line in doc.lines() {
-        let plain = xml_line_text(line);
+        let plain = match markup {
+            Markup::Xml => markup_line_text(line, markup),
+            Markup::Html => markup_line_text(&inline_tags_text(line), markup),
+        };
         if plain.trim().is_empty() && !line.trim().is_empty() {
             continue;
         }
@@ -113,8 +139,8 @@ pub(crate) fn xml_doc_text(doc: &str) -> Option<String> {
     join_doc(dedent(lines.iter().map(String::as_str)))
 }
 
-/// One line of an XML doc comment without its tags (see [`xml_doc_text`]).
-fn xml_line_text(line: &str) -> String {
+/// One line of a doc comment without its markup (see [`xml_doc_text`], [`javadoc_text`]).
+fn markup_line_text(line: &str, markup: Markup) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(open) = rest.find(['<', '&']) {
@@ -127,6 +153,8 @@ fn xml_line_text(line: &str) -> String {
                 ("amp;", '&'),
                 ("quot;", '"'),
                 ("apos;", '\''),
+                ("#39;", '\''),
+                ("nbsp;", ' '),
             ]
             .into_iter()
             .find(|(name, _)| entity.starts_with(name));
@@ -143,18 +171,161 @@ fn xml_line_text(line: &str) -> String {
             continue;
         }
         // A tag starts with a letter or `/` and ends at the next `>`; anything else is text
-        // (`a < b`).
-        let tag_like = at[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '/');
+        // (`a < b`). In HTML only the elements a doc comment uses are tags (`List<String>`
+        // is a type).
+        let tag_like = match markup {
+            Markup::Xml => at[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '/'),
+            Markup::Html => is_html_tag(&at[1..]),
+        };
         let Some(close) = at.find('>').filter(|_| tag_like) else {
             out.push('<');
             rest = &at[1..];
             continue;
         };
-        out.push_str(&xml_tag_text(&at[1..close]));
+        if markup == Markup::Xml {
+            out.push_str(&xml_tag_text(&at[1..close]));
+        }
         rest = &at[close + 1..];
     }
     out.push_str(rest);
     out.trim_end().to_string()
+}
+
+/// Whether `tag` (the text after a `<`) opens or closes an HTML element that doc comments use.
+fn is_html_tag(tag: &str) -> bool {
+    const ELEMENTS: &[&str] = &[
+        "a",
+        "abbr",
+        "b",
+        "big",
+        "blockquote",
+        "br",
+        "caption",
+        "center",
+        "cite",
+        "code",
+        "dd",
+        "del",
+        "dfn",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "font",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "tt",
+        "u",
+        "ul",
+        "var",
+    ];
+    let tag = tag.strip_prefix('/').unwrap_or(tag);
+    let end = tag
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(tag.len());
+    let (element, after) = tag.split_at(end);
+    let ends_element = after.starts_with(['>', '/', ' ', '\t']) || after.is_empty();
+    ends_element
+        && ELEMENTS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(element))
+}
+
+/// A line with Javadoc's inline tags replaced by their text: `{@code x}` and `{@literal x}` by
+/// `x`, `{@link Foo#bar(int) label}` by `label`, `{@link Foo#bar}` by `Foo.bar`, `{@inheritDoc}`
+/// and `{@docRoot}` by nothing. An unclosed tag is left as it is.
+fn inline_tags_text(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains("{@") {
+        return line.into();
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find("{@") {
+        out.push_str(&rest[..open]);
+        let inside = &rest[open + 2..];
+        let Some(close) = closing_brace(inside) else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let tag = &inside[..close];
+        let (name, body) = tag.split_once(char::is_whitespace).unwrap_or((tag, ""));
+        let body = body.trim();
+        match name.to_ascii_lowercase().as_str() {
+            "link" | "linkplain" | "see" => {
+                let (target, label) = split_reference(body);
+                if label.is_empty() {
+                    out.push_str(target.replace('#', ".").trim_start_matches('.'));
+                } else {
+                    out.push_str(label);
+                }
+            }
+            "inheritdoc" | "docroot" => {}
+            _ => out.push_str(body),
+        }
+        rest = &inside[close + 1..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+/// The offset of the `}` that closes an inline tag whose `{` came just before `text`, counting
+/// nested braces (`{@code Map<K, {…}>}`).
+fn closing_brace(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (at, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(at),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A `{@link}` body split into its reference and its label: the first space outside the
+/// reference's parameter list ends the reference (`Foo#bar(int, int) the bar`).
+fn split_reference(body: &str) -> (&str, &str) {
+    let mut depth = 0usize;
+    for (at, c) in body.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if c.is_whitespace() && depth == 0 => return (&body[..at], body[at..].trim()),
+            _ => {}
+        }
+    }
+    (body, "")
 }
 
 /// What a tag (the text between `<` and `>`) leaves in the plain text.
@@ -424,6 +595,48 @@ mod tests {
         );
         assert_eq!(doc(&["--[ not long"]).as_deref(), Some("[ not long"));
         assert_eq!(doc(&["--[=x"]).as_deref(), Some("[=x"));
+    }
+
+    #[test]
+    fn javadoc_markup() {
+        let javadoc = |comments: &[&str]| doc(comments).and_then(|doc| javadoc_text(&doc));
+        assert_eq!(
+            javadoc(&[concat!(
+                "/**\n",
+                " * Returns the {@code Class} of a <b>field</b>, see {@link Gson#toJson(Object, Type)}.\n",
+                " *\n",
+                " * <p>For example:\n",
+                " * <pre class=\"code\">\n",
+                " * List&lt;String&gt; red;\n",
+                " * </pre>\n",
+                " *\n",
+                " * <P>Like {@linkplain #getType() its type}; {@inheritDoc}\n",
+                " * @param f the <a href=\"https://example.com\">field</a>\n",
+                " * @return a {@code Map<String, List<Integer>>}, never {@literal null}\n",
+                " */"
+            )])
+            .as_deref(),
+            Some(
+                "Returns the Class of a field, see Gson.toJson(Object, Type).\n\n\
+                 For example:\n\
+                 List<String> red;\n\n\
+                 Like its type;\n\
+                 @param f the field\n\
+                 @return a Map<String, List<Integer>>, never null"
+            )
+        );
+        // Types, comparisons and unknown elements are text; an unclosed inline tag stays.
+        assert_eq!(
+            javadoc(&["/** a List<T> where a < b and <custom> {@code open */"]).as_deref(),
+            Some("a List<T> where a < b and <custom> {@code open")
+        );
+        assert_eq!(
+            javadoc(&["/** {@link #size} of <ul><li>each</li></ul> &amp; more&nbsp;words */"])
+                .as_deref(),
+            Some("size of each & more words")
+        );
+        // A block of markup alone says nothing.
+        assert_eq!(javadoc(&["/**\n * <p>\n * {@inheritDoc}\n */"]), None);
     }
 
     #[test]

@@ -827,6 +827,36 @@ fn regression_20_a_jsdoc_block_above_a_blank_line_is_its_functions_doc() {
 }
 
 #[test]
+fn regression_20_javadoc_markup_is_not_doc_text() {
+    let ws = Workspace::from_fixture("sample-repo");
+    // Javadoc's HTML and inline tags are markup: `{@link Door}` names the door, not a link, and
+    // `<pre>` and `{@code}` are no words of the doc. A method whose doc really speaks of links and
+    // code is found by those words; the one whose doc only carries the markup is not.
+    fs::write(
+        ws.root().join("src/Gate.java"),
+        "package demo;\n\npublic class Gate {\n    /**\n     * Lets a visitor through the {@link Door}, see {@linkplain #admit(int) admission}.\n     *\n     * <p>For example:\n     * <pre>{@code gate.pass(7);}</pre>\n     */\n    public void pass(int visitor) {\n        door.open(visitor);\n    }\n\n    /** Follows a symbolic link and reads the source code it points at. */\n    public String resolve(String path) {\n        return files.read(path);\n    }\n}\n",
+    )
+    .unwrap();
+    ws.json("index", &[]);
+    for query in ["link", "code", "pre"] {
+        let found = top_in_mode(&ws, "lexical", query);
+        assert!(
+            found.iter().all(|name| name != "pass"),
+            "{query}: {found:?}"
+        );
+    }
+    let found = top_in_mode(&ws, "lexical", "symbolic link source code");
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("resolve"),
+        "{found:?}"
+    );
+    // The markup's words are gone, the doc's own words and the names it refers to stay.
+    let found = top_in_mode(&ws, "lexical", "visitor door admission");
+    assert_eq!(found.first().map(String::as_str), Some("pass"), "{found:?}");
+}
+
+#[test]
 fn regression_20_an_item_whose_docs_are_a_markdown_file_is_found_by_them() {
     let ws = Workspace::from_fixture("sample-repo");
     fs::create_dir_all(ws.root().join("src/docs")).unwrap();

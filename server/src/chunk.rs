@@ -49,7 +49,9 @@ use crate::words::split_identifier;
 /// 22: `Foo.prototype.bar = function …` is the method `bar` in `Foo`.
 /// 23: a `/** */` doc block's HTML and Javadoc inline tags are plain text (`<p>` goes,
 /// `{@code x}` is `x`).
-pub const CHUNK_FORMAT: &str = "23";
+/// 24: in those, a capital letter right after a name is a type parameter (`Builder<S>`), not an
+/// HTML tag.
+pub const CHUNK_FORMAT: &str = "24";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

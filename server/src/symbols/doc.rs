@@ -175,7 +175,10 @@ fn markup_line_text(line: &str, markup: Markup) -> String {
         // is a type).
         let tag_like = match markup {
             Markup::Xml => at[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '/'),
-            Markup::Html => is_html_tag(&at[1..]),
+            Markup::Html => is_html_tag(
+                &at[1..],
+                out.ends_with(|c: char| c.is_alphanumeric() || c == '_'),
+            ),
         };
         let Some(close) = at.find('>').filter(|_| tag_like) else {
             out.push('<');
@@ -192,7 +195,8 @@ fn markup_line_text(line: &str, markup: Markup) -> String {
 }
 
 /// Whether `tag` (the text after a `<`) opens or closes an HTML element that doc comments use.
-fn is_html_tag(tag: &str) -> bool {
+/// A single capital letter right after a name is a type parameter (`Builder<S>`), not `<S>`.
+fn is_html_tag(tag: &str, after_name: bool) -> bool {
     const ELEMENTS: &[&str] = &[
         "a",
         "abbr",
@@ -248,16 +252,18 @@ fn is_html_tag(tag: &str) -> bool {
         "ul",
         "var",
     ];
+    let closing = tag.starts_with('/');
     let tag = tag.strip_prefix('/').unwrap_or(tag);
     let end = tag
         .find(|c: char| !c.is_ascii_alphanumeric())
         .unwrap_or(tag.len());
     let (element, after) = tag.split_at(end);
     let ends_element = after.starts_with(['>', '/', ' ', '\t']) || after.is_empty();
-    ends_element
-        && ELEMENTS
-            .iter()
-            .any(|known| known.eq_ignore_ascii_case(element))
+    let known = ELEMENTS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(element));
+    let type_parameter = after_name && !closing && element.len() == 1;
+    ends_element && known && !type_parameter
 }
 
 /// A line with Javadoc's inline tags replaced by their text: `{@code x}` and `{@literal x}` by
@@ -629,6 +635,11 @@ mod tests {
         assert_eq!(
             javadoc(&["/** a List<T> where a < b and <custom> {@code open */"]).as_deref(),
             Some("a List<T> where a < b and <custom> {@code open")
+        );
+        // A capital letter right after a name is a type parameter.
+        assert_eq!(
+            javadoc(&["/** <B>Note:</B> a {@code Builder<S>}, Pair<S, B> or Box<b> */"]).as_deref(),
+            Some("Note: a Builder<S>, Pair<S, B> or Box<b>")
         );
         assert_eq!(
             javadoc(&["/** {@link #size} of <ul><li>each</li></ul> &amp; more&nbsp;words */"])

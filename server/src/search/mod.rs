@@ -49,6 +49,10 @@ pub const UNNAMED_DENSE_WEIGHT: f32 = 2.5;
 /// Candidates taken from each ranking before fusion.
 const FUSION_POOL: usize = 100;
 
+/// The longest result list ranked over the same pool as a short one (its fetch fits
+/// [`FUSION_POOL`]); longer lists keep these first results in front.
+const STABLE_TOP: usize = 30;
+
 /// Which ranking answers a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -279,11 +283,14 @@ pub fn search_task(
         return Ok(Vec::new());
     }
     // Fetch extra candidates: windows of one symbol are merged and filters drop some.
-    let fetch = if filter.is_empty() {
-        top_k * 3 + 10
-    } else {
-        top_k * 20 + 50
+    let fetch_for = |top_k: usize| {
+        if filter.is_empty() {
+            top_k * 3 + 10
+        } else {
+            top_k * 20 + 50
+        }
     };
+    let fetch = fetch_for(top_k);
     let accepts = |chunk: &StoredChunk| filter.accepts(chunk);
     let kept = |candidates: Vec<(StoredChunk, f32)>| {
         let mut candidates = candidates;
@@ -310,7 +317,6 @@ pub fn search_task(
         }
         // Hybrid, or any mode without a model: the stack over the lists there are.
         (embedder, _) => {
-            let pool = fetch.max(FUSION_POOL);
             let profile = QueryProfile::new(query);
             let query_vector = match embedder {
                 Some(embedder) => embedder
@@ -318,49 +324,73 @@ pub fn search_task(
                     .pop(),
                 None => None,
             };
-            let (dense, dense_scores): (Vec<StoredChunk>, Vec<f32>) = match &query_vector {
-                Some(vector) => kept(index.nearest(vector, pool)?),
-                None => Vec::new(),
-            }
-            .into_iter()
-            .unzip();
-            let (lexical, lexical_scores): (Vec<StoredChunk>, Vec<f32>) =
-                kept(index.lexical(query, pool)?).into_iter().unzip();
-            let mut lists = Vec::with_capacity(2);
-            if embedder.is_some() {
-                let weight = ranking
-                    .dense_weight
-                    .unwrap_or_else(|| dense_weight_for(&lexical, &profile));
+            // The whole stack over the lists' first `pool` candidates, best `take` chosen.
+            let ranked = |pool: usize, take: usize| -> Result<Vec<Candidate>, IndexError> {
+                let (dense, dense_scores): (Vec<StoredChunk>, Vec<f32>) = match &query_vector {
+                    Some(vector) => kept(index.nearest(vector, pool)?),
+                    None => Vec::new(),
+                }
+                .into_iter()
+                .unzip();
+                let (lexical, lexical_scores): (Vec<StoredChunk>, Vec<f32>) =
+                    kept(index.lexical(query, pool)?).into_iter().unzip();
+                let mut lists = Vec::with_capacity(2);
+                if embedder.is_some() {
+                    let weight = ranking
+                        .dense_weight
+                        .unwrap_or_else(|| dense_weight_for(&lexical, &profile));
+                    lists.push(RankedList {
+                        stage: Stage::Dense,
+                        chunks: &dense,
+                        scores: &dense_scores,
+                        weight,
+                    });
+                }
                 lists.push(RankedList {
-                    stage: Stage::Dense,
-                    chunks: &dense,
-                    scores: &dense_scores,
-                    weight,
+                    stage: Stage::Lexical,
+                    chunks: &lexical,
+                    scores: &lexical_scores,
+                    weight: 1.0,
                 });
+                let mut candidates =
+                    rank::fuse(&lists, ranking.rrf_k, &ranking.stack.score_fusion());
+                rank::discount_lexical_only(
+                    &mut candidates,
+                    &dense,
+                    &profile,
+                    ranking.stack.lexical_only,
+                    |id| index.has_vector(id),
+                );
+                rank::apply_stack(
+                    &mut candidates,
+                    &profile,
+                    query_vector.as_deref(),
+                    &ranking.stack,
+                    index,
+                    &accepts,
+                )?;
+                Ok(rank::select(
+                    candidates,
+                    take,
+                    &ranking.stack.diversity(&profile),
+                ))
+            };
+            // The stack's scores depend on how many candidates it sees (each list's span, a
+            // file's share of the matches), so every list of up to STABLE_TOP results is ranked
+            // over the same pool, and a longer one keeps those first results in front: asking for
+            // more never reorders the first answers.
+            let stable_pool = fetch_for(STABLE_TOP).max(FUSION_POOL);
+            let mut chosen = ranked(stable_pool, top_k.min(STABLE_TOP))?;
+            if top_k > STABLE_TOP {
+                let first: std::collections::HashSet<SymbolKey> =
+                    chosen.iter().map(|c| SymbolKey::of(&c.chunk)).collect();
+                let rest = ranked(fetch.max(stable_pool), top_k)?;
+                chosen.extend(
+                    rest.into_iter()
+                        .filter(|c| !first.contains(&SymbolKey::of(&c.chunk)))
+                        .take(top_k - first.len()),
+                );
             }
-            lists.push(RankedList {
-                stage: Stage::Lexical,
-                chunks: &lexical,
-                scores: &lexical_scores,
-                weight: 1.0,
-            });
-            let mut candidates = rank::fuse(&lists, ranking.rrf_k, &ranking.stack.score_fusion());
-            rank::discount_lexical_only(
-                &mut candidates,
-                &dense,
-                &profile,
-                ranking.stack.lexical_only,
-                |id| index.has_vector(id),
-            );
-            rank::apply_stack(
-                &mut candidates,
-                &profile,
-                query_vector.as_deref(),
-                &ranking.stack,
-                index,
-                &accepts,
-            )?;
-            let chosen = rank::select(candidates, top_k, &ranking.stack.diversity(&profile));
             let hits = chosen
                 .into_iter()
                 .map(|c| SearchHit::from_candidate(c, ranking.explain))

@@ -827,6 +827,74 @@ fn regression_20_a_jsdoc_block_above_a_blank_line_is_its_functions_doc() {
 }
 
 #[test]
+fn regression_20_asking_for_more_results_keeps_the_first_ones() {
+    let ws = Workspace::from_fixture("sample-repo");
+    // Enough look-alike functions that the fusion pool (100 per list) is full: 12 topics × 4
+    // files × 8 functions, each with a docstring.
+    let topics = [
+        "cache", "retry", "parse", "token", "queue", "route", "config", "stream", "buffer",
+        "socket", "timer", "header",
+    ];
+    let verbs = [
+        "load", "store", "check", "build", "reset", "flush", "merge", "split",
+    ];
+    for topic in topics {
+        fs::create_dir_all(ws.root().join(format!("lib/{topic}"))).unwrap();
+        for file in 0..4 {
+            let mut code = String::new();
+            for (n, verb) in verbs.iter().enumerate() {
+                code.push_str(&format!(
+                    "def {verb}_{topic}_{file}(value):\n    \"\"\"{verb} the {topic} entry number {file} and report how the {topic} {verb} went.\"\"\"\n    return value.{verb}({n})\n\n\n"
+                ));
+            }
+            fs::write(
+                ws.root().join(format!("lib/{topic}/{topic}_{file}.py")),
+                code,
+            )
+            .unwrap();
+        }
+    }
+    ws.json("index", &[]);
+    let first = |query: &str, top_k: usize| -> Vec<String> {
+        let answer = ws.json(
+            "search",
+            &["--no-update", "--top-k", &top_k.to_string(), query],
+        );
+        answer["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|hit| {
+                format!(
+                    "{}:{} {}",
+                    hit["path"].as_str().unwrap_or_default(),
+                    hit["start_line"],
+                    hit["name"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    for query in [
+        "how does the cache get flushed",
+        "reset the retry timer",
+        "merge two buffers",
+    ] {
+        let ten = first(query, 10);
+        assert_eq!(ten.len(), 10, "{query}: {ten:?}");
+        for more in [31, 60] {
+            let longer = first(query, more);
+            assert_eq!(longer.len(), more, "{query}: {longer:?}");
+            assert_eq!(longer[..10], ten[..], "{query}: top {more}");
+            // Still one result per symbol.
+            let mut unique = longer.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), more, "{query}: {longer:?}");
+        }
+    }
+}
+
+#[test]
 fn regression_20_javadoc_markup_is_not_doc_text() {
     let ws = Workspace::from_fixture("sample-repo");
     // Javadoc's HTML and inline tags are markup: `{@link Door}` names the door, not a link, and

@@ -231,6 +231,8 @@ pub enum Stage {
     SameFile,
     IncludedDoc,
     Member,
+    /// A result after the first 30, ranked over a larger pool and scaled to stay below them.
+    Extended,
 }
 
 /// One stage's contribution to a result's score; a result's parts add up to its score.
@@ -264,7 +266,7 @@ impl Candidate {
     }
 
     /// Multiplies the score so far by `factor`, recorded as one additive part.
-    fn scale(&mut self, stage: Stage, factor: f32, detail: String) {
+    pub(crate) fn scale(&mut self, stage: Stage, factor: f32, detail: String) {
         let delta = self.score() * (factor - 1.0);
         self.add(stage, delta, detail);
     }

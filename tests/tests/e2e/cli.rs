@@ -885,6 +885,22 @@ fn regression_20_asking_for_more_results_keeps_the_first_ones() {
             let longer = first(query, more);
             assert_eq!(longer.len(), more, "{query}: {longer:?}");
             assert_eq!(longer[..10], ten[..], "{query}: top {more}");
+            // Scores never rise down the list, so results merged by score with another
+            // workspace folder's keep this order.
+            let answer = ws.json(
+                "search",
+                &["--no-update", "--top-k", &more.to_string(), query],
+            );
+            let scores: Vec<f64> = answer["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|hit| hit["score"].as_f64())
+                .collect();
+            assert!(
+                scores.windows(2).all(|pair| pair[0] >= pair[1]),
+                "{query}: {scores:?}"
+            );
             // Still one result per symbol.
             let mut unique = longer.clone();
             unique.sort();

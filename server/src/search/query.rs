@@ -150,8 +150,11 @@ fn sentence_shape(query: &str, words: &[String], names_code: bool) -> QueryShape
     };
     // `url-decode`, `pretty-print`: the verb comes last.
     let head = first.rsplit('-').next().unwrap_or(first);
+    // A word the lists do not know is still a verb when a determiner follows it: "estimate the
+    // memory cost", "prefix an error message" (a subject does not go on with "the" or "a").
     let commands = listed(COMMAND_VERBS, head)
-        || (listed(NOUN_OR_VERB, head) && listed(OBJECT_STARTS, second));
+        || (listed(NOUN_OR_VERB, head) && listed(OBJECT_STARTS, second))
+        || (!listed(ARTICLES, first) && !listed(QUESTIONS, first) && listed(DETERMINERS, second));
     if commands {
         QueryShape::Action
     } else if listed(ARTICLES, first) {
@@ -219,6 +222,11 @@ const NOUN_OR_VERB: &str = "\
 const OBJECT_STARTS: &str = "\
     the a an each every all one two its their this that these those some any no multiple several \
     many another both my your our whether if";
+
+/// Words that open a noun phrase and only follow a verb in a query's first two words ("grow *the*
+/// buffer"); unlike [`OBJECT_STARTS`], not "that" or "this", which also follow a noun ("options
+/// that control …").
+const DETERMINERS: &str = "the a an each every all its their some any several both";
 
 /// Openings of a description of one thing ([`QueryShape::Description`]).
 const ARTICLES: &str = "a an the";
@@ -459,6 +467,11 @@ mod tests {
         assert_eq!(shape("apply a list of patches"), Action);
         assert_eq!(shape("set the status of the response"), Action);
         assert_eq!(shape("test whether a glob matches a path"), Action);
+        // Verbs no list holds, known by the determiner after them.
+        assert_eq!(shape("estimate the memory cost of a value"), Action);
+        assert_eq!(shape("prefix an error message with its file"), Action);
+        assert_eq!(shape("options that control how a glob is matched"), Topic);
+        assert_eq!(shape("the memory cost of a value"), Description);
         assert_eq!(shape("multipart form and file upload handling"), Topic);
         assert_eq!(shape("request context and parameter binding"), Topic);
         assert_eq!(shape("saving and loading models from disk"), Topic);

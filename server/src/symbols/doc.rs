@@ -197,61 +197,9 @@ fn markup_line_text(line: &str, markup: Markup) -> String {
 /// Whether `tag` (the text after a `<`) opens or closes an HTML element that doc comments use.
 /// A single capital letter right after a name is a type parameter (`Builder<S>`), not `<S>`.
 fn is_html_tag(tag: &str, after_name: bool) -> bool {
-    const ELEMENTS: &[&str] = &[
-        "a",
-        "abbr",
-        "b",
-        "big",
-        "blockquote",
-        "br",
-        "caption",
-        "center",
-        "cite",
-        "code",
-        "dd",
-        "del",
-        "dfn",
-        "div",
-        "dl",
-        "dt",
-        "em",
-        "font",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "hr",
-        "i",
-        "img",
-        "ins",
-        "kbd",
-        "li",
-        "ol",
-        "p",
-        "pre",
-        "q",
-        "s",
-        "samp",
-        "small",
-        "span",
-        "strike",
-        "strong",
-        "sub",
-        "sup",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "tr",
-        "tt",
-        "u",
-        "ul",
-        "var",
-    ];
+    const ELEMENTS: &str = "a abbr b big blockquote br caption center cite code dd del dfn div dl \
+        dt em font h1 h2 h3 h4 h5 h6 hr i img ins kbd li ol p pre q s samp small span strike \
+        strong sub sup table tbody td tfoot th thead tr tt u ul var";
     let closing = tag.starts_with('/');
     let tag = tag.strip_prefix('/').unwrap_or(tag);
     let end = tag
@@ -260,7 +208,7 @@ fn is_html_tag(tag: &str, after_name: bool) -> bool {
     let (element, after) = tag.split_at(end);
     let ends_element = after.starts_with(['>', '/', ' ', '\t']) || after.is_empty();
     let known = ELEMENTS
-        .iter()
+        .split_whitespace()
         .any(|known| known.eq_ignore_ascii_case(element));
     let type_parameter = after_name && !closing && element.len() == 1;
     ends_element && known && !type_parameter

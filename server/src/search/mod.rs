@@ -389,7 +389,11 @@ pub fn search_task(
                     .filter(|c| !first.contains(&SymbolKey::of(&c.chunk)))
                     .take(top_k - first.len())
                     .collect();
-                chosen.extend(below(rest, chosen.last().map(Candidate::score)));
+                chosen.extend(rank::below(
+                    rest,
+                    chosen.last().map(Candidate::score),
+                    STABLE_TOP,
+                ));
             }
             let hits = chosen
                 .into_iter()
@@ -495,27 +499,6 @@ pub fn similar(
 }
 
 /// Keeps the best-scoring window of each symbol, in score order.
-/// `rest`, in its order, scaled by one factor so that none scores above `floor` (the last of the
-/// results before it): merged by score with another workspace folder's results, the first
-/// results keep their places.
-fn below(rest: Vec<Candidate>, floor: Option<f32>) -> Vec<Candidate> {
-    let top = rest.iter().map(Candidate::score).fold(f32::MIN, f32::max);
-    let factor = match floor {
-        Some(floor) if top > floor && top > 0.0 => (floor / top).max(0.0),
-        _ => return rest,
-    };
-    rest.into_iter()
-        .map(|mut candidate| {
-            candidate.scale(
-                Stage::Extended,
-                factor,
-                format!("ranked after the first {STABLE_TOP} over a larger pool, × {factor:.2}"),
-            );
-            candidate
-        })
-        .collect()
-}
-
 fn collapse_windows(candidates: Vec<(StoredChunk, f32)>) -> Vec<(StoredChunk, f32)> {
     let mut ranked = candidates;
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -606,38 +589,6 @@ mod tests {
             signature: format!("fn {name}()"),
             text: String::new(),
         }
-    }
-
-    #[test]
-    fn results_after_the_stable_ones_score_below_them_in_their_order() {
-        let tail = |scores: &[f32]| -> Vec<Candidate> {
-            scores
-                .iter()
-                .enumerate()
-                .map(|(i, &score)| Candidate {
-                    chunk: chunk(i as i64, &format!("f{i}"), 1),
-                    parts: vec![ScorePart {
-                        stage: Stage::Dense,
-                        value: score,
-                        detail: String::new(),
-                    }],
-                })
-                .collect()
-        };
-        let scaled = below(tail(&[0.8, 0.6, 0.2]), Some(0.4));
-        let scores: Vec<f32> = scaled.iter().map(Candidate::score).collect();
-        assert!((scores[0] - 0.4).abs() < 1e-6, "{scores:?}");
-        assert!((scores[1] - 0.3).abs() < 1e-6, "{scores:?}");
-        assert!((scores[2] - 0.1).abs() < 1e-6, "{scores:?}");
-        // The scaling is explained, and the parts still add up to the score.
-        assert_eq!(
-            scaled[0].parts.last().map(|p| p.stage),
-            Some(Stage::Extended)
-        );
-        // Already below, or nothing before it: unchanged.
-        let kept = below(tail(&[0.3, 0.2]), Some(0.4));
-        assert!(kept.iter().all(|c| c.parts.len() == 1));
-        assert_eq!(below(tail(&[0.3]), None)[0].parts.len(), 1);
     }
 
     #[test]

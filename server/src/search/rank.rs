@@ -266,7 +266,7 @@ impl Candidate {
     }
 
     /// Multiplies the score so far by `factor`, recorded as one additive part.
-    pub(crate) fn scale(&mut self, stage: Stage, factor: f32, detail: String) {
+    fn scale(&mut self, stage: Stage, factor: f32, detail: String) {
         let delta = self.score() * (factor - 1.0);
         self.add(stage, delta, detail);
     }
@@ -1225,6 +1225,27 @@ pub(crate) fn select(
     chosen
 }
 
+/// `rest` (results ranked after the first `after`, over a larger pool), in its order, scaled by
+/// one factor so that none scores above `floor`, the last of the results before it: merged by
+/// score with another workspace folder's results, the first results keep their places.
+pub(crate) fn below(rest: Vec<Candidate>, floor: Option<f32>, after: usize) -> Vec<Candidate> {
+    let top = rest.iter().map(Candidate::score).fold(f32::MIN, f32::max);
+    let factor = match floor {
+        Some(floor) if top > floor && top > 0.0 => (floor / top).max(0.0),
+        _ => return rest,
+    };
+    rest.into_iter()
+        .map(|mut candidate| {
+            candidate.scale(
+                Stage::Extended,
+                factor,
+                format!("ranked after the first {after} over a larger pool, × {factor:.2}"),
+            );
+            candidate
+        })
+        .collect()
+}
+
 /// Best score first; equal scores keep their order.
 fn sort_stable(candidates: &mut [Candidate]) {
     candidates.sort_by(|a, b| b.score().total_cmp(&a.score()));
@@ -1579,6 +1600,31 @@ mod tests {
     fn of_kind(mut candidate: Candidate, kind: SymbolKind) -> Candidate {
         candidate.chunk.kind = kind;
         candidate
+    }
+
+    #[test]
+    fn results_after_the_stable_ones_score_below_them_in_their_order() {
+        let tail = |scores: &[f32]| -> Vec<Candidate> {
+            scores
+                .iter()
+                .enumerate()
+                .map(|(i, &score)| candidate("src/a.rs", &format!("f{i}"), score))
+                .collect()
+        };
+        let scaled = below(tail(&[0.8, 0.6, 0.2]), Some(0.4), 30);
+        let scores: Vec<f32> = scaled.iter().map(Candidate::score).collect();
+        assert!((scores[0] - 0.4).abs() < 1e-6, "{scores:?}");
+        assert!((scores[1] - 0.3).abs() < 1e-6, "{scores:?}");
+        assert!((scores[2] - 0.1).abs() < 1e-6, "{scores:?}");
+        // The scaling is explained, and the parts still add up to the score.
+        assert_eq!(
+            scaled[0].parts.last().map(|p| p.stage),
+            Some(Stage::Extended)
+        );
+        // Already below, or nothing before it: unchanged.
+        let kept = below(tail(&[0.3, 0.2]), Some(0.4), 30);
+        assert!(kept.iter().all(|c| c.parts.len() == 1));
+        assert_eq!(below(tail(&[0.3]), None, 30)[0].parts.len(), 1);
     }
 
     #[test]

@@ -8,6 +8,10 @@ Subcommands (bench/quality/run calls them in order):
   run     index each codebase with the real binary, search every query in each mode
           (dense, lexical, hybrid) plus a grep-like floor, and print a markdown table of
           nDCG@10, MRR@10 and Recall@10 per codebase and overall
+  languages
+          a language's symbols against the windows fallback (issue 25): build coder-lsp with
+          every language and once without the language's `lang-*` feature (its files become
+          40-line windows), run both on that language's codebases and print the difference
 
 Only the standard library is used. Nothing here is part of the CI test run except the unit tests
 of the scorer (test_quality.py).
@@ -458,6 +462,69 @@ def table(rows_by_corpus, modes):
     return "\n".join(lines)
 
 
+SERVER_MANIFEST = os.path.join(HERE, "..", "..", "server", "Cargo.toml")
+
+
+def windows_features(features, language):
+    """The `--features` of a build like the default one less `lang-<language>`: the default
+    features with `all-languages` spelled out and that language's grammar left out. Raises
+    SystemExit when the crate has no such feature (the language is not parsed at all)."""
+    grammar = f"lang-{language}"
+    every = features.get("all-languages", [])
+    if grammar not in every:
+        raise SystemExit(f"{language}: the crate has no feature {grammar!r}, so both builds would "
+                         "read its files as text (languages parsed: "
+                         + ", ".join(f[len("lang-"):] for f in every) + ")")
+    out = []
+    for feature in features.get("default", []):
+        if feature == "all-languages":
+            out += [f for f in every if f != grammar]
+        else:
+            out.append(feature)
+    return out
+
+
+def build_binary(features, dest):
+    """A release build of coder-lsp (the default features, or exactly `features`), copied to
+    `dest` (cargo writes every feature set to the same path)."""
+    args = ["cargo", "build", "--release", "--quiet", "--locked", "-p", "coder-lsp"]
+    if features is not None:
+        args += ["--no-default-features", "--features", ",".join(features)]
+    subprocess.run(args, check=True, cwd=os.path.join(HERE, "..", ".."))
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(HERE, "..", "..", "target")
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    shutil.copy2(os.path.join(target, "release", "coder-lsp"), dest)
+    return dest
+
+
+def language_comparison(language, windows, symbols, goal=0.05):
+    """Markdown rows comparing one language's codebases as windows and as symbols. `windows` and
+    `symbols` map codebase -> {mode: [per-query rows]}; means over queries, hybrid first."""
+    modes = ["hybrid", "dense", "lexical"]
+    lines = [f"### {language}", "",
+             "| codebase | queries | " + " | ".join(f"{m} windows → symbols" for m in modes)
+             + " | hybrid difference |",
+             "|---|---:|" + "---|" * len(modes) + "---:|"]
+    pooled = {m: ([], []) for m in modes}
+    for name in windows:
+        cells = []
+        for m in modes:
+            w, s = windows[name][m], symbols[name][m]
+            pooled[m][0].extend(w)
+            pooled[m][1].extend(s)
+            cells.append(f"{mean(w, 'ndcg'):.3f} → {mean(s, 'ndcg'):.3f}")
+        gain = mean(symbols[name]["hybrid"], "ndcg") - mean(windows[name]["hybrid"], "ndcg")
+        lines.append(f"| {name} | {len(windows[name]['hybrid'])} | " + " | ".join(cells)
+                     + f" | {gain:+.3f} |")
+    cells = [f"**{mean(pooled[m][0], 'ndcg'):.3f} → {mean(pooled[m][1], 'ndcg'):.3f}**" for m in modes]
+    gain = mean(pooled["hybrid"][1], "ndcg") - mean(pooled["hybrid"][0], "ndcg")
+    lines.append(f"| **all** | {len(pooled['hybrid'][0])} | " + " | ".join(cells) + f" | **{gain:+.3f}** |")
+    verdict = "reaches" if gain >= goal - 1e-9 else "falls short of"
+    lines += ["", f"{language}: symbols {gain:+.3f} hybrid nDCG@10 over the windows fallback, which "
+                  f"{verdict} the +{goal:.2f} of issue 25."]
+    return "\n".join(lines), gain
+
+
 def machine():
     cpu = platform.processor() or platform.machine()
     try:
@@ -469,6 +536,60 @@ def machine():
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def languages(corpora, args):
+    """`quality.py languages`: both builds of each language on its codebases (see
+    `windows_features`), each run once, and the comparison table."""
+    import tomllib
+    with open(SERVER_MANIFEST, "rb") as f:
+        features = tomllib.load(f)["features"]
+    plans = []
+    for language in args.lang:
+        chosen = [c for c in corpora if c["language"] == language]
+        if not chosen:
+            raise SystemExit(f"no codebase in corpora.json is written in {language!r}")
+        plans.append((language, windows_features(features, language), chosen))
+    root = os.path.abspath(args.index_root)
+    print("building coder-lsp with every language", file=sys.stderr)
+    symbols_binary = build_binary(None, os.path.join(root, "bin", "coder-lsp"))
+    modes = ["dense", "lexical", "hybrid"]
+    sections, per_query = [], []
+    for language, without, chosen in plans:
+        print(f"building coder-lsp without lang-{language}", file=sys.stderr)
+        windows_binary = build_binary(without, os.path.join(root, "bin", f"coder-lsp-without-{language}"))
+        runs = {}
+        for build, binary in (("windows", windows_binary), ("symbols", symbols_binary)):
+            runs[build] = {}
+            for corpus in chosen:
+                print(f"{corpus['name']}: {build}", file=sys.stderr)
+                results, _ = evaluate(binary, corpus, None, os.path.join(root, build, language),
+                                      modes, [])
+                runs[build][corpus["name"]] = results
+                for mode, rows in results.items():
+                    per_query += [dict(r, build=build, codebase=corpus["name"], mode=mode) for r in rows]
+        text, _ = language_comparison(language, runs["windows"], runs["symbols"])
+        sections.append(text)
+    report = "\n".join([
+        f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
+        f"Machine: {machine()}  ",
+        "Model: default (all-MiniLM-L6-v2); nDCG@10 means over queries, each build run once",
+        "",
+    ] + [s + "\n" for s in sections])
+    emit(report, args.out, args.per_query, per_query)
+
+
+def emit(report, out, per_query_path, rows):
+    """Prints the report, and writes it to `out` and the per-query rows to `per_query_path` (JSON
+    lines) where given."""
+    print(report)
+    if out:
+        with open(out, "w") as f:
+            f.write(report + "\n")
+    if per_query_path:
+        with open(per_query_path, "w") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
 
 
 def main():
@@ -501,9 +622,19 @@ def main():
                      help="where the indexes go (one directory per codebase and model)")
     run.add_argument("--out", help="also write the markdown report here")
     run.add_argument("--per-query", help="write every query's scores as JSON lines here")
+    langs = sub.add_parser("languages", help="a language's symbols against its windows fallback")
+    langs.add_argument("--lang", action="append", required=True,
+                       help="a language as corpora.json names it (ruby, php, scala, …); repeatable")
+    langs.add_argument("--index-root", default=os.path.join(CORPORA_DIR, ".index-languages"),
+                       help="where the two builds and their indexes go")
+    langs.add_argument("--out", help="also write the markdown report here")
+    langs.add_argument("--per-query", help="write every query's scores, both builds, as JSON lines here")
     args = parser.parse_args()
 
     corpora = load_corpora()
+    if args.command == "languages":
+        languages(corpora, args)
+        return
     if args.command == "fetch":
         fetch(corpora)
     elif args.command == "check":
@@ -562,17 +693,10 @@ def main():
             report += ["", "Base model against the model fine-tuned on each codebase (`--fine-tune`"
                        + (f", `{args.fine_tune_args}`" if args.fine_tune_args else "") + "):", "",
                        comparison(by_corpus, tuned, outcomes, [m for m in modes if m != "grep"])]
-        text = "\n".join(report)
-        print(text)
-        if args.out:
-            with open(args.out, "w") as f:
-                f.write(text + "\n")
-        if args.per_query:
-            with open(args.per_query, "w") as f:
-                for name, (results, _) in by_corpus.items():
-                    for m, rows in results.items():
-                        for r in rows:
-                            f.write(json.dumps(dict(r, codebase=name, mode=m)) + "\n")
+        rows = [dict(r, codebase=name, mode=m)
+                for name, (results, _) in by_corpus.items()
+                for m, found in results.items() for r in found]
+        emit("\n".join(report), args.out, args.per_query, rows)
 
 
 if __name__ == "__main__":

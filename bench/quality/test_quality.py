@@ -185,3 +185,47 @@ class FineTuneReport(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Languages(unittest.TestCase):
+    FEATURES = {
+        "default": ["hub", "lsp", "all-languages"],
+        "all-languages": ["lang-rust", "lang-ruby", "lang-php"],
+        "lang-rust": [], "lang-ruby": [], "lang-php": [],
+    }
+
+    def test_the_windows_build_leaves_out_only_that_grammar(self):
+        self.assertEqual(quality.windows_features(self.FEATURES, "ruby"),
+                         ["hub", "lsp", "lang-rust", "lang-php"])
+
+    def test_a_language_without_a_grammar_feature_is_refused(self):
+        with self.assertRaises(SystemExit) as caught:
+            quality.windows_features(self.FEATURES, "haskell")
+        self.assertIn("lang-haskell", str(caught.exception))
+        self.assertIn("rust, ruby, php", str(caught.exception))
+
+    def test_the_crates_own_features_name_every_corpus_language_it_parses(self):
+        import tomllib
+        with open(quality.SERVER_MANIFEST, "rb") as f:
+            features = tomllib.load(f)["features"]
+        without = quality.windows_features(features, "ruby")
+        self.assertNotIn("lang-ruby", without)
+        self.assertIn("lang-php", without)
+        self.assertNotIn("all-languages", without)
+
+    def test_comparison_pools_queries_and_says_whether_the_goal_is_met(self):
+        def rows(*scores):
+            return [{"ndcg": s, "mrr": s, "recall": s, "type": "behaviour", "query": str(i)}
+                    for i, s in enumerate(scores)]
+        windows = {"a": {m: rows(0.5, 0.5) for m in ("hybrid", "dense", "lexical")},
+                   "b": {m: rows(1.0) for m in ("hybrid", "dense", "lexical")}}
+        symbols = {"a": {m: rows(0.6, 0.6) for m in ("hybrid", "dense", "lexical")},
+                   "b": {m: rows(1.0) for m in ("hybrid", "dense", "lexical")}}
+        text, gain = quality.language_comparison("ruby", windows, symbols)
+        # Pooled over the three queries: (0.5 + 0.5 + 1.0) / 3 → (0.6 + 0.6 + 1.0) / 3.
+        self.assertAlmostEqual(gain, 0.2 / 3)
+        self.assertIn("| a | 2 | 0.500 → 0.600", text)
+        self.assertIn("| **all** | 3 | **0.667 → 0.733**", text)
+        self.assertIn("reaches the +0.05", text)
+        _, gain = quality.language_comparison("ruby", symbols, windows)
+        self.assertLess(gain, 0)

@@ -490,7 +490,8 @@ def build_binary(features, dest):
     args = ["cargo", "build", "--release", "--quiet", "--locked", "-p", "coder-lsp"]
     if features is not None:
         args += ["--no-default-features", "--features", ",".join(features)]
-    subprocess.run(args, check=True, cwd=os.path.join(HERE, "..", ".."))
+    if subprocess.run(args, cwd=os.path.join(HERE, "..", "..")).returncode != 0:
+        raise SystemExit(f"cargo could not build coder-lsp ({' '.join(args[2:])}); see its errors above")
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(HERE, "..", "..", "target")
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     shutil.copy2(os.path.join(target, "release", "coder-lsp"), dest)
@@ -550,6 +551,7 @@ def languages(corpora, args):
         if not chosen:
             raise SystemExit(f"no codebase in corpora.json is written in {language!r}")
         plans.append((language, windows_features(features, language), chosen))
+    fetch([c for _, _, chosen in plans for c in chosen])
     root = os.path.abspath(args.index_root)
     print("building coder-lsp with every language", file=sys.stderr)
     symbols_binary = build_binary(None, os.path.join(root, "bin", "coder-lsp"))

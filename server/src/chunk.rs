@@ -49,7 +49,7 @@ use crate::words::split_identifier;
 /// 22: `Foo.prototype.bar = function …` is the method `bar` in `Foo`.
 /// 23: a `/** */` doc block's HTML and Javadoc inline tags are plain text (`<p>` goes,
 /// `{@code x}` is `x`).
-/// 24: in those, a capital letter right after a name is a type parameter (`Builder<S>`), not an
+/// 24: in those, a one-letter element right after a name is a type parameter (`Builder<S>`), not an
 /// HTML tag.
 pub const CHUNK_FORMAT: &str = "24";
 

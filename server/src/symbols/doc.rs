@@ -195,7 +195,7 @@ fn markup_line_text(line: &str, markup: Markup) -> String {
 }
 
 /// Whether `tag` (the text after a `<`) opens or closes an HTML element that doc comments use.
-/// A single capital letter right after a name is a type parameter (`Builder<S>`), not `<S>`.
+/// A one-letter element right after a name is a type parameter (`Builder<S>`, `Box<b>`), not a tag.
 fn is_html_tag(tag: &str, after_name: bool) -> bool {
     const ELEMENTS: &str = "a abbr b big blockquote br caption center cite code dd del dfn div dl \
         dt em font h1 h2 h3 h4 h5 h6 hr i img ins kbd li ol p pre q s samp small span strike \
@@ -584,7 +584,7 @@ mod tests {
             javadoc(&["/** a List<T> where a < b and <custom> {@code open */"]).as_deref(),
             Some("a List<T> where a < b and <custom> {@code open")
         );
-        // A capital letter right after a name is a type parameter.
+        // A one-letter element right after a name is a type parameter, whatever its case.
         assert_eq!(
             javadoc(&["/** <B>Note:</B> a {@code Builder<S>}, Pair<S, B> or Box<b> */"]).as_deref(),
             Some("Note: a Builder<S>, Pair<S, B> or Box<b>")

@@ -352,8 +352,12 @@ pub fn search_task(
                     scores: &lexical_scores,
                     weight: 1.0,
                 });
-                let mut candidates =
-                    rank::fuse(&lists, ranking.rrf_k, &ranking.stack.score_fusion());
+                let mut candidates = rank::fuse(
+                    &lists,
+                    ranking.rrf_k,
+                    &ranking.stack.score_fusion(),
+                    profile.shape,
+                );
                 rank::discount_lexical_only(
                     &mut candidates,
                     &dense,

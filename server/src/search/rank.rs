@@ -355,10 +355,16 @@ impl ScoreFusion {
 /// symbol; the sum is divided by that of a symbol first in every list, so 1.0 is the best
 /// possible. With `by_score`, that is blended with a fusion of the lists' own scores (each list's
 /// [`RankedList::scaled_scores`], the dense list taking `dense_share` of it), which keeps what
-/// ranks throw away: how far ahead a first place is. The kind prior (half a first place less for
-/// impl blocks and modules) is applied here too, in the same units. Ties keep the order of
-/// first appearance, earlier lists first.
-pub(crate) fn fuse(lists: &[RankedList<'_>], rrf_k: f32, by_score: &ScoreFusion) -> Vec<Candidate> {
+/// ranks throw away: how far ahead a first place is. The kind prior ([`kind_prior`]: half a first
+/// place less for impl blocks, Scala objects and, for a command, Ruby modules; `shape` is the
+/// query's) is applied here too, in the same units. Ties keep the order of first appearance,
+/// earlier lists first.
+pub(crate) fn fuse(
+    lists: &[RankedList<'_>],
+    rrf_k: f32,
+    by_score: &ScoreFusion,
+    shape: QueryShape,
+) -> Vec<Candidate> {
     let best: f32 = lists.iter().map(|l| l.weight).sum::<f32>() / (rrf_k + 1.0);
     let norm = if best > 0.0 { best } else { 1.0 };
     let blend = by_score.share.clamp(0.0, 1.0);
@@ -406,7 +412,7 @@ pub(crate) fn fuse(lists: &[RankedList<'_>], rrf_k: f32, by_score: &ScoreFusion)
         }
     }
     for candidate in &mut order {
-        let prior = kind_prior(candidate.chunk.kind);
+        let prior = kind_prior(candidate.chunk.kind, candidate.chunk.language, shape);
         if prior != 0.0 {
             let kind = candidate.chunk.kind;
             // Half a first place of a weight-1 list in rank units, half of the lexical list's
@@ -561,12 +567,21 @@ pub(crate) fn discount_lexical_only(
 /// a file says about itself, and demoting it cost 0.006 on the semble tuning half. A Scala
 /// `object` is the same bag of its members' starts (`object Merge` above `Merge.merge`): as an
 /// impl it moved json4s of `bench/quality` from 0.412 to 0.478.
-pub fn kind_prior(kind: SymbolKind) -> f32 {
-    if matches!(kind, SymbolKind::Impl | SymbolKind::Object) {
-        -0.5
-    } else {
-        0.0
-    }
+///
+/// A Ruby `module` is a mixin or a namespace around methods that are chunks of their own
+/// (thor's `module Terminal` is its `terminal_width` and three helpers): for a command ("swap
+/// accented characters for ascii lookalikes") it is demoted like an impl, as a method answers
+/// that; for a subject it may be the answer itself (liquid's `ParserSwitching` for "lenient
+/// versus strict markup parsing"), so other shapes leave it alone. Measured on i18n of
+/// `bench/quality`: 0.646 → 0.668, no other tuning codebase moved. Elixir's modules, the unit
+/// its code is written in, are not: demoting them for commands cost earmark-parser 0.021.
+pub fn kind_prior(kind: SymbolKind, language: Language, shape: QueryShape) -> f32 {
+    let bag_of_members = match kind {
+        SymbolKind::Impl | SymbolKind::Object => true,
+        SymbolKind::Module => language == Language::Ruby && shape == QueryShape::Action,
+        _ => false,
+    };
+    if bag_of_members { -0.5 } else { 0.0 }
 }
 
 /// The stages after fusion: definitions, path words, file coherence, then path priors.
@@ -1298,7 +1313,7 @@ mod tests {
             },
         ];
         let scores = |query: &str, factor: f32| -> HashMap<String, f32> {
-            let mut candidates = fuse(&lists, 5.0, &ScoreFusion::OFF);
+            let mut candidates = fuse(&lists, 5.0, &ScoreFusion::OFF, QueryShape::Other);
             // Chunk 4 waits for its vector.
             discount_lexical_only(
                 &mut candidates,
@@ -1357,13 +1372,13 @@ mod tests {
                 weight: 1.0,
             },
         ];
-        let fused = fuse(&lists, 60.0, &ScoreFusion::OFF);
+        let fused = fuse(&lists, 60.0, &ScoreFusion::OFF, QueryShape::Other);
         // b: 1/62 + 1/61 beats a: 1/61.
         assert_eq!(names(&fused), vec!["b", "a", "c"]);
         let expected = (1.0 / 62.0 + 1.0 / 61.0) / (2.0 / 61.0);
         assert!((fused[0].score() - expected).abs() < 1e-6);
         assert_eq!(fused[0].parts.len(), 2);
-        let first_everywhere = fuse(&lists[..1], 60.0, &ScoreFusion::OFF);
+        let first_everywhere = fuse(&lists[..1], 60.0, &ScoreFusion::OFF, QueryShape::Other);
         assert!((first_everywhere[0].score() - 1.0).abs() < 1e-6);
     }
 
@@ -1419,13 +1434,13 @@ mod tests {
                 weight: 1.0,
             },
         ];
-        let by_rank = fuse(&lists, 5.0, &ScoreFusion::OFF);
+        let by_rank = fuse(&lists, 5.0, &ScoreFusion::OFF, QueryShape::Other);
         assert_eq!(names(&by_rank), vec!["a", "b", "c"]);
         let by_score = ScoreFusion {
             share: 1.0,
             dense_share: 0.5,
         };
-        let fused = fuse(&lists, 5.0, &by_score);
+        let fused = fuse(&lists, 5.0, &by_score, QueryShape::Other);
         assert_eq!(names(&fused), vec!["b", "a", "c"]);
         // b: half of 0.4 / 0.41 of the dense span plus half of the lexical first place.
         let expected = 0.5 * (0.40 / 0.41) + 0.5;
@@ -1448,6 +1463,7 @@ mod tests {
                 share: 0.5,
                 dense_share: 0.5,
             },
+            QueryShape::Other,
         );
         let b = half.iter().find(|c| c.chunk.name == "b").unwrap();
         let by_rank_b = by_rank.iter().find(|c| c.chunk.name == "b").unwrap();
@@ -1469,7 +1485,7 @@ mod tests {
             share: 1.0,
             dense_share: 0.6,
         };
-        let fused = fuse(&lists, 5.0, &fusion);
+        let fused = fuse(&lists, 5.0, &fusion, QueryShape::Other);
         let kind: f32 = fused[0]
             .parts
             .iter()
@@ -1496,7 +1512,7 @@ mod tests {
             })
             .collect();
         select(
-            fuse(&ranked, rrf_k, &ScoreFusion::OFF),
+            fuse(&ranked, rrf_k, &ScoreFusion::OFF, QueryShape::Other),
             top_k,
             &decay(1.0, 1),
         )
@@ -1579,13 +1595,62 @@ mod tests {
             }],
             5.0,
             &ScoreFusion::OFF,
+            QueryShape::Other,
         );
         assert_eq!(names(&fused), vec!["parse", "Parser"]);
         assert!(fused[1].parts.iter().any(|p| p.stage == Stage::Kind));
-        assert_eq!(kind_prior(SymbolKind::Impl), -0.5);
+        let prior = |kind, language| kind_prior(kind, language, QueryShape::Other);
+        assert_eq!(prior(SymbolKind::Impl, Language::Rust), -0.5);
+        assert_eq!(prior(SymbolKind::Object, Language::Scala), -0.5);
         // A module chunk is its head (a file's docs and re-exports), not a repeat of members.
-        assert_eq!(kind_prior(SymbolKind::Module), 0.0);
-        assert_eq!(kind_prior(SymbolKind::Class), 0.0);
+        assert_eq!(prior(SymbolKind::Module, Language::Rust), 0.0);
+        assert_eq!(prior(SymbolKind::Class, Language::Ruby), 0.0);
+    }
+
+    #[test]
+    fn a_ruby_module_is_demoted_for_a_command_only() {
+        let mut module = chunk("terminal.rb", "Terminal");
+        module.kind = SymbolKind::Module;
+        module.language = Language::Ruby;
+        let mut method = chunk("terminal.rb", "terminal_width");
+        method.kind = SymbolKind::Method;
+        method.language = Language::Ruby;
+        let dense = [module, method];
+        let lists = [RankedList {
+            stage: Stage::Dense,
+            chunks: &dense,
+            scores: &[],
+            weight: 1.0,
+        }];
+        // "work out the terminal's width": the method answers a command.
+        let fused = fuse(&lists, 5.0, &ScoreFusion::OFF, QueryShape::Action);
+        assert_eq!(names(&fused), vec!["terminal_width", "Terminal"]);
+        assert!(fused[1].parts.iter().any(|p| p.stage == Stage::Kind));
+        // "terminal size detection": a subject the module may answer keeps its place.
+        for shape in [
+            QueryShape::Topic,
+            QueryShape::Description,
+            QueryShape::Other,
+        ] {
+            let fused = fuse(&lists, 5.0, &ScoreFusion::OFF, shape);
+            assert_eq!(
+                names(&fused),
+                vec!["Terminal", "terminal_width"],
+                "{shape:?}"
+            );
+        }
+        // Other languages' modules are what a file says about itself, or the unit Elixir code
+        // is written in: never demoted.
+        for language in [Language::Rust, Language::Python, Language::Elixir] {
+            assert_eq!(
+                kind_prior(SymbolKind::Module, language, QueryShape::Action),
+                0.0
+            );
+        }
+        assert_eq!(
+            kind_prior(SymbolKind::Class, Language::Ruby, QueryShape::Action),
+            0.0
+        );
     }
 
     fn candidate(path: &str, name: &str, score: f32) -> Candidate {

@@ -44,6 +44,11 @@ pub enum PathClass {
     Declarations,
     /// Files that mostly re-export: Python `__init__.py`, Java `package-info.java`.
     Reexport,
+    /// Build scripts and package manifests: `Makefile`, `CMakeLists.txt`, `build.sbt`,
+    /// `build.gradle`, `pom.xml`, `Cargo.toml`, `package.json`, `setup.py`, `*.gemspec`, …
+    /// They say how the project is built, rarely what its code does, and their few lines name
+    /// the project and its parts, words every question about it shares.
+    Build,
     /// A constant (`DECIMAL_REGEX = /…/`, `const MAX = 8`), for a query in words that does not
     /// name it ([`kind_class`]).
     Constant,
@@ -56,7 +61,7 @@ pub enum PathClass {
 }
 
 impl PathClass {
-    pub const ALL: [PathClass; 13] = [
+    pub const ALL: [PathClass; 14] = [
         PathClass::Test,
         PathClass::Bench,
         PathClass::Docs,
@@ -67,6 +72,7 @@ impl PathClass {
         PathClass::Compat,
         PathClass::Declarations,
         PathClass::Reexport,
+        PathClass::Build,
         PathClass::Constant,
         PathClass::Type,
         PathClass::Callable,
@@ -84,6 +90,7 @@ impl PathClass {
             PathClass::Compat => "compat",
             PathClass::Declarations => "declarations",
             PathClass::Reexport => "reexport",
+            PathClass::Build => "build",
             PathClass::Constant => "constant",
             PathClass::Type => "type",
             PathClass::Callable => "callable",
@@ -111,7 +118,8 @@ impl PathClass {
             | PathClass::Example
             | PathClass::Vendored
             | PathClass::Generated
-            | PathClass::Compat => 0.3,
+            | PathClass::Compat
+            | PathClass::Build => 0.3,
             PathClass::Changelog => 0.2,
             // Still real declarations of the API, only thinner than the code.
             PathClass::Declarations => 0.7,
@@ -164,6 +172,27 @@ impl PathClass {
             ],
             PathClass::Declarations => &["declaration", "declarations", "stub", "stubs"],
             PathClass::Reexport => &["export", "exports", "reexport", "reexports"],
+            // Not "build" or "package": commands use them as plain words ("build the list of
+            // locales", "the package's version").
+            PathClass::Build => &[
+                "makefile",
+                "makefiles",
+                "manifest",
+                "dependency",
+                "dependencies",
+                "cmake",
+                "gradle",
+                "sbt",
+                "maven",
+                "pom",
+                "cargo",
+                "npm",
+                "gemspec",
+                "gemfile",
+                "rakefile",
+                "setuptools",
+                "pyproject",
+            ],
             PathClass::Constant => &["constant", "constants", "const", "consts"],
             PathClass::Type => &["type", "types", "typedef", "alias", "aliases"],
             PathClass::Callable => &[
@@ -338,10 +367,15 @@ pub fn classify(
     {
         classes.push(PathClass::Bench);
     }
-    let prose = matches!(
-        ext.as_str(),
-        "md" | "markdown" | "mdx" | "rst" | "adoc" | "asciidoc" | "txt"
-    );
+    let build = BUILD_FILES.contains(&lower_file.as_str())
+        || BUILD_EXTENSIONS.contains(&ext.as_str())
+        || lower_file.ends_with(".gradle.kts");
+    // `CMakeLists.txt` is a build script, not prose.
+    let prose = !build
+        && matches!(
+            ext.as_str(),
+            "md" | "markdown" | "mdx" | "rst" | "adoc" | "asciidoc" | "txt"
+        );
     let history = matches!(
         lower_stem.as_str(),
         "changelog"
@@ -403,8 +437,48 @@ pub fn classify(
     if lower_file == "__init__.py" || lower_file == "package-info.java" {
         classes.push(PathClass::Reexport);
     }
+    if build {
+        classes.push(PathClass::Build);
+    }
     classes
 }
+
+/// Build scripts and package manifests by their whole name, lower-cased.
+const BUILD_FILES: &[&str] = &[
+    "makefile",
+    "gnumakefile",
+    "cmakelists.txt",
+    "meson.build",
+    "build.xml",
+    "pom.xml",
+    "build.zig",
+    "build.zig.zon",
+    "cargo.toml",
+    "go.mod",
+    "package.json",
+    "composer.json",
+    "pubspec.yaml",
+    "package.swift",
+    "podfile",
+    "gemfile",
+    "rakefile",
+    "mix.exs",
+    "setup.py",
+    "setup.cfg",
+    "pyproject.toml",
+    "stack.yaml",
+    "directory.build.props",
+    "build",
+    "build.bazel",
+    "workspace",
+    "workspace.bazel",
+];
+
+/// Extensions only build scripts and manifests have.
+const BUILD_EXTENSIONS: &[&str] = &[
+    "sbt", "gradle", "cmake", "mk", "gemspec", "podspec", "cabal", "rockspec", "csproj", "fsproj",
+    "vbproj", "bzl",
+];
 
 /// Directories whose files are tests or test support.
 const TEST_DIRS: &[&str] = &[
@@ -748,12 +822,71 @@ mod tests {
     }
 
     #[test]
+    fn build_scripts_and_manifests_of_every_ecosystem_are_build_files() {
+        for path in [
+            "support/json4s/build.sbt",
+            "project/plugins.sbt",
+            "app/build.gradle",
+            "app/build.gradle.kts",
+            "settings.gradle.kts",
+            "pom.xml",
+            "Makefile",
+            "src/GNUmakefile",
+            "CMakeLists.txt",
+            "cmake/FindFoo.cmake",
+            "rules.mk",
+            "meson.build",
+            "Cargo.toml",
+            "serde_derive/Cargo.toml",
+            "go.mod",
+            "package.json",
+            "composer.json",
+            "setup.py",
+            "pyproject.toml",
+            "Gemfile",
+            "Rakefile",
+            "hashie.gemspec",
+            "mix.exs",
+            "Package.swift",
+            "pubspec.yaml",
+            "megaparsec.cabal",
+            "penlight-1.14.0-1.rockspec",
+            "src/Newtonsoft.Json/Newtonsoft.Json.csproj",
+            "BUILD.bazel",
+            "build.zig",
+        ] {
+            assert_eq!(classes(path), vec![PathClass::Build], "{path}");
+        }
+        // Code that only shares a word with them is code.
+        for path in [
+            "lib/build.rb",
+            "src/build/mod.rs",
+            "src/package.rs",
+            "lib/makefile_parser.py",
+            "builder.go",
+            "src/setup.ts",
+        ] {
+            assert!(classes(path).is_empty(), "{path}");
+        }
+        // A package's own tests stay tests, and a test fixture that is a manifest is both.
+        assert_eq!(
+            classes("tests/fixtures/package.json"),
+            vec![PathClass::Test, PathClass::Build]
+        );
+    }
+
+    #[test]
     fn a_query_can_ask_for_a_class() {
         let words = |q: &str| -> Vec<String> { q.split_whitespace().map(str::to_string).collect() };
         assert!(PathClass::Test.asked_for(&words("the tests for the router")));
         assert!(PathClass::Changelog.asked_for(&words("changelog of version 2")));
         assert!(!PathClass::Test.asked_for(&words("where is the router")));
         assert!(PathClass::Example.asked_for(&words("an example of middleware")));
+        assert!(PathClass::Build.asked_for(&words("where are the dependencies declared")));
+        assert!(PathClass::Build.asked_for(&words("the gradle build")));
+        // "build" and "package" are words commands use: they do not ask for build files.
+        assert!(!PathClass::Build.asked_for(&words("build the list of locales to try")));
+        assert!(!PathClass::Build.asked_for(&words("the package version string")));
     }
 
     #[test]

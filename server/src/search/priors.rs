@@ -58,9 +58,9 @@ pub enum PathClass {
     /// maps keys to values and back", [`QueryShape::Description`]), which is most often a
     /// type.
     Callable,
-    /// A class, struct, enum, trait or interface, for a command ("escape quotes and control
-    /// characters when writing a string value", [`QueryShape::Action`]), which a function or
-    /// method most often carries out.
+    /// A class, struct, enum, trait or interface, for a command ("compare two JSON token trees
+    /// for equal values", [`QueryShape::Action`]), which a function or method most often
+    /// carries out.
     Class,
 }
 
@@ -148,7 +148,7 @@ impl PathClass {
             PathClass::Callable => 0.6,
             // Measured on `bench/quality`'s tuning codebases (docs/ranking.md, "Types for
             // commands"): 0.747 → 0.749 (21 queries up, 6 down; newtonsoft-json's
-            // `StringEscapeHandling` enum no longer above the writer that escapes), semble
+            // `JTokenEqualityComparer` class no longer above the method that compares), semble
             // tuning unchanged; 0.7 gained as much on the tuning codebases but took the original
             // 256 queries below 0.82 (globset's strategies are structs that match).
             PathClass::Class => 0.85,

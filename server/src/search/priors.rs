@@ -394,7 +394,7 @@ pub fn classify(
         || in_dir(TEST_DIRS)
         || test_project
         || test_source_set
-        || is_test_file(stem, &lower_stem, &lower_file)
+        || (named_tests(&ext) && is_test_file(stem, &lower_stem, &lower_file))
     {
         classes.push(PathClass::Test);
     }
@@ -520,8 +520,17 @@ const BUILD_EXTENSIONS: &[&str] = &[
     "vbproj", "bzl",
 ];
 
+/// Whether files with this extension are tests by their name (`test_x.py`, `x_test.go`). Shell
+/// scripts are not: shell test suites are `.bats` files or scripts under a test directory, and a
+/// shell library or program named after tests is code (bats's own `lib/bats-core/test_functions.bash`
+/// and `libexec/bats-core/bats-exec-test` are the framework, not its tests).
+fn named_tests(ext: &str) -> bool {
+    !matches!(ext, "" | "sh" | "bash" | "zsh" | "ksh")
+}
+
 /// Directories whose files are tests or test support.
 const TEST_DIRS: &[&str] = &[
+    "t",
     "test",
     "tests",
     "testing",
@@ -725,10 +734,11 @@ mod tests {
             "Tests/AccountTest.cs",
             "Src/Newtonsoft.Json.Tests/TestObjects/Person.cs",
             "src/Serilog.UnitTests/Support/Some.cs",
-            // Bash: bats files, scripts and helpers under `test/`
+            // Bash: bats files, scripts and helpers under `test/`, `tests/` or `t/`
             "install.bats",
             "test/helpers/assert.bash",
             "t/run_test.sh",
+            "tests/test_install.sh",
             // Kotlin: `*Test.kt`, `*Tests.kt`, `src/test/`, and Gradle's test source sets
             "okio/src/jvmTest/kotlin/okio/BufferTest.kt",
             "src/main/kotlin/AccountTests.kt",
@@ -859,6 +869,22 @@ mod tests {
         assert_eq!(classes("benches/parse.rs"), vec![PathClass::Bench]);
         assert!(classes("src/router.rs").is_empty());
         assert!(classes("lib/express.js").is_empty());
+    }
+
+    #[test]
+    fn a_shell_script_is_a_test_by_its_directory_not_its_name() {
+        // bats's framework: its library and programs are named after tests.
+        for path in [
+            "lib/bats-core/test_functions.bash",
+            "libexec/bats-core/bats-exec-test",
+            "bin/run-tests",
+            "scripts/test_env.sh",
+        ] {
+            assert!(classes(path).is_empty(), "{path}");
+        }
+        // Other languages keep their naming conventions.
+        assert_eq!(classes("lib/test_functions.py"), vec![PathClass::Test]);
+        assert_eq!(classes("pkg/functions_test.go"), vec![PathClass::Test]);
     }
 
     #[test]

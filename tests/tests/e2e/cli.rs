@@ -778,7 +778,12 @@ fn regression_20_a_member_rises_above_the_class_whose_chunk_holds_it() {
     )
     .unwrap();
     let query = "keep reading until the requested number of bytes arrive";
-    let answer = ws.json("search", &["--top-k", "5", "--explain", query]);
+    // The query is a command, for which a class also yields to code (the `class` prior): that
+    // alone puts `read_all` first here, so it is turned off to see the lift.
+    let answer = ws.json(
+        "search",
+        &["--top-k", "5", "--explain", "--prior", "class=1", query],
+    );
     let first = &answer["results"][0];
     assert_eq!(first["name"], "read_all", "{answer}");
     assert!(explains(first, "member", "Transport"), "{first}");
@@ -794,10 +799,31 @@ fn regression_20_a_member_rises_above_the_class_whose_chunk_holds_it() {
             "--explain",
             "--ranking-params",
             r#"{"member_lift": 0}"#,
+            "--prior",
+            "class=1",
             query,
         ],
     );
     assert_eq!(result_names(&off)[..2], ["Transport", "read_all"], "{off}");
+    // With neither, the class prior alone puts the method first.
+    let by_prior = ws.json(
+        "search",
+        &[
+            "--top-k",
+            "5",
+            "--no-update",
+            "--explain",
+            "--ranking-params",
+            r#"{"member_lift": 0}"#,
+            query,
+        ],
+    );
+    assert_eq!(result_names(&by_prior)[0], "read_all", "{by_prior}");
+    let class = by_prior["results"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "Transport"))
+        .expect("the class is still a result");
+    assert!(explains(class, "prior", "class"), "{class}");
 }
 
 #[test]

@@ -789,35 +789,27 @@ fn regression_20_a_member_rises_above_the_class_whose_chunk_holds_it() {
     assert!(explains(first, "member", "Transport"), "{first}");
     // The class stays, right below its member.
     assert_eq!(result_names(&answer)[1], "Transport", "{answer}");
-    // Turned off, the class is first.
-    let off = ws.json(
-        "search",
-        &[
-            "--top-k",
-            "5",
-            "--no-update",
-            "--explain",
-            "--ranking-params",
-            r#"{"member_lift": 0}"#,
-            "--prior",
-            "class=1",
-            query,
-        ],
-    );
+    // Without the member lift (`member_lift` 0): with the class prior off too, the class is
+    // first; with the class prior on, that prior alone puts the method first.
+    let without_lift = |prior: &str| {
+        ws.json(
+            "search",
+            &[
+                "--top-k",
+                "5",
+                "--no-update",
+                "--explain",
+                "--ranking-params",
+                r#"{"member_lift": 0}"#,
+                "--prior",
+                prior,
+                query,
+            ],
+        )
+    };
+    let off = without_lift("class=1");
     assert_eq!(result_names(&off)[..2], ["Transport", "read_all"], "{off}");
-    // With neither, the class prior alone puts the method first.
-    let by_prior = ws.json(
-        "search",
-        &[
-            "--top-k",
-            "5",
-            "--no-update",
-            "--explain",
-            "--ranking-params",
-            r#"{"member_lift": 0}"#,
-            query,
-        ],
-    );
+    let by_prior = without_lift("class=0.85");
     assert_eq!(result_names(&by_prior)[0], "read_all", "{by_prior}");
     let class = by_prior["results"]
         .as_array()

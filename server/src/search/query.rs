@@ -104,6 +104,15 @@ impl QueryProfile {
         parts.peek().is_some() && parts.all(|part| self.names_word(part))
     }
 
+    /// The query's words that ask for this kind of file ("test" in "the test for the router").
+    pub fn asking_words(&self, class: PathClass) -> Vec<&str> {
+        self.raw_words
+            .iter()
+            .filter(|w| class.asked_for(std::slice::from_ref(*w)))
+            .map(String::as_str)
+            .collect()
+    }
+
     /// Whether the query names this kind of file, so its prior is lifted.
     pub fn asks_for(&self, class: PathClass) -> bool {
         self.asks_for.contains(&class)

@@ -759,6 +759,7 @@ fn squeeze(text: &str) -> String {
 
 fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &Priors) {
     let superseded = superseded_versions(candidates.iter().map(|c| c.chunk.path.as_str()));
+    let tests_are_the_subject = tests_are_the_subject(candidates, profile);
     for candidate in candidates.iter_mut() {
         let chunk = &candidate.chunk;
         let mut classes = classify(
@@ -782,7 +783,7 @@ fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &P
             classes.push(class);
         }
         for class in classes {
-            if profile.asks_for(class) {
+            if profile.asks_for(class) && !(class == PathClass::Test && tests_are_the_subject) {
                 continue;
             }
             let factor = priors.factor(class);
@@ -791,6 +792,38 @@ fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &P
             }
         }
     }
+}
+
+/// Whether the words with which the query seems to ask for tests ("test", "spec", …) are words
+/// of the workspace's own code: the names of candidates outside tests use every one of them. In
+/// a test framework "the test" is what its code handles (bats's `bats_should_retry_test`,
+/// busted's `getTestFiles`), not a request for its test suite, so the test prior stays.
+fn tests_are_the_subject(candidates: &[Candidate], profile: &QueryProfile) -> bool {
+    let asking = profile.asking_words(PathClass::Test);
+    if asking.is_empty() {
+        return false;
+    }
+    let mut code_words: HashSet<String> = HashSet::new();
+    for candidate in candidates {
+        let chunk = &candidate.chunk;
+        let classes = classify(
+            &chunk.path,
+            chunk.kind,
+            &chunk.name,
+            chunk.container.as_deref(),
+        );
+        if !classes.contains(&PathClass::Test) {
+            code_words.extend(
+                split_identifier(&chunk.name)
+                    .into_iter()
+                    .map(|w| w.to_lowercase()),
+            );
+        }
+    }
+    asking.iter().all(|word| {
+        let singular = word.strip_suffix('s').unwrap_or(word);
+        code_words.contains(*word) || code_words.contains(singular)
+    })
 }
 
 /// Symbols named like a queried identifier gain `params.definition` (times the identifier's
@@ -1744,6 +1777,34 @@ mod tests {
             names(&select(off, 2, &decay(1.0, 1))),
             vec!["skips_binary", "read_text"]
         );
+    }
+
+    #[test]
+    fn in_a_test_framework_a_test_is_the_subject_not_a_request_for_tests() {
+        let mut demoted = Priors::default();
+        demoted.set(PathClass::Test, 0.3).unwrap();
+        // bats: its own code handles tests (`bats_should_retry_test`), so "a failed test" in a
+        // query is what the code is about, and its test suite stays demoted.
+        let found = || {
+            vec![
+                candidate("test/retry.bats", "retries_a_failed_test", 1.0),
+                candidate(
+                    "lib/bats-core/test_functions.bash",
+                    "bats_should_retry_test",
+                    0.8,
+                ),
+            ]
+        };
+        let mut framework = found();
+        let query = QueryProfile::new("should a failed test be run again");
+        assert!(query.asks_for(PathClass::Test));
+        apply_priors(&mut framework, &query, &demoted);
+        assert_eq!(
+            names(&select(framework, 2, &decay(1.0, 1))),
+            vec!["bats_should_retry_test", "retries_a_failed_test"]
+        );
+        // Where no code outside the tests is named so, the same word asks for the tests
+        // (`priors_lower_tests_unless_asked_for`, "the test that binary files are skipped").
     }
 
     #[test]

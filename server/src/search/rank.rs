@@ -795,7 +795,8 @@ fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &P
 }
 
 /// Whether the words with which the query seems to ask for tests ("test", "spec", …) are words
-/// of the workspace's own code: the names of candidates outside tests use every one of them. In
+/// of the workspace's own code: the names of candidates outside tests, or of their files, use
+/// every one of them. In
 /// a test framework "the test" is what its code handles (bats's `bats_should_retry_test`,
 /// busted's `getTestFiles`), not a request for its test suite, so the test prior stays.
 fn tests_are_the_subject(candidates: &[Candidate], profile: &QueryProfile) -> bool {
@@ -818,6 +819,10 @@ fn tests_are_the_subject(candidates: &[Candidate], profile: &QueryProfile) -> bo
                     .into_iter()
                     .map(|w| w.to_lowercase()),
             );
+            // Its file's name too: bats's `skip` lives in `test_functions.bash`.
+            let file = chunk.path.rsplit('/').next().unwrap_or(&chunk.path);
+            let stem = file.split('.').next().unwrap_or(file);
+            code_words.extend(split_identifier(stem).into_iter().map(|w| w.to_lowercase()));
         }
     }
     asking.iter().all(|word| {
@@ -1783,25 +1788,42 @@ mod tests {
     fn in_a_test_framework_a_test_is_the_subject_not_a_request_for_tests() {
         let mut demoted = Priors::default();
         demoted.set(PathClass::Test, 0.3).unwrap();
+        // The names in order after the priors: a test (1.0) and the framework's code (0.8).
+        let ranked = |test: (&str, &str), code: (&str, &str), query: &str| {
+            let mut found = vec![
+                candidate(test.0, test.1, 1.0),
+                candidate(code.0, code.1, 0.8),
+            ];
+            let profile = QueryProfile::new(query);
+            assert!(profile.asks_for(PathClass::Test), "{query}");
+            apply_priors(&mut found, &profile, &demoted);
+            let order: Vec<String> = names(&select(found, 2, &decay(1.0, 1)))
+                .into_iter()
+                .map(String::from)
+                .collect();
+            order
+        };
         // bats: its own code handles tests (`bats_should_retry_test`), so "a failed test" in a
         // query is what the code is about, and its test suite stays demoted.
-        let found = || {
-            vec![
-                candidate("test/retry.bats", "retries_a_failed_test", 1.0),
-                candidate(
-                    "lib/bats-core/test_functions.bash",
-                    "bats_should_retry_test",
-                    0.8,
-                ),
-            ]
-        };
-        let mut framework = found();
-        let query = QueryProfile::new("should a failed test be run again");
-        assert!(query.asks_for(PathClass::Test));
-        apply_priors(&mut framework, &query, &demoted);
         assert_eq!(
-            names(&select(framework, 2, &decay(1.0, 1))),
+            ranked(
+                ("test/retry.bats", "retries_a_failed_test"),
+                (
+                    "lib/bats-core/test_functions.bash",
+                    "bats_should_retry_test"
+                ),
+                "should a failed test be run again",
+            ),
             vec!["bats_should_retry_test", "retries_a_failed_test"]
+        );
+        // A file named so is enough: bats's `skip` lives in `test_functions.bash`.
+        assert_eq!(
+            ranked(
+                ("test/fixtures/skip-in-teardown.bats", "teardown"),
+                ("lib/bats-core/test_functions.bash", "skip"),
+                "skip the rest of a test or of its teardown",
+            ),
+            vec!["skip", "teardown"]
         );
         // Where no code outside the tests is named so, the same word asks for the tests
         // (`priors_lower_tests_unless_asked_for`, "the test that binary files are skipped").

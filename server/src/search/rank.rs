@@ -759,15 +759,23 @@ fn squeeze(text: &str) -> String {
 
 fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &Priors) {
     let superseded = superseded_versions(candidates.iter().map(|c| c.chunk.path.as_str()));
-    let tests_are_the_subject = tests_are_the_subject(candidates, profile);
-    for candidate in candidates.iter_mut() {
+    // Each candidate's path classes, read once: the test-framework rule looks at all of them
+    // before any prior is applied.
+    let path_classes: Vec<Vec<PathClass>> = candidates
+        .iter()
+        .map(|c| {
+            let chunk = &c.chunk;
+            classify(
+                &chunk.path,
+                chunk.kind,
+                &chunk.name,
+                chunk.container.as_deref(),
+            )
+        })
+        .collect();
+    let tests_are_the_subject = tests_are_the_subject(candidates, &path_classes, profile);
+    for (candidate, mut classes) in candidates.iter_mut().zip(path_classes) {
         let chunk = &candidate.chunk;
-        let mut classes = classify(
-            &chunk.path,
-            chunk.kind,
-            &chunk.name,
-            chunk.container.as_deref(),
-        );
         // An older API version beside a newer one is compatibility code, unless the query
         // names that version ("v3 error types").
         if let Some(version) = superseded_version_of(&chunk.path, &superseded)
@@ -799,20 +807,19 @@ fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &P
 /// every one of them. In
 /// a test framework "the test" is what its code handles (bats's `bats_should_retry_test`,
 /// busted's `getTestFiles`), not a request for its test suite, so the test prior stays.
-fn tests_are_the_subject(candidates: &[Candidate], profile: &QueryProfile) -> bool {
+/// `path_classes` holds each candidate's [`classify`] result, in the same order.
+fn tests_are_the_subject(
+    candidates: &[Candidate],
+    path_classes: &[Vec<PathClass>],
+    profile: &QueryProfile,
+) -> bool {
     let asking = profile.asking_words(PathClass::Test);
     if asking.is_empty() {
         return false;
     }
     let mut code_words: HashSet<String> = HashSet::new();
-    for candidate in candidates {
+    for (candidate, classes) in candidates.iter().zip(path_classes) {
         let chunk = &candidate.chunk;
-        let classes = classify(
-            &chunk.path,
-            chunk.kind,
-            &chunk.name,
-            chunk.container.as_deref(),
-        );
         if !classes.contains(&PathClass::Test) {
             code_words.extend(
                 split_identifier(&chunk.name)

@@ -159,14 +159,19 @@ fn sentence_shape(query: &str, words: &[String], names_code: bool) -> QueryShape
     };
     // `url-decode`, `pretty-print`: the verb comes last.
     let head = first.rsplit('-').next().unwrap_or(first);
-    // A word the lists do not know is still a verb when a determiner follows it: "estimate the
+    // "recompute …", "unregister …": a listed verb behind a prefix. "work out …", "set up …",
+    // "fall back to …": a phrasal verb, whatever its first word, when the query goes on. A
+    // word the lists do not know is still a verb when a determiner follows it: "estimate the
     // memory cost", "prefix an error message" (a subject does not go on with "the" or "a").
+    let opens_question = listed(ARTICLES, first) || listed(QUESTIONS, first);
     let commands = listed(COMMAND_VERBS, head)
+        || prefixed_verb(head)
+        || (!opens_question && listed(PARTICLES, second) && tokens.len() > start + 2)
         || (listed(NOUN_OR_VERB, head) && listed(OBJECT_STARTS, second))
-        || (!listed(ARTICLES, first) && !listed(QUESTIONS, first) && listed(DETERMINERS, second));
+        || (!opens_question && listed(DETERMINERS, second));
     if commands {
         QueryShape::Action
-    } else if listed(ARTICLES, first) {
+    } else if listed(ARTICLES, first) || (!opens_question && describes_a_thing(&tokens[start..])) {
         QueryShape::Description
     } else if listed(QUESTIONS, first) {
         QueryShape::Other
@@ -188,6 +193,29 @@ fn asks_how(words: &[String]) -> bool {
     }
 }
 
+/// Whether a sentence no verb rule took describes one thing rather than naming a subject: a
+/// noun phrase of up to four words that goes on with a relative clause ("converter that
+/// builds …", "empty set that matches nothing"), or an agent noun before "for" ("position
+/// tracker for scanning …"). Such a description, like one opening with an article, is most
+/// often answered by a type.
+fn describes_a_thing(tokens: &[String]) -> bool {
+    let relative = tokens.iter().take(5).skip(1).any(|t| listed(RELATIVES, t));
+    let agent = tokens.windows(2).take(4).any(|pair| {
+        let noun = &pair[0];
+        noun.len() > 4 && (noun.ends_with("er") || noun.ends_with("or")) && pair[1] == "for"
+    });
+    relative || agent
+}
+
+/// Whether `word` is a listed verb behind a prefix that keeps it a verb: "recompute",
+/// "unregister", "preload".
+fn prefixed_verb(word: &str) -> bool {
+    ["re", "un", "pre"].iter().any(|prefix| {
+        word.strip_prefix(prefix)
+            .is_some_and(|rest| rest.len() > 2 && listed(COMMAND_VERBS, rest))
+    })
+}
+
 /// Whether `word` is one of the space-separated `words`.
 fn listed(words: &str, word: &str) -> bool {
     words.split_whitespace().any(|w| w == word)
@@ -196,30 +224,38 @@ fn listed(words: &str, word: &str) -> bool {
 /// Verbs that open a command when they open a query: "parse …", "retry …". Base forms only
 /// ("parsing …" names a subject). Words as often nouns are in [`NOUN_OR_VERB`].
 const COMMAND_VERBS: &str = "\
-    accept add adjust aggregate allocate allow append apply ask assert assign attach \
-    authenticate authorize await bind bootstrap break build calculate call cancel capture cast \
-    change check choose clean clear clone close collect combine compare compile complete compose \
-    compress compute concatenate configure confirm connect construct consume convert copy count \
-    create decide declare decode decompress decrypt deduplicate defer define delay delete \
-    deliver deny describe deserialize destroy detach detect determine disable discard dispatch \
-    display dispose divide download drain draw drop dump emit enable encode encrypt enforce \
-    ensure enqueue escape evaluate execute expand expire export expose extend extract fail fetch \
-    fill finalize find finish fire fix flatten flush fold force forward free freeze generate get \
-    give guard guess handle hide hold identify ignore implement import include increment infer \
-    initialize inject insert inspect install interpret intercept invalidate invoke iterate join \
-    keep kill launch let limit listen load locate look make manage measure merge migrate mount \
-    move negotiate normalize notify obtain open override pad paginate parse pass pause perform \
-    persist pick pipe place poll populate post prefer prepare prepend preserve prevent print \
-    process produce promote prompt propagate protect provide prune publish pull push put queue \
-    quote raise read rebuild receive recover redirect reduce refresh refuse register reject \
-    release reload remember remove rename render reorder repeat replace reply require reset \
-    resize resolve respond restart restore resume retrieve retry reuse revert revoke rewind \
-    rewrite rotate run sanitize save scan schedule search seek select send serialize serve setup \
-    share shift show shut sign simplify skip slice spawn split start stop store strip submit \
-    subscribe substitute suspend swap sync take tell terminate throttle throw toggle track \
-    transform translate traverse trigger trim truncate try turn unescape unlock unpack \
-    unregister unsubscribe unwrap update upgrade upload use validate verify visit wait walk warn \
-    watch wrap write";
+    abort accept accumulate add adjust aggregate allocate allow annotate append apply archive \
+    ask assert assign attach authenticate authorize await batch bind bootstrap break build bump \
+    calculate call cancel capture cast change check choose chunk clean clear clone close \
+    coalesce coerce collapse collect combine commit compact compare compile complete compose \
+    compress compute concat concatenate configure confirm connect construct consume convert copy \
+    count create debounce decide declare decode decompress decrypt dedupe deduplicate defer \
+    define deflate delay delegate delete deliver deny dereference describe deserialize destroy \
+    destructure detach detect determine diff disable discard disconnect dispatch display dispose \
+    distribute divide download drain draw drop dump embed emit enable encode encrypt enforce \
+    enqueue ensure enumerate erase escape evaluate exclude execute exit expand expire export \
+    expose extend extract fail fetch fill finalize find finish fire fix flatten flush fold force \
+    forward free freeze generate get give guard guess handle hide hold hydrate identify ignore \
+    implement import include increment infer inflate inherit initialize inject inline insert \
+    inspect install instantiate intercept intern interpolate interpret intersect invalidate \
+    invert invoke isolate iterate join keep kill launch let lex limit lint listen load locate \
+    look lowercase make manage mask measure memoize merge migrate mock modify mount move \
+    multiply mutate negate negotiate nest normalize notify obtain omit open override pack pad \
+    paginate parse partition pass pause peek perform persist pick pipe place pluralize poll pop \
+    populate post prefer prefetch preload prepare prepend preserve prevent print process produce \
+    promote prompt propagate protect provide prune publish pull push put qualify queue quote \
+    raise rank read rebase rebuild receive recover recurse redact redirect reduce refresh refuse \
+    register reject release reload relocate remap remember remove rename render reorder repeat \
+    replace reply require rescue reset resize resolve respond restart restore resume retain \
+    retrieve retry reuse reverse revert revoke rewind rewrite rotate round run sample sanitize \
+    save scale scan schedule search seed seek select send serialize serve setup share shift \
+    shorten show shuffle shut sign simplify singularize skip sleep slice slugify snapshot spawn \
+    splice split start stash stop store stringify strip stub submit subscribe substitute \
+    subtract summarize suspend swap sync take tell terminate throttle throw toggle tokenize \
+    track transform translate transpose traverse trigger trim truncate try turn uncompress \
+    unescape unlock unmarshal unmount unpack unquote unregister unset unsubscribe unwrap update \
+    upgrade upload uppercase use validate verify visit wait wake walk warn watch wrap write \
+    yield zip";
 
 /// Words that open noun phrases as often as commands ("request parsing", "set the status"): a
 /// command only when an object follows ([`OBJECT_STARTS`]).
@@ -236,6 +272,12 @@ const OBJECT_STARTS: &str = "\
 /// buffer"); unlike [`OBJECT_STARTS`], not "that" or "this", which also follow a noun ("options
 /// that control …").
 const DETERMINERS: &str = "the a an each every all its their some any several both";
+
+/// The second words of phrasal verbs: "work *out*", "set *up*", "fall *back*".
+const PARTICLES: &str = "up out back down off over away";
+
+/// Words that open a relative clause after a noun phrase ("converter *that* builds …").
+const RELATIVES: &str = "that which whose";
 
 /// Openings of a description of one thing ([`QueryShape::Description`]).
 const ARTICLES: &str = "a an the";
@@ -479,7 +521,11 @@ mod tests {
         // Verbs no list holds, known by the determiner after them.
         assert_eq!(shape("estimate the memory cost of a value"), Action);
         assert_eq!(shape("prefix an error message with its file"), Action);
-        assert_eq!(shape("options that control how a glob is matched"), Topic);
+        // "that" follows a noun, not a verb: not a command, but a description of a thing.
+        assert_eq!(
+            shape("options that control how a glob is matched"),
+            Description
+        );
         assert_eq!(shape("the memory cost of a value"), Description);
         assert_eq!(shape("multipart form and file upload handling"), Topic);
         assert_eq!(shape("request context and parameter binding"), Topic);
@@ -497,6 +543,48 @@ mod tests {
             "names an identifier"
         );
         assert_eq!(shape("Router"), Identifier);
+    }
+
+    /// Each query's shape is the one listed beside it.
+    fn assert_shapes(cases: &[(&str, QueryShape)]) {
+        for (query, want) in cases {
+            assert_eq!(shape(query), *want, "{query}");
+        }
+    }
+
+    #[test]
+    fn prefixed_and_phrasal_verbs_open_commands() {
+        use QueryShape::*;
+        assert_shapes(&[
+            ("recompute proxies when a request is redirected", Action),
+            ("unregister every handler of a logger", Action),
+            ("work out which line the scanner is on", Action),
+            ("set up the connection pool manager", Action),
+            ("fall back to a regex set", Action),
+            ("collapse line breaks into spaces", Action),
+            // "re" before a word the list lacks is no verb; a particle needs more words.
+            ("regex set for many globs", Topic),
+            ("roll out", Topic),
+            ("where do we back off", Other),
+        ]);
+    }
+
+    #[test]
+    fn a_noun_phrase_with_a_relative_clause_describes_a_thing() {
+        use QueryShape::*;
+        assert_shapes(&[
+            ("converter that builds an outline", Description),
+            ("empty set that matches nothing", Description),
+            ("position tracker for scanning a line", Description),
+            // Past the first words a "that" belongs to the subject's detail.
+            (
+                "timeout errors for connect and read that the adapter raises",
+                Topic,
+            ),
+            ("multipart form and file upload handling", Topic),
+            // A question stays a question.
+            ("which handler that logs is used", Other),
+        ]);
     }
 
     #[test]

@@ -527,6 +527,11 @@ impl Index {
         self.store.symbols_by_name(pattern, k)
     }
 
+    /// The workspace-relative paths of every indexed file.
+    pub fn file_paths(&self) -> Result<Vec<String>, IndexError> {
+        self.store.file_paths()
+    }
+
     /// The current model's vectors of every chunk of one file.
     pub fn vectors_in_file(&self, rel_path: &str) -> Result<Vec<Vec<f32>>, IndexError> {
         self.store.vectors_in_file(self.fingerprint(), rel_path)

@@ -290,6 +290,13 @@ impl IndexStore {
         Ok(states)
     }
 
+    /// The paths of every indexed file, in no particular order.
+    pub fn file_paths(&self) -> Result<Vec<String>, IndexError> {
+        let mut stmt = self.conn.prepare_cached("SELECT path FROM files")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The content hash stored for a file, if the file is indexed.
     pub fn file_hash(&self, path: &str) -> Result<Option<[u8; 32]>, IndexError> {
         let hash: Option<Vec<u8>> = self

@@ -617,7 +617,13 @@ pub(crate) fn apply_stack(
     }
     // Last, so a prior scales everything a result earned (a test that defines the queried
     // name is still a test).
-    apply_priors(candidates, profile, &params.priors);
+    // The workspace's file names are read only when the query seems to ask for tests.
+    let file_words = if profile.asking_words(PathClass::Test).is_empty() {
+        HashSet::new()
+    } else {
+        code_file_words(&index.file_paths()?)
+    };
+    apply_priors_knowing(candidates, profile, &params.priors, &file_words);
     lift_members_over_containers(candidates, params.member_lift);
     lift_exact_names(candidates, profile, params.exact_name_lift);
     Ok(())
@@ -757,7 +763,33 @@ fn squeeze(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
+/// The words of the names of the workspace's own code files (their stems, split like
+/// identifiers, lower case): files no path class demotes.
+fn code_file_words(paths: &[String]) -> HashSet<String> {
+    let mut words = HashSet::new();
+    for path in paths {
+        if classify(path, SymbolKind::Section, "", None).is_empty() {
+            let file = path.rsplit('/').next().unwrap_or(path);
+            let stem = file.split('.').next().unwrap_or(file);
+            words.extend(split_identifier(stem).into_iter().map(|w| w.to_lowercase()));
+        }
+    }
+    words
+}
+
+#[cfg(test)]
 fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &Priors) {
+    apply_priors_knowing(candidates, profile, priors, &HashSet::new());
+}
+
+/// The path and kind priors. `file_words` are [`code_file_words`] of the workspace, read only
+/// for a query asking for tests (empty otherwise).
+fn apply_priors_knowing(
+    candidates: &mut [Candidate],
+    profile: &QueryProfile,
+    priors: &Priors,
+    file_words: &HashSet<String>,
+) {
     let superseded = superseded_versions(candidates.iter().map(|c| c.chunk.path.as_str()));
     // Each candidate's path classes, read once: the test-framework rule looks at all of them
     // before any prior is applied.
@@ -773,7 +805,8 @@ fn apply_priors(candidates: &mut [Candidate], profile: &QueryProfile, priors: &P
             )
         })
         .collect();
-    let tests_are_the_subject = tests_are_the_subject(candidates, &path_classes, profile);
+    let tests_are_the_subject =
+        tests_are_the_subject(candidates, &path_classes, profile, file_words);
     for (candidate, mut classes) in candidates.iter_mut().zip(path_classes) {
         let chunk = &candidate.chunk;
         // An older API version beside a newer one is compatibility code, unless the query
@@ -812,12 +845,13 @@ fn tests_are_the_subject(
     candidates: &[Candidate],
     path_classes: &[Vec<PathClass>],
     profile: &QueryProfile,
+    file_words: &HashSet<String>,
 ) -> bool {
     let asking = profile.asking_words(PathClass::Test);
     if asking.is_empty() {
         return false;
     }
-    let mut code_words: HashSet<String> = HashSet::new();
+    let mut code_words: HashSet<String> = file_words.clone();
     for (candidate, classes) in candidates.iter().zip(path_classes) {
         let chunk = &candidate.chunk;
         if !classes.contains(&PathClass::Test) {
@@ -1834,6 +1868,55 @@ mod tests {
         );
         // Where no code outside the tests is named so, the same word asks for the tests
         // (`priors_lower_tests_unless_asked_for`, "the test that binary files are skipped").
+    }
+
+    #[test]
+    fn the_workspace_file_names_say_when_tests_are_the_subject() {
+        let mut demoted = Priors::default();
+        demoted.set(PathClass::Test, 0.3).unwrap();
+        let query = "pick a locking tool for running tests in parallel";
+        let ranked = |file_words: &HashSet<String>| {
+            let mut found = vec![
+                candidate("test/parallel.bats", "setup", 1.0),
+                candidate("lib/bats-core/semaphore.bash", "bats_semaphore_setup", 0.7),
+            ];
+            let profile = QueryProfile::new(query);
+            apply_priors_knowing(&mut found, &profile, &demoted, file_words);
+            names(&select(found, 2, &decay(1.0, 1)))
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        // No candidate outside the tests is named with "test": the query asks for tests.
+        assert_eq!(
+            ranked(&HashSet::new()),
+            vec!["setup", "bats_semaphore_setup"]
+        );
+        // The workspace's own code has a file named so (bats's `test_functions.bash`, not among
+        // the candidates): tests are what it handles, and its test suite stays demoted.
+        let workspace = code_file_words(&[
+            "lib/bats-core/test_functions.bash".to_string(),
+            "lib/bats-core/semaphore.bash".to_string(),
+            "test/parallel.bats".to_string(),
+        ]);
+        assert_eq!(ranked(&workspace), vec!["bats_semaphore_setup", "setup"]);
+    }
+
+    #[test]
+    fn only_the_workspace_own_code_files_lend_their_names() {
+        let words = code_file_words(&[
+            "lib/bats-core/test_functions.bash".to_string(),
+            "docs/writing-tests.md".to_string(),
+            "test/fixtures/spec_helper.rb".to_string(),
+            "src/HttpClient.java".to_string(),
+        ]);
+        for word in ["test", "functions", "http", "client"] {
+            assert!(words.contains(word), "{word}: {words:?}");
+        }
+        // Docs and tests are not the workspace's own code.
+        for word in ["writing", "tests", "spec", "helper"] {
+            assert!(!words.contains(word), "{word}: {words:?}");
+        }
     }
 
     #[test]

@@ -615,14 +615,14 @@ pub(crate) fn apply_stack(
     {
         boost_file_similarity(candidates, vector, index, params.file_similarity)?;
     }
-    // Last, so a prior scales everything a result earned (a test that defines the queried
-    // name is still a test).
     // The workspace's file names are read only when the query seems to ask for tests.
     let file_words = if profile.asking_words(PathClass::Test).is_empty() {
         HashSet::new()
     } else {
         code_file_words(&index.file_paths()?)
     };
+    // Last, so a prior scales everything a result earned (a test that defines the queried
+    // name is still a test).
     apply_priors_knowing(candidates, profile, &params.priors, &file_words);
     lift_members_over_containers(candidates, params.member_lift);
     lift_exact_names(candidates, profile, params.exact_name_lift);
@@ -836,11 +836,12 @@ fn apply_priors_knowing(
 }
 
 /// Whether the words with which the query seems to ask for tests ("test", "spec", …) are words
-/// of the workspace's own code: the names of candidates outside tests, or of their files, use
-/// every one of them. In
-/// a test framework "the test" is what its code handles (bats's `bats_should_retry_test`,
-/// busted's `getTestFiles`), not a request for its test suite, so the test prior stays.
-/// `path_classes` holds each candidate's [`classify`] result, in the same order.
+/// of the workspace's own code: the names of candidates outside tests, of their files, or of the
+/// workspace's code files (`file_words`, [`code_file_words`]) use every one of them. In a test
+/// framework "the test" is what its code handles (bats's `bats_should_retry_test` and
+/// `test_functions.bash`, busted's `getTestFiles`), not a request for its test suite, so the
+/// test prior stays. `path_classes` holds each candidate's [`classify`] result, in the same
+/// order.
 fn tests_are_the_subject(
     candidates: &[Candidate],
     path_classes: &[Vec<PathClass>],
@@ -851,7 +852,7 @@ fn tests_are_the_subject(
     if asking.is_empty() {
         return false;
     }
-    let mut code_words: HashSet<String> = file_words.clone();
+    let mut code_words: HashSet<String> = HashSet::new();
     for (candidate, classes) in candidates.iter().zip(path_classes) {
         let chunk = &candidate.chunk;
         if !classes.contains(&PathClass::Test) {
@@ -868,7 +869,9 @@ fn tests_are_the_subject(
     }
     asking.iter().all(|word| {
         let singular = word.strip_suffix('s').unwrap_or(word);
-        code_words.contains(*word) || code_words.contains(singular)
+        [*word, singular]
+            .iter()
+            .any(|w| code_words.contains(*w) || file_words.contains(*w))
     })
 }
 

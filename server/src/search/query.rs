@@ -208,8 +208,12 @@ fn describes_a_thing(tokens: &[String]) -> bool {
 }
 
 /// Whether `word` is a listed verb behind a prefix that keeps it a verb: "recompute",
-/// "unregister", "preload".
+/// "unregister", "preload". Not a word that is as often a noun ("return", "prefix"): those
+/// open a command only before an object ([`NOUN_OR_VERB`]).
 fn prefixed_verb(word: &str) -> bool {
+    if listed(NOUN_OR_VERB, word) || listed(PREFIXED_NOUNS, word) {
+        return false;
+    }
     ["re", "un", "pre"].iter().any(|prefix| {
         word.strip_prefix(prefix)
             .is_some_and(|rest| rest.len() > 2 && listed(COMMAND_VERBS, rest))
@@ -272,6 +276,10 @@ const OBJECT_STARTS: &str = "\
 /// buffer"); unlike [`OBJECT_STARTS`], not "that" or "this", which also follow a noun ("options
 /// that control …").
 const DETERMINERS: &str = "the a an each every all its their some any several both";
+
+/// Words that look like a prefix before a listed verb but are as often nouns or adjectives
+/// ("prefix" is not "pre" + "fix"; "recall" and "research" name things).
+const PREFIXED_NOUNS: &str = "prefix recall research unclear";
 
 /// The second words of phrasal verbs: "work *out*", "set *up*", "fall *back*".
 const PARTICLES: &str = "up out back down off over away";
@@ -564,6 +572,10 @@ mod tests {
             ("collapse line breaks into spaces", Action),
             // "re" before a word the list lacks is no verb; a particle needs more words.
             ("regex set for many globs", Topic),
+            // Nouns that only look prefixed: "re" + "turn", "pre" + "fix".
+            ("return value of a route handler", Topic),
+            ("prefix tree of route segments", Topic),
+            ("return the connection to the pool", Action),
             ("roll out", Topic),
             ("where do we back off", Other),
         ]);

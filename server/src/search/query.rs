@@ -405,7 +405,9 @@ pub fn same_word(query_word: &str, name_word: &str) -> bool {
     common >= 4 && common + 1 >= shorter
 }
 
-fn singular(word: &str) -> &str {
+/// A word's singular for matching ("tests" → "test", "dependencies" → "dependenc"): a plural
+/// "s" or "ies" dropped where at least three letters stay; "ss" is kept.
+pub(crate) fn singular(word: &str) -> &str {
     if let Some(stem) = word.strip_suffix("ies")
         && stem.len() >= 3
     {

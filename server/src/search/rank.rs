@@ -29,7 +29,7 @@ use crate::words::split_identifier;
 use super::priors::{
     PathClass, Priors, classify, kind_class, superseded_version_of, superseded_versions,
 };
-use super::query::{QueryProfile, QueryShape, same_word};
+use super::query::{QueryProfile, QueryShape, same_word, singular};
 
 /// What each stage adds. The defaults are the best measured on the tuning half of the semble
 /// benchmark (file-level) that leave the symbol-level quality benchmark where it was; stages
@@ -769,9 +769,7 @@ fn code_file_words(paths: &[String]) -> HashSet<String> {
     let mut words = HashSet::new();
     for path in paths {
         if classify(path, SymbolKind::Section, "", None).is_empty() {
-            let file = path.rsplit('/').next().unwrap_or(path);
-            let stem = file.split('.').next().unwrap_or(file);
-            words.extend(split_identifier(stem).into_iter().map(|w| w.to_lowercase()));
+            words.extend(file_name_words(path));
         }
     }
     words
@@ -862,14 +860,11 @@ fn tests_are_the_subject(
                     .map(|w| w.to_lowercase()),
             );
             // Its file's name too: bats's `skip` lives in `test_functions.bash`.
-            let file = chunk.path.rsplit('/').next().unwrap_or(&chunk.path);
-            let stem = file.split('.').next().unwrap_or(file);
-            code_words.extend(split_identifier(stem).into_iter().map(|w| w.to_lowercase()));
+            code_words.extend(file_name_words(&chunk.path));
         }
     }
     asking.iter().all(|word| {
-        let singular = word.strip_suffix('s').unwrap_or(word);
-        [*word, singular]
+        [*word, singular(word)]
             .iter()
             .any(|w| code_words.contains(*w) || file_words.contains(*w))
     })
@@ -1066,6 +1061,14 @@ fn qualifier_matches(qualifier: &str, chunk: &StoredChunk) -> bool {
 fn file_stem(path: &str) -> &str {
     let file = path.rsplit('/').next().unwrap_or(path);
     file.split('.').next().unwrap_or(file)
+}
+
+/// The words of a file's name without its extension, split like identifiers, lower case
+/// (`lib/test_functions.bash` gives `test functions`).
+fn file_name_words(path: &str) -> impl Iterator<Item = String> + '_ {
+    split_identifier(file_stem(path))
+        .into_iter()
+        .map(|w| w.to_lowercase())
 }
 
 /// The words of a file's name and of its directory: `src/http_client/RetryPolicy.java` gives

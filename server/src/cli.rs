@@ -257,7 +257,8 @@ pub struct RankingArgs {
     pub dense_weight: Option<f32>,
     /// Change a path prior of hybrid ranking, as CLASS=FACTOR between 0 and 1 (repeatable):
     /// `--prior test=1` ranks tests like other code. Classes: test, bench, docs, changelog,
-    /// example, vendored, generated, compat, declarations, reexport, build, constant, type, callable, class.
+    /// example, vendored, generated, compat, declarations, reexport, build, constant, type, callable, class,
+    /// abstract.
     #[arg(long = "prior", value_name = "CLASS=FACTOR")]
     pub priors: Vec<String>,
     /// Every parameter of the hybrid ranking stack as JSON (inline or `@FILE`), for tuning; see

@@ -27,7 +27,8 @@ use crate::symbols::{Language, SymbolKind};
 use crate::words::split_identifier;
 
 use super::priors::{
-    PathClass, Priors, classify, kind_class, superseded_version_of, superseded_versions,
+    PathClass, Priors, abstract_class, classify, kind_class, superseded_version_of,
+    superseded_versions,
 };
 use super::query::{QueryProfile, QueryShape, same_word, singular};
 
@@ -826,10 +827,16 @@ fn apply_priors_knowing(
             classes.push(PathClass::Compat);
         }
         // Most kinds have no kind prior: the name is only read for those that do.
-        if let Some(class) = kind_class(chunk.kind, profile.shape)
-            && !profile.names_identifier(&chunk.name)
+        for class in [
+            kind_class(chunk.kind, profile.shape),
+            abstract_class(chunk, profile.shape),
+        ]
+        .into_iter()
+        .flatten()
         {
-            classes.push(class);
+            if !profile.names_identifier(&chunk.name) {
+                classes.push(class);
+            }
         }
         for class in classes {
             if profile.asks_for(class) && !(class == PathClass::Test && tests_are_the_subject) {
@@ -1983,6 +1990,67 @@ mod tests {
         assert_eq!(
             ranked("convert a value to an exact decimal number", &off),
             vec!["Immutable", "DECIMAL_REGEX", "to_number"]
+        );
+    }
+
+    #[test]
+    fn an_implementation_ranks_above_the_interface_member_it_implements() {
+        let found = || {
+            let mut declared = of_kind(
+                candidate("src/DispatchQueue.java", "executeAfter", 1.0),
+                SymbolKind::Method,
+            );
+            declared.chunk.language = crate::symbols::Language::Java;
+            declared.chunk.container = Some("DispatchQueue".into());
+            declared.chunk.end_line = declared.chunk.start_line;
+            declared.chunk.text = "method executeAfter in DispatchQueue\n    \
+                void executeAfter(long delay, TimeUnit unit, Task task);"
+                .into();
+            let mut implemented = of_kind(
+                candidate("src/SerialDispatchQueue.java", "executeAfter", 0.8),
+                SymbolKind::Method,
+            );
+            implemented.chunk.language = crate::symbols::Language::Java;
+            implemented.chunk.text = "method executeAfter in SerialDispatchQueue\n    \
+                public void executeAfter(long delay, TimeUnit unit, Task task) {\n        \
+                timers.add(delay, unit, task);\n    }"
+                .into();
+            vec![declared, implemented]
+        };
+        let ranked = |query: &str, priors: &Priors| {
+            let mut candidates = found();
+            apply_priors(&mut candidates, &QueryProfile::new(query), priors);
+            candidates.iter().for_each(adds_up);
+            let chosen = select(candidates, 2, &decay(1.0, 2));
+            names(&chosen)
+                .iter()
+                .zip(&chosen)
+                .map(|(name, c)| format!("{name} {}", c.chunk.path))
+                .collect::<Vec<_>>()
+        };
+        let implementation_first = vec![
+            "executeAfter src/SerialDispatchQueue.java",
+            "executeAfter src/DispatchQueue.java",
+        ];
+        let declaration_first: Vec<&str> = implementation_first.iter().rev().copied().collect();
+        // 1.0 × 0.7 = 0.7 falls below the implementation's 0.8.
+        let defaults = Priors::default();
+        assert_eq!(
+            ranked("run a task on a queue after a delay", &defaults),
+            implementation_first
+        );
+        // A bare identifier, a query naming it, or one asking for the interface keeps it.
+        for query in [
+            "executeAfter",
+            "the interface for running a task after a delay",
+        ] {
+            assert_eq!(ranked(query, &defaults), declaration_first, "{query}");
+        }
+        let mut off = Priors::default();
+        off.set(PathClass::Abstract, 1.0).unwrap();
+        assert_eq!(
+            ranked("run a task on a queue after a delay", &off),
+            declaration_first
         );
     }
 

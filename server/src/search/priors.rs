@@ -359,7 +359,8 @@ pub fn abstract_class(chunk: &StoredChunk, shape: QueryShape) -> Option<PathClas
 /// method without a default, a Scala `def` without `=`, a C or C++ prototype. Read from the
 /// chunk's last lines, which hold the declaration: no brace opens or closes a body there, and
 /// the language's declaration ends without one (`;` for the C family, a `fun`/`func`/`def`
-/// without `=` for Kotlin, Swift and Scala, a method line of a Go interface). At most 7 lines:
+/// without `=` for Kotlin, Swift and Scala, a method line of a Go interface; C++'s `= 0`,
+/// `= delete` and `= default` members too). At most 7 lines:
 /// a body-less declaration is short.
 pub fn declared_without_body(chunk: &StoredChunk) -> bool {
     if !matches!(chunk.kind, SymbolKind::Function | SymbolKind::Method)
@@ -380,8 +381,13 @@ pub fn declared_without_body(chunk: &StoredChunk) -> bool {
     let Some(last) = code.iter().map(|l| l.trim()).rfind(|l| !l.is_empty()) else {
         return false;
     };
+    // C++'s pure virtual, deleted and defaulted members have no body of their own.
+    let cpp_no_body = chunk.language == Language::Cpp
+        && ["= 0;", "=0;", "= delete;", "= default;"]
+            .iter()
+            .any(|end| last.ends_with(end));
     // An arrow or an assignment is a body (`=> x;`, Kotlin's `fun f() = x`).
-    if last.contains("=>") || assigns(last) {
+    if last.contains("=>") || (assigns(last) && !cpp_no_body) {
         return false;
     }
     let has_word = |word: &str| {
@@ -839,6 +845,19 @@ mod tests {
                 true,
             ),
             (C, None, "int uv_loop_init(uv_loop_t* loop);", true),
+            (
+                Cpp,
+                Some("Sink"),
+                "  virtual void Send(const LogEntry& entry) = 0;",
+                true,
+            ),
+            (Cpp, Some("Mutex"), "  Mutex(const Mutex&) = delete;", true),
+            (
+                Cpp,
+                Some("Sink"),
+                "  int level() const { return level_; }",
+                false,
+            ),
             (
                 Rust,
                 Some("Visitor"),

@@ -511,6 +511,7 @@ mod tests {
                 signature: format!("fn f{i}()"),
                 text,
                 text_hash: hash,
+                declaration: false,
             });
         }
         let record = FileRecord {

@@ -51,7 +51,9 @@ use crate::words::split_identifier;
 /// `{@code x}` is `x`).
 /// 24: in those, a one-letter element right after a name is a type parameter (`Builder<S>`), not an
 /// HTML tag.
-pub const CHUNK_FORMAT: &str = "24";
+/// 25: a chunk records whether its symbol is a function declared without a body (the syntax
+/// tree's word for it, which the ranking's `abstract` prior reads).
+pub const CHUNK_FORMAT: &str = "25";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +68,8 @@ pub struct Chunk {
     pub text: String,
     /// blake3 of `text`: the key of the embedding cache.
     pub text_hash: [u8; 32],
+    /// The symbol is a function or method declared without a body ([`Symbol::declaration`]).
+    pub declaration: bool,
 }
 
 /// Counts and cuts text in model tokens (special tokens excluded). The model's tokenizer
@@ -344,6 +348,7 @@ fn make_chunk(symbol: &Symbol, start_line: u32, end_line: u32, text: String) -> 
         signature: symbol.signature.clone(),
         text_hash: *blake3::hash(text.as_bytes()).as_bytes(),
         text,
+        declaration: symbol.declaration,
     }
 }
 
@@ -386,6 +391,7 @@ pub(crate) mod tests {
             end_line: end,
             signature: format!("fn {name}()"),
             doc: Some("Parses things.".into()),
+            declaration: false,
             text: text.into(),
         }
     }
@@ -493,6 +499,7 @@ pub(crate) mod tests {
             end_line: 22,
             signature: "impl Parser".into(),
             doc: None,
+            declaration: false,
             text: format!("impl Parser {{\n{}\n}}", methods.join("\n")),
         };
         let member = symbol("m0", 2, 2, "fn m0(&self) { work(); }");
@@ -522,6 +529,7 @@ pub(crate) mod tests {
             end_line: 6,
             signature: "object Merge".into(),
             doc: Some("<p>\nFunction to merge two JSONs.\nSecond line.".into()),
+            declaration: false,
             text: "object Merge {\n  def merge(a: J, b: J): J = a\n}".into(),
         };
         let mut member = symbol("merge", 4, 5, "def merge(a: J, b: J): J = a");
@@ -570,6 +578,7 @@ pub(crate) mod tests {
             end_line: 60,
             signature: "Types for extracting data.".into(),
             doc: Some("Types for extracting data.".into()),
+            declaration: false,
             text: exports.join("\n"),
         };
         let chunks = chunks_for_file("extract/mod.rs", Language::Rust, &[module], &Words, 30);

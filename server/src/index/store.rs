@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS chunks(
     end_line INTEGER NOT NULL,
     signature TEXT NOT NULL,
     text TEXT NOT NULL,
-    text_hash BLOB NOT NULL
+    text_hash BLOB NOT NULL,
+    declaration INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
 CREATE INDEX IF NOT EXISTS chunks_by_text ON chunks(text_hash);
@@ -103,6 +104,8 @@ pub struct StoredChunk {
     pub end_line: u32,
     pub signature: String,
     pub text: String,
+    /// A function or method declared without a body ([`crate::symbols::Symbol::declaration`]).
+    pub declaration: bool,
 }
 
 /// Totals for `status`.
@@ -204,6 +207,7 @@ impl IndexStore {
             return Err(format!("integrity check failed: {check}"));
         }
         conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        add_missing_columns(&conn).map_err(|e| e.to_string())?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -350,8 +354,8 @@ impl IndexStore {
         let file_id = tx.last_insert_rowid();
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO chunks(file_id, name, kind, container, start_line, end_line, signature, text, text_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO chunks(file_id, name, kind, container, start_line, end_line, signature, text, text_hash, declaration)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             let mut insert_fts = tx.prepare_cached(
                 "INSERT INTO chunks_fts(rowid, name, path, body) VALUES (?1, ?2, ?3, ?4)",
@@ -370,6 +374,7 @@ impl IndexStore {
                     chunk.signature,
                     chunk.text,
                     &chunk.text_hash[..],
+                    chunk.declaration,
                 ])?;
                 let id = tx.last_insert_rowid();
                 insert_fts.execute(params![
@@ -644,7 +649,7 @@ impl IndexStore {
         }
         let expression = terms.join(" OR ");
         // Name matches weigh most, then path, then body.
-        let select = CHUNK_SELECT.replacen("c.text", "c.text, m.rank", 1);
+        let select = CHUNK_SELECT.replacen("c.declaration", "c.declaration, m.rank", 1);
         let sql = format!(
             "{select} JOIN (SELECT rowid AS id, bm25(chunks_fts, 10.0, 3.0, 1.0) AS rank
                FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2) m ON m.id = c.id
@@ -652,7 +657,10 @@ impl IndexStore {
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params![expression, limit as i64], |row| {
-            Ok((row_to_chunk(row)?, -row.get::<_, f64>(10)? as f32))
+            Ok((
+                row_to_chunk(row)?,
+                -row.get::<_, f64>(CHUNK_COLUMNS)? as f32,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -814,14 +822,38 @@ impl IndexStore {
     }
 }
 
+/// Columns added to `chunks` after its first release, with their definitions: a store written
+/// before gets them (with their defaults) when opened, and keeps its vectors. A column's
+/// values come with the chunk format that introduced it (`chunk.rs`): files cut by an older
+/// format are cut again on the next update, which fills them in.
+const ADDED_CHUNK_COLUMNS: [(&str, &str); 1] = [("declaration", "INTEGER NOT NULL DEFAULT 0")];
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('chunks')")?;
+    let present: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, definition) in ADDED_CHUNK_COLUMNS {
+        if !present.iter().any(|column| column == name) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE chunks ADD COLUMN {name} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
 /// A pending text's row: its hash and text.
 fn pending_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<([u8; 32], String)> {
     let hash: Vec<u8> = r.get(0)?;
     Ok((hash.try_into().unwrap_or([0; 32]), r.get(1)?))
 }
 
-const CHUNK_SELECT: &str = "SELECT c.id, f.path, f.language, c.name, c.kind, c.container, c.start_line, c.end_line, c.signature, c.text
+const CHUNK_SELECT: &str = "SELECT c.id, f.path, f.language, c.name, c.kind, c.container, c.start_line, c.end_line, c.signature, c.text, c.declaration
      FROM chunks c JOIN files f ON f.id = c.file_id";
+
+/// How many columns [`CHUNK_SELECT`] reads: a column selected after them is at this index.
+const CHUNK_COLUMNS: usize = 11;
 
 fn row_to_chunk(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredChunk> {
     let language: String = r.get(2)?;
@@ -838,6 +870,7 @@ fn row_to_chunk(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredChunk> {
         end_line: r.get(7)?,
         signature: r.get(8)?,
         text: r.get(9)?,
+        declaration: r.get(10)?,
     })
 }
 
@@ -938,6 +971,7 @@ mod tests {
             signature: format!("fn {name}()"),
             text: text.into(),
             text_hash: *blake3::hash(text.as_bytes()).as_bytes(),
+            declaration: false,
         }
     }
 
@@ -1275,6 +1309,41 @@ mod tests {
             store.meta("fts_version").unwrap().as_deref(),
             Some(FTS_VERSION)
         );
+    }
+
+    #[test]
+    fn a_store_without_the_newer_chunk_columns_gains_them_and_keeps_its_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let plain = chunk("run", "fn run() {}");
+        {
+            let (mut store, _) = IndexStore::open(&path).unwrap();
+            store
+                .replace_file(&record("src/run.rs", 1), std::slice::from_ref(&plain), "fp")
+                .unwrap();
+            store
+                .insert_vectors("fp", &[(plain.text_hash, vec![1.0, 0.0])])
+                .unwrap();
+            // As a store written before the column existed.
+            store
+                .conn
+                .execute_batch("ALTER TABLE chunks DROP COLUMN declaration")
+                .unwrap();
+        }
+        let (mut store, note) = IndexStore::open(&path).unwrap();
+        assert!(note.is_none(), "a new column is no reason to rebuild");
+        let chunks = store.chunks_in_file("src/run.rs").unwrap();
+        assert_eq!(chunks.len(), 1);
+        assert!(!chunks[0].declaration);
+        assert_eq!(store.counts("fp").unwrap().embedded_chunks, 1);
+        let mut declared = chunk("visit", "fn visit(&mut self);");
+        declared.declaration = true;
+        store
+            .replace_file(&record("src/visit.rs", 2), &[declared], "fp")
+            .unwrap();
+        assert!(store.chunks_in_file("src/visit.rs").unwrap()[0].declaration);
+        let hits = store.lexical_search("visit", 10).unwrap();
+        assert!(hits[0].0.declaration && hits[0].1 > 0.0, "{hits:?}");
     }
 
     #[test]

@@ -592,6 +592,7 @@ mod tests {
             end_line: start + 9,
             signature: format!("fn {name}()"),
             text: String::new(),
+            declaration: false,
         }
     }
 

@@ -17,7 +17,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::index::store::StoredChunk;
-use crate::symbols::{Language, SymbolKind};
+use crate::symbols::SymbolKind;
 
 use super::query::QueryShape;
 
@@ -66,7 +66,7 @@ pub enum PathClass {
     /// carries out.
     Class,
     /// A function or method declared without a body: an interface's or an abstract class's
-    /// member, a trait method without a default, a C prototype ([`declared_without_body`]),
+    /// member, a trait method without a default, a protocol requirement ([`abstract_class`]),
     /// for a query in words. Its implementations carry out what it declares.
     Abstract,
 }
@@ -347,93 +347,13 @@ impl Priors {
     }
 }
 
-/// The prior of a symbol declared without a body ([`declared_without_body`]) for a query of
-/// this shape: [`PathClass::Abstract`] for a query in words, none for a bare identifier, and
-/// the caller leaves it out for a query that names the symbol by all its words.
+/// The prior of a function or method declared without a body (an interface's or abstract
+/// class's member, a trait method without a default, a protocol requirement: the symbol
+/// extractor marks it, [`StoredChunk::declaration`]) for a query of this shape:
+/// [`PathClass::Abstract`] for a query in words, none for a bare identifier, and the caller
+/// leaves it out for a query that names the symbol by all its words.
 pub fn abstract_class(chunk: &StoredChunk, shape: QueryShape) -> Option<PathClass> {
-    (shape != QueryShape::Identifier && declared_without_body(chunk)).then_some(PathClass::Abstract)
-}
-
-/// Whether a function or method is only declared here, without a body: an interface's member
-/// (Java, C#, PHP, TypeScript, Go, Kotlin, Swift, Dart), an abstract method, a Rust trait
-/// method without a default, a Scala `def` without `=`, a C or C++ prototype. Read from the
-/// chunk's last lines, which hold the declaration: no brace opens or closes a body there, and
-/// the language's declaration ends without one (`;` for the C family, a `fun`/`func`/`def`
-/// without `=` for Kotlin, Swift and Scala, a method line of a Go interface; C++'s `= 0`,
-/// `= delete` and `= default` members too). At most 7 lines:
-/// a body-less declaration is short.
-pub fn declared_without_body(chunk: &StoredChunk) -> bool {
-    if !matches!(chunk.kind, SymbolKind::Function | SymbolKind::Method)
-        || chunk.end_line.saturating_sub(chunk.start_line) > 6
-    {
-        return false;
-    }
-    // The first line is the chunk's header (kind, name, container, path).
-    let code: Vec<&str> = chunk.text.lines().skip(1).collect();
-    if code
-        .iter()
-        .rev()
-        .take(3)
-        .any(|line| line.contains('{') || line.trim_start().starts_with('}'))
-    {
-        return false;
-    }
-    let Some(last) = code.iter().map(|l| l.trim()).rfind(|l| !l.is_empty()) else {
-        return false;
-    };
-    // C++'s pure virtual, deleted and defaulted members have no body of their own.
-    let cpp_no_body = chunk.language == Language::Cpp
-        && ["= 0;", "=0;", "= delete;", "= default;"]
-            .iter()
-            .any(|end| last.ends_with(end));
-    // An arrow or an assignment is a body (`=> x;`, Kotlin's `fun f() = x`).
-    if last.contains("=>") || (assigns(last) && !cpp_no_body) {
-        return false;
-    }
-    let has_word = |word: &str| {
-        last.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .any(|token| token == word)
-    };
-    match chunk.language {
-        Language::Go => {
-            chunk.container.is_some() && !last.starts_with("func") && last.contains(')')
-        }
-        Language::Kotlin => has_word("fun"),
-        Language::Swift => has_word("func") || has_word("init"),
-        Language::Scala => has_word("def"),
-        Language::Java
-        | Language::CSharp
-        | Language::Php
-        | Language::TypeScript
-        | Language::Tsx
-        | Language::C
-        | Language::Cpp
-        | Language::Rust
-        | Language::Dart => last.ends_with(';') && last.contains(')'),
-        _ => false,
-    }
-}
-
-/// Whether a line of code assigns: an `=` outside brackets that is not part of a comparison
-/// (`==`, `!=`, `<=`, `>=`). Default arguments (`x: Int = 0`) sit inside the parentheses.
-fn assigns(line: &str) -> bool {
-    let chars: Vec<char> = line.chars().collect();
-    let mut depth = 0i32;
-    for (i, &c) in chars.iter().enumerate() {
-        match c {
-            '(' | '[' | '<' => depth += 1,
-            ')' | ']' | '>' => depth -= 1,
-            '=' if depth <= 0 => {
-                let before = i.checked_sub(1).map(|j| chars[j]);
-                let after = chars.get(i + 1).copied();
-                if !matches!(before, Some('=' | '!' | '<' | '>')) && after != Some('=') {
-                    return true;
-                }
-            }
-            _ => {}
-        }
-    }
-    false
+    (shape != QueryShape::Identifier && chunk.declaration).then_some(PathClass::Abstract)
 }
 
 /// The kind prior of a symbol of this kind for a query of this shape, if any: constants and
@@ -791,6 +711,7 @@ pub fn superseded_version_of<'a>(path: &str, superseded: &'a [String]) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::symbols::Language;
 
     /// A method chunk as the index stores it: a header line, then the code.
     fn method(language: Language, container: Option<&str>, code: &str) -> StoredChunk {
@@ -806,175 +727,27 @@ mod tests {
             end_line: 10 + lines.saturating_sub(1),
             signature: String::new(),
             text: format!("method m · src/x\n{code}"),
+            declaration: false,
         }
     }
 
     #[test]
-    fn declarations_without_a_body_are_told_from_code_in_every_language() {
-        use Language::*;
-        let cases: &[(Language, Option<&str>, &str, bool)] = &[
-            // Interface and abstract members, prototypes, trait methods: declarations.
-            (
-                Java,
-                Some("Queue"),
-                "    void executeAfter(long delay, TimeUnit unit, Task task);",
-                true,
-            ),
-            (
-                Java,
-                Some("Connector"),
-                "    protected abstract void connect(\n        SocketAddress localAddress) throws Exception;",
-                true,
-            ),
-            (
-                Php,
-                Some("HandlerInterface"),
-                "Handles a record.\n    public function handle(LogRecord $record): bool;",
-                true,
-            ),
-            (
-                CSharp,
-                Some("IXmlDocument"),
-                "    IXmlNode CreateComment(string? text);",
-                true,
-            ),
-            (
-                TypeScript,
-                Some("Schema"),
-                "    parse(data: unknown, params?: ParseParams): T;",
-                true,
-            ),
-            (C, None, "int uv_loop_init(uv_loop_t* loop);", true),
-            (
-                Cpp,
-                Some("Sink"),
-                "  virtual void Send(const LogEntry& entry) = 0;",
-                true,
-            ),
-            (Cpp, Some("Mutex"), "  Mutex(const Mutex&) = delete;", true),
-            (
-                Cpp,
-                Some("Sink"),
-                "  int level() const { return level_; }",
-                false,
-            ),
-            (
-                Rust,
-                Some("Visitor"),
-                "    fn visit_str(&mut self, value: &str) -> Result<(), Error>;",
-                true,
-            ),
-            (
-                Dart,
-                Some("TTransport"),
-                "  Future<int> read(Uint8List buffer, int offset, int length);",
-                true,
-            ),
-            (
-                Go,
-                Some("Router"),
-                "\tUse(middlewares ...func(http.Handler) http.Handler)",
-                true,
-            ),
-            (
-                Kotlin,
-                Some("Job"),
-                "    public fun cancel(cause: CancellationException? = null)",
-                true,
-            ),
-            (
-                Swift,
-                Some("CAPBridgeProtocol"),
-                "    func getWebView() -> WKWebView?",
-                true,
-            ),
-            (Scala, Some("Formats"), "  def dateFormat: DateFormat", true),
-            // Bodies, one-liners and assignments: code.
-            (
-                Java,
-                Some("Queue"),
-                "    void run() {\n        task.run();\n    }",
-                false,
-            ),
-            (
-                Php,
-                Some("Logger"),
-                "    public function close(): void\n    {\n        $this->reset();\n    }",
-                false,
-            ),
-            (
-                CSharp,
-                Some("JToken"),
-                "    public override bool HasValues => false;",
-                false,
-            ),
-            (
-                JavaScript,
-                Some("res"),
-                "res.send = function send(body) {\n  return this.end(body);\n};",
-                false,
-            ),
-            (
-                Rust,
-                Some("Glob"),
-                "    fn regex(&self) -> &str {\n        &self.re\n    }",
-                false,
-            ),
-            (Go, None, "func New() *Mux {\n\treturn NewMux()\n}", false),
-            (
-                Go,
-                Some("Mux"),
-                "func (mx *Mux) Use(middlewares ...func(http.Handler) http.Handler) {\n}",
-                false,
-            ),
-            (
-                Kotlin,
-                Some("Deferred"),
-                "    override fun getCompleted(): T = getCompletedInternal() as T",
-                false,
-            ),
-            (
-                Scala,
-                Some("Diff"),
-                "  def map(f: JValue => JValue): Diff = Diff(f(changed), added, deleted)",
-                false,
-            ),
-            (
-                Swift,
-                Some("Bridge"),
-                "    func reload() {\n        webView.reload()\n    }",
-                false,
-            ),
-            // Languages without body-less declarations.
-            (Python, Some("Base"), "    def close(self): ...", false),
-            (
-                Ruby,
-                Some("Drop"),
-                "  def liquid_method_missing(method);",
-                false,
-            ),
-        ];
-        for &(language, container, code, expected) in cases {
-            let chunk = method(language, container, code);
-            assert_eq!(
-                declared_without_body(&chunk),
-                expected,
-                "{language:?}: {code}"
-            );
-        }
-        // Long symbols are never declarations, nor types, nor anything for a bare identifier.
-        let mut long = method(Java, Some("Queue"), "    void run(Task task);");
-        long.end_line = long.start_line + 20;
-        assert!(!declared_without_body(&long));
-        let mut class = method(Java, None, "    void run(Task task);");
-        class.kind = SymbolKind::Interface;
-        assert!(!declared_without_body(&class));
-        let declaration = method(Java, Some("Queue"), "    void run(Task task);");
+    fn a_declaration_without_a_body_is_abstract_for_a_query_in_words() {
+        // Which symbols are declarations is the symbol extractor's to say (its test
+        // `functions_declared_without_a_body_are_marked_in_every_language`); the prior reads it.
+        let mut declaration = method(Language::Java, Some("Queue"), "    void run(Task task);");
+        declaration.declaration = true;
         assert_eq!(
             abstract_class(&declaration, QueryShape::Action),
             Some(PathClass::Abstract)
         );
         assert_eq!(abstract_class(&declaration, QueryShape::Identifier), None);
+        let code = method(
+            Language::Java,
+            Some("Queue"),
+            "    void run() { task.run(); }",
+        );
+        assert_eq!(abstract_class(&code, QueryShape::Action), None);
         assert!(PathClass::Abstract.asked_for(&["interface".to_string()]));
         assert_eq!(PathClass::parse("abstract"), Some(PathClass::Abstract));
         assert_eq!(Priors::default().factor(PathClass::Abstract), 0.7);

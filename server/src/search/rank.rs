@@ -1385,6 +1385,7 @@ mod tests {
             end_line: 10,
             signature: format!("fn {name}()"),
             text: String::new(),
+            declaration: false,
         }
     }
 
@@ -2006,6 +2007,7 @@ mod tests {
             declared.chunk.text = "method executeAfter in DispatchQueue\n    \
                 void executeAfter(long delay, TimeUnit unit, Task task);"
                 .into();
+            declared.chunk.declaration = true;
             let mut implemented = of_kind(
                 candidate("src/SerialDispatchQueue.java", "executeAfter", 0.8),
                 SymbolKind::Method,

@@ -186,6 +186,7 @@ struct Draft {
     end_row: usize,
     signature: String,
     doc: Option<String>,
+    declaration: bool,
     pattern: usize,
 }
 
@@ -853,6 +854,7 @@ fn draft(
         .map(|node| (node.start_byte(), node.end_byte()))
         .collect();
     let signature = signature(language, source, start_byte, candidate, &skipped);
+    let declaration = declared_without_body(language, source, kind, candidate);
 
     Draft {
         kind,
@@ -864,6 +866,7 @@ fn draft(
         end_row: last_row(end_node).max(start_row),
         signature,
         doc,
+        declaration,
         pattern: candidate.pattern,
     }
 }
@@ -1083,6 +1086,48 @@ fn lua_function_value(assignment: Node<'_>) -> Option<Node<'_>> {
     lua_function(values.named_child(0)?)
 }
 
+/// The node a definition's body starts with, as each language's grammar has it.
+fn body_of<'t>(language: Language, source: &str, candidate: &Candidate<'t>) -> Option<Node<'t>> {
+    let def = candidate.def;
+    match language {
+        Language::Kotlin => kotlin_body(def),
+        Language::Swift => swift_body(def),
+        Language::Elixir => elixir_body(source, def),
+        Language::Scala => scala_body(def),
+        _ => find_body(def, candidate.name),
+    }
+}
+
+/// Whether a function or method is declared without a body ([`Symbol::declaration`]), in
+/// the languages that have such declarations; in the others (Python, Ruby, JavaScript, Lua,
+/// Bash, Elixir, Zig) every function has a body, however little it does, and C's and C++'s
+/// prototypes, pure virtual and deleted members are not symbols (the grammar queries take
+/// definitions only).
+fn declared_without_body(
+    language: Language,
+    source: &str,
+    kind: SymbolKind,
+    candidate: &Candidate<'_>,
+) -> bool {
+    let declares = matches!(
+        language,
+        Language::Java
+            | Language::CSharp
+            | Language::Php
+            | Language::TypeScript
+            | Language::Tsx
+            | Language::Rust
+            | Language::Dart
+            | Language::Go
+            | Language::Kotlin
+            | Language::Swift
+            | Language::Scala
+    );
+    declares
+        && matches!(kind, SymbolKind::Function | SymbolKind::Method)
+        && body_of(language, source, candidate).is_none()
+}
+
 /// The declaration text from the symbol's start to its body (or the end of the definition's
 /// first line when it has none), whitespace collapsed.
 fn signature(
@@ -1097,13 +1142,7 @@ fn signature(
         Language::Lua => lua_parameters(def).map(|parameters| parameters.end_byte()),
         _ => None,
     };
-    let body = match language {
-        Language::Kotlin => kotlin_body(def),
-        Language::Swift => swift_body(def),
-        Language::Elixir => elixir_body(source, def),
-        Language::Scala => scala_body(def),
-        _ => find_body(def, candidate.name),
-    };
+    let body = body_of(language, source, candidate);
     let end_byte = match (lua_end, body) {
         (Some(end), _) => end,
         (None, Some(body)) if body.start_byte() > def.start_byte() => body.start_byte(),
@@ -1328,6 +1367,7 @@ fn assemble(language: Language, mut drafts: Vec<Draft>, lines: &Lines<'_>) -> Ve
                 signature: draft.signature,
                 doc: draft.doc,
                 text: lines.text(draft.start_row, draft.end_row).to_string(),
+                declaration: draft.declaration,
             });
         }
         open.push(Open {

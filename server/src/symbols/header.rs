@@ -132,6 +132,7 @@ impl Header {
             signature,
             doc: (!doc.is_empty()).then_some(doc),
             text,
+            declaration: false,
         })
     }
 }

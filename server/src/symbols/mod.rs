@@ -90,6 +90,11 @@ pub struct Symbol {
     pub doc: Option<String>,
     /// The symbol's full source text (signature and body; the doc comment is not repeated here).
     pub text: String,
+    /// A function or method declared here without a body, as the syntax tree says: an
+    /// interface's or abstract class's member, a trait method without a default, a protocol
+    /// requirement, a prototype, a C++ pure virtual, deleted or defaulted member. Its
+    /// implementations are elsewhere (the ranking's `abstract` prior reads this).
+    pub declaration: bool,
 }
 
 /// Why a file could not be split into symbols. Bad syntax is not one of them: tree-sitter

@@ -3228,3 +3228,139 @@ fn dart_fixture() {
         "extension VarintReading on ByteBuffer"
     );
 }
+
+#[test]
+fn functions_declared_without_a_body_are_marked_in_every_language() {
+    use Language::*;
+    /// A fixture file and, for some of its symbols, whether each is declared without a body.
+    type Case<'a> = (Language, &'a str, &'a str, &'a [(&'a str, bool)]);
+    let cases: &[Case<'_>] = &[
+        (
+            Java,
+            "Queue.java",
+            "interface Queue {\n    void executeAfter(long delay, TimeUnit unit, Task task);\n    default void run() {\n        task.run();\n    }\n}\n\
+             abstract class Connector {\n    protected abstract void connect(\n        SocketAddress localAddress) throws Exception;\n    void close() { }\n}\n",
+            &[
+                ("executeAfter", true),
+                ("run", false),
+                ("connect", true),
+                ("close", false),
+            ],
+        ),
+        (
+            Php,
+            "Logger.php",
+            "<?php\ninterface HandlerInterface\n{\n    /** Handles a record. */\n    public function handle(LogRecord $record): bool;\n}\n\
+             abstract class Logger\n{\n    abstract protected function write(array $record): void;\n    public function close(): void\n    {\n        $this->reset();\n    }\n}\n",
+            &[("handle", true), ("write", true), ("close", false)],
+        ),
+        (
+            CSharp,
+            "JToken.cs",
+            "interface IXmlDocument\n{\n    IXmlNode CreateComment(string? text);\n}\n\
+             abstract class JToken\n{\n    public abstract JToken CloneToken();\n    public string Path() { return \"\"; }\n    public string Name() => \"x\";\n}\n",
+            &[
+                ("CreateComment", true),
+                ("CloneToken", true),
+                ("Path", false),
+                ("Name", false),
+            ],
+        ),
+        (
+            TypeScript,
+            "schema.ts",
+            "export interface Schema<T> {\n  parse(data: unknown): T;\n}\n\
+             export abstract class Base {\n  abstract check(x: number): boolean;\n  run(): void {\n    this.check(1);\n  }\n}\n\
+             export function pick(x: string): string;\nexport function pick(x: any) {\n  return x;\n}\n",
+            &[("parse", true), ("check", true), ("run", false)],
+        ),
+        (
+            C,
+            "uv.c",
+            "int uv_loop_init(uv_loop_t* loop);\n\nint uv_run(uv_loop_t* loop) {\n  return 0;\n}\n",
+            &[("uv_run", false)],
+        ),
+        (
+            Cpp,
+            "sink.cc",
+            "class Sink {\n public:\n  virtual void Send(const LogEntry& entry) = 0;\n  int level() const { return level_; }\n};\n",
+            &[("level", false)],
+        ),
+        (
+            Rust,
+            "visit.rs",
+            "trait Visitor {\n    fn visit_str(&mut self, value: &str) -> Result<(), Error>;\n    fn visit_bool(&mut self, v: bool) -> Result<(), Error> {\n        Ok(())\n    }\n}\n",
+            &[("visit_str", true), ("visit_bool", false)],
+        ),
+        (
+            Dart,
+            "transport.dart",
+            "abstract class TTransport {\n  Future<int> read(Uint8List buffer, int offset, int length);\n  Future close() async {\n    await flush();\n  }\n  int get length => 0;\n}\n",
+            &[("read", true), ("close", false)],
+        ),
+        (
+            Go,
+            "mux.go",
+            "package chi\n\ntype Router interface {\n\tUse(middlewares ...func(http.Handler) http.Handler)\n}\n\n\
+             func (mx *Mux) Handle(pattern string) {\n}\n",
+            &[("Use", true), ("Handle", false)],
+        ),
+        (
+            Kotlin,
+            "Job.kt",
+            "interface Job {\n    public fun cancel(cause: CancellationException? = null)\n    public fun start(): Boolean {\n        return true\n    }\n}\n\
+             class Deferred {\n    fun getCompleted(): T = getCompletedInternal() as T\n}\n",
+            &[("cancel", true), ("start", false), ("getCompleted", false)],
+        ),
+        (
+            Swift,
+            "Bridge.swift",
+            "protocol CAPBridgeProtocol {\n    func getWebView() -> WKWebView?\n}\n\
+             class Bridge {\n    func reload() {\n        webView.reload()\n    }\n}\n",
+            &[("getWebView", true), ("reload", false)],
+        ),
+        (
+            Scala,
+            "Formats.scala",
+            "trait Formats {\n  def dateFormat: DateFormat\n  def map(f: JValue => JValue): Diff = Diff(f(changed), added, deleted)\n}\n",
+            &[("dateFormat", true), ("map", false)],
+        ),
+        // C and C++ prototypes, pure virtual and deleted members are not symbols at all (above);
+        // languages whose functions always have a body, however little it does.
+        (
+            Python,
+            "base.py",
+            "class Base:\n    def close(self): ...\n\n    def send(self):\n        pass\n",
+            &[("close", false), ("send", false)],
+        ),
+        (
+            Ruby,
+            "drop.rb",
+            "class Drop\n  def liquid_method_missing(method); end\nend\n",
+            &[("liquid_method_missing", false)],
+        ),
+        (
+            JavaScript,
+            "response.js",
+            "res.send = function send(body) {\n  return this.end(body);\n};\n",
+            &[("send", false)],
+        ),
+    ];
+    for &(language, file, source, expected) in cases {
+        let symbols = extract(language, file, source);
+        for &(name, declaration) in expected {
+            let symbol = find(&symbols, name);
+            assert_eq!(
+                symbol.declaration, declaration,
+                "{language:?} {name}: {:#?}",
+                symbol
+            );
+        }
+        // Types are never marked, body or not.
+        for symbol in &symbols {
+            if !matches!(symbol.kind, SymbolKind::Function | SymbolKind::Method) {
+                assert!(!symbol.declaration, "{language:?}: {symbol:#?}");
+            }
+        }
+    }
+}

@@ -116,6 +116,7 @@ fn section(
         signature,
         doc: None,
         text: lines.text(first, last).to_string(),
+        declaration: false,
     }
 }
 

@@ -53,7 +53,9 @@ use crate::words::split_identifier;
 /// HTML tag.
 /// 25: a chunk records whether its symbol is a function declared without a body (the syntax
 /// tree's word for it, which the ranking's `abstract` prior reads).
-pub const CHUNK_FORMAT: &str = "25";
+/// 26: so is a Python or Ruby method that only raises `NotImplementedError`, and a Python
+/// `@abstractmethod`.
+pub const CHUNK_FORMAT: &str = "26";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]

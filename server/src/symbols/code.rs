@@ -1123,9 +1123,58 @@ fn declared_without_body(
             | Language::Swift
             | Language::Scala
     );
-    declares
-        && matches!(kind, SymbolKind::Function | SymbolKind::Method)
-        && body_of(language, source, candidate).is_none()
+    if !matches!(kind, SymbolKind::Function | SymbolKind::Method) {
+        return false;
+    }
+    match language {
+        Language::Python | Language::Ruby => {
+            only_raises_not_implemented(language, source, candidate.def)
+        }
+        _ => declares && body_of(language, source, candidate).is_none(),
+    }
+}
+
+/// A Python or Ruby method left for subclasses to implement: its body (after a docstring)
+/// only raises `NotImplementedError`, or it is a Python `@abstractmethod`.
+fn only_raises_not_implemented(language: Language, source: &str, def: Node<'_>) -> bool {
+    if language == Language::Python
+        && let Some(parent) = def.parent().filter(|p| p.kind() == "decorated_definition")
+    {
+        let mut cursor = parent.walk();
+        let abstract_method = parent
+            .named_children(&mut cursor)
+            .filter(|child| child.kind() == "decorator")
+            .any(|decorator| node_text(source, decorator).contains("abstractmethod"));
+        if abstract_method {
+            return true;
+        }
+    }
+    let Some(body) = def.child_by_field_name("body") else {
+        return false;
+    };
+    let mut cursor = body.walk();
+    let mut statements: Vec<Node<'_>> = body
+        .named_children(&mut cursor)
+        .filter(|node| !node.kind().contains("comment"))
+        .collect();
+    let docstring = statements.first().is_some_and(|first| {
+        language == Language::Python
+            && first.kind() == "expression_statement"
+            && first.named_child_count() == 1
+            && first
+                .named_child(0)
+                .is_some_and(|value| value.kind() == "string")
+    });
+    if docstring {
+        statements.remove(0);
+    }
+    match statements.as_slice() {
+        [only] => {
+            let text = node_text(source, *only);
+            text.starts_with("raise") && text.contains("NotImplementedError")
+        }
+        _ => false,
+    }
 }
 
 /// The declaration text from the symbol's start to its body (or the end of the definition's

@@ -92,8 +92,9 @@ pub struct Symbol {
     pub text: String,
     /// A function or method declared here without a body, as the syntax tree says: an
     /// interface's or abstract class's member, a trait method without a default, a protocol
-    /// requirement, a prototype, a C++ pure virtual, deleted or defaulted member. Its
-    /// implementations are elsewhere (the ranking's `abstract` prior reads this).
+    /// requirement; in Python and Ruby, a method that only raises `NotImplementedError` or a
+    /// Python `@abstractmethod`. Its implementations are elsewhere (the ranking's `abstract`
+    /// prior reads this).
     pub declaration: bool,
 }
 

@@ -3327,17 +3327,42 @@ fn functions_declared_without_a_body_are_marked_in_every_language() {
         ),
         // C and C++ prototypes, pure virtual and deleted members are not symbols at all (above);
         // languages whose functions always have a body, however little it does.
+        // Python and Ruby: a method that only raises `NotImplementedError`, or an
+        // `@abstractmethod`, is left for subclasses; any other body is code.
         (
             Python,
             "base.py",
-            "class Base:\n    def close(self): ...\n\n    def send(self):\n        pass\n",
-            &[("close", false), ("send", false)],
+            concat!(
+                "class BaseAdapter:\n",
+                "    def send(self, request):\n",
+                "        \"\"\"Sends a request.\"\"\"\n",
+                "        # subclasses do\n",
+                "        raise NotImplementedError\n\n",
+                "    @abstractmethod\n",
+                "    def close(self): ...\n\n",
+                "    def flush(self):\n",
+                "        pass\n\n",
+                "    def get(self):\n",
+                "        if self.ready:\n",
+                "            return 1\n",
+                "        raise NotImplementedError()\n",
+            ),
+            &[
+                ("send", true),
+                ("close", true),
+                ("flush", false),
+                ("get", false),
+            ],
         ),
         (
             Ruby,
             "drop.rb",
-            "class Drop\n  def liquid_method_missing(method); end\nend\n",
-            &[("liquid_method_missing", false)],
+            "class Drop\n  def liquid_method_missing(method); end\n\n  def store(key, value)\n    raise NotImplementedError\n  end\n\n  def lookup(key)\n    @store[key] || raise(NotImplementedError)\n  end\nend\n",
+            &[
+                ("liquid_method_missing", false),
+                ("store", true),
+                ("lookup", false),
+            ],
         ),
         (
             JavaScript,

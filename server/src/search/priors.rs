@@ -714,20 +714,20 @@ mod tests {
     use crate::symbols::Language;
 
     /// A method chunk as the index stores it: a header line, then the code.
-    fn method(language: Language, container: Option<&str>, code: &str) -> StoredChunk {
-        let lines = code.lines().count() as u32;
+    /// A method chunk, declared without a body or not.
+    fn method(declaration: bool) -> StoredChunk {
         StoredChunk {
             id: 0,
-            path: "src/x".into(),
-            language,
-            name: "m".into(),
+            path: "src/Queue.java".into(),
+            language: Language::Java,
+            name: "run".into(),
             kind: SymbolKind::Method,
-            container: container.map(str::to_string),
+            container: Some("Queue".into()),
             start_line: 10,
-            end_line: 10 + lines.saturating_sub(1),
-            signature: String::new(),
-            text: format!("method m · src/x\n{code}"),
-            declaration: false,
+            end_line: 10,
+            signature: "void run(Task task)".into(),
+            text: String::new(),
+            declaration,
         }
     }
 
@@ -735,19 +735,13 @@ mod tests {
     fn a_declaration_without_a_body_is_abstract_for_a_query_in_words() {
         // Which symbols are declarations is the symbol extractor's to say (its test
         // `functions_declared_without_a_body_are_marked_in_every_language`); the prior reads it.
-        let mut declaration = method(Language::Java, Some("Queue"), "    void run(Task task);");
-        declaration.declaration = true;
+        let declaration = method(true);
         assert_eq!(
             abstract_class(&declaration, QueryShape::Action),
             Some(PathClass::Abstract)
         );
         assert_eq!(abstract_class(&declaration, QueryShape::Identifier), None);
-        let code = method(
-            Language::Java,
-            Some("Queue"),
-            "    void run() { task.run(); }",
-        );
-        assert_eq!(abstract_class(&code, QueryShape::Action), None);
+        assert_eq!(abstract_class(&method(false), QueryShape::Action), None);
         assert!(PathClass::Abstract.asked_for(&["interface".to_string()]));
         assert_eq!(PathClass::parse("abstract"), Some(PathClass::Abstract));
         assert_eq!(Priors::default().factor(PathClass::Abstract), 0.7);

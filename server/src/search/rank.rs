@@ -2001,22 +2001,12 @@ mod tests {
                 candidate("src/DispatchQueue.java", "executeAfter", 1.0),
                 SymbolKind::Method,
             );
-            declared.chunk.language = crate::symbols::Language::Java;
-            declared.chunk.container = Some("DispatchQueue".into());
-            declared.chunk.end_line = declared.chunk.start_line;
-            declared.chunk.text = "method executeAfter in DispatchQueue\n    \
-                void executeAfter(long delay, TimeUnit unit, Task task);"
-                .into();
+            // The symbol extractor marks the interface's member (see its tests).
             declared.chunk.declaration = true;
-            let mut implemented = of_kind(
+            let implemented = of_kind(
                 candidate("src/SerialDispatchQueue.java", "executeAfter", 0.8),
                 SymbolKind::Method,
             );
-            implemented.chunk.language = crate::symbols::Language::Java;
-            implemented.chunk.text = "method executeAfter in SerialDispatchQueue\n    \
-                public void executeAfter(long delay, TimeUnit unit, Task task) {\n        \
-                timers.add(delay, unit, task);\n    }"
-                .into();
             vec![declared, implemented]
         };
         let ranked = |query: &str, priors: &Priors| {

@@ -853,8 +853,9 @@ fn draft(
         .filter(|node| node.start_byte() > start_byte)
         .map(|node| (node.start_byte(), node.end_byte()))
         .collect();
-    let signature = signature(language, source, start_byte, candidate, &skipped);
-    let declaration = declared_without_body(language, source, kind, candidate);
+    let body = body_of(language, source, candidate);
+    let signature = signature(language, source, start_byte, candidate, body, &skipped);
+    let declaration = declared_without_body(language, source, kind, candidate.def, body);
 
     Draft {
         kind,
@@ -1098,39 +1099,35 @@ fn body_of<'t>(language: Language, source: &str, candidate: &Candidate<'t>) -> O
     }
 }
 
-/// Whether a function or method is declared without a body ([`Symbol::declaration`]), in
-/// the languages that have such declarations; in the others (Python, Ruby, JavaScript, Lua,
-/// Bash, Elixir, Zig) every function has a body, however little it does, and C's and C++'s
-/// prototypes, pure virtual and deleted members are not symbols (the grammar queries take
-/// definitions only).
+/// Whether a function or method is declared without a body ([`Symbol::declaration`]): its
+/// `body` ([`body_of`]) is missing, in the languages that have such declarations; in Python and
+/// Ruby, whose methods always have one, it only raises `NotImplementedError`. JavaScript, Lua,
+/// Bash, Elixir and Zig functions always have a body, and C's and C++'s prototypes, pure
+/// virtual and deleted members are not symbols (the grammar queries take definitions only).
 fn declared_without_body(
     language: Language,
     source: &str,
     kind: SymbolKind,
-    candidate: &Candidate<'_>,
+    def: Node<'_>,
+    body: Option<Node<'_>>,
 ) -> bool {
-    let declares = matches!(
-        language,
-        Language::Java
-            | Language::CSharp
-            | Language::Php
-            | Language::TypeScript
-            | Language::Tsx
-            | Language::Rust
-            | Language::Dart
-            | Language::Go
-            | Language::Kotlin
-            | Language::Swift
-            | Language::Scala
-    );
     if !matches!(kind, SymbolKind::Function | SymbolKind::Method) {
         return false;
     }
     match language {
-        Language::Python | Language::Ruby => {
-            only_raises_not_implemented(language, source, candidate.def)
-        }
-        _ => declares && body_of(language, source, candidate).is_none(),
+        Language::Python | Language::Ruby => only_raises_not_implemented(language, source, def),
+        Language::Java
+        | Language::CSharp
+        | Language::Php
+        | Language::TypeScript
+        | Language::Tsx
+        | Language::Rust
+        | Language::Dart
+        | Language::Go
+        | Language::Kotlin
+        | Language::Swift
+        | Language::Scala => body.is_none(),
+        _ => false,
     }
 }
 
@@ -1184,6 +1181,7 @@ fn signature(
     source: &str,
     start_byte: usize,
     candidate: &Candidate<'_>,
+    body: Option<Node<'_>>,
     skipped: &[(usize, usize)],
 ) -> String {
     let def = candidate.def;
@@ -1191,7 +1189,6 @@ fn signature(
         Language::Lua => lua_parameters(def).map(|parameters| parameters.end_byte()),
         _ => None,
     };
-    let body = body_of(language, source, candidate);
     let end_byte = match (lua_end, body) {
         (Some(end), _) => end,
         (None, Some(body)) if body.start_byte() > def.start_byte() => body.start_byte(),

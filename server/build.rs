@@ -79,6 +79,7 @@ const GRAMMARS: &[Spec] = &[
     spec("zig", "tree-sitter-zig", "src", "zig", "tree_sitter_zig::LANGUAGE"),
     spec("scala", "tree-sitter-scala", "src", "scala", "tree_sitter_scala::LANGUAGE"),
     spec("dart", "tree-sitter-dart", "src", "dart", "tree_sitter_dart::LANGUAGE"),
+    spec("haskell", "tree-sitter-haskell", "src", "haskell", "tree_sitter_haskell::LANGUAGE"),
 ];
 
 /// The tables moved out of the file (the accessor numbers them in file order). Together they are

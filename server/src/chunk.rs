@@ -55,7 +55,10 @@ use crate::words::split_identifier;
 /// tree's word for it, which the ranking's `abstract` prior reads).
 /// 26: so is a Python or Ruby method that only raises `NotImplementedError`, and a Python
 /// `@abstractmethod`.
-pub const CHUNK_FORMAT: &str = "26";
+/// 27: Haskell symbols (a type signature with its equations, classes as traits with their
+/// method signatures, instances as impls, data types, newtypes, type synonyms and families) with
+/// Haddock docs (markup removed), and the module header's Haddock and export list.
+pub const CHUNK_FORMAT: &str = "27";
 
 /// One unit of embedding and retrieval. Lines are 1-based and inclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -598,8 +601,8 @@ pub(crate) mod tests {
     fn the_chunker_id_names_the_languages_read_as_text_for_want_of_a_grammar() {
         let id = Chunker::new(Arc::new(Words), 100).id();
         assert!(id.starts_with(&format!("{CHUNK_FORMAT}:words:100")), "{id}");
-        if cfg!(feature = "all-languages") {
-            // A default build keeps the id indexes were written with: nothing is cut again.
+        if cfg!(feature = "all-languages") && Language::without_grammar().is_empty() {
+            // A build with every grammar keeps the id indexes were written with.
             assert_eq!(id, format!("{CHUNK_FORMAT}:words:100"));
         } else {
             let (_, named) = id.split_once(":without-").expect("the missing languages");

@@ -55,13 +55,16 @@ fn long_version() -> &'static str {
             .filter(|l| l.has_grammar() && *l != Language::Tsx)
             .map(Language::name)
             .collect();
-        let without: Vec<&str> = Language::without_grammar()
+        let (opt_in, without): (Vec<Language>, Vec<Language>) = Language::without_grammar()
             .into_iter()
             .filter(|l| *l != Language::Tsx)
-            .map(Language::name)
-            .collect();
+            .partition(|l| l.opt_in());
+        let names = |languages: Vec<Language>| -> Vec<&str> {
+            languages.into_iter().map(Language::name).collect()
+        };
+        let (opt_in, without) = (names(opt_in), names(without));
         format!(
-            "{}\ndefault model: {DEFAULT_MODEL}\nfeatures: {}\nsymbols in: {}{}",
+            "{}\ndefault model: {DEFAULT_MODEL}\nfeatures: {}\nsymbols in: {}{}{}",
             env!("CARGO_PKG_VERSION"),
             if features.is_empty() {
                 "none".to_string()
@@ -77,6 +80,18 @@ fn long_version() -> &'static str {
                 String::new()
             } else {
                 format!("\nbuilt without (read as text): {}", without.join(", "))
+            },
+            if opt_in.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\nread as text unless built with their opt-in feature: {}",
+                    opt_in
+                        .iter()
+                        .map(|name| format!("{name} (lang-{name})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }
         )
     })

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use tree_sitter::{Node, ParseOptions, ParseState, Parser, Query, QueryCursor, StreamingIterator};
 
 use super::doc::{
-    comment_lines, elixir_doc_string, javadoc_text, join_doc, python_docstring, xml_doc_text,
+    comment_lines, elixir_doc_string, haddock_lines, haddock_text, javadoc_text, join_doc,
+    python_docstring, xml_doc_text,
 };
 use super::header::{is_license, is_module_doc};
 use super::text::{Lines, row_to_line, truncate_chars};
@@ -133,6 +134,11 @@ pub(super) fn grammar_parts(language: Language) -> Option<(tree_sitter::Language
         Language::Dart => Some((
             super::grammars::DART.language(),
             include_str!("../../grammars/dart.scm"),
+        )),
+        #[cfg(feature = "lang-haskell")]
+        Language::Haskell => Some((
+            super::grammars::HASKELL.language(),
+            include_str!("../../grammars/haskell.scm"),
         )),
         // Markdown, text, and code languages built without their grammar (`Language::has_grammar`).
         _ => None,
@@ -338,6 +344,9 @@ impl Grammar {
         if self.language == Language::Elixir {
             merge_elixir_clauses(root, source, &mut candidates);
         }
+        if self.language == Language::Haskell {
+            merge_haskell_equations(root, source, &mut candidates);
+        }
         if self.language == Language::Bash {
             for (test, end) in bats_test_ends(root, source) {
                 if let Some(candidate) = candidates.get_mut(&test) {
@@ -367,11 +376,16 @@ impl Grammar {
     }
 }
 
+/// Whether a node is a comment: any grammar's `*comment*` node, or a Haskell `haddock` one.
+fn is_comment(node: Node<'_>) -> bool {
+    node.kind().contains("comment") || node.kind() == "haddock"
+}
+
 /// Whether a node is a comment, or (in Rust) an attribute, or (in Elixir) a module attribute
 /// (`@doc`, `@spec`); runs of these before a definition hold its doc comment and belong to its
 /// range.
 fn is_run_node(language: Language, node: Node<'_>) -> bool {
-    node.kind().contains("comment")
+    is_comment(node)
         || (language == Language::Rust && node.kind() == "attribute_item")
         || (language == Language::Elixir && is_elixir_attribute(node))
 }
@@ -440,6 +454,49 @@ fn merge_elixir_clauses<'t>(
             || elixir_attribute(source, node).is_some_and(|(name, _)| name == "impl")
     };
     merge_clauses(root, candidates, key, between);
+}
+
+/// Haskell: a function is its type signature, then its equations, each a node of its own
+/// (`feed (Fail t ctxs msg) d = …`, `feed (Partial k) d = …`), often with pragmas (`{-# INLINE
+/// feed #-}`), comments or CPP lines between them. The first (the signature, when there is one)
+/// becomes the symbol and spans them all; the others are no symbols of their own.
+fn merge_haskell_equations<'t>(
+    root: Node<'t>,
+    source: &str,
+    candidates: &mut HashMap<usize, Candidate<'t>>,
+) {
+    let key = |candidate: &Candidate<'t>| -> Option<String> {
+        matches!(candidate.def.kind(), "signature" | "function" | "bind")
+            .then(|| haskell_name(node_text(source, candidate.name)).to_string())
+    };
+    let between = |node: Node<'_>| matches!(node.kind(), "comment" | "pragma" | "cpp");
+    merge_clauses(root, candidates, key, between);
+}
+
+/// A Haskell name as a signature writes it and as an equation defines it: `(<?>)` in a
+/// signature and `<?>` in `p <?> msg = …`, `` `plus` `` in ``a `plus` b = …``.
+fn haskell_name(raw: &str) -> &str {
+    let name = raw.trim();
+    let name = name
+        .strip_prefix('(')
+        .and_then(|inner| inner.strip_suffix(')'))
+        .unwrap_or(name);
+    name.trim_matches('`').trim()
+}
+
+/// The type a Haskell instance is for, from its type patterns: `(Parser i)` → `Parser`,
+/// `ByteString` → `ByteString`; a list or tuple type (`[a]`, `(a, b)`) as written.
+fn haskell_type_head(patterns: &str) -> String {
+    let text = patterns.trim();
+    let inner = text
+        .strip_prefix('(')
+        .and_then(|inner| inner.strip_suffix(')'))
+        .unwrap_or(text)
+        .trim();
+    if inner.starts_with('[') || inner.contains(',') {
+        return text.to_string();
+    }
+    inner.split_whitespace().next().unwrap_or(inner).to_string()
 }
 
 /// Merges runs of sibling candidates with equal keys into their first, which then ends where
@@ -598,7 +655,7 @@ fn bats_test_ends<'t>(root: Node<'t>, source: &str) -> HashMap<usize, Node<'t>> 
         if command == Some("}") {
             ends.insert(test.id(), node);
             open = None;
-        } else if !node.kind().contains("comment") {
+        } else if !is_comment(node) {
             *last = node;
         }
     }
@@ -695,12 +752,30 @@ fn draft(
     {
         before = run_before(outer - 1);
     }
-    // For the same reason the comments right above a definition may be the last nodes of the
-    // body before it rather than its siblings.
+    // Haskell: a file's or class's first declaration starts the node that holds them all
+    // (`declarations`, `class_declarations`), so its Haddock comment precedes that node: a
+    // sibling of it, or the last node of the imports before it.
+    let mut anchor = outer_node;
+    if language == Language::Haskell && before.is_empty() {
+        let mut depth = outer;
+        while depth > 0
+            && path[depth - 1].node.kind().ends_with("declarations")
+            && path[depth - 1].node.start_byte() == anchor.start_byte()
+        {
+            depth -= 1;
+            anchor = path[depth].node;
+            before = run_before(depth);
+            if !before.is_empty() {
+                break;
+            }
+        }
+    }
+    // For the same reason as Ruby's, the comments right above a definition may be the last
+    // nodes of the body before it rather than its siblings.
     let trailing;
     if before.is_empty() {
         let column = outer_node.start_position().column;
-        trailing = outer_node
+        trailing = anchor
             .prev_named_sibling()
             .map(|previous| outdented_tail(previous, column).1)
             .unwrap_or_default();
@@ -803,12 +878,17 @@ fn draft(
                 // Dart: `///` and `/** */` are doc comments (the grammar's
                 // `documentation_comment`); a `//` or `/* */` comment is a note.
                 let dart_note = language == Language::Dart && node.kind() == "comment";
+                // Haskell: a Haddock `-- |` or `{-| -}` comment documents the next
+                // declaration; `-- ^` the one before it, and a plain `--` comment is a note.
+                let haskell_note =
+                    language == Language::Haskell && !is_haddock_before(source, node);
                 if !adjacent
                     || !starts_line(lines, node)
                     || shebang
                     || mark
                     || zig_note
                     || dart_note
+                    || haskell_note
                 {
                     break;
                 }
@@ -816,7 +896,17 @@ fn draft(
                 next_row = node.start_position().row;
             }
             doc_comments.reverse();
-            let doc = comments_doc(source, &doc_comments);
+            let doc = if language == Language::Haskell {
+                join_doc(
+                    doc_comments
+                        .iter()
+                        .flat_map(|&node| haddock_lines(node_text(source, node)))
+                        .collect(),
+                )
+                .map(|doc| haddock_text(&doc))
+            } else {
+                comments_doc(source, &doc_comments)
+            };
             let xml = language == Language::CSharp
                 && doc_comments
                     .iter()
@@ -855,7 +945,8 @@ fn draft(
         .collect();
     let body = body_of(language, source, candidate);
     let signature = signature(language, source, start_byte, candidate, body, &skipped);
-    let declaration = declared_without_body(language, source, kind, candidate.def, body);
+    let parent = path.len().checked_sub(2).map(|parent| path[parent].node);
+    let declaration = declared_without_body(language, source, kind, candidate, parent, body);
 
     Draft {
         kind,
@@ -889,6 +980,17 @@ fn is_doc_block(comment: &str) -> bool {
 /// `////` or `/***` are ordinary comments by rustdoc's rules.
 fn is_rust_outer_doc(comment: &str) -> bool {
     (comment.starts_with("///") && !comment.starts_with("////")) || is_doc_block(comment)
+}
+
+/// A Haddock comment that documents the declaration after it: `-- |` or `{-|` (the grammar's
+/// `haddock` nodes also hold `-- ^`, which documents the one before).
+fn is_haddock_before(source: &str, node: Node<'_>) -> bool {
+    let text = node_text(source, node);
+    let marker = text
+        .strip_prefix("{-")
+        .or_else(|| text.strip_prefix("--"))
+        .map(|rest| rest.trim_start_matches('-').trim_start());
+    node.kind() == "haddock" && marker.is_some_and(|rest| rest.starts_with('|'))
 }
 
 /// A Zig doc comment line: `///`, but not a `////` divider.
@@ -998,12 +1100,12 @@ fn outdented_tail(node: Node<'_>, column: usize) -> (Node<'_>, Vec<Node<'_>>) {
     loop {
         let mut cursor = node.walk();
         let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
-        let kept = children.iter().rposition(|child| {
-            !child.kind().contains("comment") || child.start_position().column > column
-        });
+        let kept = children
+            .iter()
+            .rposition(|child| !is_comment(*child) || child.start_position().column > column);
         levels.push(children[kept.map_or(0, |last| last + 1)..].to_vec());
         match kept.map(|last| children[last]) {
-            Some(child) if !child.kind().contains("comment") => node = child,
+            Some(child) if !is_comment(child) => node = child,
             Some(comment) => {
                 node = comment;
                 break;
@@ -1054,6 +1156,16 @@ fn elixir_body<'t>(source: &str, def: Node<'t>) -> Option<Node<'t>> {
     None
 }
 
+/// Where a Haskell declaration's body starts: an equation's first `= …` or guard, a class's or
+/// instance's declarations after `where`. A type signature is all declaration.
+fn haskell_body(def: Node<'_>) -> Option<Node<'_>> {
+    match def.kind() {
+        "function" | "bind" => def.child_by_field_name("match"),
+        "class" | "instance" => def.child_by_field_name("declarations"),
+        _ => None,
+    }
+}
+
 /// The parameter list of a Lua function, where its signature ends (a body may be empty, or on
 /// the same line): `function M.f(a)`, `local f = function(a)`, `f = function(a)` in a table.
 fn lua_parameters(def: Node<'_>) -> Option<Node<'_>> {
@@ -1095,6 +1207,7 @@ fn body_of<'t>(language: Language, source: &str, candidate: &Candidate<'t>) -> O
         Language::Swift => swift_body(def),
         Language::Elixir => elixir_body(source, def),
         Language::Scala => scala_body(def),
+        Language::Haskell => haskell_body(def),
         _ => find_body(def, candidate.name),
     }
 }
@@ -1103,18 +1216,26 @@ fn body_of<'t>(language: Language, source: &str, candidate: &Candidate<'t>) -> O
 /// `body` ([`body_of`]) is missing, in the languages that have such declarations; in Python and
 /// Ruby, whose methods always have one, it only raises `NotImplementedError`. JavaScript, Lua,
 /// Bash, Elixir and Zig functions always have a body, and C's and C++'s prototypes, pure
-/// virtual and deleted members are not symbols (the grammar queries take definitions only).
+/// virtual and deleted members are not symbols (the grammar queries take definitions only). A
+/// Haskell class method is declared by its type signature alone when the class (`parent`) gives
+/// no default equation.
 fn declared_without_body(
     language: Language,
     source: &str,
     kind: SymbolKind,
-    def: Node<'_>,
+    candidate: &Candidate<'_>,
+    parent: Option<Node<'_>>,
     body: Option<Node<'_>>,
 ) -> bool {
     if !matches!(kind, SymbolKind::Function | SymbolKind::Method) {
         return false;
     }
+    let def = candidate.def;
     match language {
+        Language::Haskell => {
+            candidate.end.is_none()
+                && parent.is_some_and(|class| haskell_method_without_default(source, class, def))
+        }
         Language::Python | Language::Ruby => only_raises_not_implemented(language, source, def),
         Language::Java
         | Language::CSharp
@@ -1129,6 +1250,45 @@ fn declared_without_body(
         | Language::Scala => body.is_none(),
         _ => false,
     }
+}
+
+/// A Haskell class method's type signature for which the class gives no default equation: each
+/// instance defines it.
+/// `class` is the declaration's parent node.
+fn haskell_method_without_default(source: &str, class: Node<'_>, def: Node<'_>) -> bool {
+    if class.kind() != "class_declarations" || def.kind() != "signature" {
+        return false;
+    }
+    // `a, b :: t` declares both; each may have its default.
+    let mut cursor = def.walk();
+    let declared: Vec<&str> = match def.child_by_field_name("names") {
+        Some(names) => names
+            .named_children(&mut cursor)
+            .map(|name| haskell_name(node_text(source, name)))
+            .collect(),
+        None => def
+            .child_by_field_name("name")
+            .map(|name| haskell_name(node_text(source, name)))
+            .into_iter()
+            .collect(),
+    };
+    let mut cursor = class.walk();
+    let defaults: Vec<&str> = class
+        .named_children(&mut cursor)
+        .filter(|member| matches!(member.kind(), "function" | "bind"))
+        .filter_map(|member| {
+            member
+                .child_by_field_name("name")
+                .or_else(|| {
+                    member
+                        .named_child(0)
+                        .filter(|infix| infix.kind() == "infix")
+                        .and_then(|infix| infix.child_by_field_name("operator"))
+                })
+                .map(|name| haskell_name(node_text(source, name)))
+        })
+        .collect();
+    declared.iter().all(|name| !defaults.contains(name))
 }
 
 /// A Python or Ruby method left for subclasses to implement: its body (after a docstring)
@@ -1202,6 +1362,13 @@ fn signature(
         {
             def.end_byte()
         }
+        // A Haskell type signature (on its own, or the one in a `foreign import`) is all
+        // declaration, often over several lines.
+        _ if language == Language::Haskell
+            && matches!(def.kind(), "signature" | "foreign_import") =>
+        {
+            def.end_byte()
+        }
         _ => {
             let text = node_text(source, def);
             def.start_byte() + text.find('\n').unwrap_or(text.len())
@@ -1212,9 +1379,13 @@ fn signature(
     let mut cursor = def.walk();
     skipped.extend(
         def.children(&mut cursor)
-            .filter(|child| child.kind().contains("comment"))
+            .filter(|child| is_comment(*child))
             .map(|child| (child.start_byte(), child.end_byte())),
     );
+    if language == Language::Haskell {
+        // The `-- ^` Haddock of each argument inside a type signature.
+        nested_comments(def, end_byte, &mut skipped);
+    }
     skipped.sort_unstable();
     // Only the start survives truncation; bound the work on absurd declarations.
     let mut end_byte = end_byte.min(start_byte.saturating_add(SIGNATURE_CHARS * 16));
@@ -1246,6 +1417,12 @@ fn signature(
     if language == Language::Python {
         signature = signature.strip_suffix(':').unwrap_or(signature).trim_end();
     }
+    if language == Language::Haskell {
+        // `class Chunk c where`, `f x =`: the keyword and the `=` lead to the body.
+        for opener in [" where", " ="] {
+            signature = signature.strip_suffix(opener).unwrap_or(signature);
+        }
+    }
     if language == Language::Scala {
         // `def f(x: Int): Int =` and Scala 3's `class C:` lead to the body.
         signature = signature
@@ -1254,6 +1431,22 @@ fn signature(
             .trim_end();
     }
     truncate_chars(signature, SIGNATURE_CHARS).to_string()
+}
+
+/// Adds the byte ranges of the comments inside `node` (below its children) that start before
+/// `end_byte`.
+fn nested_comments(node: Node<'_>, end_byte: usize, out: &mut Vec<(usize, usize)>) {
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        if child.start_byte() >= end_byte {
+            break;
+        }
+        if is_comment(child) {
+            out.push((child.start_byte(), child.end_byte()));
+        } else if child.child_count() > 0 {
+            nested_comments(child, end_byte, out);
+        }
+    }
 }
 
 fn collapse_whitespace(text: &str) -> String {
@@ -1339,6 +1532,9 @@ fn clean_name(language: Language, kind: SymbolKind, raw: &str) -> (String, Optio
                 _ => (name, None, false),
             }
         }
+        // `instance Monad (Parser i)` is `Parser`'s; an operator is named without its parentheses.
+        (Language::Haskell, SymbolKind::Impl) => (haskell_type_head(&name), None, false),
+        (Language::Haskell, _) => (haskell_name(&name).to_string(), None, false),
         (_, SymbolKind::Impl) => (type_name(&name), None, false),
         (Language::TypeScript | Language::Tsx, SymbolKind::Module) => {
             (name.trim_matches(['"', '\'', '`']).to_string(), None, false)

@@ -84,6 +84,79 @@ pub(crate) fn comment_lines(comment: &str) -> Vec<String> {
         .collect()
 }
 
+/// Strips the markers of one Haskell Haddock comment: a run of `--` lines whose first opens with
+/// `|` or `^` (`-- | Parse …`), or a `{-| … -}` block. Returns its lines; later lines keep their
+/// indentation beyond the marker's space (code examples: `-- >  manyTill anyChar …`).
+pub(crate) fn haddock_lines(comment: &str) -> Vec<String> {
+    let comment = comment.trim();
+    if let Some(body) = comment.strip_prefix("{-") {
+        let body = body.strip_suffix("-}").unwrap_or(body);
+        let body = body.strip_prefix(['|', '^']).unwrap_or(body);
+        let mut raw = body.lines();
+        let first = raw.next().map(|line| line.trim().to_string());
+        return first.into_iter().chain(dedent(raw)).collect();
+    }
+    comment
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let line = line.trim_start();
+            let rest = line
+                .strip_prefix("--")
+                .map_or(line, |rest| rest.trim_start_matches('-'));
+            let rest = rest.strip_suffix('\r').unwrap_or(rest);
+            let rest = match rest.trim_start().strip_prefix(['|', '^']) {
+                Some(after_marker) if i == 0 => after_marker,
+                _ => rest,
+            };
+            strip_one_space(rest).trim_end().to_string()
+        })
+        .collect()
+}
+
+/// The plain text of a Haddock doc (its comment markers already stripped): the inline markup
+/// goes and its words stay. `@code@` and `/emphasis/` lose their delimiters, an identifier or
+/// module link (`'Word8'`, `"Data.Text"`, `'T.Partial'`) becomes its name, `__bold__` its words,
+/// and escaped characters (`\'`, `\"`) themselves. Code example lines (`> …`) are kept.
+pub(crate) fn haddock_text(doc: &str) -> String {
+    doc.lines()
+        .map(|line| {
+            if line.trim_start().starts_with('>') {
+                return line.to_string();
+            }
+            let mut out = String::with_capacity(line.len());
+            let mut chars = line.chars().peekable();
+            let mut previous = ' ';
+            while let Some(c) = chars.next() {
+                let next = chars.peek().copied().unwrap_or(' ');
+                let markup = match c {
+                    '\\' if matches!(next, '\'' | '"' | '/' | '@' | '\\') => {
+                        if let Some(escaped) = chars.next() {
+                            out.push(escaped);
+                            previous = escaped;
+                        }
+                        continue;
+                    }
+                    // Delimiters open at a word's start and close at its end.
+                    '@' | '/' | '\'' | '"' => {
+                        let opens = !previous.is_alphanumeric() && !next.is_whitespace();
+                        let closes = !previous.is_whitespace() && !next.is_alphanumeric();
+                        (opens || closes) && !(c == '/' && (previous == '/' || next == '/'))
+                    }
+                    '_' => next == '_' || previous == '_',
+                    _ => false,
+                };
+                if !markup {
+                    out.push(c);
+                }
+                previous = c;
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The text inside a Lua long bracket, `[[ … ]]` or `[==[ … ]==]` (the `--` already gone), and
 /// without a closing `--` (`--[[ … --]]`); `None` when the comment is not a long one.
 fn lua_long_bracket(comment: &str) -> Option<&str> {
@@ -471,6 +544,39 @@ fn join_relative(dir: &str, relative: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn haddock_comments_lose_their_markers_and_markup() {
+        assert_eq!(
+            haddock_lines("-- | Parse a number.\n-- It may be signed.\n--\n-- >  signed decimal"),
+            vec![
+                "Parse a number.",
+                "It may be signed.",
+                "",
+                ">  signed decimal"
+            ]
+        );
+        assert_eq!(
+            haddock_lines("{-| Leaves the input\n    as it was. -}"),
+            vec!["Leaves the input", "as it was."]
+        );
+        assert_eq!(haddock_lines("-- ^ the new bytes"), vec!["the new bytes"]);
+        assert_eq!(
+            haddock_text(
+                "@manyTill p end@ applies action @p@ /zero/ or more times;\n\
+                 a 'T.Partial' result from \"Data.Text\", __never__ with \\'-\\'.\n\
+                 > simpleComment = string \"<!--\" *> manyTill anyChar (string \"-->\")"
+            ),
+            "manyTill p end applies action p zero or more times;\n\
+             a T.Partial result from Data.Text, never with '-'.\n\
+             > simpleComment = string \"<!--\" *> manyTill anyChar (string \"-->\")"
+        );
+        // Words that only contain the delimiters keep them.
+        assert_eq!(
+            haddock_text("it's input/output at http://example.com, not_a_marker"),
+            "it's input/output at http://example.com, not_a_marker"
+        );
+    }
 
     #[test]
     fn elixir_doc_strings() {

@@ -18,7 +18,7 @@
 //! It reads the file's line table ([`Lines`]) that the symbol extraction already built, so the
 //! file is not split into lines a second time.
 
-use super::doc::{comment_lines, python_docstring};
+use super::doc::{comment_lines, haddock_lines, haddock_text, python_docstring};
 use super::text::{Lines, row_to_line};
 use super::{Language, Symbol, SymbolKind};
 
@@ -46,6 +46,7 @@ pub(crate) fn file_header(
         Language::Zig => zig_header(lines, end),
         Language::Lua => lua_header(lines, end),
         Language::Dart => dart_header(lines, end),
+        Language::Haskell => haskell_header(lines, end),
         _ => return None,
     };
     header.into_symbol(path)
@@ -332,6 +333,94 @@ fn dart_header(lines: &Lines<'_>, end: usize) -> Header {
         row += 1;
     }
     header
+}
+
+/// Haskell: the Haddock comment above the `module` line (its `Module :`, `Copyright :`, …
+/// fields left out, a `Description :` kept as text) and the module's export list, up to its
+/// `where`: the names the module offers, with the section headings (`-- * Combinators`) that
+/// group them. Pragmas, CPP lines and other comments may come first.
+fn haskell_header(lines: &Lines<'_>, end: usize) -> Header {
+    let mut header = Header::default();
+    // The Haddock comment waiting for the `module` line it documents.
+    let mut pending: Option<(usize, usize)> = None;
+    let mut row = 0;
+    while row < end {
+        let trimmed = lines.line(row).trim_start();
+        let block = trimmed.starts_with("{-");
+        if block || trimmed.starts_with("--") {
+            let marker = trimmed
+                .trim_start_matches(['{', '-'])
+                .trim_start()
+                .starts_with('|');
+            // A Haddock comment runs to the end of its block or of its `--` lines; a pragma
+            // (`{-# LANGUAGE … #-}`), a `-----` banner or a plain comment between it and the
+            // `module` line leaves it in place.
+            let last = match (block, marker) {
+                (true, _) => statement_rows(lines, row, end, |l| l.contains("-}")),
+                (false, true) => comment_run_end(lines, row, end, "--"),
+                (false, false) => row,
+            };
+            if marker {
+                pending = Some((row, last));
+            }
+            row = last + 1;
+            continue;
+        }
+        if trimmed.starts_with("module ") || trimmed == "module" {
+            if let Some((first, last)) = pending {
+                let doc = without_haddock_fields(haddock_lines(lines.text(first, last)))
+                    .iter()
+                    .map(|line| haddock_text(line))
+                    .collect();
+                header.add_doc(first, last, doc);
+            }
+            let last = statement_rows(lines, row, end, |l| {
+                l.split_whitespace().any(|word| word == "where")
+            });
+            if last > row || lines.line(row).contains('(') {
+                header.add_export(row, last, lines.text(row, last).trim());
+            }
+            break;
+        }
+        row += 1;
+    }
+    header
+}
+
+/// A Haddock module header's fields (`Module : Data.Foo`, `Copyright : …`, `Maintainer : …`)
+/// are not documentation, and neither are their continuation lines; a `Description :` field's
+/// value is.
+fn without_haddock_fields(doc: Vec<String>) -> Vec<String> {
+    const FIELDS: [&str; 6] = [
+        "module",
+        "copyright",
+        "license",
+        "maintainer",
+        "stability",
+        "portability",
+    ];
+    let mut out = Vec::with_capacity(doc.len());
+    let mut in_field = false;
+    for line in doc {
+        let field = line.split_once(':').and_then(|(key, value)| {
+            let key = key.trim().to_ascii_lowercase();
+            (!key.is_empty() && !key.contains(' ') && !line.starts_with(' '))
+                .then_some((key, value))
+        });
+        match field {
+            Some((key, _)) if FIELDS.contains(&key.as_str()) => in_field = true,
+            Some((key, value)) if key == "description" => {
+                in_field = false;
+                out.push(value.trim().to_string());
+            }
+            _ if in_field && line.starts_with(' ') => {}
+            _ => {
+                in_field = false;
+                out.push(line);
+            }
+        }
+    }
+    out
 }
 
 /// `library thrift;` or an unnamed `library;`.

@@ -48,6 +48,7 @@ pub enum Language {
     Zig,
     Scala,
     Dart,
+    Haskell,
     Markdown,
     /// Any other text format worth indexing (TOML, YAML, shell, …), split into line windows.
     Text,

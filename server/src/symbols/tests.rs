@@ -2899,6 +2899,14 @@ fn hostile_inputs_do_not_panic() {
     let invalid_dart = String::from_utf8_lossy(
         b"/// \xff\xfe\nclass \xff extends \xc3 {\n  factory \xfe.(\xc3) {\n  @\xff\n  int get",
     );
+    let deep_haskell = format!(
+        "{}{}",
+        "f x = let y = case x of\n  Just z -> do\n    ".repeat(500),
+        "(\\a -> [b | b <- (".repeat(1500)
+    );
+    let invalid_haskell = String::from_utf8_lossy(
+        b"-- | \xff\xfe\nmodule \xc3 where\nclass \xff a where\n  \xfe :: a ->\ninstance {-| \xc3",
+    );
     let deep_scala = format!(
         "{}{}",
         "object A { class B { def f = { ".repeat(500),
@@ -2975,6 +2983,12 @@ fn hostile_inputs_do_not_panic() {
         (
             Language::Dart,
             "mixin on extension type ( { factory . ; operator [] get set typedef = Function( /**",
+        ),
+        (Language::Haskell, deep_haskell.as_str()),
+        (Language::Haskell, &invalid_haskell),
+        (
+            Language::Haskell,
+            "module (\nclass => where\n  :: ->\ninstance (Monad where\n  x = {-# INLINE\nf `g` = | |",
         ),
         (Language::C, "/* unterminated"),
         (Language::Markdown, "```\n# in fence forever"),
@@ -3388,4 +3402,210 @@ fn functions_declared_without_a_body_are_marked_in_every_language() {
             }
         }
     }
+}
+
+#[cfg(feature = "lang-haskell")]
+const HASKELL: &str = r#"{-# LANGUAGE BangPatterns #-}
+-----------------------------------------------------------------------------
+-- |
+-- Module      :  Data.Scan.Buffer
+-- Copyright   :  The authors 2026
+-- License     :  BSD3
+-- Maintainer  :  someone@example.com
+--
+-- Growable input buffers for incremental parsers.
+-----------------------------------------------------------------------------
+module Data.Scan.Buffer
+    (
+    -- * Buffers
+      Buffer
+    , append
+    , (<+>)
+    ) where
+
+import Data.Word (Word8)
+
+-- | A buffer: bytes in use and spare capacity.
+data Buffer = Buffer
+    { bufBytes :: ![Word8]   -- ^ the bytes held
+    , bufSpare :: !Int       -- ^ room left before a copy
+    }
+
+-- | The position of a parse in its input.
+newtype Pos = Pos { fromPos :: Int }
+
+type Bytes = [Word8]
+
+-- | Things input can be read from.
+class Monoid c => Chunk c where
+  -- | The element type of the chunk.
+  type Elem c
+  -- | Whether the chunk holds nothing.
+  nullChunk :: c -> Bool
+  lengthChunk :: c -> Int
+  -- | Appends two chunks.
+  appendChunk :: c -> c -> c
+  appendChunk = mappend
+  emptyChunk :: c
+  lengthChunk = length . toList
+
+instance Chunk Buffer where
+  type Elem Buffer = Word8
+  nullChunk = null . bufBytes
+  {-# INLINE nullChunk #-}
+  emptyChunk = Buffer [] 0
+
+-- | Adds bytes to the end of a buffer,
+-- copying into a larger one when it is full.
+append :: Buffer
+       -> Bytes   -- ^ the new bytes
+       -> Buffer
+append (Buffer bs 0) new = Buffer (bs ++ new) (length bs)
+-- the common case: room is left
+append (Buffer bs n) new
+  | length new <= n = Buffer (bs ++ new) (n - length new)
+  | otherwise = grow
+  where grow = Buffer (bs ++ new) 0
+{-# INLINE append #-}
+
+-- a note, not documentation
+(<+>) :: Buffer -> Buffer -> Buffer
+a <+> b = append a (bufBytes b)
+infixr 5 <+>
+
+{-| Leaves the buffer as it was. -}
+unchanged :: Buffer -> Buffer
+unchanged = id
+
+size b = length (bufBytes b)
+
+foreign import ccall unsafe "string.h memchr" memchr :: Ptr Word8 -> CInt -> IO (Ptr Word8)
+"#;
+
+#[cfg(feature = "lang-haskell")]
+#[test]
+fn haskell_fixture() {
+    let mut extractor = SymbolExtractor::new();
+    let symbols =
+        match extractor.extract_file(Language::Haskell, "src/Data/Scan/Buffer.hs", HASKELL) {
+            Ok(symbols) => symbols,
+            Err(error) => panic!("{error}"),
+        };
+    let expected: Vec<Row<'_>> = vec![
+        // The module header: its Haddock (from `-- |`, not the banner) and export list.
+        ("Buffer", "module", None, 3, 17),
+        ("Buffer", "struct", None, 22, 25),
+        ("Pos", "struct", None, 28, 28),
+        ("Bytes", "type", None, 30, 30),
+        // A type class is a trait; its signatures are methods, each with the default equation
+        // right after it.
+        ("Chunk", "trait", None, 33, 43),
+        ("Elem", "type", Some("Chunk"), 35, 35),
+        ("nullChunk", "method", Some("Chunk"), 37, 37),
+        ("lengthChunk", "method", Some("Chunk"), 38, 38),
+        ("appendChunk", "method", Some("Chunk"), 40, 41),
+        ("emptyChunk", "method", Some("Chunk"), 42, 42),
+        // A default further down the class is a method of its own.
+        ("lengthChunk", "method", Some("Chunk"), 43, 43),
+        // An instance is an impl named after the type it is for.
+        ("Buffer", "impl", None, 45, 49),
+        ("nullChunk", "method", Some("Buffer"), 47, 47),
+        ("emptyChunk", "method", Some("Buffer"), 49, 49),
+        // A signature and its equations, with the comment between them and the `where`.
+        ("append", "function", None, 53, 61),
+        ("<+>", "function", None, 65, 66),
+        ("unchanged", "function", None, 70, 71),
+        // Without a signature, the equation alone.
+        ("size", "function", None, 73, 73),
+        ("memchr", "function", None, 75, 75),
+    ];
+    assert_eq!(outline(&symbols), expected);
+    // The module symbol's text is its export list; every other symbol's is its lines.
+    assert_texts_match_lines(&symbols[1..], HASKELL);
+
+    let module = &symbols[0];
+    // The header's fields are not documentation.
+    assert_eq!(
+        module.doc.as_deref(),
+        Some("Growable input buffers for incremental parsers.")
+    );
+    assert!(module.text.contains("-- * Buffers") && module.text.contains(", (<+>)"));
+
+    let symbol = |name: &str, kind: &str| match symbols
+        .iter()
+        .find(|s| s.name == name && s.kind.as_str() == kind)
+    {
+        Some(symbol) => symbol,
+        None => panic!("no {kind} {name}"),
+    };
+    let doc = |name: &str, kind: &str| symbol(name, kind).doc.clone();
+    // The Haddock above the first declaration, which the grammar places in the imports.
+    assert_eq!(
+        doc("Buffer", "struct").as_deref(),
+        Some("A buffer: bytes in use and spare capacity.")
+    );
+    assert_eq!(
+        doc("append", "function").as_deref(),
+        Some("Adds bytes to the end of a buffer,\ncopying into a larger one when it is full.")
+    );
+    // The first member of a class: its Haddock is outside the class's declarations.
+    assert_eq!(
+        doc("Elem", "type").as_deref(),
+        Some("The element type of the chunk.")
+    );
+    assert_eq!(
+        doc("Chunk", "trait").as_deref(),
+        Some("Things input can be read from.")
+    );
+    assert_eq!(
+        doc("unchanged", "function").as_deref(),
+        Some("Leaves the buffer as it was.")
+    );
+    // A plain `--` comment is a note.
+    assert_eq!(doc("<+>", "function"), None);
+    assert_eq!(doc("Bytes", "type"), None);
+
+    // A multi-line signature, without its arguments' `-- ^` docs; an operator keeps its
+    // parentheses there but not in its name.
+    assert_eq!(
+        symbol("append", "function").signature,
+        "append :: Buffer -> Bytes -> Buffer"
+    );
+    assert_eq!(
+        symbol("<+>", "function").signature,
+        "(<+>) :: Buffer -> Buffer -> Buffer"
+    );
+    assert_eq!(
+        symbol("Chunk", "trait").signature,
+        "class Monoid c => Chunk c"
+    );
+    assert_eq!(symbol("Buffer", "impl").signature, "instance Chunk Buffer");
+    assert_eq!(symbol("size", "function").signature, "size b");
+
+    // A class method without a default equation is declared without a body; one whose
+    // default comes further down the class is not, nor are the instance's definitions.
+    let declared: Vec<(&str, Option<&str>)> = symbols
+        .iter()
+        .filter(|s| s.declaration)
+        .map(|s| (s.name.as_str(), s.container.as_deref()))
+        .collect();
+    assert_eq!(
+        declared,
+        vec![("nullChunk", Some("Chunk")), ("emptyChunk", Some("Chunk"))]
+    );
+}
+
+#[cfg(feature = "lang-haskell")]
+#[test]
+fn haddock_documents_the_first_declaration_of_a_module_without_imports() {
+    let source = "module Levenshtein where\n\n-- | The edit distance of two strings.\neditDistance :: String -> String -> Int\neditDistance a b = 0\n";
+    let symbols = extract(Language::Haskell, "Levenshtein.hs", source);
+    assert_eq!(
+        outline(&symbols),
+        vec![("editDistance", "function", None, 4, 5)]
+    );
+    assert_eq!(
+        symbols[0].doc.as_deref(),
+        Some("The edit distance of two strings.")
+    );
 }

@@ -298,7 +298,7 @@ fn too_few_pairs_reason(stats: &mine::MineStats) -> String {
     if stats.files > 0 && stats.text_files * 2 > stats.files {
         format!(
             "{} of its {} files are read as plain text (a language without symbols here, such as \
-             Haskell or Dart, or data and config files), and nothing is mined from those; {NEEDS}",
+             OCaml, or Haskell in a default build, or data and config files), and nothing is mined from those; {NEEDS}",
             stats.text_files, stats.files
         )
     } else {

@@ -1134,6 +1134,13 @@ fn version_names_the_default_model_and_the_compiled_features() {
         "{text}"
     );
     assert!(!text.contains("built without"), "{text}");
+    // Haskell's grammar is opt-in: a default build says how to get its symbols.
+    assert!(
+        text.contains(
+            "\nread as text unless built with their opt-in feature: haskell (lang-haskell)"
+        ),
+        "{text}"
+    );
 }
 
 /// A first search on a cold index answers before the model has embedded every chunk (lexical

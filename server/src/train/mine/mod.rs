@@ -98,8 +98,8 @@ pub struct MineStats {
     /// Files read and symbols found in them.
     pub files: usize,
     pub symbols: usize,
-    /// Files read as plain text (formats and languages without symbols here: Haskell, Dart,
-    /// YAML, …): nothing is mined from them.
+    /// Files read as plain text (formats and languages without symbols here: OCaml, Haskell in a
+    /// default build, YAML, …): nothing is mined from them.
     pub text_files: usize,
     /// Files left out: binary, too large, unreadable.
     pub skipped_files: usize,

@@ -11,7 +11,8 @@ Subcommands (bench/quality/run calls them in order):
   languages
           a language's symbols against the windows fallback (issue 25): build coder-lsp with
           every language and once without the language's `lang-*` feature (its files become
-          40-line windows), run both on that language's codebases and print the difference
+          40-line windows; for an opt-in language such as Haskell, the default build and one
+          with its feature), run both on that language's codebases and print the difference
 
 Only the standard library is used. Nothing here is part of the CI test run except the unit tests
 of the scorer (test_quality.py).
@@ -484,6 +485,18 @@ def windows_features(features, language):
     return out
 
 
+def language_builds(features, language):
+    """The `--features` of the two builds compared for a language, (symbols, windows), each a
+    list or None for the default features. The symbols build of a language in `all-languages` is
+    the default one, and its windows build leaves that grammar out (`windows_features`); an
+    opt-in language (its `lang-*` feature outside `all-languages`: Haskell) is read as text by the
+    default build, which is then its windows build, and its symbols build adds the feature."""
+    grammar = f"lang-{language}"
+    if grammar in features and grammar not in features.get("all-languages", []):
+        return features.get("default", []) + [grammar], None
+    return None, windows_features(features, language)
+
+
 def build_binary(features, dest):
     """A release build of coder-lsp (the default features, or exactly `features`), copied to
     `dest` (cargo writes every feature set to the same path)."""
@@ -550,16 +563,26 @@ def languages(corpora, args):
         chosen = [c for c in corpora if c["language"] == language]
         if not chosen:
             raise SystemExit(f"no codebase in corpora.json is written in {language!r}")
-        plans.append((language, windows_features(features, language), chosen))
+        plans.append((language, language_builds(features, language), chosen))
     fetch([c for _, _, chosen in plans for c in chosen])
     root = os.path.abspath(args.index_root)
-    print("building coder-lsp with every language", file=sys.stderr)
-    symbols_binary = build_binary(None, os.path.join(root, "bin", "coder-lsp"))
+    built = {}
+
+    def binary_for(feature_list, name):
+        """One build per feature set (the default one serves several languages)."""
+        key = tuple(feature_list) if feature_list is not None else None
+        if key not in built:
+            print(f"building coder-lsp: {name}", file=sys.stderr)
+            built[key] = build_binary(feature_list, os.path.join(root, "bin", f"coder-lsp-{name}"))
+        return built[key]
+
     modes = ["dense", "lexical", "hybrid"]
     sections, per_query = [], []
-    for language, without, chosen in plans:
-        print(f"building coder-lsp without lang-{language}", file=sys.stderr)
-        windows_binary = build_binary(without, os.path.join(root, "bin", f"coder-lsp-without-{language}"))
+    for language, (with_grammar, without), chosen in plans:
+        symbols_binary = binary_for(with_grammar, "default" if with_grammar is None
+                                    else f"with-{language}")
+        windows_binary = binary_for(without, "default" if without is None
+                                    else f"without-{language}")
         runs = {}
         for build, binary in (("windows", windows_binary), ("symbols", symbols_binary)):
             runs[build] = {}

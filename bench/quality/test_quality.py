@@ -204,6 +204,13 @@ class Languages(unittest.TestCase):
         self.assertIn("lang-haskell", str(caught.exception))
         self.assertIn("rust, ruby, php", str(caught.exception))
 
+    def test_an_opt_in_language_adds_its_grammar_to_the_default_build(self):
+        features = dict(self.FEATURES, **{"lang-haskell": []})
+        self.assertEqual(quality.language_builds(features, "haskell"),
+                         (["hub", "lsp", "all-languages", "lang-haskell"], None))
+        self.assertEqual(quality.language_builds(features, "ruby"),
+                         (None, ["hub", "lsp", "lang-rust", "lang-php"]))
+
     def test_the_real_manifest_gives_a_build_without_one_grammar(self):
         import tomllib
         with open(quality.SERVER_MANIFEST, "rb") as f:
@@ -212,6 +219,10 @@ class Languages(unittest.TestCase):
         self.assertNotIn("lang-ruby", without)
         self.assertIn("lang-php", without)
         self.assertNotIn("all-languages", without)
+        # Haskell is opt-in: the default build reads it as text.
+        with_haskell, windows = quality.language_builds(features, "haskell")
+        self.assertIn("lang-haskell", with_haskell)
+        self.assertIsNone(windows)
 
     def test_comparison_pools_queries_and_says_whether_the_goal_is_met(self):
         def rows(*scores):

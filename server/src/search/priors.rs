@@ -840,6 +840,11 @@ mod tests {
             // Dart: `test/**/*_test.dart` (package:test)
             "test/transport/t_framed_transport_test.dart",
             "packages/core/test/flex_builder_test.dart",
+            // Haskell: hspec's `test/**/*Spec.hs`, tasty's and QuickCheck's `tests/` trees, the
+            // `test-suite` directory some packages name after their Cabal stanza
+            "test/Text/Megaparsec/CharSpec.hs",
+            "tests/QC/ByteString.hs",
+            "test-suite/Options/ParserTest.hs",
         ] {
             assert!(classes(path).contains(&PathClass::Test), "{path}");
         }
@@ -943,6 +948,8 @@ mod tests {
         assert_eq!(classes("types/index.d.ts"), vec![PathClass::Declarations]);
         assert_eq!(classes("pkg/__init__.py"), vec![PathClass::Reexport]);
         assert_eq!(classes("benches/parse.rs"), vec![PathClass::Bench]);
+        // Haskell's criterion benchmarks (attoparsec's `benchmarks/Sets.hs`).
+        assert_eq!(classes("benchmarks/Sets.hs"), vec![PathClass::Bench]);
         assert!(classes("src/router.rs").is_empty());
         assert!(classes("lib/express.js").is_empty());
     }

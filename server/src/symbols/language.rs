@@ -217,6 +217,12 @@ impl Language {
         Some(language)
     }
 
+    /// Whether this build cuts files of this language into plain line windows: text formats, and
+    /// code languages built without their grammar (Haskell in a default build).
+    pub fn read_as_text(self) -> bool {
+        self == Language::Text || (self.feature().is_some() && !self.has_grammar())
+    }
+
     /// Whether files of this language are parsed with tree-sitter in this build (as opposed to
     /// being split into Markdown sections or line windows): a code language whose grammar's
     /// Cargo feature ([`Language::feature`]) was off is read as text windows.
@@ -525,6 +531,12 @@ mod tests {
             Language::Haskell.has_grammar(),
             cfg!(feature = "lang-haskell")
         );
+        assert_eq!(
+            Language::Haskell.read_as_text(),
+            !cfg!(feature = "lang-haskell")
+        );
+        assert!(Language::Text.read_as_text());
+        assert!(!Language::Markdown.read_as_text());
     }
 
     #[test]

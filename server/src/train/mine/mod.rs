@@ -262,7 +262,7 @@ pub fn mine_repository_with_progress(
         text_files: repo
             .files
             .iter()
-            .filter(|f| f.language == crate::symbols::Language::Text)
+            .filter(|f| f.language.read_as_text())
             .count(),
         skipped_files: repo.skipped_files,
         proposed: PairSource::ALL

@@ -13,7 +13,7 @@ use tree_sitter::{Node, ParseOptions, ParseState, Parser, Query, QueryCursor, St
 
 use super::doc::{
     comment_lines, elixir_doc_string, haddock_lines, haddock_text, javadoc_text, join_doc,
-    opens_haddock_doc, python_docstring, xml_doc_text,
+    python_docstring, xml_doc_text,
 };
 use super::header::{is_license, is_module_doc};
 use super::text::{Lines, row_to_line, truncate_chars};
@@ -985,7 +985,12 @@ fn is_rust_outer_doc(comment: &str) -> bool {
 /// A Haddock comment that documents the declaration after it: `-- |` or `{-|` (the grammar's
 /// `haddock` nodes also hold `-- ^`, which documents the one before).
 fn is_haddock_before(source: &str, node: Node<'_>) -> bool {
-    node.kind() == "haddock" && opens_haddock_doc(node_text(source, node))
+    let text = node_text(source, node);
+    let marker = text
+        .strip_prefix("{-")
+        .or_else(|| text.strip_prefix("--"))
+        .map(|rest| rest.trim_start_matches('-').trim_start());
+    node.kind() == "haddock" && marker.is_some_and(|rest| rest.starts_with('|'))
 }
 
 /// A Zig doc comment line: `///`, but not a `////` divider.
@@ -1369,18 +1374,17 @@ fn signature(
             def.start_byte() + text.find('\n').unwrap_or(text.len())
         }
     };
-    // Comments inside the declaration (`def f():  # note`) are not part of the signature; in
-    // Haskell they may sit deeper, as the `-- ^` Haddock of each argument of a type signature.
+    // Comments inside the declaration (`def f():  # note`) are not part of the signature.
     let mut skipped = skipped.to_vec();
+    let mut cursor = def.walk();
+    skipped.extend(
+        def.children(&mut cursor)
+            .filter(|child| is_comment(*child))
+            .map(|child| (child.start_byte(), child.end_byte())),
+    );
     if language == Language::Haskell {
+        // The `-- ^` Haddock of each argument inside a type signature.
         nested_comments(def, end_byte, &mut skipped);
-    } else {
-        let mut cursor = def.walk();
-        skipped.extend(
-            def.children(&mut cursor)
-                .filter(|child| is_comment(*child))
-                .map(|child| (child.start_byte(), child.end_byte())),
-        );
     }
     skipped.sort_unstable();
     // Only the start survives truncation; bound the work on absurd declarations.
@@ -1429,7 +1433,7 @@ fn signature(
     truncate_chars(signature, SIGNATURE_CHARS).to_string()
 }
 
-/// Adds the byte ranges of the comments inside `node`, at any depth, that start before
+/// Adds the byte ranges of the comments inside `node` (below its children) that start before
 /// `end_byte`.
 fn nested_comments(node: Node<'_>, end_byte: usize, out: &mut Vec<(usize, usize)>) {
     let mut cursor = node.walk();

@@ -84,17 +84,6 @@ pub(crate) fn comment_lines(comment: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether a Haskell comment is a Haddock comment for the declaration after it: `-- |` or `{-|`
-/// (after any further dashes of the opening), not `-- ^`, which documents the one before, nor
-/// a plain `--` comment or a `{-# … #-}` pragma.
-pub(crate) fn opens_haddock_doc(comment: &str) -> bool {
-    comment
-        .trim_start()
-        .trim_start_matches(['{', '-'])
-        .trim_start()
-        .starts_with('|')
-}
-
 /// Strips the markers of one Haskell Haddock comment: a run of `--` lines whose first opens with
 /// `|` or `^` (`-- | Parse …`), or a `{-| … -}` block. Returns its lines; later lines keep their
 /// indentation beyond the marker's space (code examples: `-- >  manyTill anyChar …`).
@@ -572,16 +561,6 @@ mod tests {
             vec!["Leaves the input", "as it was."]
         );
         assert_eq!(haddock_lines("-- ^ the new bytes"), vec!["the new bytes"]);
-        for (comment, opens) in [
-            ("-- | Parse a number.", true),
-            ("{-| Leaves the input -}", true),
-            ("---- | banner-style opening", true),
-            ("-- ^ the new bytes", false),
-            ("-- a note", false),
-            ("{-# INLINE feed #-}", false),
-        ] {
-            assert_eq!(opens_haddock_doc(comment), opens, "{comment}");
-        }
         assert_eq!(
             haddock_text(
                 "@manyTill p end@ applies action @p@ /zero/ or more times;\n\

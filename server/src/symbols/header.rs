@@ -18,7 +18,7 @@
 //! It reads the file's line table ([`Lines`]) that the symbol extraction already built, so the
 //! file is not split into lines a second time.
 
-use super::doc::{comment_lines, haddock_lines, haddock_text, opens_haddock_doc, python_docstring};
+use super::doc::{comment_lines, haddock_lines, haddock_text, python_docstring};
 use super::text::{Lines, row_to_line};
 use super::{Language, Symbol, SymbolKind};
 
@@ -348,7 +348,10 @@ fn haskell_header(lines: &Lines<'_>, end: usize) -> Header {
         let trimmed = lines.line(row).trim_start();
         let block = trimmed.starts_with("{-");
         if block || trimmed.starts_with("--") {
-            let marker = opens_haddock_doc(trimmed);
+            let marker = trimmed
+                .trim_start_matches(['{', '-'])
+                .trim_start()
+                .starts_with('|');
             // A Haddock comment runs to the end of its block or of its `--` lines; a pragma
             // (`{-# LANGUAGE … #-}`), a `-----` banner or a plain comment between it and the
             // `module` line leaves it in place.
